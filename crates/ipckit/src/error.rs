@@ -1,0 +1,312 @@
+//! The one error type of ipckit: what was being done, to which object, the errno, and what to do.
+//!
+//! ```
+//! use ipckit::stream::fifo;
+//! let err = fifo::open_write_nonblocking("/nonexistent/ipckit-doc-fifo").unwrap_err();
+//! assert_eq!(err.errno(), Some(ipckit::Errno::NOENT));
+//! // "opening FIFO /nonexistent/ipckit-doc-fifo for writing: No such file or directory (ENOENT); ..."
+//! assert!(err.to_string().contains("ENOENT"));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+pub use rustix::io::Errno;
+
+/// Shorthand for `std::result::Result<T, ipckit::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What kind of failure an [`Error`] is, for code that branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The kernel refused: see [`Error::errno`].
+    Os,
+    /// A timed operation ran out of time.
+    TimedOut,
+    /// Data or control data did not fit the buffer given and was cut.
+    Truncated,
+    /// The caller's input is invalid (a name too long, a bad URI, ...).
+    InvalidInput,
+    /// The other side is gone.
+    Disconnected,
+}
+
+/// An ipckit error: operation, object, errno and a hint a person can act on.
+///
+/// It displays as one line, for example
+/// `opening FIFO /run/x for writing: No such device or address (ENXIO); no process has it open
+/// for reading: open it for reading first, or open without O_NONBLOCK to wait for a reader`.
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    op: Cow<'static, str>,
+    object: Option<String>,
+    errno: Option<Errno>,
+    detail: Option<String>,
+    hint: Option<Cow<'static, str>>,
+}
+
+impl Error {
+    /// An error the kernel reported with `errno` while doing `op`.
+    pub fn os(op: impl Into<Cow<'static, str>>, errno: Errno) -> Self {
+        Error {
+            kind: ErrorKind::Os,
+            op: op.into(),
+            object: None,
+            errno: Some(errno),
+            detail: None,
+            hint: default_hint(errno).map(Cow::Borrowed),
+        }
+    }
+
+    /// An error that is not an errno: `detail` says what went wrong.
+    pub fn new(
+        kind: ErrorKind,
+        op: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error {
+            kind,
+            op: op.into(),
+            object: None,
+            errno: None,
+            detail: Some(detail.into()),
+            hint: None,
+        }
+    }
+
+    /// A timed operation gave up after `after`.
+    pub fn timed_out(op: impl Into<Cow<'static, str>>, after: Duration) -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            op,
+            format!("timed out after {after:?}"),
+        )
+    }
+
+    /// Names the object the operation was applied to (a path, a name, a URI).
+    pub fn object(mut self, object: impl fmt::Display) -> Self {
+        self.object = Some(object.to_string());
+        self
+    }
+
+    /// Replaces the hint: what the reader can do about it.
+    pub fn hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Replaces the hint only when the errno is `errno`.
+    pub fn hint_if(self, errno: Errno, hint: &'static str) -> Self {
+        if self.errno == Some(errno) {
+            self.hint(hint)
+        } else {
+            self
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The errno, when the kernel refused.
+    pub fn errno(&self) -> Option<Errno> {
+        self.errno
+    }
+
+    /// True for a timed operation that ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::TimedOut
+    }
+
+    /// The operation that failed, e.g. "binding Unix socket".
+    pub fn operation(&self) -> &str {
+        &self.op
+    }
+
+    /// The hint, if there is one.
+    pub fn hint_text(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.op)?;
+        if let Some(object) = &self.object {
+            write!(f, " {object}")?;
+        }
+        f.write_str(": ")?;
+        match (&self.detail, self.errno) {
+            (Some(detail), Some(e)) => write!(f, "{detail} ({})", errno_name(e))?,
+            (Some(detail), None) => f.write_str(detail)?,
+            (None, Some(e)) => write!(f, "{} ({})", describe(e), errno_name(e))?,
+            (None, None) => f.write_str("failed")?,
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match e.kind {
+            ErrorKind::TimedOut => std::io::ErrorKind::TimedOut,
+            ErrorKind::InvalidInput => std::io::ErrorKind::InvalidInput,
+            ErrorKind::Disconnected => std::io::ErrorKind::BrokenPipe,
+            ErrorKind::Truncated => std::io::ErrorKind::InvalidData,
+            ErrorKind::Os => match e.errno {
+                Some(errno) => std::io::Error::from(errno).kind(),
+                None => std::io::ErrorKind::Other,
+            },
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// Attaches an operation and an object to a failed system call.
+pub(crate) trait Context<T> {
+    /// `op` is a gerund phrase ("opening FIFO"), `object` what it was applied to.
+    fn during(self, op: &'static str, object: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> Context<T> for rustix::io::Result<T> {
+    fn during(self, op: &'static str, object: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::os(op, e).object(object))
+    }
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn during(self, op: &'static str, object: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| match e.raw_os_error() {
+            Some(raw) => Error::os(op, Errno::from_raw_os_error(raw)).object(object),
+            None => Error::new(ErrorKind::Os, op, e.to_string()).object(object),
+        })
+    }
+}
+
+fn describe(errno: Errno) -> String {
+    let s = std::io::Error::from(errno).to_string();
+    // std appends " (os error N)"; the errno name replaces it.
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// A hint that holds whatever the operation was.
+fn default_hint(errno: Errno) -> Option<&'static str> {
+    Some(match errno {
+        Errno::ACCESS | Errno::PERM => "check the object's owner and mode, or run as its owner",
+        Errno::MFILE | Errno::NFILE => {
+            "too many open descriptors: close some or raise the limit (ulimit -n)"
+        }
+        Errno::NAMETOOLONG => "use a shorter path or name",
+        Errno::LOOP => "ipckit does not follow symbolic links to IPC objects; use the real path",
+        Errno::NOSPC | Errno::NOMEM => "a kernel limit or memory is exhausted: see `ipckit limits`",
+        _ => return None,
+    })
+}
+
+/// The symbolic name of an errno ("ENXIO"), or "errno N" for one without a name here.
+pub fn errno_name(errno: Errno) -> String {
+    const NAMES: &[(Errno, &str)] = &[
+        (Errno::PERM, "EPERM"),
+        (Errno::NOENT, "ENOENT"),
+        (Errno::SRCH, "ESRCH"),
+        (Errno::INTR, "EINTR"),
+        (Errno::IO, "EIO"),
+        (Errno::NXIO, "ENXIO"),
+        (Errno::TOOBIG, "E2BIG"),
+        (Errno::BADF, "EBADF"),
+        (Errno::CHILD, "ECHILD"),
+        (Errno::AGAIN, "EAGAIN"),
+        (Errno::NOMEM, "ENOMEM"),
+        (Errno::ACCESS, "EACCES"),
+        (Errno::FAULT, "EFAULT"),
+        (Errno::BUSY, "EBUSY"),
+        (Errno::EXIST, "EEXIST"),
+        (Errno::NODEV, "ENODEV"),
+        (Errno::NOTDIR, "ENOTDIR"),
+        (Errno::ISDIR, "EISDIR"),
+        (Errno::INVAL, "EINVAL"),
+        (Errno::NFILE, "ENFILE"),
+        (Errno::MFILE, "EMFILE"),
+        (Errno::FBIG, "EFBIG"),
+        (Errno::NOSPC, "ENOSPC"),
+        (Errno::SPIPE, "ESPIPE"),
+        (Errno::ROFS, "EROFS"),
+        (Errno::PIPE, "EPIPE"),
+        (Errno::RANGE, "ERANGE"),
+        (Errno::DEADLK, "EDEADLK"),
+        (Errno::NAMETOOLONG, "ENAMETOOLONG"),
+        (Errno::NOSYS, "ENOSYS"),
+        (Errno::LOOP, "ELOOP"),
+        (Errno::NOMSG, "ENOMSG"),
+        (Errno::IDRM, "EIDRM"),
+        (Errno::OWNERDEAD, "EOWNERDEAD"),
+        (Errno::NOTRECOVERABLE, "ENOTRECOVERABLE"),
+        (Errno::NOTSOCK, "ENOTSOCK"),
+        (Errno::MSGSIZE, "EMSGSIZE"),
+        (Errno::PROTOTYPE, "EPROTOTYPE"),
+        (Errno::NOPROTOOPT, "ENOPROTOOPT"),
+        (Errno::OPNOTSUPP, "EOPNOTSUPP"),
+        (Errno::ADDRINUSE, "EADDRINUSE"),
+        (Errno::ADDRNOTAVAIL, "EADDRNOTAVAIL"),
+        (Errno::NETUNREACH, "ENETUNREACH"),
+        (Errno::CONNABORTED, "ECONNABORTED"),
+        (Errno::CONNRESET, "ECONNRESET"),
+        (Errno::NOBUFS, "ENOBUFS"),
+        (Errno::ISCONN, "EISCONN"),
+        (Errno::NOTCONN, "ENOTCONN"),
+        (Errno::TIMEDOUT, "ETIMEDOUT"),
+        (Errno::CONNREFUSED, "ECONNREFUSED"),
+        (Errno::HOSTUNREACH, "EHOSTUNREACH"),
+        (Errno::ALREADY, "EALREADY"),
+        (Errno::INPROGRESS, "EINPROGRESS"),
+    ];
+    NAMES
+        .iter()
+        .find(|(e, _)| *e == errno)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("errno {}", errno.raw_os_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_line_with_name_and_hint() {
+        let e = Error::os("opening FIFO", Errno::NXIO)
+            .object("/run/x")
+            .hint("open it for reading first");
+        let s = e.to_string();
+        assert_eq!(
+            s,
+            "opening FIFO /run/x: No such device or address (ENXIO); open it for reading first"
+        );
+        assert!(!s.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_errno_still_named() {
+        assert_eq!(errno_name(Errno::from_raw_os_error(4000)), "errno 4000");
+        assert_eq!(errno_name(Errno::PIPE), "EPIPE");
+    }
+
+    #[test]
+    fn converts_to_io_error_kind() {
+        let io: std::io::Error = Error::timed_out("waiting", Duration::from_millis(5)).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+        let io: std::io::Error = Error::os("writing", Errno::PIPE).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe);
+    }
+}

@@ -1,0 +1,71 @@
+//! ipckit: every Linux IPC mechanism, safe, owned and measured.
+//!
+//! # Which mechanism for which constraint
+//!
+//! | you need | use | module |
+//! |---|---|---|
+//! | parent → child bytes, one way | anonymous pipe | [`stream::pipe`] |
+//! | unrelated processes, one way, a name on disk, works with `cat` | FIFO | [`stream::fifo`] |
+//! | two-way, many clients, a server | Unix stream socket | [`socket::unix`] |
+//! | message boundaries | Unix seqpacket or datagram socket | [`socket::unix`] |
+//! | pass an open file or the caller's pid/uid | Unix socket + ancillary data | [`socket::ancillary`] |
+//! | the same code over a network later | TCP (loopback here) | [`socket::tcp`] |
+//! | a wake-up counter, pollable | eventfd | [`notify::eventfd`] |
+//! | signals without async-signal-safety traps | signalfd, self-pipe | [`notify::signal`] |
+//! | know when a process exits, pollable | pidfd | [`notify::pidfd`] |
+//!
+//! Message queues, shared memory, semaphores and robust locks follow in the kernel-objects
+//! release; the benchmark (`ipckit bench`) measures all of them on your machine.
+//!
+//! # Conventions
+//! - Every descriptor is an [`OwnedFd`](std::os::fd::OwnedFd) opened with `O_CLOEXEC`, and
+//!   every handle implements [`AsFd`](std::os::fd::AsFd), so it fits your own epoll loop.
+//! - A handle that *created* a named object removes it on drop; one that *opened* it never
+//!   does; `persist()` keeps an object past its creator.
+//! - Every blocking call has a timed and a non-blocking form. `Ok(None)` means "nothing within
+//!   the time given" for reads and waits; a timed open or connect fails with
+//!   [`ErrorKind::TimedOut`].
+//! - Errors name the operation, the object, the errno and what to do ([`Error`]).
+
+#![warn(missing_docs)]
+
+/// Implements the descriptor traits and `set_nonblocking`/`into_fd` for a one-field
+/// `struct Name(OwnedFd)` or `struct Name { fd: OwnedFd, .. }`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! impl_fd {
+    ($name:ident) => {
+        $crate::impl_fd!($name, 0);
+    };
+    ($name:ident, $field:tt) => {
+        impl $name {
+            /// Sets or clears `O_NONBLOCK`: operations then fail with `WouldBlock` instead of
+            /// waiting.
+            pub fn set_nonblocking(&self, on: bool) -> $crate::Result<()> {
+                $crate::poll::set_nonblocking(&self.$field, on)
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.$field)
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $name {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.$field)
+            }
+        }
+    };
+}
+
+pub mod error;
+pub mod name;
+pub mod notify;
+pub mod poll;
+pub mod socket;
+pub mod stream;
+pub mod transport;
+
+pub use error::{Errno, Error, ErrorKind, Result};

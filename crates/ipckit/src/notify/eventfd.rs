@@ -1,0 +1,137 @@
+//! eventfd: a 64-bit kernel counter behind a pollable descriptor, for wake-ups between
+//! threads or (inherited or passed over a Unix socket) processes.
+//!
+//! In counter mode a read returns the whole count and resets it to zero; in semaphore mode a
+//! read returns 1 and decrements by one.
+//!
+//! ```
+//! use ipckit::notify::eventfd::{EventFd, Mode};
+//! let ev = EventFd::new(0, Mode::Counter).unwrap();
+//! ev.add(3).unwrap();
+//! ev.add(4).unwrap();
+//! assert_eq!(ev.try_read().unwrap(), Some(7));
+//! assert_eq!(ev.try_read().unwrap(), None);
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::event::EventfdFlags;
+use rustix::io::Errno;
+
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll;
+
+/// How reads consume the counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A read returns the whole count and resets it to zero.
+    Counter,
+    /// A read returns 1 and decrements the count by one (`EFD_SEMAPHORE`).
+    Semaphore,
+}
+
+/// An eventfd counter. The descriptor is non-blocking inside; every wait goes through poll,
+/// so each operation has a blocking, a timed and a non-blocking form.
+#[derive(Debug)]
+pub struct EventFd {
+    fd: OwnedFd,
+}
+
+crate::impl_fd!(EventFd, fd);
+
+impl EventFd {
+    /// `eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK [| EFD_SEMAPHORE])`.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
+    pub fn new(initial: u32, mode: Mode) -> Result<Self> {
+        let mut flags = EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK;
+        if mode == Mode::Semaphore {
+            flags |= EventfdFlags::SEMAPHORE;
+        }
+        let fd = rustix::event::eventfd(initial, flags)
+            .during("creating eventfd", format!("({mode:?})"))?;
+        Ok(EventFd { fd })
+    }
+
+    /// Wraps an eventfd descriptor received from another process. It is made non-blocking.
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        poll::set_nonblocking(&fd, true)?;
+        Ok(EventFd { fd })
+    }
+
+    /// Adds `n` to the counter (a `write`), waking readers. Fails with EAGAIN (kind Os) if the
+    /// counter would pass `u64::MAX - 1`.
+    pub fn add(&self, n: u64) -> Result<()> {
+        if n == u64::MAX {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "adding to eventfd",
+                "u64::MAX cannot be added",
+            ));
+        }
+        loop {
+            match rustix::io::write(&self.fd, &n.to_ne_bytes()) {
+                Ok(_) => return Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    return Err(Error::os("adding to eventfd", e).hint_if(
+                        Errno::AGAIN,
+                        "the counter is full: a reader must consume it first",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Takes the count (counter mode) or one (semaphore mode) if it is non-zero now.
+    pub fn try_read(&self) -> Result<Option<u64>> {
+        let mut b = [0u8; 8];
+        loop {
+            match rustix::io::read(&self.fd, &mut b) {
+                Ok(_) => return Ok(Some(u64::from_ne_bytes(b))),
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => return Ok(None),
+                Err(e) => return Err(e).during("reading", "eventfd"),
+            }
+        }
+    }
+
+    /// Waits at most `timeout` (`None`: for ever) for a non-zero count and takes it.
+    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<u64>> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            if let Some(v) = self.try_read()? {
+                return Ok(Some(v));
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left == Some(Duration::ZERO) || !poll::readable(&self.fd, left)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Waits for a non-zero count and takes it.
+    pub fn read(&self) -> Result<u64> {
+        loop {
+            if let Some(v) = self.read_timeout(None)? {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// A second handle on the same counter (`dup`), e.g. to give to a child process.
+    pub fn try_clone(&self) -> Result<Self> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).during("duplicating", "eventfd")?;
+        Ok(EventFd { fd })
+    }
+
+    /// Gives back the descriptor (to pass with `SCM_RIGHTS`, say).
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Borrows the descriptor.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,5 @@
+//! Notification: eventfd counters, signals (signalfd, sigqueue, self-pipe) and pidfds.
+
+pub mod eventfd;
+pub mod pidfd;
+pub mod signal;

@@ -1,0 +1,93 @@
+//! pidfd: a process as a descriptor. It becomes readable when the process exits, so a process
+//! exit can sit in the same poll set as sockets and timers, with no SIGCHLD handler and no
+//! pid-reuse race.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ipckit::notify::pidfd::PidFd;
+//! let mut child = std::process::Command::new("true").spawn().unwrap();
+//! let pidfd = PidFd::open(child.id() as i32).unwrap();
+//! assert!(pidfd.wait_exit(Some(Duration::from_secs(10))).unwrap());
+//! child.wait().unwrap();
+//! ```
+
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use rustix::process::{Pid, PidfdFlags};
+
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll;
+
+/// A descriptor that refers to one process.
+#[derive(Debug)]
+pub struct PidFd {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+crate::impl_fd!(PidFd, fd);
+
+impl PidFd {
+    /// `pidfd_open(pid, 0)`. Fails with ESRCH if no such process exists (a zombie still does).
+    /// See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
+    pub fn open(pid: i32) -> Result<Self> {
+        let p = Pid::from_raw(pid).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "opening pidfd",
+                "pid must be positive",
+            )
+            .object(pid)
+        })?;
+        let fd = rustix::process::pidfd_open(p, PidfdFlags::empty()).map_err(|e| {
+            Error::os("opening pidfd for process", e)
+                .object(pid)
+                .hint_if(
+                    rustix::io::Errno::SRCH,
+                    "no such process: it has exited and been reaped",
+                )
+                .hint_if(
+                    rustix::io::Errno::NOSYS,
+                    "pidfd_open needs Linux 5.3 or later",
+                )
+        })?;
+        Ok(PidFd { fd, pid })
+    }
+
+    /// The pid this descriptor refers to.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits at most `timeout` (`None`: for ever) for the process to exit. True once it has.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Result<bool> {
+        poll::readable(&self.fd, timeout)
+    }
+
+    /// True if the process has exited (a poll with no wait).
+    pub fn has_exited(&self) -> Result<bool> {
+        self.wait_exit(Some(Duration::ZERO))
+    }
+
+    /// `pidfd_send_signal`: sends `signal` to exactly this process, even if its pid has been
+    /// reused since (then it fails with ESRCH instead of hitting another process).
+    pub fn send_signal(&self, signal: i32) -> Result<()> {
+        crate::notify::signal::check_signal(signal)?;
+        // SAFETY: pidfd_send_signal(fd, sig, NULL, 0) reads no memory; the fd is valid for the
+        // call's duration. rustix's Signal type excludes real-time signals, hence libc here.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r == -1 {
+            return Err(std::io::Error::last_os_error()).during("signalling process", self.pid);
+        }
+        Ok(())
+    }
+}

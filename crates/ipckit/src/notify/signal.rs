@@ -1,0 +1,328 @@
+//! Signals without the async-signal-safety traps: a pollable [`SignalFd`], sending with
+//! [`kill`] or [`queue`] (a real-time signal carrying a value), and a [`SelfPipe`] for code that
+//! must use a handler.
+//!
+//! Standard signals (1–31) coalesce: two `SIGUSR1`s sent before the first is taken arrive as
+//! one. Real-time signals (`SIGRTMIN`..=`SIGRTMAX`) queue, each with its value. `SIGKILL` and
+//! `SIGSTOP` can be neither caught nor blocked.
+//!
+//! A signalfd only sees signals that are *blocked* in every thread; otherwise the kernel runs
+//! the default action (often: terminate) in a thread that does not block them. Block them in
+//! `main` before starting threads ([`block`]), or start the process with them blocked, since
+//! the mask is inherited across `fork` and `exec`.
+//!
+//! libc is used here, not rustix: rustix has no signalfd or sigqueue. Each call sits in one
+//! small wrapper with its `SAFETY` note.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ipckit::notify::signal::{self, SignalFd};
+//! // Single-threaded doc test: blocking in this thread is enough.
+//! let sig = signal::rt(1);
+//! let sfd = SignalFd::new(&[sig]).unwrap();
+//! signal::queue(std::process::id() as i32, sig, 42).unwrap();
+//! let info = sfd.read_timeout(Some(Duration::from_secs(5))).unwrap().unwrap();
+//! assert_eq!((info.signo, info.value), (sig, 42));
+//! ```
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll;
+use crate::stream::pipe::{self, PipeReader, PipeWriter};
+
+/// Real-time signal `SIGRTMIN + n` (glibc reserves the first few for itself).
+pub fn rt(n: i32) -> i32 {
+    libc::SIGRTMIN() + n
+}
+
+/// The name of a signal ("SIGUSR1", "SIGRTMIN+3"), for transcripts and errors.
+pub fn name(sig: i32) -> String {
+    const NAMES: &[(i32, &str)] = &[
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGCONT, "SIGCONT"),
+        (libc::SIGSTOP, "SIGSTOP"),
+    ];
+    if let Some((_, n)) = NAMES.iter().find(|(s, _)| *s == sig) {
+        return n.to_string();
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - libc::SIGRTMIN());
+    }
+    format!("signal {sig}")
+}
+
+pub(crate) fn check_signal(sig: i32) -> Result<()> {
+    if sig < 1 || sig > libc::SIGRTMAX() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking signal number",
+            format!("{sig} is not a signal (1..={})", libc::SIGRTMAX()),
+        ));
+    }
+    Ok(())
+}
+
+fn sigset(signals: &[i32]) -> Result<libc::sigset_t> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set it is given.
+    unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+    // SAFETY: initialised just above.
+    let mut set = unsafe { set.assume_init() };
+    for &s in signals {
+        check_signal(s)?;
+        // SAFETY: `set` is a valid, initialised sigset_t and `s` a valid signal number.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    Ok(set)
+}
+
+fn change_mask(how: libc::c_int, signals: &[i32]) -> Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(Error::os(
+            "changing signal mask",
+            crate::Errno::from_raw_os_error(rc),
+        ));
+    }
+    Ok(())
+}
+
+/// `pthread_sigmask(SIG_BLOCK)`: blocks `signals` in the calling thread (and in threads it
+/// starts afterwards, which inherit the mask).
+pub fn block(signals: &[i32]) -> Result<()> {
+    change_mask(libc::SIG_BLOCK, signals)
+}
+
+/// `pthread_sigmask(SIG_UNBLOCK)`: unblocks `signals` in the calling thread.
+pub fn unblock(signals: &[i32]) -> Result<()> {
+    change_mask(libc::SIG_UNBLOCK, signals)
+}
+
+/// `kill(2)`: sends `sig` to process `pid`.
+pub fn kill(pid: i32, sig: i32) -> Result<()> {
+    check_signal(sig)?;
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(pid, sig) } == -1 {
+        return Err(std::io::Error::last_os_error())
+            .during("sending signal", format!("{} to process {pid}", name(sig)))
+            .map_err(|e| e.hint_if(crate::Errno::SRCH, "no such process"));
+    }
+    Ok(())
+}
+
+/// `sigqueue(3)`: sends `sig` with an integer `value` to process `pid`. With a real-time signal
+/// each one queues; a standard signal still coalesces.
+pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
+    check_signal(sig)?;
+    let val = libc::sigval {
+        sival_ptr: value as isize as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue takes integers and a sigval by value.
+    if unsafe { libc::sigqueue(pid, sig, val) } == -1 {
+        return Err(std::io::Error::last_os_error())
+            .during("queueing signal", format!("{} to process {pid}", name(sig)))
+            .map_err(|e| {
+                e.hint_if(
+                    crate::Errno::AGAIN,
+                    "the receiver's queue of real-time signals is full (RLIMIT_SIGPENDING)",
+                )
+                .hint_if(crate::Errno::SRCH, "no such process")
+            });
+    }
+    Ok(())
+}
+
+/// One signal taken from a [`SignalFd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigInfo {
+    /// The signal number.
+    pub signo: i32,
+    /// How it was sent (`SI_USER` for kill, `SI_QUEUE` for sigqueue, ...).
+    pub code: i32,
+    /// The sender's pid (for kill and sigqueue).
+    pub pid: u32,
+    /// The sender's real uid.
+    pub uid: u32,
+    /// The value sent with [`queue`] (0 otherwise).
+    pub value: i32,
+}
+
+/// `signalfd(2)`: pending signals read as data from a pollable descriptor.
+/// See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+#[derive(Debug)]
+pub struct SignalFd {
+    fd: OwnedFd,
+}
+
+crate::impl_fd!(SignalFd, fd);
+
+impl SignalFd {
+    /// Blocks `signals` in the calling thread and opens a signalfd for them (non-blocking
+    /// inside, close-on-exec). See the module notes on threads.
+    pub fn new(signals: &[i32]) -> Result<Self> {
+        let set = sigset(signals)?;
+        block(signals)?;
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor, which we own at once.
+        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if raw == -1 {
+            return Err(std::io::Error::last_os_error()).during("creating signalfd", "");
+        }
+        // SAFETY: signalfd returned a new descriptor that nothing else owns.
+        Ok(SignalFd {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    /// Takes one pending signal, if any.
+    pub fn try_read(&self) -> Result<Option<SigInfo>> {
+        let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            // SAFETY: the buffer is exactly one signalfd_siginfo, writable, and lives across the call.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+            if n == size as isize {
+                // SAFETY: the kernel filled the whole structure (and it was zeroed before).
+                let i = unsafe { info.assume_init() };
+                return Ok(Some(SigInfo {
+                    signo: i.ssi_signo as i32,
+                    code: i.ssi_code,
+                    pid: i.ssi_pid,
+                    uid: i.ssi_uid,
+                    value: i.ssi_int,
+                }));
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(None),
+                _ => return Err(err).during("reading", "signalfd"),
+            }
+        }
+    }
+
+    /// Waits at most `timeout` (`None`: for ever) for a signal and takes it.
+    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<SigInfo>> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            if let Some(i) = self.try_read()? {
+                return Ok(Some(i));
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left == Some(Duration::ZERO) || !poll::readable(&self.fd, left)? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// The write end the self-pipe handler writes to; -1 when none is installed.
+static SELF_PIPE_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn self_pipe_handler(sig: libc::c_int) {
+    let fd = SELF_PIPE_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: only async-signal-safe calls: errno is saved and restored around write(2) on a
+    // non-blocking pipe (a full pipe drops the byte, which is fine: the reader is awake anyway).
+    unsafe {
+        let errno = *libc::__errno_location();
+        let b = sig as u8;
+        libc::write(fd, (&b as *const u8).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// The self-pipe trick: a signal handler that only writes the signal number into a pipe, so
+/// the real work happens in ordinary code that polls the read end. One per process.
+#[derive(Debug)]
+pub struct SelfPipe {
+    reader: PipeReader,
+    _writer: PipeWriter,
+    previous: Vec<(i32, libc::sigaction)>,
+}
+
+impl SelfPipe {
+    /// Installs the handler (`sigaction` with `SA_RESTART`) for `signals`.
+    pub fn install(signals: &[i32]) -> Result<Self> {
+        let (reader, writer) = pipe::pipe()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        if SELF_PIPE_FD
+            .compare_exchange(-1, writer.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "installing self-pipe",
+                "one is already installed in this process",
+            ));
+        }
+        let mut me = SelfPipe {
+            reader,
+            _writer: writer,
+            previous: Vec::new(),
+        };
+        for &sig in signals {
+            check_signal(sig)?;
+            // SAFETY: a zeroed sigaction is a valid starting point; we set handler, mask, flags.
+            let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+            act.sa_sigaction = self_pipe_handler as *const () as usize;
+            act.sa_flags = libc::SA_RESTART;
+            // SAFETY: sa_mask is a valid sigset_t field.
+            unsafe { libc::sigemptyset(&mut act.sa_mask) };
+            // SAFETY: zeroed is a valid out-parameter for the old action.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: both pointers are valid; the handler is async-signal-safe.
+            if unsafe { libc::sigaction(sig, &act, &mut old) } == -1 {
+                return Err(std::io::Error::last_os_error())
+                    .during("installing handler for", name(sig))
+                    .map_err(|e| {
+                        e.hint_if(crate::Errno::INVAL, "SIGKILL and SIGSTOP cannot be caught")
+                    });
+            }
+            me.previous.push((sig, old));
+        }
+        Ok(me)
+    }
+
+    /// Waits at most `timeout` (`None`: for ever) for a signal; returns its number.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+        let mut b = [0u8; 1];
+        match poll::read_timeout(std::os::fd::AsFd::as_fd(&self.reader), &mut b, timeout)? {
+            Some(1) => Ok(Some(b[0] as i32)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The read end, to put in a poll set.
+    pub fn reader(&self) -> &PipeReader {
+        &self.reader
+    }
+}
+
+impl Drop for SelfPipe {
+    fn drop(&mut self) {
+        for (sig, old) in self.previous.drain(..).rev() {
+            // SAFETY: restoring the action saved at install time.
+            unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+        }
+        SELF_PIPE_FD.store(-1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,79 @@
+//! TCP over loopback, present so the benchmark and the CLI can compare it with Unix sockets.
+//! Every connection has `TCP_NODELAY` on (no Nagle delay on small messages). Addresses are
+//! checked: non-loopback ones are refused unless the caller allows them.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use ipckit::socket::tcp;
+//! let listener = tcp::listen("127.0.0.1:0", false).unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let mut c = tcp::connect(&addr.to_string(), false).unwrap();
+//! let (mut s, _) = listener.accept().unwrap();
+//! c.write_all(b"x").unwrap();
+//! let mut b = [0u8];
+//! s.read_exact(&mut b).unwrap();
+//! assert!(c.nodelay().unwrap());
+//! ```
+
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::transport::TimedRead;
+
+/// Resolves `addr` (HOST:PORT) and checks every address is loopback unless `allow_remote`.
+pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .during("resolving TCP address", addr)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "resolving TCP address",
+            "no address found",
+        )
+        .object(addr));
+    }
+    if !allow_remote {
+        if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "checking TCP address",
+                format!("{bad} is not a loopback address"),
+            )
+            .object(addr)
+            .hint("use 127.0.0.1, ::1 or localhost, or allow remote addresses explicitly (--allow-remote)"));
+        }
+    }
+    Ok(addrs)
+}
+
+/// Binds and listens on `addr` (loopback unless `allow_remote`).
+pub fn listen(addr: &str, allow_remote: bool) -> Result<TcpListener> {
+    let addrs = resolve(addr, allow_remote)?;
+    TcpListener::bind(&addrs[..]).during("listening on TCP address", addr)
+}
+
+/// Connects to `addr` (loopback unless `allow_remote`) with `TCP_NODELAY` on.
+pub fn connect(addr: &str, allow_remote: bool) -> Result<TcpStream> {
+    let addrs = resolve(addr, allow_remote)?;
+    let s = TcpStream::connect(&addrs[..]).map_err(|e| {
+        let errno = e.raw_os_error().map(crate::Errno::from_raw_os_error);
+        let err = match errno {
+            Some(errno) => Error::os("connecting to TCP address", errno),
+            None => Error::new(ErrorKind::Os, "connecting to TCP address", e.to_string()),
+        };
+        err.object(addr)
+            .hint_if(crate::Errno::CONNREFUSED, "nothing listens on that port")
+    })?;
+    s.set_nodelay(true).during("setting TCP_NODELAY on", addr)?;
+    Ok(s)
+}
+
+impl TimedRead for TcpStream {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+        crate::poll::read_timeout(self.as_fd(), buf, timeout)
+    }
+}

@@ -1,0 +1,181 @@
+//! Anonymous pipes: `pipe2(2)` with `O_CLOEXEC`, owned read and write ends, capacity, splice.
+//!
+//! A pipe is one-way and has no message boundaries; writes of at most [`PIPE_BUF`] bytes are
+//! atomic (never interleaved with another writer's). The reader sees end of file only when
+//! *every* write end is closed, in every process: a forgotten write end means a reader that
+//! waits for ever (use [`TimedRead::read_timeout`] to find out).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! let (mut r, mut w) = ipckit::stream::pipe::pipe().unwrap();
+//! w.write_all(b"hello").unwrap();
+//! drop(w); // the last write end: the reader now sees EOF after the data
+//! let mut s = String::new();
+//! r.read_to_string(&mut s).unwrap();
+//! assert_eq!(s, "hello");
+//! ```
+
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::pipe::{PipeFlags, SpliceFlags};
+
+use crate::error::{Context, Result};
+use crate::poll;
+use crate::transport::TimedRead;
+
+/// The largest write the kernel keeps whole (never interleaved): 4096 bytes on Linux.
+pub const PIPE_BUF: usize = rustix::pipe::PIPE_BUF;
+
+/// `pipe2(O_CLOEXEC)`: a new pipe, as (read end, write end).
+/// See [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html).
+pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).during("creating pipe", "(pipe2)")?;
+    Ok((PipeReader(r), PipeWriter(w)))
+}
+
+macro_rules! pipe_end {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            /// `fcntl(F_GETPIPE_SZ)`: the pipe's capacity in bytes.
+            pub fn capacity(&self) -> Result<usize> {
+                rustix::pipe::fcntl_getpipe_size(&self.0)
+                    .during(concat!("reading capacity of ", $what), "(F_GETPIPE_SZ)")
+            }
+
+            /// `fcntl(F_SETPIPE_SZ)`: asks for at least `bytes` of capacity; returns what the
+            /// kernel gave (rounded up to a power-of-two number of pages). Over
+            /// `/proc/sys/fs/pipe-max-size` an unprivileged process gets EPERM.
+            pub fn set_capacity(&self, bytes: usize) -> Result<usize> {
+                rustix::pipe::fcntl_setpipe_size(&self.0, bytes).map_err(|e| {
+                    crate::Error::os(concat!("setting capacity of ", $what), e)
+                        .object(format!("to {bytes} bytes"))
+                        .hint_if(
+                            rustix::io::Errno::PERM,
+                            "over /proc/sys/fs/pipe-max-size: raise it or ask for less",
+                        )
+                        .hint_if(
+                            rustix::io::Errno::BUSY,
+                            "the pipe holds more data than the new size: drain it first",
+                        )
+                })
+            }
+        }
+
+        crate::impl_fd!($name);
+
+        impl $name {
+            /// Wraps a descriptor that is this end of a pipe or FIFO.
+            pub fn from_fd(fd: OwnedFd) -> Self {
+                $name(fd)
+            }
+
+            /// Gives back the descriptor.
+            pub fn into_fd(self) -> OwnedFd {
+                self.0
+            }
+        }
+
+        impl From<$name> for OwnedFd {
+            fn from(end: $name) -> OwnedFd {
+                end.0
+            }
+        }
+    };
+}
+
+/// The read end of a pipe or FIFO.
+#[derive(Debug)]
+pub struct PipeReader(OwnedFd);
+
+/// The write end of a pipe or FIFO.
+#[derive(Debug)]
+pub struct PipeWriter(OwnedFd);
+
+pipe_end!(PipeReader, "pipe read end");
+pipe_end!(PipeWriter, "pipe write end");
+
+impl PipeReader {
+    /// Bytes waiting in the pipe now (`FIONREAD`).
+    pub fn available(&self) -> Result<usize> {
+        rustix::io::ioctl_fionread(&self.0)
+            .map(|n| n as usize)
+            .during("counting bytes in pipe", "(FIONREAD)")
+    }
+
+    /// `splice(2)`: moves up to `len` bytes from this pipe to `out` (a file or socket) without
+    /// copying through user space. Returns the bytes moved; 0 at end of file.
+    pub fn splice_to<Fd: AsFd>(&self, out: Fd, len: usize) -> Result<usize> {
+        rustix::pipe::splice(&self.0, None, out, None, len, SpliceFlags::MOVE)
+            .during("splicing from pipe", "(splice)")
+    }
+}
+
+impl PipeWriter {
+    /// `splice(2)`: moves up to `len` bytes from `input` (a file or socket) into this pipe
+    /// without copying through user space. Returns the bytes moved; 0 at end of input.
+    pub fn splice_from<Fd: AsFd>(&self, input: Fd, len: usize) -> Result<usize> {
+        rustix::pipe::splice(input, None, &self.0, None, len, SpliceFlags::MOVE)
+            .during("splicing into pipe", "(splice)")
+    }
+
+    /// `vmsplice(2)`: hands the bytes of `bufs` to the pipe. Returns the bytes taken. ipckit
+    /// does not pass `SPLICE_F_GIFT`, so the kernel copies and the buffers stay the caller's
+    /// to reuse at once.
+    pub fn vmsplice(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
+        let raw: Vec<rustix::pipe::IoSliceRaw<'_>> = bufs
+            .iter()
+            .map(|b| rustix::pipe::IoSliceRaw::from_slice(b))
+            .collect();
+        // SAFETY: the slices are borrowed for the duration of the call and, without
+        // SPLICE_F_GIFT, the kernel copies them before returning, so no later write to them
+        // can reach the reader.
+        unsafe { rustix::pipe::vmsplice(&self.0, &raw, SpliceFlags::empty()) }
+            .during("vmsplicing into pipe", "(vmsplice)")
+    }
+
+    /// Waits at most `timeout` until a write would not block (or the reader is gone).
+    pub fn wait_writable(&self, timeout: Option<Duration>) -> Result<bool> {
+        poll::writable(&self.0, timeout)
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(rustix::io::read(&self.0, buf)?)
+    }
+}
+
+impl Read for &PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(rustix::io::read(&self.0, buf)?)
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(rustix::io::write(&self.0, buf)?)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(rustix::io::write(&self.0, buf)?)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Two pipes as one duplex byte stream: what a parent and child use for a round trip.
+pub type PipeDuplex = crate::transport::Duplex<PipeReader, PipeWriter>;
+
+impl TimedRead for PipeReader {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+        poll::read_timeout(self.0.as_fd(), buf, timeout)
+    }
+}

@@ -1,0 +1,188 @@
+//! The two small traits every mechanism is driven through: a byte stream and a message
+//! transport. The benchmark, the lab and the CLI use these, never a mechanism's own API, so one
+//! conformance suite (`tests/conformance.rs`) covers every implementation.
+//!
+//! ```
+//! use ipckit::transport::{Framed, MessageTransport};
+//! use ipckit::socket::unix::UnixStream;
+//! let (a, b) = UnixStream::pair().unwrap();
+//! let (mut a, mut b) = (Framed::new(a), Framed::new(b));
+//! a.send_msg(b"one").unwrap();
+//! a.send_msg(b"").unwrap();
+//! let mut buf = Vec::new();
+//! assert_eq!(b.recv_msg(&mut buf, None).unwrap(), Some(3));
+//! assert_eq!(buf, b"one");
+//! assert_eq!(b.recv_msg(&mut buf, None).unwrap(), Some(0));
+//! ```
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Error, ErrorKind, Result};
+
+/// A reader whose reads can be bounded in time.
+pub trait TimedRead: Read {
+    /// Reads into `buf`, waiting at most `timeout` (`None`: for ever). `Ok(None)` on timeout,
+    /// `Ok(Some(0))` at end of stream.
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>>;
+}
+
+/// A reliable, ordered, two-way byte stream with no message boundaries (stream sockets, a
+/// pair of pipes in a [`Duplex`]).
+pub trait ByteStream: TimedRead + Write + Send {}
+
+impl<T: TimedRead + Write + Send> ByteStream for T {}
+
+/// A transport that keeps message boundaries: one send is one receive.
+pub trait MessageTransport: Send {
+    /// Sends one message, whole.
+    fn send_msg(&mut self, msg: &[u8]) -> Result<()>;
+
+    /// Receives one message into `buf` (replacing its contents), waiting at most `timeout`
+    /// (`None`: for ever). `Ok(None)` on timeout; an error of kind
+    /// [`Disconnected`](ErrorKind::Disconnected) when the peer has closed.
+    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>>;
+
+    /// The largest message this transport carries, when it has a limit.
+    fn max_msg_len(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A read half and a write half used as one [`ByteStream`] (two pipes make a duplex channel).
+pub struct Duplex<R, W> {
+    /// The half that is read.
+    pub reader: R,
+    /// The half that is written.
+    pub writer: W,
+}
+
+impl<R: Read, W> Read for Duplex<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl<R, W: Write> Write for Duplex<R, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl<R: TimedRead, W> TimedRead for Duplex<R, W> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+        self.reader.read_timeout(buf, timeout)
+    }
+}
+
+/// The largest message [`Framed`] accepts: 64 MiB.
+pub const FRAME_MAX: usize = 64 << 20;
+
+/// Messages over a byte stream: each message is a little-endian `u32` length, then the bytes.
+pub struct Framed<S> {
+    inner: S,
+}
+
+impl<S: ByteStream> Framed<S> {
+    /// Frames messages over `inner`.
+    pub fn new(inner: S) -> Self {
+        Framed { inner }
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Gives back the stream.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Reads exactly `buf.len()` bytes by `deadline`. `Ok(false)` on timeout before the first
+    /// byte; a timeout after it is an error, since the stream is then out of step.
+    fn read_exact_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool> {
+        let mut got = 0;
+        while got < buf.len() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match self.inner.read_timeout(&mut buf[got..], left)? {
+                None if got == 0 => return Ok(false),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::TimedOut,
+                        "receiving framed message",
+                        format!("timed out after {got} of {} bytes", buf.len()),
+                    )
+                    .hint("the stream is now mid-message: close it"));
+                }
+                Some(0) => {
+                    return Err(Error::new(
+                        ErrorKind::Disconnected,
+                        "receiving framed message",
+                        if got == 0 {
+                            "the peer closed the stream".to_string()
+                        } else {
+                            format!(
+                                "the peer closed the stream after {got} of {} bytes",
+                                buf.len()
+                            )
+                        },
+                    ));
+                }
+                Some(n) => got += n,
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<S: ByteStream> MessageTransport for Framed<S> {
+    fn send_msg(&mut self, msg: &[u8]) -> Result<()> {
+        if msg.len() > FRAME_MAX {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "sending framed message",
+                format!(
+                    "{} bytes is over the {FRAME_MAX}-byte frame limit",
+                    msg.len()
+                ),
+            ));
+        }
+        let len = (msg.len() as u32).to_le_bytes();
+        self.inner
+            .write_all(&len)
+            .during("sending framed message", "header")?;
+        self.inner
+            .write_all(msg)
+            .during("sending framed message", "body")
+    }
+
+    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut len = [0u8; 4];
+        if !self.read_exact_by(&mut len, deadline)? {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > FRAME_MAX {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "receiving framed message",
+                format!("header announces {len} bytes, over the {FRAME_MAX}-byte limit"),
+            )
+            .hint("the peer does not speak ipckit framing"));
+        }
+        buf.clear();
+        buf.resize(len, 0);
+        // With no deadline this returns only once the body is complete, or with an error.
+        self.read_exact_by(buf, None)?;
+        Ok(Some(len))
+    }
+
+    fn max_msg_len(&self) -> Option<usize> {
+        Some(FRAME_MAX)
+    }
+}
