@@ -1,3 +1,175 @@
-fn main() {
-    println!("Hello, world!");
+//! `ipckit`: every Linux IPC mechanism, measured side by side, listed, cleaned up, explained.
+
+mod endpoint;
+mod output;
+mod send;
+mod serve;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use endpoint::Endpoint;
+
+#[derive(Parser)]
+#[command(
+    name = "ipckit",
+    version,
+    about = "Linux IPC: send, receive and listen over every mechanism"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by the endpoint commands.
+#[derive(clap::Args)]
+struct Common {
+    /// Allow tcp: addresses that are not loopback.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send a message (or standard input) to an endpoint.
+    ///
+    /// On byte-stream endpoints (fifo, unix, abstract, tcp) MESSAGE is sent with a newline after
+    /// it and standard input is copied as it is. On message endpoints (unix-dgram,
+    /// unix-seqpacket) MESSAGE is one message, standard input is one message, or one per line
+    /// with --lines.
+    Send {
+        /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME, tcp:HOST:PORT
+        uri: Endpoint,
+        /// The message; standard input when absent.
+        message: Option<String>,
+        /// Send each line of standard input as one message.
+        #[arg(long)]
+        lines: bool,
+        /// Give up if the peer is not there within this time (e.g. 5s, 200ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Receive messages on an endpoint (binding or creating it) and print them.
+    ///
+    /// Byte streams are split into messages at newlines. Without --count, recv stops when the
+    /// first peer closes its stream (or after one datagram). The socket file or FIFO it made
+    /// is removed on exit.
+    Recv {
+        uri: Endpoint,
+        /// Stop after N messages.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Fail (exit 1) if not done within this time (e.g. 5s, 200ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        /// One JSON object per message: data, base64, bytes, peer_pid, peer_uid.
+        #[arg(long)]
+        json: bool,
+        /// Mode of the socket file or FIFO created, in octal.
+        #[arg(long, default_value = "600", value_parser = parse_mode)]
+        mode: u32,
+        /// No status lines on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Accept peers on an endpoint and print what they send, until interrupted.
+    Listen {
+        uri: Endpoint,
+        /// One JSON object per message: data, base64, bytes, peer_pid, peer_uid.
+        #[arg(long)]
+        json: bool,
+        /// Mode of the socket file or FIFO created, in octal.
+        #[arg(long, default_value = "600", value_parser = parse_mode)]
+        mode: u32,
+        /// No status lines on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("'{s}' is not an octal mode"))?;
+    if m > 0o7777 {
+        return Err(format!("'{s}' is not a file mode (at most 7777)"));
+    }
+    Ok(m)
+}
+
+fn main() -> ExitCode {
+    // Even a bug must end as one line and exit 1, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("ipckit: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    // Unwinding (not exiting in the hook) so destructors still remove socket files and FIFOs.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("stopped by the internal error above")));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipckit: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Send {
+            uri,
+            message,
+            lines,
+            timeout,
+            common,
+        } => send::run(send::SendArgs {
+            endpoint: uri,
+            message,
+            lines,
+            timeout,
+            allow_remote: common.allow_remote,
+        }),
+        Command::Recv {
+            uri,
+            count,
+            timeout,
+            json,
+            mode,
+            quiet,
+            common,
+        } => serve::run(serve::ServeArgs {
+            endpoint: uri,
+            count,
+            timeout,
+            json,
+            listen: false,
+            mode,
+            allow_remote: common.allow_remote,
+            quiet,
+        }),
+        Command::Listen {
+            uri,
+            json,
+            mode,
+            quiet,
+            common,
+        } => serve::run(serve::ServeArgs {
+            endpoint: uri,
+            count: None,
+            timeout: None,
+            json,
+            listen: true,
+            mode,
+            allow_remote: common.allow_remote,
+            quiet,
+        }),
+    }
 }

@@ -34,6 +34,8 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll;
 use crate::stream::pipe::{self, PipeReader, PipeWriter};
 
+pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
+
 /// Real-time signal `SIGRTMIN + n` (glibc reserves the first few for itself).
 pub fn rt(n: i32) -> i32 {
     libc::SIGRTMIN() + n

@@ -1,0 +1,79 @@
+//! How received messages are printed: raw bytes plus a newline, or one JSON object per line.
+
+use std::io::Write;
+
+use base64::Engine;
+use serde::Serialize;
+
+/// One received message as `--json` prints it.
+#[derive(Serialize)]
+pub struct MessageJson<'a> {
+    /// The message as text, or null when it is not UTF-8.
+    pub data: Option<&'a str>,
+    /// The message in base64, present only when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    pub bytes: usize,
+    pub peer_pid: Option<i32>,
+    pub peer_uid: Option<u32>,
+}
+
+/// Who sent a message, when the transport can tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer {
+    pub pid: Option<i32>,
+    pub uid: Option<u32>,
+}
+
+/// Writes one message to `out` and flushes, so pipelines see it at once.
+pub fn emit(out: &mut impl Write, msg: &[u8], peer: Peer, json: bool) -> std::io::Result<()> {
+    if json {
+        let text = std::str::from_utf8(msg).ok();
+        let obj = MessageJson {
+            data: text,
+            base64: text
+                .is_none()
+                .then(|| base64::engine::general_purpose::STANDARD.encode(msg)),
+            bytes: msg.len(),
+            peer_pid: peer.pid,
+            peer_uid: peer.uid,
+        };
+        serde_json::to_writer(&mut *out, &obj)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(msg)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_text_and_binary() {
+        let mut v = Vec::new();
+        emit(
+            &mut v,
+            b"hi",
+            Peer {
+                pid: Some(7),
+                uid: Some(0),
+            },
+            true,
+        )
+        .unwrap();
+        emit(&mut v, &[0xff, 0x00], Peer::default(), true).unwrap();
+        let s = String::from_utf8(v).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"data":"hi","bytes":2,"peer_pid":7,"peer_uid":0}"#
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"data":null,"base64":"/wA=","bytes":2,"peer_pid":null,"peer_uid":null}"#
+        );
+    }
+}

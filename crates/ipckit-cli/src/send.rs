@@ -1,0 +1,119 @@
+//! `ipckit send URI [MESSAGE]`.
+
+use std::io::{self, BufRead, Read, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ipckit::socket::tcp;
+use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixSeqpacket, UnixStream};
+use ipckit::stream::fifo;
+
+use crate::endpoint::Endpoint;
+
+pub struct SendArgs {
+    pub endpoint: Endpoint,
+    pub message: Option<String>,
+    pub lines: bool,
+    pub timeout: Option<Duration>,
+    pub allow_remote: bool,
+}
+
+/// What to send: the message argument, or standard input.
+enum Payload {
+    /// One message given on the command line.
+    Arg(Vec<u8>),
+    /// Standard input, read as it comes.
+    Stdin,
+}
+
+pub fn run(args: SendArgs) -> Result<()> {
+    let payload = match &args.message {
+        Some(m) => Payload::Arg(m.as_bytes().to_vec()),
+        None => Payload::Stdin,
+    };
+    if args.endpoint.keeps_boundaries() {
+        send_messages(&args, payload)
+    } else {
+        send_stream(&args, payload)
+    }
+}
+
+/// Byte-stream schemes: a MESSAGE is written with a newline after it; standard input is copied
+/// as it is (each line already ends in one), so `cat` and `socat` see exactly those bytes.
+fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
+    let mut out: Box<dyn Write> = match &args.endpoint {
+        Endpoint::Fifo(p) => Box::new(fifo::open_write(p, args.timeout)?),
+        Endpoint::Unix(p) => Box::new(UnixStream::connect(&UnixAddr::path(p))?),
+        Endpoint::Abstract(n) => {
+            Box::new(UnixStream::connect(&UnixAddr::abstract_name(n.as_bytes()))?)
+        }
+        Endpoint::Tcp(a) => Box::new(tcp::connect(a, args.allow_remote)?),
+        other => bail!("{other} is not a byte-stream endpoint"),
+    };
+    let what = args.endpoint.to_string();
+    match payload {
+        Payload::Arg(mut m) => {
+            m.push(b'\n');
+            out.write_all(&m).map_err(|e| peer_gone(e, &what))?;
+        }
+        Payload::Stdin => {
+            io::copy(&mut io::stdin().lock(), &mut out).map_err(|e| peer_gone(e, &what))?;
+        }
+    }
+    out.flush().map_err(|e| peer_gone(e, &what))?;
+    Ok(())
+}
+
+fn peer_gone(e: io::Error, what: &str) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        anyhow::anyhow!(
+            "writing to {what}: the reader closed its end (EPIPE); the rest was not delivered"
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("writing to {what}"))
+    }
+}
+
+/// Message schemes: a MESSAGE is one message; standard input is one message, or one per line
+/// with `--lines`.
+fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
+    let messages: Vec<Vec<u8>> = match payload {
+        Payload::Arg(m) => vec![m],
+        Payload::Stdin if args.lines => io::stdin()
+            .lock()
+            .split(b'\n')
+            .collect::<io::Result<_>>()
+            .context("reading standard input")?,
+        Payload::Stdin => {
+            let mut all = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut all)
+                .context("reading standard input")?;
+            vec![all]
+        }
+    };
+    match &args.endpoint {
+        Endpoint::UnixSeqpacket(p) => {
+            if messages.iter().any(|m| m.is_empty()) {
+                bail!(
+                    "sending on {}: an empty message cannot be sent on a seqpacket socket, the receiver would read it as end of stream",
+                    args.endpoint
+                );
+            }
+            let sock = UnixSeqpacket::connect(&UnixAddr::path(p))?;
+            for m in &messages {
+                sock.send(m)?;
+            }
+        }
+        Endpoint::UnixDgram(p) => {
+            let sock = UnixDatagram::unbound()?;
+            let addr = UnixAddr::path(p);
+            for m in &messages {
+                sock.send_to(m, &addr)?;
+            }
+        }
+        other => bail!("{other} is not a message endpoint"),
+    }
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! `ipckit recv` and `ipckit listen`: one poll loop that accepts peers, reads what they send,
+//! and prints each message, until a count, the end of a stream, a timeout or a signal.
+//!
+//! SIGINT, SIGTERM and SIGHUP arrive through a signalfd in the same poll set, so an
+//! interrupted listener still removes its socket file or FIFO.
+
+use std::io::{self, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ipckit::notify::signal::{self, SignalFd};
+use ipckit::socket::ancillary;
+use ipckit::socket::tcp;
+use ipckit::socket::unix::{
+    BindOptions, SeqpacketListener, UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream,
+};
+use ipckit::stream::fifo::{self, Fifo};
+use ipckit::stream::pipe::PipeReader;
+use ipckit::transport::MessageTransport;
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+use crate::endpoint::Endpoint;
+use crate::output::{self, Peer};
+
+pub struct ServeArgs {
+    pub endpoint: Endpoint,
+    /// Stop after this many messages.
+    pub count: Option<u64>,
+    /// Give up (exit 1) if not done by then.
+    pub timeout: Option<Duration>,
+    pub json: bool,
+    /// `listen`: run until interrupted, print peer events.
+    pub listen: bool,
+    pub mode: u32,
+    pub allow_remote: bool,
+    pub quiet: bool,
+}
+
+/// A stream message longer than this with no newline is printed in pieces of this size.
+const MAX_LINE: usize = 1 << 20;
+
+enum Server {
+    Stream(UnixListener),
+    Seqpacket(SeqpacketListener),
+    Tcp(TcpListener),
+    Dgram(UnixDatagram),
+    Fifo {
+        path: PathBuf,
+        reader: PipeReader,
+        _node: Option<Fifo>,
+    },
+}
+
+enum Conn {
+    Stream(UnixStream),
+    Seqpacket(UnixSeqpacket),
+    Tcp(TcpStream),
+}
+
+struct Client {
+    conn: Conn,
+    peer: Peer,
+    pending: Vec<u8>,
+}
+
+impl Conn {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Conn::Stream(s) => s.as_fd(),
+            Conn::Seqpacket(s) => s.as_fd(),
+            Conn::Tcp(s) => s.as_fd(),
+        }
+    }
+}
+
+impl Server {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Server::Stream(l) => l.as_fd(),
+            Server::Seqpacket(l) => l.as_fd(),
+            Server::Tcp(l) => l.as_fd(),
+            Server::Dgram(d) => d.as_fd(),
+            Server::Fifo { reader, .. } => reader.as_fd(),
+        }
+    }
+}
+
+fn open_server(args: &ServeArgs) -> Result<Server> {
+    let opts = BindOptions {
+        mode: args.mode,
+        ..BindOptions::default()
+    };
+    Ok(match &args.endpoint {
+        Endpoint::Unix(p) => Server::Stream(UnixListener::bind_with(&UnixAddr::path(p), &opts)?),
+        Endpoint::Abstract(n) => Server::Stream(UnixListener::bind_with(
+            &UnixAddr::abstract_name(n.as_bytes()),
+            &opts,
+        )?),
+        Endpoint::UnixSeqpacket(p) => {
+            Server::Seqpacket(SeqpacketListener::bind_with(&UnixAddr::path(p), &opts)?)
+        }
+        Endpoint::UnixDgram(p) => {
+            let d = UnixDatagram::bind_with(&UnixAddr::path(p), &opts)?;
+            ancillary::set_pass_credentials(&d, true)?;
+            Server::Dgram(d)
+        }
+        Endpoint::Tcp(a) => {
+            let l = tcp::listen(a, args.allow_remote)?;
+            l.set_nonblocking(true)
+                .context("making TCP listener non-blocking")?;
+            Server::Tcp(l)
+        }
+        Endpoint::Fifo(p) => {
+            // Create the FIFO when it is missing (and remove it at exit); open it when it exists.
+            let node = match std::fs::symlink_metadata(p) {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Fifo::create(p, args.mode)?),
+                Err(e) => return Err(e).with_context(|| format!("checking {}", p.display())),
+            };
+            // Non-blocking, so waiting for a writer happens in the poll loop, where a signal
+            // or the timeout can end it.
+            let reader = fifo::open_read_nonblocking(p)?;
+            Server::Fifo {
+                path: p.clone(),
+                reader,
+                _node: node,
+            }
+        }
+    })
+}
+
+/// Counts messages and decides when the command is done.
+struct Sink {
+    json: bool,
+    count: Option<u64>,
+    seen: u64,
+    out: io::StdoutLock<'static>,
+}
+
+impl Sink {
+    /// Prints one message; true when the count is reached.
+    fn emit(&mut self, msg: &[u8], peer: Peer) -> Result<bool> {
+        match output::emit(&mut self.out, msg, peer, self.json) {
+            Ok(()) => {}
+            // The reader of our output is gone (`| head -1`): nothing more to do.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(true),
+            Err(e) => return Err(e).context("writing to standard output"),
+        }
+        self.seen += 1;
+        Ok(self.count.is_some_and(|c| self.seen >= c))
+    }
+
+    /// Prints every complete line in `pending` (newline stripped); true when the count is reached.
+    fn emit_lines(&mut self, pending: &mut Vec<u8>, peer: Peer, at_eof: bool) -> Result<bool> {
+        let mut start = 0;
+        let mut done = false;
+        while !done {
+            let rest = &pending[start..];
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    done = self.emit(&rest[..i], peer)?;
+                    start += i + 1;
+                }
+                None if rest.len() >= MAX_LINE || (at_eof && !rest.is_empty()) => {
+                    let n = rest.len().min(MAX_LINE);
+                    done = self.emit(&rest[..n], peer)?;
+                    start += n;
+                }
+                None => break,
+            }
+        }
+        pending.drain(..start);
+        Ok(done)
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let sigs = [signal::SIGINT, signal::SIGTERM, signal::SIGHUP];
+    let signals = SignalFd::new(&sigs)?;
+    let mut server = open_server(&args)?;
+    if !args.quiet {
+        let verb = if args.listen {
+            "listening on"
+        } else {
+            "receiving on"
+        };
+        eprintln!("ipckit: {verb} {}", args.endpoint);
+    }
+    let mut sink = Sink {
+        json: args.json,
+        count: args.count,
+        seen: 0,
+        out: io::stdout().lock(),
+    };
+    let mut clients: Vec<Client> = Vec::new();
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    let mut fifo_pending = Vec::new();
+    let mut dgram_buf = vec![0u8; 256 << 10];
+    let mut chunk = vec![0u8; 64 << 10];
+
+    loop {
+        // Poll: the signalfd, the server, then each client.
+        let ready: Vec<PollFlags> = {
+            let mut fds = vec![
+                PollFd::new(&signals, PollFlags::IN),
+                PollFd::from_borrowed_fd(server.fd(), PollFlags::IN),
+            ];
+            fds.extend(
+                clients
+                    .iter()
+                    .map(|c| PollFd::from_borrowed_fd(c.conn.fd(), PollFlags::IN)),
+            );
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let ts = left.map(|d| Timespec {
+                tv_sec: d.as_secs() as _,
+                tv_nsec: d.subsec_nanos() as _,
+            });
+            match rustix::event::poll(&mut fds, ts.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e).context("polling"),
+            }
+            fds.iter().map(|f| f.revents()).collect()
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) && ready.iter().all(|r| r.is_empty()) {
+            let after = humantime::format_duration(args.timeout.unwrap_or_default());
+            match args.count {
+                Some(c) => bail!(
+                    "timed out after {after} on {}: received {} of {c} messages",
+                    args.endpoint,
+                    sink.seen
+                ),
+                None => bail!(
+                    "timed out after {after} on {}: received {} messages, the peer did not finish",
+                    args.endpoint,
+                    sink.seen
+                ),
+            }
+        }
+        if !ready[0].is_empty() {
+            let sig = signals
+                .try_read()?
+                .map(|i| i.signo)
+                .unwrap_or(signal::SIGINT);
+            if args.listen {
+                if !args.quiet {
+                    eprintln!(
+                        "ipckit: {} received, stopping after {} messages",
+                        signal::name(sig),
+                        sink.seen
+                    );
+                }
+                return Ok(());
+            }
+            bail!(
+                "interrupted by {} after {} messages",
+                signal::name(sig),
+                sink.seen
+            );
+        }
+        // Clients accepted below were not in this poll.
+        let polled = clients.len();
+        if !ready[1].is_empty() {
+            let done = match &mut server {
+                Server::Stream(l) => accept(
+                    l.accept_timeout(Duration::ZERO)?.map(Conn::Stream),
+                    &mut clients,
+                    &args,
+                ),
+                Server::Seqpacket(l) => accept(
+                    l.accept_timeout(Duration::ZERO)?.map(Conn::Seqpacket),
+                    &mut clients,
+                    &args,
+                ),
+                Server::Tcp(l) => match l.accept() {
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false)
+                            .context("accepting TCP connection")?;
+                        s.set_nodelay(true).context("setting TCP_NODELAY")?;
+                        accept(Some(Conn::Tcp(s)), &mut clients, &args)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                    Err(e) => return Err(e).context("accepting TCP connection"),
+                },
+                Server::Dgram(d) => {
+                    let got = match ancillary::recv(&*d, &mut dgram_buf, 0) {
+                        Ok(got) => got,
+                        Err(e) if e.kind() == ipckit::ErrorKind::Truncated => {
+                            eprintln!("ipckit: {e}");
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let c = got.credentials;
+                    let peer = Peer {
+                        pid: c.map(|c| c.pid),
+                        uid: c.map(|c| c.uid),
+                    };
+                    // A datagram receive with no count stops after one message.
+                    sink.emit(&dgram_buf[..got.bytes], peer)?
+                        || (!args.listen && args.count.is_none())
+                }
+                Server::Fifo { path, reader, .. } => {
+                    let n = read_some(reader, &mut chunk)
+                        .with_context(|| format!("reading FIFO {}", path.display()))?;
+                    if n == Some(0) {
+                        // Every writer closed: print what is left, then wait for the next writer
+                        // (listen) or stop (recv with no count).
+                        let done = sink.emit_lines(&mut fifo_pending, Peer::default(), true)?;
+                        if done || (!args.listen && args.count.is_none()) {
+                            return Ok(());
+                        }
+                        *reader = fifo::open_read_nonblocking(&*path)?;
+                        false
+                    } else {
+                        fifo_pending.extend_from_slice(&chunk[..n.unwrap_or(0)]);
+                        sink.emit_lines(&mut fifo_pending, Peer::default(), false)?
+                    }
+                }
+            };
+            if done {
+                return Ok(());
+            }
+        }
+        // Clients, last first so removal keeps indices valid.
+        for i in (0..polled).rev() {
+            if ready[2 + i].is_empty() {
+                continue;
+            }
+            let (done, closed) = read_client(&mut clients[i], &mut sink, &mut chunk)?;
+            if done {
+                return Ok(());
+            }
+            if closed {
+                let c = clients.remove(i);
+                if args.listen && !args.quiet {
+                    eprintln!("ipckit: peer closed{}", describe(c.peer));
+                }
+                if !args.listen && args.count.is_none() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bool {
+    let Some(conn) = conn else { return false };
+    let peer = match &conn {
+        Conn::Stream(s) => s.peer_cred().ok(),
+        Conn::Seqpacket(s) => s.peer_cred().ok(),
+        Conn::Tcp(_) => None,
+    }
+    .map(|c| Peer {
+        pid: Some(c.pid),
+        uid: Some(c.uid),
+    })
+    .unwrap_or_default();
+    if args.listen && !args.quiet {
+        eprintln!("ipckit: peer connected{}", describe(peer));
+    }
+    clients.push(Client {
+        conn,
+        peer,
+        pending: Vec::new(),
+    });
+    false
+}
+
+fn describe(peer: Peer) -> String {
+    match (peer.pid, peer.uid) {
+        (Some(p), Some(u)) => format!(" (pid {p}, uid {u})"),
+        _ => String::new(),
+    }
+}
+
+/// One read from a readable client: (count reached, peer closed).
+fn read_client(c: &mut Client, sink: &mut Sink, chunk: &mut [u8]) -> Result<(bool, bool)> {
+    let n = match &mut c.conn {
+        Conn::Seqpacket(s) => {
+            let mut msg = Vec::new();
+            return match s.recv_msg(&mut msg, Some(Duration::ZERO)) {
+                Ok(Some(_)) => Ok((sink.emit(&msg, c.peer)?, false)),
+                Ok(None) => Ok((false, false)),
+                Err(e) if e.kind() == ipckit::ErrorKind::Disconnected => Ok((false, true)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        Conn::Stream(s) => read_some(s, chunk),
+        Conn::Tcp(s) => read_some(s, chunk),
+    };
+    let n = match n {
+        Ok(Some(n)) => n,
+        Ok(None) => return Ok((false, false)),
+        // A peer that reset the connection has closed it.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => 0,
+        Err(e) => return Err(e).context("reading from peer"),
+    };
+    c.pending.extend_from_slice(&chunk[..n]);
+    let done = sink.emit_lines(&mut c.pending, c.peer, n == 0)?;
+    Ok((done, n == 0))
+}
+
+/// One read; `Ok(None)` when a non-blocking descriptor has nothing yet.
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
