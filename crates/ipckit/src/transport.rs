@@ -24,7 +24,11 @@ use crate::error::{Context, Error, ErrorKind, Result};
 pub trait TimedRead: Read {
     /// Reads into `buf`, waiting at most `timeout` (`None`: for ever). `Ok(None)` on timeout,
     /// `Ok(Some(0))` at end of stream.
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>>;
+    fn read_with_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>>;
 }
 
 /// A reliable, ordered, two-way byte stream with no message boundaries (stream sockets, a
@@ -73,8 +77,12 @@ impl<R, W: Write> Write for Duplex<R, W> {
 }
 
 impl<R: TimedRead, W> TimedRead for Duplex<R, W> {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
-        self.reader.read_timeout(buf, timeout)
+    fn read_with_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>> {
+        self.reader.read_with_timeout(buf, timeout)
     }
 }
 
@@ -108,7 +116,7 @@ impl<S: ByteStream> Framed<S> {
         let mut got = 0;
         while got < buf.len() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match self.inner.read_timeout(&mut buf[got..], left)? {
+            match self.inner.read_with_timeout(&mut buf[got..], left)? {
                 None if got == 0 => return Ok(false),
                 None => {
                     return Err(Error::new(

@@ -14,10 +14,10 @@
 //! libc is used here, not rustix: rustix has no signalfd or sigqueue. Each call sits in one
 //! small wrapper with its `SAFETY` note.
 //!
-//! ```
+//! ```standalone_crate
 //! use std::time::Duration;
 //! use ipckit::notify::signal::{self, SignalFd};
-//! // Single-threaded doc test: blocking in this thread is enough.
+//! // A process of its own with one thread: blocking in this thread is enough.
 //! let sig = signal::rt(1);
 //! let sfd = SignalFd::new(&[sig]).unwrap();
 //! signal::queue(std::process::id() as i32, sig, 42).unwrap();

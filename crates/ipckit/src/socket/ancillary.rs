@@ -198,7 +198,9 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
             _ => {}
         }
     }
-    if msg.flags.contains(ReturnFlags::CTRUNC) {
+    // The control buffer is rounded up for alignment, so a few more than `max_fds` may fit
+    // without MSG_CTRUNC: the limit is the caller's, so that is refused the same way.
+    if msg.flags.contains(ReturnFlags::CTRUNC) || got.fds.len() > max_fds {
         let arrived = got.fds.len();
         drop(got); // closes every descriptor that arrived
         return Err(Error::new(

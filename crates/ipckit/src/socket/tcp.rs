@@ -73,7 +73,11 @@ pub fn connect(addr: &str, allow_remote: bool) -> Result<TcpStream> {
 }
 
 impl TimedRead for TcpStream {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+    fn read_with_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>> {
         crate::poll::read_timeout(self.as_fd(), buf, timeout)
     }
 }

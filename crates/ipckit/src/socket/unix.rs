@@ -9,7 +9,8 @@
 //! A socket bound to a path leaves a file that outlives the process. The binding handle owns
 //! it: the file is removed on drop (only if the path still names the same socket) unless
 //! `persist()`ed. Binding over an existing socket file takes it over only after a connect
-//! proves no one listens; a live listener's path is refused with an error naming its pid.
+//! proves no one listens; a live listener's path is refused with an error naming its pid (the
+//! live listener then accepts that probe as a connection that is already closed).
 //! Socket files are created 0600 unless [`BindOptions::mode`] says otherwise.
 //!
 //! ```
@@ -139,8 +140,12 @@ impl Drop for SocketFile {
         if self.keep {
             return;
         }
+        // The path may have been replaced since (and a freed inode number may be reused at
+        // once, so the type is checked too).
         if let Ok(st) = rustix::fs::lstat(&self.path) {
-            if (st.st_dev, st.st_ino) == self.dev_ino {
+            let socket =
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
+            if socket && (st.st_dev, st.st_ino) == self.dev_ino {
                 let _ = rustix::fs::unlink(&self.path);
             }
         }
@@ -458,7 +463,11 @@ impl Write for UnixStream {
 }
 
 impl TimedRead for UnixStream {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+    fn read_with_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>> {
         poll::read_timeout(self.fd.as_fd(), buf, timeout)
     }
 }

@@ -91,9 +91,11 @@ impl Drop for Fifo {
         if self.keep {
             return;
         }
-        // Only unlink what we made: the path may have been replaced since.
+        // Only unlink what we made: the path may have been replaced since (and a freed inode
+        // number may be reused at once, so the type is checked too).
         if let Ok(st) = rustix::fs::lstat(&self.path) {
-            if (st.st_dev, st.st_ino) == self.dev_ino || self.dev_ino == (0, 0) {
+            let ours = (st.st_dev, st.st_ino) == self.dev_ino || self.dev_ino == (0, 0);
+            if ours && FileType::from_raw_mode(st.st_mode) == FileType::Fifo {
                 let _ = rustix::fs::unlink(&self.path);
             }
         }

@@ -3,7 +3,7 @@
 //! A pipe is one-way and has no message boundaries; writes of at most [`PIPE_BUF`] bytes are
 //! atomic (never interleaved with another writer's). The reader sees end of file only when
 //! *every* write end is closed, in every process: a forgotten write end means a reader that
-//! waits for ever (use [`TimedRead::read_timeout`] to find out).
+//! waits for ever (use [`TimedRead::read_with_timeout`] to find out).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -175,7 +175,11 @@ impl Write for &PipeWriter {
 pub type PipeDuplex = crate::transport::Duplex<PipeReader, PipeWriter>;
 
 impl TimedRead for PipeReader {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>> {
+    fn read_with_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>> {
         poll::read_timeout(self.0.as_fd(), buf, timeout)
     }
 }

@@ -1,0 +1,64 @@
+//! eventfd: counter and semaphore modes, timed and non-blocking reads, and a counter shared
+//! with another process.
+
+mod common;
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use common::T;
+use ipckit::notify::eventfd::{EventFd, Mode};
+
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    match role.as_str() {
+        "add-five" => {
+            // SAFETY: the parent put the eventfd at descriptor 10 for this child.
+            let ev = EventFd::from_fd(unsafe { OwnedFd::from_raw_fd(10) }).unwrap();
+            ev.add(5).unwrap();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn counter_mode_takes_the_whole_count() {
+    let ev = EventFd::new(2, Mode::Counter).unwrap();
+    ev.add(3).unwrap();
+    assert_eq!(ev.try_read().unwrap(), Some(5));
+    assert_eq!(ev.try_read().unwrap(), None);
+    assert_eq!(
+        ev.read_timeout(Some(Duration::from_millis(20))).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn semaphore_mode_takes_one_at_a_time() {
+    let ev = EventFd::new(0, Mode::Semaphore).unwrap();
+    ev.add(3).unwrap();
+    for _ in 0..3 {
+        assert_eq!(ev.try_read().unwrap(), Some(1));
+    }
+    assert_eq!(ev.try_read().unwrap(), None);
+}
+
+#[test]
+fn a_full_counter_refuses_more() {
+    let ev = EventFd::new(0, Mode::Counter).unwrap();
+    ev.add(u64::MAX - 1).unwrap();
+    let err = ev.add(1).unwrap_err();
+    assert_eq!(err.errno(), Some(ipckit::Errno::AGAIN));
+    assert!(ev.add(u64::MAX).is_err());
+}
+
+#[test]
+fn another_process_wakes_a_waiting_reader() {
+    let ev = EventFd::new(0, Mode::Counter).unwrap();
+    let child = common::child("child", "add-five")
+        .fd(ev.as_fd(), 10)
+        .start();
+    assert_eq!(ev.read_timeout(Some(T)).unwrap(), Some(5));
+    child.success();
+}

@@ -1,0 +1,153 @@
+//! FIFOs across real processes: opens that block until the peer arrives (and time out
+//! cleanly), the ENXIO case, and the creator's ownership of the name.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{T, say};
+use ipckit::stream::fifo::{self, Fifo};
+use ipckit::{Errno, ErrorKind};
+
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    let path = common::arg("PATH");
+    match role.as_str() {
+        "writer" => {
+            let mut w = fifo::open_write(&path, Some(T)).unwrap();
+            w.write_all(b"through the fifo").unwrap();
+        }
+        "timeout-leaves-nothing" => {
+            // Alone in this process, so the descriptor count is exact.
+            let before = common::open_fds();
+            let err = fifo::open_read(&path, Some(Duration::from_millis(100))).unwrap_err();
+            assert!(err.is_timeout());
+            let err = fifo::open_write(&path, Some(Duration::from_millis(100))).unwrap_err();
+            assert!(err.is_timeout());
+            say(format!("{before} {}", common::open_fds()));
+        }
+        "reader" => {
+            let mut r = fifo::open_read(&path, Some(T)).unwrap();
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            say(s);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
+    let dir = common::tempdir();
+    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let err = fifo::open_read(node.path(), Some(Duration::from_millis(200))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(
+        err.to_string().contains("no process opened it for writing"),
+        "{err}"
+    );
+    let mut counter = common::child("child", "timeout-leaves-nothing")
+        .arg("PATH", node.path().display())
+        .start();
+    let counts = counter.line();
+    let (before, after) = counts.split_once(' ').unwrap();
+    assert_eq!(before, after, "a timed-out open left a descriptor behind");
+    counter.success();
+    // The FIFO still works: a writer process arrives and the open completes.
+    let child = common::child("child", "writer")
+        .arg("PATH", node.path().display())
+        .start();
+    let mut r = fifo::open_read(node.path(), Some(T)).unwrap();
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "through the fifo");
+    child.success();
+}
+
+#[test]
+fn open_for_writing_waits_for_a_reader() {
+    let dir = common::tempdir();
+    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let err = fifo::open_write(node.path(), Some(Duration::from_millis(200))).unwrap_err();
+    assert!(err.is_timeout());
+    assert!(
+        err.to_string().contains("no process opened it for reading"),
+        "{err}"
+    );
+    let mut child = common::child("child", "reader")
+        .arg("PATH", node.path().display())
+        .start();
+    let mut w = fifo::open_write(node.path(), Some(T)).unwrap();
+    w.write_all(b"to the reader").unwrap();
+    drop(w);
+    assert_eq!(child.line(), "to the reader");
+    child.success();
+}
+
+#[test]
+fn nonblocking_open_for_writing_without_a_reader_is_enxio_explained() {
+    let dir = common::tempdir();
+    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let err = fifo::open_write_nonblocking(node.path()).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NXIO));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("(ENXIO)") && msg.contains("no process has it open for reading"),
+        "{msg}"
+    );
+    // With a reader present, the same open succeeds at once.
+    let _r = fifo::open_read_nonblocking(node.path()).unwrap();
+    fifo::open_write_nonblocking(node.path()).unwrap();
+}
+
+#[test]
+fn the_creator_owns_the_name() {
+    let dir = common::tempdir();
+    let path = dir.path().join("f");
+    let node = Fifo::create(&path, 0o640).unwrap();
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o640,
+        "mode as asked, umask or not"
+    );
+    // Creating again is EEXIST: an existing FIFO is opened, never adopted.
+    assert_eq!(
+        Fifo::create(&path, 0o600).unwrap_err().errno(),
+        Some(Errno::EXIST)
+    );
+    drop(node);
+    assert!(!path.exists(), "the creator removes the FIFO on drop");
+    // persist() keeps it.
+    let kept = Fifo::create(&path, 0o600).unwrap().persist();
+    assert!(kept.exists());
+    std::fs::remove_file(&kept).unwrap();
+}
+
+#[test]
+fn the_creator_does_not_remove_a_replacement() {
+    let dir = common::tempdir();
+    let path = dir.path().join("f");
+    let node = Fifo::create(&path, 0o600).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"someone else's file").unwrap();
+    drop(node);
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone else's file");
+}
+
+#[test]
+fn a_regular_file_or_missing_path_is_refused() {
+    let dir = common::tempdir();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let err = fifo::open_read(&file, Some(T)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("not a FIFO"));
+    let err = fifo::open_write(dir.path().join("missing"), Some(T)).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT));
+    assert!(err.to_string().contains("mkfifo"), "{err}");
+}

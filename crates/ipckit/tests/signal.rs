@@ -1,0 +1,105 @@
+//! Signals across real processes: a sigqueue value arrives through signalfd; kill is seen as
+//! SI_USER; the self-pipe turns a handler into a readable byte; real-time signals queue while
+//! standard ones coalesce.
+
+mod common;
+
+use common::{T, hear, say};
+use ipckit::notify::signal::{self, SIGUSR1, SIGUSR2, SelfPipe, SignalFd};
+
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    match role.as_str() {
+        "signalfd" => {
+            // The parent started this process with the signals blocked in every thread.
+            let sfd = SignalFd::new(&[signal::rt(1), SIGUSR1]).unwrap();
+            say("ready");
+            let i = sfd.read_timeout(Some(T)).unwrap().expect("a signal");
+            say(format!("{} {} {} {}", i.signo, i.value, i.pid, i.code));
+        }
+        "self-pipe" => {
+            let sp = SelfPipe::install(&[SIGUSR2]).unwrap();
+            say("ready");
+            say(sp.wait(Some(T)).unwrap().expect("a signal").to_string());
+        }
+        "count" => {
+            let sfd = SignalFd::new(&[SIGUSR1, signal::rt(2)]).unwrap();
+            say("ready");
+            hear(); // the parent has sent everything: all of it is pending now
+            let (mut usr1, mut rt) = (0, 0);
+            while let Some(i) = sfd.try_read().unwrap() {
+                if i.signo == SIGUSR1 {
+                    usr1 += 1;
+                } else {
+                    rt += 1;
+                }
+            }
+            say(format!("{usr1} {rt}"));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn a_sigqueue_value_arrives_through_signalfd() {
+    let mut child = common::child("child", "signalfd")
+        .blocked(&[signal::rt(1), SIGUSR1])
+        .start();
+    assert_eq!(child.line(), "ready");
+    signal::queue(child.pid(), signal::rt(1), 4242).unwrap();
+    let me = std::process::id();
+    assert_eq!(
+        child.line(),
+        format!("{} 4242 {me} {}", signal::rt(1), libc::SI_QUEUE)
+    );
+    child.success();
+}
+
+#[test]
+fn kill_is_seen_as_sent_by_a_user() {
+    let mut child = common::child("child", "signalfd")
+        .blocked(&[signal::rt(1), SIGUSR1])
+        .start();
+    assert_eq!(child.line(), "ready");
+    signal::kill(child.pid(), SIGUSR1).unwrap();
+    let me = std::process::id();
+    assert_eq!(child.line(), format!("{SIGUSR1} 0 {me} {}", libc::SI_USER));
+    child.success();
+}
+
+#[test]
+fn the_self_pipe_turns_a_handler_into_a_readable_byte() {
+    let mut child = common::child("child", "self-pipe").start();
+    assert_eq!(child.line(), "ready");
+    signal::kill(child.pid(), SIGUSR2).unwrap();
+    assert_eq!(child.line(), SIGUSR2.to_string());
+    child.success();
+}
+
+#[test]
+fn realtime_signals_queue_and_standard_ones_coalesce() {
+    let mut child = common::child("child", "count")
+        .blocked(&[SIGUSR1, signal::rt(2)])
+        .start();
+    assert_eq!(child.line(), "ready");
+    for i in 0..3 {
+        signal::kill(child.pid(), SIGUSR1).unwrap();
+        signal::queue(child.pid(), signal::rt(2), i).unwrap();
+    }
+    child.tell("read");
+    assert_eq!(
+        child.line(),
+        "1 3",
+        "three SIGUSR1 merge into one; three real-time signals stay three"
+    );
+    child.success();
+}
+
+#[test]
+fn bad_signals_are_refused() {
+    assert!(signal::kill(std::process::id() as i32, 0).is_err());
+    assert!(signal::queue(std::process::id() as i32, 1000, 0).is_err());
+    assert_eq!(signal::name(SIGUSR1), "SIGUSR1");
+    assert_eq!(signal::name(signal::rt(3)), "SIGRTMIN+3");
+}

@@ -1,0 +1,55 @@
+//! TCP loopback helpers: Nagle off, remote addresses refused unless asked for.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{T, say};
+use ipckit::ErrorKind;
+use ipckit::socket::tcp;
+use ipckit::transport::TimedRead;
+
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    match role.as_str() {
+        "client" => {
+            let mut c = tcp::connect(&common::arg("ADDR"), false).unwrap();
+            assert!(c.nodelay().unwrap());
+            c.write_all(b"over loopback").unwrap();
+            say("sent");
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn a_loopback_round_trip_between_processes() {
+    let l = tcp::listen("127.0.0.1:0", false).unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut child = common::child("child", "client").arg("ADDR", addr).start();
+    let (mut s, _) = l.accept().unwrap();
+    assert_eq!(child.line(), "sent");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Some(n) = s.read_with_timeout(&mut buf, Some(T)).unwrap() {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"over loopback");
+    child.success();
+    let _ = s.read(&mut buf);
+}
+
+#[test]
+fn remote_addresses_need_to_be_allowed() {
+    // Nothing is sent: the address is refused before any connect.
+    let err = tcp::connect("192.0.2.1:9", false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("--allow-remote"), "{err}");
+    assert!(tcp::listen("0.0.0.0:0", false).is_err());
+    assert!(tcp::resolve("[::1]:80", false).is_ok());
+    assert!(tcp::resolve("localhost:80", false).is_ok());
+}

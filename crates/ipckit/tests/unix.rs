@@ -1,0 +1,276 @@
+//! Unix domain sockets across real processes: message boundaries by socket type, stale socket
+//! take-over versus refusal while a listener lives, modes, abstract names.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::time::Duration;
+
+use common::{T, hear, say};
+use ipckit::socket::unix::{
+    BindOptions, SeqpacketListener, UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream,
+};
+use ipckit::{Errno, ErrorKind};
+
+const MSG: usize = 100;
+
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    let addr = UnixAddr::path(common::arg("PATH"));
+    let three = [[b'1'; MSG], [b'2'; MSG], [b'3'; MSG]];
+    match role.as_str() {
+        "stream-sender" => {
+            let mut s = UnixStream::connect(&addr).unwrap();
+            for m in &three {
+                s.write_all(m).unwrap();
+            }
+        }
+        "seqpacket-sender" => {
+            let s = UnixSeqpacket::connect(&addr).unwrap();
+            for m in &three {
+                s.send(m).unwrap();
+            }
+        }
+        "dgram-sender" => {
+            let s = UnixDatagram::unbound().unwrap();
+            for m in &three {
+                s.send_to(m, &addr).unwrap();
+            }
+        }
+        "listener" => {
+            let l = UnixListener::bind(&addr).unwrap();
+            say("ready");
+            // Serve one connection if the parent makes one, then wait to be told to stop.
+            if hear() == "accept" {
+                // The parent's refused bind probed with a connect, which this listener sees
+                // as a connection already closed: skip it.
+                loop {
+                    let mut c = l.accept_timeout(T).unwrap().expect("a connection");
+                    if c.write_all(b"served").is_ok() {
+                        break;
+                    }
+                }
+                hear();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Waits for the sender to finish, so every message is queued before the single read.
+fn one_read_after(child: common::Child, read: impl FnOnce(&mut [u8]) -> usize) -> usize {
+    child.success();
+    let mut buf = [0u8; 1000];
+    read(&mut buf)
+}
+
+#[test]
+fn a_stream_socket_does_not_keep_message_boundaries() {
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("s"));
+    let l = UnixListener::bind(&addr).unwrap();
+    let child = common::child("child", "stream-sender")
+        .arg("PATH", addr.to_string())
+        .start();
+    let mut conn = l.accept_timeout(T).unwrap().unwrap();
+    let n = one_read_after(child, |b| conn.read(b).unwrap());
+    assert_eq!(n, 3 * MSG, "three writes arrive as one run of bytes");
+}
+
+#[test]
+fn a_seqpacket_socket_keeps_message_boundaries() {
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("q"));
+    let l = SeqpacketListener::bind(&addr).unwrap();
+    let child = common::child("child", "seqpacket-sender")
+        .arg("PATH", addr.to_string())
+        .start();
+    let conn = l.accept_timeout(T).unwrap().unwrap();
+    let n = one_read_after(child, |b| conn.recv(b).unwrap());
+    assert_eq!(n, MSG, "one receive is one send");
+    let mut buf = [0u8; 1000];
+    assert_eq!(conn.recv(&mut buf).unwrap(), MSG);
+    assert_eq!(&buf[..MSG], &[b'2'; MSG]);
+    assert_eq!(conn.recv(&mut buf).unwrap(), MSG);
+    assert_eq!(
+        conn.recv(&mut buf).unwrap(),
+        0,
+        "end of stream after the sender exited"
+    );
+}
+
+#[test]
+fn a_datagram_socket_keeps_message_boundaries() {
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("d"));
+    let sock = UnixDatagram::bind(&addr).unwrap();
+    let child = common::child("child", "dgram-sender")
+        .arg("PATH", addr.to_string())
+        .start();
+    let n = one_read_after(child, |b| sock.recv(b).unwrap());
+    assert_eq!(n, MSG);
+}
+
+#[test]
+fn a_datagram_larger_than_the_buffer_is_a_truncation_error() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    a.send(&[1u8; 500]).unwrap();
+    let err = b.recv(&mut [0u8; 100]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert!(err.to_string().contains("500-byte message"), "{err}");
+}
+
+#[test]
+fn a_stale_socket_file_is_taken_over() {
+    let dir = common::tempdir();
+    let path = dir.path().join("stale");
+    let addr = UnixAddr::path(&path);
+    let mut child = common::child("child", "listener")
+        .arg("PATH", path.display())
+        .start();
+    assert_eq!(child.line(), "ready");
+    child.kill(); // SIGKILL: no destructor runs, the socket file stays behind
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+    assert_eq!(
+        UnixStream::connect(&addr).unwrap_err().errno(),
+        Some(Errno::CONNREFUSED)
+    );
+    // Not with take-over off:
+    let opts = BindOptions {
+        take_over_stale: false,
+        ..BindOptions::default()
+    };
+    let err = UnixListener::bind_with(&addr, &opts).unwrap_err();
+    assert!(err.to_string().contains("stale socket file"), "{err}");
+    // By default the refused connect proves no listener, so the file is replaced.
+    let l = UnixListener::bind(&addr).unwrap();
+    let _c = UnixStream::connect(&addr).unwrap();
+    assert!(l.accept_timeout(T).unwrap().is_some());
+}
+
+#[test]
+fn a_live_listener_is_refused_and_keeps_working() {
+    let dir = common::tempdir();
+    let path = dir.path().join("live");
+    let addr = UnixAddr::path(&path);
+    let mut child = common::child("child", "listener")
+        .arg("PATH", path.display())
+        .start();
+    assert_eq!(child.line(), "ready");
+    let err = UnixListener::bind(&addr).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ADDRINUSE));
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("process {}", child.pid())) && msg.contains("is listening there"),
+        "{msg}"
+    );
+    // The live listener still has its file and still serves.
+    child.tell("accept");
+    let mut c = UnixStream::connect(&addr).unwrap();
+    let mut buf = [0u8; 6];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"served");
+    child.tell("stop");
+    child.success();
+    assert!(
+        !path.exists(),
+        "the child's listener removed its file on exit"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_never_removed() {
+    let dir = common::tempdir();
+    let path = dir.path().join("plain");
+    std::fs::write(&path, b"keep me").unwrap();
+    let err = UnixListener::bind(&UnixAddr::path(&path)).unwrap_err();
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+}
+
+#[test]
+fn socket_files_get_the_mode_asked_for_and_go_with_their_owner() {
+    let dir = common::tempdir();
+    let path = dir.path().join("m");
+    let l = UnixListener::bind(&UnixAddr::path(&path)).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "safe by default"
+    );
+    drop(l);
+    assert!(!path.exists());
+    let opts = BindOptions {
+        mode: 0o660,
+        ..BindOptions::default()
+    };
+    let mut l = UnixListener::bind_with(&UnixAddr::path(&path), &opts).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o660
+    );
+    l.persist();
+    drop(l);
+    assert!(path.exists(), "persist keeps the file");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn abstract_names_have_no_file_and_are_exclusive() {
+    let name = ipckit::name::unique("abstract-test");
+    let addr = UnixAddr::abstract_name(name.as_bytes());
+    let l = UnixListener::bind(&addr).unwrap();
+    let err = UnixListener::bind(&addr).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ADDRINUSE));
+    assert!(err.to_string().contains("never stale"), "{err}");
+    let mut c = UnixStream::connect(&addr).unwrap();
+    let mut s = l.accept_timeout(T).unwrap().unwrap();
+    c.write_all(b"ab").unwrap();
+    let mut b = [0u8; 2];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ab");
+    drop(l);
+    assert_eq!(
+        UnixStream::connect(&addr).unwrap_err().errno(),
+        Some(Errno::CONNREFUSED),
+        "gone with its socket"
+    );
+}
+
+#[test]
+fn bad_addresses_are_clear_errors() {
+    let long = format!("/tmp/{}", "x".repeat(150));
+    let err = UnixListener::bind(&UnixAddr::path(long)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = UnixStream::connect(&UnixAddr::path("/nonexistent/ipckit.sock")).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT));
+    assert!(
+        err.to_string().contains("start the listener first"),
+        "{err}"
+    );
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("typed"));
+    let _l = SeqpacketListener::bind(&addr).unwrap();
+    let err = UnixStream::connect(&addr).unwrap_err();
+    assert!(err.to_string().contains("another socket type"), "{err}");
+}
+
+#[test]
+fn accept_timeout_returns_none_when_nobody_connects() {
+    let l = UnixListener::bind(&UnixAddr::abstract_name(
+        ipckit::name::unique("idle").as_bytes(),
+    ))
+    .unwrap();
+    assert!(
+        l.accept_timeout(Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+}
