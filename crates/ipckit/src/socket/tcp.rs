@@ -36,16 +36,17 @@ pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
         )
         .object(addr));
     }
-    if !allow_remote {
-        if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "checking TCP address",
-                format!("{bad} is not a loopback address"),
-            )
-            .object(addr)
-            .hint("use 127.0.0.1, ::1 or localhost, or allow remote addresses explicitly (--allow-remote)"));
-        }
+    if let Some(bad) = addrs
+        .iter()
+        .find(|a| !allow_remote && !a.ip().is_loopback())
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking TCP address",
+            format!("{bad} is not a loopback address"),
+        )
+        .object(addr)
+        .hint("use 127.0.0.1, ::1 or localhost, or allow remote addresses explicitly (--allow-remote)"));
     }
     Ok(addrs)
 }

@@ -1,0 +1,366 @@
+//! The `ipckit` command end to end: a round trip for every scheme, stdin and --lines, JSON,
+//! interop with cat and socat, signals, and exit codes (0 ok, 1 runtime failure, 2 usage).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ipckit::notify::pidfd::PidFd;
+
+/// The bound on every wait.
+const T: Duration = Duration::from_secs(20);
+
+fn ipckit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipckit"))
+}
+
+/// A running command with its output read line by line in the background.
+struct Proc {
+    child: Child,
+    pidfd: PidFd,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    fn start(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pidfd = PidFd::open(child.id() as i32).unwrap();
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        Proc {
+            child,
+            pidfd,
+            out,
+            err,
+        }
+    }
+
+    /// Starts `ipckit ARGS` and waits for its "receiving on" / "listening on" line.
+    fn server(args: &[&str]) -> Proc {
+        let mut cmd = ipckit();
+        cmd.args(args);
+        let p = Proc::start(cmd);
+        let first = p.err.recv_timeout(T).expect("server ready line");
+        assert!(first.contains(" on "), "unexpected first line: {first}");
+        p
+    }
+
+    fn out_line(&self) -> String {
+        self.out.recv_timeout(T).expect("a line on stdout")
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        assert!(
+            self.pidfd.wait_exit(Some(T)).unwrap(),
+            "ipckit did not exit within {T:?}"
+        );
+        self.child.wait().unwrap()
+    }
+
+    fn stdin(&mut self, data: &[u8]) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(data).unwrap();
+    }
+
+    /// Everything left on stdout / stderr after exit.
+    fn rest(rx: &mpsc::Receiver<String>) -> Vec<String> {
+        rx.iter().collect()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `ipckit ARGS` with `stdin`, bounded by T: (status, stdout lines, stderr lines, pid).
+fn run(args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<String>, Vec<String>, i32) {
+    let mut cmd = ipckit();
+    cmd.args(args);
+    let mut p = Proc::start(cmd);
+    p.stdin(stdin);
+    let st = p.wait();
+    (
+        st,
+        Proc::rest(&p.out),
+        Proc::rest(&p.err),
+        p.child.id() as i32,
+    )
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ipckit-cli-test-")
+        .tempdir()
+        .unwrap()
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+#[test]
+fn a_round_trip_for_every_scheme() {
+    let dir = tempdir();
+    let d = dir.path().display();
+    let abs = ipckit::name::unique("cli");
+    let port = free_tcp_port();
+    // (URI, whether the receiver can name the sending process)
+    let cases = [
+        (format!("fifo:{d}/fifo"), false),
+        (format!("unix:{d}/stream.sock"), true),
+        (format!("unix-dgram:{d}/dgram.sock"), true),
+        (format!("unix-seqpacket:{d}/seq.sock"), true),
+        (format!("abstract:{abs}"), true),
+        (format!("tcp:127.0.0.1:{port}"), false),
+    ];
+    for (uri, knows_peer) in &cases {
+        let mut recv = Proc::server(&["recv", uri, "--json", "--count", "1", "--timeout", "20s"]);
+        let msg = format!("hello over {uri}");
+        let (st, _, err, sender_pid) = run(&["send", uri, &msg], b"");
+        assert!(st.success(), "send {uri}: {err:?}");
+        let v = json(&recv.out_line());
+        assert!(recv.wait().success(), "recv {uri}");
+        assert_eq!(v["data"], msg.as_str(), "{uri}");
+        assert_eq!(v["bytes"], msg.len(), "{uri}");
+        assert!(v.get("base64").is_none(), "{uri}");
+        if *knows_peer {
+            assert_eq!(v["peer_pid"], sender_pid, "{uri}: peer_pid is the sender");
+            assert_eq!(
+                v["peer_uid"],
+                ipckit::socket::ancillary::Credentials::current().uid,
+                "{uri}"
+            );
+        } else {
+            assert!(v["peer_pid"].is_null() && v["peer_uid"].is_null(), "{uri}");
+        }
+    }
+    // Every socket file and FIFO recv made is gone with it.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "recv removed what it created"
+    );
+}
+
+#[test]
+fn lines_become_messages_and_streams_split_at_newlines() {
+    let dir = tempdir();
+    let uri = format!("unix-dgram:{}/d.sock", dir.path().display());
+    let mut recv = Proc::server(&["recv", &uri, "--count", "3", "--timeout", "20s"]);
+    let (st, _, err, _) = run(&["send", "--lines", &uri], b"one\ntwo\nthree\n");
+    assert!(st.success(), "{err:?}");
+    assert!(recv.wait().success());
+    assert_eq!(Proc::rest(&recv.out), ["one", "two", "three"]);
+
+    // A byte stream from stdin: recv without --count reads until the sender closes.
+    let uri = format!("unix:{}/s.sock", dir.path().display());
+    let mut recv = Proc::server(&["recv", &uri, "--timeout", "20s"]);
+    let (st, _, err, _) = run(&["send", &uri], b"alpha\nbeta\nno newline at end");
+    assert!(st.success(), "{err:?}");
+    assert!(recv.wait().success());
+    assert_eq!(
+        Proc::rest(&recv.out),
+        ["alpha", "beta", "no newline at end"]
+    );
+}
+
+#[test]
+fn binary_data_comes_out_as_base64_in_json() {
+    let dir = tempdir();
+    let uri = format!("unix-seqpacket:{}/q.sock", dir.path().display());
+    let mut recv = Proc::server(&["recv", &uri, "--json", "--count", "1", "--timeout", "20s"]);
+    let (st, _, err, _) = run(&["send", &uri], &[0xff, 0xfe, 0x00, 0x41]);
+    assert!(st.success(), "{err:?}");
+    let v = json(&recv.out_line());
+    assert!(recv.wait().success());
+    assert!(v["data"].is_null());
+    assert_eq!(v["base64"], "//4AQQ==");
+    assert_eq!(v["bytes"], 4);
+}
+
+#[test]
+fn cat_reads_what_send_writes_to_a_fifo() {
+    let dir = tempdir();
+    let fifo = dir.path().join("p");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut cat = Command::new("cat");
+    cat.arg(&fifo);
+    let mut cat = Proc::start(cat);
+    let uri = format!("fifo:{}", fifo.display());
+    let (st, _, err, _) = run(&["send", &uri, "for cat", "--timeout", "20s"], b"");
+    assert!(st.success(), "{err:?}");
+    assert_eq!(cat.out_line(), "for cat");
+    assert!(cat.wait().success());
+    assert!(fifo.exists(), "send never removes a FIFO it did not create");
+}
+
+fn socat() -> Option<&'static str> {
+    let found = Command::new("socat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("socat");
+    }
+    // .ci/run installs socat; outside CI the test says why it did not run.
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "socat is missing in CI: .ci/run must install it"
+    );
+    eprintln!("SKIPPED: socat is not installed (apt-get install socat)");
+    None
+}
+
+#[test]
+fn socat_talks_to_listen_and_an_interrupt_cleans_up() {
+    let Some(socat) = socat() else { return };
+    let dir = tempdir();
+    let path = dir.path().join("l.sock");
+    let uri = format!("unix:{}", path.display());
+    let mut listen = Proc::server(&["listen", &uri, "--json"]);
+    for text in ["first peer", "second peer"] {
+        let mut s = Command::new(socat);
+        s.args(["-", &format!("UNIX-CONNECT:{}", path.display())]);
+        let mut s = Proc::start(s);
+        s.stdin(format!("{text}\n").as_bytes());
+        assert!(s.wait().success());
+        let v = json(&listen.out_line());
+        assert_eq!(v["data"], text);
+        assert_eq!(v["peer_pid"], s.child.id(), "the peer is socat itself");
+    }
+    ipckit::notify::signal::kill(listen.child.id() as i32, ipckit::notify::signal::SIGINT).unwrap();
+    assert!(listen.wait().success(), "listen exits 0 when interrupted");
+    assert!(!path.exists(), "the socket file is removed on SIGINT");
+    let err = Proc::rest(&listen.err);
+    assert!(err.iter().any(|l| l.contains("SIGINT received")), "{err:?}");
+}
+
+#[test]
+fn an_interrupted_recv_fails_but_still_removes_its_fifo() {
+    let dir = tempdir();
+    let path = dir.path().join("f");
+    let uri = format!("fifo:{}", path.display());
+    let mut recv = Proc::server(&["recv", &uri]);
+    assert!(path.exists());
+    ipckit::notify::signal::kill(recv.child.id() as i32, ipckit::notify::signal::SIGTERM).unwrap();
+    assert_eq!(recv.wait().code(), Some(1));
+    assert!(
+        !path.exists(),
+        "the FIFO recv created is removed on SIGTERM"
+    );
+    let err = Proc::rest(&recv.err);
+    assert!(
+        err.iter().any(|l| l.contains("interrupted by SIGTERM")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["send"][..],
+        &["send", "bogus:x", "hi"],
+        &["send", "tcp:127.0.0.1", "hi"],
+        &["recv", "unix:/tmp/x", "--timeout", "banana"],
+        &["recv", "unix:/tmp/x", "--count", "0"],
+        &["recv", "unix:/tmp/x", "--mode", "999"],
+        &["frobnicate"],
+    ] {
+        let (st, _, err, _) = run(args, b"");
+        assert_eq!(st.code(), Some(2), "{args:?}: {err:?}");
+        assert!(
+            !err.is_empty() && !err.iter().any(|l| l.contains("panicked")),
+            "{args:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn runtime_errors_exit_1_with_one_clear_line() {
+    let dir = tempdir();
+    let missing = format!("unix:{}/nobody.sock", dir.path().display());
+    let cases: [(&[&str], &str); 4] = [
+        (&["send", &missing, "hi"], "start the listener first"),
+        (&["send", "tcp:192.0.2.1:9", "hi"], "--allow-remote"),
+        (
+            &["recv", &missing, "--timeout", "100ms"],
+            "timed out after 100ms",
+        ),
+        (
+            &[
+                "send",
+                &format!("fifo:{}/nofifo", dir.path().display()),
+                "x",
+            ],
+            "mkfifo",
+        ),
+    ];
+    for (args, says) in cases {
+        let (st, out, err, _) = run(args, b"");
+        assert_eq!(st.code(), Some(1), "{args:?}: {err:?}");
+        assert!(out.is_empty(), "{args:?}: {out:?}");
+        assert_eq!(
+            err.len() - usize::from(err[0].contains(" on ")),
+            1,
+            "{args:?}: one error line: {err:?}"
+        );
+        let last = err.last().unwrap();
+        assert!(
+            last.starts_with("ipckit: ") && last.contains(says),
+            "{args:?}: {last}"
+        );
+    }
+    assert!(
+        !Path::new(&missing[5..]).exists(),
+        "the timed-out recv removed its socket"
+    );
+}
+
+#[test]
+fn an_empty_seqpacket_message_is_refused_not_sent() {
+    let dir = tempdir();
+    let uri = format!("unix-seqpacket:{}/q.sock", dir.path().display());
+    let (st, _, err, _) = run(&["send", &uri, ""], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("end of stream"), "{err:?}");
+}
