@@ -47,7 +47,8 @@ enum Command {
         /// Send each line of standard input as one message.
         #[arg(long)]
         lines: bool,
-        /// Give up if the peer is not there within this time (e.g. 5s, 200ms).
+        /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
+        /// reader, a TCP connect.
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
         #[command(flatten)]

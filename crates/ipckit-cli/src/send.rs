@@ -47,7 +47,7 @@ fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
         Endpoint::Abstract(n) => {
             Box::new(UnixStream::connect(&UnixAddr::abstract_name(n.as_bytes()))?)
         }
-        Endpoint::Tcp(a) => Box::new(tcp::connect(a, args.allow_remote)?),
+        Endpoint::Tcp(a) => Box::new(tcp::connect_timeout(a, args.allow_remote, args.timeout)?),
         other => bail!("{other} is not a byte-stream endpoint"),
     };
     let what = args.endpoint.to_string();

@@ -364,3 +364,30 @@ fn an_empty_seqpacket_message_is_refused_not_sent() {
     assert_eq!(st.code(), Some(1));
     assert!(err[0].contains("end of stream"), "{err:?}");
 }
+
+#[test]
+fn listen_serves_writer_after_writer() {
+    let dir = tempdir();
+    let d = dir.path().display();
+    // A FIFO is reopened after each writer leaves; sockets accept one peer after another.
+    for uri in [
+        format!("fifo:{d}/f"),
+        format!("unix-seqpacket:{d}/q.sock"),
+        format!("unix-dgram:{d}/d.sock"),
+    ] {
+        let mut listen = Proc::server(&["listen", &uri]);
+        for text in ["first", "second"] {
+            let (st, _, err, _) = run(&["send", &uri, text, "--timeout", "20s"], b"");
+            assert!(st.success(), "{uri}: {err:?}");
+            assert_eq!(listen.out_line(), text, "{uri}");
+        }
+        ipckit::notify::signal::kill(listen.child.id() as i32, ipckit::notify::signal::SIGTERM)
+            .unwrap();
+        assert!(listen.wait().success(), "{uri}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "listen removed what it created"
+    );
+}

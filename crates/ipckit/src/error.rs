@@ -187,6 +187,9 @@ impl<T> Context<T> for std::io::Result<T> {
     fn during(self, op: &'static str, object: impl fmt::Display) -> Result<T> {
         self.map_err(|e| match e.raw_os_error() {
             Some(raw) => Error::os(op, Errno::from_raw_os_error(raw)).object(object),
+            None if e.kind() == std::io::ErrorKind::TimedOut => {
+                Error::new(ErrorKind::TimedOut, op, e.to_string()).object(object)
+            }
             None => Error::new(ErrorKind::Os, op, e.to_string()).object(object),
         })
     }

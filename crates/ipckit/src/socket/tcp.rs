@@ -59,18 +59,36 @@ pub fn listen(addr: &str, allow_remote: bool) -> Result<TcpListener> {
 
 /// Connects to `addr` (loopback unless `allow_remote`) with `TCP_NODELAY` on.
 pub fn connect(addr: &str, allow_remote: bool) -> Result<TcpStream> {
+    connect_timeout(addr, allow_remote, None)
+}
+
+/// Like [`connect`], giving up on each resolved address after `timeout` (`None`: the kernel's
+/// own connect timeout).
+pub fn connect_timeout(
+    addr: &str,
+    allow_remote: bool,
+    timeout: Option<Duration>,
+) -> Result<TcpStream> {
     let addrs = resolve(addr, allow_remote)?;
-    let s = TcpStream::connect(&addrs[..]).map_err(|e| {
-        let errno = e.raw_os_error().map(crate::Errno::from_raw_os_error);
-        let err = match errno {
-            Some(errno) => Error::os("connecting to TCP address", errno),
-            None => Error::new(ErrorKind::Os, "connecting to TCP address", e.to_string()),
-        };
-        err.object(addr)
-            .hint_if(crate::Errno::CONNREFUSED, "nothing listens on that port")
-    })?;
-    s.set_nodelay(true).during("setting TCP_NODELAY on", addr)?;
-    Ok(s)
+    let attempt = |a: &SocketAddr| match timeout {
+        Some(t) => TcpStream::connect_timeout(a, t),
+        None => TcpStream::connect(a),
+    };
+    let mut last_err = None;
+    for a in &addrs {
+        match attempt(a) {
+            Ok(s) => {
+                s.set_nodelay(true).during("setting TCP_NODELAY on", addr)?;
+                return Ok(s);
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    // `resolve` returned at least one address, so there was at least one error.
+    let e = last_err.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into());
+    Err(e)
+        .during("connecting to TCP address", addr)
+        .map_err(|e| e.hint_if(crate::Errno::CONNREFUSED, "nothing listens on that port"))
 }
 
 impl TimedRead for TcpStream {
