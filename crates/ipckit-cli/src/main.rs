@@ -44,8 +44,9 @@ enum Command {
         uri: Endpoint,
         /// The message; standard input when absent.
         message: Option<String>,
-        /// Send each line of standard input as one message.
-        #[arg(long)]
+        /// Send each line of standard input as one message (message endpoints; a byte stream
+        /// carries the lines as they are).
+        #[arg(long, conflicts_with = "message")]
         lines: bool,
         /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
         /// reader, a TCP connect.
@@ -108,7 +109,17 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 fn main() -> ExitCode {
     // Even a bug must end as one line and exit 1, never a backtrace.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("ipckit: internal error: {info}");
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("ipckit: internal error{at}: {}", what.replace('\n', " "));
     }));
     let cli = Cli::parse();
     // Unwinding (not exiting in the hook) so destructors still remove socket files and FIFOs.

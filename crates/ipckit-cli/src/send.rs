@@ -43,10 +43,11 @@ pub fn run(args: SendArgs) -> Result<()> {
 fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
     let mut out: Box<dyn Write> = match &args.endpoint {
         Endpoint::Fifo(p) => Box::new(fifo::open_write(p, args.timeout)?),
-        Endpoint::Unix(p) => Box::new(UnixStream::connect(&UnixAddr::path(p))?),
-        Endpoint::Abstract(n) => {
-            Box::new(UnixStream::connect(&UnixAddr::abstract_name(n.as_bytes()))?)
-        }
+        Endpoint::Unix(p) => Box::new(connect_stream(&UnixAddr::path(p), args.timeout)?),
+        Endpoint::Abstract(n) => Box::new(connect_stream(
+            &UnixAddr::abstract_name(n.as_bytes()),
+            args.timeout,
+        )?),
         Endpoint::Tcp(a) => Box::new(tcp::connect_timeout(a, args.allow_remote, args.timeout)?),
         other => bail!("{other} is not a byte-stream endpoint"),
     };
@@ -62,6 +63,13 @@ fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
     }
     out.flush().map_err(|e| peer_gone(e, &what))?;
     Ok(())
+}
+
+fn connect_stream(addr: &UnixAddr, timeout: Option<Duration>) -> ipckit::Result<UnixStream> {
+    match timeout {
+        Some(t) => UnixStream::connect_timeout(addr, t),
+        None => UnixStream::connect(addr),
+    }
 }
 
 fn peer_gone(e: io::Error, what: &str) -> anyhow::Error {
@@ -101,7 +109,11 @@ fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
                     args.endpoint
                 );
             }
-            let sock = UnixSeqpacket::connect(&UnixAddr::path(p))?;
+            let addr = UnixAddr::path(p);
+            let sock = match args.timeout {
+                Some(t) => UnixSeqpacket::connect_timeout(&addr, t)?,
+                None => UnixSeqpacket::connect(&addr)?,
+            };
             for m in &messages {
                 sock.send(m)?;
             }
@@ -110,7 +122,19 @@ fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
             let sock = UnixDatagram::unbound()?;
             let addr = UnixAddr::path(p);
             for m in &messages {
-                sock.send_to(m, &addr)?;
+                match args.timeout {
+                    Some(t) if !sock.send_to_timeout(m, &addr, t)? => {
+                        bail!(
+                            "sending to {}: timed out after {}: the receiver's queue stayed full",
+                            args.endpoint,
+                            humantime::format_duration(t)
+                        )
+                    }
+                    Some(_) => {}
+                    None => {
+                        sock.send_to(m, &addr)?;
+                    }
+                }
             }
         }
         other => bail!("{other} is not a message endpoint"),

@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ipckit::notify::signal::{self, SignalFd};
@@ -20,7 +20,7 @@ use ipckit::socket::unix::{
 use ipckit::stream::fifo::{self, Fifo};
 use ipckit::stream::pipe::PipeReader;
 use ipckit::transport::MessageTransport;
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 
 use crate::endpoint::Endpoint;
 use crate::output::{self, Peer};
@@ -181,13 +181,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let sigs = [signal::SIGINT, signal::SIGTERM, signal::SIGHUP];
     let signals = SignalFd::new(&sigs)?;
     let mut server = open_server(&args)?;
+    // Where it really is: a TCP port 0 becomes the port the kernel chose.
+    let where_ = match &server {
+        Server::Tcp(l) => l
+            .local_addr()
+            .map(|a| format!("tcp:{a}"))
+            .unwrap_or_else(|_| args.endpoint.to_string()),
+        _ => args.endpoint.to_string(),
+    };
     if !args.quiet {
         let verb = if args.listen {
             "listening on"
         } else {
             "receiving on"
         };
-        eprintln!("ipckit: {verb} {}", args.endpoint);
+        eprintln!("ipckit: {verb} {where_}");
     }
     let mut sink = Sink {
         json: args.json,
@@ -196,12 +204,26 @@ pub fn run(args: ServeArgs) -> Result<()> {
         out: io::stdout().lock(),
     };
     let mut clients: Vec<Client> = Vec::new();
-    let deadline = args.timeout.map(|t| Instant::now() + t);
+    let deadline = ipckit::poll::deadline(args.timeout);
     let mut fifo_pending = Vec::new();
     let mut dgram_buf = vec![0u8; 256 << 10];
     let mut chunk = vec![0u8; 64 << 10];
 
     loop {
+        // The deadline holds even while a peer keeps sending.
+        if ipckit::poll::expired(deadline) {
+            let after = humantime::format_duration(args.timeout.unwrap_or_default());
+            match args.count {
+                Some(c) => bail!(
+                    "timed out after {after} on {where_}: received {} of {c} messages",
+                    sink.seen
+                ),
+                None => bail!(
+                    "timed out after {after} on {where_}: received {} messages, the peer did not finish",
+                    sink.seen
+                ),
+            }
+        }
         // Poll: the signalfd, the server, then each client.
         let ready: Vec<PollFlags> = {
             let mut fds = vec![
@@ -213,33 +235,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     .iter()
                     .map(|c| PollFd::from_borrowed_fd(c.conn.fd(), PollFlags::IN)),
             );
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let ts = left.map(|d| Timespec {
-                tv_sec: d.as_secs() as _,
-                tv_nsec: d.subsec_nanos() as _,
-            });
-            match rustix::event::poll(&mut fds, ts.as_ref()) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e).context("polling"),
-            }
+            ipckit::poll::poll_until(&mut fds, deadline)?;
             fds.iter().map(|f| f.revents()).collect()
         };
-        if deadline.is_some_and(|d| Instant::now() >= d) && ready.iter().all(|r| r.is_empty()) {
-            let after = humantime::format_duration(args.timeout.unwrap_or_default());
-            match args.count {
-                Some(c) => bail!(
-                    "timed out after {after} on {}: received {} of {c} messages",
-                    args.endpoint,
-                    sink.seen
-                ),
-                None => bail!(
-                    "timed out after {after} on {}: received {} messages, the peer did not finish",
-                    args.endpoint,
-                    sink.seen
-                ),
-            }
-        }
         if !ready[0].is_empty() {
             let sig = signals
                 .try_read()?
@@ -265,25 +263,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let polled = clients.len();
         if !ready[1].is_empty() {
             let done = match &mut server {
-                Server::Stream(l) => accept(
-                    l.accept_timeout(Duration::ZERO)?.map(Conn::Stream),
-                    &mut clients,
-                    &args,
-                ),
-                Server::Seqpacket(l) => accept(
-                    l.accept_timeout(Duration::ZERO)?.map(Conn::Seqpacket),
-                    &mut clients,
-                    &args,
-                ),
-                Server::Tcp(l) => match l.accept() {
-                    Ok((s, _)) => {
-                        s.set_nonblocking(false)
-                            .context("accepting TCP connection")?;
-                        s.set_nodelay(true).context("setting TCP_NODELAY")?;
-                        accept(Some(Conn::Tcp(s)), &mut clients, &args)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-                    Err(e) => return Err(e).context("accepting TCP connection"),
+                Server::Stream(l) => match l.accept_timeout(Duration::ZERO) {
+                    Ok(c) => accept(c.map(Conn::Stream), &mut clients, &args),
+                    Err(e) => accept_failed(e.into(), &args)?,
+                },
+                Server::Seqpacket(l) => match l.accept_timeout(Duration::ZERO) {
+                    Ok(c) => accept(c.map(Conn::Seqpacket), &mut clients, &args),
+                    Err(e) => accept_failed(e.into(), &args)?,
+                },
+                Server::Tcp(l) => match accept_tcp(l) {
+                    Ok(c) => accept(c.map(Conn::Tcp), &mut clients, &args),
+                    Err(e) => accept_failed(e, &args)?,
                 },
                 Server::Dgram(d) => {
                     let got = match ancillary::recv(&*d, &mut dgram_buf, 0) {
@@ -330,7 +320,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
             if ready[2 + i].is_empty() {
                 continue;
             }
-            let (done, closed) = read_client(&mut clients[i], &mut sink, &mut chunk)?;
+            let (done, closed) = match read_client(&mut clients[i], &mut sink, &mut chunk) {
+                Ok(r) => r,
+                // One bad peer does not end a listener: it is dropped.
+                Err(e) if args.listen => {
+                    eprintln!("ipckit: {e:#}; dropping that peer");
+                    (false, true)
+                }
+                Err(e) => return Err(e),
+            };
             if done {
                 return Ok(());
             }
@@ -345,6 +343,37 @@ pub fn run(args: ServeArgs) -> Result<()> {
             }
         }
     }
+}
+
+fn accept_tcp(l: &TcpListener) -> Result<Option<TcpStream>> {
+    match l.accept() {
+        Ok((s, _)) => {
+            s.set_nonblocking(false)
+                .context("accepting TCP connection")?;
+            s.set_nodelay(true).context("setting TCP_NODELAY")?;
+            Ok(Some(s))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).context("accepting TCP connection"),
+    }
+}
+
+/// An accept that failed (out of descriptors, say) ends `recv`, but a listener says so and
+/// carries on after a pause, so a persistent failure does not spin.
+fn accept_failed(e: anyhow::Error, args: &ServeArgs) -> Result<bool> {
+    if !args.listen {
+        return Err(e);
+    }
+    eprintln!("ipckit: {e:#}; still listening");
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(false)
 }
 
 fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bool {

@@ -391,3 +391,44 @@ fn listen_serves_writer_after_writer() {
         "listen removed what it created"
     );
 }
+
+#[test]
+fn the_timeout_holds_while_a_peer_keeps_sending() {
+    let dir = tempdir();
+    let uri = format!("unix:{}/busy.sock", dir.path().display());
+    let mut recv = Proc::server(&["recv", &uri, "--count", "1000000000", "--timeout", "300ms"]);
+    // `yes` writes lines for ever; recv must still stop at its deadline.
+    let mut yes = Command::new("sh");
+    yes.args([
+        "-c",
+        &format!("yes | {} send {uri}", env!("CARGO_BIN_EXE_ipckit")),
+    ]);
+    let _yes = Proc::start(yes);
+    assert_eq!(recv.wait().code(), Some(1));
+    let err = Proc::rest(&recv.err);
+    assert!(
+        err.iter().any(|l| l.contains("timed out after 300ms")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcp_port_zero_reports_the_port_chosen() {
+    let mut cmd = ipckit();
+    cmd.args([
+        "recv",
+        "tcp:127.0.0.1:0",
+        "--count",
+        "1",
+        "--timeout",
+        "20s",
+    ]);
+    let mut p = Proc::start(cmd);
+    let ready = p.err.recv_timeout(T).unwrap();
+    let port = ready.rsplit(':').next().unwrap();
+    assert_ne!(port, "0", "{ready}");
+    let (st, _, err, _) = run(&["send", &format!("tcp:127.0.0.1:{port}"), "hi"], b"");
+    assert!(st.success(), "{err:?}");
+    assert_eq!(p.out_line(), "hi");
+    assert!(p.wait().success());
+}

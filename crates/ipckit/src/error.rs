@@ -88,7 +88,8 @@ impl Error {
 
     /// Names the object the operation was applied to (a path, a name, a URI).
     pub fn object(mut self, object: impl fmt::Display) -> Self {
-        self.object = Some(object.to_string());
+        let object = object.to_string();
+        self.object = (!object.is_empty()).then_some(object);
         self
     }
 

@@ -29,23 +29,28 @@
 
 #![warn(missing_docs)]
 
-/// Implements the descriptor traits and `set_nonblocking`/`into_fd` for a one-field
-/// `struct Name(OwnedFd)` or `struct Name { fd: OwnedFd, .. }`.
+/// Implements `set_nonblocking` for a handle whose descriptor is in `$field`. Not for handles
+/// that rely on `O_NONBLOCK` inside (eventfd, signalfd, queues), which wait through poll.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! impl_fd {
-    ($name:ident) => {
-        $crate::impl_fd!($name, 0);
-    };
+macro_rules! impl_nonblocking {
     ($name:ident, $field:tt) => {
         impl $name {
-            /// Sets or clears `O_NONBLOCK`: operations then fail with `WouldBlock` instead of
-            /// waiting.
+            /// Sets or clears `O_NONBLOCK` on the open file description (shared with every
+            /// duplicate, in other processes too): operations then fail with `WouldBlock`
+            /// instead of waiting.
             pub fn set_nonblocking(&self, on: bool) -> $crate::Result<()> {
                 $crate::poll::set_nonblocking(&self.$field, on)
             }
         }
+    };
+}
 
+/// Implements `AsFd` and `AsRawFd` for a handle whose descriptor is in `$field`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! impl_fd {
+    ($name:ident, $field:tt) => {
         impl std::os::fd::AsFd for $name {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 std::os::fd::AsFd::as_fd(&self.$field)

@@ -7,10 +7,13 @@
 //! assert!(a.starts_with("ipckit-demo-"));
 //! ```
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 
 /// The prefix ipckit puts on the names it makes up, so `ipckit ls` can tell its objects apart.
 pub const TAG: &str = "ipckit";
@@ -70,6 +73,126 @@ pub fn check_abstract_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The longest POSIX IPC name (shm, semaphore, message queue), leading slash included.
+pub const POSIX_NAME_MAX: usize = 255;
+
+/// Checks a POSIX IPC object name (`shm_open`, `sem_open`, `mq_open`): `/` then 1 to 254 bytes
+/// with no other `/` and no NUL. Returns it as a C string.
+pub fn check_posix_name(name: &str) -> Result<std::ffi::CString> {
+    let bad = |why: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking POSIX IPC name",
+            why.to_string(),
+        )
+        .object(format!("{name:?}"))
+        .hint("a POSIX name is a slash and a file name, like /app-queue"))
+    };
+    if !name.starts_with('/') {
+        return bad("it must start with /");
+    }
+    if name.len() < 2 {
+        return bad("it has nothing after the /");
+    }
+    if name[1..].contains('/') {
+        return bad("it may contain no / after the first");
+    }
+    if name.len() > POSIX_NAME_MAX {
+        return bad("it is longer than 255 bytes");
+    }
+    std::ffi::CString::new(name).or_else(|_| bad("it contains a NUL byte"))
+}
+
+/// A unique POSIX IPC name: `/ipckit-PURPOSE-PID-N-NANOS`.
+pub fn unique_posix(purpose: &str) -> String {
+    format!("/{}", unique(purpose))
+}
+
+/// A file this process made (a FIFO, a socket file): removed on drop if the path still names
+/// that same file, unless [`persist`](OwnedPath::persist)ed. Shared by every owner of a path.
+#[derive(Debug)]
+pub struct OwnedPath {
+    path: PathBuf,
+    dev_ino: (u64, u64),
+    kind: FileType,
+    keep: bool,
+}
+
+impl OwnedPath {
+    /// Takes ownership of the `kind` file this process just made at `path`. If it cannot be
+    /// identified, it is removed at once and the error returned.
+    pub(crate) fn adopt(path: &Path, kind: FileType) -> Result<Self> {
+        match rustix::fs::lstat(path) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == kind => Ok(OwnedPath {
+                path: path.to_owned(),
+                dev_ino: (st.st_dev, st.st_ino),
+                kind,
+                keep: false,
+            }),
+            Ok(_) => Err(Error::new(
+                ErrorKind::Os,
+                "checking new file",
+                "it was replaced at once",
+            )
+            .object(path.display())),
+            Err(e) => {
+                let _ = rustix::fs::unlink(path);
+                Err(Error::os("checking new file", e).object(path.display()))
+            }
+        }
+    }
+
+    /// Sets the file's mode without following a symbolic link that may have replaced it: the
+    /// file is pinned with `O_PATH | O_NOFOLLOW`, checked to be the one made, then changed
+    /// through `/proc/self/fd`.
+    pub(crate) fn set_mode(&self, mode: u32) -> Result<()> {
+        let op = "setting mode of";
+        let pinned = rustix::fs::open(
+            &self.path,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .during(op, self.path.display())?;
+        let st = rustix::fs::fstat(&pinned).during(op, self.path.display())?;
+        if (st.st_dev, st.st_ino) != self.dev_ino {
+            return Err(
+                Error::new(ErrorKind::Os, op, "the file was replaced since it was made")
+                    .object(self.path.display()),
+            );
+        }
+        let via = format!("/proc/self/fd/{}", pinned.as_raw_fd());
+        rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode & 0o7777))
+            .during(op, self.path.display())
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the file after the owner is dropped.
+    pub fn persist(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for OwnedPath {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        // Only what we made: the path may have been replaced since, and a freed inode number
+        // may be reused at once, so the type is checked too.
+        let ours = rustix::fs::lstat(&self.path).is_ok_and(|st| {
+            (st.st_dev, st.st_ino) == self.dev_ino
+                && FileType::from_raw_mode(st.st_mode) == self.kind
+        });
+        if ours {
+            let _ = rustix::fs::unlink(&self.path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +207,15 @@ mod tests {
         assert!(err.to_string().contains("abstract"));
         assert!(check_abstract_name(&[b'a'; 108]).is_err());
         assert!(check_abstract_name(b"ok").is_ok());
+    }
+
+    #[test]
+    fn posix_names() {
+        assert!(check_posix_name("/q").is_ok());
+        for bad in ["q", "/", "/a/b", "/a\0b"] {
+            assert!(check_posix_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_posix_name(&format!("/{}", "x".repeat(255))).is_err());
+        assert!(unique_posix("t").starts_with("/ipckit-t-"));
     }
 }

@@ -115,8 +115,10 @@ impl<S: ByteStream> Framed<S> {
     fn read_exact_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool> {
         let mut got = 0;
         while got < buf.len() {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match self.inner.read_with_timeout(&mut buf[got..], left)? {
+            match self
+                .inner
+                .read_with_timeout(&mut buf[got..], crate::poll::remaining(deadline))?
+            {
                 None if got == 0 => return Ok(false),
                 None => {
                     return Err(Error::new(
@@ -147,6 +149,12 @@ impl<S: ByteStream> Framed<S> {
     }
 }
 
+impl<S: std::os::fd::AsFd> std::os::fd::AsFd for Framed<S> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
 impl<S: ByteStream> MessageTransport for Framed<S> {
     fn send_msg(&mut self, msg: &[u8]) -> Result<()> {
         if msg.len() > FRAME_MAX {
@@ -169,7 +177,7 @@ impl<S: ByteStream> MessageTransport for Framed<S> {
     }
 
     fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = crate::poll::deadline(timeout);
         let mut len = [0u8; 4];
         if !self.read_exact_by(&mut len, deadline)? {
             return Ok(None);
@@ -185,8 +193,16 @@ impl<S: ByteStream> MessageTransport for Framed<S> {
         }
         buf.clear();
         buf.resize(len, 0);
-        // With no deadline this returns only once the body is complete, or with an error.
-        self.read_exact_by(buf, None)?;
+        // A peer that stops mid-body runs into the same deadline (an error: the stream is then
+        // out of step), never an endless wait.
+        if !self.read_exact_by(buf, deadline)? {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                "receiving framed message",
+                format!("timed out before the {len}-byte body began"),
+            )
+            .hint("the stream is now mid-message: close it"));
+        }
         Ok(Some(len))
     }
 

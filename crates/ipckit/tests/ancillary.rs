@@ -155,6 +155,9 @@ fn explicit_credentials_and_too_many_fds() {
     let got = ancillary::recv(&b, &mut [0u8; 4], 0).unwrap();
     assert_eq!(got.credentials, Some(Credentials::current()));
     let (r, _w) = pipe::pipe().unwrap();
+    // No data byte: a stream socket would drop the descriptors without a word.
+    let err = ancillary::send_fds(&a, b"", &[r.as_fd()]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let many = vec![r.as_fd(); 300];
     let err = ancillary::send_fds(&a, b"x", &many).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);

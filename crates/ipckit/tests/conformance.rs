@@ -162,3 +162,30 @@ fn framing_rejects_a_header_from_a_foreign_peer() {
         "{err}"
     );
 }
+
+#[test]
+fn a_peer_that_stops_mid_message_times_out_instead_of_hanging() {
+    use std::io::Write;
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.write_all(&10u32.to_le_bytes()).unwrap();
+    a.write_all(b"abc").unwrap(); // 3 of 10 body bytes, then silence
+    let err = Framed::new(b)
+        .recv_msg(&mut Vec::new(), Some(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(err.to_string().contains("mid-message"), "{err}");
+}
+
+#[test]
+fn a_huge_timeout_means_for_ever_and_does_not_overflow() {
+    use ipckit::transport::TimedRead;
+    use std::io::Write;
+    assert_eq!(ipckit::poll::deadline(Some(Duration::MAX)), None);
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    a.write_all(b"x").unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        b.read_with_timeout(&mut buf, Some(Duration::MAX)).unwrap(),
+        Some(1)
+    );
+}

@@ -123,9 +123,11 @@ fn the_creator_owns_the_name() {
     drop(node);
     assert!(!path.exists(), "the creator removes the FIFO on drop");
     // persist() keeps it.
-    let kept = Fifo::create(&path, 0o600).unwrap().persist();
-    assert!(kept.exists());
-    std::fs::remove_file(&kept).unwrap();
+    let mut kept = Fifo::create(&path, 0o600).unwrap();
+    kept.persist();
+    drop(kept);
+    assert!(path.exists());
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]

@@ -20,6 +20,11 @@ fn child() {
         }
         "self-pipe" => {
             let sp = SelfPipe::install(&[SIGUSR2]).unwrap();
+            assert!(SelfPipe::install(&[SIGUSR1]).is_err(), "one per process");
+            drop(sp);
+            // Installed again after a drop: the same pipe, nothing stale in it.
+            let sp = SelfPipe::install(&[SIGUSR2]).unwrap();
+            assert_eq!(sp.wait(Some(std::time::Duration::ZERO)).unwrap(), None);
             say("ready");
             say(sp.wait(Some(T)).unwrap().expect("a signal").to_string());
         }
@@ -97,8 +102,13 @@ fn realtime_signals_queue_and_standard_ones_coalesce() {
 }
 
 #[test]
-fn bad_signals_are_refused() {
+fn bad_signals_and_process_groups_are_refused() {
     assert!(signal::kill(std::process::id() as i32, 0).is_err());
+    // -1 would signal every process we may signal; 0 our own group.
+    for pid in [-1, 0, -(std::process::id() as i32)] {
+        let err = signal::kill(pid, SIGUSR1).unwrap_err();
+        assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput, "{pid}");
+    }
     assert!(signal::queue(std::process::id() as i32, 1000, 0).is_err());
     assert_eq!(signal::name(SIGUSR1), "SIGUSR1");
     assert_eq!(signal::name(signal::rt(3)), "SIGRTMIN+3");

@@ -51,5 +51,12 @@ fn remote_addresses_need_to_be_allowed() {
     assert!(err.to_string().contains("--allow-remote"), "{err}");
     assert!(tcp::listen("0.0.0.0:0", false).is_err());
     assert!(tcp::resolve("[::1]:80", false).is_ok());
+    // A name other than localhost is refused before any DNS query is made.
+    let err = tcp::resolve("example.invalid:80", false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is a name, not a loopback address"),
+        "{err}"
+    );
     assert!(tcp::resolve("localhost:80", false).is_ok());
 }

@@ -274,3 +274,81 @@ fn accept_timeout_returns_none_when_nobody_connects() {
             .is_none()
     );
 }
+
+#[test]
+fn a_full_backlog_times_out_connects_and_is_still_seen_as_live() {
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("full"));
+    let opts = BindOptions {
+        backlog: 0,
+        ..BindOptions::default()
+    };
+    let _l = UnixListener::bind_with(&addr, &opts).unwrap();
+    // Nobody accepts: connect until the backlog is full and a timed connect gives up.
+    let mut held = Vec::new();
+    let err = loop {
+        match UnixStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(c) => held.push(c),
+            Err(e) => break e,
+        }
+        assert!(held.len() < 1000, "the backlog never filled");
+    };
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("backlog stayed full"), "{err}");
+    // A bind over it probes without blocking and refuses: the listener is alive.
+    let err = UnixListener::bind(&addr).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ADDRINUSE), "{err}");
+    assert!(err.to_string().contains("live socket"), "{err}");
+}
+
+#[test]
+fn a_bound_socket_that_does_not_listen_yet_is_not_taken_over() {
+    let dir = common::tempdir();
+    let path = dir.path().join("starting");
+    // Bound, not listening: a connect is refused, exactly as for a stale file.
+    let fd = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(
+        &fd,
+        &rustix::net::SocketAddrUnix::new(path.as_path()).unwrap(),
+    )
+    .unwrap();
+    let addr = UnixAddr::path(&path);
+    assert_eq!(
+        UnixStream::connect(&addr).unwrap_err().errno(),
+        Some(Errno::CONNREFUSED)
+    );
+    let err = UnixListener::bind(&addr).unwrap_err();
+    assert!(
+        err.to_string().contains("bound there but not listening"),
+        "{err}"
+    );
+    assert!(path.exists(), "its file stays");
+    drop(fd);
+    // Now nothing is bound to it: stale, and taken over.
+    let _l = UnixListener::bind(&addr).unwrap();
+    let _c = UnixStream::connect(&addr).unwrap();
+}
+
+#[test]
+fn a_datagram_send_to_a_full_receiver_times_out() {
+    let dir = common::tempdir();
+    let addr = UnixAddr::path(dir.path().join("full-dgram"));
+    let _rx = UnixDatagram::bind(&addr).unwrap();
+    let tx = UnixDatagram::unbound().unwrap();
+    let msg = [0u8; 1024];
+    let mut sent = 0;
+    while tx
+        .send_to_timeout(&msg, &addr, Duration::from_millis(50))
+        .unwrap()
+    {
+        sent += 1;
+        assert!(sent < 100_000, "the receiver's queue never filled");
+    }
+    assert!(sent > 0);
+}

@@ -16,7 +16,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use rustix::event::EventfdFlags;
+use rustix::event::{EventfdFlags, PollFlags};
 use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -53,7 +53,9 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    /// Wraps an eventfd descriptor received from another process. It is made non-blocking.
+    /// Wraps an eventfd descriptor received from another process. It is made non-blocking,
+    /// which changes the open file description that every duplicate shares (harmless to
+    /// another `EventFd`, which is non-blocking too).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
         poll::set_nonblocking(&fd, true)?;
         Ok(EventFd { fd })
@@ -98,16 +100,12 @@ impl EventFd {
 
     /// Waits at most `timeout` (`None`: for ever) for a non-zero count and takes it.
     pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<u64>> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            if let Some(v) = self.try_read()? {
-                return Ok(Some(v));
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            if left == Some(Duration::ZERO) || !poll::readable(&self.fd, left)? {
-                return Ok(None);
-            }
-        }
+        poll::until_ready(
+            self.fd.as_fd(),
+            PollFlags::IN,
+            poll::deadline(timeout),
+            || self.try_read(),
+        )
     }
 
     /// Waits for a non-zero count and takes it.

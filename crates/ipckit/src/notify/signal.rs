@@ -27,7 +27,8 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -116,9 +117,23 @@ pub fn unblock(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_UNBLOCK, signals)
 }
 
-/// `kill(2)`: sends `sig` to process `pid`.
+fn check_pid(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking process id",
+            format!(
+                "{pid} is not a process (0 and negative ids address process groups, -1 every process)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `kill(2)`: sends `sig` to process `pid` (a positive pid: process groups are refused).
 pub fn kill(pid: i32, sig: i32) -> Result<()> {
     check_signal(sig)?;
+    check_pid(pid)?;
     // SAFETY: kill takes plain integers.
     if unsafe { libc::kill(pid, sig) } == -1 {
         return Err(std::io::Error::last_os_error())
@@ -132,6 +147,7 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
 /// each one queues; a standard signal still coalesces.
 pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
     check_signal(sig)?;
+    check_pid(pid)?;
     let val = libc::sigval {
         sival_ptr: value as isize as *mut libc::c_void,
     };
@@ -183,7 +199,8 @@ impl SignalFd {
         // SAFETY: `set` is initialised; -1 asks for a new descriptor, which we own at once.
         let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
         if raw == -1 {
-            return Err(std::io::Error::last_os_error()).during("creating signalfd", "");
+            return Err(std::io::Error::last_os_error())
+                .during("creating signalfd for", format!("{signals:?}"));
         }
         // SAFETY: signalfd returned a new descriptor that nothing else owns.
         Ok(SignalFd {
@@ -206,7 +223,8 @@ impl SignalFd {
                     code: i.ssi_code,
                     pid: i.ssi_pid,
                     uid: i.ssi_uid,
-                    value: i.ssi_int,
+                    // The sender's sigval as an integer, whatever the byte order.
+                    value: i.ssi_ptr as i64 as i32,
                 }));
             }
             let err = std::io::Error::last_os_error();
@@ -220,21 +238,23 @@ impl SignalFd {
 
     /// Waits at most `timeout` (`None`: for ever) for a signal and takes it.
     pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<SigInfo>> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            if let Some(i) = self.try_read()? {
-                return Ok(Some(i));
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            if left == Some(Duration::ZERO) || !poll::readable(&self.fd, left)? {
-                return Ok(None);
-            }
-        }
+        use std::os::fd::AsFd;
+        poll::until_ready(
+            self.fd.as_fd(),
+            rustix::event::PollFlags::IN,
+            poll::deadline(timeout),
+            || self.try_read(),
+        )
     }
 }
 
-/// The write end the self-pipe handler writes to; -1 when none is installed.
+/// The write end the self-pipe handler writes to; -1 before the first install.
 static SELF_PIPE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The self-pipe, made once and never closed: a handler still running on another thread as a
+/// [`SelfPipe`] is dropped must never write into a descriptor number reused for another file.
+static SELF_PIPE: OnceLock<(PipeReader, PipeWriter)> = OnceLock::new();
+/// Whether a [`SelfPipe`] handle exists (one per process).
+static SELF_PIPE_TAKEN: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn self_pipe_handler(sig: libc::c_int) {
     let fd = SELF_PIPE_FD.load(Ordering::Relaxed);
@@ -242,7 +262,8 @@ extern "C" fn self_pipe_handler(sig: libc::c_int) {
         return;
     }
     // SAFETY: only async-signal-safe calls: errno is saved and restored around write(2) on a
-    // non-blocking pipe (a full pipe drops the byte, which is fine: the reader is awake anyway).
+    // non-blocking pipe that is never closed (a full pipe drops the byte, which is fine: the
+    // reader is awake anyway).
     unsafe {
         let errno = *libc::__errno_location();
         let b = sig as u8;
@@ -252,37 +273,66 @@ extern "C" fn self_pipe_handler(sig: libc::c_int) {
 }
 
 /// The self-pipe trick: a signal handler that only writes the signal number into a pipe, so
-/// the real work happens in ordinary code that polls the read end. One per process.
+/// the real work happens in ordinary code that polls the read end. One per process at a time;
+/// the pipe itself lives as long as the process.
 #[derive(Debug)]
 pub struct SelfPipe {
-    reader: PipeReader,
-    _writer: PipeWriter,
+    reader: &'static PipeReader,
     previous: Vec<(i32, libc::sigaction)>,
+}
+
+fn self_pipe() -> Result<&'static (PipeReader, PipeWriter)> {
+    if let Some(p) = SELF_PIPE.get() {
+        return Ok(p);
+    }
+    let (r, w) = pipe::pipe()?;
+    r.set_nonblocking(true)?;
+    w.set_nonblocking(true)?;
+    let _ = SELF_PIPE.set((r, w)); // another thread may have won: its pipe is the one used
+    let p = SELF_PIPE.get().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Os,
+            "installing self-pipe",
+            "the pipe could not be kept",
+        )
+    })?;
+    SELF_PIPE_FD.store(p.1.as_raw_fd(), Ordering::SeqCst);
+    Ok(p)
 }
 
 impl SelfPipe {
     /// Installs the handler (`sigaction` with `SA_RESTART`) for `signals`.
     pub fn install(signals: &[i32]) -> Result<Self> {
-        let (reader, writer) = pipe::pipe()?;
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-        if SELF_PIPE_FD
-            .compare_exchange(-1, writer.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        for &sig in signals {
+            check_signal(sig)?;
+        }
+        if SELF_PIPE_TAKEN.swap(true, Ordering::SeqCst) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "installing self-pipe",
                 "one is already installed in this process",
             ));
         }
+        let reader = match self_pipe() {
+            Ok((reader, _)) => reader,
+            Err(e) => {
+                SELF_PIPE_TAKEN.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        // From here, dropping `me` on an error restores what was installed and frees the slot.
         let mut me = SelfPipe {
             reader,
-            _writer: writer,
             previous: Vec::new(),
         };
+        // Bytes left from an earlier install are not for this one.
+        let mut sink = [0u8; 256];
+        while let Ok(n) = rustix::io::read(reader, &mut sink) {
+            if n == 0 {
+                break;
+            }
+        }
         for &sig in signals {
-            check_signal(sig)?;
             // SAFETY: a zeroed sigaction is a valid starting point; we set handler, mask, flags.
             let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
             act.sa_sigaction = self_pipe_handler as *const () as usize;
@@ -307,7 +357,8 @@ impl SelfPipe {
     /// Waits at most `timeout` (`None`: for ever) for a signal; returns its number.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
         let mut b = [0u8; 1];
-        match poll::read_timeout(std::os::fd::AsFd::as_fd(&self.reader), &mut b, timeout)? {
+        let fd = std::os::fd::AsFd::as_fd(self.reader);
+        match poll::read_timeout(fd, &mut b, timeout)? {
             Some(1) => Ok(Some(b[0] as i32)),
             _ => Ok(None),
         }
@@ -315,7 +366,13 @@ impl SelfPipe {
 
     /// The read end, to put in a poll set.
     pub fn reader(&self) -> &PipeReader {
-        &self.reader
+        self.reader
+    }
+}
+
+impl std::os::fd::AsFd for SelfPipe {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.reader.as_fd()
     }
 }
 
@@ -325,6 +382,6 @@ impl Drop for SelfPipe {
             // SAFETY: restoring the action saved at install time.
             unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
         }
-        SELF_PIPE_FD.store(-1, Ordering::SeqCst);
+        SELF_PIPE_TAKEN.store(false, Ordering::SeqCst);
     }
 }

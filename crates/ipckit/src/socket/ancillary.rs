@@ -24,15 +24,12 @@
 //! assert_eq!(s, "via fd");
 //! ```
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use rustix::io::Errno;
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, UCred,
-};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
 
 use crate::error::{Context, Error, ErrorKind, Result};
 
@@ -50,12 +47,12 @@ pub struct Credentials {
     pub gid: u32,
 }
 
-impl From<UCred> for Credentials {
-    fn from(c: UCred) -> Self {
+impl From<libc::ucred> for Credentials {
+    fn from(c: libc::ucred) -> Self {
         Credentials {
-            pid: c.pid.as_raw_nonzero().get(),
-            uid: c.uid.as_raw(),
-            gid: c.gid.as_raw(),
+            pid: c.pid,
+            uid: c.uid,
+            gid: c.gid,
         }
     }
 }
@@ -74,14 +71,28 @@ impl Credentials {
 /// `getsockopt(SO_PEERCRED)`: who is at the other end of a connected stream or seqpacket
 /// socket, as recorded at connect (or socketpair) time.
 /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+///
+/// The pid is 0 when the kernel has none to give: a peer in another pid namespace, or a
+/// datagram socket. (libc here, not rustix: rustix's `UCred` cannot hold a pid of 0.)
 pub fn peer_cred<S: AsFd>(sock: S) -> Result<Credentials> {
-    let c = rustix::net::sockopt::socket_peercred(&sock)
-        .during("reading peer credentials", "(SO_PEERCRED)")?;
-    Ok(Credentials {
-        pid: c.pid.as_raw_nonzero().get(),
-        uid: c.uid.as_raw(),
-        gid: c.gid.as_raw(),
-    })
+    // SAFETY: all-zero is a valid ucred.
+    let mut c: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `c` is writable for `len` bytes and the descriptor is valid for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r == -1 {
+        return Err(std::io::Error::last_os_error())
+            .during("reading peer credentials", "(SO_PEERCRED)");
+    }
+    Ok(c.into())
 }
 
 /// `setsockopt(SO_PASSCRED)`: with it on, every message received on this socket carries the
@@ -93,6 +104,14 @@ pub fn set_pass_credentials<S: AsFd>(sock: S, on: bool) -> Result<()> {
 /// `sendmsg` with `SCM_RIGHTS`: sends `data` (at least one byte on a stream socket) and
 /// duplicates of `fds` into the receiving process. The caller keeps its own descriptors.
 pub fn send_fds<S: AsFd>(sock: S, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
+    if data.is_empty() && !fds.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "sending descriptors",
+            "no data byte to carry them: on a stream socket the kernel would drop them silently",
+        )
+        .hint("send at least one byte with the descriptors"));
+    }
     if fds.len() > MAX_FDS {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -148,6 +167,7 @@ fn sendmsg_retry<S: AsFd>(
             Err(Errno::INTR) => continue,
             Err(e) => {
                 return Err(Error::os(op, e)
+                    .object("on Unix socket")
                     .hint_if(Errno::PIPE, "the peer closed the connection")
                     .hint_if(
                         Errno::TOOMANYREFS,
@@ -171,36 +191,74 @@ pub struct Received {
 
 /// `recvmsg` with room for `max_fds` descriptors and credentials (`MSG_CMSG_CLOEXEC`).
 ///
-/// Control data that did not fit (`MSG_CTRUNC`) is an error of kind
-/// [`Truncated`](ErrorKind::Truncated), and every descriptor that did arrive has been closed
-/// by then. A datagram or packet larger than `buf` is likewise a `Truncated` error.
+/// Control data that did not fit (`MSG_CTRUNC`), or more descriptors than `max_fds`, is an
+/// error of kind [`Truncated`](ErrorKind::Truncated), and every descriptor that did arrive has
+/// been closed by then. A datagram or packet larger than `buf` is likewise a `Truncated`
+/// error. (libc here, not rustix: rustix's credentials type cannot hold the pid 0 the kernel
+/// sends for a sender in another pid namespace.)
 pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received> {
     let max_fds = max_fds.min(MAX_FDS);
-    let mut space =
-        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(max_fds), ScmCredentials(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = loop {
-        let mut iov = [IoSliceMut::new(&mut *buf)];
-        match rustix::net::recvmsg(&sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
-            Ok(m) => break m,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e).during("receiving with ancillary data", "(recvmsg)"),
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe {
+        libc::CMSG_SPACE((max_fds * std::mem::size_of::<libc::c_int>()) as u32)
+            + libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32)
+    } as usize;
+    // u64 words: the control buffer must be aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero is a valid msghdr (no name, no iovecs, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    let n = loop {
+        // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
+        // the lengths given.
+        let n =
+            unsafe { libc::recvmsg(sock.as_fd().as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err).during("receiving with ancillary data on", "Unix socket");
         }
     };
     let mut got = Received {
-        bytes: msg.bytes,
+        bytes: n,
         ..Received::default()
     };
-    for cmsg in control.drain() {
-        match cmsg {
-            RecvAncillaryMessage::ScmRights(fds) => got.fds.extend(fds),
-            RecvAncillaryMessage::ScmCredentials(c) => got.credentials = Some(c.into()),
-            _ => {}
+    // SAFETY: the kernel filled `msg_controllen` bytes of well-formed control messages; the
+    // CMSG_* macros walk them within that length, and each payload is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let data = libc::CMSG_DATA(cmsg);
+            let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    for i in 0..len / std::mem::size_of::<libc::c_int>() {
+                        let fd = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                        // Each one is a new descriptor in this process, ours to close.
+                        got.fds.push(OwnedFd::from_raw_fd(fd));
+                    }
+                }
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS)
+                    if len >= std::mem::size_of::<libc::ucred>() =>
+                {
+                    got.credentials =
+                        Some(std::ptr::read_unaligned(data.cast::<libc::ucred>()).into());
+                }
+                _ => {}
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    // The control buffer is rounded up for alignment, so a few more than `max_fds` may fit
-    // without MSG_CTRUNC: the limit is the caller's, so that is refused the same way.
-    if msg.flags.contains(ReturnFlags::CTRUNC) || got.fds.len() > max_fds {
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 || got.fds.len() > max_fds {
         let arrived = got.fds.len();
         drop(got); // closes every descriptor that arrived
         return Err(Error::new(
@@ -213,7 +271,7 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
         )
         .hint("receive with room for more descriptors"));
     }
-    if msg.flags.contains(ReturnFlags::TRUNC) {
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
         return Err(Error::new(
             ErrorKind::Truncated,
             "receiving with ancillary data",

@@ -24,10 +24,27 @@ use crate::transport::TimedRead;
 
 /// Resolves `addr` (HOST:PORT) and checks every address is loopback unless `allow_remote`.
 pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .during("resolving TCP address", addr)?
-        .collect();
+    let not_loopback = |what: String| {
+        Err(Error::new(ErrorKind::InvalidInput, "checking TCP address", what)
+            .object(addr)
+            .hint("use 127.0.0.1, ::1 or localhost, or allow remote addresses explicitly (--allow-remote)"))
+    };
+    // Without --allow-remote, no name lookup happens for anything but "localhost": a literal
+    // address is checked as it is, and any other name is refused before DNS is asked.
+    let literal = addr.parse::<SocketAddr>().ok();
+    if !allow_remote && literal.is_none() {
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        if !host.eq_ignore_ascii_case("localhost") {
+            return not_loopback(format!("{host} is a name, not a loopback address"));
+        }
+    }
+    let addrs: Vec<SocketAddr> = match literal {
+        Some(a) => vec![a],
+        None => addr
+            .to_socket_addrs()
+            .during("resolving TCP address", addr)?
+            .collect(),
+    };
     if addrs.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -40,13 +57,7 @@ pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
         .iter()
         .find(|a| !allow_remote && !a.ip().is_loopback())
     {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "checking TCP address",
-            format!("{bad} is not a loopback address"),
-        )
-        .object(addr)
-        .hint("use 127.0.0.1, ::1 or localhost, or allow remote addresses explicitly (--allow-remote)"));
+        return not_loopback(format!("{bad} is not a loopback address"));
     }
     Ok(addrs)
 }

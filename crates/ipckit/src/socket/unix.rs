@@ -35,12 +35,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustix::event::PollFlags;
+use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, Shutdown, SocketAddrUnix, SocketFlags, SocketType,
 };
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::name::OwnedPath;
 use crate::socket::ancillary::{self, Credentials};
 use crate::transport::{MessageTransport, TimedRead};
 use crate::{name, poll};
@@ -127,31 +130,6 @@ impl Default for BindOptions {
     }
 }
 
-/// The socket file a bound socket owns: removed on drop if the path still names it.
-#[derive(Debug)]
-struct SocketFile {
-    path: PathBuf,
-    dev_ino: (u64, u64),
-    keep: bool,
-}
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
-        // The path may have been replaced since (and a freed inode number may be reused at
-        // once, so the type is checked too).
-        if let Ok(st) = rustix::fs::lstat(&self.path) {
-            let socket =
-                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
-            if socket && (st.st_dev, st.st_ino) == self.dev_ino {
-                let _ = rustix::fs::unlink(&self.path);
-            }
-        }
-    }
-}
-
 fn type_name(ty: SocketType) -> &'static str {
     match ty {
         SocketType::STREAM => "Unix stream socket",
@@ -160,146 +138,203 @@ fn type_name(ty: SocketType) -> &'static str {
     }
 }
 
-fn new_socket(ty: SocketType) -> Result<OwnedFd> {
-    rustix::net::socket_with(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)
-        .during("creating socket", type_name(ty))
+/// "Unix stream socket to /path", the object of connect and bind errors.
+fn socket_to(ty: SocketType, addr: &UnixAddr) -> String {
+    format!("{} to {addr}", type_name(ty))
 }
 
-/// Connects a new socket of type `ty` to `addr`, retrying EINTR.
-fn connect_new(ty: SocketType, addr: &UnixAddr) -> Result<OwnedFd> {
+fn new_socket(ty: SocketType, flags: SocketFlags) -> Result<OwnedFd> {
+    rustix::net::socket_with(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC | flags, None)
+        .during("creating", type_name(ty))
+}
+
+fn connect_error(ty: SocketType, addr: &UnixAddr, e: Errno) -> Error {
+    Error::os("connecting", e)
+        .object(socket_to(ty, addr))
+        .hint_if(Errno::NOENT, "no socket there: start the listener first")
+        .hint_if(
+            Errno::CONNREFUSED,
+            "nothing listens there: the socket file is stale or the listener is gone",
+        )
+        .hint_if(
+            Errno::PROTOTYPE,
+            "the listener there is of another socket type (stream, seqpacket, datagram)",
+        )
+}
+
+/// Connects a new socket of type `ty` to `addr`. With a timeout, a full backlog (EAGAIN) is
+/// retried until then; without one, the connect blocks as long as the backlog stays full.
+fn connect_new(ty: SocketType, addr: &UnixAddr, timeout: Option<Duration>) -> Result<OwnedFd> {
     let sa = addr.to_sockaddr()?;
-    let fd = new_socket(ty)?;
-    loop {
-        match rustix::net::connect(&fd, &sa) {
-            Ok(()) => return Ok(fd),
-            Err(Errno::INTR) => continue,
-            Err(e) => {
-                return Err(Error::os(
-                    match ty {
-                        SocketType::STREAM => "connecting Unix stream socket to",
-                        SocketType::SEQPACKET => "connecting Unix seqpacket socket to",
-                        _ => "connecting Unix datagram socket to",
-                    },
-                    e,
-                )
-                .object(addr)
-                .hint_if(Errno::NOENT, "no socket there: start the listener first")
-                .hint_if(
-                    Errno::CONNREFUSED,
-                    "nothing listens there: the socket file is stale or the listener is gone",
-                )
-                .hint_if(
-                    Errno::PROTOTYPE,
-                    "the listener there is of another socket type (stream, seqpacket, datagram)",
-                )
-                .hint_if(Errno::AGAIN, "the listener's backlog is full: try again"));
+    let Some(timeout) = timeout else {
+        let fd = new_socket(ty, SocketFlags::empty())?;
+        loop {
+            match rustix::net::connect(&fd, &sa) {
+                // EISCONN: an interrupted connect completed meanwhile.
+                Ok(()) | Err(Errno::ISCONN) => return Ok(fd),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(connect_error(ty, addr, e)),
             }
         }
+    };
+    let fd = new_socket(ty, SocketFlags::NONBLOCK)?;
+    let connected = poll::with_backoff(
+        poll::deadline(Some(timeout)),
+        || match rustix::net::connect(&fd, &sa) {
+            Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
+            Err(Errno::AGAIN | Errno::INTR) => Ok(None),
+            Err(e) => Err(connect_error(ty, addr, e)),
+        },
+    )?;
+    if connected.is_none() {
+        return Err(Error::new(
+            ErrorKind::TimedOut,
+            "connecting",
+            format!("timed out after {timeout:?}: the listener's backlog stayed full"),
+        )
+        .object(socket_to(ty, addr))
+        .hint("the listener is not accepting connections"));
     }
+    poll::set_nonblocking(&fd, false)?;
+    Ok(fd)
 }
 
-/// Binds a socket of type `ty` at `addr`, taking over a stale socket file if allowed.
+/// Binds a socket of type `ty` at `addr`, taking over a stale socket file if allowed, and sets
+/// the file's mode before any connection can be made.
 fn bind_new(
     ty: SocketType,
     addr: &UnixAddr,
     opts: &BindOptions,
-) -> Result<(OwnedFd, Option<SocketFile>)> {
+) -> Result<(OwnedFd, Option<OwnedPath>)> {
     let sa = addr.to_sockaddr()?;
-    let fd = new_socket(ty)?;
-    let op = match ty {
-        SocketType::STREAM => "binding Unix stream socket to",
-        SocketType::SEQPACKET => "binding Unix seqpacket socket to",
-        _ => "binding Unix datagram socket to",
+    let fd = new_socket(ty, SocketFlags::empty())?;
+    let bind_error = |e: Errno| {
+        Error::os("binding", e).object(socket_to(ty, addr)).hint_if(
+            Errno::NOENT,
+            "the directory does not exist: create it first",
+        )
     };
     match rustix::net::bind(&fd, &sa) {
         Ok(()) => {}
         Err(Errno::ADDRINUSE) => match addr {
             UnixAddr::Abstract(_) => {
-                return Err(Error::os(op, Errno::ADDRINUSE)
-                    .object(addr)
-                    .hint("a live socket holds this abstract name (abstract names vanish with their last socket, so it is never stale): pick another name"));
+                return Err(bind_error(Errno::ADDRINUSE).hint(
+                    "a live socket holds this abstract name (abstract names vanish with their last \
+                     socket, so it is never stale): pick another name",
+                ));
             }
             UnixAddr::Path(path) => {
-                take_over_stale(ty, addr, path, op, opts)?;
-                rustix::net::bind(&fd, &sa).during(op, addr)?;
+                take_over_stale(ty, addr, path, opts)?;
+                rustix::net::bind(&fd, &sa).map_err(|e| {
+                    bind_error(e).hint_if(
+                        Errno::ADDRINUSE,
+                        "another process bound it while the stale file was being replaced: try again",
+                    )
+                })?;
             }
         },
-        Err(e) => {
-            return Err(Error::os(op, e).object(addr).hint_if(
-                Errno::NOENT,
-                "the directory does not exist: create it first",
-            ));
-        }
+        Err(e) => return Err(bind_error(e)),
     }
     let file = match addr {
         UnixAddr::Abstract(_) => None,
         UnixAddr::Path(path) => {
-            let st = rustix::fs::lstat(path).during("checking socket file", path.display())?;
-            let file = SocketFile {
-                path: path.clone(),
-                dev_ino: (st.st_dev, st.st_ino),
-                keep: false,
-            };
-            // Before listen(), no one can connect, so setting the mode here leaves no window
-            // for stream and seqpacket sockets.
-            rustix::fs::chmod(
-                path,
-                rustix::fs::Mode::from_bits_truncate(opts.mode & 0o7777),
-            )
-            .during("setting mode of socket file", path.display())?;
-            Some(file)
+            let owned = OwnedPath::adopt(path, FileType::Socket)?;
+            // Before listen(), no one can connect to a stream or seqpacket socket, so the mode
+            // is in force before the first connection. (A datagram socket can be sent to from
+            // the moment it is bound, with the mode the umask gave.)
+            owned.set_mode(opts.mode)?;
+            Some(owned)
         }
     };
     Ok((fd, file))
 }
 
-/// Something is bound at `path`: remove it only if it is a socket file nobody listens on.
-fn take_over_stale(
-    ty: SocketType,
-    addr: &UnixAddr,
-    path: &Path,
-    op: &'static str,
-    opts: &BindOptions,
-) -> Result<()> {
-    let st = rustix::fs::lstat(path).during(op, addr)?;
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket {
-        return Err(Error::os(op, Errno::ADDRINUSE)
-            .object(addr)
-            .hint("a file that is not a socket is there: ipckit will not remove it"));
+/// Something is bound at `path`: remove it only if it is a socket file that no socket is
+/// bound to any more.
+fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOptions) -> Result<()> {
+    let object = socket_to(ty, addr);
+    let refuse = |hint: String| {
+        Err(Error::os("binding", Errno::ADDRINUSE)
+            .object(&object)
+            .hint(hint))
+    };
+    let st = rustix::fs::lstat(path).during("binding", &object)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return refuse("a file that is not a socket is there: ipckit will not remove it".into());
     }
-    let probe = new_socket(ty)?;
+    // Is anyone there? A non-blocking probe: a full backlog answers EAGAIN (live) at once.
+    let probe = new_socket(ty, SocketFlags::NONBLOCK)?;
     let sa = addr.to_sockaddr()?;
-    let refused = loop {
+    loop {
         match rustix::net::connect(&probe, &sa) {
             Err(Errno::INTR) => continue,
-            Err(Errno::CONNREFUSED) => break true,
+            Err(Errno::CONNREFUSED) => break,
             Ok(()) => {
                 let who = ancillary::peer_cred(&probe)
                     .ok()
                     .filter(|c| c.pid > 0)
                     .map(|c| format!("process {} (uid {})", c.pid, c.uid))
                     .unwrap_or_else(|| "another process".into());
-                return Err(Error::os(op, Errno::ADDRINUSE).object(addr).hint(format!(
+                return refuse(format!(
                     "{who} is listening there: stop it, or use another path"
-                )));
+                ));
             }
             Err(e) => {
-                return Err(Error::os(op, Errno::ADDRINUSE).object(addr).hint(format!(
+                return refuse(format!(
                     "a live socket is there (a probe connect got {}): stop its owner, or use another path",
                     crate::error::errno_name(e)
-                )));
+                ));
             }
         }
-    };
-    if refused && !opts.take_over_stale {
-        return Err(Error::os(op, Errno::ADDRINUSE)
-            .object(addr)
-            .hint("a stale socket file is there (no listener): remove it, or allow take-over"));
+    }
+    // A socket that is bound but not yet listening refuses connections too: the kernel's own
+    // table says whether any socket is still bound to this path.
+    if bound_in_kernel(path) {
+        return refuse(
+            "a socket is bound there but not listening (it may be starting): try again".into(),
+        );
+    }
+    if !opts.take_over_stale {
+        return refuse("a stale socket file is there (no socket is bound to it): remove it, or allow take-over".into());
+    }
+    // Remove only the file that was checked, not one that replaced it meanwhile.
+    match rustix::fs::lstat(path) {
+        Ok(now) if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) => {}
+        Ok(_) => {
+            return refuse("the file was replaced while it was being checked: try again".into());
+        }
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(Error::os("checking stale socket file", e).object(path.display())),
     }
     match rustix::fs::unlink(path) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(Error::os("removing stale socket file", e).object(addr)),
+        Err(e) => Err(Error::os("removing stale socket file", e).object(path.display())),
     }
+}
+
+/// True if `/proc/net/unix` lists a socket bound to `path` (as given, or made absolute).
+/// False when the table cannot be read: the connect probe is then the only evidence.
+fn bound_in_kernel(path: &Path) -> bool {
+    let Ok(table) = std::fs::read("/proc/net/unix") else {
+        return false;
+    };
+    let given = path.as_os_str().as_bytes();
+    let absolute = std::path::absolute(path).ok();
+    let absolute = absolute.as_ref().map(|p| p.as_os_str().as_bytes());
+    table.split(|&b| b == b'\n').skip(1).any(|line| {
+        // Num RefCount Protocol Flags Type St Inode [Path]: the path is the rest after 7 fields.
+        let mut rest = line;
+        for _ in 0..7 {
+            let trimmed = rest.trim_ascii_start();
+            let end = trimmed
+                .iter()
+                .position(|&b| b == b' ')
+                .unwrap_or(trimmed.len());
+            rest = &trimmed[end..];
+        }
+        let bound = rest.trim_ascii();
+        !bound.is_empty() && (bound == given || Some(bound) == absolute)
+    })
 }
 
 /// A kind of connected Unix socket a [`Listener`] accepts.
@@ -315,7 +350,7 @@ pub trait SocketKind: Sized {
 pub struct Listener<T> {
     fd: OwnedFd,
     addr: UnixAddr,
-    file: Option<SocketFile>,
+    file: Option<OwnedPath>,
     _kind: PhantomData<fn() -> T>,
 }
 
@@ -335,6 +370,7 @@ impl<T: SocketKind> Listener<T> {
     pub fn bind_with(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
         let (fd, file) = bind_new(T::TYPE, addr, opts)?;
         rustix::net::listen(&fd, opts.backlog).during("listening on", addr)?;
+        poll::set_nonblocking(&fd, true)?;
         Ok(Listener {
             fd,
             addr: addr.clone(),
@@ -346,27 +382,27 @@ impl<T: SocketKind> Listener<T> {
     /// `accept4(SOCK_CLOEXEC)`: waits for the next connection.
     pub fn accept(&self) -> Result<T> {
         loop {
-            match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
-                Ok(fd) => return Ok(T::from_connected(fd)),
-                Err(Errno::INTR | Errno::CONNABORTED) => continue,
-                Err(e) => return Err(e).during("accepting connection on", &self.addr),
+            if let Some(conn) = self.accept_until(None)? {
+                return Ok(conn);
             }
         }
     }
 
     /// Waits at most `timeout` for a connection; `Ok(None)` if none came.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-        if !poll::readable(&self.fd, Some(timeout))? {
-            return Ok(None);
-        }
-        match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
-            Ok(fd) => {
-                poll::set_nonblocking(&fd, false)?;
-                Ok(Some(T::from_connected(fd)))
+        self.accept_until(poll::deadline(Some(timeout)))
+    }
+
+    /// The listening descriptor is non-blocking inside, so a connection that vanishes between
+    /// poll and accept means waiting again, never blocking past the deadline.
+    fn accept_until(&self, deadline: Option<std::time::Instant>) -> Result<Option<T>> {
+        poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
+            match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
+                Ok(fd) => Ok(Some(T::from_connected(fd))),
+                Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => Ok(None),
+                Err(e) => Err(e).during("accepting connection on", &self.addr),
             }
-            Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => Ok(None),
-            Err(e) => Err(e).during("accepting connection on", &self.addr),
-        }
+        })
     }
 
     /// The address bound.
@@ -377,8 +413,14 @@ impl<T: SocketKind> Listener<T> {
     /// Keeps the socket file after this listener is dropped.
     pub fn persist(&mut self) {
         if let Some(f) = &mut self.file {
-            f.keep = true;
+            f.persist();
         }
+    }
+}
+
+impl<T> std::os::fd::AsRawFd for Listener<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
     }
 }
 
@@ -401,7 +443,13 @@ macro_rules! connected_socket {
         impl $name {
             /// `socket` + `connect` to a listener at `addr`.
             pub fn connect(addr: &UnixAddr) -> Result<Self> {
-                connect_new($ty, addr).map(|fd| $name { fd })
+                connect_new($ty, addr, None).map(|fd| $name { fd })
+            }
+
+            /// Like [`connect`](Self::connect), giving up after `timeout` if the listener's
+            /// backlog stays full.
+            pub fn connect_timeout(addr: &UnixAddr, timeout: Duration) -> Result<Self> {
+                connect_new($ty, addr, Some(timeout)).map(|fd| $name { fd })
             }
 
             /// `socketpair(2)`: two connected sockets, e.g. one for a child process.
@@ -435,6 +483,7 @@ macro_rules! connected_socket {
         }
 
         crate::impl_fd!($name, fd);
+        crate::impl_nonblocking!($name, fd);
     };
 }
 
@@ -524,10 +573,11 @@ impl MessageTransport for UnixSeqpacket {
 #[derive(Debug)]
 pub struct UnixDatagram {
     fd: OwnedFd,
-    file: Option<SocketFile>,
+    file: Option<OwnedPath>,
 }
 
 crate::impl_fd!(UnixDatagram, fd);
+crate::impl_nonblocking!(UnixDatagram, fd);
 
 impl UnixDatagram {
     /// A datagram socket bound to `addr` (to receive). Default [`BindOptions`].
@@ -544,7 +594,7 @@ impl UnixDatagram {
     /// An unbound datagram socket (to send with [`send_to`](Self::send_to)).
     pub fn unbound() -> Result<Self> {
         Ok(UnixDatagram {
-            fd: new_socket(SocketType::DGRAM)?,
+            fd: new_socket(SocketType::DGRAM, SocketFlags::empty())?,
             file: None,
         })
     }
@@ -552,7 +602,7 @@ impl UnixDatagram {
     /// An unbound socket connected to `addr`: [`send`](Self::send) goes there.
     pub fn connect(addr: &UnixAddr) -> Result<Self> {
         Ok(UnixDatagram {
-            fd: connect_new(SocketType::DGRAM, addr)?,
+            fd: connect_new(SocketType::DGRAM, addr, None)?,
             file: None,
         })
     }
@@ -577,28 +627,32 @@ impl UnixDatagram {
         send_retry(&self.fd, msg, "sending on Unix datagram socket")
     }
 
-    /// Sends one datagram to `addr`.
+    /// Sends one datagram to `addr`, waiting as long as the receiver's queue is full.
     pub fn send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<usize> {
         let sa = addr.to_sockaddr()?;
         loop {
             match rustix::net::sendto(&self.fd, msg, SendFlags::NOSIGNAL, &sa) {
                 Ok(n) => return Ok(n),
                 Err(Errno::INTR) => continue,
-                Err(e) => {
-                    return Err(Error::os("sending datagram to", e)
-                        .object(addr)
-                        .hint_if(Errno::NOENT, "no socket there: start the receiver first")
-                        .hint_if(
-                            Errno::CONNREFUSED,
-                            "no socket is bound there: the socket file is stale",
-                        )
-                        .hint_if(
-                            Errno::MSGSIZE,
-                            "the datagram is larger than the socket's send buffer",
-                        ));
-                }
+                Err(e) => return Err(send_to_error(e, addr)),
             }
         }
+    }
+
+    /// Sends one datagram to `addr`, waiting at most `timeout` while the receiver's queue is
+    /// full. `Ok(false)` on timeout (nothing was sent).
+    pub fn send_to_timeout(&self, msg: &[u8], addr: &UnixAddr, timeout: Duration) -> Result<bool> {
+        let sa = addr.to_sockaddr()?;
+        let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+        let sent = poll::with_backoff(
+            poll::deadline(Some(timeout)),
+            || match rustix::net::sendto(&self.fd, msg, flags, &sa) {
+                Ok(n) => Ok(Some(n)),
+                Err(Errno::AGAIN | Errno::INTR) => Ok(None),
+                Err(e) => Err(send_to_error(e, addr)),
+            },
+        )?;
+        Ok(sent.is_some())
     }
 
     /// Receives one datagram into `buf`. A datagram larger than `buf` is an error of kind
@@ -626,7 +680,7 @@ impl UnixDatagram {
     /// Keeps the socket file after this socket is dropped.
     pub fn persist(&mut self) {
         if let Some(f) = &mut self.file {
-            f.keep = true;
+            f.persist();
         }
     }
 }
@@ -646,6 +700,20 @@ impl MessageTransport for UnixDatagram {
     fn max_msg_len(&self) -> Option<usize> {
         rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
     }
+}
+
+fn send_to_error(e: Errno, addr: &UnixAddr) -> Error {
+    Error::os("sending datagram to", e)
+        .object(addr)
+        .hint_if(Errno::NOENT, "no socket there: start the receiver first")
+        .hint_if(
+            Errno::CONNREFUSED,
+            "no socket is bound there: the socket file is stale",
+        )
+        .hint_if(
+            Errno::MSGSIZE,
+            "the datagram is larger than the socket's send buffer",
+        )
 }
 
 fn send_retry(fd: &OwnedFd, msg: &[u8], op: &'static str) -> Result<usize> {

@@ -63,7 +63,8 @@ macro_rules! pipe_end {
             }
         }
 
-        crate::impl_fd!($name);
+        crate::impl_fd!($name, 0);
+        crate::impl_nonblocking!($name, 0);
 
         impl $name {
             /// Wraps a descriptor that is this end of a pipe or FIFO.
@@ -120,17 +121,21 @@ impl PipeWriter {
             .during("splicing into pipe", "(splice)")
     }
 
-    /// `vmsplice(2)`: hands the bytes of `bufs` to the pipe. Returns the bytes taken. ipckit
-    /// does not pass `SPLICE_F_GIFT`, so the kernel copies and the buffers stay the caller's
-    /// to reuse at once.
-    pub fn vmsplice(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
+    /// `vmsplice(2)`: hands the pages of `bufs` to the pipe without copying them; returns the
+    /// bytes taken.
+    ///
+    /// # Safety
+    /// The kernel maps the caller's pages into the pipe (it does not copy them, with or without
+    /// `SPLICE_F_GIFT`), so the reader sees the memory as it is when it reads, not as it was at
+    /// this call. The caller must neither modify nor free `bufs` until the reader has consumed
+    /// every byte of them.
+    pub unsafe fn vmsplice(&self, bufs: &[IoSlice<'_>]) -> Result<usize> {
         let raw: Vec<rustix::pipe::IoSliceRaw<'_>> = bufs
             .iter()
             .map(|b| rustix::pipe::IoSliceRaw::from_slice(b))
             .collect();
-        // SAFETY: the slices are borrowed for the duration of the call and, without
-        // SPLICE_F_GIFT, the kernel copies them before returning, so no later write to them
-        // can reach the reader.
+        // SAFETY: the slices are valid for the call; keeping them unchanged until they are read
+        // is this function's own contract with its caller.
         unsafe { rustix::pipe::vmsplice(&self.0, &raw, SpliceFlags::empty()) }
             .during("vmsplicing into pipe", "(vmsplice)")
     }
