@@ -31,6 +31,22 @@ struct Common {
     allow_remote: bool,
 }
 
+/// Flags shared by recv and listen.
+#[derive(clap::Args)]
+struct ServeFlags {
+    /// One JSON object per message: data, base64, bytes, peer_pid, peer_uid.
+    #[arg(long)]
+    json: bool,
+    /// Mode of the socket file or FIFO created, in octal.
+    #[arg(long, default_value = "600", value_parser = parse_mode)]
+    mode: u32,
+    /// No status lines on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Send a message (or standard input) to an endpoint.
@@ -68,33 +84,36 @@ enum Command {
         /// Fail (exit 1) if not done within this time (e.g. 5s, 200ms).
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
-        /// One JSON object per message: data, base64, bytes, peer_pid, peer_uid.
-        #[arg(long)]
-        json: bool,
-        /// Mode of the socket file or FIFO created, in octal.
-        #[arg(long, default_value = "600", value_parser = parse_mode)]
-        mode: u32,
-        /// No status lines on standard error.
-        #[arg(long, short)]
-        quiet: bool,
         #[command(flatten)]
-        common: Common,
+        serve: ServeFlags,
     },
     /// Accept peers on an endpoint and print what they send, until interrupted.
     Listen {
         uri: Endpoint,
-        /// One JSON object per message: data, base64, bytes, peer_pid, peer_uid.
-        #[arg(long)]
-        json: bool,
-        /// Mode of the socket file or FIFO created, in octal.
-        #[arg(long, default_value = "600", value_parser = parse_mode)]
-        mode: u32,
-        /// No status lines on standard error.
-        #[arg(long, short)]
-        quiet: bool,
         #[command(flatten)]
-        common: Common,
+        serve: ServeFlags,
     },
+}
+
+impl ServeFlags {
+    fn run(
+        self,
+        endpoint: Endpoint,
+        count: Option<u64>,
+        timeout: Option<Duration>,
+        listen: bool,
+    ) -> anyhow::Result<()> {
+        serve::run(serve::ServeArgs {
+            endpoint,
+            count,
+            timeout,
+            json: self.json,
+            listen,
+            mode: self.mode,
+            allow_remote: self.common.allow_remote,
+            quiet: self.quiet,
+        })
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -153,35 +172,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             uri,
             count,
             timeout,
-            json,
-            mode,
-            quiet,
-            common,
-        } => serve::run(serve::ServeArgs {
-            endpoint: uri,
-            count,
-            timeout,
-            json,
-            listen: false,
-            mode,
-            allow_remote: common.allow_remote,
-            quiet,
-        }),
-        Command::Listen {
-            uri,
-            json,
-            mode,
-            quiet,
-            common,
-        } => serve::run(serve::ServeArgs {
-            endpoint: uri,
-            count: None,
-            timeout: None,
-            json,
-            listen: true,
-            mode,
-            allow_remote: common.allow_remote,
-            quiet,
-        }),
+            serve,
+        } => serve.run(uri, count, timeout, false),
+        Command::Listen { uri, serve } => serve.run(uri, None, None, true),
     }
 }

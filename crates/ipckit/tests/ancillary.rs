@@ -64,14 +64,7 @@ fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
     let (mut r, w) = pipe::pipe().unwrap();
     ancillary::send_fds(&conn, b"x", &[file.as_fd(), w.as_fd()]).unwrap();
     drop(w); // only the child's copy is left: EOF comes when the child is done
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while let Some(n) = r.read_with_timeout(&mut buf, Some(T)).unwrap() {
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = common::read_to_eof(&mut r);
     assert_eq!(got, b"hello through a passed pipe");
     child.success();
     file.rewind().unwrap();

@@ -35,19 +35,6 @@ fn child() {
     }
 }
 
-/// Reads until EOF, each read bounded by `T`.
-fn read_to_eof(r: &mut PipeReader) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match r.read_with_timeout(&mut buf, Some(T)).unwrap() {
-            Some(0) => return all,
-            Some(n) => all.extend_from_slice(&buf[..n]),
-            None => panic!("no EOF within {T:?}"),
-        }
-    }
-}
-
 #[test]
 fn eof_when_the_last_writer_closes() {
     let (mut r, w) = pipe::pipe().unwrap();
@@ -56,7 +43,7 @@ fn eof_when_the_last_writer_closes() {
         .start();
     drop(w); // the parent's own write end: now only the child's keeps the pipe open
     child.success();
-    assert_eq!(read_to_eof(&mut r), b"data");
+    assert_eq!(common::read_to_eof(&mut r), b"data");
 }
 
 #[test]
@@ -149,7 +136,7 @@ fn writes_of_pipe_buf_bytes_from_two_writers_never_interleave() {
         .fd(w.as_fd(), 10)
         .start();
     drop(w);
-    let all = read_to_eof(&mut r);
+    let all = common::read_to_eof(&mut r);
     a.success();
     b.success();
     assert_eq!(all.len(), 2 * N * PIPE_BUF);
@@ -203,7 +190,7 @@ fn vmsplice_hands_pages_not_copies_to_the_pipe() {
     assert_eq!(n, 4096);
     page.fill(b'B');
     drop(w);
-    let got = read_to_eof(&mut r);
+    let got = common::read_to_eof(&mut r);
     assert_eq!(got.len(), 4096);
     assert!(
         got.iter().all(|&b| b == b'B'),

@@ -219,3 +219,16 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// Reads until end of stream, each read bounded by [`T`].
+pub fn read_to_eof(r: &mut impl ipckit::transport::TimedRead) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match r.read_with_timeout(&mut buf, Some(T)).unwrap() {
+            Some(0) => return all,
+            Some(n) => all.extend_from_slice(&buf[..n]),
+            None => panic!("no end of stream within {T:?}"),
+        }
+    }
+}
