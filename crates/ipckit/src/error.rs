@@ -196,6 +196,14 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
+/// The error `errno` holds now, for a libc call that just failed.
+pub(crate) fn last_os(op: &'static str, object: impl fmt::Display) -> Error {
+    let raw = std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO);
+    Error::os(op, Errno::from_raw_os_error(raw)).object(object)
+}
+
 fn describe(errno: Errno) -> String {
     let s = std::io::Error::from(errno).to_string();
     // std appends " (os error N)"; the errno name replaces it.

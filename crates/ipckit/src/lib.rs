@@ -66,11 +66,14 @@ macro_rules! impl_fd {
 }
 
 pub mod error;
+pub mod mq;
 pub mod name;
 pub mod notify;
 pub mod poll;
+pub mod shm;
 pub mod socket;
 pub mod stream;
+pub mod sync;
 pub mod transport;
 
 pub use error::{Errno, Error, ErrorKind, Result};

@@ -108,6 +108,84 @@ pub fn unique_posix(purpose: &str) -> String {
     format!("/{}", unique(purpose))
 }
 
+/// A System V IPC key: the name `msgget`, `shmget` and `semget` find an object by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SysvKey {
+    /// `IPC_PRIVATE`: always a new object, reachable only by its id (or by inheritance).
+    Private,
+    /// A key shared by agreement (or made by [`SysvKey::ftok`]).
+    Key(i32),
+}
+
+impl SysvKey {
+    /// `ftok(3)`: a key from an existing file's inode and a project id (only its low 8 bits
+    /// count). Two paths to the same file give the same key; a file re-created gets another.
+    pub fn ftok(path: &Path, proj_id: u8) -> Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "making System V key from",
+                "the path contains a NUL byte",
+            )
+            .object(path.display())
+        })?;
+        // SAFETY: `c` is a valid C string for the duration of the call.
+        let k = unsafe { libc::ftok(c.as_ptr(), proj_id as libc::c_int) };
+        if k == -1 {
+            return Err(crate::error::last_os(
+                "making System V key from",
+                path.display(),
+            ));
+        }
+        Ok(SysvKey::Key(k))
+    }
+
+    /// The raw `key_t` (`IPC_PRIVATE` is 0).
+    pub fn raw(self) -> i32 {
+        match self {
+            SysvKey::Private => libc::IPC_PRIVATE,
+            SysvKey::Key(k) => k,
+        }
+    }
+}
+
+impl std::str::FromStr for SysvKey {
+    type Err = Error;
+
+    /// Decimal (`1234`, `-5`), `0x`-hex (`0x4d2`) or `private`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::new(ErrorKind::InvalidInput, "reading System V key", "not a key")
+                .object(format!("{s:?}"))
+                .hint("write a key in decimal or 0x-hex (as ipcs shows it), or 'private'")
+        };
+        if s == "private" {
+            return Ok(SysvKey::Private);
+        }
+        let k = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16)
+                .map(|v| v as i32)
+                .map_err(|_| bad())?,
+            None => s.parse::<i32>().map_err(|_| bad())?,
+        };
+        Ok(if k == libc::IPC_PRIVATE {
+            SysvKey::Private
+        } else {
+            SysvKey::Key(k)
+        })
+    }
+}
+
+impl std::fmt::Display for SysvKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SysvKey::Private => f.write_str("private"),
+            SysvKey::Key(k) => write!(f, "0x{:08x}", *k as u32),
+        }
+    }
+}
+
 /// A file this process made (a FIFO, a socket file): removed on drop if the path still names
 /// that same file, unless [`persist`](OwnedPath::persist)ed. Shared by every owner of a path.
 #[derive(Debug)]
@@ -207,6 +285,17 @@ mod tests {
         assert!(err.to_string().contains("abstract"));
         assert!(check_abstract_name(&[b'a'; 108]).is_err());
         assert!(check_abstract_name(b"ok").is_ok());
+    }
+
+    #[test]
+    fn sysv_keys() {
+        assert_eq!("0x4d2".parse::<SysvKey>().unwrap(), SysvKey::Key(1234));
+        assert_eq!("1234".parse::<SysvKey>().unwrap(), SysvKey::Key(1234));
+        assert_eq!("0xffffffff".parse::<SysvKey>().unwrap(), SysvKey::Key(-1));
+        assert_eq!("0".parse::<SysvKey>().unwrap(), SysvKey::Private);
+        assert_eq!(SysvKey::Key(1234).to_string(), "0x000004d2");
+        assert!("0xzz".parse::<SysvKey>().is_err());
+        assert!("".parse::<SysvKey>().is_err());
     }
 
     #[test]

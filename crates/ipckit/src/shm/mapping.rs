@@ -1,0 +1,291 @@
+//! Shared mappings: `mmap(2)` of a shared-memory object, a memfd or a file with `MAP_SHARED`,
+//! an anonymous shared mapping that a `fork` child shares, and (through [`crate::shm::sysv`])
+//! System V attachments. One type, [`Mapping`], for all of them.
+//!
+//! Memory shared with another process can change under this one at any time, so ipckit never
+//! hands out a `&[u8]` or `&T` to it in safe code (that would promise Rust it does not
+//! change). Safe access is by copy ([`Mapping::read_at`], [`Mapping::write_at`]), by plain-data
+//! value ([`Mapping::read_pod`], [`Mapping::write_pod`], for `bytemuck::Pod` types) and by
+//! atomics ([`Mapping::atomic_u32`], [`Mapping::atomic_u64`]). Copies of memory that another
+//! process writes at the same moment can be torn: guard them with a semaphore or a lock.
+//!
+//! ```
+//! use ipckit::shm::mapping::Mapping;
+//! use std::sync::atomic::Ordering;
+//! let m = Mapping::anonymous_shared(4096).unwrap();
+//! m.write_at(8, b"hello").unwrap();
+//! let mut buf = [0u8; 5];
+//! m.read_at(8, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//! m.atomic_u32(0).unwrap().fetch_add(1, Ordering::SeqCst);
+//! assert_eq!(m.read_pod::<u32>(0).unwrap(), 1);
+//! ```
+
+use std::os::fd::AsFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
+
+use crate::error::{Context, Error, ErrorKind, Result};
+
+/// How a mapping is released on drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// `munmap`.
+    Unmap,
+    /// `shmdt` (a System V attachment).
+    Detach,
+}
+
+/// A shared mapping of `len` bytes, unmapped (or detached) on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    writable: bool,
+    release: Release,
+}
+
+// SAFETY: the mapping is plain memory owned by this handle; every access through it is a copy,
+// an atomic, or an unsafe method whose caller takes on the synchronisation.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: shared access is by copy or atomics only.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap(MAP_SHARED)` of `len` bytes of `fd` from offset 0: a POSIX shm object, a memfd or a
+    /// file. Read-only unless `writable`.
+    /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
+    pub fn map_fd<Fd: AsFd>(fd: Fd, len: usize, writable: bool) -> Result<Self> {
+        if len == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "mapping",
+                "a mapping cannot be empty",
+            )
+            .hint("give the object a size first (ftruncate)"));
+        }
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
+        // SAFETY: a new mapping at an address the kernel picks; nothing else refers to it yet.
+        let ptr =
+            unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }
+                .map_err(|e| {
+                Error::os("mapping", e)
+                    .object(format!("{len} bytes (MAP_SHARED)"))
+                    .hint_if(
+                        crate::Errno::ACCESS,
+                        "the descriptor was not opened for the access asked for",
+                    )
+            })?;
+        Ok(Mapping {
+            ptr: non_null(ptr)?,
+            len,
+            writable,
+            release: Release::Unmap,
+        })
+    }
+
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: zeroed memory that a `fork`ed child shares with its
+    /// parent (and no unrelated process can reach: it has no name).
+    pub fn anonymous_shared(len: usize) -> Result<Self> {
+        if len == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "mapping",
+                "a mapping cannot be empty",
+            ));
+        }
+        // SAFETY: a new anonymous mapping; nothing else refers to it yet.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )
+        }
+        .during("mapping", format!("{len} anonymous shared bytes"))?;
+        Ok(Mapping {
+            ptr: non_null(ptr)?,
+            len,
+            writable: true,
+            release: Release::Unmap,
+        })
+    }
+
+    /// Wraps a System V attachment (`shmat`), detached with `shmdt` on drop.
+    ///
+    /// # Safety
+    /// `ptr` must be the address `shmat` returned for a segment of at least `len` bytes, not
+    /// detached elsewhere.
+    pub(crate) unsafe fn from_shmat(ptr: NonNull<u8>, len: usize, writable: bool) -> Self {
+        Mapping {
+            ptr,
+            len,
+            writable,
+            release: Release::Detach,
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: an empty mapping cannot be made.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first byte. Any access through it is the caller's to synchronise.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn check(&self, offset: usize, len: usize, align: usize, write: bool) -> Result<*mut u8> {
+        let op = if write {
+            "writing to shared memory"
+        } else {
+            "reading shared memory"
+        };
+        if write && !self.writable {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                "the mapping is read-only",
+            ));
+        }
+        let end = offset.checked_add(len).filter(|&e| e <= self.len);
+        if end.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                format!(
+                    "{len} bytes at offset {offset} go past the end of the {}-byte mapping",
+                    self.len
+                ),
+            ));
+        }
+        // SAFETY: offset + len <= self.len, so the pointer stays inside the mapping.
+        let p = unsafe { self.ptr.as_ptr().add(offset) };
+        if (p as usize) % align != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                format!("offset {offset} is not aligned to {align} bytes"),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let p = self.check(offset, buf.len(), 1, false)?;
+        // SAFETY: `p..p+len` is inside the mapping (checked) and does not overlap `buf`, which
+        // is ordinary memory of this process.
+        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into the mapping at `offset`.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        let p = self.check(offset, data.len(), 1, true)?;
+        // SAFETY: `p..p+len` is inside a writable mapping (checked) and does not overlap `data`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        Ok(())
+    }
+
+    /// Reads a plain-data value at `offset` (any alignment).
+    pub fn read_pod<T: bytemuck::Pod>(&self, offset: usize) -> Result<T> {
+        let mut v = T::zeroed();
+        self.read_at(offset, bytemuck::bytes_of_mut(&mut v))?;
+        Ok(v)
+    }
+
+    /// Writes a plain-data value at `offset` (any alignment).
+    pub fn write_pod<T: bytemuck::Pod>(&self, offset: usize, value: &T) -> Result<()> {
+        self.write_at(offset, bytemuck::bytes_of(value))
+    }
+
+    /// The `u32` at `offset` (4-byte aligned) as an atomic shared with every process mapping it.
+    pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
+        let p = self.check(offset, 4, 4, true)?;
+        // SAFETY: in bounds and aligned (checked); AtomicU32 may alias memory other processes
+        // access atomically, and lives as long as `&self` keeps the mapping.
+        Ok(unsafe { AtomicU32::from_ptr(p.cast()) })
+    }
+
+    /// The `u64` at `offset` (8-byte aligned) as an atomic shared with every process mapping it.
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
+        let p = self.check(offset, 8, 8, true)?;
+        // SAFETY: as for `atomic_u32`.
+        Ok(unsafe { AtomicU64::from_ptr(p.cast()) })
+    }
+
+    /// A pointer to a `T` at `offset`, bounds- and alignment-checked, for the types that live
+    /// in shared memory and synchronise themselves (process-shared mutexes, semaphores).
+    pub(crate) fn ptr_at<T>(&self, offset: usize) -> Result<*mut T> {
+        self.check(
+            offset,
+            std::mem::size_of::<T>(),
+            std::mem::align_of::<T>(),
+            true,
+        )
+        .map(|p| p.cast())
+    }
+
+    /// The whole mapping as bytes.
+    ///
+    /// # Safety
+    /// No process may write the mapping while the slice lives.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the caller guarantees no concurrent writes; the range is the mapping.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The whole mapping as mutable bytes.
+    ///
+    /// # Safety
+    /// No other process or thread may read or write the mapping while the slice lives.
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the caller guarantees exclusive access; the range is the mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// `msync(MS_SYNC)`: writes a file-backed mapping's changes to the file now.
+    pub fn flush(&self) -> Result<()> {
+        // SAFETY: the range is exactly this live mapping.
+        unsafe { rustix::mm::msync(self.ptr.as_ptr().cast(), self.len, MsyncFlags::SYNC) }
+            .during("flushing mapping", format!("of {} bytes (msync)", self.len))
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        match self.release {
+            // SAFETY: this handle made the mapping and nothing borrows it past `&self`.
+            Release::Unmap => unsafe {
+                let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+            },
+            // SAFETY: the address came from shmat (see `from_shmat`).
+            Release::Detach => unsafe {
+                libc::shmdt(self.ptr.as_ptr().cast());
+            },
+        }
+    }
+}
+
+fn non_null(p: *mut std::ffi::c_void) -> Result<NonNull<u8>> {
+    NonNull::new(p.cast()).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Os,
+            "mapping",
+            "the kernel returned a null address",
+        )
+    })
+}
