@@ -25,13 +25,12 @@
 //! // q is dropped here: the creator unlinks the queue.
 //! ```
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 use rustix::event::PollFlags;
 
-use crate::error::{Context, Errno, Error, ErrorKind, Result};
+use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::{name, poll};
 
 /// The highest priority plus one (`MQ_PRIO_MAX` on Linux).
@@ -102,7 +101,7 @@ impl PosixMq {
     /// Fails with EEXIST if the name is taken.
     pub fn create(name: &str, attr: QueueAttr, mode: u32) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
-        let mut a: libc::mq_attr = unsafe_zeroed_attr();
+        let mut a: libc::mq_attr = zeroed_attr();
         a.mq_maxmsg = attr.max_msgs as _;
         a.mq_msgsize = attr.msg_size as _;
         let flags =
@@ -175,17 +174,17 @@ impl PosixMq {
         let cname = name::check_posix_name(name)?;
         // SAFETY: `cname` is a valid C string.
         if unsafe { libc::mq_unlink(cname.as_ptr()) } == -1 {
-            return Err(last_error("removing POSIX message queue", name));
+            return Err(last_os("removing POSIX message queue", name));
         }
         Ok(())
     }
 
     /// `mq_getattr`: limits and the number of messages waiting.
     pub fn stat(&self) -> Result<QueueStat> {
-        let mut a = unsafe_zeroed_attr();
+        let mut a = zeroed_attr();
         // SAFETY: the descriptor is a queue descriptor and `a` is writable.
         if unsafe { libc::mq_getattr(self.fd.as_raw_fd(), &mut a) } == -1 {
-            return Err(last_error(
+            return Err(last_os(
                 "reading attributes of POSIX message queue",
                 &self.name,
             ));
@@ -246,18 +245,13 @@ impl PosixMq {
         priority: u32,
         timeout: Option<Duration>,
     ) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            if self.try_send(msg, priority)? {
-                return Ok(true);
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO)
-                || poll::wait(&self.fd, PollFlags::OUT, left)?.is_empty()
-            {
-                return Ok(false);
-            }
-        }
+        let sent = poll::until_ready(
+            self.fd.as_fd(),
+            PollFlags::OUT,
+            poll::deadline(timeout),
+            || Ok(self.try_send(msg, priority)?.then_some(())),
+        )?;
+        Ok(sent.is_some())
     }
 
     /// Sends, waiting for room as long as it takes.
@@ -340,16 +334,12 @@ impl PosixMq {
         buf: &mut Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Option<u32>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            if let Some(p) = self.try_recv(buf)? {
-                return Ok(Some(p));
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) || !poll::readable(&self.fd, left)? {
-                return Ok(None);
-            }
-        }
+        poll::until_ready(
+            self.fd.as_fd(),
+            PollFlags::IN,
+            poll::deadline(timeout),
+            || self.try_recv(buf),
+        )
     }
 
     /// Receives, waiting as long as it takes; returns the priority.
@@ -384,23 +374,15 @@ impl crate::transport::MessageTransport for PosixMq {
     }
 }
 
-fn unsafe_zeroed_attr() -> libc::mq_attr {
+fn zeroed_attr() -> libc::mq_attr {
     // SAFETY: mq_attr is plain integers; all zeroes is a valid value.
     unsafe { std::mem::zeroed() }
 }
 
-fn last_error(op: &'static str, object: &str) -> Error {
-    let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
-    Error::os(op, e).object(object)
-}
-
 fn adopt(raw: libc::mqd_t, op: &'static str, object: &str) -> Result<OwnedFd> {
     if raw == -1 {
-        return Err(last_error(op, object));
+        return Err(last_os(op, object));
     }
     // SAFETY: on Linux a queue descriptor is a file descriptor, new and owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
-
-#[allow(dead_code)]
-fn _assert_cstring(_: CString) {}
