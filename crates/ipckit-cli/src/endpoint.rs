@@ -1,9 +1,12 @@
 //! Endpoint URIs: `fifo:PATH`, `unix:PATH`, `unix-dgram:PATH`, `unix-seqpacket:PATH`,
-//! `abstract:NAME`, `tcp:HOST:PORT`.
+//! `abstract:NAME`, `tcp:HOST:PORT`, and the kernel objects `mq:/NAME`, `sysv-mq:KEY`,
+//! `shm:/NAME`, `sysv-shm:KEY` (KEY in decimal or 0x-hex).
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+use ipckit::name::SysvKey;
 
 /// Where `send`, `recv` and `listen` talk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,15 +17,54 @@ pub enum Endpoint {
     UnixSeqpacket(PathBuf),
     Abstract(String),
     Tcp(String),
+    PosixMq(String),
+    SysvMq(SysvKey),
+    PosixShm(String),
+    SysvShm(SysvKey),
 }
 
-pub const SCHEMES: &str =
-    "fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME, tcp:HOST:PORT";
+pub const SCHEMES: &str = "fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME, \
+                           tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY";
+
+/// A POSIX name as a URI holds it, checked.
+fn posix_name(s: &str, rest: &str) -> Result<String, String> {
+    ipckit::name::check_posix_name(rest).map_err(|e| format!("'{s}': {e}"))?;
+    Ok(rest.to_string())
+}
+
+/// A System V key as a URI holds it: a real key (a private object cannot be found by key).
+pub fn sysv_key(s: &str, rest: &str) -> Result<SysvKey, String> {
+    match rest.parse::<SysvKey>() {
+        Ok(SysvKey::Private) => Err(format!(
+            "'{s}': a private object (key 0) cannot be found by key; give its key as ipcs shows it"
+        )),
+        Ok(k) => Ok(k),
+        Err(e) => Err(format!("'{s}': {e}")),
+    }
+}
 
 impl Endpoint {
     /// True when one send is one receive (the transport keeps message boundaries).
     pub fn keeps_boundaries(&self) -> bool {
-        matches!(self, Endpoint::UnixDgram(_) | Endpoint::UnixSeqpacket(_))
+        matches!(
+            self,
+            Endpoint::UnixDgram(_)
+                | Endpoint::UnixSeqpacket(_)
+                | Endpoint::PosixMq(_)
+                | Endpoint::SysvMq(_)
+        )
+    }
+
+    /// True for the named kernel objects (queues and shared memory), which `send` and `recv`
+    /// open rather than bind or connect to.
+    pub fn is_kernel_object(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::PosixMq(_)
+                | Endpoint::SysvMq(_)
+                | Endpoint::PosixShm(_)
+                | Endpoint::SysvShm(_)
+        )
     }
 }
 
@@ -43,6 +85,10 @@ impl FromStr for Endpoint {
             "unix-dgram" => Endpoint::UnixDgram(path()),
             "unix-seqpacket" => Endpoint::UnixSeqpacket(path()),
             "abstract" => Endpoint::Abstract(rest.to_string()),
+            "mq" => Endpoint::PosixMq(posix_name(s, rest)?),
+            "sysv-mq" => Endpoint::SysvMq(sysv_key(s, rest)?),
+            "shm" => Endpoint::PosixShm(posix_name(s, rest)?),
+            "sysv-shm" => Endpoint::SysvShm(sysv_key(s, rest)?),
             "tcp" => {
                 let (host, port) = rest
                     .rsplit_once(':')
@@ -70,6 +116,10 @@ impl fmt::Display for Endpoint {
             Endpoint::UnixSeqpacket(p) => write!(f, "unix-seqpacket:{}", p.display()),
             Endpoint::Abstract(n) => write!(f, "abstract:{n}"),
             Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
+            Endpoint::PosixMq(n) => write!(f, "mq:{n}"),
+            Endpoint::SysvMq(k) => write!(f, "sysv-mq:{k}"),
+            Endpoint::PosixShm(n) => write!(f, "shm:{n}"),
+            Endpoint::SysvShm(k) => write!(f, "sysv-shm:{k}"),
         }
     }
 }
@@ -95,7 +145,23 @@ mod tests {
         );
         assert_eq!("abstract:x".parse(), Ok(Endpoint::Abstract("x".into())));
         assert_eq!("tcp:[::1]:80".parse(), Ok(Endpoint::Tcp("[::1]:80".into())));
-        for t in ["fifo:/a", "tcp:localhost:9", "abstract:n"] {
+        assert_eq!("mq:/q".parse(), Ok(Endpoint::PosixMq("/q".into())));
+        assert_eq!(
+            "sysv-mq:0x10".parse(),
+            Ok(Endpoint::SysvMq(SysvKey::Key(16)))
+        );
+        assert_eq!(
+            "sysv-shm:16".parse(),
+            Ok(Endpoint::SysvShm(SysvKey::Key(16)))
+        );
+        assert_eq!("shm:/s".parse(), Ok(Endpoint::PosixShm("/s".into())));
+        for t in [
+            "fifo:/a",
+            "tcp:localhost:9",
+            "abstract:n",
+            "mq:/q",
+            "sysv-mq:0x00000010",
+        ] {
             assert_eq!(t.parse::<Endpoint>().unwrap().to_string(), t);
         }
     }

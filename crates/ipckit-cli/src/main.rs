@@ -1,6 +1,7 @@
 //! `ipckit`: every Linux IPC mechanism, measured side by side, listed, cleaned up, explained.
 
 mod endpoint;
+mod objects;
 mod output;
 mod send;
 mod serve;
@@ -31,6 +32,47 @@ struct Common {
     allow_remote: bool,
 }
 
+/// Kernel-object flags of send.
+#[derive(clap::Args)]
+struct SendObjectFlags {
+    /// mq: the message's priority (0-32767; higher is received first).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..32768))]
+    priority: u32,
+    /// sysv-mq: the message's type (a positive number).
+    #[arg(long = "type", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    mtype: i64,
+    /// shm, sysv-shm: where to write, in bytes from the start.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Create the queue or shared memory if it is missing, and keep it (remove it with
+    /// `ipckit rm URI`).
+    #[arg(long)]
+    create: bool,
+    /// shm, sysv-shm with --create: the size (default: 4096, or enough for offset + message).
+    #[arg(long)]
+    size: Option<usize>,
+    /// Mode of an object --create makes, in octal.
+    #[arg(long, default_value = "600", value_parser = parse_mode)]
+    mode: u32,
+}
+
+/// Kernel-object flags of recv and listen.
+#[derive(clap::Args)]
+struct RecvObjectFlags {
+    /// sysv-mq: which messages: 0 any, N > 0 only type N, N < 0 the lowest type up to |N|.
+    #[arg(long = "type", default_value_t = 0, allow_negative_numbers = true)]
+    mtype: i64,
+    /// sysv-mq: any type but --type N (MSG_EXCEPT).
+    #[arg(long, requires = "mtype")]
+    except: bool,
+    /// shm, sysv-shm: where to read, in bytes from the start.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// shm, sysv-shm: how many bytes (default: up to the first NUL byte, or the end).
+    #[arg(long)]
+    len: Option<usize>,
+}
+
 /// Flags shared by recv and listen.
 #[derive(clap::Args)]
 struct ServeFlags {
@@ -44,6 +86,8 @@ struct ServeFlags {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
+    object: RecvObjectFlags,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -56,7 +100,8 @@ enum Command {
     /// unix-seqpacket) MESSAGE is one message, standard input is one message, or one per line
     /// with --lines.
     Send {
-        /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME, tcp:HOST:PORT
+        /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
+        /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY
         uri: Endpoint,
         /// The message; standard input when absent.
         message: Option<String>,
@@ -65,9 +110,11 @@ enum Command {
         #[arg(long, conflicts_with = "message")]
         lines: bool,
         /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
-        /// reader, a TCP connect.
+        /// reader, a connect, room in a full queue.
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
+        #[command(flatten)]
+        object: SendObjectFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -87,6 +134,11 @@ enum Command {
         #[command(flatten)]
         serve: ServeFlags,
     },
+    /// Remove kernel objects: mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY.
+    Rm {
+        #[arg(required = true)]
+        uris: Vec<Endpoint>,
+    },
     /// Accept peers on an endpoint and print what they send, until interrupted.
     Listen {
         uri: Endpoint,
@@ -103,6 +155,16 @@ impl ServeFlags {
         timeout: Option<Duration>,
         listen: bool,
     ) -> anyhow::Result<()> {
+        if endpoint.is_kernel_object() {
+            let opts = objects::ObjectOpts {
+                mtype: self.object.mtype,
+                except: self.object.except,
+                offset: self.object.offset,
+                len: self.object.len,
+                ..Default::default()
+            };
+            return objects::recv(&endpoint, count, timeout, self.json, listen, &opts);
+        }
         serve::run(serve::ServeArgs {
             endpoint,
             count,
@@ -160,6 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             message,
             lines,
             timeout,
+            object,
             common,
         } => send::run(send::SendArgs {
             endpoint: uri,
@@ -167,7 +230,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             lines,
             timeout,
             allow_remote: common.allow_remote,
+            object: objects::ObjectOpts {
+                priority: object.priority,
+                mtype: object.mtype,
+                offset: object.offset,
+                create: object.create,
+                size: object.size,
+                mode: object.mode,
+                ..Default::default()
+            },
         }),
+        Command::Rm { uris } => {
+            for uri in &uris {
+                objects::rm(uri)?;
+            }
+            Ok(())
+        }
         Command::Recv {
             uri,
             count,

@@ -16,13 +16,22 @@ pub struct MessageJson<'a> {
     pub bytes: usize,
     pub peer_pid: Option<i32>,
     pub peer_uid: Option<u32>,
+    /// A POSIX queue message's priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// A System V queue message's type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub mtype: Option<i64>,
 }
 
-/// Who sent a message, when the transport can tell.
+/// What is known of a message besides its bytes: who sent it, when the transport can tell,
+/// and its priority or type on a queue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer {
     pub pid: Option<i32>,
     pub uid: Option<u32>,
+    pub priority: Option<u32>,
+    pub mtype: Option<i64>,
 }
 
 /// Writes one message to `out` and flushes, so pipelines see it at once.
@@ -37,6 +46,8 @@ pub fn emit(out: &mut impl Write, msg: &[u8], peer: Peer, json: bool) -> std::io
             bytes: msg.len(),
             peer_pid: peer.pid,
             peer_uid: peer.uid,
+            priority: peer.priority,
+            mtype: peer.mtype,
         };
         serde_json::to_writer(&mut *out, &obj)?;
         out.write_all(b"\n")?;

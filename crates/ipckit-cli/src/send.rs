@@ -16,6 +16,7 @@ pub struct SendArgs {
     pub lines: bool,
     pub timeout: Option<Duration>,
     pub allow_remote: bool,
+    pub object: crate::objects::ObjectOpts,
 }
 
 /// What to send: the message argument, or standard input.
@@ -31,7 +32,7 @@ pub fn run(args: SendArgs) -> Result<()> {
         Some(m) => Payload::Arg(m.as_bytes().to_vec()),
         None => Payload::Stdin,
     };
-    if args.endpoint.keeps_boundaries() {
+    if args.endpoint.keeps_boundaries() || args.endpoint.is_kernel_object() {
         send_messages(&args, payload)
     } else {
         send_stream(&args, payload)
@@ -101,6 +102,9 @@ fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
             vec![all]
         }
     };
+    if args.endpoint.is_kernel_object() {
+        return crate::objects::send(&args.endpoint, &messages, &args.object, args.timeout);
+    }
     match &args.endpoint {
         Endpoint::UnixSeqpacket(p) => {
             if messages.iter().any(|m| m.is_empty()) {

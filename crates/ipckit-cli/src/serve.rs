@@ -113,6 +113,12 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
                 .context("making TCP listener non-blocking")?;
             Server::Tcp(l)
         }
+        other @ (Endpoint::PosixMq(_)
+        | Endpoint::SysvMq(_)
+        | Endpoint::PosixShm(_)
+        | Endpoint::SysvShm(_)) => {
+            bail!("{other} is a kernel object, not something to bind or listen on")
+        }
         Endpoint::Fifo(p) => {
             // Create the FIFO when it is missing (and remove it at exit); open it when it exists.
             let node = match std::fs::symlink_metadata(p) {
@@ -288,6 +294,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     let peer = Peer {
                         pid: c.map(|c| c.pid),
                         uid: c.map(|c| c.uid),
+                        ..Peer::default()
                     };
                     // A datagram receive with no count stops after one message.
                     sink.emit(&dgram_buf[..got.bytes], peer)?
@@ -386,6 +393,7 @@ fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bo
     .map(|c| Peer {
         pid: Some(c.pid),
         uid: Some(c.uid),
+        ..Peer::default()
     })
     .unwrap_or_default();
     if args.listen && !args.quiet {

@@ -1,0 +1,190 @@
+//! `send`, `recv` and `rm` for the named kernel objects: POSIX and System V message queues and
+//! shared memory. These are opened, never bound: `recv` does not create them, and `send`
+//! creates one only with `--create`, leaving it in place (an object made on the command line
+//! must outlive the command; `ipckit rm URI` removes it).
+
+use std::io;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use ipckit::Errno;
+use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
+use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
+use ipckit::name::SysvKey;
+
+use crate::endpoint::Endpoint;
+use crate::output::{self, Peer};
+
+/// The object flags of `send` and `recv`.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectOpts {
+    /// POSIX queue priority (send).
+    pub priority: u32,
+    /// System V message type: send uses it as the type (> 0); recv as msgrcv's msgtyp.
+    pub mtype: i64,
+    /// recv: MSG_EXCEPT with `mtype`.
+    pub except: bool,
+    /// Shared memory: where to write or read.
+    pub offset: usize,
+    /// Shared memory recv: how many bytes (default: up to the first NUL byte, or the end).
+    pub len: Option<usize>,
+    /// send: create the object if it is missing (and keep it).
+    pub create: bool,
+    /// Shared memory size when `--create` makes it.
+    pub size: Option<usize>,
+    /// Mode of an object `--create` makes.
+    pub mode: u32,
+}
+
+fn open_posix_mq(name: &str, access: Access, opts: &ObjectOpts) -> Result<PosixMq> {
+    match PosixMq::open(name, access) {
+        Err(e) if opts.create && e.errno() == Some(Errno::NOENT) => {
+            let mut q = PosixMq::create(name, QueueAttr::default(), opts.mode)?;
+            q.persist();
+            Ok(PosixMq::open(name, access)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn open_sysv_mq(key: SysvKey, opts: &ObjectOpts) -> Result<SysvMq> {
+    match SysvMq::open(key) {
+        Err(e) if opts.create && e.errno() == Some(Errno::NOENT) => {
+            let mut q = SysvMq::create(key, opts.mode)?;
+            q.persist();
+            Ok(q)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Sends each message to a queue, or writes the (one) payload into shared memory.
+pub fn send(
+    endpoint: &Endpoint,
+    messages: &[Vec<u8>],
+    opts: &ObjectOpts,
+    timeout: Option<Duration>,
+) -> Result<()> {
+    let timed_out = |i: usize| {
+        anyhow::anyhow!(
+            "sending to {endpoint}: timed out after {}: the queue stayed full ({i} of {} messages sent)",
+            humantime::format_duration(timeout.unwrap_or_default()),
+            messages.len()
+        )
+    };
+    match endpoint {
+        Endpoint::PosixMq(name) => {
+            let q = open_posix_mq(name, Access::Write, opts)?;
+            for (i, m) in messages.iter().enumerate() {
+                if !q.send_timeout(m, opts.priority, timeout)? {
+                    return Err(timed_out(i));
+                }
+            }
+        }
+        Endpoint::SysvMq(key) => {
+            let q = open_sysv_mq(*key, opts)?;
+            let mtype = if opts.mtype == 0 { 1 } else { opts.mtype };
+            for (i, m) in messages.iter().enumerate() {
+                match timeout {
+                    Some(t) if !q.send_timeout(mtype, m, t)? => return Err(timed_out(i)),
+                    Some(_) => {}
+                    None => q.send(mtype, m)?,
+                }
+            }
+        }
+        other => bail!("{other} is not a queue or shared memory"),
+    }
+    Ok(())
+}
+
+/// Receives `count` messages (1 by default; every message until interrupted with `listen`).
+pub fn recv(
+    endpoint: &Endpoint,
+    count: Option<u64>,
+    timeout: Option<Duration>,
+    json: bool,
+    listen: bool,
+    opts: &ObjectOpts,
+) -> Result<()> {
+    let deadline = ipckit::poll::deadline(timeout);
+    let wanted = if listen {
+        None
+    } else {
+        Some(count.unwrap_or(1))
+    };
+    let mut out = io::stdout().lock();
+    let mut seen = 0u64;
+    let mut emit = |msg: &[u8], meta: Peer| -> Result<bool> {
+        match output::emit(&mut out, msg, meta, json) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(true),
+            other => other?,
+        }
+        seen += 1;
+        Ok(wanted.is_some_and(|w| seen >= w))
+    };
+    let timed_out = |seen: u64| {
+        let after = humantime::format_duration(timeout.unwrap_or_default());
+        match wanted {
+            Some(w) => anyhow::anyhow!(
+                "timed out after {after} on {endpoint}: received {seen} of {w} messages"
+            ),
+            None => {
+                anyhow::anyhow!("timed out after {after} on {endpoint}: received {seen} messages")
+            }
+        }
+    };
+    match endpoint {
+        Endpoint::PosixMq(name) => {
+            let q = PosixMq::open(name, Access::Read)?;
+            let mut buf = Vec::new();
+            loop {
+                let Some(priority) = q.recv_timeout(&mut buf, ipckit::poll::remaining(deadline))?
+                else {
+                    return Err(timed_out(seen));
+                };
+                if emit(
+                    &buf,
+                    Peer {
+                        priority: Some(priority),
+                        ..Peer::default()
+                    },
+                )? {
+                    return Ok(());
+                }
+            }
+        }
+        Endpoint::SysvMq(key) => {
+            let q = SysvMq::open(*key)?;
+            let filter = TypeFilter::from_msgtyp(opts.mtype, opts.except)?;
+            let mut buf = vec![0u8; sysv::msgmax()];
+            loop {
+                let left = ipckit::poll::remaining(deadline);
+                let Some(m) = q.recv_timeout(&mut buf, filter, false, left)? else {
+                    return Err(timed_out(seen));
+                };
+                if emit(
+                    &buf[..m.len],
+                    Peer {
+                        mtype: Some(m.mtype),
+                        ..Peer::default()
+                    },
+                )? {
+                    return Ok(());
+                }
+            }
+        }
+        other => bail!("{other} is not a queue or shared memory"),
+    }
+}
+
+/// Removes kernel objects by URI.
+pub fn rm(endpoint: &Endpoint) -> Result<()> {
+    match endpoint {
+        Endpoint::PosixMq(name) => PosixMq::unlink(name)?,
+        Endpoint::SysvMq(key) => SysvMq::open(*key)?.remove()?,
+        other => bail!(
+            "{other} is not a kernel object ipckit rm removes (fifo and unix files: use rm(1))"
+        ),
+    }
+    Ok(())
+}
