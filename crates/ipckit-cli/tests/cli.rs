@@ -432,3 +432,126 @@ fn tcp_port_zero_reports_the_port_chosen() {
     assert_eq!(p.out_line(), "hi");
     assert!(p.wait().success());
 }
+
+/// Removes a System V queue when dropped, so a failing test leaves nothing behind.
+struct RemoveQueue(ipckit::mq::sysv::SysvMq);
+
+impl Drop for RemoveQueue {
+    fn drop(&mut self) {
+        let _ = self.0.remove();
+    }
+}
+
+/// A System V key unique to this test process and `salt`.
+fn test_key(salt: i32) -> String {
+    format!(
+        "0x{:08x}",
+        0x2c00_0000 | (salt << 16) | (std::process::id() as i32 & 0xffff)
+    )
+}
+
+#[test]
+fn posix_queue_round_trip_with_priorities_and_rm() {
+    let name = ipckit::name::unique_posix("cli-mq");
+    let uri = format!("mq:{name}");
+    let (st, _, err, _) = run(&["send", &uri, "no queue yet"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(
+        err[0].contains("ENOENT") && err[0].contains("--create"),
+        "{err:?}"
+    );
+    for (msg, prio) in [("low", "1"), ("high", "20")] {
+        let (st, _, err, _) = run(&["send", &uri, msg, "--create", "--priority", prio], b"");
+        assert!(st.success(), "{err:?}");
+    }
+    let (st, out, err, _) = run(
+        &["recv", &uri, "--count", "2", "--json", "--timeout", "20s"],
+        b"",
+    );
+    assert!(st.success(), "{err:?}");
+    let got: Vec<_> = out.iter().map(|l| json(l)).collect();
+    assert_eq!(
+        (got[0]["data"].as_str(), got[0]["priority"].as_u64()),
+        (Some("high"), Some(20))
+    );
+    assert_eq!(
+        (got[1]["data"].as_str(), got[1]["priority"].as_u64()),
+        (Some("low"), Some(1))
+    );
+    let (st, _, err, _) = run(&["recv", &uri, "--timeout", "100ms"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("timed out after 100ms"), "{err:?}");
+    assert!(run(&["rm", &uri], b"").0.success());
+    let (st, _, _, _) = run(&["rm", &uri], b"");
+    assert_eq!(st.code(), Some(1), "already removed");
+}
+
+#[test]
+fn sysv_queue_types_filters_and_lines() {
+    let key = test_key(1);
+    let uri = format!("sysv-mq:{key}");
+    let (st, _, err, _) = run(
+        &["send", &uri, "--create", "--type", "4", "--lines"],
+        b"four-a\nfour-b\n",
+    );
+    assert!(st.success(), "{err:?}");
+    let _cleanup = RemoveQueue(ipckit::mq::sysv::SysvMq::open(key.parse().unwrap()).unwrap());
+    assert!(run(&["send", &uri, "two", "--type", "2"], b"").0.success());
+    let recv = |args: &[&str]| {
+        let mut all = vec!["recv", uri.as_str(), "--json", "--timeout", "20s"];
+        all.extend_from_slice(args);
+        let (st, out, err, _) = run(&all, b"");
+        assert!(st.success(), "{args:?}: {err:?}");
+        let v = json(&out[0]);
+        (
+            v["type"].as_i64().unwrap(),
+            v["data"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        recv(&["--type", "-3"]),
+        (2, "two".into()),
+        "lowest type up to 3"
+    );
+    assert_eq!(
+        recv(&["--type", "5", "--except"]),
+        (4, "four-a".into()),
+        "any type but 5"
+    );
+    assert_eq!(recv(&["--type", "4"]), (4, "four-b".into()));
+    assert!(run(&["rm", &uri], b"").0.success());
+    assert!(
+        ipckit::mq::sysv::SysvMq::open(key.parse().unwrap()).is_err(),
+        "rm removed it"
+    );
+}
+
+#[test]
+fn a_queue_made_by_ipcmk_receives_ipckit_send() {
+    let made = Command::new("ipcmk")
+        .args(["-Q", "-p", "0600"])
+        .output()
+        .expect("ipcmk (util-linux)");
+    assert!(made.status.success());
+    let text = String::from_utf8_lossy(&made.stdout);
+    let id: i32 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    // ipcmk chooses a random key; /proc/sysvipc/msg says which.
+    let table = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
+    let key: i32 = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f[1].parse() == Ok(id))
+        .map(|f| f[0].parse().unwrap())
+        .expect("the queue ipcmk made");
+    let q = RemoveQueue(ipckit::mq::sysv::SysvMq::open_id(id).unwrap());
+    let uri = format!("sysv-mq:{key}");
+    let (st, _, err, _) = run(&["send", &uri, "to ipcmk's queue"], b"");
+    assert!(st.success(), "{err:?}");
+    let mut buf = [0u8; 64];
+    let m =
+        q.0.try_recv(&mut buf, ipckit::mq::sysv::TypeFilter::Any, false)
+            .unwrap()
+            .unwrap();
+    assert_eq!(&buf[..m.len], b"to ipcmk's queue");
+}
