@@ -13,9 +13,20 @@
 //! | a wake-up counter, pollable | eventfd | [`notify::eventfd`] |
 //! | signals without async-signal-safety traps | signalfd, self-pipe | [`notify::signal`] |
 //! | know when a process exits, pollable | pidfd | [`notify::pidfd`] |
+//! | messages with priorities, pollable, survive the sender | POSIX message queue | [`mq::posix`] |
+//! | messages with types a receiver filters on | System V message queue | [`mq::sysv`] |
+//! | the most bandwidth, by name | POSIX shared memory | [`shm::posix`] |
+//! | shared memory other (C) programs find by key | System V shared memory | [`shm::sysv`] |
+//! | shared memory with no name to leak, sealable | memfd | [`shm::memfd`] |
+//! | parent and child share memory | anonymous shared mapping | [`shm::mapping`] |
+//! | count resources across processes | POSIX or System V semaphore | [`sync::sem_posix`], [`sync::sem_sysv`] |
+//! | a semaphore the kernel releases when its holder dies | System V semaphore with `SEM_UNDO` | [`sync::sem_sysv`] |
+//! | a lock that survives its holder's death | robust process-shared mutex | [`sync::mutex`] |
+//! | many readers, one writer | process-shared rwlock (not robust) | [`sync::rwlock`] |
+//! | wake a waiting process, no descriptor needed | futex event | [`sync::event`] |
 //!
-//! Message queues, shared memory, semaphores and robust locks follow in the kernel-objects
-//! release; the benchmark (`ipckit bench`) measures all of them on your machine.
+//! Shared memory is the fastest and the one where you own the synchronisation; the benchmark
+//! (`ipckit bench`) measures all of them on your machine.
 //!
 //! # Conventions
 //! - Every descriptor is an [`OwnedFd`](std::os::fd::OwnedFd) opened with `O_CLOEXEC`, and
