@@ -1,0 +1,213 @@
+//! POSIX shared memory: `shm_open(3)`, `ftruncate(2)`, `mmap(2)`, `shm_unlink(3)`.
+//! See [shm_overview(7)](https://man7.org/linux/man-pages/man7/shm_overview.7.html).
+//!
+//! A POSIX shared-memory object is a file in the tmpfs at `/dev/shm` with a name like
+//! `/app-state`: any process that knows the name (and passes the mode check) can open and map
+//! it. It lives until it is unlinked, whatever happens to the processes that use it, so the
+//! handle that created it unlinks it on drop unless [`persist`](PosixShm::persist)ed; a handle
+//! that opened it never does. Unlinking only removes the name: every process that still has it
+//! open or mapped keeps using the memory until it lets go.
+//!
+//! The memory is reached through a [`Mapping`], which never gives safe code a reference into
+//! memory another process may change: see [`crate::shm::mapping`].
+//!
+//! ```
+//! use ipckit::shm::posix::PosixShm;
+//! let name = ipckit::name::unique_posix("doc-shm");
+//! let shm = PosixShm::create(&name, 4096, 0o600).unwrap();
+//! shm.map().unwrap().write_at(0, b"hello").unwrap();
+//!
+//! // Another process would do this with the same name.
+//! let other = PosixShm::open(&name, false).unwrap();
+//! let mut buf = [0u8; 5];
+//! other.map().unwrap().read_at(0, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//!
+//! drop(other); // an opener never unlinks
+//! drop(shm); // the creator unlinks the name
+//! assert!(PosixShm::open(&name, false).is_err());
+//! ```
+
+use std::os::fd::OwnedFd;
+
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::shm::OFlags;
+
+use crate::error::{Context, Error, Result};
+use crate::name;
+use crate::shm::check_mode;
+use crate::shm::mapping::Mapping;
+
+/// Where Linux keeps POSIX shared-memory objects (glibc and rustix both open `/dev/shm/NAME`).
+const SHM_DIR: &str = "/dev/shm";
+
+/// An open POSIX shared-memory object. The handle that created it unlinks the name on drop
+/// (only if the name still refers to the object it made) unless
+/// [`persist`](PosixShm::persist)ed; one that opened it never does.
+#[derive(Debug)]
+pub struct PosixShm {
+    fd: OwnedFd,
+    name: String,
+    writable: bool,
+    owner: bool,
+}
+
+crate::impl_fd!(PosixShm, fd);
+
+/// The flags every open adds: never follow a symbolic link planted at the name (glibc's
+/// `shm_open` does the same; `O_CLOEXEC` is implied by `shm_open`).
+fn nofollow() -> OFlags {
+    OFlags::from_bits_retain(rustix::fs::OFlags::NOFOLLOW.bits())
+}
+
+impl PosixShm {
+    /// `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)`, then `ftruncate(size)`
+    /// and `fchmod(mode)` so the umask does not narrow the mode: a new object of `size` zeroed
+    /// bytes that this handle owns. Fails with EEXIST if the name is taken (an existing object is
+    /// opened with [`open`](PosixShm::open), never adopted).
+    /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+    pub fn create(name: &str, size: usize, mode: u32) -> Result<Self> {
+        const OP: &str = "creating POSIX shared memory";
+        name::check_posix_name(name)?;
+        check_mode(OP, mode).map_err(|e| e.object(name))?;
+        let fd = rustix::shm::open(
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | nofollow(),
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(|e| {
+            Error::os(OP, e).object(name).hint_if(
+                Errno::EXIST,
+                "the name is taken: open it instead, or remove it (PosixShm::unlink, or rm /dev/shm/NAME)",
+            )
+        })?;
+        // From here on, a failure drops `shm`, which unlinks what was made.
+        let shm = PosixShm {
+            fd,
+            name: name.to_string(),
+            writable: true,
+            owner: true,
+        };
+        rustix::fs::ftruncate(&shm.fd, size as u64).map_err(|e| {
+            Error::os("sizing POSIX shared memory", e)
+                .object(format!("{name} to {size} bytes"))
+                .hint_if(
+                    Errno::FBIG,
+                    "the size is over what /dev/shm allows: see `df /dev/shm`",
+                )
+                .hint_if(Errno::INVAL, "the size is too large for a file offset")
+        })?;
+        rustix::fs::fchmod(&shm.fd, Mode::from_raw_mode(mode))
+            .during("setting mode of POSIX shared memory", name)?;
+        Ok(shm)
+    }
+
+    /// `shm_open(name, O_RDWR or O_RDONLY, O_NOFOLLOW)`: an existing object, mapped writable
+    /// only if `writable`. Never unlinks it.
+    /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+    pub fn open(name: &str, writable: bool) -> Result<Self> {
+        name::check_posix_name(name)?;
+        let access = if writable {
+            OFlags::RDWR
+        } else {
+            OFlags::RDONLY
+        };
+        let fd = rustix::shm::open(name, access | nofollow(), Mode::empty()).map_err(|e| {
+            Error::os(
+                if writable {
+                    "opening POSIX shared memory for writing"
+                } else {
+                    "opening POSIX shared memory for reading"
+                },
+                e,
+            )
+            .object(name)
+            .hint_if(
+                Errno::NOENT,
+                "no such object: create it first, and check the name (objects are listed in /dev/shm)",
+            )
+            .hint_if(
+                Errno::ACCESS,
+                "its mode does not let this user have the access asked for: open it read-only, or ask its owner to widen the mode",
+            )
+            .hint_if(
+                Errno::LOOP,
+                "a symbolic link is at the name: ipckit does not follow it; remove it",
+            )
+        })?;
+        Ok(PosixShm {
+            fd,
+            name: name.to_string(),
+            writable,
+            owner: false,
+        })
+    }
+
+    /// The object's name, as given (`/something`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when it was opened for writing (always, for a creator).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// `fstat(2)`: the object's size in bytes now (another process may have resized it).
+    /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+    pub fn size(&self) -> Result<usize> {
+        let st = rustix::fs::fstat(&self.fd)
+            .during("reading size of POSIX shared memory", &self.name)?;
+        Ok(st.st_size as usize)
+    }
+
+    /// `mmap(MAP_SHARED)` of the whole object, at its size now, writable if the handle is.
+    /// The mapping stays valid after this handle is dropped or the name unlinked.
+    /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
+    pub fn map(&self) -> Result<Mapping> {
+        let size = self.size()?;
+        Mapping::map_fd(&self.fd, size, self.writable)
+            .map_err(|e| e.object(format!("POSIX shared memory {} ({size} bytes)", self.name)))
+    }
+
+    /// Keeps the object after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`PosixShm::unlink`].
+    pub fn persist(&mut self) {
+        self.owner = false;
+    }
+
+    /// `shm_unlink(name)`: removes the name. Processes that have the object open or mapped
+    /// keep using it; it is freed when the last lets go.
+    /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
+    pub fn unlink(name: &str) -> Result<()> {
+        name::check_posix_name(name)?;
+        rustix::shm::unlink(name).map_err(|e| {
+            Error::os("removing POSIX shared memory", e)
+                .object(name)
+                .hint_if(
+                    Errno::NOENT,
+                    "no such object: it is already removed, or the name is wrong",
+                )
+        })
+    }
+
+    /// True when the name still refers to the object this handle has open.
+    fn name_is_ours(&self) -> bool {
+        let Ok(mine) = rustix::fs::fstat(&self.fd) else {
+            return false;
+        };
+        let path = format!("{SHM_DIR}{}", self.name);
+        rustix::fs::lstat(path.as_str())
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
+    }
+}
+
+impl Drop for PosixShm {
+    fn drop(&mut self) {
+        // Only what this handle made: the name may have been unlinked and reused since.
+        if self.owner && self.name_is_ours() {
+            let _ = rustix::shm::unlink(self.name.as_str());
+        }
+    }
+}

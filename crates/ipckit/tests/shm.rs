@@ -1,0 +1,559 @@
+//! Shared memory across real processes: POSIX objects, System V segments and memfds written in
+//! one process and read in another; IPC_RMID while attached; seals; who removes what on drop;
+//! clear errors for missing objects and out-of-range access.
+
+mod common;
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use common::{hear, say};
+use ipckit::error::errno_name;
+use ipckit::name::{SysvKey, unique, unique_posix};
+use ipckit::shm::mapping::Mapping;
+use ipckit::shm::memfd::{Memfd, Seals};
+use ipckit::shm::posix::PosixShm;
+use ipckit::shm::sysv::SysvShm;
+use ipckit::socket::ancillary;
+use ipckit::socket::unix::UnixStream;
+use ipckit::{Errno, ErrorKind};
+
+const SIZE: usize = 4096;
+
+/// Reads `len` bytes at `offset` as text.
+fn text(m: &Mapping, offset: usize, len: usize) -> String {
+    let mut buf = vec![0u8; len];
+    m.read_at(offset, &mut buf).unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+/// Where Linux keeps a POSIX shared-memory object.
+fn dev_shm(name: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/shm{name}"))
+}
+
+/// Creates a segment under a fresh key of this process (retrying if another process has it).
+fn create_keyed() -> (SysvKey, SysvShm) {
+    let pid = std::process::id() as i32;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as i32;
+    for n in 0..1000 {
+        let raw = 0x1900_0000 | ((pid & 0xfff) << 12) | ((seed.wrapping_add(n)) & 0xfff);
+        let key = SysvKey::Key(raw);
+        match SysvShm::create(key, SIZE, 0o600) {
+            Ok(seg) => return (key, seg),
+            Err(e) if e.errno() == Some(Errno::EXIST) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free System V key");
+}
+
+/// Adds `seals` to a memfd that had a writable mapping. A child that another test forks while
+/// the mapping exists holds a copy of it until its exec, and F_SEAL_WRITE fails with EBUSY
+/// meanwhile: retry, within T.
+fn seal_after_writable_mapping(memfd: &Memfd, seals: Seals) {
+    let start = std::time::Instant::now();
+    loop {
+        match memfd.add_seals(seals) {
+            Ok(()) => return,
+            Err(e) if e.errno() == Some(Errno::BUSY) && start.elapsed() < common::T => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Waits, within T, until `cond` holds: only for what a child that another test forks can
+/// disturb for a moment. Such a child holds copies of this process's mappings and System V
+/// attachments from its fork until its exec (and the fork counts as an attach).
+fn settles(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < common::T,
+            "no {what} within {:?}",
+            common::T
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Waits, within T, until segment `id` has `n` attachments.
+fn attachments_settle_at(id: i32, n: u64) {
+    let count = || SysvShm::open_id(id).unwrap().stat().unwrap().nattch;
+    settles(&format!("{n} attachments"), || count() == n);
+}
+
+/// Removes a segment by id on drop, so a failing test leaves nothing behind.
+struct RemoveId(i32);
+
+impl Drop for RemoveId {
+    fn drop(&mut self) {
+        if let Ok(seg) = SysvShm::open_id(self.0) {
+            let _ = seg.remove();
+        }
+    }
+}
+
+/// Child roles.
+#[test]
+fn child() {
+    let Some(role) = common::role() else { return };
+    match role.as_str() {
+        // Opens the POSIX object NAME, reports what the parent wrote, writes a reply.
+        "posix-peer" => {
+            let shm = PosixShm::open(&common::arg("NAME"), true).unwrap();
+            let m = shm.map().unwrap();
+            say(text(&m, 0, 11));
+            m.write_at(64, b"from child").unwrap();
+            say("done");
+        }
+        // Opens the System V segment by KEY, the same.
+        "sysv-peer" => {
+            let key: SysvKey = common::arg("KEY").parse().unwrap();
+            let seg = SysvShm::open(key).unwrap();
+            let m = seg.attach(true).unwrap();
+            say(text(&m, 0, 11));
+            m.write_at(64, b"from child").unwrap();
+            say("done");
+        }
+        // Uses the memfd inherited at descriptor 10, the same.
+        "memfd-peer" => {
+            // SAFETY: the parent put a memfd at descriptor 10 for this child.
+            let fd = unsafe { OwnedFd::from_raw_fd(10) };
+            let memfd = Memfd::from_fd(fd).unwrap();
+            let m = memfd.map(true).unwrap();
+            say(text(&m, 0, 11));
+            m.write_at(64, b"from child").unwrap();
+            say("done");
+        }
+        // Receives a sealed memfd over the socket at descriptor 10 and tries to change it.
+        "sealed-memfd-receiver" => {
+            // SAFETY: the parent put a Unix stream socket at descriptor 10 for this child.
+            let sock = UnixStream::from_fd(unsafe { OwnedFd::from_raw_fd(10) });
+            assert!(ipckit::poll::readable(&sock, Some(common::T)).unwrap());
+            let got = ancillary::recv(&sock, &mut [0u8; 1], 1).unwrap();
+            let memfd = Memfd::from_fd(got.fds.into_iter().next().unwrap()).unwrap();
+            let seals = memfd.seals().unwrap();
+            assert!(seals.contains(Seals::SHRINK | Seals::GROW | Seals::WRITE | Seals::SEAL));
+            let w = memfd.map(true).unwrap_err();
+            let t = memfd.set_len(0).unwrap_err();
+            let a = memfd.add_seals(Seals::FUTURE_WRITE).unwrap_err();
+            let names: Vec<String> = [w, t, a]
+                .iter()
+                .map(|e| errno_name(e.errno().unwrap()))
+                .collect();
+            say(names.join(" "));
+            say(text(&memfd.map(false).unwrap(), 0, 6));
+        }
+        // Attaches segment ID, then on each line: "read" reports the first 10 bytes,
+        // "detach" detaches and exits.
+        "sysv-attached" => {
+            let id: i32 = common::arg("ID").parse().unwrap();
+            let m = SysvShm::open_id(id).unwrap().attach(false).unwrap();
+            say("attached");
+            loop {
+                match hear().as_str() {
+                    "read" => say(text(&m, 0, 10)),
+                    "detach" => break,
+                    other => panic!("unknown command {other:?}"),
+                }
+            }
+            drop(m);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn posix_memory_written_in_one_process_is_read_in_another() {
+    let name = unique_posix("shm-x");
+    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let m = shm.map().unwrap();
+    m.write_at(0, b"from parent").unwrap();
+    let mut child = common::child("child", "posix-peer")
+        .arg("NAME", &name)
+        .start();
+    assert_eq!(child.line(), "from parent");
+    assert_eq!(child.line(), "done");
+    assert_eq!(text(&m, 64, 10), "from child");
+    child.success();
+    // The child opened it, and an opener never unlinks.
+    assert!(dev_shm(&name).exists());
+}
+
+#[test]
+fn sysv_memory_written_in_one_process_is_read_in_another() {
+    let (key, seg) = create_keyed();
+    let m = seg.attach(true).unwrap();
+    m.write_at(0, b"from parent").unwrap();
+    let mut child = common::child("child", "sysv-peer").arg("KEY", key).start();
+    assert_eq!(child.line(), "from parent");
+    assert_eq!(child.line(), "done");
+    assert_eq!(text(&m, 64, 10), "from child");
+    child.success();
+    attachments_settle_at(seg.id(), 1); // the child's went with it
+    assert!(!seg.stat().unwrap().removed, "an opener never removes");
+}
+
+#[test]
+fn memfd_inherited_by_a_child_shares_memory() {
+    let memfd = Memfd::create("shm-test-inherit", SIZE).unwrap();
+    let m = memfd.map(true).unwrap();
+    m.write_at(0, b"from parent").unwrap();
+    let mut child = common::child("child", "memfd-peer")
+        .fd(memfd.as_fd(), 10)
+        .start();
+    assert_eq!(child.line(), "from parent");
+    assert_eq!(child.line(), "done");
+    assert_eq!(text(&m, 64, 10), "from child");
+    child.success();
+}
+
+#[test]
+fn a_sealed_memfd_passed_over_a_socket_cannot_be_changed_by_the_receiver() {
+    let memfd = Memfd::create("shm-test-sealed", SIZE).unwrap();
+    // Written with pwrite, not a writable mapping: see `seal_after_writable_mapping`.
+    assert_eq!(rustix::io::pwrite(&memfd, b"sealed", 0), Ok(6));
+    memfd
+        .add_seals(Seals::SHRINK | Seals::GROW | Seals::WRITE | Seals::SEAL)
+        .unwrap();
+    let (mine, theirs) = UnixStream::pair().unwrap();
+    let mut child = common::child("child", "sealed-memfd-receiver")
+        .fd(theirs.as_fd(), 10)
+        .start();
+    drop(theirs);
+    ancillary::send_fds(&mine, b"m", &[memfd.as_fd()]).unwrap();
+    assert_eq!(child.line(), "EPERM EPERM EPERM");
+    assert_eq!(child.line(), "sealed");
+    child.success();
+}
+
+#[test]
+fn sysv_segment_removed_while_attached_stays_until_the_last_detach() {
+    let (key, seg) = create_keyed();
+    let id = seg.id();
+    let _cleanup = RemoveId(id);
+    let m = seg.attach(true).unwrap();
+    m.write_at(0, b"before rm ").unwrap();
+    let mut child = common::child("child", "sysv-attached")
+        .arg("ID", id)
+        .start();
+    assert_eq!(child.line(), "attached");
+    attachments_settle_at(id, 2);
+
+    seg.remove().unwrap();
+    drop(seg);
+    // Marked, not gone: both attachments still work, and the key is free already.
+    let st = SysvShm::open_id(id).unwrap().stat().unwrap();
+    assert!(st.removed);
+    assert_eq!(st.key, SysvKey::Private);
+    attachments_settle_at(id, 2);
+    assert_eq!(SysvShm::open(key).unwrap_err().errno(), Some(Errno::NOENT));
+    m.write_at(0, b"after rm  ").unwrap();
+    child.tell("read");
+    assert_eq!(child.line(), "after rm  ");
+
+    drop(m);
+    attachments_settle_at(id, 1);
+    child.tell("detach");
+    child.success();
+    // The last detach destroyed it.
+    settles("the removed segment going", || {
+        SysvShm::open_id(id).is_err()
+    });
+    let err = SysvShm::open_id(id).unwrap_err();
+    assert!(
+        matches!(err.errno(), Some(Errno::INVAL | Errno::IDRM)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_removed_sysv_segment_goes_when_its_last_user_is_killed() {
+    let seg = SysvShm::create(SysvKey::Private, SIZE, 0o600).unwrap();
+    let id = seg.id();
+    let _cleanup = RemoveId(id);
+    let mut child = common::child("child", "sysv-attached")
+        .arg("ID", id)
+        .start();
+    assert_eq!(child.line(), "attached");
+    seg.remove().unwrap();
+    assert!(seg.stat().unwrap().removed);
+    child.kill();
+    assert!(
+        SysvShm::open_id(id).is_err(),
+        "the dead child's attachment was the last"
+    );
+}
+
+#[test]
+fn write_seal_after_shrink_and_grow_refuses_every_write() {
+    let memfd = Memfd::create("shm-test-seal", SIZE).unwrap();
+    // Written with pwrite, not a writable mapping: see `seal_after_writable_mapping`.
+    assert_eq!(rustix::io::pwrite(&memfd, b"before", 0), Ok(6));
+    // Read-only, and made before sealing: it does not stop F_SEAL_WRITE.
+    let ro = memfd.map(false).unwrap();
+
+    memfd.add_seals(Seals::SHRINK | Seals::GROW).unwrap();
+    for len in [0, SIZE / 2, SIZE * 2] {
+        let err = memfd.set_len(len).unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::PERM), "{err}");
+        assert!(err.to_string().contains("sealed"), "{err}");
+    }
+    memfd.add_seals(Seals::WRITE).unwrap();
+    assert_eq!(
+        memfd.seals().unwrap(),
+        Seals::SHRINK | Seals::GROW | Seals::WRITE
+    );
+
+    assert_eq!(rustix::io::pwrite(&memfd, b"x", 0), Err(Errno::PERM));
+    assert_eq!(rustix::io::write(&memfd, b"x"), Err(Errno::PERM));
+    assert_eq!(
+        memfd.set_len(SIZE * 2).unwrap_err().errno(),
+        Some(Errno::PERM)
+    );
+    let err = memfd.map(true).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::PERM), "{err}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+
+    assert_eq!(text(&ro, 0, 6), "before");
+    assert_eq!(text(&memfd.map(false).unwrap(), 0, 6), "before");
+    assert_eq!(memfd.len().unwrap(), SIZE);
+}
+
+#[test]
+fn write_seal_is_refused_while_a_writable_mapping_exists() {
+    let memfd = Memfd::create("shm-test-busy", SIZE).unwrap();
+    let w = memfd.map(true).unwrap();
+    let err = memfd.add_seals(Seals::WRITE).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::BUSY), "{err}");
+    assert!(err.to_string().contains("drop writable mappings"), "{err}");
+    drop(w);
+    seal_after_writable_mapping(&memfd, Seals::WRITE);
+    assert!(memfd.seals().unwrap().contains(Seals::WRITE));
+}
+
+#[test]
+fn posix_creator_drop_unlinks_and_persist_keeps() {
+    let name = unique_posix("shm-drop");
+    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let opener = PosixShm::open(&name, false).unwrap();
+    drop(opener);
+    assert!(dev_shm(&name).exists(), "an opener never unlinks");
+    drop(shm);
+    assert!(!dev_shm(&name).exists(), "the creator unlinks on drop");
+
+    let mut shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    shm.persist();
+    drop(shm);
+    let kept = dev_shm(&name).exists();
+    let again = PosixShm::open(&name, false);
+    PosixShm::unlink(&name).unwrap();
+    assert!(kept, "persist() keeps it past the creator");
+    assert_eq!(again.unwrap().size().unwrap(), SIZE);
+    assert!(!dev_shm(&name).exists());
+}
+
+#[test]
+fn posix_creator_does_not_unlink_a_name_reused_by_another_object() {
+    let name = unique_posix("shm-reuse");
+    let first = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    PosixShm::unlink(&name).unwrap();
+    let second = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    drop(first);
+    assert!(
+        dev_shm(&name).exists(),
+        "the first creator's drop left the new object"
+    );
+    drop(second);
+    assert!(!dev_shm(&name).exists());
+}
+
+#[test]
+fn posix_mapping_outlives_the_unlinked_name() {
+    let name = unique_posix("shm-outlive");
+    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let m = shm.map().unwrap();
+    drop(shm);
+    assert!(!dev_shm(&name).exists());
+    m.write_at(0, b"still here").unwrap();
+    assert_eq!(text(&m, 0, 10), "still here");
+}
+
+#[test]
+fn sysv_creator_drop_removes_and_persist_keeps() {
+    let (key, seg) = create_keyed();
+    let opener = SysvShm::open(key).unwrap();
+    assert_eq!(opener.id(), seg.id());
+    drop(opener);
+    assert!(!seg.stat().unwrap().removed, "an opener never removes");
+    drop(seg);
+    let err = SysvShm::open(key).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT), "{err}");
+
+    let (key, mut seg) = create_keyed();
+    let _cleanup = RemoveId(seg.id());
+    seg.persist();
+    drop(seg);
+    let kept = SysvShm::open(key).unwrap();
+    assert_eq!(kept.stat().unwrap().size, SIZE);
+    kept.remove().unwrap();
+    assert_eq!(SysvShm::open(key).unwrap_err().errno(), Some(Errno::NOENT));
+}
+
+#[test]
+fn memfd_goes_with_its_last_descriptor_and_mapping() {
+    let label = unique("shm-memfd-gone");
+    let in_maps = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .contains(&format!("/memfd:{label}"))
+    };
+    let memfd = Memfd::create(&label, SIZE).unwrap();
+    let m = memfd.map(true).unwrap();
+    drop(memfd);
+    assert!(in_maps(), "the mapping keeps the memory");
+    m.write_at(0, b"ok").unwrap();
+    drop(m);
+    assert!(!in_maps(), "nothing of it is left");
+}
+
+#[test]
+fn sysv_stat_reports_size_owner_mode_and_attachments() {
+    let seg = SysvShm::create(SysvKey::Private, 10_000, 0o640).unwrap();
+    let st = seg.stat().unwrap();
+    assert_eq!(st.size, 10_000);
+    assert_eq!(st.mode, 0o640);
+    assert_eq!(st.cpid, std::process::id() as i32);
+    assert_eq!(st.uid, rustix::process::getuid().as_raw());
+    assert_eq!(st.cuid, st.uid);
+    assert_eq!(st.key, SysvKey::Private);
+    assert_eq!((st.nattch, st.atime), (0, None));
+    let a = seg.attach(false).unwrap();
+    assert_eq!(a.len(), 10_000);
+    attachments_settle_at(seg.id(), 1);
+    assert!(seg.stat().unwrap().atime.is_some());
+    drop(a);
+    assert!(seg.stat().unwrap().dtime.is_some());
+    assert_eq!(seg.key(), SysvKey::Private);
+}
+
+#[test]
+fn posix_create_sets_the_exact_mode_and_refuses_a_taken_name() {
+    let name = unique_posix("shm-mode");
+    // 0o666 would be narrowed by the usual umask (022) if the mode were not set afterwards.
+    let shm = PosixShm::create(&name, SIZE, 0o666).unwrap();
+    let st = rustix::fs::fstat(&shm).unwrap();
+    assert_eq!(st.st_mode & 0o777, 0o666);
+    assert_eq!(shm.size().unwrap(), SIZE);
+    assert!(shm.is_writable());
+    assert_eq!(shm.name(), name);
+
+    let err = PosixShm::create(&name, SIZE, 0o600).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::EXIST));
+    assert!(err.to_string().contains(&name), "{err}");
+    assert!(err.to_string().contains("open it instead"), "{err}");
+    drop(shm);
+    assert!(!dev_shm(&name).exists());
+}
+
+#[test]
+fn modes_other_than_permission_bits_are_refused() {
+    let name = unique_posix("shm-badmode");
+    let err = PosixShm::create(&name, SIZE, 0o4600).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!dev_shm(&name).exists());
+    // For System V, 0o1000 is IPC_CREAT: it must not slip into the flags.
+    let err = SysvShm::create(SysvKey::Private, SIZE, 0o1600).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn opening_a_missing_object_gives_enoent_with_a_hint() {
+    let name = unique_posix("shm-missing");
+    let err = PosixShm::open(&name, false).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT));
+    let s = err.to_string();
+    assert!(s.contains(&name) && s.contains("ENOENT"), "{s}");
+    assert!(s.contains("create it first"), "{s}");
+
+    // A key nobody has: made, then removed.
+    let (key, seg) = create_keyed();
+    let id = seg.id();
+    drop(seg);
+    let err = SysvShm::open(key).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT));
+    let s = err.to_string();
+    assert!(
+        s.contains(&key.to_string()) && s.contains("create it first"),
+        "{s}"
+    );
+
+    let err = SysvShm::open_id(id).unwrap_err();
+    assert!(
+        matches!(err.errno(), Some(Errno::INVAL | Errno::IDRM)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ipcs -m"), "{err}");
+
+    let err = SysvShm::open(SysvKey::Private).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_pipe_is_not_a_memfd() {
+    let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
+    let err = Memfd::from_fd(OwnedFd::from(r)).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
+    assert!(err.to_string().contains("memfd_create"), "{err}");
+}
+
+#[test]
+fn access_past_the_end_of_a_mapping_is_an_error() {
+    let name = unique_posix("shm-bounds");
+    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let seg = SysvShm::create(SysvKey::Private, SIZE, 0o600).unwrap();
+    let memfd = Memfd::create("shm-test-bounds", SIZE).unwrap();
+    let maps = [
+        shm.map().unwrap(),
+        seg.attach(true).unwrap(),
+        memfd.map(true).unwrap(),
+    ];
+    for m in &maps {
+        assert_eq!(m.len(), SIZE);
+        let mut buf = [0u8; 8];
+        for offset in [SIZE, SIZE - 4, usize::MAX] {
+            let err = m.read_at(offset, &mut buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("past the end"), "{err}");
+            let err = m.write_at(offset, &buf).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        assert!(m.read_pod::<u64>(SIZE - 7).is_err());
+        assert!(m.atomic_u32(SIZE).is_err());
+        // The last bytes are in range.
+        m.write_at(SIZE - 8, &buf).unwrap();
+        m.read_at(SIZE - 8, &mut buf).unwrap();
+    }
+    // A read-only mapping refuses writes in range too.
+    let ro = PosixShm::open(&name, false).unwrap().map().unwrap();
+    let err = ro.write_at(0, b"x").unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let ro = seg.attach(false).unwrap();
+    assert!(ro.write_at(0, b"x").is_err());
+}
+
+#[test]
+fn an_empty_posix_object_cannot_be_mapped_and_says_why() {
+    let name = unique_posix("shm-empty");
+    let shm = PosixShm::create(&name, 0, 0o600).unwrap();
+    let err = shm.map().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let s = err.to_string();
+    assert!(s.contains(&name) && s.contains("ftruncate"), "{s}");
+}
