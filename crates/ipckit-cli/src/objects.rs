@@ -11,6 +11,9 @@ use ipckit::Errno;
 use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
 use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
 use ipckit::name::SysvKey;
+use ipckit::shm::mapping::Mapping;
+use ipckit::shm::posix::PosixShm;
+use ipckit::shm::sysv::SysvShm;
 
 use crate::endpoint::Endpoint;
 use crate::output::{self, Peer};
@@ -92,9 +95,44 @@ pub fn send(
                 }
             }
         }
+        Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
+            // Shared memory holds bytes, not messages: the payload is written as one run.
+            let data = messages.join(&b'\n');
+            let map = map_shm(endpoint, opts, opts.offset + data.len())?;
+            map.write_at(opts.offset, &data)?;
+        }
         other => bail!("{other} is not a queue or shared memory"),
     }
     Ok(())
+}
+
+/// Maps shared memory for `send` (writable; made with --create when missing, big enough for
+/// `needed` bytes) or for `recv` (read-only, `needed` 0).
+fn map_shm(endpoint: &Endpoint, opts: &ObjectOpts, needed: usize) -> Result<Mapping> {
+    let writable = needed > 0;
+    let size = opts.size.unwrap_or(needed.max(4096));
+    let missing = |e: &ipckit::Error| opts.create && writable && e.errno() == Some(Errno::NOENT);
+    Ok(match endpoint {
+        Endpoint::PosixShm(name) => match PosixShm::open(name, writable) {
+            Ok(shm) => shm.map()?,
+            Err(e) if missing(&e) => {
+                let mut shm = PosixShm::create(name, size, opts.mode)?;
+                shm.persist();
+                shm.map()?
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Endpoint::SysvShm(key) => match SysvShm::open(*key) {
+            Ok(shm) => shm.attach(writable)?,
+            Err(e) if missing(&e) => {
+                let mut shm = SysvShm::create(*key, size, opts.mode)?;
+                shm.persist();
+                shm.attach(writable)?
+            }
+            Err(e) => return Err(e.into()),
+        },
+        other => bail!("{other} is not shared memory"),
+    })
 }
 
 /// Receives `count` messages (1 by default; every message until interrupted with `listen`).
@@ -173,6 +211,30 @@ pub fn recv(
                 }
             }
         }
+        Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
+            let map = map_shm(endpoint, opts, 0)?;
+            let end = match opts.len {
+                Some(len) => opts.offset.saturating_add(len),
+                None => map.len(),
+            };
+            if opts.offset > map.len() || end > map.len() {
+                bail!(
+                    "reading {endpoint}: {} bytes at offset {} go past its end ({} bytes)",
+                    end.saturating_sub(opts.offset),
+                    opts.offset,
+                    map.len()
+                );
+            }
+            let mut buf = vec![0u8; end - opts.offset];
+            map.read_at(opts.offset, &mut buf)?;
+            // Without --len, the bytes up to the first NUL: what a C string there holds.
+            let nul = buf.iter().position(|&b| b == 0);
+            if let (None, Some(nul)) = (opts.len, nul) {
+                buf.truncate(nul);
+            }
+            emit(&buf, Peer::default())?;
+            Ok(())
+        }
         other => bail!("{other} is not a queue or shared memory"),
     }
 }
@@ -182,6 +244,8 @@ pub fn rm(endpoint: &Endpoint) -> Result<()> {
     match endpoint {
         Endpoint::PosixMq(name) => PosixMq::unlink(name)?,
         Endpoint::SysvMq(key) => SysvMq::open(*key)?.remove()?,
+        Endpoint::PosixShm(name) => PosixShm::unlink(name)?,
+        Endpoint::SysvShm(key) => SysvShm::open(*key)?.remove()?,
         other => bail!(
             "{other} is not a kernel object ipckit rm removes (fifo and unix files: use rm(1))"
         ),

@@ -63,14 +63,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_text_and_binary() {
+    fn json_text_binary_priority_and_type() {
         let mut v = Vec::new();
+        let peer = Peer {
+            pid: Some(7),
+            uid: Some(0),
+            ..Peer::default()
+        };
+        emit(&mut v, b"hi", peer, true).unwrap();
         emit(
             &mut v,
-            b"hi",
+            b"q",
             Peer {
-                pid: Some(7),
-                uid: Some(0),
+                priority: Some(3),
+                ..Peer::default()
+            },
+            true,
+        )
+        .unwrap();
+        emit(
+            &mut v,
+            b"t",
+            Peer {
+                mtype: Some(-2),
+                ..Peer::default()
             },
             true,
         )
@@ -84,6 +100,14 @@ mod tests {
         );
         assert_eq!(
             lines[1],
+            r#"{"data":"q","bytes":1,"peer_pid":null,"peer_uid":null,"priority":3}"#
+        );
+        assert_eq!(
+            lines[2],
+            r#"{"data":"t","bytes":1,"peer_pid":null,"peer_uid":null,"type":-2}"#
+        );
+        assert_eq!(
+            lines[3],
             r#"{"data":null,"base64":"/wA=","bytes":2,"peer_pid":null,"peer_uid":null}"#
         );
     }

@@ -555,3 +555,93 @@ fn a_queue_made_by_ipcmk_receives_ipckit_send() {
             .unwrap();
     assert_eq!(&buf[..m.len], b"to ipcmk's queue");
 }
+
+#[test]
+fn posix_shared_memory_send_recv_offsets_and_rm() {
+    let name = ipckit::name::unique_posix("cli-shm");
+    let uri = format!("shm:{name}");
+    let (st, _, err, _) = run(&["recv", &uri], b"");
+    assert_eq!(st.code(), Some(1), "recv never creates: {err:?}");
+    let (st, _, err, _) = run(&["send", &uri, "hello shm", "--create"], b"");
+    assert!(st.success(), "{err:?}");
+    // From here a failing assertion still removes the object.
+    let _cleanup = RemoveShm(name.clone());
+    assert!(run(&["send", &uri, "XY", "--offset", "6"], b"").0.success());
+    let (_, out, _, _) = run(&["recv", &uri, "--json"], b"");
+    assert_eq!(json(&out[0])["data"], "hello XYm", "up to the first NUL");
+    let (_, out, _, _) = run(&["recv", &uri, "--offset", "6", "--len", "2"], b"");
+    assert_eq!(out, ["XY"]);
+    let (st, _, err, _) = run(&["recv", &uri, "--offset", "4090", "--len", "10"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("past its end"), "{err:?}");
+    assert!(run(&["rm", &uri], b"").0.success());
+    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
+}
+
+/// Unlinks a POSIX shared memory name when dropped.
+struct RemoveShm(String);
+
+impl Drop for RemoveShm {
+    fn drop(&mut self) {
+        let _ = ipckit::shm::posix::PosixShm::unlink(&self.0);
+    }
+}
+
+#[test]
+fn a_segment_made_by_a_c_program_is_readable_by_recv() {
+    let dir = tempdir();
+    let src = dir.path().join("maker.c");
+    let key = test_key(2);
+    std::fs::write(
+        &src,
+        format!(
+            r#"#include <stdio.h>
+#include <string.h>
+#include <sys/shm.h>
+int main(void) {{
+    int id = shmget({key}, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    if (id < 0) {{ perror("shmget"); return 1; }}
+    char *p = shmat(id, 0, 0);
+    if (p == (void *)-1) {{ perror("shmat"); return 1; }}
+    strcpy(p, "written by C");
+    shmdt(p);
+    printf("%d\n", id);
+    return 0;
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let exe = dir.path().join("maker");
+    let cc = Command::new("cc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(cc.success());
+    let made = Command::new(&exe).output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let id: i32 = String::from_utf8_lossy(&made.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let segment = ipckit::shm::sysv::SysvShm::open_id(id).unwrap();
+    let _cleanup = RemoveSegment(segment);
+    let (st, out, err, _) = run(&["recv", &format!("sysv-shm:{key}")], b"");
+    assert!(st.success(), "{err:?}");
+    assert_eq!(out, ["written by C"]);
+}
+
+/// Removes a System V segment when dropped.
+struct RemoveSegment(ipckit::shm::sysv::SysvShm);
+
+impl Drop for RemoveSegment {
+    fn drop(&mut self) {
+        let _ = self.0.remove();
+    }
+}

@@ -180,6 +180,8 @@ impl PosixMq {
     }
 
     /// `mq_getattr`: limits and the number of messages waiting.
+    // c_long is i64 only on 64-bit targets: the casts are for the others.
+    #[allow(clippy::unnecessary_cast)]
     pub fn stat(&self) -> Result<QueueStat> {
         let mut a = zeroed_attr();
         // SAFETY: the descriptor is a queue descriptor and `a` is writable.

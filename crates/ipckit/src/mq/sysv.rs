@@ -243,6 +243,8 @@ impl SysvMq {
     }
 
     /// `msgctl(IPC_STAT)`: counts, limits, last users and times.
+    // The msqid_ds field types differ between targets: the casts are for the others.
+    #[allow(clippy::unnecessary_cast)]
     pub fn stat(&self) -> Result<MsgStat> {
         let ds = self.raw_stat()?;
         Ok(MsgStat {

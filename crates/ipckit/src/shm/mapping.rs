@@ -173,7 +173,7 @@ impl Mapping {
         }
         // SAFETY: offset + len <= self.len, so the pointer stays inside the mapping.
         let p = unsafe { self.ptr.as_ptr().add(offset) };
-        if (p as usize) % align != 0 {
+        if !(p as usize).is_multiple_of(align) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 op,
@@ -229,6 +229,7 @@ impl Mapping {
 
     /// A pointer to a `T` at `offset`, bounds- and alignment-checked, for the types that live
     /// in shared memory and synchronise themselves (process-shared mutexes, semaphores).
+    #[allow(dead_code)] // used by sync (merging next)
     pub(crate) fn ptr_at<T>(&self, offset: usize) -> Result<*mut T> {
         self.check(
             offset,
