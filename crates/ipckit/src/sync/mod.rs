@@ -1,2 +1,67 @@
 //! Synchronisation across processes: futexes, events, POSIX and System V semaphores, robust
 //! mutexes and read-write locks living in shared memory.
+//!
+//! | you need | use | survives a holder's death |
+//! |---|---|---|
+//! | a one-bit "it happened" flag many processes wait on | [`event::Event`] | yes (it has no holder) |
+//! | a counter by name, unrelated processes | [`sem_posix::PosixSem`] | no: a dead process's `wait` stays taken |
+//! | a counter inside a shared mapping | [`sem_posix::SharedSem`] | no |
+//! | several counters changed atomically, undone if a process dies | [`sem_sysv::SysvSemSet`] | yes, with `SEM_UNDO` (the default) |
+//! | mutual exclusion in a shared mapping | [`mutex::RobustMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
+//! | many readers or one writer in a shared mapping | [`rwlock::SharedRwLock`] | no: use the timed forms |
+//! | your own primitive | [`futex`] | up to you |
+//!
+//! The objects that live in a [`Mapping`](crate::shm::mapping::Mapping) (events, unnamed
+//! semaphores, mutexes, rwlocks) are set up once with `init` (or `new`) by one process, before
+//! any other process uses them, and reached with `attach` by the others. Every process that
+//! maps the memory is trusted: one that scribbles over a lock breaks it for all.
+
+pub mod event;
+pub mod futex;
+pub mod mutex;
+pub mod rwlock;
+pub mod sem_posix;
+pub mod sem_sysv;
+
+use std::time::Duration;
+
+/// The `CLOCK_REALTIME` moment `timeout` from now, as the absolute `timespec` that
+/// `sem_timedwait`, `pthread_mutex_timedlock` and `pthread_rwlock_timed*lock` take. Saturates
+/// instead of overflowing, so `Duration::MAX` means "for ever".
+pub(crate) fn realtime_after(timeout: Duration) -> libc::timespec {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+    let mut sec = now.tv_sec.saturating_add(secs);
+    let mut nsec = now.tv_nsec as i64 + i64::from(timeout.subsec_nanos());
+    if nsec >= 1_000_000_000 {
+        nsec -= 1_000_000_000;
+        sec = sec.saturating_add(1);
+    }
+    timespec(sec, nsec)
+}
+
+/// A relative `timespec` for `timeout`, saturating (for `semtimedop`).
+pub(crate) fn relative(timeout: Duration) -> libc::timespec {
+    timespec(
+        i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        i64::from(timeout.subsec_nanos()),
+    )
+}
+
+fn timespec(sec: i64, nsec: i64) -> libc::timespec {
+    // SAFETY: timespec is plain integers (and, on some targets, padding); all zeroes is valid.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    ts.tv_sec = sec as libc::time_t;
+    ts.tv_nsec = nsec as _;
+    ts
+}
+
+/// The errno a pthread or libc call returned (pthread calls return it instead of setting it).
+pub(crate) fn errno(raw: libc::c_int) -> crate::Errno {
+    crate::Errno::from_raw_os_error(raw)
+}
+
+/// The errno a libc call that returned -1 left in `errno`.
+pub(crate) fn last_errno() -> crate::Errno {
+    crate::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(crate::Errno::IO)
+}

@@ -1,0 +1,270 @@
+//! A robust, process-shared mutex: a `pthread_mutex_t` in a shared
+//! [`Mapping`], made with `PTHREAD_PROCESS_SHARED` and
+//! `PTHREAD_MUTEX_ROBUST`. See
+//! [pthread_mutexattr_setrobust(3)](https://man7.org/linux/man-pages/man3/pthread_mutexattr_setrobust.3.html).
+//!
+//! # When the holder dies
+//! Robust means the kernel notices when a thread or process dies holding the mutex: the next
+//! locker gets it anyway, and its [`MutexGuard::owner_died`] is true (`EOWNERDEAD`). The data
+//! the mutex guards may be half-updated: check or repair it, then call
+//! [`MutexGuard::make_consistent`] before the guard is dropped. A guard dropped without it
+//! leaves the mutex **unrecoverable**: every later lock fails with `ENOTRECOVERABLE` (an error
+//! whose hint says so), in every process, until the memory is initialised again with
+//! [`RobustMutex::init`] while no process uses it.
+//!
+//! The mutex is also error-checking (`PTHREAD_MUTEX_ERRORCHECK`): a thread locking it twice
+//! gets `EDEADLK` instead of hanging. A [`MutexGuard`] unlocks on drop, in the thread that
+//! locked (it cannot be sent to another thread).
+//!
+//! libc is used here: rustix has no pthread mutexes.
+//!
+//! ```
+//! use ipckit::shm::mapping::Mapping;
+//! use ipckit::sync::mutex::RobustMutex;
+//! use std::time::Duration;
+//! let m = Mapping::anonymous_shared(4096).unwrap();
+//! let mutex = RobustMutex::init(&m, 0).unwrap();
+//! // The data it guards lives in the same mapping, here a counter at offset 64.
+//! {
+//!     let guard = mutex.lock().unwrap();
+//!     assert!(!guard.owner_died());
+//!     let n: u64 = m.read_pod(64).unwrap();
+//!     m.write_pod(64, &(n + 1)).unwrap();
+//!     // Held: another attempt from a second handle (another process would `attach`) fails.
+//!     std::thread::scope(|s| {
+//!         s.spawn(|| {
+//!             let other = RobustMutex::attach(&m, 0).unwrap();
+//!             assert!(other.try_lock().unwrap().is_none());
+//!             assert!(other.lock_timeout(Duration::from_millis(10)).unwrap().is_none());
+//!         });
+//!     });
+//! } // unlocked here
+//! assert!(mutex.try_lock().unwrap().is_some());
+//! ```
+
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use crate::error::{Errno, Error, Result};
+use crate::shm::mapping::Mapping;
+use crate::sync::{errno, realtime_after};
+
+/// A `pthread_mutex_t` made robust and process-shared, at an offset of a shared mapping, which
+/// it borrows. See
+/// [pthread_mutexattr_setrobust(3)](https://man7.org/linux/man-pages/man3/pthread_mutexattr_setrobust.3.html).
+#[derive(Debug)]
+pub struct RobustMutex<'a> {
+    ptr: *mut libc::pthread_mutex_t,
+    offset: usize,
+    _mapping: PhantomData<&'a Mapping>,
+}
+
+// SAFETY: a process-shared pthread mutex is made to be locked from any thread and process; the
+// borrow keeps its memory mapped.
+unsafe impl Send for RobustMutex<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RobustMutex<'_> {}
+
+/// What a lock attempt came to.
+enum Outcome {
+    Locked { owner_died: bool },
+    Busy,
+}
+
+/// A `pthread_mutexattr_t`, destroyed on drop.
+struct Attr(MaybeUninit<libc::pthread_mutexattr_t>);
+
+impl Attr {
+    fn new() -> Result<Self> {
+        let mut a = Attr(MaybeUninit::uninit());
+        // SAFETY: pthread_mutexattr_init initialises the attribute object it is given.
+        check(
+            unsafe { libc::pthread_mutexattr_init(a.0.as_mut_ptr()) },
+            "initialising mutex attributes",
+        )?;
+        Ok(a)
+    }
+
+    fn ptr(&mut self) -> *mut libc::pthread_mutexattr_t {
+        self.0.as_mut_ptr()
+    }
+}
+
+impl Drop for Attr {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new` (an Attr exists only once it is).
+        unsafe { libc::pthread_mutexattr_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+fn check(r: libc::c_int, op: &'static str) -> Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Error::os(op, errno(r)))
+    }
+}
+
+impl<'a> RobustMutex<'a> {
+    /// `pthread_mutex_init` with `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` and
+    /// `PTHREAD_MUTEX_ERRORCHECK`: makes the `pthread_mutex_t` at `offset` (aligned for it, 40
+    /// bytes on x86-64) an unlocked mutex. Do it once, before other processes
+    /// [`attach`](RobustMutex::attach): initialising a mutex in use breaks it for its holder and
+    /// waiters. See [pthread_mutex_init(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_init.3p.html).
+    pub fn init(mapping: &'a Mapping, offset: usize) -> Result<Self> {
+        let ptr = mapping.ptr_at::<libc::pthread_mutex_t>(offset)?;
+        let op = "initialising robust mutex";
+        let obj = format!("at offset {offset}");
+        let mut attr = Attr::new()?;
+        // SAFETY: `attr` is initialised; these setters only write it.
+        unsafe {
+            check(
+                libc::pthread_mutexattr_setpshared(attr.ptr(), libc::PTHREAD_PROCESS_SHARED),
+                op,
+            )?;
+            check(
+                libc::pthread_mutexattr_setrobust(attr.ptr(), libc::PTHREAD_MUTEX_ROBUST),
+                op,
+            )?;
+            check(
+                libc::pthread_mutexattr_settype(attr.ptr(), libc::PTHREAD_MUTEX_ERRORCHECK),
+                op,
+            )?;
+        }
+        // SAFETY: `ptr` is in bounds, aligned and writable (checked by ptr_at) and stays
+        // mapped while `mapping` is borrowed; `attr` is initialised.
+        check(unsafe { libc::pthread_mutex_init(ptr, attr.ptr()) }, op)
+            .map_err(|e| e.object(&obj))?;
+        Ok(Self::at(ptr, offset))
+    }
+
+    /// The mutex another process [`init`](RobustMutex::init)ed at `offset` of its mapping of
+    /// the same memory.
+    pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
+        let ptr = mapping.ptr_at::<libc::pthread_mutex_t>(offset)?;
+        Ok(Self::at(ptr, offset))
+    }
+
+    fn at(ptr: *mut libc::pthread_mutex_t, offset: usize) -> Self {
+        RobustMutex {
+            ptr,
+            offset,
+            _mapping: PhantomData,
+        }
+    }
+
+    fn outcome(&self, r: libc::c_int, op: &'static str) -> Result<Outcome> {
+        match r {
+            0 => Ok(Outcome::Locked { owner_died: false }),
+            libc::EOWNERDEAD => Ok(Outcome::Locked { owner_died: true }),
+            libc::EBUSY | libc::ETIMEDOUT => Ok(Outcome::Busy),
+            r => Err(Error::os(op, errno(r))
+                .object(format!("at offset {}", self.offset))
+                .hint_if(
+                    Errno::NOTRECOVERABLE,
+                    "a holder died and the next one unlocked without make_consistent(): the \
+                     mutex can never be locked again; once no process uses it, init it again \
+                     and check the data it guarded",
+                )
+                .hint_if(
+                    Errno::DEADLK,
+                    "this thread holds it already: drop that guard first",
+                )
+                .hint_if(
+                    Errno::INVAL,
+                    "this is not an initialised mutex: was RobustMutex::init called on it?",
+                )),
+        }
+    }
+
+    fn guard(&self, outcome: Outcome) -> Option<MutexGuard<'_>> {
+        match outcome {
+            Outcome::Locked { owner_died } => Some(MutexGuard {
+                ptr: self.ptr,
+                owner_died,
+                inconsistent: owner_died,
+                _mutex: PhantomData,
+            }),
+            Outcome::Busy => None,
+        }
+    }
+
+    /// `pthread_mutex_lock`: waits for the mutex as long as it takes. The guard tells whether
+    /// the previous holder died holding it. Fails with `ENOTRECOVERABLE` for a mutex left
+    /// unrecoverable, `EDEADLK` if this thread holds it already.
+    /// See [pthread_mutex_lock(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_lock.3p.html).
+    pub fn lock(&self) -> Result<MutexGuard<'_>> {
+        let op = "locking robust mutex";
+        // SAFETY: `ptr` is a mutex in memory that stays mapped while `self` lives.
+        let r = unsafe { libc::pthread_mutex_lock(self.ptr) };
+        match self.guard(self.outcome(r, op)?) {
+            Some(g) => Ok(g),
+            None => Err(Error::os(op, errno(r)).object(format!("at offset {}", self.offset))),
+        }
+    }
+
+    /// `pthread_mutex_trylock`: the mutex if it is free now, `Ok(None)` if another holds it
+    /// (`EBUSY`). See [pthread_mutex_lock(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_lock.3p.html).
+    pub fn try_lock(&self) -> Result<Option<MutexGuard<'_>>> {
+        // SAFETY: as in `lock`.
+        let r = unsafe { libc::pthread_mutex_trylock(self.ptr) };
+        Ok(self.guard(self.outcome(r, "trying robust mutex")?))
+    }
+
+    /// `pthread_mutex_timedlock`: waits at most `timeout`; `Ok(None)` when another still held
+    /// it (`ETIMEDOUT`). The deadline is `CLOCK_REALTIME` now plus `timeout`; setting the clock
+    /// moves it.
+    /// See [pthread_mutex_timedlock(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_timedlock.3p.html).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard<'_>>> {
+        let at = realtime_after(timeout);
+        // SAFETY: as in `lock`; `at` is a valid timespec for the duration of the call.
+        let r = unsafe { libc::pthread_mutex_timedlock(self.ptr, &at) };
+        Ok(self.guard(self.outcome(r, "locking robust mutex")?))
+    }
+}
+
+/// `pthread_mutex_unlock` on drop: a held [`RobustMutex`]. Not `Send`: a pthread mutex is
+/// unlocked by the thread that locked it.
+/// See [pthread_mutex_unlock(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_unlock.3p.html).
+#[derive(Debug)]
+pub struct MutexGuard<'m> {
+    ptr: *mut libc::pthread_mutex_t,
+    owner_died: bool,
+    inconsistent: bool,
+    _mutex: PhantomData<&'m ()>,
+}
+
+impl MutexGuard<'_> {
+    /// True when the previous holder died holding the mutex (the lock returned `EOWNERDEAD`):
+    /// the guarded data may be half-updated. Stays true after
+    /// [`make_consistent`](MutexGuard::make_consistent).
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// `pthread_mutex_consistent`: after repairing the data, marks the mutex usable again.
+    /// Without it, dropping this guard makes the mutex unrecoverable for ever. Does nothing
+    /// when the previous holder did not die.
+    /// See [pthread_mutex_consistent(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_consistent.3.html).
+    pub fn make_consistent(&mut self) -> Result<()> {
+        if !self.inconsistent {
+            return Ok(());
+        }
+        // SAFETY: `ptr` is a robust mutex this thread holds, locked with EOWNERDEAD.
+        check(
+            unsafe { libc::pthread_mutex_consistent(self.ptr) },
+            "marking robust mutex consistent",
+        )?;
+        self.inconsistent = false;
+        Ok(())
+    }
+}
+
+impl Drop for MutexGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this thread holds the mutex (the guard is not Send), which stays mapped for
+        // the guard's lifetime.
+        unsafe { libc::pthread_mutex_unlock(self.ptr) };
+    }
+}

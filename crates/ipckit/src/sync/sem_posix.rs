@@ -1,0 +1,377 @@
+//! POSIX semaphores: named (`sem_open(3)`, a file `/dev/shm/sem.NAME` that unrelated processes
+//! open by name) and unnamed (`sem_init(3)` with `pshared = 1`, living inside a shared
+//! [`Mapping`]). See
+//! [sem_overview(7)](https://man7.org/linux/man-pages/man7/sem_overview.7.html).
+//!
+//! Both are a counter: [`wait`](PosixSem::wait) takes one (sleeping while it is 0),
+//! [`post`](PosixSem::post) gives one back. The kernel does not know who took what, so a
+//! process that dies between `wait` and `post` leaves the count taken for ever: when that
+//! matters, use a System V set with `SEM_UNDO` ([`crate::sync::sem_sysv`]) or a robust mutex
+//! ([`crate::sync::mutex`]).
+//!
+//! libc is used here: rustix has no POSIX semaphores.
+//!
+//! ```
+//! use ipckit::sync::sem_posix::PosixSem;
+//! use std::time::Duration;
+//! let name = ipckit::name::unique_posix("doc-sem");
+//! let sem = PosixSem::create(&name, 1, 0o600).unwrap();
+//! // Another process would `PosixSem::open(&name)`.
+//! assert!(sem.try_wait().unwrap());
+//! assert!(!sem.wait_timeout(Duration::from_millis(10)).unwrap()); // the count is 0
+//! sem.post().unwrap();
+//! assert_eq!(sem.value().unwrap(), 1);
+//! // sem is dropped here: the creator unlinks the name.
+//! ```
+//!
+//! An unnamed semaphore in memory that a `fork`ed child (or any process mapping the same
+//! object) shares:
+//!
+//! ```
+//! use ipckit::shm::mapping::Mapping;
+//! use ipckit::sync::sem_posix::SharedSem;
+//! let m = Mapping::anonymous_shared(4096).unwrap();
+//! let sem = SharedSem::init(&m, 0, 0).unwrap();
+//! SharedSem::attach(&m, 0).unwrap().post().unwrap();
+//! sem.wait().unwrap();
+//! assert_eq!(sem.value().unwrap(), 0);
+//! ```
+
+use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+use crate::error::{Context, Errno, Error, ErrorKind, Result};
+use crate::name;
+use crate::shm::mapping::Mapping;
+use crate::sync::{last_errno, realtime_after};
+
+/// The largest value a POSIX semaphore holds (`SEM_VALUE_MAX`).
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// The operations both kinds share: one implementation over a `sem_t` pointer, with the words
+/// that name the semaphore in errors.
+#[derive(Debug)]
+struct Sem {
+    ptr: *mut libc::sem_t,
+    label: String,
+}
+
+impl Sem {
+    fn err(&self, op: &'static str, e: Errno) -> Error {
+        Error::os(op, e)
+            .object(&self.label)
+            .hint_if(
+                Errno::INVAL,
+                "this is not a valid semaphore: was the memory initialised with SharedSem::init?",
+            )
+            .hint_if(
+                Errno::OVERFLOW,
+                "the value is at SEM_VALUE_MAX: more posts than waits",
+            )
+    }
+
+    fn wait(&self) -> Result<()> {
+        loop {
+            // SAFETY: `ptr` is a semaphore that stays valid while its handle lives (sem_open's
+            // mapping, or memory inside a borrowed Mapping).
+            if unsafe { libc::sem_wait(self.ptr) } == 0 {
+                return Ok(());
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                e => return Err(self.err("waiting on POSIX semaphore", e)),
+            }
+        }
+    }
+
+    fn try_wait(&self) -> Result<bool> {
+        loop {
+            // SAFETY: as in `wait`.
+            if unsafe { libc::sem_trywait(self.ptr) } == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::AGAIN => return Ok(false),
+                e => return Err(self.err("taking POSIX semaphore", e)),
+            }
+        }
+    }
+
+    fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        // sem_timedwait takes an absolute CLOCK_REALTIME time; a signal is retried with the
+        // same one, so the total wait stays `timeout` (unless the clock is set meanwhile).
+        let at = realtime_after(timeout);
+        loop {
+            // SAFETY: as in `wait`; `at` is a valid timespec for the duration of the call.
+            if unsafe { libc::sem_timedwait(self.ptr, &at) } == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::TIMEDOUT => return Ok(false),
+                e => return Err(self.err("waiting on POSIX semaphore", e)),
+            }
+        }
+    }
+
+    fn post(&self) -> Result<()> {
+        // SAFETY: as in `wait`.
+        if unsafe { libc::sem_post(self.ptr) } == 0 {
+            return Ok(());
+        }
+        Err(self.err("posting POSIX semaphore", last_errno()))
+    }
+
+    fn value(&self) -> Result<u32> {
+        let mut v: libc::c_int = 0;
+        // SAFETY: as in `wait`; `v` is writable.
+        if unsafe { libc::sem_getvalue(self.ptr, &mut v) } == 0 {
+            // POSIX allows a negative count of waiters here; glibc reports 0 instead.
+            return Ok(v.max(0) as u32);
+        }
+        Err(self.err("reading value of POSIX semaphore", last_errno()))
+    }
+}
+
+macro_rules! sem_ops {
+    ($ty:ident $(<$lt:lifetime>)?) => {
+        impl$(<$lt>)? $ty$(<$lt>)? {
+            /// `sem_wait(3)`: takes one from the count, sleeping while it is 0 (a signal does
+            /// not end the wait). See
+            /// [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
+            pub fn wait(&self) -> Result<()> {
+                self.sem.wait()
+            }
+
+            /// `sem_trywait(3)`: takes one if the count is above 0; `Ok(false)` (`EAGAIN`) if
+            /// not. See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
+            pub fn try_wait(&self) -> Result<bool> {
+                self.sem.try_wait()
+            }
+
+            /// `sem_timedwait(3)`: takes one, waiting at most `timeout`; `Ok(false)` when the
+            /// count stayed 0 (`ETIMEDOUT`). The deadline is `CLOCK_REALTIME` now plus
+            /// `timeout`, kept across signals; setting the clock moves it.
+            /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
+            pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+                self.sem.wait_timeout(timeout)
+            }
+
+            /// `sem_post(3)`: adds one to the count, waking one waiter. Fails with `EOVERFLOW`
+            /// at [`SEM_VALUE_MAX`].
+            /// See [sem_post(3)](https://man7.org/linux/man-pages/man3/sem_post.3.html).
+            pub fn post(&self) -> Result<()> {
+                self.sem.post()
+            }
+
+            /// `sem_getvalue(3)`: the count now (0 while processes wait), already stale when
+            /// it returns if other processes use the semaphore.
+            /// See [sem_getvalue(3)](https://man7.org/linux/man-pages/man3/sem_getvalue.3.html).
+            pub fn value(&self) -> Result<u32> {
+                self.sem.value()
+            }
+        }
+    };
+}
+
+/// A named POSIX semaphore: the `sem_t *` of `sem_open(3)`, closed (`sem_close`) on drop. The
+/// handle that created it also unlinks the name on drop unless [`persist`](PosixSem::persist)ed;
+/// one that opened it never does. Either way the semaphore lives on while a process has it open.
+/// See [sem_overview(7)](https://man7.org/linux/man-pages/man7/sem_overview.7.html).
+#[derive(Debug)]
+pub struct PosixSem {
+    sem: Sem,
+    name: String,
+    owner: bool,
+}
+
+// SAFETY: a sem_t is made to be used from any thread at once (the operations are atomic), and
+// the mapping sem_open made lives until this handle's sem_close.
+unsafe impl Send for PosixSem {}
+// SAFETY: as above.
+unsafe impl Sync for PosixSem {}
+
+sem_ops!(PosixSem);
+
+impl PosixSem {
+    /// `sem_open(name, O_CREAT | O_EXCL, mode, value)`: a new semaphore this handle owns, with
+    /// the count `value` and exactly `mode` (the umask does not narrow it). Fails with `EEXIST`
+    /// if the name is taken.
+    /// See [sem_open(3)](https://man7.org/linux/man-pages/man3/sem_open.3.html).
+    pub fn create(name: &str, value: u32, mode: u32) -> Result<Self> {
+        let cname = name::check_posix_name(name)?;
+        let op = "creating POSIX semaphore";
+        // SAFETY: `cname` is a valid C string; with O_CREAT, sem_open reads a mode_t and an
+        // unsigned int from its variable arguments, which is what is passed.
+        let p = unsafe {
+            libc::sem_open(
+                cname.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL,
+                (mode & 0o777) as libc::c_uint,
+                value as libc::c_uint,
+            )
+        };
+        if p == libc::SEM_FAILED {
+            return Err(Error::os(op, last_errno())
+                .object(name)
+                .hint_if(
+                    Errno::EXIST,
+                    "the name is taken: open it instead, or remove it (PosixSem::unlink)",
+                )
+                .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
+        }
+        // Owned from here: a failure below drops it, which unlinks the name again.
+        let sem = PosixSem {
+            sem: Sem {
+                ptr: p,
+                label: name.to_string(),
+            },
+            name: name.to_string(),
+            owner: true,
+        };
+        set_exact_mode(name, mode & 0o777)?;
+        Ok(sem)
+    }
+
+    /// `sem_open(name, 0)`: an existing semaphore. Never unlinks it.
+    /// See [sem_open(3)](https://man7.org/linux/man-pages/man3/sem_open.3.html).
+    pub fn open(name: &str) -> Result<Self> {
+        let cname = name::check_posix_name(name)?;
+        // SAFETY: `cname` is a valid C string; without O_CREAT no further argument is read.
+        let p = unsafe { libc::sem_open(cname.as_ptr(), 0) };
+        if p == libc::SEM_FAILED {
+            return Err(Error::os("opening POSIX semaphore", last_errno())
+                .object(name)
+                .hint_if(Errno::NOENT, "no such semaphore: create it first"));
+        }
+        Ok(PosixSem {
+            sem: Sem {
+                ptr: p,
+                label: name.to_string(),
+            },
+            name: name.to_string(),
+            owner: false,
+        })
+    }
+
+    /// `sem_unlink(name)`: removes a name; handles still open keep working until closed.
+    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
+    pub fn unlink(name: &str) -> Result<()> {
+        let cname = name::check_posix_name(name)?;
+        // SAFETY: `cname` is a valid C string.
+        if unsafe { libc::sem_unlink(cname.as_ptr()) } == -1 {
+            return Err(Error::os("removing POSIX semaphore", last_errno())
+                .object(name)
+                .hint_if(Errno::NOENT, "no such semaphore: already removed?"));
+        }
+        Ok(())
+    }
+
+    /// The semaphore's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Keeps the name after this handle is dropped: remove it later with
+    /// [`PosixSem::unlink`].
+    pub fn persist(&mut self) {
+        self.owner = false;
+    }
+}
+
+impl Drop for PosixSem {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from sem_open and is closed only here.
+        unsafe { libc::sem_close(self.sem.ptr) };
+        if self.owner {
+            let _ = PosixSem::unlink(&self.name);
+        }
+    }
+}
+
+/// glibc creates `/dev/shm/sem.NAME` with `mode & ~umask`; this widens it to exactly `mode`.
+/// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
+/// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
+fn set_exact_mode(name: &str, mode: u32) -> Result<()> {
+    let op = "setting mode of POSIX semaphore";
+    let path = format!("/dev/shm/sem.{}", &name[1..]);
+    let pinned = rustix::fs::open(
+        path.as_str(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .during(op, &path)?;
+    let st = rustix::fs::fstat(&pinned).during(op, &path)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+        || st.st_uid != rustix::process::geteuid().as_raw()
+    {
+        return Err(Error::new(
+            ErrorKind::Os,
+            op,
+            "the file is not a regular file of this user: it was replaced",
+        )
+        .object(&path));
+    }
+    if st.st_mode & 0o777 == mode {
+        return Ok(());
+    }
+    let via = format!("/proc/self/fd/{}", pinned.as_raw_fd());
+    rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode)).during(op, &path)
+}
+
+/// An unnamed POSIX semaphore: a `sem_t` made by `sem_init(3)` with `pshared = 1` inside a
+/// shared mapping, which it borrows. Nothing to remove: it goes away with the memory.
+/// See [sem_init(3)](https://man7.org/linux/man-pages/man3/sem_init.3.html).
+#[derive(Debug)]
+pub struct SharedSem<'a> {
+    sem: Sem,
+    _mapping: PhantomData<&'a Mapping>,
+}
+
+// SAFETY: a process-shared sem_t is made to be used from any thread and process at once; the
+// borrow keeps the memory mapped.
+unsafe impl Send for SharedSem<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for SharedSem<'_> {}
+
+sem_ops!(SharedSem<'a>);
+
+impl<'a> SharedSem<'a> {
+    /// `sem_init(sem, 1, value)`: makes the `sem_t` at `offset` (8-byte aligned, 32 bytes) a
+    /// process-shared semaphore with the count `value`. Do it once, before other processes
+    /// [`attach`](SharedSem::attach): initialising a semaphore in use is undefined behaviour in
+    /// POSIX terms and strands its waiters.
+    /// See [sem_init(3)](https://man7.org/linux/man-pages/man3/sem_init.3.html).
+    pub fn init(mapping: &'a Mapping, offset: usize, value: u32) -> Result<Self> {
+        let ptr = mapping.ptr_at::<libc::sem_t>(offset)?;
+        // SAFETY: `ptr` is in bounds, aligned and writable (checked by ptr_at) and stays mapped
+        // while `mapping` is borrowed.
+        if unsafe { libc::sem_init(ptr, 1, value as libc::c_uint) } == -1 {
+            return Err(Error::os("initialising POSIX semaphore", last_errno())
+                .object(format!("at offset {offset}"))
+                .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
+        }
+        Ok(Self::at(ptr, offset))
+    }
+
+    /// The semaphore another process [`init`](SharedSem::init)ed at `offset` of its mapping of
+    /// the same memory.
+    pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
+        let ptr = mapping.ptr_at::<libc::sem_t>(offset)?;
+        Ok(Self::at(ptr, offset))
+    }
+
+    fn at(ptr: *mut libc::sem_t, offset: usize) -> Self {
+        SharedSem {
+            sem: Sem {
+                ptr,
+                label: format!("(unnamed, at offset {offset})"),
+            },
+            _mapping: PhantomData,
+        }
+    }
+}

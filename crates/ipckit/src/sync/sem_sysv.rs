@@ -1,0 +1,513 @@
+//! System V semaphore sets: `semget(2)`, `semop(2)`, `semtimedop(2)`, `semctl(2)`. See
+//! [sysvipc(7)](https://man7.org/linux/man-pages/man7/sysvipc.7.html).
+//!
+//! A set holds several counters (0 to 32767 each, `SEMVMX`). One [`SysvSemSet::op`] call
+//! applies any number of changes to them atomically: all of them or, while one would have to
+//! wait, none. A set lives in the kernel until removed (`IPC_RMID`): the handle that created it
+//! removes it on drop unless [`persist`](SysvSemSet::persist)ed, so a crash of every user still
+//! leaves it behind (`ipcs -s` lists it, `ipcrm -s ID` removes it).
+//!
+//! # SEM_UNDO
+//! Every operation made through [`SemOp`] carries `SEM_UNDO` unless asked not to: the kernel
+//! keeps, per process, the sum of its changes, and reverses them when the process exits,
+//! however it exits. A process killed while holding a semaphore (`wait` done, `post` not yet)
+//! gives it back. Turn it off ([`SemOp::no_undo`]) for a semaphore that is a count of things
+//! rather than a lock: a producer's `post` should stay after the producer exits.
+//! [`SysvSemSet::set`] and [`SysvSemSet::set_all`] clear the undo records of the values set.
+//!
+//! libc is used here: rustix has no System V IPC.
+//!
+//! ```
+//! use ipckit::name::SysvKey;
+//! use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+//! use std::time::Duration;
+//! let set = SysvSemSet::create(SysvKey::Private, 2, 0o600).unwrap();
+//! set.set(0, 1).unwrap();
+//! // Take semaphore 0 and add 5 to semaphore 1, in one step.
+//! assert!(set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap());
+//! assert_eq!(set.get_all().unwrap(), vec![0, 5]);
+//! // Semaphore 0 is 0 now: a timed wait gives up.
+//! assert!(!set.wait_timeout(0, Duration::from_millis(10)).unwrap());
+//! set.post(0).unwrap();
+//! // set is dropped here: the creator removes it (IPC_RMID).
+//! ```
+
+use std::time::Duration;
+
+use crate::error::{Errno, Error, ErrorKind, Result};
+use crate::name::SysvKey;
+use crate::poll;
+use crate::sync::{last_errno, relative};
+
+/// The largest value a System V semaphore holds (`SEMVMX`).
+pub const SEMVMX: u16 = 32767;
+
+/// `struct sembuf`: one operation of a [`SysvSemSet::op`] call, adding `delta` to semaphore
+/// `index`. A negative `delta` waits until the value is at least `-delta`; a zero `delta` waits
+/// until the value is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemOp {
+    /// Which semaphore of the set.
+    pub index: usize,
+    /// What to add (`sem_op`).
+    pub delta: i16,
+    /// `SEM_UNDO`: the kernel reverses this change when the process exits. On by default.
+    pub undo: bool,
+    /// `IPC_NOWAIT`: instead of waiting, the whole call applies nothing and reports it.
+    pub nowait: bool,
+}
+
+impl Default for SemOp {
+    /// Semaphore 0, no change, with `SEM_UNDO`, waiting.
+    fn default() -> Self {
+        SemOp::new(0, 0)
+    }
+}
+
+impl SemOp {
+    /// Adds `delta` to semaphore `index`, with `SEM_UNDO`, waiting if it must.
+    pub fn new(index: usize, delta: i16) -> Self {
+        SemOp {
+            index,
+            delta,
+            undo: true,
+            nowait: false,
+        }
+    }
+
+    /// Takes one (−1), with `SEM_UNDO`.
+    pub fn wait(index: usize) -> Self {
+        SemOp::new(index, -1)
+    }
+
+    /// Gives one (+1), with `SEM_UNDO`.
+    pub fn post(index: usize) -> Self {
+        SemOp::new(index, 1)
+    }
+
+    /// Waits until semaphore `index` is 0 (changes nothing).
+    pub fn wait_zero(index: usize) -> Self {
+        SemOp::new(index, 0)
+    }
+
+    /// Without `SEM_UNDO`: the change stays when this process exits.
+    pub fn no_undo(mut self) -> Self {
+        self.undo = false;
+        self
+    }
+
+    /// With `IPC_NOWAIT`: never wait.
+    pub fn no_wait(mut self) -> Self {
+        self.nowait = true;
+        self
+    }
+
+    fn raw(&self) -> libc::sembuf {
+        let mut flags = 0;
+        if self.undo {
+            flags |= libc::SEM_UNDO;
+        }
+        if self.nowait {
+            flags |= libc::IPC_NOWAIT;
+        }
+        libc::sembuf {
+            sem_num: self.index as libc::c_ushort,
+            sem_op: self.delta,
+            sem_flg: flags as libc::c_short,
+        }
+    }
+}
+
+/// A System V semaphore set (`semget(2)`), known by its id. The handle that created it removes
+/// it (`IPC_RMID`) on drop unless [`persist`](SysvSemSet::persist)ed; one that opened it never
+/// does. See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
+#[derive(Debug)]
+pub struct SysvSemSet {
+    id: i32,
+    key: SysvKey,
+    nsems: usize,
+    owner: bool,
+}
+
+impl SysvSemSet {
+    /// `semget(key, nsems, IPC_CREAT | IPC_EXCL | mode)`: a new set of `nsems` semaphores, all
+    /// 0, that this handle owns. Fails with `EEXIST` if the key is taken.
+    /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
+    pub fn create(key: SysvKey, nsems: usize, mode: u32) -> Result<Self> {
+        let op = "creating System V semaphore set";
+        let n = libc::c_int::try_from(nsems).unwrap_or(libc::c_int::MAX);
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+        // SAFETY: semget takes plain integers.
+        let id = unsafe { libc::semget(key.raw(), n, flags) };
+        if id == -1 {
+            return Err(Error::os(op, last_errno())
+                .object(format!("key {key}"))
+                .hint_if(
+                    Errno::EXIST,
+                    "the key is taken: open it instead, or remove it (ipcrm -S KEY)",
+                )
+                .hint_if(
+                    Errno::INVAL,
+                    "nsems is 0 or over the limit SEMMSL (/proc/sys/kernel/sem, first field)",
+                )
+                .hint_if(
+                    Errno::NOSPC,
+                    "too many sets or semaphores on the system (SEMMNI, SEMMNS in /proc/sys/kernel/sem)",
+                ));
+        }
+        Ok(SysvSemSet {
+            id,
+            key,
+            nsems,
+            owner: true,
+        })
+    }
+
+    /// `semget(key, 0, 0)`: the existing set with this key. Never removes it.
+    /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
+    pub fn open(key: SysvKey) -> Result<Self> {
+        let op = "opening System V semaphore set";
+        if key == SysvKey::Private {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                "a private set has no key to find it by",
+            )
+            .hint("open it by id (open_id) instead"));
+        }
+        // SAFETY: semget takes plain integers.
+        let id = unsafe { libc::semget(key.raw(), 0, 0) };
+        if id == -1 {
+            return Err(Error::os(op, last_errno())
+                .object(format!("key {key}"))
+                .hint_if(Errno::NOENT, "no set has this key: create it first"));
+        }
+        let nsems = stat(id, op)?.1;
+        Ok(SysvSemSet {
+            id,
+            key,
+            nsems,
+            owner: false,
+        })
+    }
+
+    /// `semctl(id, 0, IPC_STAT)`: the existing set with this id (as `ipcs -s` shows it, or as
+    /// another process passed it). Never removes it.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn open_id(id: i32) -> Result<Self> {
+        let (key, nsems) = stat(id, "opening System V semaphore set")?;
+        Ok(SysvSemSet {
+            id,
+            key,
+            nsems,
+            owner: false,
+        })
+    }
+
+    /// The set's id.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// The key it was created or opened with.
+    pub fn key(&self) -> SysvKey {
+        self.key
+    }
+
+    /// How many semaphores the set has.
+    pub fn len(&self) -> usize {
+        self.nsems
+    }
+
+    /// Never true: a set has at least one semaphore.
+    pub fn is_empty(&self) -> bool {
+        self.nsems == 0
+    }
+
+    /// Keeps the set after this handle is dropped: remove it later with
+    /// [`remove`](SysvSemSet::remove) (or `ipcrm -s ID`).
+    pub fn persist(&mut self) {
+        self.owner = false;
+    }
+
+    fn label(&self) -> String {
+        format!("id {} (key {})", self.id, self.key)
+    }
+
+    fn check_index(&self, op: &'static str, index: usize) -> Result<()> {
+        if index >= self.nsems {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                format!("index {index} is past the set's {} semaphores", self.nsems),
+            )
+            .object(self.label()));
+        }
+        Ok(())
+    }
+
+    fn bufs(&self, op: &'static str, ops: &[SemOp]) -> Result<Vec<libc::sembuf>> {
+        if ops.is_empty() {
+            return Err(
+                Error::new(ErrorKind::InvalidInput, op, "no operation given").object(self.label()),
+            );
+        }
+        ops.iter()
+            .map(|o| self.check_index(op, o.index).map(|()| o.raw()))
+            .collect()
+    }
+
+    fn op_error(&self, op: &'static str, e: Errno) -> Error {
+        Error::os(op, e)
+            .object(self.label())
+            .hint_if(Errno::IDRM, "the set was removed while this process waited")
+            .hint_if(Errno::INVAL, "no such set: it was removed (IPC_RMID)")
+            .hint_if(
+                Errno::RANGE,
+                "a value (or this process's undo total) would pass SEMVMX (32767)",
+            )
+            .hint_if(
+                Errno::TOOBIG,
+                "more operations than SEMOPM (/proc/sys/kernel/sem, third field) in one call",
+            )
+    }
+
+    /// `semop(id, ops)`: applies every operation of `ops` atomically, waiting (a signal does not
+    /// end the wait) until all of them can be applied at once. `Ok(false)` when an operation
+    /// marked [`nowait`](SemOp::nowait) would have had to wait (`EAGAIN`): then none was
+    /// applied. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op(&self, ops: &[SemOp]) -> Result<bool> {
+        let op = "operating on System V semaphore set";
+        let mut bufs = self.bufs(op, ops)?;
+        loop {
+            // SAFETY: `bufs` is a valid array of bufs.len() sembufs for the duration of the call.
+            if unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) } == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::AGAIN => return Ok(false),
+                e => return Err(self.op_error(op, e)),
+            }
+        }
+    }
+
+    /// `semtimedop(id, ops, timeout)`: as [`op`](SysvSemSet::op), waiting at most `timeout`
+    /// (measured on a monotonic clock, kept across signals). `Ok(false)` when it timed out, or
+    /// when a `nowait` operation would have had to wait: either way nothing was applied.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
+        let op = "operating on System V semaphore set";
+        let mut bufs = self.bufs(op, ops)?;
+        let deadline = poll::deadline(Some(timeout));
+        loop {
+            let ts = relative(poll::remaining(deadline).unwrap_or(Duration::MAX));
+            // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc crate)
+            // reads bufs.len() sembufs from `bufs` and one timespec from `ts`, both valid for
+            // the duration of the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_semtimedop,
+                    self.id as libc::c_long,
+                    bufs.as_mut_ptr(),
+                    bufs.len(),
+                    &ts as *const libc::timespec,
+                )
+            };
+            if r == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::AGAIN => return Ok(false),
+                e => return Err(self.op_error(op, e)),
+            }
+        }
+    }
+
+    /// `semop(id, {index, -1, SEM_UNDO})`: takes one from semaphore `index`, waiting while it
+    /// is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn wait(&self, index: usize) -> Result<()> {
+        self.op(&[SemOp::wait(index)]).map(drop)
+    }
+
+    /// `semop(id, {index, -1, SEM_UNDO | IPC_NOWAIT})`: takes one if semaphore `index` is above
+    /// 0; `Ok(false)` if not. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn try_wait(&self, index: usize) -> Result<bool> {
+        self.op(&[SemOp::wait(index).no_wait()])
+    }
+
+    /// `semtimedop(id, {index, -1, SEM_UNDO}, timeout)`: takes one, waiting at most
+    /// `timeout`; `Ok(false)` when the value stayed 0.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn wait_timeout(&self, index: usize, timeout: Duration) -> Result<bool> {
+        self.op_timeout(&[SemOp::wait(index)], timeout)
+    }
+
+    /// `semop(id, {index, +1, SEM_UNDO})`: gives one to semaphore `index`.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn post(&self, index: usize) -> Result<()> {
+        self.op(&[SemOp::post(index)]).map(drop)
+    }
+
+    fn ctl_error(&self, op: &'static str) -> Error {
+        Error::os(op, last_errno())
+            .object(self.label())
+            .hint_if(Errno::INVAL, "no such set: it was removed (IPC_RMID)")
+            .hint_if(Errno::IDRM, "the set was removed")
+    }
+
+    /// `semctl(id, index, GETVAL)`: semaphore `index`'s value now.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn get(&self, index: usize) -> Result<u16> {
+        let op = "reading System V semaphore";
+        self.check_index(op, index)?;
+        // SAFETY: GETVAL reads no fourth argument.
+        let v = unsafe { libc::semctl(self.id, index as libc::c_int, libc::GETVAL) };
+        if v == -1 {
+            return Err(self.ctl_error(op));
+        }
+        Ok(v as u16)
+    }
+
+    /// `semctl(id, index, SETVAL, value)`: sets semaphore `index` (at most [`SEMVMX`]), waking
+    /// whoever can proceed, and clears every process's undo record for it.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn set(&self, index: usize, value: u16) -> Result<()> {
+        let op = "setting System V semaphore";
+        self.check_index(op, index)?;
+        // SAFETY: SETVAL reads `union semun` by value and uses its `int val` member; the union
+        // is passed like an int (its first member) on Linux, so a c_int is what it reads.
+        let r = unsafe {
+            libc::semctl(
+                self.id,
+                index as libc::c_int,
+                libc::SETVAL,
+                libc::c_int::from(value),
+            )
+        };
+        if r == -1 {
+            return Err(self
+                .ctl_error(op)
+                .hint_if(Errno::RANGE, "the value is over SEMVMX (32767)"));
+        }
+        Ok(())
+    }
+
+    /// `semctl(id, 0, GETALL, array)`: every value, in one consistent snapshot.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn get_all(&self) -> Result<Vec<u16>> {
+        let mut values = vec![0u16; self.nsems];
+        // SAFETY: GETALL reads `union semun` and writes nsems unsigned shorts through its
+        // `array` pointer member (passed like a pointer); `values` holds exactly nsems.
+        let r = unsafe {
+            libc::semctl(
+                self.id,
+                0,
+                libc::GETALL,
+                values.as_mut_ptr() as *mut libc::c_ushort,
+            )
+        };
+        if r == -1 {
+            return Err(self.ctl_error("reading System V semaphore set"));
+        }
+        Ok(values)
+    }
+
+    /// `semctl(id, 0, SETALL, array)`: sets every value at once (`values.len()` must be
+    /// [`len`](SysvSemSet::len)), clearing every undo record of the set.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn set_all(&self, values: &[u16]) -> Result<()> {
+        let op = "setting System V semaphore set";
+        if values.len() != self.nsems {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                format!("{} values given for a set of {}", values.len(), self.nsems),
+            )
+            .object(self.label()));
+        }
+        // SAFETY: SETALL reads `union semun` and reads nsems unsigned shorts through its
+        // `array` pointer member; `values` holds exactly nsems and the kernel only reads them.
+        let r = unsafe {
+            libc::semctl(
+                self.id,
+                0,
+                libc::SETALL,
+                values.as_ptr() as *mut libc::c_ushort,
+            )
+        };
+        if r == -1 {
+            return Err(self
+                .ctl_error(op)
+                .hint_if(Errno::RANGE, "a value is over SEMVMX (32767)"));
+        }
+        Ok(())
+    }
+
+    /// `semctl(id, index, GETNCNT)` and `semctl(id, index, GETZCNT)`: how many processes wait
+    /// for semaphore `index` to grow, and how many wait for it to be 0.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn waiters(&self, index: usize) -> Result<(usize, usize)> {
+        let op = "counting waiters of System V semaphore";
+        self.check_index(op, index)?;
+        let mut counts = [0usize; 2];
+        for (slot, cmd) in counts.iter_mut().zip([libc::GETNCNT, libc::GETZCNT]) {
+            // SAFETY: GETNCNT and GETZCNT read no fourth argument.
+            let n = unsafe { libc::semctl(self.id, index as libc::c_int, cmd) };
+            if n == -1 {
+                return Err(self.ctl_error(op));
+            }
+            *slot = n as usize;
+        }
+        Ok((counts[0], counts[1]))
+    }
+
+    /// `semctl(id, 0, IPC_RMID)`: removes the set now, whoever made it; processes waiting on it
+    /// wake with `EIDRM`. See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn remove(mut self) -> Result<()> {
+        self.owner = false;
+        rmid(self.id).map_err(|e| {
+            Error::os("removing System V semaphore set", e)
+                .object(self.label())
+                .hint_if(
+                    Errno::PERM,
+                    "only the set's owner, creator or root may remove it",
+                )
+        })
+    }
+}
+
+impl Drop for SysvSemSet {
+    fn drop(&mut self) {
+        if self.owner {
+            let _ = rmid(self.id);
+        }
+    }
+}
+
+fn rmid(id: i32) -> std::result::Result<(), Errno> {
+    // SAFETY: IPC_RMID reads no fourth argument.
+    if unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == -1 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// `semctl(id, 0, IPC_STAT)`: the set's key and number of semaphores.
+fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
+    // SAFETY: semid_ds is plain integers; all zeroes is a valid value.
+    let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT reads `union semun` and writes one semid_ds through its `buf` pointer
+    // member (passed like a pointer); `ds` is a writable semid_ds.
+    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) } == -1 {
+        return Err(Error::os(op, last_errno())
+            .object(format!("id {id}"))
+            .hint_if(Errno::INVAL, "no set has this id (see ipcs -s)"));
+    }
+    let key = match ds.sem_perm.__key {
+        libc::IPC_PRIVATE => SysvKey::Private,
+        k => SysvKey::Key(k),
+    };
+    Ok((key, ds.sem_nsems as usize))
+}
