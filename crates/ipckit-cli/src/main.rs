@@ -3,6 +3,7 @@
 mod endpoint;
 mod objects;
 mod output;
+mod sem;
 mod send;
 mod serve;
 
@@ -134,6 +135,11 @@ enum Command {
         #[command(flatten)]
         serve: ServeFlags,
     },
+    /// Semaphores: sem:/NAME (POSIX) and sysv-sem:KEY[#INDEX] (System V).
+    Sem {
+        #[command(subcommand)]
+        action: SemCommand,
+    },
     /// Remove kernel objects: mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY.
     Rm {
         #[arg(required = true)]
@@ -175,6 +181,67 @@ impl ServeFlags {
             allow_remote: self.common.allow_remote,
             quiet: self.quiet,
         })
+    }
+}
+
+#[derive(Subcommand)]
+enum SemCommand {
+    /// Create a semaphore (and keep it until `ipckit sem rm`).
+    Create {
+        uri: sem::SemUri,
+        /// Initial value.
+        #[arg(long, default_value_t = 0)]
+        value: u32,
+        /// System V: how many semaphores in the set.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32000))]
+        nsems: u64,
+        /// Mode, in octal.
+        #[arg(long, default_value = "600", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Add one (sem_post; semop +1).
+    Post { uri: sem::SemUri },
+    /// Take one, waiting while the value is 0 (sem_wait; semop -1).
+    Wait {
+        uri: sem::SemUri,
+        /// Give up (exit 1) after this long (e.g. 5s, 200ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Print the value.
+    Value {
+        uri: sem::SemUri,
+        /// As JSON: {"uri": ..., "value": N}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove it (sem_unlink; IPC_RMID of the whole set).
+    Rm { uri: sem::SemUri },
+}
+
+impl SemCommand {
+    fn run(self) -> anyhow::Result<()> {
+        use sem::SemAction;
+        let (uri, action) = match self {
+            SemCommand::Create {
+                uri,
+                value,
+                nsems,
+                mode,
+            } => (
+                uri,
+                SemAction::Create {
+                    value,
+                    nsems: nsems as usize,
+                    mode,
+                },
+            ),
+            SemCommand::Post { uri } => (uri, SemAction::Post),
+            SemCommand::Wait { uri, timeout } => (uri, SemAction::Wait { timeout }),
+            SemCommand::Value { uri, json } => (uri, SemAction::Value { json }),
+            SemCommand::Rm { uri } => (uri, SemAction::Rm),
+        };
+        sem::run(&uri, action)
     }
 }
 
@@ -240,6 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             },
         }),
+        Command::Sem { action } => action.run(),
         Command::Rm { uris } => {
             for uri in &uris {
                 objects::rm(uri)?;

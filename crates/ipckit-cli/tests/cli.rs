@@ -645,3 +645,76 @@ impl Drop for RemoveSegment {
         let _ = self.0.remove();
     }
 }
+
+#[test]
+fn posix_semaphore_commands() {
+    let name = ipckit::name::unique_posix("cli-sem");
+    let uri = format!("sem:{name}");
+    assert!(
+        run(&["sem", "create", &uri, "--value", "1"], b"")
+            .0
+            .success()
+    );
+    let _cleanup = RemoveSem(name.clone());
+    assert!(
+        run(&["sem", "wait", &uri, "--timeout", "20s"], b"")
+            .0
+            .success()
+    );
+    let (st, _, err, _) = run(&["sem", "wait", &uri, "--timeout", "100ms"], b"");
+    assert_eq!(st.code(), Some(1), "the value is 0: the wait times out");
+    assert!(err[0].contains("timed out after 100ms"), "{err:?}");
+    assert!(run(&["sem", "post", &uri], b"").0.success());
+    let (_, out, _, _) = run(&["sem", "value", &uri, "--json"], b"");
+    assert_eq!(json(&out[0])["value"], 1);
+    assert!(run(&["sem", "rm", &uri], b"").0.success());
+    let (st, _, err, _) = run(&["sem", "value", &uri], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("ENOENT"), "{err:?}");
+}
+
+/// Unlinks a POSIX named semaphore when dropped.
+struct RemoveSem(String);
+
+impl Drop for RemoveSem {
+    fn drop(&mut self) {
+        let _ = ipckit::sync::sem_posix::PosixSem::unlink(&self.0);
+    }
+}
+
+#[test]
+fn sysv_semaphore_commands_address_one_semaphore_of_a_set() {
+    let key = test_key(3);
+    let uri = format!("sysv-sem:{key}#1");
+    assert!(
+        run(
+            &["sem", "create", &uri, "--nsems", "2", "--value", "3"],
+            b""
+        )
+        .0
+        .success()
+    );
+    let set = ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap()).unwrap();
+    assert_eq!(set.get_all().unwrap(), [0, 3], "only #1 got the value");
+    assert!(run(&["sem", "wait", &uri], b"").0.success());
+    // The command exits at once: its wait must not be undone at exit (no SEM_UNDO).
+    assert_eq!(set.get(1).unwrap(), 2);
+    let (st, _, _, _) = run(
+        &[
+            "sem",
+            "wait",
+            &format!("sysv-sem:{key}#0"),
+            "--timeout",
+            "100ms",
+        ],
+        b"",
+    );
+    assert_eq!(st.code(), Some(1));
+    let (st, _, err, _) = run(&["sem", "value", &format!("sysv-sem:{key}#7")], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("indexes 0 to 1"), "{err:?}");
+    assert!(run(&["sem", "rm", &uri], b"").0.success());
+    assert!(ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap()).is_err());
+    let (st, _, _, _) = run(&["sem", "create", "sem:noslash"], b"");
+    assert_eq!(st.code(), Some(2), "a bad URI is a usage error");
+}

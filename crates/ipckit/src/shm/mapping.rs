@@ -229,7 +229,6 @@ impl Mapping {
 
     /// A pointer to a `T` at `offset`, bounds- and alignment-checked, for the types that live
     /// in shared memory and synchronise themselves (process-shared mutexes, semaphores).
-    #[allow(dead_code)] // used by sync (merging next)
     pub(crate) fn ptr_at<T>(&self, offset: usize) -> Result<*mut T> {
         self.check(
             offset,

@@ -1,0 +1,174 @@
+//! `ipckit sem create|post|wait|value|rm URI`, for `sem:/NAME` (POSIX named semaphores) and
+//! `sysv-sem:KEY[#INDEX]` (one semaphore of a System V set; index 0 by default).
+//!
+//! The command line's operations never use SEM_UNDO: the command exits at once, and an undo
+//! would give back at exit what `wait` just took.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use ipckit::name::SysvKey;
+use ipckit::sync::sem_posix::PosixSem;
+use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+
+use crate::endpoint;
+
+/// A semaphore URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SemUri {
+    Posix(String),
+    Sysv(SysvKey, usize),
+}
+
+impl FromStr for SemUri {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(name) = s.strip_prefix("sem:") {
+            ipckit::name::check_posix_name(name).map_err(|e| format!("'{s}': {e}"))?;
+            return Ok(SemUri::Posix(name.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("sysv-sem:") {
+            let (key, index) = match rest.split_once('#') {
+                Some((k, i)) => {
+                    let i = i
+                        .parse::<usize>()
+                        .map_err(|_| format!("'{s}': '{i}' is not a semaphore index"))?;
+                    (k, i)
+                }
+                None => (rest, 0),
+            };
+            return Ok(SemUri::Sysv(endpoint::sysv_key(s, key)?, index));
+        }
+        Err(format!(
+            "'{s}' is not a semaphore URI: use sem:/NAME or sysv-sem:KEY[#INDEX]"
+        ))
+    }
+}
+
+impl fmt::Display for SemUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SemUri::Posix(n) => write!(f, "sem:{n}"),
+            SemUri::Sysv(k, i) => write!(f, "sysv-sem:{k}#{i}"),
+        }
+    }
+}
+
+/// What `ipckit sem` does.
+pub enum SemAction {
+    /// Create with an initial value (and, for System V, `nsems` semaphores), and keep it.
+    Create {
+        value: u32,
+        nsems: usize,
+        mode: u32,
+    },
+    Post,
+    Wait {
+        timeout: Option<Duration>,
+    },
+    Value {
+        json: bool,
+    },
+    Rm,
+}
+
+fn open_sysv(key: SysvKey, index: usize) -> Result<SysvSemSet> {
+    let set = SysvSemSet::open(key)?;
+    if index >= set.len() {
+        bail!(
+            "sysv-sem:{key}#{index}: the set has {} semaphores (indexes 0 to {})",
+            set.len(),
+            set.len() - 1
+        );
+    }
+    Ok(set)
+}
+
+pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
+    match (uri, action) {
+        (SemUri::Posix(name), SemAction::Create { value, mode, .. }) => {
+            PosixSem::create(name, value, mode)?.persist()
+        }
+        (SemUri::Sysv(key, index), SemAction::Create { value, nsems, mode }) => {
+            if *index >= nsems {
+                bail!("{uri}: index {index} is outside a set of {nsems} (--nsems)");
+            }
+            let value = u16::try_from(value)
+                .map_err(|_| anyhow::anyhow!("{uri}: a System V semaphore holds at most 32767"))?;
+            let mut set = SysvSemSet::create(*key, nsems, mode)?;
+            set.set(*index, value)?;
+            set.persist();
+        }
+        (SemUri::Posix(name), SemAction::Post) => PosixSem::open(name)?.post()?,
+        (SemUri::Sysv(key, index), SemAction::Post) => {
+            open_sysv(*key, *index)?.op(&[SemOp::post(*index).no_undo()])?;
+        }
+        (SemUri::Posix(name), SemAction::Wait { timeout }) => {
+            let sem = PosixSem::open(name)?;
+            match timeout {
+                Some(t) if !sem.wait_timeout(t)? => bail!(
+                    "waiting on {uri}: timed out after {}",
+                    humantime::format_duration(t)
+                ),
+                Some(_) => {}
+                None => sem.wait()?,
+            }
+        }
+        (SemUri::Sysv(key, index), SemAction::Wait { timeout }) => {
+            let set = open_sysv(*key, *index)?;
+            let op = [SemOp::wait(*index).no_undo()];
+            let done = match timeout {
+                Some(t) => set.op_timeout(&op, t)?,
+                None => set.op(&op)?,
+            };
+            if !done {
+                let t = timeout.unwrap_or_default();
+                bail!(
+                    "waiting on {uri}: timed out after {}",
+                    humantime::format_duration(t)
+                );
+            }
+        }
+        (uri, SemAction::Value { json }) => {
+            let value = match uri {
+                SemUri::Posix(name) => PosixSem::open(name)?.value()?,
+                SemUri::Sysv(key, index) => open_sysv(*key, *index)?.get(*index)? as u32,
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "uri": uri.to_string(), "value": value })
+                );
+            } else {
+                println!("{value}");
+            }
+        }
+        (SemUri::Posix(name), SemAction::Rm) => PosixSem::unlink(name)?,
+        (SemUri::Sysv(key, _), SemAction::Rm) => SysvSemSet::open(*key)?.remove()?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_semaphore_uris() {
+        assert_eq!("sem:/s".parse(), Ok(SemUri::Posix("/s".into())));
+        assert_eq!(
+            "sysv-sem:0x10".parse(),
+            Ok(SemUri::Sysv(SysvKey::Key(16), 0))
+        );
+        assert_eq!(
+            "sysv-sem:16#2".parse(),
+            Ok(SemUri::Sysv(SysvKey::Key(16), 2))
+        );
+        for bad in ["sem:s", "sysv-sem:0", "sysv-sem:16#x", "mq:/q", "sysv-sem:"] {
+            assert!(bad.parse::<SemUri>().is_err(), "{bad}");
+        }
+    }
+}
