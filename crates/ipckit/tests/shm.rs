@@ -104,6 +104,30 @@ impl Drop for RemoveId {
 fn child() {
     let Some(role) = common::role() else { return };
     match role.as_str() {
+        // Shares an anonymous mapping with a fork()ed child, which is the only way to reach it.
+        "fork-anonymous" => {
+            let m = Mapping::anonymous_shared(4096).unwrap();
+            // SAFETY: the forked process only stores to an atomic in the shared mapping and
+            // calls _exit, both async-signal-safe, so the other threads' state does not matter.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                if let Ok(a) = m.atomic_u32(0) {
+                    a.store(0xC0FFEE, std::sync::atomic::Ordering::SeqCst);
+                }
+                // SAFETY: ends the forked process at once, running nothing of the parent's.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for the child just forked; `status` is writable.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            say(format!(
+                "{:x}",
+                m.atomic_u32(0)
+                    .unwrap()
+                    .load(std::sync::atomic::Ordering::SeqCst)
+            ));
+        }
         // Opens the POSIX object NAME, reports what the parent wrote, writes a reply.
         "posix-peer" => {
             let shm = PosixShm::open(&common::arg("NAME"), true).unwrap();
@@ -556,4 +580,35 @@ fn an_empty_posix_object_cannot_be_mapped_and_says_why() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let s = err.to_string();
     assert!(s.contains(&name) && s.contains("ftruncate"), "{s}");
+}
+
+#[test]
+fn an_anonymous_shared_mapping_is_shared_with_a_forked_child() {
+    let mut child = common::child("child", "fork-anonymous").start();
+    assert_eq!(
+        child.line(),
+        "c0ffee",
+        "the forked process's store is seen by its parent"
+    );
+    child.success();
+}
+
+#[test]
+fn a_file_backed_mapping_reaches_the_file_on_flush() {
+    let mut file = tempfile::tempfile().unwrap();
+    file.set_len(4096).unwrap();
+    let m = Mapping::map_fd(&file, 4096, true).unwrap();
+    m.write_at(100, b"through the mapping").unwrap();
+    m.flush().unwrap();
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(100)).unwrap();
+    let mut back = [0u8; 19];
+    file.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"through the mapping");
+    let ro = Mapping::map_fd(&file, 4096, false).unwrap();
+    assert_eq!(
+        ro.write_at(0, b"x").unwrap_err().kind(),
+        ErrorKind::InvalidInput,
+        "read-only mapping"
+    );
 }
