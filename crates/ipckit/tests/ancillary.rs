@@ -11,7 +11,6 @@ use ipckit::ErrorKind;
 use ipckit::socket::ancillary::{self, Credentials};
 use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixListener, UnixStream};
 use ipckit::stream::pipe::{self, PipeWriter};
-use ipckit::transport::TimedRead;
 
 #[test]
 fn child() {
@@ -88,7 +87,7 @@ fn truncated_control_data_leaks_no_descriptor() {
     // Twenty descriptors against room for one: more than the control buffer holds even with
     // its alignment slack, so the kernel sets MSG_CTRUNC.
     let (r, _w) = pipe::pipe().unwrap();
-    ancillary::send_fds(&conn, b"x", &vec![r.as_fd(); 20]).unwrap();
+    ancillary::send_fds(&conn, b"x", &[r.as_fd(); 20]).unwrap();
     let report = child.line();
     let parts: Vec<&str> = report.split(' ').collect();
     assert_eq!(parts[2], "Truncated", "MSG_CTRUNC is reported: {report}");

@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use common::{T, say};
+use common::say;
 use ipckit::ErrorKind;
 use ipckit::socket::tcp;
-use ipckit::transport::TimedRead;
 
 #[test]
 fn child() {

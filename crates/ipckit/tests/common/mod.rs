@@ -133,10 +133,10 @@ impl<'a> Spawn<'a> {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(msg) = line.strip_prefix(PREFIX) {
-                    if tx.send(msg.to_string()).is_err() {
-                        break;
-                    }
+                if let Some(msg) = line.strip_prefix(PREFIX)
+                    && tx.send(msg.to_string()).is_err()
+                {
+                    break;
                 }
             }
         });
