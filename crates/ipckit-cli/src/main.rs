@@ -309,8 +309,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Sem { action } => action.run(),
         Command::Rm { uris } => {
-            for uri in &uris {
-                objects::rm(uri)?;
+            // Every URI is tried; each failure is one line, and the exit status says any failed.
+            let failed = uris
+                .iter()
+                .filter(|uri| {
+                    objects::rm(uri)
+                        .map_err(|e| eprintln!("ipckit: {e:#}"))
+                        .is_err()
+                })
+                .count();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} removals failed", uris.len());
             }
             Ok(())
         }

@@ -10,7 +10,6 @@ use anyhow::{Result, bail};
 use ipckit::Errno;
 use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
 use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
-use ipckit::name::SysvKey;
 use ipckit::shm::mapping::Mapping;
 use ipckit::shm::posix::PosixShm;
 use ipckit::shm::sysv::SysvShm;
@@ -39,26 +38,25 @@ pub struct ObjectOpts {
     pub mode: u32,
 }
 
-fn open_posix_mq(name: &str, access: Access, opts: &ObjectOpts) -> Result<PosixMq> {
-    match PosixMq::open(name, access) {
-        Err(e) if opts.create && e.errno() == Some(Errno::NOENT) => {
-            let mut q = PosixMq::create(name, QueueAttr::default(), opts.mode)?;
-            q.persist();
-            Ok(PosixMq::open(name, access)?)
-        }
-        other => Ok(other?),
+/// Opens an object, or with `--create` makes it (and keeps it) when it is missing. Two runs
+/// racing to create it both succeed: the one that loses opens what the other made.
+fn open_or_create<T>(
+    create: bool,
+    open: impl Fn() -> ipckit::Result<T>,
+    make: impl FnOnce() -> ipckit::Result<T>,
+) -> Result<T> {
+    match open() {
+        Err(e) if create && e.errno() == Some(Errno::NOENT) => match make() {
+            Err(e) if e.errno() == Some(Errno::EXIST) => Ok(open()?),
+            made => Ok(made?),
+        },
+        opened => Ok(opened?),
     }
 }
 
-fn open_sysv_mq(key: SysvKey, opts: &ObjectOpts) -> Result<SysvMq> {
-    match SysvMq::open(key) {
-        Err(e) if opts.create && e.errno() == Some(Errno::NOENT) => {
-            let mut q = SysvMq::create(key, opts.mode)?;
-            q.persist();
-            Ok(q)
-        }
-        other => Ok(other?),
-    }
+fn kept<T>(mut made: T, persist: impl FnOnce(&mut T)) -> T {
+    persist(&mut made);
+    made
 }
 
 /// Sends each message to a queue, or writes the (one) payload into shared memory.
@@ -77,7 +75,14 @@ pub fn send(
     };
     match endpoint {
         Endpoint::PosixMq(name) => {
-            let q = open_posix_mq(name, Access::Write, opts)?;
+            let q = open_or_create(
+                opts.create,
+                || PosixMq::open(name, Access::Write),
+                || {
+                    PosixMq::create(name, QueueAttr::default(), opts.mode)
+                        .map(|q| kept(q, PosixMq::persist))
+                },
+            )?;
             for (i, m) in messages.iter().enumerate() {
                 if !q.send_timeout(m, opts.priority, timeout)? {
                     return Err(timed_out(i));
@@ -85,8 +90,12 @@ pub fn send(
             }
         }
         Endpoint::SysvMq(key) => {
-            let q = open_sysv_mq(*key, opts)?;
-            let mtype = if opts.mtype == 0 { 1 } else { opts.mtype };
+            let q = open_or_create(
+                opts.create,
+                || SysvMq::open(*key),
+                || SysvMq::create(*key, opts.mode).map(|q| kept(q, SysvMq::persist)),
+            )?;
+            let mtype = opts.mtype;
             for (i, m) in messages.iter().enumerate() {
                 match timeout {
                     Some(t) if !q.send_timeout(mtype, m, t)? => return Err(timed_out(i)),
@@ -98,7 +107,13 @@ pub fn send(
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
             // Shared memory holds bytes, not messages: the payload is written as one run.
             let data = messages.join(&b'\n');
-            let map = map_shm(endpoint, opts, opts.offset + data.len())?;
+            let needed = opts.offset.checked_add(data.len()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "writing to {endpoint}: --offset {} is too large",
+                    opts.offset
+                )
+            })?;
+            let map = map_shm(endpoint, opts, true, needed)?;
             map.write_at(opts.offset, &data)?;
         }
         other => bail!("{other} is not a queue or shared memory"),
@@ -106,31 +121,35 @@ pub fn send(
     Ok(())
 }
 
-/// Maps shared memory for `send` (writable; made with --create when missing, big enough for
-/// `needed` bytes) or for `recv` (read-only, `needed` 0).
-fn map_shm(endpoint: &Endpoint, opts: &ObjectOpts, needed: usize) -> Result<Mapping> {
-    let writable = needed > 0;
+/// Maps shared memory: writable for `send` (made with `--create` when missing, of `--size`
+/// or big enough for `needed` bytes), read-only for `recv`.
+fn map_shm(
+    endpoint: &Endpoint,
+    opts: &ObjectOpts,
+    writable: bool,
+    needed: usize,
+) -> Result<Mapping> {
+    let create = opts.create && writable;
     let size = opts.size.unwrap_or(needed.max(4096));
-    let missing = |e: &ipckit::Error| opts.create && writable && e.errno() == Some(Errno::NOENT);
+    // Refused before anything is made, so a failed command leaves nothing behind.
+    if create && size < needed {
+        bail!(
+            "creating {endpoint}: --size {size} is smaller than --offset plus the message ({needed} bytes)"
+        );
+    }
     Ok(match endpoint {
-        Endpoint::PosixShm(name) => match PosixShm::open(name, writable) {
-            Ok(shm) => shm.map()?,
-            Err(e) if missing(&e) => {
-                let mut shm = PosixShm::create(name, size, opts.mode)?;
-                shm.persist();
-                shm.map()?
-            }
-            Err(e) => return Err(e.into()),
-        },
-        Endpoint::SysvShm(key) => match SysvShm::open(*key) {
-            Ok(shm) => shm.attach(writable)?,
-            Err(e) if missing(&e) => {
-                let mut shm = SysvShm::create(*key, size, opts.mode)?;
-                shm.persist();
-                shm.attach(writable)?
-            }
-            Err(e) => return Err(e.into()),
-        },
+        Endpoint::PosixShm(name) => open_or_create(
+            create,
+            || PosixShm::open(name, writable),
+            || PosixShm::create(name, size, opts.mode).map(|s| kept(s, PosixShm::persist)),
+        )?
+        .map()?,
+        Endpoint::SysvShm(key) => open_or_create(
+            create,
+            || SysvShm::open(*key),
+            || SysvShm::create(*key, size, opts.mode).map(|s| kept(s, SysvShm::persist)),
+        )?
+        .attach(writable)?,
         other => bail!("{other} is not shared memory"),
     })
 }
@@ -212,7 +231,7 @@ pub fn recv(
             }
         }
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
-            let map = map_shm(endpoint, opts, 0)?;
+            let map = map_shm(endpoint, opts, false, 0)?;
             let end = match opts.len {
                 Some(len) => opts.offset.saturating_add(len),
                 None => map.len(),

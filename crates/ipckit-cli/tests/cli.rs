@@ -718,3 +718,37 @@ fn sysv_semaphore_commands_address_one_semaphore_of_a_set() {
     let (st, _, _, _) = run(&["sem", "create", "sem:noslash"], b"");
     assert_eq!(st.code(), Some(2), "a bad URI is a usage error");
 }
+
+#[test]
+fn kernel_object_edge_cases_fail_cleanly() {
+    let name = ipckit::name::unique_posix("cli-edge");
+    let uri = format!("shm:{name}");
+    // A size too small for offset + message is refused before anything is made.
+    let (st, _, err, _) = run(
+        &["send", &uri, "twelve bytes", "--create", "--size", "4"],
+        b"",
+    );
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("smaller than"), "{err:?}");
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm{name}")).exists(),
+        "nothing left behind"
+    );
+    let (st, _, err, _) = run(
+        &["send", &uri, "x", "--offset", "18446744073709551615"],
+        b"",
+    );
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("internal error")), "{err:?}");
+    // An empty payload still creates the object.
+    assert!(run(&["send", &uri, "", "--create"], b"").0.success());
+    let _cleanup = RemoveShm(name.clone());
+    let (st, out, _, _) = run(&["recv", &uri], b"");
+    assert!(st.success());
+    assert_eq!(out, [""]);
+    let key = test_key(4);
+    let mq = format!("sysv-mq:{key}");
+    let (st, _, err, _) = run(&["recv", &mq, "--type=-9223372036854775808"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("internal error")), "{err:?}");
+}

@@ -49,8 +49,27 @@ fn child() {
                 .unwrap();
             say(String::from_utf8_lossy(&buf[..m.len]));
         }
+        "umask-mode" => {
+            // SAFETY: umask only sets this process's file-creation mask.
+            unsafe { libc::umask(0o077) };
+            let q = posix_queue_with_mode(0o644);
+            let st = rustix::fs::fstat(&q).unwrap();
+            say(format!("{:o}", st.st_mode & 0o777));
+        }
         other => panic!("unknown role {other}"),
     }
+}
+
+fn posix_queue_with_mode(mode: u32) -> PosixMq {
+    PosixMq::create(
+        &name::unique_posix("test-mq"),
+        QueueAttr {
+            max_msgs: 2,
+            msg_size: 8,
+        },
+        mode,
+    )
+    .unwrap()
 }
 
 fn posix_queue(max_msgs: i64, msg_size: i64) -> PosixMq {
@@ -295,6 +314,55 @@ fn a_sysv_queue_is_found_by_key_in_another_process_and_removed_by_its_creator() 
     let mut kept = SysvMq::create(key, 0o600).unwrap();
     kept.persist();
     drop(kept);
-    let again = SysvMq::open(key).unwrap();
+    let mut again = SysvMq::open(key).unwrap();
     again.remove().unwrap();
+}
+
+#[test]
+fn a_posix_queue_gets_exactly_the_mode_asked_for_whatever_the_umask() {
+    let mut child = common::child("child", "umask-mode").start();
+    assert_eq!(child.line(), "644");
+    child.success();
+    let err =
+        PosixMq::create(&name::unique_posix("test-mq"), QueueAttr::default(), 0o4755).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "set-id bits are not a queue's"
+    );
+}
+
+#[test]
+fn a_posix_creator_never_removes_a_queue_made_again_under_its_name() {
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" /dev/mqueue mqueue "));
+    if !mounted {
+        // Without the mqueue filesystem the name's owner cannot be told: .ci/run mounts it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must mount /dev/mqueue"
+        );
+        eprintln!("SKIPPED: /dev/mqueue is not mounted");
+        return;
+    }
+    let name = name::unique_posix("test-mq-again");
+    let attr = QueueAttr {
+        max_msgs: 2,
+        msg_size: 8,
+    };
+    let first = PosixMq::create(&name, attr, 0o600).unwrap();
+    PosixMq::unlink(&name).unwrap();
+    let second = PosixMq::create(&name, attr, 0o600).unwrap();
+    drop(first);
+    assert!(
+        PosixMq::open(&name, Access::Read).is_ok(),
+        "the first creator left the second queue alone"
+    );
+    drop(second);
+    assert_eq!(
+        PosixMq::open(&name, Access::Read).unwrap_err().errno(),
+        Some(Errno::NOENT)
+    );
 }

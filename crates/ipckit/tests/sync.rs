@@ -515,3 +515,38 @@ fn rwlock_try_write_fails_while_a_child_holds_a_read_lock() {
     drop(w);
     assert!(lock.read_timeout(T).unwrap().is_some());
 }
+
+#[test]
+fn attaching_to_memory_no_one_initialised_is_refused() {
+    use ipckit::sync::rwlock::SharedRwLock;
+    let m = Mapping::anonymous_shared(4096).unwrap();
+    // Zeroed memory is a valid but process-private pthread object: its wake-ups would not
+    // reach another process, so attach refuses it.
+    for err in [
+        RobustMutex::attach(&m, 0).map(drop).unwrap_err(),
+        SharedRwLock::attach(&m, 256).map(drop).unwrap_err(),
+        SharedSem::attach(&m, 512).map(drop).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("initialise it first"), "{err}");
+    }
+    let _mutex = RobustMutex::init(&m, 0).unwrap();
+    RobustMutex::attach(&m, 0).unwrap();
+    assert!(RobustMutex::footprint() > std::mem::size_of::<libc::pthread_mutex_t>());
+}
+
+#[test]
+fn a_semaphore_creator_never_removes_one_made_again_under_its_name() {
+    use ipckit::sync::sem_posix::PosixSem;
+    let name = ipckit::name::unique_posix("test-sem-again");
+    let first = PosixSem::create(&name, 0, 0o600).unwrap();
+    PosixSem::unlink(&name).unwrap();
+    let second = PosixSem::create(&name, 0, 0o600).unwrap();
+    drop(first);
+    assert!(
+        PosixSem::open(&name).is_ok(),
+        "the first creator left the second semaphore alone"
+    );
+    drop(second);
+    assert!(PosixSem::open(&name).is_err());
+}

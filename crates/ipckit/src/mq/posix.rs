@@ -99,8 +99,10 @@ fn oflag(access: Access) -> libc::c_int {
 impl PosixMq {
     /// `mq_open(name, O_CREAT | O_EXCL | O_RDWR, mode, attr)`: a new queue this handle owns.
     /// Fails with EEXIST if the name is taken.
+    /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html).
     pub fn create(name: &str, attr: QueueAttr, mode: u32) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
+        crate::shm::check_mode("creating POSIX message queue", mode)?;
         let mut a: libc::mq_attr = zeroed_attr();
         a.mq_maxmsg = attr.max_msgs as _;
         a.mq_msgsize = attr.msg_size as _;
@@ -129,15 +131,21 @@ impl PosixMq {
                 "too many queues for this user (RLIMIT_MSGQUEUE) or descriptors",
             )
         })?;
-        Ok(PosixMq {
+        let q = PosixMq {
             fd,
             name: name.to_string(),
             msg_size: attr.msg_size as usize,
             owner: true,
-        })
+        };
+        // mq_open applies the umask; the mode asked for is the mode set (a failure here drops
+        // `q`, which unlinks the queue again).
+        rustix::fs::fchmod(&q.fd, rustix::fs::Mode::from_bits_truncate(mode))
+            .map_err(|e| Error::os("setting mode of POSIX message queue", e).object(name))?;
+        Ok(q)
     }
 
     /// `mq_open(name, access)`: an existing queue. Never removes it.
+    /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html).
     pub fn open(name: &str, access: Access) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
         let flags = oflag(access) | libc::O_CLOEXEC | libc::O_NONBLOCK;
@@ -180,6 +188,7 @@ impl PosixMq {
     }
 
     /// `mq_getattr`: limits and the number of messages waiting.
+    /// See [mq_getattr(3)](https://man7.org/linux/man-pages/man3/mq_getattr.3.html).
     // c_long is i64 only on 64-bit targets: the casts are for the others.
     #[allow(clippy::unnecessary_cast)]
     pub fn stat(&self) -> Result<QueueStat> {
@@ -200,7 +209,8 @@ impl PosixMq {
         })
     }
 
-    /// Sends without waiting: `Ok(false)` when the queue is full (EAGAIN).
+    /// `mq_send` without waiting: `Ok(false)` when the queue is full (EAGAIN).
+    /// See [mq_send(3)](https://man7.org/linux/man-pages/man3/mq_send.3.html).
     pub fn try_send(&self, msg: &[u8], priority: u32) -> Result<bool> {
         if priority >= PRIO_MAX {
             return Err(Error::new(
@@ -261,7 +271,7 @@ impl PosixMq {
         self.send_timeout(msg, priority, None).map(drop)
     }
 
-    /// Receives the oldest message of the highest priority into `buf` (resized to fit) without
+    /// `mq_receive`: the oldest message of the highest priority into `buf` (resized to fit) without
     /// waiting; returns its priority, or `None` when the queue is empty.
     pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<Option<u32>> {
         buf.clear();
@@ -354,9 +364,29 @@ impl PosixMq {
     }
 }
 
+impl PosixMq {
+    /// Whether the name still leads to this queue. Only the mqueue filesystem can tell; when it
+    /// is not mounted at `/dev/mqueue`, the name is taken to be ours.
+    fn name_is_ours(&self) -> bool {
+        const MQUEUE_MAGIC: i64 = 0x1980_0202;
+        let mounted =
+            rustix::fs::statfs("/dev/mqueue").is_ok_and(|fs| fs.f_type as i64 == MQUEUE_MAGIC);
+        if !mounted {
+            return true;
+        }
+        let Ok(mine) = rustix::fs::fstat(&self.fd) else {
+            return true;
+        };
+        let path = format!("/dev/mqueue/{}", self.name.trim_start_matches('/'));
+        rustix::fs::lstat(path.as_str())
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
+    }
+}
+
 impl Drop for PosixMq {
     fn drop(&mut self) {
-        if self.owner {
+        // The creator removes its queue, never one made again under the same name.
+        if self.owner && self.name_is_ours() {
             let _ = PosixMq::unlink(&self.name);
         }
     }

@@ -75,7 +75,13 @@ impl TypeFilter {
         Ok(match (t, except) {
             (0, false) => TypeFilter::Any,
             (t, false) if t > 0 => TypeFilter::Exact(t),
-            (t, false) => TypeFilter::UpTo(-t),
+            (t, false) => TypeFilter::UpTo(t.checked_neg().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "choosing message type",
+                    format!("{t} has no positive bound"),
+                )
+            })?),
             (t, true) if t > 0 => TypeFilter::Except(t),
             (t, true) => {
                 return Err(Error::new(
@@ -144,7 +150,9 @@ pub fn msgmax() -> usize {
 impl SysvMq {
     /// `msgget(key, IPC_CREAT | IPC_EXCL | mode)`: a new queue this handle owns. Fails with
     /// EEXIST if the key is taken.
+    /// See [msgget(2)](https://man7.org/linux/man-pages/man2/msgget.2.html).
     pub fn create(key: SysvKey, mode: u32) -> Result<Self> {
+        crate::shm::check_mode("creating System V message queue", mode)?;
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
         // SAFETY: msgget takes integers only.
         let id = unsafe { libc::msgget(key.raw(), flags) };
@@ -223,7 +231,10 @@ impl SysvMq {
     }
 
     /// `msgctl(IPC_RMID)`: removes the queue now; waiting senders and receivers get EIDRM.
-    pub fn remove(&self) -> Result<()> {
+    /// The handle no longer owns it (its drop removes nothing, so a reused id is safe).
+    /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
+    pub fn remove(&mut self) -> Result<()> {
+        self.owner = false;
         // SAFETY: IPC_RMID reads no buffer.
         if unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } == -1 {
             return Err(last_os("removing System V message queue", self.id));
@@ -289,7 +300,7 @@ impl SysvMq {
             ));
         }
         let mut buf = msgbuf(data.len());
-        buf[0] = mtype as u64;
+        buf[0] = mtype as libc::c_long;
         // SAFETY: `buf` has room for the type word and `data.len()` bytes after it.
         unsafe {
             std::ptr::copy_nonoverlapping(
@@ -321,7 +332,8 @@ impl SysvMq {
         }
     }
 
-    /// Sends a message of type `mtype` (> 0), waiting for room as long as it takes.
+    /// `msgsnd`: sends a message of type `mtype` (> 0), waiting for room as long as it takes.
+    /// See [msgsnd(2)](https://man7.org/linux/man-pages/man2/msgsnd.2.html).
     pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
         self.send_once(mtype, data, false).map(drop)
     }
@@ -396,7 +408,8 @@ impl SysvMq {
         }
     }
 
-    /// Receives the first message `filter` picks, waiting as long as it takes. A message
+    /// `msgrcv`: receives the first message `filter` picks, waiting as long as it takes.
+    /// See [msgrcv(2)](https://man7.org/linux/man-pages/man2/msgrcv.2.html). A message
     /// larger than `buf` is an error (and stays queued) unless `truncate`.
     pub fn recv(&self, buf: &mut [u8], filter: TypeFilter, truncate: bool) -> Result<Msg> {
         self.recv_once(buf, filter, truncate, false)?
@@ -439,7 +452,8 @@ impl SysvMq {
 impl Drop for SysvMq {
     fn drop(&mut self) {
         if self.owner {
-            let _ = self.remove();
+            // SAFETY: IPC_RMID reads no buffer.
+            unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
         }
     }
 }
@@ -465,8 +479,9 @@ impl crate::transport::MessageTransport for SysvMq {
 }
 
 /// A buffer laid out as `struct msgbuf { long mtype; char mtext[len]; }`, aligned for the long.
-fn msgbuf(len: usize) -> Vec<u64> {
-    vec![0u64; 1 + len.div_ceil(8)]
+fn msgbuf(len: usize) -> Vec<libc::c_long> {
+    let word = std::mem::size_of::<libc::c_long>();
+    vec![0; 1 + len.div_ceil(word)]
 }
 
 fn key_of(raw: libc::key_t) -> SysvKey {

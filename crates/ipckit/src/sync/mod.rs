@@ -65,3 +65,56 @@ pub(crate) fn errno(raw: libc::c_int) -> crate::Errno {
 pub(crate) fn last_errno() -> crate::Errno {
     crate::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(crate::Errno::IO)
 }
+
+/// Zeroed memory is a valid but *process-private* pthread mutex, rwlock or semaphore, whose
+/// wake-ups do not cross processes: attaching to memory nobody initialised would lose wake-ups
+/// silently. So `init` writes a marker word right after the object (the object occupies
+/// [`footprint`] bytes), and `attach` refuses memory without it.
+pub(crate) fn footprint<T>() -> usize {
+    std::mem::size_of::<T>().next_multiple_of(4) + 4
+}
+
+fn marker<T>(
+    mapping: &crate::shm::mapping::Mapping,
+    offset: usize,
+) -> crate::Result<&std::sync::atomic::AtomicU32> {
+    let at = offset
+        .checked_add(std::mem::size_of::<T>().next_multiple_of(4))
+        .ok_or_else(|| {
+            crate::Error::new(
+                crate::ErrorKind::InvalidInput,
+                "placing shared object",
+                "offset too large",
+            )
+        })?;
+    mapping.atomic_u32(at)
+}
+
+/// Marks the `T` at `offset` initialised (after `pthread_*_init` / `sem_init` returned).
+pub(crate) fn mark_initialised<T>(
+    mapping: &crate::shm::mapping::Mapping,
+    offset: usize,
+    magic: u32,
+) -> crate::Result<()> {
+    marker::<T>(mapping, offset)?.store(magic, std::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// Refuses to attach to a `T` at `offset` that no `init` marked.
+pub(crate) fn check_initialised<T>(
+    mapping: &crate::shm::mapping::Mapping,
+    offset: usize,
+    magic: u32,
+    what: &'static str,
+) -> crate::Result<()> {
+    if marker::<T>(mapping, offset)?.load(std::sync::atomic::Ordering::Acquire) != magic {
+        return Err(crate::Error::new(
+            crate::ErrorKind::InvalidInput,
+            "attaching to",
+            format!("no {what} was initialised there"),
+        )
+        .object(format!("offset {offset} of the mapping"))
+        .hint("initialise it first (init) in one process, then attach in the others"));
+    }
+    Ok(())
+}

@@ -106,7 +106,15 @@ fn check(r: libc::c_int, op: &'static str) -> Result<()> {
     }
 }
 
+/// The marker `init` writes after the mutex ("IPKM").
+const MAGIC: u32 = 0x4950_4b4d;
+
 impl<'a> RobustMutex<'a> {
+    /// Bytes the mutex occupies at its offset: the `pthread_mutex_t` and a marker word.
+    pub fn footprint() -> usize {
+        super::footprint::<libc::pthread_mutex_t>()
+    }
+
     /// `pthread_mutex_init` with `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` and
     /// `PTHREAD_MUTEX_ERRORCHECK`: makes the `pthread_mutex_t` at `offset` (aligned for it, 40
     /// bytes on x86-64) an unlocked mutex. Do it once, before other processes
@@ -136,13 +144,17 @@ impl<'a> RobustMutex<'a> {
         // mapped while `mapping` is borrowed; `attr` is initialised.
         check(unsafe { libc::pthread_mutex_init(ptr, attr.ptr()) }, op)
             .map_err(|e| e.object(&obj))?;
+        super::mark_initialised::<libc::pthread_mutex_t>(mapping, offset, MAGIC)?;
         Ok(Self::at(ptr, offset))
     }
 
     /// The mutex another process [`init`](RobustMutex::init)ed at `offset` of its mapping of
     /// the same memory.
+    /// Memory no `init` marked is refused (zeroed memory would be a private mutex whose
+    /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
         let ptr = mapping.ptr_at::<libc::pthread_mutex_t>(offset)?;
+        super::check_initialised::<libc::pthread_mutex_t>(mapping, offset, MAGIC, "robust mutex")?;
         Ok(Self::at(ptr, offset))
     }
 

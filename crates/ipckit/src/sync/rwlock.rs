@@ -87,7 +87,15 @@ fn check(r: libc::c_int, op: &'static str) -> Result<()> {
     }
 }
 
+/// The marker `init` writes after the rwlock ("IPKR").
+const MAGIC: u32 = 0x4950_4b52;
+
 impl<'a> SharedRwLock<'a> {
+    /// Bytes the rwlock occupies at its offset: the `pthread_rwlock_t` and a marker word.
+    pub fn footprint() -> usize {
+        super::footprint::<libc::pthread_rwlock_t>()
+    }
+
     /// `pthread_rwlock_init` with `PTHREAD_PROCESS_SHARED`: makes the `pthread_rwlock_t` at
     /// `offset` (aligned for it, 56 bytes on x86-64) an unlocked lock. Do it once, before other
     /// processes [`attach`](SharedRwLock::attach): initialising a lock in use breaks it.
@@ -116,13 +124,22 @@ impl<'a> SharedRwLock<'a> {
             r
         };
         check(r, op).map_err(|e| e.object(format!("at offset {offset}")))?;
+        super::mark_initialised::<libc::pthread_rwlock_t>(mapping, offset, MAGIC)?;
         Ok(Self::at(ptr, offset))
     }
 
     /// The lock another process [`init`](SharedRwLock::init)ed at `offset` of its mapping of
     /// the same memory.
+    /// Memory no `init` marked is refused (zeroed memory would be a private rwlock whose
+    /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
         let ptr = mapping.ptr_at::<libc::pthread_rwlock_t>(offset)?;
+        super::check_initialised::<libc::pthread_rwlock_t>(
+            mapping,
+            offset,
+            MAGIC,
+            "shared rwlock",
+        )?;
         Ok(Self::at(ptr, offset))
     }
 

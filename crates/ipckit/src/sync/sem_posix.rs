@@ -187,6 +187,9 @@ pub struct PosixSem {
     sem: Sem,
     name: String,
     owner: bool,
+    /// The file glibc made for it (`/dev/shm/sem.NAME`): drop unlinks only while the name still
+    /// leads there, never a semaphore someone made again under the same name.
+    made: Option<(u64, u64)>,
 }
 
 // SAFETY: a sem_t is made to be used from any thread at once (the operations are atomic), and
@@ -232,8 +235,10 @@ impl PosixSem {
             },
             name: name.to_string(),
             owner: true,
+            made: None,
         };
-        set_exact_mode(name, mode & 0o777)?;
+        let mut sem = sem;
+        sem.made = Some(set_exact_mode(name, mode & 0o777)?);
         Ok(sem)
     }
 
@@ -255,6 +260,7 @@ impl PosixSem {
             },
             name: name.to_string(),
             owner: false,
+            made: None,
         })
     }
 
@@ -287,7 +293,11 @@ impl Drop for PosixSem {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from sem_open and is closed only here.
         unsafe { libc::sem_close(self.sem.ptr) };
-        if self.owner {
+        let ours = self.made.is_none_or(|made| {
+            rustix::fs::lstat(sem_file(&self.name).as_str())
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == made)
+        });
+        if self.owner && ours {
             let _ = PosixSem::unlink(&self.name);
         }
     }
@@ -296,9 +306,15 @@ impl Drop for PosixSem {
 /// glibc creates `/dev/shm/sem.NAME` with `mode & ~umask`; this widens it to exactly `mode`.
 /// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
 /// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
-fn set_exact_mode(name: &str, mode: u32) -> Result<()> {
+/// Where glibc keeps a named semaphore.
+fn sem_file(name: &str) -> String {
+    format!("/dev/shm/sem.{}", name.trim_start_matches('/'))
+}
+
+/// Returns the file's (device, inode), the semaphore's identity.
+fn set_exact_mode(name: &str, mode: u32) -> Result<(u64, u64)> {
     let op = "setting mode of POSIX semaphore";
-    let path = format!("/dev/shm/sem.{}", &name[1..]);
+    let path = sem_file(name);
     let pinned = rustix::fs::open(
         path.as_str(),
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -316,11 +332,13 @@ fn set_exact_mode(name: &str, mode: u32) -> Result<()> {
         )
         .object(&path));
     }
+    let made = (st.st_dev, st.st_ino);
     if st.st_mode & 0o777 == mode {
-        return Ok(());
+        return Ok(made);
     }
     let via = format!("/proc/self/fd/{}", pinned.as_raw_fd());
-    rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode)).during(op, &path)
+    rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode)).during(op, &path)?;
+    Ok(made)
 }
 
 /// An unnamed POSIX semaphore: a `sem_t` made by `sem_init(3)` with `pshared = 1` inside a
@@ -340,7 +358,15 @@ unsafe impl Sync for SharedSem<'_> {}
 
 sem_ops!(SharedSem<'a>);
 
+/// The marker `init` writes after the semaphore ("IPKS").
+const MAGIC: u32 = 0x4950_4b53;
+
 impl<'a> SharedSem<'a> {
+    /// Bytes the semaphore occupies at its offset: the `sem_t` and a marker word.
+    pub fn footprint() -> usize {
+        super::footprint::<libc::sem_t>()
+    }
+
     /// `sem_init(sem, 1, value)`: makes the `sem_t` at `offset` (8-byte aligned, 32 bytes) a
     /// process-shared semaphore with the count `value`. Do it once, before other processes
     /// [`attach`](SharedSem::attach): initialising a semaphore in use is undefined behaviour in
@@ -355,13 +381,17 @@ impl<'a> SharedSem<'a> {
                 .object(format!("at offset {offset}"))
                 .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
         }
+        super::mark_initialised::<libc::sem_t>(mapping, offset, MAGIC)?;
         Ok(Self::at(ptr, offset))
     }
 
     /// The semaphore another process [`init`](SharedSem::init)ed at `offset` of its mapping of
     /// the same memory.
+    /// Memory no `init` marked is refused (zeroed memory would be a private semaphore whose
+    /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
         let ptr = mapping.ptr_at::<libc::sem_t>(offset)?;
+        super::check_initialised::<libc::sem_t>(mapping, offset, MAGIC, "shared semaphore")?;
         Ok(Self::at(ptr, offset))
     }
 
