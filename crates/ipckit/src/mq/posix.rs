@@ -367,6 +367,8 @@ impl PosixMq {
 impl PosixMq {
     /// Whether the name still leads to this queue. Only the mqueue filesystem can tell; when it
     /// is not mounted at `/dev/mqueue`, the name is taken to be ours.
+    // f_type's integer type differs between targets: the cast is for the others.
+    #[allow(clippy::unnecessary_cast)]
     fn name_is_ours(&self) -> bool {
         const MQUEUE_MAGIC: i64 = 0x1980_0202;
         let mounted =

@@ -352,6 +352,8 @@ impl SysvMq {
     }
 
     /// One `msgrcv` into `buf`. `Ok(None)` when `nowait` and nothing matches.
+    // c_long is i64 only on 64-bit targets: the cast is for the others.
+    #[allow(clippy::unnecessary_cast)]
     fn recv_once(
         &self,
         buf: &mut [u8],
