@@ -612,3 +612,12 @@ fn a_file_backed_mapping_reaches_the_file_on_flush() {
         "read-only mapping"
     );
 }
+
+#[test]
+fn mapping_past_the_end_of_a_file_is_refused_not_a_sigbus() {
+    let file = tempfile::tempfile().unwrap();
+    file.set_len(100).unwrap();
+    let err = Mapping::map_fd(&file, 8192, true).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("more than the 100"), "{err}");
+}

@@ -66,6 +66,22 @@ impl Mapping {
             )
             .hint("give the object a size first (ftruncate)"));
         }
+        // Pages past the end of a file fault with SIGBUS when touched: refuse them here. (An
+        // object another process shrinks later can still do that: seal a memfd against it.)
+        let st = rustix::fs::fstat(&fd).during("mapping", "descriptor (fstat)")?;
+        let is_file =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+        if is_file && len as u64 > st.st_size as u64 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "mapping",
+                format!(
+                    "{len} bytes is more than the {} the object holds",
+                    st.st_size
+                ),
+            )
+            .hint("grow it first (ftruncate), or map less"));
+        }
         let prot = if writable {
             ProtFlags::READ | ProtFlags::WRITE
         } else {

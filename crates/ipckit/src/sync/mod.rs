@@ -25,11 +25,40 @@ pub mod sem_sysv;
 
 use std::time::Duration;
 
-/// The `CLOCK_REALTIME` moment `timeout` from now, as the absolute `timespec` that
-/// `sem_timedwait`, `pthread_mutex_timedlock` and `pthread_rwlock_timed*lock` take. Saturates
+// The clock-choosing timed waits (glibc 2.30 and later), which the libc crate does not
+// declare for Linux. With CLOCK_MONOTONIC, setting the wall clock neither stretches nor cuts a
+// timeout, as it would the CLOCK_REALTIME deadline of sem_timedwait and *_timedlock.
+unsafe extern "C" {
+    pub(crate) fn sem_clockwait(
+        sem: *mut libc::sem_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+    pub(crate) fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+    pub(crate) fn pthread_rwlock_clockrdlock(
+        lock: *mut libc::pthread_rwlock_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+    pub(crate) fn pthread_rwlock_clockwrlock(
+        lock: *mut libc::pthread_rwlock_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+/// The clock every timed wait here measures against.
+pub(crate) const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
+/// The `CLOCK_MONOTONIC` moment `timeout` from now, as the absolute `timespec` that
+/// `sem_clockwait`, `pthread_mutex_clocklock` and `pthread_rwlock_clock*lock` take. Saturates
 /// instead of overflowing, so `Duration::MAX` means "for ever".
-pub(crate) fn realtime_after(timeout: Duration) -> libc::timespec {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+pub(crate) fn deadline_after(timeout: Duration) -> libc::timespec {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
     let mut sec = now.tv_sec.saturating_add(secs);
     let mut nsec = now.tv_nsec as i64 + i64::from(timeout.subsec_nanos());

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use crate::error::{Errno, Error, Result};
 use crate::shm::mapping::Mapping;
-use crate::sync::{errno, realtime_after};
+use crate::sync::{CLOCK, deadline_after, errno, pthread_mutex_clocklock};
 
 /// A `pthread_mutex_t` made robust and process-shared, at an offset of a shared mapping, which
 /// it borrows. See
@@ -224,14 +224,14 @@ impl<'a> RobustMutex<'a> {
         Ok(self.guard(self.outcome(r, "trying robust mutex")?))
     }
 
-    /// `pthread_mutex_timedlock`: waits at most `timeout`; `Ok(None)` when another still held
-    /// it (`ETIMEDOUT`). The deadline is `CLOCK_REALTIME` now plus `timeout`; setting the clock
-    /// moves it.
+    /// `pthread_mutex_clocklock` (the `pthread_mutex_timedlock` that takes a clock): waits at
+    /// most `timeout`; `Ok(None)` when another still held it (`ETIMEDOUT`). The deadline is on
+    /// `CLOCK_MONOTONIC`, so setting the wall clock does not move it.
     /// See [pthread_mutex_timedlock(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_timedlock.3p.html).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard<'_>>> {
-        let at = realtime_after(timeout);
+        let at = deadline_after(timeout);
         // SAFETY: as in `lock`; `at` is a valid timespec for the duration of the call.
-        let r = unsafe { libc::pthread_mutex_timedlock(self.ptr, &at) };
+        let r = unsafe { pthread_mutex_clocklock(self.ptr, CLOCK, &at) };
         Ok(self.guard(self.outcome(r, "locking robust mutex")?))
     }
 }

@@ -48,20 +48,9 @@ use std::time::Duration;
 
 use crate::error::{Errno, Error, Result};
 use crate::shm::mapping::Mapping;
-use crate::sync::{errno, realtime_after};
-
-// The libc crate does not declare the timed rwlock calls for Linux; glibc has them (in libc.so
-// since 2.34, libpthread before).
-unsafe extern "C" {
-    fn pthread_rwlock_timedrdlock(
-        lock: *mut libc::pthread_rwlock_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-    fn pthread_rwlock_timedwrlock(
-        lock: *mut libc::pthread_rwlock_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-}
+use crate::sync::{
+    CLOCK, deadline_after, errno, pthread_rwlock_clockrdlock, pthread_rwlock_clockwrlock,
+};
 
 /// A `pthread_rwlock_t` made process-shared, at an offset of a shared mapping, which it
 /// borrows. Not robust: see the [module docs](self).
@@ -212,14 +201,15 @@ impl<'a> SharedRwLock<'a> {
             .then(|| self.read_guard()))
     }
 
-    /// `pthread_rwlock_timedrdlock`: a read lock, waiting at most `timeout`; `Ok(None)` when a
-    /// writer still held it (`ETIMEDOUT`, or a dead writer). The deadline is `CLOCK_REALTIME`
-    /// now plus `timeout`.
+    /// `pthread_rwlock_clockrdlock` (the `pthread_rwlock_timedrdlock` that takes a clock): a
+    /// read lock, waiting at most `timeout`; `Ok(None)` when a writer still held it
+    /// (`ETIMEDOUT`, or a dead writer). The deadline is on `CLOCK_MONOTONIC`, so setting the
+    /// wall clock does not move it.
     /// See [pthread_rwlock_timedrdlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedrdlock.3p.html).
     pub fn read_timeout(&self, timeout: Duration) -> Result<Option<ReadGuard<'_>>> {
-        let at = realtime_after(timeout);
+        let at = deadline_after(timeout);
         // SAFETY: as in `read`; `at` is a valid timespec for the duration of the call.
-        let r = unsafe { pthread_rwlock_timedrdlock(self.ptr, &at) };
+        let r = unsafe { pthread_rwlock_clockrdlock(self.ptr, CLOCK, &at) };
         Ok(self
             .outcome(r, "read-locking shared rwlock")?
             .then(|| self.read_guard()))
@@ -245,14 +235,14 @@ impl<'a> SharedRwLock<'a> {
             .then(|| self.write_guard()))
     }
 
-    /// `pthread_rwlock_timedwrlock`: the write lock, waiting at most `timeout`; `Ok(None)`
-    /// when it was still held (`ETIMEDOUT`, or a dead holder). The deadline is
-    /// `CLOCK_REALTIME` now plus `timeout`.
+    /// `pthread_rwlock_clockwrlock` (the `pthread_rwlock_timedwrlock` that takes a clock): the
+    /// write lock, waiting at most `timeout`; `Ok(None)` when it was still held (`ETIMEDOUT`,
+    /// or a dead holder). The deadline is on `CLOCK_MONOTONIC`.
     /// See [pthread_rwlock_timedwrlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedwrlock.3p.html).
     pub fn write_timeout(&self, timeout: Duration) -> Result<Option<WriteGuard<'_>>> {
-        let at = realtime_after(timeout);
+        let at = deadline_after(timeout);
         // SAFETY: as in `read`; `at` is a valid timespec for the duration of the call.
-        let r = unsafe { pthread_rwlock_timedwrlock(self.ptr, &at) };
+        let r = unsafe { pthread_rwlock_clockwrlock(self.ptr, CLOCK, &at) };
         Ok(self
             .outcome(r, "write-locking shared rwlock")?
             .then(|| self.write_guard()))

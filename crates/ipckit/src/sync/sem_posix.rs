@@ -46,7 +46,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use crate::error::{Context, Errno, Error, ErrorKind, Result};
 use crate::name;
 use crate::shm::mapping::Mapping;
-use crate::sync::{last_errno, realtime_after};
+use crate::sync::{CLOCK, deadline_after, last_errno, sem_clockwait};
 
 /// The largest value a POSIX semaphore holds (`SEM_VALUE_MAX`).
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -102,12 +102,12 @@ impl Sem {
     }
 
     fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        // sem_timedwait takes an absolute CLOCK_REALTIME time; a signal is retried with the
-        // same one, so the total wait stays `timeout` (unless the clock is set meanwhile).
-        let at = realtime_after(timeout);
+        // An absolute CLOCK_MONOTONIC time; a signal is retried with the same one, so the
+        // total wait stays `timeout`, whatever happens to the wall clock.
+        let at = deadline_after(timeout);
         loop {
             // SAFETY: as in `wait`; `at` is a valid timespec for the duration of the call.
-            if unsafe { libc::sem_timedwait(self.ptr, &at) } == 0 {
+            if unsafe { sem_clockwait(self.ptr, CLOCK, &at) } == 0 {
                 return Ok(true);
             }
             match last_errno() {
@@ -153,9 +153,10 @@ macro_rules! sem_ops {
                 self.sem.try_wait()
             }
 
-            /// `sem_timedwait(3)`: takes one, waiting at most `timeout`; `Ok(false)` when the
-            /// count stayed 0 (`ETIMEDOUT`). The deadline is `CLOCK_REALTIME` now plus
-            /// `timeout`, kept across signals; setting the clock moves it.
+            /// `sem_clockwait(3)` (the `sem_timedwait` that takes a clock): takes one, waiting at
+            /// most `timeout`; `Ok(false)` when the count stayed 0 (`ETIMEDOUT`). The deadline
+            /// is on `CLOCK_MONOTONIC`, kept across signals: setting the wall clock does not
+            /// move it.
             /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
                 self.sem.wait_timeout(timeout)

@@ -118,6 +118,16 @@ impl SemOp {
     }
 }
 
+/// `union semun`, which the caller of semctl defines: passed whole, its layout holds on every
+/// target (a bare int or pointer in its place is right only by accident of the ABI).
+#[repr(C)]
+#[derive(Clone, Copy)]
+union Semun {
+    val: libc::c_int,
+    buf: *mut libc::semid_ds,
+    array: *mut libc::c_ushort,
+}
+
 /// A System V semaphore set (`semget(2)`), known by its id. The handle that created it removes
 /// it (`IPC_RMID`) on drop unless [`persist`](SysvSemSet::persist)ed; one that opened it never
 /// does. See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
@@ -376,14 +386,16 @@ impl SysvSemSet {
     pub fn set(&self, index: usize, value: u16) -> Result<()> {
         let op = "setting System V semaphore";
         self.check_index(op, index)?;
-        // SAFETY: SETVAL reads `union semun` by value and uses its `int val` member; the union
-        // is passed like an int (its first member) on Linux, so a c_int is what it reads.
+        // SAFETY: SETVAL reads a `union semun` by value and uses its `val` member: the union
+        // itself is passed, so the layout is right on every target.
         let r = unsafe {
             libc::semctl(
                 self.id,
                 index as libc::c_int,
                 libc::SETVAL,
-                libc::c_int::from(value),
+                Semun {
+                    val: libc::c_int::from(value),
+                },
             )
         };
         if r == -1 {
@@ -398,14 +410,16 @@ impl SysvSemSet {
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
     pub fn get_all(&self) -> Result<Vec<u16>> {
         let mut values = vec![0u16; self.nsems];
-        // SAFETY: GETALL reads `union semun` and writes nsems unsigned shorts through its
-        // `array` pointer member (passed like a pointer); `values` holds exactly nsems.
+        // SAFETY: GETALL reads a `union semun` and writes nsems unsigned shorts through its
+        // `array` member; `values` holds exactly nsems.
         let r = unsafe {
             libc::semctl(
                 self.id,
                 0,
                 libc::GETALL,
-                values.as_mut_ptr() as *mut libc::c_ushort,
+                Semun {
+                    array: values.as_mut_ptr(),
+                },
             )
         };
         if r == -1 {
@@ -434,7 +448,9 @@ impl SysvSemSet {
                 self.id,
                 0,
                 libc::SETALL,
-                values.as_ptr() as *mut libc::c_ushort,
+                Semun {
+                    array: values.as_ptr() as *mut libc::c_ushort,
+                },
             )
         };
         if r == -1 {
@@ -500,7 +516,7 @@ fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
     let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT reads `union semun` and writes one semid_ds through its `buf` pointer
     // member (passed like a pointer); `ds` is a writable semid_ds.
-    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) } == -1 {
+    if unsafe { libc::semctl(id, 0, libc::IPC_STAT, Semun { buf: &mut ds }) } == -1 {
         return Err(Error::os(op, last_errno())
             .object(format!("id {id}"))
             .hint_if(Errno::INVAL, "no set has this id (see ipcs -s)"));
