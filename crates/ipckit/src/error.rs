@@ -196,12 +196,17 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
-/// The error `errno` holds now, for a libc call that just failed.
-pub(crate) fn last_os(op: &'static str, object: impl fmt::Display) -> Error {
+/// The errno a libc call that just returned -1 left behind.
+pub(crate) fn last_errno() -> Errno {
     let raw = std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO);
-    Error::os(op, Errno::from_raw_os_error(raw)).object(object)
+    Errno::from_raw_os_error(raw)
+}
+
+/// The error `errno` holds now, for a libc call that just failed.
+pub(crate) fn last_os(op: &'static str, object: impl fmt::Display) -> Error {
+    Error::os(op, last_errno()).object(object)
 }
 
 fn describe(errno: Errno) -> String {

@@ -141,6 +141,15 @@ impl SysvKey {
         Ok(SysvKey::Key(k))
     }
 
+    /// The key a raw `key_t` stands for (`IPC_PRIVATE`, 0, is [`SysvKey::Private`]).
+    pub fn from_raw(raw: i32) -> Self {
+        if raw == libc::IPC_PRIVATE {
+            SysvKey::Private
+        } else {
+            SysvKey::Key(raw)
+        }
+    }
+
     /// The raw `key_t` (`IPC_PRIVATE` is 0).
     pub fn raw(self) -> i32 {
         match self {
@@ -169,11 +178,7 @@ impl std::str::FromStr for SysvKey {
                 .map_err(|_| bad())?,
             None => s.parse::<i32>().map_err(|_| bad())?,
         };
-        Ok(if k == libc::IPC_PRIVATE {
-            SysvKey::Private
-        } else {
-            SysvKey::Key(k)
-        })
+        Ok(SysvKey::from_raw(k))
     }
 }
 

@@ -233,7 +233,7 @@ impl PosixMq {
             if r == 0 {
                 return Ok(true);
             }
-            let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
+            let e = crate::error::last_errno();
             match e {
                 Errno::INTR => continue,
                 Errno::AGAIN => return Ok(false),
@@ -291,7 +291,7 @@ impl PosixMq {
                 buf.truncate(n as usize);
                 return Ok(Some(prio));
             }
-            let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
+            let e = crate::error::last_errno();
             match e {
                 Errno::INTR => continue,
                 Errno::AGAIN => {
@@ -326,7 +326,7 @@ impl PosixMq {
             if n >= 0 {
                 return Ok(Some((n as usize, prio)));
             }
-            let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
+            let e = crate::error::last_errno();
             match e {
                 Errno::INTR => continue,
                 Errno::AGAIN => return Ok(None),

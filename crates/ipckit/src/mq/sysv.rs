@@ -210,9 +210,14 @@ impl SysvMq {
         };
         let st = q.raw_stat()?;
         Ok(SysvMq {
-            key: key_of(st.msg_perm.__key),
+            key: SysvKey::from_raw(st.msg_perm.__key),
             ..q
         })
+    }
+
+    /// How errors name it: "id N (key K)".
+    fn label(&self) -> String {
+        format!("id {} (key {})", self.id, self.key)
     }
 
     /// The queue id.
@@ -237,7 +242,7 @@ impl SysvMq {
         self.owner = false;
         // SAFETY: IPC_RMID reads no buffer.
         if unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } == -1 {
-            return Err(last_os("removing System V message queue", self.id));
+            return Err(last_os("removing System V message queue", self.label()));
         }
         Ok(())
     }
@@ -247,7 +252,7 @@ impl SysvMq {
         let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
         // SAFETY: `ds` is writable and of the type IPC_STAT fills.
         if unsafe { libc::msgctl(self.id, libc::IPC_STAT, &mut ds) } == -1 {
-            return Err(last_os("reading System V message queue", self.id)
+            return Err(last_os("reading System V message queue", self.label())
                 .hint_if(Errno::INVAL, "no queue has that id (any more)"));
         }
         Ok(ds)
@@ -281,7 +286,7 @@ impl SysvMq {
         // SAFETY: `ds` is a valid msqid_ds read by IPC_STAT with one field changed.
         if unsafe { libc::msgctl(self.id, libc::IPC_SET, &mut ds) } == -1 {
             return Err(
-                last_os("setting max bytes of System V message queue", self.id).hint_if(
+                last_os("setting max bytes of System V message queue", self.label()).hint_if(
                     Errno::PERM,
                     "over kernel.msgmnb: raising it past that needs CAP_SYS_RESOURCE",
                 ),
@@ -315,7 +320,7 @@ impl SysvMq {
             if unsafe { libc::msgsnd(self.id, buf.as_ptr().cast(), data.len(), flags) } == 0 {
                 return Ok(true);
             }
-            let e = last_os("sending on System V message queue", self.id);
+            let e = last_os("sending on System V message queue", self.label());
             match e.errno() {
                 Some(Errno::INTR) => continue,
                 Some(Errno::AGAIN) if nowait => return Ok(false),
@@ -388,7 +393,7 @@ impl SysvMq {
                     len: n,
                 }));
             }
-            let e = last_os("receiving on System V message queue", self.id);
+            let e = last_os("receiving on System V message queue", self.label());
             match e.errno() {
                 Some(Errno::INTR) => continue,
                 Some(Errno::NOMSG) if nowait => return Ok(None),
@@ -398,7 +403,7 @@ impl SysvMq {
                         "receiving on System V message queue",
                         format!("the next message is larger than the {}-byte buffer; it stays in the queue", buf.len()),
                     )
-                    .object(self.id)
+                    .object(self.label())
                     .hint("receive into a larger buffer, or ask for truncation (MSG_NOERROR)"));
                 }
                 _ => {
@@ -484,12 +489,4 @@ impl crate::transport::MessageTransport for SysvMq {
 fn msgbuf(len: usize) -> Vec<libc::c_long> {
     let word = std::mem::size_of::<libc::c_long>();
     vec![0; 1 + len.div_ceil(word)]
-}
-
-fn key_of(raw: libc::key_t) -> SysvKey {
-    if raw == libc::IPC_PRIVATE {
-        SysvKey::Private
-    } else {
-        SysvKey::Key(raw)
-    }
 }

@@ -91,9 +91,7 @@ pub struct ShmStat {
 
 // The libc calls, each in one small wrapper. They return rustix's Errno so errors carry it.
 
-fn errno() -> Errno {
-    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
-}
+use crate::error::last_errno as errno;
 
 fn shmget(key: i32, size: usize, flags: i32) -> rustix::io::Result<i32> {
     // SAFETY: shmget takes no pointers; any argument values are safe to pass.
@@ -149,11 +147,7 @@ fn stat_of(ds: &libc::shmid_ds) -> ShmStat {
         mode: ds.shm_perm.mode as u32 & 0o777,
         uid: ds.shm_perm.uid,
         cuid: ds.shm_perm.cuid,
-        key: if key == libc::IPC_PRIVATE {
-            SysvKey::Private
-        } else {
-            SysvKey::Key(key)
-        },
+        key: SysvKey::from_raw(key),
         removed: ds.shm_perm.mode as u32 & SHM_DEST != 0,
     }
 }

@@ -91,9 +91,7 @@ pub(crate) fn errno(raw: libc::c_int) -> crate::Errno {
 }
 
 /// The errno a libc call that returned -1 left in `errno`.
-pub(crate) fn last_errno() -> crate::Errno {
-    crate::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(crate::Errno::IO)
-}
+pub(crate) use crate::error::last_errno;
 
 /// Zeroed memory is a valid but *process-private* pthread mutex, rwlock or semaphore, whose
 /// wake-ups do not cross processes: attaching to memory nobody initialised would lose wake-ups
