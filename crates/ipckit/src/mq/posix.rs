@@ -274,38 +274,15 @@ impl PosixMq {
     /// `mq_receive`: the oldest message of the highest priority into `buf` (resized to fit) without
     /// waiting; returns its priority, or `None` when the queue is empty.
     pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<Option<u32>> {
+        // Room for msg_size bytes, so no message can be too large for it.
         buf.clear();
         buf.resize(self.msg_size.max(1), 0);
-        let mut prio = 0u32;
-        loop {
-            // SAFETY: `buf` is writable for its length, which is at least the queue's msg_size.
-            let n = unsafe {
-                libc::mq_receive(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut prio,
-                )
-            };
-            if n >= 0 {
-                buf.truncate(n as usize);
-                return Ok(Some(prio));
-            }
-            let e = crate::error::last_errno();
-            match e {
-                Errno::INTR => continue,
-                Errno::AGAIN => {
-                    buf.clear();
-                    return Ok(None);
-                }
-                e => {
-                    buf.clear();
-                    return Err(Error::os("receiving on POSIX message queue", e)
-                        .object(&self.name)
-                        .hint_if(Errno::BADF, "the queue was opened for writing only"));
-                }
-            }
-        }
+        let got = self.try_recv_into(buf);
+        buf.truncate(match &got {
+            Ok(Some((n, _))) => *n,
+            _ => 0,
+        });
+        Ok(got?.map(|(_, prio)| prio))
     }
 
     /// Receives into a caller's buffer, which must hold `msg_size` bytes: a smaller one is an
@@ -334,7 +311,7 @@ impl PosixMq {
                     return Err(Error::os("receiving on POSIX message queue", e).object(&self.name).hint_if(
                         Errno::MSGSIZE,
                         "the buffer is smaller than the queue's msg_size: the kernel refuses rather than cut",
-                    ));
+                    ).hint_if(Errno::BADF, "the queue was opened for writing only"));
                 }
             }
         }
