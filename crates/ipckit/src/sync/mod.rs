@@ -93,6 +93,16 @@ pub(crate) fn errno(raw: libc::c_int) -> crate::Errno {
 /// The errno a libc call that returned -1 left in `errno`.
 pub(crate) use crate::error::last_errno;
 
+/// A pthread call's result: 0, or the errno it returned (pthread calls return it rather than
+/// set it).
+pub(crate) fn check(r: libc::c_int, op: &'static str) -> crate::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(crate::Error::os(op, errno(r)))
+    }
+}
+
 /// Zeroed memory is a valid but *process-private* pthread mutex, rwlock or semaphore, whose
 /// wake-ups do not cross processes: attaching to memory nobody initialised would lose wake-ups
 /// silently. So `init` writes a marker word right after the object (the object occupies

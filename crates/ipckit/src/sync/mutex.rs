@@ -98,13 +98,7 @@ impl Drop for Attr {
     }
 }
 
-fn check(r: libc::c_int, op: &'static str) -> Result<()> {
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Error::os(op, errno(r)))
-    }
-}
+use super::check;
 
 /// The marker `init` writes after the mutex ("IPKM").
 const MAGIC: u32 = 0x4950_4b4d;

@@ -68,13 +68,7 @@ unsafe impl Send for SharedRwLock<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for SharedRwLock<'_> {}
 
-fn check(r: libc::c_int, op: &'static str) -> Result<()> {
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Error::os(op, errno(r)))
-    }
-}
+use super::check;
 
 /// The marker `init` writes after the rwlock ("IPKR").
 const MAGIC: u32 = 0x4950_4b52;
