@@ -97,10 +97,8 @@ pub fn send(
             )?;
             let mtype = opts.mtype;
             for (i, m) in messages.iter().enumerate() {
-                match timeout {
-                    Some(t) if !q.send_timeout(mtype, m, t)? => return Err(timed_out(i)),
-                    Some(_) => {}
-                    None => q.send(mtype, m)?,
+                if !q.send_timeout(mtype, m, timeout)? {
+                    return Err(timed_out(i));
                 }
             }
         }

@@ -267,7 +267,7 @@ fn a_full_sysv_queue_refuses_without_blocking_and_times_out() {
         "full: EAGAIN, not a wait"
     );
     assert!(
-        !q.send_timeout(1, &[0u8; 60], Duration::from_millis(50))
+        !q.send_timeout(1, &[0u8; 60], Some(Duration::from_millis(50)))
             .unwrap()
     );
     let mut buf = [0u8; 64];

@@ -348,8 +348,11 @@ impl SysvMq {
         self.send_once(mtype, data, true)
     }
 
-    /// Sends, waiting at most `timeout` for room. `Ok(false)` on timeout.
-    pub fn send_timeout(&self, mtype: i64, data: &[u8], timeout: Duration) -> Result<bool> {
+    /// Sends, waiting at most `timeout` (`None`: for ever) for room. `Ok(false)` on timeout.
+    pub fn send_timeout(&self, mtype: i64, data: &[u8], timeout: Option<Duration>) -> Result<bool> {
+        let Some(timeout) = timeout else {
+            return self.send_once(mtype, data, false);
+        };
         let sent = poll::with_backoff(poll::deadline(Some(timeout)), || {
             Ok(self.send_once(mtype, data, true)?.then_some(()))
         })?;
