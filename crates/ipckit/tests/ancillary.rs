@@ -28,7 +28,7 @@ fn child() {
             file.write_all(b"written by the child").unwrap();
             pipe_w.write_all(b"hello through a passed pipe").unwrap();
         }
-        "receive-too-many" | "receive-over-limit" => {
+        "receive-one" => {
             let s = UnixStream::connect(&addr).unwrap();
             assert!(ipckit::poll::readable(&s, Some(T)).unwrap());
             // Alone in this process, so the descriptor count is exact.
@@ -75,27 +75,33 @@ fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
     );
 }
 
-#[test]
-fn truncated_control_data_leaks_no_descriptor() {
+/// Sends `count` descriptors to a child that makes room for one; asserts the receive failed
+/// as a truncation and left the child's descriptor count as it was.
+fn child_gets_more_descriptors_than_it_asked_for(count: usize) {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
     let l = UnixListener::bind(&addr).unwrap();
-    let mut child = common::child("child", "receive-too-many")
+    let mut child = common::child("child", "receive-one")
         .arg("PATH", addr.to_string())
         .start();
     let conn = l.accept_timeout(T).unwrap().unwrap();
-    // Twenty descriptors against room for one: more than the control buffer holds even with
-    // its alignment slack, so the kernel sets MSG_CTRUNC.
     let (r, _w) = pipe::pipe().unwrap();
-    ancillary::send_fds(&conn, b"x", &[r.as_fd(); 20]).unwrap();
+    ancillary::send_fds(&conn, b"x", &vec![r.as_fd(); count]).unwrap();
     let report = child.line();
     let parts: Vec<&str> = report.split(' ').collect();
-    assert_eq!(parts[2], "Truncated", "MSG_CTRUNC is reported: {report}");
+    assert_eq!(parts[2], "Truncated", "{count} descriptors: {report}");
     assert_eq!(
         parts[0], parts[1],
         "descriptor count before and after must match: {report}"
     );
     child.success();
+}
+
+#[test]
+fn truncated_control_data_leaks_no_descriptor() {
+    // Twenty against room for one: more than the control buffer holds even with its
+    // alignment slack, so the kernel sets MSG_CTRUNC.
+    child_gets_more_descriptors_than_it_asked_for(20);
 }
 
 #[test]
@@ -157,22 +163,7 @@ fn explicit_credentials_and_too_many_fds() {
 
 #[test]
 fn more_descriptors_than_asked_for_are_closed_too() {
-    let dir = common::tempdir();
-    let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
-    let mut child = common::child("child", "receive-over-limit")
-        .arg("PATH", addr.to_string())
-        .start();
-    let conn = l.accept_timeout(T).unwrap().unwrap();
-    // Three fit in the control buffer's alignment slack (no MSG_CTRUNC), but only one was asked for.
-    let (r, _w) = pipe::pipe().unwrap();
-    ancillary::send_fds(&conn, b"x", &[r.as_fd(), r.as_fd(), r.as_fd()]).unwrap();
-    let report = child.line();
-    let parts: Vec<&str> = report.split(' ').collect();
-    assert_eq!(parts[2], "Truncated", "{report}");
-    assert_eq!(
-        parts[0], parts[1],
-        "descriptor count before and after must match: {report}"
-    );
-    child.success();
+    // Three fit in the control buffer's alignment slack (no MSG_CTRUNC), but only one was
+    // asked for.
+    child_gets_more_descriptors_than_it_asked_for(3);
 }

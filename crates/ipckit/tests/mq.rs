@@ -60,16 +60,14 @@ fn child() {
     }
 }
 
+/// A queue of two 8-byte messages: enough for the ownership tests.
+const SMALL: QueueAttr = QueueAttr {
+    max_msgs: 2,
+    msg_size: 8,
+};
+
 fn posix_queue_with_mode(mode: u32) -> PosixMq {
-    PosixMq::create(
-        &name::unique_posix("test-mq"),
-        QueueAttr {
-            max_msgs: 2,
-            msg_size: 8,
-        },
-        mode,
-    )
-    .unwrap()
+    PosixMq::create(&name::unique_posix("test-mq"), SMALL, mode).unwrap()
 }
 
 fn posix_queue(max_msgs: i64, msg_size: i64) -> PosixMq {
@@ -138,15 +136,7 @@ fn a_posix_receive_buffer_smaller_than_msg_size_is_an_error() {
 #[test]
 fn posix_queues_belong_to_their_creator() {
     let name = name::unique_posix("test-mq-own");
-    let q = PosixMq::create(
-        &name,
-        QueueAttr {
-            max_msgs: 2,
-            msg_size: 8,
-        },
-        0o600,
-    )
-    .unwrap();
+    let q = PosixMq::create(&name, SMALL, 0o600).unwrap();
     assert_eq!(
         PosixMq::create(&name, QueueAttr::default(), 0o600)
             .unwrap_err()
@@ -159,29 +149,13 @@ fn posix_queues_belong_to_their_creator() {
     drop(q);
     let err = PosixMq::open(&name, Access::Read).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
-    let mut kept = PosixMq::create(
-        &name,
-        QueueAttr {
-            max_msgs: 2,
-            msg_size: 8,
-        },
-        0o600,
-    )
-    .unwrap();
+    let mut kept = PosixMq::create(&name, SMALL, 0o600).unwrap();
     kept.persist();
     drop(kept);
     assert!(PosixMq::open(&name, Access::Read).is_ok());
     PosixMq::unlink(&name).unwrap();
     // Unlinked: the name is free again (and this new queue is removed on drop).
-    PosixMq::create(
-        &name,
-        QueueAttr {
-            max_msgs: 2,
-            msg_size: 8,
-        },
-        0o600,
-    )
-    .unwrap();
+    PosixMq::create(&name, SMALL, 0o600).unwrap();
     assert_eq!(
         PosixMq::open("no-slash", Access::Read).unwrap_err().kind(),
         ErrorKind::InvalidInput
@@ -348,10 +322,7 @@ fn a_posix_creator_never_removes_a_queue_made_again_under_its_name() {
         return;
     }
     let name = name::unique_posix("test-mq-again");
-    let attr = QueueAttr {
-        max_msgs: 2,
-        msg_size: 8,
-    };
+    let attr = SMALL;
     let first = PosixMq::create(&name, attr, 0o600).unwrap();
     PosixMq::unlink(&name).unwrap();
     let second = PosixMq::create(&name, attr, 0o600).unwrap();
