@@ -1,0 +1,89 @@
+//! The control channel between the bench and its peer process: a Unix seqpacket socket pair,
+//! one JSON value per packet, descriptors passed beside them (SCM_RIGHTS). Every wait on it is
+//! bounded.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use ipckit::socket::ancillary;
+use ipckit::socket::unix::UnixSeqpacket;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// How long either side waits for the other on the control channel.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The largest control packet.
+const MAX_PACKET: usize = 64 << 10;
+
+/// One end of the control channel.
+pub struct Control {
+    sock: UnixSeqpacket,
+}
+
+impl Control {
+    /// A connected pair: one end for the bench, one for the peer.
+    pub fn pair() -> Result<(Control, Control)> {
+        let (a, b) = UnixSeqpacket::pair()?;
+        Ok((Control { sock: a }, Control { sock: b }))
+    }
+
+    /// The end a peer process inherited as descriptor `fd`.
+    pub fn from_fd(fd: OwnedFd) -> Control {
+        Control {
+            sock: UnixSeqpacket::from_fd(fd),
+        }
+    }
+
+    /// Sends one value.
+    pub fn send<T: Serialize>(&self, value: &T) -> Result<()> {
+        self.send_fds(value, &[])
+    }
+
+    /// Sends one value with descriptors beside it.
+    pub fn send_fds<T: Serialize>(&self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Peer(e.to_string()))?;
+        ancillary::send_fds(&self.sock, &bytes, fds)?;
+        Ok(())
+    }
+
+    /// Receives one value, waiting at most [`CONTROL_TIMEOUT`].
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
+        let (value, fds) = self.recv_fds(0)?;
+        drop(fds);
+        Ok(value)
+    }
+
+    /// Receives one value and the `n` descriptors sent beside it.
+    pub fn recv_fds<T: DeserializeOwned>(&self, n: usize) -> Result<(T, Vec<OwnedFd>)> {
+        if !ipckit::poll::readable(self.sock.as_fd(), Some(CONTROL_TIMEOUT))? {
+            return Err(Error::Peer(format!(
+                "no word on the control channel for {CONTROL_TIMEOUT:?}"
+            )));
+        }
+        let mut buf = vec![0u8; MAX_PACKET];
+        let got = ancillary::recv(&self.sock, &mut buf, n)?;
+        if got.bytes == 0 {
+            return Err(Error::Peer(
+                "the other process closed the control channel".into(),
+            ));
+        }
+        if got.fds.len() != n {
+            return Err(Error::Peer(format!(
+                "expected {n} descriptors on the control channel, got {}",
+                got.fds.len()
+            )));
+        }
+        let value = serde_json::from_slice(&buf[..got.bytes])
+            .map_err(|e| Error::Peer(format!("bad control message: {e}")))?;
+        Ok((value, got.fds))
+    }
+}
+
+impl AsFd for Control {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}

@@ -1,0 +1,92 @@
+//! What a driver is: the two ends of one mechanism, set up in two processes, each a [`Link`]
+//! that sends and receives whole messages of one size.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::control::Control;
+use crate::error::Result;
+
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Ping-pong round trips, one message each way.
+    Latency,
+    /// One-way streaming from the parent to the peer.
+    Throughput,
+}
+
+/// What a row is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An IPC mechanism of ipckit.
+    Mechanism,
+    /// A raw baseline the mechanisms are compared with.
+    Reference,
+    /// Another project's IPC, for comparison.
+    Peer,
+}
+
+/// Facts both ends of a measurement know.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Bytes in every message.
+    pub size: usize,
+    /// What is measured.
+    pub kind: Kind,
+    /// Set when the measurement is being abandoned (the peer died or ran out of time): a
+    /// driver that waits in a loop checks it.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Setup {
+    /// Whether the measurement is being abandoned.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Unblocks a [`Link::recv`] or [`Link::send`] of the parent that waits on a peer that is
+/// gone, for a mechanism where the peer's death wakes nobody (a queue, shared memory). Called
+/// from another thread.
+pub type Abort = Box<dyn Fn() + Send>;
+
+/// One end of a mechanism in one process.
+pub trait Link {
+    /// Sends `msg`, whole.
+    fn send(&mut self, msg: &[u8]) -> Result<()>;
+    /// Receives one message, whole, into a buffer of the link's own.
+    fn recv(&mut self) -> Result<&[u8]>;
+    /// What unblocks this end when the peer is gone, if its death does not (pipes and sockets
+    /// see end-of-file, so they need none).
+    fn abort(&self) -> Option<Abort> {
+        None
+    }
+}
+
+/// One mechanism: how each end is made.
+pub trait Driver: Sync {
+    /// The name `--only` takes and the report shows.
+    fn name(&self) -> &'static str;
+    /// What the row is for.
+    fn role(&self) -> Role {
+        Role::Mechanism
+    }
+    /// The bytes a message always is, for a mechanism that carries a value rather than a payload
+    /// (an eventfd counter, a signal's value). `None`: any size.
+    fn fixed_size(&self) -> Option<usize> {
+        None
+    }
+    /// Why this mechanism cannot carry `size`-byte messages for `kind` (a kernel limit, named
+    /// with its value), or `Ok`.
+    fn check(&self, _size: usize, _kind: Kind) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    /// The parent's end: makes the objects (the parent owns them) and tells the peer over
+    /// `ctl` how to reach them.
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>>;
+    /// The peer's end, from what the parent sent over `ctl`.
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>>;
+}
