@@ -113,3 +113,16 @@ fn bad_signals_and_process_groups_are_refused() {
     assert_eq!(signal::name(SIGUSR1), "SIGUSR1");
     assert_eq!(signal::name(signal::rt(3)), "SIGRTMIN+3");
 }
+
+#[test]
+fn a_thread_directed_signal_reaches_only_the_thread_that_blocks_it() {
+    // Other test threads of this process do not block rt(3): a process-directed signal could
+    // land on one of them and end the process. Thread-directed, it waits for this thread.
+    let sfd = SignalFd::new(&[signal::rt(3)]).unwrap();
+    let pid = std::process::id() as i32;
+    let tid = rustix::thread::gettid().as_raw_nonzero().get();
+    signal::queue_thread(pid, tid, signal::rt(3), 77).unwrap();
+    let i = sfd.read_timeout(Some(T)).unwrap().expect("the signal");
+    assert_eq!((i.signo, i.value, i.pid, i.code), (signal::rt(3), 77, pid as u32, libc::SI_QUEUE));
+    assert!(signal::queue_thread(pid, -1, signal::rt(3), 0).is_err());
+}
