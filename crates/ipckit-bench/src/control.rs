@@ -56,11 +56,24 @@ impl Control {
         Ok(value)
     }
 
+    /// Receives one value, waiting at most `timeout`.
+    pub fn recv_within<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
+        Ok(self.recv_fds_within(0, timeout)?.0)
+    }
+
     /// Receives one value and the `n` descriptors sent beside it.
     pub fn recv_fds<T: DeserializeOwned>(&self, n: usize) -> Result<(T, Vec<OwnedFd>)> {
-        if !ipckit::poll::readable(self.sock.as_fd(), Some(CONTROL_TIMEOUT))? {
+        self.recv_fds_within(n, CONTROL_TIMEOUT)
+    }
+
+    fn recv_fds_within<T: DeserializeOwned>(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(T, Vec<OwnedFd>)> {
+        if !ipckit::poll::readable(self.sock.as_fd(), Some(timeout))? {
             return Err(Error::Peer(format!(
-                "no word on the control channel for {CONTROL_TIMEOUT:?}"
+                "no word on the control channel for {timeout:?}"
             )));
         }
         let mut buf = vec![0u8; MAX_PACKET];

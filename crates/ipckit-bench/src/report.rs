@@ -27,6 +27,57 @@ pub struct Report {
     pub runs: Vec<Run>,
     /// The folk claims, checked against this run's rows.
     pub claims: Vec<Claim>,
+    /// What ipckit's own code costs: a mechanism's median round trip over its raw reference's.
+    #[serde(default)]
+    pub overhead: Vec<Overhead>,
+}
+
+/// A mechanism's median round trip against a raw reference of the same run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Overhead {
+    /// The ipckit mechanism.
+    pub mechanism: String,
+    /// The raw reference.
+    pub reference: String,
+    /// The mechanism's message size.
+    pub size: usize,
+    /// Mechanism p50 over reference p50 (1.0: no cost of its own).
+    pub ratio: f64,
+}
+
+/// `pipe / ref-pipe` at each latency size both have, and `shm-futex / ref-futex` at
+/// shm-futex's smallest latency size (ref-futex carries 8 bytes only).
+pub fn overheads(runs: &[Run]) -> Vec<Overhead> {
+    let p50 = |name: &str| -> Vec<(usize, u64)> {
+        runs.iter()
+            .filter(|r| r.mechanism == name && r.kind == Kind::Latency && r.measured())
+            .filter_map(|r| r.rtt_ns.map(|t| (r.size, t.p50.max(1))))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let refs = p50("ref-pipe");
+    for (size, mine) in p50("pipe") {
+        if let Some((_, theirs)) = refs.iter().find(|(s, _)| *s == size) {
+            out.push(Overhead {
+                mechanism: "pipe".into(),
+                reference: "ref-pipe".into(),
+                size,
+                ratio: mine as f64 / *theirs as f64,
+            });
+        }
+    }
+    if let (Some((size, mine)), Some((_, theirs))) = (
+        p50("shm-futex").first().copied(),
+        p50("ref-futex").first().copied(),
+    ) {
+        out.push(Overhead {
+            mechanism: "shm-futex".into(),
+            reference: "ref-futex".into(),
+            size,
+            ratio: mine as f64 / theirs as f64,
+        });
+    }
+    out
 }
 
 /// The machine the numbers belong to.
@@ -84,6 +135,7 @@ pub struct Run {
     /// Every message arrived whole, in order and unchanged.
     pub verified: bool,
     /// Why this row was not measured (a kernel limit, named with its value).
+    #[serde(default)]
     pub skipped: Option<String>,
     /// Why the measurement failed, when it did (the run then exits non-zero).
     #[serde(default)]
@@ -164,9 +216,11 @@ fn best(runs: &[Run], names: &[&str], kind: Kind) -> BTreeMap<usize, f64> {
     let mut out = BTreeMap::new();
     for r in runs
         .iter()
-        .filter(|r| r.kind == kind && r.measured() && names.contains(&r.mechanism.as_str()))
+        .filter(|r| r.kind == kind && r.measured() && r.verified)
+        .filter(|r| names.contains(&r.mechanism.as_str()))
     {
-        if let Some(v) = speed(r) {
+        // A zero (or broken) figure would make an infinite ratio: such a row says nothing.
+        if let Some(v) = speed(r).filter(|v| v.is_finite() && *v > 0.0) {
             let e = out.entry(r.size).or_insert(v);
             *e = e.max(v);
         }
@@ -249,9 +303,9 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
 
 /// Bytes as the report writes them: `64 B`, `4 KiB`, `1 MiB`.
 pub fn size_label(size: usize) -> String {
-    if size >= 1 << 20 && size % (1 << 20) == 0 {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
         format!("{} MiB", size >> 20)
-    } else if size >= 1 << 10 && size % (1 << 10) == 0 {
+    } else if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
         format!("{} KiB", size >> 10)
     } else {
         format!("{size} B")
@@ -260,11 +314,11 @@ pub fn size_label(size: usize) -> String {
 
 /// Nanoseconds as `850 ns`, `12.3 µs`, `4.56 ms`.
 pub fn ns_label(ns: f64) -> String {
-    if ns < 1e3 {
+    if ns < 999.5 {
         format!("{ns:.0} ns")
-    } else if ns < 1e6 {
+    } else if ns < 999_950.0 {
         format!("{:.1} µs", ns / 1e3)
-    } else if ns < 1e9 {
+    } else if ns < 999_995_000.0 {
         format!("{:.2} ms", ns / 1e6)
     } else {
         format!("{:.2} s", ns / 1e9)
@@ -273,11 +327,11 @@ pub fn ns_label(ns: f64) -> String {
 
 /// A rate with an SI prefix: `1.23 M`, `456 k`.
 pub fn rate_label(v: f64) -> String {
-    if v >= 1e9 {
+    if v >= 999_995_000.0 {
         format!("{:.2} G", v / 1e9)
-    } else if v >= 1e6 {
+    } else if v >= 999_950.0 {
         format!("{:.2} M", v / 1e6)
-    } else if v >= 1e3 {
+    } else if v >= 999.5 {
         format!("{:.1} k", v / 1e3)
     } else {
         format!("{v:.0}")
@@ -292,5 +346,184 @@ pub fn bandwidth_label(v: f64) -> String {
         format!("{:.1} MiB/s", v / (1u64 << 20) as f64)
     } else {
         format!("{:.1} KiB/s", v / 1024.0)
+    }
+}
+
+/// The terminal report: a latency table, a throughput table, the claims and the overheads.
+pub fn table(report: &Report) -> String {
+    use comfy_table::{CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
+    let note = |r: &Run| match (&r.skipped, &r.error) {
+        (Some(why), _) => format!("skipped: {why}"),
+        (_, Some(e)) => format!("FAILED: {e}"),
+        _ if r.role != Role::Mechanism => format!("{:?}", r.role).to_lowercase(),
+        _ => String::new(),
+    };
+    let mut out = String::new();
+    let h = &report.host;
+    out += &format!(
+        "{} on {} ({} CPUs, Linux {}), {}; {} ms per row, every message checked\n",
+        report.tool,
+        h.cpu_model,
+        h.cpus,
+        h.kernel,
+        match h.pinned_cpus {
+            Some([a, b]) => format!("pinned to CPUs {a} and {b}"),
+            None => "not pinned".into(),
+        },
+        report.duration_ms
+    );
+    let mut lat = Table::new();
+    lat.load_style(UTF8_BORDERS_ONLY).set_header(vec![
+        "latency (RTT)",
+        "size",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "CPU/RTT",
+        "",
+    ]);
+    let mut thr = Table::new();
+    thr.load_style(UTF8_BORDERS_ONLY).set_header(vec![
+        "throughput",
+        "size",
+        "msgs/s",
+        "bandwidth",
+        "CPU/msg",
+        "",
+    ]);
+    let dash = || "-".to_string();
+    for r in &report.runs {
+        let cpu = r.cpu_ns_per_msg.map_or_else(dash, ns_label);
+        match r.kind {
+            Kind::Latency => {
+                let t = r.rtt_ns;
+                let q = |f: fn(&Rtt) -> u64| t.map_or_else(dash, |t| ns_label(f(&t) as f64));
+                lat.add_row(vec![
+                    r.mechanism.clone(),
+                    size_label(r.size),
+                    q(|t| t.p50),
+                    q(|t| t.p90),
+                    q(|t| t.p99),
+                    q(|t| t.p999),
+                    q(|t| t.max),
+                    cpu,
+                    note(r),
+                ]);
+            }
+            Kind::Throughput => {
+                thr.add_row(vec![
+                    r.mechanism.clone(),
+                    size_label(r.size),
+                    r.msgs_per_s.map_or_else(dash, rate_label),
+                    r.bytes_per_s.map_or_else(dash, bandwidth_label),
+                    cpu,
+                    note(r),
+                ]);
+            }
+        }
+    }
+    for t in [&mut lat, &mut thr] {
+        for i in 1..t.column_count().saturating_sub(1) {
+            if let Some(c) = t.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        if t.row_count() > 0 {
+            out += &format!("{t}\n");
+        }
+    }
+    if !report.claims.is_empty() {
+        out += "claims, checked against this run:\n";
+    }
+    for c in &report.claims {
+        let verdict = match c.holds {
+            Some(true) => "holds",
+            Some(false) => "does not hold",
+            None => "not measured",
+        };
+        let ratio = c
+            .measured_ratio
+            .map_or_else(String::new, |r| format!(" (measured {r:.2}x)"));
+        out += &format!("  {verdict:>13}: {}{ratio}\n", c.claim);
+    }
+    for o in &report.overhead {
+        out += &format!(
+            "  library overhead: {} / {} at {} = {:.2}x (median RTT)\n",
+            o.mechanism,
+            o.reference,
+            size_label(o.size),
+            o.ratio
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mechanism: &str, kind: Kind, size: usize, bytes_per_s: f64, p50: u64) -> Run {
+        let mut r = Run::skipped(mechanism, Role::Mechanism, kind, size, String::new());
+        r.skipped = None;
+        r.verified = true;
+        r.bytes_per_s = Some(bytes_per_s);
+        r.rtt_ns = Some(Rtt {
+            p50,
+            p90: p50,
+            p99: p50,
+            p999: p50,
+            max: p50,
+        });
+        r
+    }
+
+    #[test]
+    fn claims_are_geometric_means_of_same_size_ratios() {
+        use Kind::{Latency, Throughput};
+        let runs = vec![
+            row("shm-futex", Throughput, 64, 800.0, 0),
+            row("shm-futex", Throughput, 4096, 200.0, 0),
+            row("pipe", Throughput, 64, 100.0, 0),
+            row("pipe", Throughput, 4096, 100.0, 0),
+            row("pipe", Throughput, 1 << 20, 100.0, 0),
+            row("unix-stream", Latency, 64, 0.0, 1000),
+            row("tcp-loopback", Latency, 64, 0.0, 2000),
+        ];
+        let c = claims(&runs);
+        // sqrt(8 * 2) = 4: under the claimed 5x.
+        assert!((c[0].measured_ratio.unwrap() - 4.0).abs() < 1e-9);
+        assert_eq!(c[0].holds, Some(false));
+        assert_eq!(c[0].by_size.len(), 2, "1 MiB has no shared-memory row");
+        assert_eq!(c[1].holds, None, "no throughput rows for sockets");
+        assert!((c[2].measured_ratio.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!(c[2].holds, Some(true));
+    }
+
+    #[test]
+    fn zero_and_unverified_rows_make_no_ratio() {
+        let mut bad = row("pipe", Kind::Throughput, 64, 100.0, 0);
+        bad.verified = false;
+        let runs = vec![
+            row("shm-futex", Kind::Throughput, 64, 800.0, 0),
+            row("pipe", Kind::Throughput, 64, 0.0, 0),
+            bad,
+        ];
+        let c = claims(&runs);
+        assert_eq!(c[0].measured_ratio, None);
+        assert_eq!(c[0].holds, None);
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Vec<Claim> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), c.len());
+    }
+
+    #[test]
+    fn labels_do_not_round_up_into_the_next_unit() {
+        assert_eq!(ns_label(999.7), "1.0 µs");
+        assert_eq!(ns_label(999_960.0), "1.00 ms");
+        assert_eq!(rate_label(999_960.0), "1.00 M");
+        assert_eq!(size_label(4096), "4 KiB");
+        assert_eq!(size_label(1000), "1000 B");
     }
 }

@@ -1,5 +1,6 @@
 //! `ipckit`: every Linux IPC mechanism, measured side by side, listed, cleaned up, explained.
 
+mod bench;
 mod endpoint;
 mod objects;
 mod output;
@@ -18,7 +19,7 @@ use endpoint::Endpoint;
 #[command(
     name = "ipckit",
     version,
-    about = "Linux IPC: send, receive and listen over every mechanism"
+    about = "Linux IPC: every mechanism measured side by side, sent over, listened on"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -94,6 +95,12 @@ struct ServeFlags {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure every IPC mechanism on this machine, side by side (the main job).
+    ///
+    /// Each row runs between two real processes pinned to two CPUs, after a warm-up, with
+    /// every message checked on arrival. Prints a table and writes ipckit-report/report.json
+    /// and ipckit-report/index.html. Exits 1 if any row failed its check.
+    Bench(bench::BenchArgs),
     /// Send a message (or standard input) to an endpoint.
     ///
     /// On byte-stream endpoints (fifo, unix, abstract, tcp) MESSAGE is sent with a newline after
@@ -269,6 +276,10 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("ipckit: internal error{at}: {}", what.replace('\n', " "));
     }));
+    // The bench starts this program again as its peer process.
+    if ipckit_bench::is_peer() {
+        ipckit_bench::peer_main();
+    }
     let cli = Cli::parse();
     // Unwinding (not exiting in the hook) so destructors still remove socket files and FIFOs.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
@@ -284,6 +295,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Send {
             uri,
             message,

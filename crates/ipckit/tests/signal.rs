@@ -123,6 +123,9 @@ fn a_thread_directed_signal_reaches_only_the_thread_that_blocks_it() {
     let tid = rustix::thread::gettid().as_raw_nonzero().get();
     signal::queue_thread(pid, tid, signal::rt(3), 77).unwrap();
     let i = sfd.read_timeout(Some(T)).unwrap().expect("the signal");
-    assert_eq!((i.signo, i.value, i.pid, i.code), (signal::rt(3), 77, pid as u32, libc::SI_QUEUE));
+    assert_eq!(
+        (i.signo, i.value, i.pid, i.code),
+        (signal::rt(3), 77, pid as u32, libc::SI_QUEUE)
+    );
     assert!(signal::queue_thread(pid, -1, signal::rt(3), 0).is_err());
 }

@@ -607,6 +607,12 @@ impl UnixDatagram {
         })
     }
 
+    /// A datagram socket from a descriptor (one received over a socket, say). It owns no
+    /// socket file.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        UnixDatagram { fd, file: None }
+    }
+
     /// `socketpair(2)` of datagram sockets.
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = rustix::net::socketpair(

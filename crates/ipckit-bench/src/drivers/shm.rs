@@ -1,0 +1,558 @@
+//! Shared memory: a ring of message slots each way in one shared region, with four ways to make
+//! the region and wait on it (`posix-shm-sem`, `sysv-shm-sem`, `shm-futex`, `mmap-file-futex`),
+//! and the two raw references a shared-memory round trip is measured against (`ref-spin`,
+//! `ref-futex`).
+//!
+//! A message is copied into a slot by the sender and out of it by the receiver (through
+//! [`Mapping::write_at`] and [`Mapping::read_at`]), as the kernel mechanisms copy in and out.
+//! The ring holds up to 256 messages or 256 KiB, at least two.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ipckit::name::{SysvKey, unique_posix};
+use ipckit::shm::mapping::Mapping;
+use ipckit::shm::memfd::Memfd;
+use ipckit::shm::posix::PosixShm;
+use ipckit::shm::sysv::SysvShm;
+use ipckit::sync::futex;
+use ipckit::sync::sem_posix::PosixSem;
+use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+
+use crate::control::Control;
+use crate::driver::{Driver, Kind, Link, Role, Setup};
+use crate::error::{Error, Result};
+
+/// How long one wait lasts before the stop flag is looked at again.
+const STEP: Duration = Duration::from_millis(100);
+
+/// Per direction, at `direction * 256`: the count of messages written, the count read, and a
+/// flag each side raises before it sleeps, each on its own cache line.
+const HEAD: usize = 0;
+const TAIL: usize = 64;
+const PRODUCER_WAITS: usize = 128;
+const CONSUMER_WAITS: usize = 192;
+const HEADER: usize = 512;
+
+/// How a ring's ends wait for each other. Semaphores: per direction `d`, number `2d` counts
+/// messages and number `2d + 1` free slots.
+enum Gate {
+    Futex,
+    Posix([PosixSem; 4]),
+    Sysv(SysvSemSet),
+}
+
+/// The ring's shape for `size`-byte messages: (slots, bytes per slot, bytes in all).
+fn shape(size: usize) -> (usize, usize, usize) {
+    let slots = ((256 << 10) / size).clamp(2, 256);
+    let stride = (8 + size).next_multiple_of(64);
+    (slots, stride, HEADER + 2 * slots * stride)
+}
+
+fn stopped(stop: &AtomicBool) -> Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Peer("stopped waiting: the peer is gone".into()));
+    }
+    Ok(())
+}
+
+/// Retries a timed wait until it succeeds or the measurement stops.
+fn wait(stop: &AtomicBool, mut f: impl FnMut() -> ipckit::Result<bool>) -> Result<()> {
+    while !f()? {
+        stopped(stop)?;
+    }
+    Ok(())
+}
+
+struct Ring {
+    map: Mapping,
+    gate: Gate,
+    slots: usize,
+    stride: usize,
+    tx: usize,
+    rx: usize,
+    head: u32,
+    tail: u32,
+    buf: Vec<u8>,
+    stop: Arc<AtomicBool>,
+    /// The object that owns the region's name, dropped after the mapping.
+    _keep: Option<Box<dyn Send>>,
+}
+
+impl Ring {
+    fn new(map: Mapping, gate: Gate, setup: &Setup, parent: bool) -> Ring {
+        let (slots, stride, _) = shape(setup.size);
+        Ring {
+            map,
+            gate,
+            slots,
+            stride,
+            tx: if parent { 0 } else { 1 },
+            rx: if parent { 1 } else { 0 },
+            head: 0,
+            tail: 0,
+            buf: vec![0; setup.size],
+            stop: setup.stop.clone(),
+            _keep: None,
+        }
+    }
+
+    fn word(&self, dir: usize, field: usize) -> Result<&AtomicU32> {
+        Ok(self.map.atomic_u32(dir * 256 + field)?)
+    }
+
+    fn slot(&self, dir: usize, n: u32) -> usize {
+        HEADER + (dir * self.slots + n as usize % self.slots) * self.stride
+    }
+
+    /// Futex wait until `word` is no longer `seen`, with the waiter's flag raised first so the
+    /// other side knows to wake it (and re-checked after raising it, so no wake is missed).
+    fn sleep(
+        &self,
+        dir: usize,
+        word: usize,
+        flag: usize,
+        ready: impl Fn(u32) -> bool,
+    ) -> Result<()> {
+        let w = self.word(dir, word)?;
+        loop {
+            let seen = w.load(Ordering::SeqCst);
+            if ready(seen) {
+                return Ok(());
+            }
+            self.word(dir, flag)?.store(1, Ordering::SeqCst);
+            let seen = w.load(Ordering::SeqCst);
+            if ready(seen) {
+                return Ok(());
+            }
+            if !futex::wait(w, seen, Some(STEP))? {
+                stopped(&self.stop)?;
+            }
+        }
+    }
+
+    /// Wakes the other side if it raised its flag.
+    fn nudge(&self, dir: usize, word: usize, flag: usize) -> Result<()> {
+        if self.word(dir, flag)?.swap(0, Ordering::SeqCst) == 1 {
+            futex::wake(self.word(dir, word)?, 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl Link for Ring {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        let (d, head, slots) = (self.tx, self.head, self.slots as u32);
+        match &self.gate {
+            Gate::Futex => self.sleep(d, TAIL, PRODUCER_WAITS, |tail| {
+                head.wrapping_sub(tail) < slots
+            })?,
+            Gate::Posix(s) => wait(&self.stop, || s[2 * d + 1].wait_timeout(STEP))?,
+            Gate::Sysv(set) => wait(&self.stop, || {
+                set.op_timeout(&[SemOp::wait(2 * d + 1).no_undo()], STEP)
+            })?,
+        }
+        let at = self.slot(d, head);
+        self.map.write_pod(at, &(msg.len() as u64))?;
+        self.map.write_at(at + 8, msg)?;
+        self.head = head.wrapping_add(1);
+        match &self.gate {
+            Gate::Futex => {
+                self.word(d, HEAD)?.store(self.head, Ordering::SeqCst);
+                self.nudge(d, HEAD, CONSUMER_WAITS)?;
+            }
+            Gate::Posix(s) => s[2 * d].post()?,
+            Gate::Sysv(set) => {
+                set.op(&[SemOp::post(2 * d).no_undo()])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        let (d, tail) = (self.rx, self.tail);
+        match &self.gate {
+            Gate::Futex => self.sleep(d, HEAD, CONSUMER_WAITS, |head| head != tail)?,
+            Gate::Posix(s) => wait(&self.stop, || s[2 * d].wait_timeout(STEP))?,
+            Gate::Sysv(set) => wait(&self.stop, || {
+                set.op_timeout(&[SemOp::wait(2 * d).no_undo()], STEP)
+            })?,
+        }
+        let at = self.slot(d, tail);
+        let len: u64 = self.map.read_pod(at)?;
+        let len = (len as usize).min(self.buf.len());
+        self.map.read_at(at + 8, &mut self.buf[..len])?;
+        self.tail = tail.wrapping_add(1);
+        match &self.gate {
+            Gate::Futex => {
+                self.word(d, TAIL)?.store(self.tail, Ordering::SeqCst);
+                self.nudge(d, TAIL, PRODUCER_WAITS)?;
+            }
+            Gate::Posix(s) => s[2 * d + 1].post()?,
+            Gate::Sysv(set) => {
+                set.op(&[SemOp::post(2 * d + 1).no_undo()])?;
+            }
+        }
+        Ok(&self.buf[..len])
+    }
+}
+
+/// `posix-shm-sem`: `shm_open` memory, named POSIX semaphores.
+pub struct PosixShmSem;
+
+impl Driver for PosixShmSem {
+    fn name(&self) -> &'static str {
+        "posix-shm-sem"
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let (slots, _, len) = shape(setup.size);
+        let shm = PosixShm::create(&unique_posix("bench-shm"), len, 0o600)?;
+        let sems = [0, slots, 0, slots]
+            .map(|v| PosixSem::create(&unique_posix("bench-sem"), v as u32, 0o600));
+        let sems: [PosixSem; 4] = sems
+            .into_iter()
+            .collect::<ipckit::Result<Vec<_>>>()?
+            .try_into()
+            .expect("four semaphores");
+        let names: Vec<&str> = std::iter::once(shm.name())
+            .chain(sems.iter().map(|s| s.name()))
+            .collect();
+        ctl.send(&names)?;
+        let map = shm.map()?;
+        let mut ring = Ring::new(map, Gate::Posix(sems), setup, true);
+        ring._keep = Some(Box::new(shm));
+        Ok(Box::new(ring))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let names: Vec<String> = ctl.recv()?;
+        let shm = PosixShm::open(&names[0], true)?;
+        let sems: [PosixSem; 4] = names[1..]
+            .iter()
+            .map(|n| PosixSem::open(n))
+            .collect::<ipckit::Result<Vec<_>>>()?
+            .try_into()
+            .map_err(|_| Error::Peer("expected four semaphore names".into()))?;
+        Ok(Box::new(Ring::new(
+            shm.map()?,
+            Gate::Posix(sems),
+            setup,
+            false,
+        )))
+    }
+}
+
+/// `sysv-shm-sem`: `shmget` memory, one System V set of four semaphores.
+pub struct SysvShmSem;
+
+impl Driver for SysvShmSem {
+    fn name(&self) -> &'static str {
+        "sysv-shm-sem"
+    }
+
+    fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
+        // semvmx: a System V semaphore counts to 32767; the ring needs at most 256.
+        let _ = size;
+        Ok(())
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let (slots, _, len) = shape(setup.size);
+        let shm = SysvShm::create(SysvKey::Private, len, 0o600)?;
+        let set = SysvSemSet::create(SysvKey::Private, 4, 0o600)?;
+        let slots = slots as u16;
+        set.set_all(&[0, slots, 0, slots])?;
+        ctl.send(&(shm.id(), set.id()))?;
+        let map = shm.attach(true)?;
+        let mut ring = Ring::new(map, Gate::Sysv(set), setup, true);
+        ring._keep = Some(Box::new(shm));
+        Ok(Box::new(ring))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let (shm, set): (i32, i32) = ctl.recv()?;
+        let map = SysvShm::open_id(shm)?.attach(true)?;
+        let set = SysvSemSet::open_id(set)?;
+        Ok(Box::new(Ring::new(map, Gate::Sysv(set), setup, false)))
+    }
+}
+
+/// `shm-futex`: a memfd (passed over the control channel), futex waits.
+pub struct ShmFutex;
+
+impl Driver for ShmFutex {
+    fn name(&self) -> &'static str {
+        "shm-futex"
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let map = share_memfd(shape(setup.size).2, ctl)?;
+        Ok(Box::new(Ring::new(map, Gate::Futex, setup, true)))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        Ok(Box::new(Ring::new(
+            open_memfd(ctl)?,
+            Gate::Futex,
+            setup,
+            false,
+        )))
+    }
+}
+
+fn share_memfd(len: usize, ctl: &Control) -> Result<Mapping> {
+    let memfd = Memfd::create("ipckit-bench", len)?;
+    ctl.send_fds(&"memfd", &[std::os::fd::AsFd::as_fd(&memfd)])?;
+    Ok(memfd.map(true)?)
+}
+
+fn open_memfd(ctl: &Control) -> Result<Mapping> {
+    let (_, mut fds) = ctl.recv_fds::<String>(1)?;
+    Ok(Memfd::from_fd(fds.pop().expect("one descriptor"))?.map(true)?)
+}
+
+/// `mmap-file-futex`: a file in the temporary directory mapped `MAP_SHARED` by both, futex
+/// waits.
+pub struct MmapFileFutex;
+
+impl Driver for MmapFileFutex {
+    fn name(&self) -> &'static str {
+        "mmap-file-futex"
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let len = shape(setup.size).2;
+        let file = tempfile::Builder::new()
+            .prefix("ipckit-bench-")
+            .tempfile()?;
+        file.as_file().set_len(len as u64)?;
+        ctl.send(&file.path())?;
+        let map = Mapping::map_fd(file.as_file(), len, true)?;
+        let mut ring = Ring::new(map, Gate::Futex, setup, true);
+        ring._keep = Some(Box::new(file));
+        Ok(Box::new(ring))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let path: std::path::PathBuf = ctl.recv()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let map = Mapping::map_fd(&file, shape(setup.size).2, true)?;
+        Ok(Box::new(Ring::new(map, Gate::Futex, setup, false)))
+    }
+}
+
+/// The value a reference row stores for sequence number `seq` (never 0, the "nothing yet").
+fn encode(seq: u64) -> u64 {
+    match seq {
+        crate::payload::STOP | crate::payload::MARK => seq,
+        n => n + 1,
+    }
+}
+
+fn decode(v: u64) -> u64 {
+    match v {
+        crate::payload::STOP | crate::payload::MARK => v,
+        n => n - 1,
+    }
+}
+
+/// `ref-spin`: one atomic word each way in shared memory, each side spinning on the other's:
+/// the hardware's round trip, with no system call at all.
+pub struct RefSpin;
+
+struct SpinLink {
+    map: Mapping,
+    tx: usize,
+    rx: usize,
+    last: u64,
+    buf: [u8; 8],
+    stop: Arc<AtomicBool>,
+}
+
+impl SpinLink {
+    fn new(map: Mapping, setup: &Setup, parent: bool) -> SpinLink {
+        SpinLink {
+            map,
+            tx: if parent { 0 } else { 128 },
+            rx: if parent { 128 } else { 0 },
+            last: 0,
+            buf: [0; 8],
+            stop: setup.stop.clone(),
+        }
+    }
+
+    fn word(&self, at: usize) -> Result<&AtomicU64> {
+        Ok(self.map.atomic_u64(at)?)
+    }
+}
+
+impl Link for SpinLink {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        let seq = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+        self.word(self.tx)?.store(encode(seq), Ordering::Release);
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        let w = self.word(self.rx)?;
+        let mut spins = 0u32;
+        let v = loop {
+            let v = w.load(Ordering::Acquire);
+            if v != self.last {
+                break v;
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % 4096 == 0 {
+                stopped(&self.stop)?;
+            }
+        };
+        self.last = v;
+        self.buf = decode(v).to_le_bytes();
+        Ok(&self.buf)
+    }
+}
+
+impl Driver for RefSpin {
+    fn name(&self) -> &'static str {
+        "ref-spin"
+    }
+
+    fn role(&self) -> Role {
+        Role::Reference
+    }
+
+    fn fixed_size(&self) -> Option<usize> {
+        Some(8)
+    }
+
+    fn check(&self, _size: usize, kind: Kind) -> std::result::Result<(), String> {
+        only_latency(kind)
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        Ok(Box::new(SpinLink::new(
+            share_memfd(4096, ctl)?,
+            setup,
+            true,
+        )))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        Ok(Box::new(SpinLink::new(open_memfd(ctl)?, setup, false)))
+    }
+}
+
+fn only_latency(kind: Kind) -> std::result::Result<(), String> {
+    match kind {
+        Kind::Latency => Ok(()),
+        Kind::Throughput => {
+            Err("a round-trip reference: it carries an 8-byte value, no payload".into())
+        }
+    }
+}
+
+/// `ref-futex`: one 32-bit word each way, a store and a raw `FUTEX_WAKE` to send, raw
+/// `FUTEX_WAIT` to receive (rustix's futex calls, nothing of ipckit): the kernel's cheapest
+/// sleeping round trip.
+pub struct RefFutex;
+
+struct FutexLink {
+    map: Mapping,
+    tx: usize,
+    rx: usize,
+    last: u32,
+    buf: [u8; 8],
+    stop: Arc<AtomicBool>,
+}
+
+impl FutexLink {
+    fn word(&self, at: usize) -> Result<&AtomicU32> {
+        Ok(self.map.atomic_u32(at)?)
+    }
+}
+
+impl Link for FutexLink {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        let seq = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+        let w = self.word(self.tx)?;
+        w.store(encode(seq) as u32, Ordering::Release);
+        rustix::thread::futex::wake(w, rustix::thread::futex::Flags::empty(), 1)
+            .map_err(std::io::Error::from)?;
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        use rustix::thread::futex::{Flags, Timespec, wait};
+        let step = Timespec {
+            tv_sec: 0,
+            tv_nsec: STEP.as_nanos() as i64,
+        };
+        let w = self.word(self.rx)?;
+        let v = loop {
+            let v = w.load(Ordering::Acquire);
+            if v != self.last {
+                break v;
+            }
+            match wait(w, Flags::empty(), self.last, Some(&step)) {
+                Ok(()) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::TIMEDOUT) => stopped(&self.stop)?,
+                Err(e) => return Err(std::io::Error::from(e).into()),
+            }
+        };
+        self.last = v;
+        let seq = match v {
+            u32::MAX => crate::payload::STOP,
+            0xffff_fffe => crate::payload::MARK,
+            n => u64::from(n) - 1,
+        };
+        self.buf = seq.to_le_bytes();
+        Ok(&self.buf)
+    }
+}
+
+impl Driver for RefFutex {
+    fn name(&self) -> &'static str {
+        "ref-futex"
+    }
+
+    fn role(&self) -> Role {
+        Role::Reference
+    }
+
+    fn fixed_size(&self) -> Option<usize> {
+        Some(8)
+    }
+
+    fn check(&self, _size: usize, kind: Kind) -> std::result::Result<(), String> {
+        only_latency(kind)
+    }
+
+    fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        let map = share_memfd(4096, ctl)?;
+        Ok(Box::new(FutexLink {
+            map,
+            tx: 0,
+            rx: 128,
+            last: 0,
+            buf: [0; 8],
+            stop: setup.stop.clone(),
+        }))
+    }
+
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        Ok(Box::new(FutexLink {
+            map: open_memfd(ctl)?,
+            tx: 128,
+            rx: 0,
+            last: 0,
+            buf: [0; 8],
+            stop: setup.stop.clone(),
+        }))
+    }
+}

@@ -1,0 +1,550 @@
+//! Runs the plan: for each row, a fresh peer process (this program again), the driver's two
+//! ends, a warm-up, then the recorded part; a watchdog kills a peer that dies or hangs and
+//! unblocks the bench. Also the peer's side of all this ([`peer_main`]).
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use ipckit::notify::pidfd::PidFd;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::control::Control;
+use crate::driver::{Abort, Driver, Kind, Link, Role, Setup};
+use crate::drivers;
+use crate::error::{Error, Result};
+use crate::payload::{MARK, MIN_SIZE, Payload, STOP};
+use crate::report::{self, Report, Rtt, Run};
+use crate::system::{self, Who};
+
+/// Set in the peer's environment to the descriptor number of its control channel.
+pub const PEER_ENV: &str = "IPCKIT_BENCH_PEER";
+
+/// One row to measure.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Job {
+    /// The driver's name.
+    pub mechanism: String,
+    /// Latency or throughput.
+    pub kind: Kind,
+    /// Bytes per message.
+    pub size: usize,
+}
+
+/// What the peer says on the control channel.
+#[derive(Debug, Serialize, Deserialize)]
+enum PeerMsg {
+    /// Its end is set up.
+    Ready,
+    /// The warm-up's last message arrived (throughput).
+    Marked,
+    /// The STOP message arrived: messages received after the warm-up, and its CPU time since.
+    Done { received: u64, cpu_ns: u64 },
+    /// It failed.
+    Failed { error: String, corrupt: bool },
+}
+
+/// What the parent sends first.
+#[derive(Serialize, Deserialize)]
+struct PeerJob {
+    job: Job,
+    cpu: Option<usize>,
+}
+
+/// Every row of the run, in report order. Sizes a mechanism cannot carry become skipped rows.
+pub fn plan(cfg: &Config) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for name in drivers::names() {
+        if !cfg.only.is_empty() && !cfg.only.iter().any(|n| n == name) {
+            continue;
+        }
+        let fixed = drivers::find(name).and_then(|d| d.fixed_size());
+        for kind in [Kind::Latency, Kind::Throughput] {
+            let sizes = match (name, kind, fixed) {
+                (drivers::REF_MEMCPY, Kind::Latency, _) => vec![],
+                (_, _, Some(f)) => vec![f],
+                (_, Kind::Latency, None) => cfg.latency_sizes.clone(),
+                (_, Kind::Throughput, None) => cfg.throughput_sizes.clone(),
+            };
+            jobs.extend(sizes.into_iter().map(|size| Job {
+                mechanism: name.to_string(),
+                kind,
+                size,
+            }));
+        }
+    }
+    // Test-only drivers are named in `only` directly.
+    for name in &cfg.only {
+        if !drivers::names().contains(&name.as_str()) && drivers::find(name).is_some() {
+            for (kind, size) in [(Kind::Latency, 64), (Kind::Throughput, 64)] {
+                jobs.push(Job {
+                    mechanism: name.clone(),
+                    kind,
+                    size,
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// Runs every row of `cfg`, calling `progress(done, total, job)` before each, and returns the
+/// report. A row that fails is kept with its `error`; see [`Report::failed`].
+pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report {
+    let jobs = plan(cfg);
+    let allowed = system::allowed_cpus();
+    let pins = if cfg.pin { system::pin_pair() } else { None };
+    let pins = pins.filter(|[mine, _]| system::pin(*mine).is_ok());
+    let mut runs = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        progress(i, jobs.len(), job);
+        runs.push(row(cfg, job, pins));
+    }
+    progress(
+        jobs.len(),
+        jobs.len(),
+        jobs.last().unwrap_or(&Job {
+            mechanism: String::new(),
+            kind: Kind::Latency,
+            size: 0,
+        }),
+    );
+    if pins.is_some() {
+        let _ = system::unpin(&allowed);
+    }
+    Report {
+        version: report::VERSION,
+        tool: format!("ipckit {}", env!("CARGO_PKG_VERSION")),
+        profile: cfg.profile.clone(),
+        duration_ms: cfg.duration.as_millis() as u64,
+        host: system::host(pins),
+        claims: report::claims(&runs),
+        overhead: report::overheads(&runs),
+        runs,
+    }
+}
+
+impl Report {
+    /// The rows that failed (a payload check, a peer that died): the run as a whole failed.
+    pub fn failed(&self) -> Vec<&Run> {
+        self.runs.iter().filter(|r| r.error.is_some()).collect()
+    }
+}
+
+/// What a measurement recorded.
+struct Measured {
+    messages: u64,
+    elapsed: Duration,
+    cpu_ns: u64,
+    hist: Option<Histogram<u64>>,
+}
+
+fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
+    let (role, checked) = if job.mechanism == drivers::REF_MEMCPY {
+        (Role::Reference, Ok(()))
+    } else {
+        match drivers::find(&job.mechanism) {
+            Some(d) => (d.role(), d.check(job.size, job.kind)),
+            None => (
+                Role::Mechanism,
+                Err(format!("no driver called {}", job.mechanism)),
+            ),
+        }
+    };
+    if let Err(why) = checked {
+        return Run::skipped(&job.mechanism, role, job.kind, job.size, why);
+    }
+    let measured = if job.mechanism == drivers::REF_MEMCPY {
+        Ok(memcpy(cfg, job.size))
+    } else {
+        pair(cfg, job, pins)
+    };
+    let mut run = Run::skipped(&job.mechanism, role, job.kind, job.size, String::new());
+    run.skipped = None;
+    match measured {
+        Ok(m) => {
+            let secs = m.elapsed.as_secs_f64().max(1e-9);
+            run.messages = m.messages;
+            run.verified = true;
+            run.msgs_per_s = Some(m.messages as f64 / secs);
+            if job.kind == Kind::Throughput {
+                run.bytes_per_s = Some((m.messages * job.size as u64) as f64 / secs);
+            }
+            run.cpu_ns_per_msg = Some(m.cpu_ns as f64 / m.messages.max(1) as f64);
+            run.rtt_ns = m.hist.map(|h| Rtt {
+                p50: h.value_at_quantile(0.5),
+                p90: h.value_at_quantile(0.9),
+                p99: h.value_at_quantile(0.99),
+                p999: h.value_at_quantile(0.999),
+                max: h.max(),
+            });
+        }
+        Err(e) => run.error = Some(e.to_string()),
+    }
+    run
+}
+
+/// `ref-memcpy`: one process copying `size` bytes between two buffers as fast as it can.
+fn memcpy(cfg: &Config, size: usize) -> Measured {
+    let src = Payload::new(size.max(MIN_SIZE)).message(1)[..size].to_vec();
+    let mut dst = vec![0u8; size];
+    let mut copies = |until: Instant| {
+        let mut n = 0u64;
+        loop {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+            n += 1;
+            if n % 16 == 0 && Instant::now() >= until {
+                return n;
+            }
+        }
+    };
+    copies(Instant::now() + cfg.warmup);
+    let cpu0 = system::cpu_ns(Who::Thread);
+    let start = Instant::now();
+    let messages = copies(start + cfg.duration);
+    Measured {
+        messages,
+        elapsed: start.elapsed(),
+        cpu_ns: system::cpu_ns(Who::Thread) - cpu0,
+        hist: None,
+    }
+}
+
+/// Starts the peer with `ctl` as descriptor 3, killed if this process dies.
+fn spawn(cfg: &Config, ctl: &Control) -> Result<Child> {
+    let fd = ctl.as_fd().as_raw_fd();
+    let mut cmd = Command::new(&cfg.peer.program);
+    cmd.args(&cfg.peer.args)
+        .env(PEER_ENV, "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Ok(cmd.spawn()?)
+}
+
+/// Watches the peer: if it exits before the measurement is over, or outlives the deadline
+/// (then it is killed), sets the stop flag and unblocks the bench's end. Returns why.
+fn watchdog(
+    pidfd: PidFd,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    abort: Option<Abort>,
+) -> JoinHandle<Option<String>> {
+    std::thread::spawn(move || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let why = match pidfd.wait_exit(Some(left)) {
+            Ok(true) if done.load(Ordering::SeqCst) => return None,
+            Ok(true) => "the peer process exited in the middle of the measurement".to_string(),
+            _ => {
+                let _ = pidfd.send_signal(libc::SIGKILL);
+                "the peer did not finish in time and was killed (a lost message?)".to_string()
+            }
+        };
+        stop.store(true, Ordering::SeqCst);
+        if let Some(abort) = abort {
+            abort();
+        }
+        Some(why)
+    })
+}
+
+/// One row between two processes.
+fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
+    let driver = drivers::find(&job.mechanism)
+        .ok_or_else(|| Error::Usage(format!("no driver called {}", job.mechanism)))?;
+    let (ctl, peer_ctl) = Control::pair()?;
+    let mut child = spawn(cfg, &peer_ctl)?;
+    drop(peer_ctl);
+    let pid = child.id() as i32;
+    let result = (|| {
+        let deadline = Instant::now() + cfg.warmup + cfg.duration + cfg.grace;
+        ctl.send(&PeerJob {
+            job: job.clone(),
+            cpu: pins.map(|p| p[1]),
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let setup = Setup {
+            size: job.size,
+            kind: job.kind,
+            stop: stop.clone(),
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let mut link = driver
+            .parent(&setup, &ctl)
+            .map_err(|e| explain(e, &ctl, &setup))?;
+        let watch = watchdog(
+            PidFd::open(pid)?,
+            deadline,
+            stop,
+            done.clone(),
+            link.abort(),
+        );
+        let measured = match ctl
+            .recv::<PeerMsg>()
+            .map_err(|e| explain(e, &ctl, &setup))?
+        {
+            PeerMsg::Ready => match job.kind {
+                Kind::Latency => latency(cfg, &setup, link.as_mut(), &ctl),
+                Kind::Throughput => throughput(cfg, &setup, link.as_mut(), &ctl),
+            },
+            other => Err(peer_error(other)),
+        };
+        done.store(true, Ordering::SeqCst);
+        let measured = measured.map_err(|e| explain(e, &ctl, &setup));
+        drop(link);
+        if measured.is_err() {
+            let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);
+        }
+        let why = watch.join().unwrap_or(None);
+        match (measured, why) {
+            (Err(Error::Peer(_)), Some(why)) => Err(Error::Peer(why)),
+            (m, _) => m,
+        }
+    })();
+    // The peer is done or dying; reap it, by force if it lingers.
+    let reaped = PidFd::open(pid)
+        .and_then(|p| p.wait_exit(Some(Duration::from_secs(5))))
+        .unwrap_or(false);
+    if !reaped {
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    match result {
+        Err(Error::Ipc(e)) if !status.success() => {
+            Err(Error::Peer(format!("{e} (the peer exited: {status})")))
+        }
+        r => r,
+    }
+}
+
+fn peer_error(msg: PeerMsg) -> Error {
+    match msg {
+        PeerMsg::Failed {
+            error,
+            corrupt: true,
+        } => Error::Corrupt(error),
+        PeerMsg::Failed { error, .. } => Error::Peer(error),
+        other => Error::Peer(format!("unexpected message from the peer: {other:?}")),
+    }
+}
+
+/// A failure on the bench's side often has its cause on the peer's: take the peer's word for
+/// it when it sent one.
+fn explain(e: Error, ctl: &Control, setup: &Setup) -> Error {
+    if matches!(e, Error::Corrupt(_)) && !setup.stopped() {
+        return e;
+    }
+    match ctl.recv_within::<PeerMsg>(Duration::from_secs(2)) {
+        Ok(msg @ PeerMsg::Failed { .. }) => peer_error(msg),
+        _ if setup.stopped() => Error::Peer(format!("{e}")),
+        _ => e,
+    }
+}
+
+fn check_stop(setup: &Setup) -> Result<()> {
+    if setup.stopped() {
+        return Err(Error::Peer("stopped".into()));
+    }
+    Ok(())
+}
+
+fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> Result<Measured> {
+    let mut p = Payload::new(setup.size.max(MIN_SIZE));
+    let mut seq = 0u64;
+    let warm_until = Instant::now() + cfg.warmup;
+    loop {
+        link.send(p.message(seq))?;
+        p.expect(link.recv()?, seq)?;
+        seq += 1;
+        check_stop(setup)?;
+        if Instant::now() >= warm_until {
+            break;
+        }
+    }
+    link.send(p.message(MARK))?;
+    p.expect(link.recv()?, MARK)?;
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds");
+    let cpu0 = system::cpu_ns(Who::Thread);
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    let mut n = 0u64;
+    loop {
+        let t0 = Instant::now();
+        link.send(p.message(seq))?;
+        let msg = link.recv()?;
+        let t1 = Instant::now();
+        p.expect(msg, seq)?;
+        hist.saturating_record((t1 - t0).as_nanos() as u64);
+        seq += 1;
+        n += 1;
+        check_stop(setup)?;
+        if t1 >= end {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    let cpu = system::cpu_ns(Who::Thread) - cpu0;
+    link.send(p.message(STOP))?;
+    let peer_cpu = finish(ctl, n)?;
+    Ok(Measured {
+        messages: n,
+        elapsed,
+        cpu_ns: cpu + peer_cpu,
+        hist: Some(hist),
+    })
+}
+
+fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> Result<Measured> {
+    let mut p = Payload::new(setup.size.max(MIN_SIZE));
+    let mut seq = 0u64;
+    let warm_until = Instant::now() + cfg.warmup;
+    loop {
+        link.send(p.message(seq))?;
+        seq += 1;
+        if seq % 16 == 0 {
+            check_stop(setup)?;
+            if Instant::now() >= warm_until {
+                break;
+            }
+        }
+    }
+    link.send(p.message(MARK))?;
+    match ctl.recv::<PeerMsg>()? {
+        PeerMsg::Marked => {}
+        other => return Err(peer_error(other)),
+    }
+    let cpu0 = system::cpu_ns(Who::Thread);
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    let mut n = 0u64;
+    loop {
+        link.send(p.message(seq))?;
+        seq += 1;
+        n += 1;
+        if n % 16 == 0 {
+            check_stop(setup)?;
+            if Instant::now() >= end {
+                break;
+            }
+        }
+    }
+    link.send(p.message(STOP))?;
+    let cpu = system::cpu_ns(Who::Thread) - cpu0;
+    let peer_cpu = finish(ctl, n)?;
+    Ok(Measured {
+        messages: n,
+        elapsed: start.elapsed(),
+        cpu_ns: cpu + peer_cpu,
+        hist: None,
+    })
+}
+
+/// Waits for the peer's count and CPU time, and checks the count.
+fn finish(ctl: &Control, sent: u64) -> Result<u64> {
+    match ctl.recv::<PeerMsg>()? {
+        PeerMsg::Done { received, cpu_ns } if received == sent => Ok(cpu_ns),
+        PeerMsg::Done { received, .. } => Err(Error::Corrupt(format!(
+            "{sent} messages sent, {received} received"
+        ))),
+        other => Err(peer_error(other)),
+    }
+}
+
+/// Whether this process was started as a bench peer.
+pub fn is_peer() -> bool {
+    std::env::var_os(PEER_ENV).is_some()
+}
+
+/// The peer process: takes one job from the control channel, sets up its end, answers until
+/// STOP, reports, and exits (0, or 1 after telling the bench what failed).
+pub fn peer_main() -> ! {
+    let fd: i32 = std::env::var(PEER_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    // SAFETY: the bench passed its control socket as this descriptor, owned by nobody else here.
+    let ctl = Control::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
+    let code = match serve(&ctl) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = ctl.send(&PeerMsg::Failed {
+                corrupt: matches!(e, Error::Corrupt(_)),
+                error: e.to_string(),
+            });
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn serve(ctl: &Control) -> Result<()> {
+    let PeerJob { job, cpu } = ctl.recv()?;
+    if let Some(cpu) = cpu {
+        system::pin(cpu)?;
+    }
+    let driver: &dyn Driver = drivers::find(&job.mechanism)
+        .ok_or_else(|| Error::Usage(format!("no driver called {}", job.mechanism)))?;
+    let setup = Setup {
+        size: job.size,
+        kind: job.kind,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let mut link = driver.peer(&setup, ctl)?;
+    ctl.send(&PeerMsg::Ready)?;
+    let mut p = Payload::new(job.size.max(MIN_SIZE));
+    let (mut expect, mut counted, mut cpu0) = (0u64, None::<u64>, 0);
+    loop {
+        let seq = p.check(link.recv()?)?;
+        match seq {
+            STOP => break,
+            MARK => {
+                cpu0 = system::cpu_ns(Who::Process);
+                counted = Some(0);
+                match job.kind {
+                    Kind::Latency => link.send(p.message(MARK))?,
+                    Kind::Throughput => ctl.send(&PeerMsg::Marked)?,
+                }
+            }
+            _ if seq != expect => {
+                return Err(Error::Corrupt(format!(
+                    "expected message {expect}, got message {seq}"
+                )));
+            }
+            _ => {
+                expect += 1;
+                if let Some(n) = counted.as_mut() {
+                    *n += 1;
+                }
+                if job.kind == Kind::Latency {
+                    link.send(p.message(seq))?;
+                }
+            }
+        }
+    }
+    ctl.send(&PeerMsg::Done {
+        received: counted.unwrap_or(0),
+        cpu_ns: system::cpu_ns(Who::Process) - cpu0,
+    })
+}

@@ -1,0 +1,161 @@
+//! `ipckit bench`: runs the measurement engine with a progress bar, prints the table, writes
+//! the JSON and HTML reports.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use ipckit_bench::{Config, PeerCommand, Report};
+
+/// Flags of `ipckit bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The default profile: latency at 64 B and 4 KiB, throughput at 64 B, 4 KiB, 64 KiB and
+    /// 1 MiB, 0.3 s per row (about a minute on two cores).
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// Every size from 64 B to 1 MiB, 2 s per row (several minutes).
+    #[arg(long)]
+    full: bool,
+    /// Only these mechanisms, comma-separated (e.g. pipe,unix-stream,shm-futex).
+    #[arg(long, value_name = "NAME,...", value_parser = parse_only)]
+    only: Option<Names>,
+    /// Message sizes for both latency and throughput rows, comma-separated (e.g. 64,4k,1m).
+    #[arg(long, value_name = "SIZES", value_parser = parse_sizes)]
+    sizes: Option<Sizes>,
+    /// Recording time per row, in seconds (warm-up comes on top).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Where to write the JSON report ('-': standard output, the table then goes to standard
+    /// error) [default: ipckit-report/report.json].
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Where to write the HTML report [default: ipckit-report/index.html].
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Do not pin the two processes to two CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// `--only`'s list (one value to clap, so a usage error names it whole).
+#[derive(Clone)]
+struct Names(Vec<String>);
+
+/// `--sizes`' list.
+#[derive(Clone)]
+struct Sizes(Vec<usize>);
+
+fn parse_only(s: &str) -> Result<Names, String> {
+    ipckit_bench::config::parse_only(s)
+        .map(Names)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_sizes(s: &str) -> Result<Sizes, String> {
+    ipckit_bench::config::parse_sizes(s)
+        .map(Sizes)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if (0.01..=3600.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0.01 and 3600"
+        )),
+    }
+}
+
+const REPORT_DIR: &str = "ipckit-report";
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let peer = PeerCommand {
+        program: std::env::current_exe().context("finding this program to start its peer")?,
+        args: Vec::new(),
+    };
+    let mut cfg = if args.full {
+        Config::full(peer)
+    } else {
+        Config::quick(peer)
+    };
+    if let Some(Sizes(sizes)) = args.sizes {
+        cfg.latency_sizes = sizes.clone();
+        cfg.throughput_sizes = sizes;
+    }
+    if let Some(d) = args.duration {
+        cfg.duration = d;
+        cfg.warmup = (d / 3).min(Duration::from_millis(500));
+    }
+    cfg.only = args.only.map(|n| n.0).unwrap_or_default();
+    cfg.pin = !args.no_pin;
+
+    let json_path = args
+        .json
+        .unwrap_or_else(|| Path::new(REPORT_DIR).join("report.json"));
+    let html_path = args
+        .html
+        .unwrap_or_else(|| Path::new(REPORT_DIR).join("index.html"));
+    let to_stdout = json_path == Path::new("-");
+
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}")
+            .expect("a valid template"),
+    );
+    let report = ipckit_bench::run(&cfg, &mut |done, total, job| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!(
+            "{} {:?} {}",
+            job.mechanism,
+            job.kind,
+            ipckit_bench::report::size_label(job.size)
+        ));
+    });
+    bar.finish_and_clear();
+
+    let table = ipckit_bench::report::table(&report);
+    if to_stdout {
+        eprint!("{table}");
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        print!("{table}");
+        write(&json_path, &serde_json::to_string_pretty(&report)?)?;
+    }
+    write(&html_path, &ipckit_bench::html::render(&report))?;
+    if !to_stdout {
+        println!(
+            "reports: {} and {}",
+            json_path.display(),
+            html_path.display()
+        );
+    }
+    failures(&report)
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn failures(report: &Report) -> anyhow::Result<()> {
+    let failed = report.failed();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for r in &failed {
+        eprintln!(
+            "ipckit: {} {:?} {}: {}",
+            r.mechanism,
+            r.kind,
+            ipckit_bench::report::size_label(r.size),
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    anyhow::bail!("{} of {} rows failed", failed.len(), report.runs.len())
+}
