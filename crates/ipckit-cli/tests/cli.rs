@@ -752,3 +752,69 @@ fn kernel_object_edge_cases_fail_cleanly() {
     assert_eq!(st.code(), Some(1), "{err:?}");
     assert!(!err.iter().any(|l| l.contains("internal error")), "{err:?}");
 }
+
+#[test]
+fn bench_writes_the_table_and_both_reports() {
+    let dir = tempdir();
+    let (json_path, html_path) = (dir.path().join("r.json"), dir.path().join("r.html"));
+    let (st, out, err, _) = run(
+        &[
+            "bench",
+            "--only",
+            "pipe,posix-mq,ref-memcpy",
+            "--sizes",
+            "64,64k",
+            "--duration",
+            "0.05",
+            "--no-pin",
+            "--json",
+            json_path.to_str().unwrap(),
+            "--html",
+            html_path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(st.success(), "{err:?}");
+    let table = out.join("\n");
+    assert!(
+        table.contains("latency (RTT)") && table.contains("throughput"),
+        "{table}"
+    );
+    assert!(
+        table.contains("skipped: over the POSIX queue's message limit"),
+        "{table}"
+    );
+    assert!(
+        table.contains("message queues are slower than pipes"),
+        "{table}"
+    );
+    let report = json(&std::fs::read_to_string(&json_path).unwrap());
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["host"]["pinned"], false);
+    let rows = report["runs"].as_array().unwrap();
+    // pipe: 2 latency + 2 throughput; posix-mq the same (one skipped); ref-memcpy: 2.
+    assert_eq!(rows.len(), 10);
+    assert!(
+        rows.iter()
+            .all(|r| r["skipped"].is_string() || r["verified"] == true)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+}
+
+#[test]
+fn bench_usage_errors_exit_2_and_name_the_valid_choices() {
+    let (st, _, err, _) = run(&["bench", "--only", "pipe,carrier-pigeon"], b"");
+    assert_eq!(st.code(), Some(2));
+    let err = err.join("\n");
+    assert!(
+        err.contains("carrier-pigeon") && err.contains("unix-seqpacket"),
+        "{err}"
+    );
+    let (st, _, err, _) = run(&["bench", "--sizes", "64,lots"], b"");
+    assert_eq!(st.code(), Some(2), "{err:?}");
+    let (st, _, _, _) = run(&["bench", "--duration", "-1"], b"");
+    assert_eq!(st.code(), Some(2));
+    let (st, _, _, _) = run(&["bench", "--quick", "--full"], b"");
+    assert_eq!(st.code(), Some(2));
+}
