@@ -45,13 +45,13 @@ const MIB: usize = 1 << 20;
 
 impl Config {
     /// The default: latency at 64 B and 4 KiB, throughput at 64 B, 4 KiB, 64 KiB and 1 MiB,
-    /// 0.3 s per row after 0.1 s of warm-up. About a minute on two cores.
+    /// 0.4 s per row after 0.1 s of warm-up. About a minute on two cores.
     pub fn quick(peer: PeerCommand) -> Config {
         Config {
             profile: "quick".into(),
             latency_sizes: vec![64, 4 * KIB],
             throughput_sizes: vec![64, 4 * KIB, 64 * KIB, MIB],
-            duration: Duration::from_millis(300),
+            duration: Duration::from_millis(400),
             warmup: Duration::from_millis(100),
             pin: true,
             only: Vec::new(),

@@ -12,7 +12,7 @@ use ipckit_bench::{Config, PeerCommand, Report};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The default profile: latency at 64 B and 4 KiB, throughput at 64 B, 4 KiB, 64 KiB and
-    /// 1 MiB, 0.3 s per row (about a minute on two cores).
+    /// 1 MiB, 0.4 s per row (about a minute on two cores).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
     /// Every size from 64 B to 1 MiB, 2 s per row (several minutes).

@@ -5,7 +5,8 @@
 //!
 //! A message is copied into a slot by the sender and out of it by the receiver (through
 //! [`Mapping::write_at`] and [`Mapping::read_at`]), as the kernel mechanisms copy in and out.
-//! The ring holds up to 256 messages or 256 KiB, at least two.
+//! The ring holds up to 4096 messages or 1 MiB each way, at least two messages (a pipe holds
+//! 64 KiB).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -45,7 +46,7 @@ enum Gate {
 
 /// The ring's shape for `size`-byte messages: (slots, bytes per slot, bytes in all).
 fn shape(size: usize) -> (usize, usize, usize) {
-    let slots = ((256 << 10) / size).clamp(2, 256);
+    let slots = ((1 << 20) / size).clamp(2, 4096);
     let stride = (8 + size).next_multiple_of(64);
     (slots, stride, HEADER + 2 * slots * stride)
 }
