@@ -51,6 +51,7 @@ pub fn render(report: &Report) -> String {
     out.push_str(&header(report));
     out.push_str("<h2>Claims check</h2>\n");
     out.push_str(&claims_table(report));
+    out.push_str(&overhead_list(report));
     out.push_str("<h2>Round-trip latency</h2>\n");
     out.push_str(&latency_charts(&report.runs));
     out.push_str("<h2>Throughput</h2>\n");
@@ -148,6 +149,25 @@ fn claims_table(report: &Report) -> String {
         ));
     }
     out.push_str("</table>\n");
+    out
+}
+
+/// The library's own cost: mechanism over raw reference, median round trip.
+fn overhead_list(report: &Report) -> String {
+    if report.overhead.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h2>Library overhead</h2>\n<ul>\n");
+    for o in &report.overhead {
+        out.push_str(&format!(
+            "<li>{} / {} at {}: {} (median round trip; 1.00x is no cost of its own)</li>\n",
+            esc(&o.mechanism),
+            esc(&o.reference),
+            esc(&size_label(o.size)),
+            esc(&ratio_label(o.ratio))
+        ));
+    }
+    out.push_str("</ul>\n");
     out
 }
 
