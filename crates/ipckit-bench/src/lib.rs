@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod driver;
+pub mod drivers;
 pub mod error;
 pub mod report;
 
