@@ -1,6 +1,7 @@
 //! One driver per mechanism, and the registry `--only` chooses from.
 
 pub mod faulty;
+pub mod iceoryx;
 pub mod mq;
 pub mod notify;
 pub mod shm;
@@ -34,6 +35,7 @@ pub fn all() -> Vec<&'static dyn Driver> {
         &shm::MmapFileFutex,
         &notify::EventFdDriver,
         &notify::SignalDriver,
+        &iceoryx::Iceoryx2,
     ]
 }
 
