@@ -200,7 +200,7 @@ fn memcpy(cfg: &Config, size: usize) -> Measured {
             dst.copy_from_slice(std::hint::black_box(&src));
             std::hint::black_box(&mut dst);
             n += 1;
-            if n % 16 == 0 && Instant::now() >= until {
+            if n.is_multiple_of(16) && Instant::now() >= until {
                 return n;
             }
         }
@@ -423,7 +423,7 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
     loop {
         link.send(p.message(seq))?;
         seq += 1;
-        if seq % 16 == 0 {
+        if seq.is_multiple_of(16) {
             check_stop(setup)?;
             if Instant::now() >= warm_until {
                 break;
@@ -443,7 +443,7 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
         link.send(p.message(seq))?;
         seq += 1;
         n += 1;
-        if n % 16 == 0 {
+        if n.is_multiple_of(16) {
             check_stop(setup)?;
             if Instant::now() >= end {
                 break;

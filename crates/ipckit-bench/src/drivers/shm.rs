@@ -40,7 +40,7 @@ const HEADER: usize = 512;
 /// messages and number `2d + 1` free slots.
 enum Gate {
     Futex,
-    Posix([PosixSem; 4]),
+    Posix(Box<[PosixSem; 4]>),
     Sysv(SysvSemSet),
 }
 
@@ -222,7 +222,7 @@ impl Driver for PosixShmSem {
             .collect();
         ctl.send(&names)?;
         let map = shm.map()?;
-        let mut ring = Ring::new(map, Gate::Posix(sems), setup, true);
+        let mut ring = Ring::new(map, Gate::Posix(Box::new(sems)), setup, true);
         ring._keep = Some(Box::new(shm));
         Ok(Box::new(ring))
     }
@@ -238,7 +238,7 @@ impl Driver for PosixShmSem {
             .map_err(|_| Error::Peer("expected four semaphore names".into()))?;
         Ok(Box::new(Ring::new(
             shm.map()?,
-            Gate::Posix(sems),
+            Gate::Posix(Box::new(sems)),
             setup,
             false,
         )))
@@ -409,7 +409,7 @@ impl Link for SpinLink {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % 4096 == 0 {
+            if spins.is_multiple_of(4096) {
                 stopped(&self.stop)?;
             }
         };
