@@ -2,6 +2,8 @@
 //! to start the peer process.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::drivers;
@@ -38,6 +40,9 @@ pub struct Config {
     pub peer: PeerCommand,
     /// How long past warm-up and recording a row may take before its peer is killed.
     pub grace: Duration,
+    /// Set (from a signal handler's thread, say) to stop the run: the row in progress is
+    /// abandoned, its peer killed, and no further row starts.
+    pub interrupt: Arc<AtomicBool>,
 }
 
 const KIB: usize = 1 << 10;
@@ -57,6 +62,7 @@ impl Config {
             only: Vec::new(),
             peer,
             grace: Duration::from_secs(20),
+            interrupt: Arc::new(AtomicBool::new(false)),
         }
     }
 

@@ -18,6 +18,12 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
 /// The largest control packet.
 const MAX_PACKET: usize = 64 << 10;
 
+/// A failure report, which can arrive in place of any message.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Failure {
+    Failed { error: String, corrupt: bool },
+}
+
 /// One end of the control channel.
 pub struct Control {
     sock: UnixSeqpacket,
@@ -89,9 +95,38 @@ impl Control {
                 got.fds.len()
             )));
         }
-        let value = serde_json::from_slice(&buf[..got.bytes])
-            .map_err(|e| Error::Peer(format!("bad control message: {e}")))?;
+        let packet = &buf[..got.bytes];
+        let value = serde_json::from_slice(packet).map_err(|e| {
+            // Whatever this side waited for, the other may have sent its failure instead.
+            match serde_json::from_slice::<Failure>(packet) {
+                Ok(Failure::Failed {
+                    error,
+                    corrupt: true,
+                }) => Error::Corrupt(error),
+                Ok(Failure::Failed { error, .. }) => Error::Reported(error),
+                Err(_) => Error::Peer(format!("bad control message: {e}")),
+            }
+        })?;
         Ok((value, got.fds))
+    }
+
+    /// Tells the other side what failed here (it arrives there as the same kind of error).
+    pub fn fail(&self, e: &Error) -> Result<()> {
+        let failure = match e {
+            Error::Corrupt(m) => Failure::Failed {
+                error: m.clone(),
+                corrupt: true,
+            },
+            Error::Peer(m) | Error::Reported(m) => Failure::Failed {
+                error: m.clone(),
+                corrupt: false,
+            },
+            other => Failure::Failed {
+                error: other.to_string(),
+                corrupt: false,
+            },
+        };
+        self.send(&failure)
     }
 }
 

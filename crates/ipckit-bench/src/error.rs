@@ -16,6 +16,9 @@ pub enum Error {
     /// The peer process failed, died or did not answer in time.
     #[error("peer: {0}")]
     Peer(String),
+    /// The peer process reported this failure of its own.
+    #[error("peer: {0}")]
+    Reported(String),
     /// A bad argument (an unknown mechanism, a size that is not a size).
     #[error("{0}")]
     Usage(String),
@@ -23,3 +26,7 @@ pub enum Error {
 
 /// The bench's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The reason a wait gives up when the measurement is being abandoned; the runner replaces it
+/// with the watchdog's reason (the peer died, or ran out of time).
+pub const STOPPED: &str = "stopped waiting: the measurement was abandoned";

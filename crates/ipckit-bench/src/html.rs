@@ -628,6 +628,7 @@ mod tests {
             host: host(),
             claims: claims(&runs),
             overhead: Vec::new(),
+            interrupted: false,
             runs,
         }
     }

@@ -30,6 +30,9 @@ pub struct Report {
     /// What ipckit's own code costs: a mechanism's median round trip over its raw reference's.
     #[serde(default)]
     pub overhead: Vec<Overhead>,
+    /// The run was stopped (SIGINT, SIGTERM) before its last row.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// A mechanism's median round trip against a raw reference of the same run.

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::driver::{Abort, Driver, Kind, Link, Role, Setup};
 use crate::drivers;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, STOPPED};
 use crate::payload::{MARK, MIN_SIZE, Payload, STOP};
 use crate::report::{self, Report, Rtt, Run};
 use crate::system::{self, Who};
@@ -46,8 +46,6 @@ enum PeerMsg {
     Marked,
     /// The STOP message arrived: messages received after the warm-up, and its CPU time since.
     Done { received: u64, cpu_ns: u64 },
-    /// It failed.
-    Failed { error: String, corrupt: bool },
 }
 
 /// What the parent sends first.
@@ -103,9 +101,13 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
     let pins = pins.filter(|[mine, _]| system::pin(*mine).is_ok());
     let mut runs = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
+        if cfg.interrupt.load(Ordering::SeqCst) {
+            break;
+        }
         progress(i, jobs.len(), job);
         runs.push(row(cfg, job, pins));
     }
+    let interrupted = cfg.interrupt.load(Ordering::SeqCst);
     progress(
         jobs.len(),
         jobs.len(),
@@ -126,6 +128,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
         host: system::host(pins),
         claims: report::claims(&runs),
         overhead: report::overheads(&runs),
+        interrupted,
         runs,
     }
 }
@@ -194,13 +197,15 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
 fn memcpy(cfg: &Config, size: usize) -> Measured {
     let src = Payload::new(size.max(MIN_SIZE)).message(1)[..size].to_vec();
     let mut dst = vec![0u8; size];
+    // Reading the clock costs about what copying 64 bytes does: look at it every 64 KiB.
+    let batch = ((64 << 10) / size).max(16) as u64;
     let mut copies = |until: Instant| {
         let mut n = 0u64;
         loop {
             dst.copy_from_slice(std::hint::black_box(&src));
             std::hint::black_box(&mut dst);
             n += 1;
-            if n.is_multiple_of(16) && Instant::now() >= until {
+            if n.is_multiple_of(batch) && Instant::now() >= until {
                 return n;
             }
         }
@@ -247,14 +252,33 @@ fn spawn(cfg: &Config, ctl: &Control) -> Result<Child> {
 fn watchdog(
     pidfd: PidFd,
     deadline: Instant,
+    interrupt: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     abort: Option<Abort>,
 ) -> JoinHandle<Option<String>> {
+    const TICK: Duration = Duration::from_millis(100);
     std::thread::spawn(move || {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let why = match pidfd.wait_exit(Some(left)) {
-            Ok(true) if done.load(Ordering::SeqCst) => return None,
+        let exited = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match pidfd.wait_exit(Some(left.min(TICK))) {
+                Ok(false) if interrupt.load(Ordering::SeqCst) => {
+                    let _ = pidfd.send_signal(libc::SIGKILL);
+                    stop.store(true, Ordering::SeqCst);
+                    if let Some(abort) = abort {
+                        abort();
+                    }
+                    return Some("interrupted".to_string());
+                }
+                Ok(false) if !left.is_zero() => continue,
+                other => break other,
+            }
+        };
+        let why = match exited {
+            // Over: the reason is only used if the bench failed nonetheless.
+            Ok(true) if done.load(Ordering::SeqCst) => {
+                return Some("the peer process exited in the middle of the measurement".into());
+            }
             Ok(true) => "the peer process exited in the middle of the measurement".to_string(),
             _ => {
                 let _ = pidfd.send_signal(libc::SIGKILL);
@@ -277,51 +301,10 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     let mut child = spawn(cfg, &peer_ctl)?;
     drop(peer_ctl);
     let pid = child.id() as i32;
-    let result = (|| {
-        let deadline = Instant::now() + cfg.warmup + cfg.duration + cfg.grace;
-        ctl.send(&PeerJob {
-            job: job.clone(),
-            cpu: pins.map(|p| p[1]),
-        })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let setup = Setup {
-            size: job.size,
-            kind: job.kind,
-            stop: stop.clone(),
-        };
-        let done = Arc::new(AtomicBool::new(false));
-        let mut link = driver
-            .parent(&setup, &ctl)
-            .map_err(|e| explain(e, &ctl, &setup))?;
-        let watch = watchdog(
-            PidFd::open(pid)?,
-            deadline,
-            stop,
-            done.clone(),
-            link.abort(),
-        );
-        let measured = match ctl
-            .recv::<PeerMsg>()
-            .map_err(|e| explain(e, &ctl, &setup))?
-        {
-            PeerMsg::Ready => match job.kind {
-                Kind::Latency => latency(cfg, &setup, link.as_mut(), &ctl),
-                Kind::Throughput => throughput(cfg, &setup, link.as_mut(), &ctl),
-            },
-            other => Err(peer_error(other)),
-        };
-        done.store(true, Ordering::SeqCst);
-        let measured = measured.map_err(|e| explain(e, &ctl, &setup));
-        drop(link);
-        if measured.is_err() {
-            let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);
-        }
-        let why = watch.join().unwrap_or(None);
-        match (measured, why) {
-            (Err(Error::Peer(_)), Some(why)) => Err(Error::Peer(why)),
-            (m, _) => m,
-        }
-    })();
+    let result = measure(cfg, job, pins, driver, &ctl, pid);
+    if result.is_err() {
+        let _ = child.kill();
+    }
     // The peer is done or dying; reap it, by force if it lingers.
     let reaped = PidFd::open(pid)
         .and_then(|p| p.wait_exit(Some(Duration::from_secs(5))))
@@ -329,42 +312,82 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     if !reaped {
         let _ = child.kill();
     }
-    let status = child.wait()?;
-    match result {
-        Err(Error::Ipc(e)) if !status.success() => {
-            Err(Error::Peer(format!("{e} (the peer exited: {status})")))
-        }
-        r => r,
-    }
+    child.wait()?;
+    result
 }
 
-fn peer_error(msg: PeerMsg) -> Error {
-    match msg {
-        PeerMsg::Failed {
-            error,
-            corrupt: true,
-        } => Error::Corrupt(error),
-        PeerMsg::Failed { error, .. } => Error::Peer(error),
-        other => Error::Peer(format!("unexpected message from the peer: {other:?}")),
-    }
+fn measure(
+    cfg: &Config,
+    job: &Job,
+    pins: Option<[usize; 2]>,
+    driver: &dyn Driver,
+    ctl: &Control,
+    pid: i32,
+) -> Result<Measured> {
+    let deadline = Instant::now() + cfg.warmup + cfg.duration + cfg.grace;
+    ctl.send(&PeerJob {
+        job: job.clone(),
+        cpu: pins.map(|p| p[1]),
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let setup = Setup {
+        size: job.size,
+        kind: job.kind,
+        stop: stop.clone(),
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let mut link = driver
+        .parent(&setup, ctl)
+        .map_err(|e| peer_word(ctl).unwrap_or(e))?;
+    let watch = watchdog(
+        PidFd::open(pid)?,
+        deadline,
+        cfg.interrupt.clone(),
+        stop,
+        done.clone(),
+        link.abort(),
+    );
+    let measured = match ctl.recv::<PeerMsg>() {
+        Ok(PeerMsg::Ready) => match job.kind {
+            Kind::Latency => latency(cfg, &setup, link.as_mut(), ctl),
+            Kind::Throughput => throughput(cfg, &setup, link.as_mut(), ctl),
+        },
+        Ok(other) => Err(Error::Peer(format!(
+            "unexpected message from the peer: {other:?}"
+        ))),
+        Err(e) => Err(e),
+    };
+    done.store(true, Ordering::SeqCst);
+    drop(link);
+    let Err(e) = measured else {
+        let _ = watch.join();
+        return measured;
+    };
+    // The peer's own report, when it sent one, says what happened; then a payload check that
+    // failed here; then the watchdog's reason (the peer died or hung); then the error itself.
+    let word = peer_word(ctl);
+    let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);
+    let why = watch.join().unwrap_or(None);
+    Err(match (word, why) {
+        (Some(word), _) => word,
+        (None, _) if matches!(e, Error::Corrupt(_) | Error::Reported(_)) => e,
+        (None, Some(why)) => Error::Peer(why),
+        (None, None) => e,
+    })
 }
 
-/// A failure on the bench's side often has its cause on the peer's: take the peer's word for
-/// it when it sent one.
-fn explain(e: Error, ctl: &Control, setup: &Setup) -> Error {
-    if matches!(e, Error::Corrupt(_)) && !setup.stopped() {
-        return e;
-    }
-    match ctl.recv_within::<PeerMsg>(Duration::from_secs(2)) {
-        Ok(msg @ PeerMsg::Failed { .. }) => peer_error(msg),
-        _ if setup.stopped() => Error::Peer(format!("{e}")),
-        _ => e,
+/// The failure the peer reported, if it did (it reports before it exits, so the report is
+/// already there when its exit is noticed).
+fn peer_word(ctl: &Control) -> Option<Error> {
+    match ctl.recv_within::<PeerMsg>(Duration::ZERO) {
+        Err(e @ (Error::Corrupt(_) | Error::Reported(_))) => Some(e),
+        _ => None,
     }
 }
 
 fn check_stop(setup: &Setup) -> Result<()> {
     if setup.stopped() {
-        return Err(Error::Peer("stopped".into()));
+        return Err(Error::Peer(STOPPED.into()));
     }
     Ok(())
 }
@@ -433,7 +456,11 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
     link.send(p.message(MARK))?;
     match ctl.recv::<PeerMsg>()? {
         PeerMsg::Marked => {}
-        other => return Err(peer_error(other)),
+        other => {
+            return Err(Error::Peer(format!(
+                "unexpected message from the peer: {other:?}"
+            )));
+        }
     }
     let cpu0 = system::cpu_ns(Who::Thread);
     let start = Instant::now();
@@ -468,7 +495,9 @@ fn finish(ctl: &Control, sent: u64) -> Result<u64> {
         PeerMsg::Done { received, .. } => Err(Error::Corrupt(format!(
             "{sent} messages sent, {received} received"
         ))),
-        other => Err(peer_error(other)),
+        other => Err(Error::Peer(format!(
+            "unexpected message from the peer: {other:?}"
+        ))),
     }
 }
 
@@ -483,23 +512,43 @@ pub fn peer_main() -> ! {
     let fd: i32 = std::env::var(PEER_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    // SAFETY: the bench passed its control socket as this descriptor, owned by nobody else here.
+        .unwrap_or(-1);
+    if !is_control_socket(fd) {
+        eprintln!(
+            "ipckit: {PEER_ENV} is set, but descriptor {fd} is not a bench's control socket: \
+             this process is started by `ipckit bench` only; unset {PEER_ENV}"
+        );
+        std::process::exit(2);
+    }
+    // SAFETY: the bench passed its control socket as this descriptor (checked above), owned by
+    // nobody else in this process.
     let ctl = Control::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
-    let code = match serve(&ctl) {
+    // The link outlives the report of a failure: closing it first would let the bench see
+    // end-of-file before the reason.
+    let mut link = None;
+    let code = match serve(&ctl, &mut link) {
         Ok(()) => 0,
         Err(e) => {
-            let _ = ctl.send(&PeerMsg::Failed {
-                corrupt: matches!(e, Error::Corrupt(_)),
-                error: e.to_string(),
-            });
+            let _ = ctl.fail(&e);
             1
         }
     };
+    drop(link);
     std::process::exit(code)
 }
 
-fn serve(ctl: &Control) -> Result<()> {
+/// Whether `fd` is open and a Unix seqpacket socket, as the bench's control end is.
+fn is_control_socket(fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: only borrowed for the two calls below, which fail cleanly on a closed number.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_getfd(fd).is_ok()
+        && rustix::net::sockopt::socket_type(fd) == Ok(rustix::net::SocketType::SEQPACKET)
+}
+
+fn serve(ctl: &Control, slot: &mut Option<Box<dyn Link>>) -> Result<()> {
     let PeerJob { job, cpu } = ctl.recv()?;
     if let Some(cpu) = cpu {
         system::pin(cpu)?;
@@ -511,7 +560,7 @@ fn serve(ctl: &Control) -> Result<()> {
         kind: job.kind,
         stop: Arc::new(AtomicBool::new(false)),
     };
-    let mut link = driver.peer(&setup, ctl)?;
+    let link = slot.insert(driver.peer(&setup, ctl)?);
     ctl.send(&PeerMsg::Ready)?;
     let mut p = Payload::new(job.size.max(MIN_SIZE));
     let (mut expect, mut counted, mut cpu0) = (0u64, None::<u64>, 0);

@@ -186,3 +186,18 @@ fn a_dropped_message_fails_its_rows_without_hanging() {
         errors[1]
     );
 }
+
+#[test]
+fn an_interrupt_abandons_the_row_in_progress_and_starts_no_other() {
+    let mut cfg = config(&["shm-futex", "pipe"]);
+    // Uninterrupted, the first row alone would record for a minute.
+    cfg.duration = Duration::from_secs(60);
+    let interrupt = cfg.interrupt.clone();
+    let report = ipckit_bench::run(&cfg, &mut |_, _, _| {
+        interrupt.store(true, std::sync::atomic::Ordering::SeqCst)
+    });
+    assert!(report.interrupted);
+    assert_eq!(report.runs.len(), 1, "no row after the interrupt");
+    let e = report.runs[0].error.as_deref().unwrap();
+    assert!(e.contains("interrupted"), "{e}");
+}

@@ -99,6 +99,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| Path::new(REPORT_DIR).join("index.html"));
     let to_stdout = json_path == Path::new("-");
 
+    // SIGINT, SIGTERM and SIGHUP stop the run cleanly: the row in progress is abandoned, its
+    // peer killed, every object removed, and the rows measured so far reported. Blocked here,
+    // before any thread starts, so every thread (and every peer, across exec) has them
+    // blocked and only the signalfd sees them.
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    let sfd = ipckit::notify::signal::SignalFd::new(&signals)?;
+    let interrupt = cfg.interrupt.clone();
+    let caught = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let caught_by = caught.clone();
+    std::thread::spawn(move || {
+        if let Ok(Some(info)) = sfd.read_timeout(None) {
+            *caught_by.lock().expect("not poisoned") = Some(info.signo);
+            interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}")
             .expect("a valid template"),
@@ -131,6 +147,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "reports: {} and {}",
             json_path.display(),
             html_path.display()
+        );
+    }
+    if report.interrupted {
+        let signo = caught.lock().expect("not poisoned").unwrap_or(libc::SIGINT);
+        anyhow::bail!(
+            "stopped by {}: {} rows measured, reports written",
+            ipckit::notify::signal::name(signo),
+            report.runs.len()
         );
     }
     failures(&report)

@@ -301,7 +301,7 @@ fn ice(what: &str, e: impl std::fmt::Debug) -> Error {
 }
 
 fn stopped() -> Error {
-    Error::Peer("stopped".into())
+    Error::Peer(crate::error::STOPPED.into())
 }
 
 fn node(config: &Config, name: &str) -> Result<Node<ipc::Service>> {

@@ -7,40 +7,47 @@ use ipckit::name::{SysvKey, unique_posix};
 
 use crate::control::Control;
 use crate::driver::{Abort, Driver, Kind, Link, Setup};
-use crate::error::Result;
+use std::time::Duration;
+
+use crate::error::{Error, Result, STOPPED};
 use crate::system::sysctl;
 
 /// `posix-mq`: queues as deep as `fs.mqueue.msg_max` allows, of exactly the message size.
 pub struct PosixMqDriver;
 
+/// ipckit's queue descriptors wait through poll (so every call has a timed form); the timed
+/// forms cost what the blocking ones do, and let a wait see the stop flag.
 struct PosixLink {
     tx: PosixMq,
     rx: PosixMq,
     buf: Vec<u8>,
+    setup: Setup,
+}
+
+const STEP: Duration = Duration::from_millis(100);
+
+impl PosixLink {
+    fn stopped(&self) -> Result<()> {
+        if self.setup.stopped() {
+            return Err(Error::Peer(STOPPED.into()));
+        }
+        Ok(())
+    }
 }
 
 impl Link for PosixLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        Ok(self.tx.send(msg, 0)?)
+        while !self.tx.send_timeout(msg, 0, Some(STEP))? {
+            self.stopped()?;
+        }
+        Ok(())
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        self.rx.recv(&mut self.buf)?;
+        while self.rx.recv_timeout(&mut self.buf, Some(STEP))?.is_none() {
+            self.stopped()?;
+        }
         Ok(&self.buf)
-    }
-
-    fn abort(&self) -> Option<Abort> {
-        let (tx, rx) = (self.tx.name().to_string(), self.rx.name().to_string());
-        Some(Box::new(move || {
-            // Room in the queue a send waits on, and a message for the receive: either call
-            // returns, and the runner, seeing the stop, reports the peer.
-            if let Ok(q) = PosixMq::open(&tx, Access::Read) {
-                let _ = q.try_recv(&mut Vec::new());
-            }
-            if let Ok(q) = PosixMq::open(&rx, Access::Write) {
-                let _ = q.try_send(b"abort: the peer is gone", 0);
-            }
-        }))
     }
 }
 
@@ -60,8 +67,9 @@ impl Driver for PosixMqDriver {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+        // Ten deep (the default fs.mqueue.msg_max): deeper queues may pass RLIMIT_MSGQUEUE.
         let attr = QueueAttr {
-            max_msgs: sysctl("/proc/sys/fs/mqueue/msg_max").unwrap_or(10) as i64,
+            max_msgs: sysctl("/proc/sys/fs/mqueue/msg_max").unwrap_or(10).min(10) as i64,
             msg_size: setup.size as i64,
         };
         let down = PosixMq::create(&unique_posix("bench-down"), attr, 0o600)?;
@@ -71,15 +79,17 @@ impl Driver for PosixMqDriver {
             tx: down,
             rx: up,
             buf: Vec::new(),
+            setup: setup.clone(),
         }))
     }
 
-    fn peer(&self, _setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
+    fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (down, up): (String, String) = ctl.recv()?;
         Ok(Box::new(PosixLink {
             rx: PosixMq::open(&down, Access::Read)?,
             tx: PosixMq::open(&up, Access::Write)?,
             buf: Vec::new(),
+            setup: setup.clone(),
         }))
     }
 }
@@ -127,6 +137,13 @@ impl Driver for SysvMqDriver {
         if size > max {
             return Err(format!(
                 "over the System V queue's message limit kernel.msgmax = {max} bytes"
+            ));
+        }
+        // A queue holds kernel.msgmnb bytes: a larger message would wait for room for ever.
+        let mnb = sysctl("/proc/sys/kernel/msgmnb").unwrap_or(16384);
+        if size > mnb {
+            return Err(format!(
+                "over the System V queue's size kernel.msgmnb = {mnb} bytes"
             ));
         }
         Ok(())

@@ -13,7 +13,7 @@ use ipckit::notify::signal::{self, SignalFd};
 
 use crate::control::Control;
 use crate::driver::{Driver, Kind, Link, Setup};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, STOPPED};
 use crate::payload::{MARK, STOP};
 
 const STEP: Duration = Duration::from_millis(100);
@@ -58,7 +58,7 @@ impl Link for EventLink {
                 break v;
             }
             if self.setup.stopped() {
-                return Err(Error::Peer("stopped waiting: the peer is gone".into()));
+                return Err(Error::Peer(STOPPED.into()));
             }
         };
         let seq = match v {
@@ -147,7 +147,7 @@ impl Link for SignalLink {
                 break i;
             }
             if self.setup.stopped() {
-                return Err(Error::Peer("stopped waiting: the peer is gone".into()));
+                return Err(Error::Peer(STOPPED.into()));
             }
         };
         let seq = match info.value {

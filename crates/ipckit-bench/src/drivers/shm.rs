@@ -5,8 +5,8 @@
 //!
 //! A message is copied into a slot by the sender and out of it by the receiver (through
 //! [`Mapping::write_at`] and [`Mapping::read_at`]), as the kernel mechanisms copy in and out.
-//! The ring holds up to 4096 messages or 1 MiB each way, at least two messages (a pipe holds
-//! 64 KiB).
+//! The ring holds a power of two of messages, up to 4096 or 1 MiB each way, at least two (a
+//! pipe holds 64 KiB).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -23,7 +23,7 @@ use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 
 use crate::control::Control;
 use crate::driver::{Driver, Kind, Link, Role, Setup};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, STOPPED};
 
 /// How long one wait lasts before the stop flag is looked at again.
 const STEP: Duration = Duration::from_millis(100);
@@ -46,14 +46,16 @@ enum Gate {
 
 /// The ring's shape for `size`-byte messages: (slots, bytes per slot, bytes in all).
 fn shape(size: usize) -> (usize, usize, usize) {
-    let slots = ((1 << 20) / size).clamp(2, 4096);
+    // A power of two, so `counter % slots` stays in step when the u32 counters wrap.
+    let slots = ((1usize << 20) / size).clamp(2, 4096);
+    let slots = 1 << (usize::BITS - 1 - slots.leading_zeros());
     let stride = (8 + size).next_multiple_of(64);
     (slots, stride, HEADER + 2 * slots * stride)
 }
 
 fn stopped(stop: &AtomicBool) -> Result<()> {
     if stop.load(Ordering::Relaxed) {
-        return Err(Error::Peer("stopped waiting: the peer is gone".into()));
+        return Err(Error::Peer(STOPPED.into()));
     }
     Ok(())
 }
@@ -107,8 +109,11 @@ impl Ring {
         HEADER + (dir * self.slots + n as usize % self.slots) * self.stride
     }
 
-    /// Futex wait until `word` is no longer `seen`, with the waiter's flag raised first so the
-    /// other side knows to wake it (and re-checked after raising it, so no wake is missed).
+    /// Futex wait until `ready(word)`. The waiter raises its flag, re-checks the word, and
+    /// only then sleeps: the other side stores the word before it reads the flag (both SeqCst),
+    /// so either the waiter sees the new word or the other side sees the flag and wakes it.
+    /// Only the waiter lowers its own flag: a waker that lowered it could lower the flag of a
+    /// later wait, and then skip its wake.
     fn sleep(
         &self,
         dir: usize,
@@ -117,25 +122,33 @@ impl Ring {
         ready: impl Fn(u32) -> bool,
     ) -> Result<()> {
         let w = self.word(dir, word)?;
-        loop {
-            let seen = w.load(Ordering::SeqCst);
-            if ready(seen) {
-                return Ok(());
-            }
-            self.word(dir, flag)?.store(1, Ordering::SeqCst);
-            let seen = w.load(Ordering::SeqCst);
-            if ready(seen) {
-                return Ok(());
-            }
-            if !futex::wait(w, seen, Some(STEP))? {
-                stopped(&self.stop)?;
-            }
+        if ready(w.load(Ordering::SeqCst)) {
+            return Ok(());
         }
+        let raised = self.word(dir, flag)?;
+        raised.store(1, Ordering::SeqCst);
+        let result = loop {
+            let seen = w.load(Ordering::SeqCst);
+            if ready(seen) {
+                break Ok(());
+            }
+            match futex::wait(w, seen, Some(STEP)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Err(e) = stopped(&self.stop) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e.into()),
+            }
+        };
+        raised.store(0, Ordering::SeqCst);
+        result
     }
 
-    /// Wakes the other side if it raised its flag.
+    /// Wakes the other side if its flag is up.
     fn nudge(&self, dir: usize, word: usize, flag: usize) -> Result<()> {
-        if self.word(dir, flag)?.swap(0, Ordering::SeqCst) == 1 {
+        if self.word(dir, flag)?.load(Ordering::SeqCst) == 1 {
             futex::wake(self.word(dir, word)?, 1)?;
         }
         Ok(())

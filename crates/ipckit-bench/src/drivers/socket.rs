@@ -11,7 +11,7 @@ use ipckit::socket::unix::{UnixDatagram, UnixSeqpacket, UnixStream};
 use crate::control::{CONTROL_TIMEOUT, Control};
 use crate::driver::{Driver, Kind, Link, Setup};
 use crate::drivers::stream::StreamLink;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, STOPPED};
 use crate::system::sysctl;
 
 /// `unix-stream`: a connected Unix stream socket pair.
@@ -63,10 +63,32 @@ impl Packet for UnixDatagram {
     }
 }
 
+/// A message socket; waits in receive are bounded by `SO_RCVTIMEO` (no extra call per
+/// message) so the stop flag is seen: a datagram socket does not wake a reader when its peer
+/// closes.
 struct PacketLink<P> {
     sock: P,
     buf: Vec<u8>,
+    setup: Setup,
 }
+
+impl<P: Packet + AsFd> PacketLink<P> {
+    fn new(sock: P, setup: &Setup) -> Result<Self> {
+        rustix::net::sockopt::set_socket_timeout(
+            &sock,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(STEP),
+        )
+        .map_err(std::io::Error::from)?;
+        Ok(PacketLink {
+            sock,
+            buf: vec![0; setup.size],
+            setup: setup.clone(),
+        })
+    }
+}
+
+const STEP: Duration = Duration::from_millis(100);
 
 impl<P: Packet> Link for PacketLink<P> {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
@@ -78,7 +100,17 @@ impl<P: Packet> Link for PacketLink<P> {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let n = self.sock.recv_packet(&mut self.buf)?;
+        let n = loop {
+            match self.sock.recv_packet(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.errno() == Some(ipckit::Errno::AGAIN) => {
+                    if self.setup.stopped() {
+                        return Err(Error::Peer(STOPPED.into()));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if n == 0 {
             return Err(Error::Peer(
                 "end of stream: the other process closed its end".into(),
@@ -128,17 +160,14 @@ macro_rules! packet_driver {
                 grow_buffers(&mine, setup.size)?;
                 grow_buffers(&theirs, setup.size)?;
                 ctl.send_fds(&$name, &[theirs.as_fd()])?;
-                Ok(Box::new(PacketLink {
-                    sock: mine,
-                    buf: vec![0; setup.size],
-                }))
+                Ok(Box::new(PacketLink::new(mine, setup)?))
             }
 
             fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-                Ok(Box::new(PacketLink {
-                    sock: <$sock>::from_fd(one_fd(ctl)?),
-                    buf: vec![0; setup.size],
-                }))
+                Ok(Box::new(PacketLink::new(
+                    <$sock>::from_fd(one_fd(ctl)?),
+                    setup,
+                )?))
             }
         }
     };

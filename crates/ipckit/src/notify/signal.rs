@@ -169,7 +169,9 @@ pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
 /// `rt_tgsigqueueinfo(2)`: sends `sig` with an integer `value` to thread `tid` of process
 /// `pid` only, as `pthread_sigqueue(3)` does within a process. Use it when the receiving
 /// process has threads that do not block `sig`: a process-directed signal may go to any of
-/// them, and a real-time signal's default action ends the process.
+/// them, and a real-time signal's default action ends the process. (64-bit Linux only: the
+/// `siginfo_t` layout it fills is the 64-bit one.)
+#[cfg(target_pointer_width = "64")]
 pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
     check_signal(sig)?;
     check_pid(pid)?;
@@ -217,6 +219,7 @@ pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
 
 /// The start of `siginfo_t` for `SI_QUEUE` on 64-bit Linux: signo, errno, code and padding,
 /// then the sender's pid and uid and the value.
+#[cfg(target_pointer_width = "64")]
 #[repr(C)]
 struct SigInfoQueue {
     head: [libc::c_int; 4],
