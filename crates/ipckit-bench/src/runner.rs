@@ -164,7 +164,7 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
         return Run::skipped(&job.mechanism, role, job.kind, job.size, why);
     }
     let measured = if job.mechanism == drivers::REF_MEMCPY {
-        Ok(memcpy(cfg, job.size))
+        memcpy(cfg, job.size)
     } else {
         pair(cfg, job, pins)
     };
@@ -194,7 +194,7 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
 }
 
 /// `ref-memcpy`: one process copying `size` bytes between two buffers as fast as it can.
-fn memcpy(cfg: &Config, size: usize) -> Measured {
+fn memcpy(cfg: &Config, size: usize) -> Result<Measured> {
     let src = Payload::new(size.max(MIN_SIZE)).message(1)[..size].to_vec();
     let mut dst = vec![0u8; size];
     // Reading the clock costs about what copying 64 bytes does: look at it every 64 KiB.
@@ -205,22 +205,29 @@ fn memcpy(cfg: &Config, size: usize) -> Measured {
             dst.copy_from_slice(std::hint::black_box(&src));
             std::hint::black_box(&mut dst);
             n += 1;
-            if n.is_multiple_of(batch) && Instant::now() >= until {
-                return n;
+            if n.is_multiple_of(batch) {
+                if cfg.interrupt.load(Ordering::Relaxed) {
+                    return Err(Error::Peer(INTERRUPTED.into()));
+                }
+                if Instant::now() >= until {
+                    return Ok(n);
+                }
             }
         }
     };
-    copies(Instant::now() + cfg.warmup);
+    copies(Instant::now() + cfg.warmup)?;
     let cpu0 = system::cpu_ns(Who::Thread);
     let start = Instant::now();
-    let messages = copies(start + cfg.duration);
-    Measured {
+    let messages = copies(start + cfg.duration)?;
+    Ok(Measured {
         messages,
         elapsed: start.elapsed(),
         cpu_ns: system::cpu_ns(Who::Thread) - cpu0,
         hist: None,
-    }
+    })
 }
+
+const INTERRUPTED: &str = "interrupted";
 
 /// Starts the peer with `ctl` as descriptor 3, killed if this process dies.
 fn spawn(cfg: &Config, ctl: &Control) -> Result<Child> {
@@ -268,7 +275,7 @@ fn watchdog(
                     if let Some(abort) = abort {
                         abort();
                     }
-                    return Some("interrupted".to_string());
+                    return Some(INTERRUPTED.to_string());
                 }
                 Ok(false) if !left.is_zero() => continue,
                 other => break other,
@@ -276,10 +283,9 @@ fn watchdog(
         };
         let why = match exited {
             // Over: the reason is only used if the bench failed nonetheless.
-            Ok(true) if done.load(Ordering::SeqCst) => {
-                return Some("the peer process exited in the middle of the measurement".into());
-            }
-            Ok(true) => "the peer process exited in the middle of the measurement".to_string(),
+            // Over: the bench is done with this peer, whatever happened.
+            Ok(true) if done.load(Ordering::SeqCst) => return None,
+            Ok(true) => EXITED.to_string(),
             _ => {
                 let _ = pidfd.send_signal(libc::SIGKILL);
                 "the peer did not finish in time and was killed (a lost message?)".to_string()
@@ -358,23 +364,33 @@ fn measure(
         Err(e) => Err(e),
     };
     done.store(true, Ordering::SeqCst);
-    drop(link);
     let Err(e) = measured else {
+        drop(link);
         let _ = watch.join();
         return measured;
     };
-    // The peer's own report, when it sent one, says what happened; then a payload check that
-    // failed here; then the watchdog's reason (the peer died or hung); then the error itself.
+    // What to blame, most telling first: a payload check that failed here; the peer's own
+    // report; the watchdog's reason (it acted: the peer exited early, hung, or the run was
+    // interrupted); the peer's exit, if it died on its own just now; the error itself. The
+    // peer's report is read, and its exit looked at, before this side closes its end (which
+    // would give the peer an end-of-stream of its own to report).
     let word = peer_word(ctl);
+    let gone = PidFd::open(pid)
+        .and_then(|p| p.wait_exit(Some(Duration::from_millis(100))))
+        .unwrap_or(false);
+    drop(link);
     let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);
     let why = watch.join().unwrap_or(None);
     Err(match (word, why) {
+        _ if matches!(e, Error::Corrupt(_)) => e,
         (Some(word), _) => word,
-        (None, _) if matches!(e, Error::Corrupt(_) | Error::Reported(_)) => e,
         (None, Some(why)) => Error::Peer(why),
+        (None, None) if gone => Error::Peer(EXITED.into()),
         (None, None) => e,
     })
 }
+
+const EXITED: &str = "the peer process exited in the middle of the measurement";
 
 /// The failure the peer reported, if it did (it reports before it exits, so the report is
 /// already there when its exit is noticed).

@@ -100,20 +100,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let to_stdout = json_path == Path::new("-");
 
     // SIGINT, SIGTERM and SIGHUP stop the run cleanly: the row in progress is abandoned, its
-    // peer killed, every object removed, and the rows measured so far reported. Blocked here,
-    // before any thread starts, so every thread (and every peer, across exec) has them
-    // blocked and only the signalfd sees them.
-    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    let sfd = ipckit::notify::signal::SignalFd::new(&signals)?;
-    let interrupt = cfg.interrupt.clone();
+    // peer killed, every object removed, and the rows measured so far reported; a second one
+    // ends the process at once. Blocked here, before any thread starts, so every thread (and
+    // every peer, across exec) has them blocked and only the signalfd sees them. A signal
+    // already ignored (nohup, a background job) stays ignored.
+    let signals: Vec<i32> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .filter(|&s| !ignored(s))
+        .collect();
     let caught = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let caught_by = caught.clone();
-    std::thread::spawn(move || {
-        if let Ok(Some(info)) = sfd.read_timeout(None) {
-            *caught_by.lock().expect("not poisoned") = Some(info.signo);
-            interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
+    if !signals.is_empty() {
+        let sfd = ipckit::notify::signal::SignalFd::new(&signals)?;
+        let interrupt = cfg.interrupt.clone();
+        let caught_by = caught.clone();
+        std::thread::spawn(move || {
+            while let Ok(Some(info)) = sfd.read_timeout(None) {
+                if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "ipckit: {} again: stopping at once",
+                        ipckit::notify::signal::name(info.signo)
+                    );
+                    std::process::exit(1);
+                }
+                *caught_by.lock().expect("not poisoned") = Some(info.signo);
+            }
+        });
+    }
 
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}")
@@ -131,20 +144,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
 
-    let table = ipckit_bench::report::table(&report);
+    // The reports first: after a hang-up the terminal may be gone, and printing to it fail.
     if to_stdout {
-        eprint!("{table}");
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        print!("{table}");
         write(&json_path, &serde_json::to_string_pretty(&report)?)?;
     }
     write(&html_path, &ipckit_bench::html::render(&report))?;
-    if !to_stdout {
-        println!(
-            "reports: {} and {}",
+    let table = ipckit_bench::report::table(&report);
+    if to_stdout {
+        let _ = write!(std::io::stderr(), "{table}");
+    } else {
+        let _ = writeln!(
+            std::io::stdout(),
+            "{table}reports: {} and {}",
             json_path.display(),
             html_path.display()
         );
@@ -154,10 +169,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "stopped by {}: {} rows measured, reports written",
             ipckit::notify::signal::name(signo),
-            report.runs.len()
+            report.runs.iter().filter(|r| r.measured()).count()
         );
     }
     failures(&report)
+}
+
+/// Whether `sig` is set to be ignored (by nohup, or a shell for a background job).
+fn ignored(sig: i32) -> bool {
+    // SAFETY: a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -173,7 +197,8 @@ fn failures(report: &Report) -> anyhow::Result<()> {
         return Ok(());
     }
     for r in &failed {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "ipckit: {} {:?} {}: {}",
             r.mechanism,
             r.kind,

@@ -8,6 +8,7 @@ mod sem;
 mod send;
 mod serve;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -274,7 +275,12 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("ipckit: internal error{at}: {}", what.replace('\n', " "));
+        // Never a panic inside the panic hook: stderr may be gone (a hang-up).
+        let _ = writeln!(
+            std::io::stderr(),
+            "ipckit: internal error{at}: {}",
+            what.replace('\n', " ")
+        );
     }));
     // The bench starts this program again as its peer process.
     if ipckit_bench::is_peer() {
@@ -287,7 +293,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ipckit: {e:#}");
+            let _ = writeln!(std::io::stderr(), "ipckit: {e:#}");
             ExitCode::from(1)
         }
     }

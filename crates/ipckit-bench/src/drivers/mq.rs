@@ -12,7 +12,8 @@ use std::time::Duration;
 use crate::error::{Error, Result, STOPPED};
 use crate::system::sysctl;
 
-/// `posix-mq`: queues as deep as `fs.mqueue.msg_max` allows, of exactly the message size.
+/// `posix-mq`: queues ten deep (fewer if the user's queue memory limit says so), of exactly
+/// the message size.
 pub struct PosixMqDriver;
 
 /// ipckit's queue descriptors wait through poll (so every call has a timed form); the timed
@@ -63,13 +64,18 @@ impl Driver for PosixMqDriver {
                 "over the POSIX queue's message limit fs.mqueue.msgsize_max = {max} bytes"
             ));
         }
+        if depth(size) < 2 {
+            return Err(format!(
+                "two queues of two {size}-byte messages are over this user's queue memory limit (RLIMIT_MSGQUEUE = {} bytes)",
+                msgqueue_limit()
+            ));
+        }
         Ok(())
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        // Ten deep (the default fs.mqueue.msg_max): deeper queues may pass RLIMIT_MSGQUEUE.
         let attr = QueueAttr {
-            max_msgs: sysctl("/proc/sys/fs/mqueue/msg_max").unwrap_or(10).min(10) as i64,
+            max_msgs: depth(setup.size) as i64,
             msg_size: setup.size as i64,
         };
         let down = PosixMq::create(&unique_posix("bench-down"), attr, 0o600)?;
@@ -92,6 +98,22 @@ impl Driver for PosixMqDriver {
             setup: setup.clone(),
         }))
     }
+}
+
+/// This user's limit on the memory of all its POSIX queues (RLIMIT_MSGQUEUE).
+fn msgqueue_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Msgqueue)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// How deep the two queues are: ten (the default fs.mqueue.msg_max) or as many as fit the
+/// user's queue memory, the kernel counting each message's size and about a hundred bytes of
+/// its own per message.
+fn depth(size: usize) -> usize {
+    let max = sysctl("/proc/sys/fs/mqueue/msg_max").unwrap_or(10).min(10);
+    let per_message = 2 * (size as u64 + 128);
+    (msgqueue_limit() / per_message).min(max as u64) as usize
 }
 
 /// `sysv-mq`: two private queues, messages of type 1.
