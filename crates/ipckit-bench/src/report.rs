@@ -143,6 +143,10 @@ pub struct Run {
     /// Why the measurement failed, when it did (the run then exits non-zero).
     #[serde(default)]
     pub error: Option<String>,
+    /// How many times the row was measured: the row is the median run by messages per second
+    /// (3 for throughput rows, each a third of the row's time; 1 for latency rows).
+    #[serde(default)]
+    pub repeats: usize,
 }
 
 impl Run {
@@ -161,6 +165,7 @@ impl Run {
             verified: false,
             skipped: Some(why),
             error: None,
+            repeats: 0,
         }
     }
 

@@ -148,6 +148,15 @@ struct Measured {
     hist: Option<Histogram<u64>>,
 }
 
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// How many times a throughput row is measured; the median counts.
+pub const THROUGHPUT_REPEATS: usize = 3;
+
 fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
     let (role, checked) = if job.mechanism == drivers::REF_MEMCPY {
         (Role::Reference, Ok(()))
@@ -163,13 +172,30 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
     if let Err(why) = checked {
         return Run::skipped(&job.mechanism, role, job.kind, job.size, why);
     }
-    let measured = if job.mechanism == drivers::REF_MEMCPY {
-        memcpy(cfg, job.size)
-    } else {
-        pair(cfg, job, pins)
+    // A throughput row is the median of three runs of a third of the time each: one burst of
+    // noise on a shared machine then moves no figure. (A latency row's percentiles are already
+    // medians over thousands of round trips.)
+    let repeats = match job.kind {
+        Kind::Throughput => THROUGHPUT_REPEATS,
+        Kind::Latency => 1,
     };
+    let part = Config {
+        duration: cfg.duration / repeats as u32,
+        ..cfg.clone()
+    };
+    let measured = (0..repeats)
+        .map(|_| match job.mechanism.as_str() {
+            drivers::REF_MEMCPY => memcpy(&part, job.size),
+            _ => pair(&part, job, pins),
+        })
+        .collect::<Result<Vec<Measured>>>()
+        .map(|mut all| {
+            all.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            all.swap_remove(all.len() / 2)
+        });
     let mut run = Run::skipped(&job.mechanism, role, job.kind, job.size, String::new());
     run.skipped = None;
+    run.repeats = repeats;
     match measured {
         Ok(m) => {
             let secs = m.elapsed.as_secs_f64().max(1e-9);
