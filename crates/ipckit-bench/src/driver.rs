@@ -3,9 +3,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::control::Control;
-use crate::error::Result;
+use crate::error::{Error, Result, STOPPED};
+
+/// How long one of a driver's waits lasts before it looks at the stop flag again. Drivers use
+/// the timed form of their call, which costs what the blocking form does.
+pub const STEP: Duration = Duration::from_millis(100);
 
 /// What a row measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -45,6 +50,30 @@ impl Setup {
     /// Whether the measurement is being abandoned.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The error that ends a wait once the measurement is being abandoned.
+    pub fn check(&self) -> Result<()> {
+        if self.stopped() {
+            return Err(Error::Peer(STOPPED.into()));
+        }
+        Ok(())
+    }
+
+    /// Repeats a timed wait (`Ok(None)`: its [`STEP`] ran out) until it gives a value or the
+    /// measurement is abandoned.
+    pub fn wait_for<T>(&self, mut f: impl FnMut() -> ipckit::Result<Option<T>>) -> Result<T> {
+        loop {
+            if let Some(v) = f()? {
+                return Ok(v);
+            }
+            self.check()?;
+        }
+    }
+
+    /// [`wait_for`](Setup::wait_for) for a timed call that says only whether it succeeded.
+    pub fn wait(&self, mut f: impl FnMut() -> ipckit::Result<bool>) -> Result<()> {
+        self.wait_for(|| Ok(f()?.then_some(())))
     }
 }
 

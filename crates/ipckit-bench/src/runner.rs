@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::driver::{Abort, Driver, Kind, Link, Role, Setup};
 use crate::drivers;
-use crate::error::{Error, Result, STOPPED};
+use crate::error::{Error, Result};
 use crate::payload::{MARK, MIN_SIZE, Payload, STOP};
 use crate::report::{self, Report, Rtt, Run};
 use crate::system::{self, Who};
@@ -427,13 +427,6 @@ fn peer_word(ctl: &Control) -> Option<Error> {
     }
 }
 
-fn check_stop(setup: &Setup) -> Result<()> {
-    if setup.stopped() {
-        return Err(Error::Peer(STOPPED.into()));
-    }
-    Ok(())
-}
-
 fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> Result<Measured> {
     let mut p = Payload::new(setup.size.max(MIN_SIZE));
     let mut seq = 0u64;
@@ -442,7 +435,7 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
         link.send(p.message(seq))?;
         p.expect(link.recv()?, seq)?;
         seq += 1;
-        check_stop(setup)?;
+        setup.check()?;
         if Instant::now() >= warm_until {
             break;
         }
@@ -464,7 +457,7 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
         hist.saturating_record((t1 - t0).as_nanos() as u64);
         seq += 1;
         n += 1;
-        check_stop(setup)?;
+        setup.check()?;
         if t1 >= end {
             break;
         }
@@ -489,7 +482,7 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
         link.send(p.message(seq))?;
         seq += 1;
         if seq.is_multiple_of(16) {
-            check_stop(setup)?;
+            setup.check()?;
             if Instant::now() >= warm_until {
                 break;
             }
@@ -513,7 +506,7 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
         seq += 1;
         n += 1;
         if n.is_multiple_of(16) {
-            check_stop(setup)?;
+            setup.check()?;
             if Instant::now() >= end {
                 break;
             }

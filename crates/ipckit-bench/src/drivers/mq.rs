@@ -6,10 +6,9 @@ use ipckit::mq::sysv::{SysvMq, TypeFilter, msgmax};
 use ipckit::name::{SysvKey, unique_posix};
 
 use crate::control::Control;
-use crate::driver::{Abort, Driver, Kind, Link, Setup};
-use std::time::Duration;
+use crate::driver::{Abort, Driver, Kind, Link, STEP, Setup};
 
-use crate::error::{Error, Result, STOPPED};
+use crate::error::Result;
 use crate::system::sysctl;
 
 /// `posix-mq`: queues ten deep (fewer if the user's queue memory limit says so), of exactly
@@ -25,29 +24,14 @@ struct PosixLink {
     setup: Setup,
 }
 
-const STEP: Duration = Duration::from_millis(100);
-
-impl PosixLink {
-    fn stopped(&self) -> Result<()> {
-        if self.setup.stopped() {
-            return Err(Error::Peer(STOPPED.into()));
-        }
-        Ok(())
-    }
-}
-
 impl Link for PosixLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        while !self.tx.send_timeout(msg, 0, Some(STEP))? {
-            self.stopped()?;
-        }
-        Ok(())
+        self.setup.wait(|| self.tx.send_timeout(msg, 0, Some(STEP)))
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        while self.rx.recv_timeout(&mut self.buf, Some(STEP))?.is_none() {
-            self.stopped()?;
-        }
+        self.setup
+            .wait_for(|| self.rx.recv_timeout(&mut self.buf, Some(STEP)))?;
         Ok(&self.buf)
     }
 }

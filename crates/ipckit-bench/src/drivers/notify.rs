@@ -6,17 +6,14 @@
 //! and a read again.
 
 use std::os::fd::AsFd;
-use std::time::Duration;
 
 use ipckit::notify::eventfd::{EventFd, Mode};
 use ipckit::notify::signal::{self, SignalFd};
 
 use crate::control::Control;
-use crate::driver::{Driver, Kind, Link, Setup};
-use crate::error::{Error, Result, STOPPED};
+use crate::driver::{Driver, Kind, Link, STEP, Setup};
+use crate::error::Result;
 use crate::payload::{MARK, STOP};
-
-const STEP: Duration = Duration::from_millis(100);
 
 fn only_latency(kind: Kind) -> std::result::Result<(), String> {
     match kind {
@@ -53,14 +50,7 @@ impl Link for EventLink {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let v = loop {
-            if let Some(v) = self.rx.read_timeout(Some(STEP))? {
-                break v;
-            }
-            if self.setup.stopped() {
-                return Err(Error::Peer(STOPPED.into()));
-            }
-        };
+        let v = self.setup.wait_for(|| self.rx.read_timeout(Some(STEP)))?;
         let seq = match v {
             1 => STOP,
             2 => MARK,
@@ -142,14 +132,7 @@ impl Link for SignalLink {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let info = loop {
-            if let Some(i) = self.sfd.read_timeout(Some(STEP))? {
-                break i;
-            }
-            if self.setup.stopped() {
-                return Err(Error::Peer(STOPPED.into()));
-            }
-        };
+        let info = self.setup.wait_for(|| self.sfd.read_timeout(Some(STEP)))?;
         let seq = match info.value {
             -1 => STOP,
             -2 => MARK,

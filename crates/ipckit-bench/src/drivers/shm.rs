@@ -8,9 +8,7 @@
 //! The ring holds a power of two of messages, up to 4096 or 1 MiB each way, at least two (a
 //! pipe holds 64 KiB).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ipckit::name::{SysvKey, unique_posix};
 use ipckit::shm::mapping::Mapping;
@@ -22,11 +20,8 @@ use ipckit::sync::sem_posix::PosixSem;
 use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 
 use crate::control::Control;
-use crate::driver::{Driver, Kind, Link, Role, Setup};
-use crate::error::{Error, Result, STOPPED};
-
-/// How long one wait lasts before the stop flag is looked at again.
-const STEP: Duration = Duration::from_millis(100);
+use crate::driver::{Driver, Kind, Link, Role, STEP, Setup};
+use crate::error::{Error, Result};
 
 /// Per direction, at `direction * 256`: the count of messages written, the count read, and a
 /// flag each side raises before it sleeps, each on its own cache line.
@@ -53,21 +48,6 @@ fn shape(size: usize) -> (usize, usize, usize) {
     (slots, stride, HEADER + 2 * slots * stride)
 }
 
-fn stopped(stop: &AtomicBool) -> Result<()> {
-    if stop.load(Ordering::Relaxed) {
-        return Err(Error::Peer(STOPPED.into()));
-    }
-    Ok(())
-}
-
-/// Retries a timed wait until it succeeds or the measurement stops.
-fn wait(stop: &AtomicBool, mut f: impl FnMut() -> ipckit::Result<bool>) -> Result<()> {
-    while !f()? {
-        stopped(stop)?;
-    }
-    Ok(())
-}
-
 struct Ring {
     map: Mapping,
     gate: Gate,
@@ -78,7 +58,7 @@ struct Ring {
     head: u32,
     tail: u32,
     buf: Vec<u8>,
-    stop: Arc<AtomicBool>,
+    setup: Setup,
     /// The object that owns the region's name, dropped after the mapping.
     _keep: Option<Box<dyn Send>>,
 }
@@ -96,7 +76,7 @@ impl Ring {
             head: 0,
             tail: 0,
             buf: vec![0; setup.size],
-            stop: setup.stop.clone(),
+            setup: setup.clone(),
             _keep: None,
         }
     }
@@ -135,7 +115,7 @@ impl Ring {
             match futex::wait(w, seen, Some(STEP)) {
                 Ok(true) => {}
                 Ok(false) => {
-                    if let Err(e) = stopped(&self.stop) {
+                    if let Err(e) = self.setup.check() {
                         break Err(e);
                     }
                 }
@@ -162,10 +142,10 @@ impl Link for Ring {
             Gate::Futex => self.sleep(d, TAIL, PRODUCER_WAITS, |tail| {
                 head.wrapping_sub(tail) < slots
             })?,
-            Gate::Posix(s) => wait(&self.stop, || s[2 * d + 1].wait_timeout(STEP))?,
-            Gate::Sysv(set) => wait(&self.stop, || {
-                set.op_timeout(&[SemOp::wait(2 * d + 1).no_undo()], STEP)
-            })?,
+            Gate::Posix(s) => self.setup.wait(|| s[2 * d + 1].wait_timeout(STEP))?,
+            Gate::Sysv(set) => self
+                .setup
+                .wait(|| set.op_timeout(&[SemOp::wait(2 * d + 1).no_undo()], STEP))?,
         }
         let at = self.slot(d, head);
         self.map.write_pod(at, &(msg.len() as u64))?;
@@ -188,10 +168,10 @@ impl Link for Ring {
         let (d, tail) = (self.rx, self.tail);
         match &self.gate {
             Gate::Futex => self.sleep(d, HEAD, CONSUMER_WAITS, |head| head != tail)?,
-            Gate::Posix(s) => wait(&self.stop, || s[2 * d].wait_timeout(STEP))?,
-            Gate::Sysv(set) => wait(&self.stop, || {
-                set.op_timeout(&[SemOp::wait(2 * d).no_undo()], STEP)
-            })?,
+            Gate::Posix(s) => self.setup.wait(|| s[2 * d].wait_timeout(STEP))?,
+            Gate::Sysv(set) => self
+                .setup
+                .wait(|| set.op_timeout(&[SemOp::wait(2 * d).no_undo()], STEP))?,
         }
         let at = self.slot(d, tail);
         let len: u64 = self.map.read_pod(at)?;
@@ -385,7 +365,7 @@ struct SpinLink {
     rx: usize,
     last: u64,
     buf: [u8; 8],
-    stop: Arc<AtomicBool>,
+    setup: Setup,
 }
 
 impl SpinLink {
@@ -396,7 +376,7 @@ impl SpinLink {
             rx: if parent { 128 } else { 0 },
             last: 0,
             buf: [0; 8],
-            stop: setup.stop.clone(),
+            setup: setup.clone(),
         }
     }
 
@@ -423,7 +403,7 @@ impl Link for SpinLink {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(4096) {
-                stopped(&self.stop)?;
+                self.setup.check()?;
             }
         };
         self.last = v;
@@ -482,7 +462,7 @@ struct FutexLink {
     rx: usize,
     last: u32,
     buf: [u8; 8],
-    stop: Arc<AtomicBool>,
+    setup: Setup,
 }
 
 impl FutexLink {
@@ -515,7 +495,7 @@ impl Link for FutexLink {
             }
             match wait(w, Flags::empty(), self.last, Some(&step)) {
                 Ok(()) | Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
-                Err(rustix::io::Errno::TIMEDOUT) => stopped(&self.stop)?,
+                Err(rustix::io::Errno::TIMEDOUT) => self.setup.check()?,
                 Err(e) => return Err(std::io::Error::from(e).into()),
             }
         };
@@ -555,7 +535,7 @@ impl Driver for RefFutex {
             rx: 128,
             last: 0,
             buf: [0; 8],
-            stop: setup.stop.clone(),
+            setup: setup.clone(),
         }))
     }
 
@@ -566,7 +546,7 @@ impl Driver for RefFutex {
             rx: 0,
             last: 0,
             buf: [0; 8],
-            stop: setup.stop.clone(),
+            setup: setup.clone(),
         }))
     }
 }

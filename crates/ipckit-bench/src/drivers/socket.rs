@@ -9,9 +9,9 @@ use ipckit::socket::tcp;
 use ipckit::socket::unix::{UnixDatagram, UnixSeqpacket, UnixStream};
 
 use crate::control::{CONTROL_TIMEOUT, Control};
-use crate::driver::{Driver, Kind, Link, Setup};
+use crate::driver::{Driver, Kind, Link, STEP, Setup};
 use crate::drivers::stream::StreamLink;
-use crate::error::{Error, Result, STOPPED};
+use crate::error::{Error, Result};
 use crate::system::sysctl;
 
 /// `unix-stream`: a connected Unix stream socket pair.
@@ -88,8 +88,6 @@ impl<P: Packet + AsFd> PacketLink<P> {
     }
 }
 
-const STEP: Duration = Duration::from_millis(100);
-
 impl<P: Packet> Link for PacketLink<P> {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let n = self.sock.send_packet(msg)?;
@@ -100,17 +98,14 @@ impl<P: Packet> Link for PacketLink<P> {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let n = loop {
-            match self.sock.recv_packet(&mut self.buf) {
-                Ok(n) => break n,
-                Err(e) if e.errno() == Some(ipckit::Errno::AGAIN) => {
-                    if self.setup.stopped() {
-                        return Err(Error::Peer(STOPPED.into()));
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        // SO_RCVTIMEO ran out: EAGAIN.
+        let n = self
+            .setup
+            .wait_for(|| match self.sock.recv_packet(&mut self.buf) {
+                Ok(n) => Ok(Some(n)),
+                Err(e) if e.errno() == Some(ipckit::Errno::AGAIN) => Ok(None),
+                Err(e) => Err(e),
+            })?;
         if n == 0 {
             return Err(Error::Peer(
                 "end of stream: the other process closed its end".into(),
