@@ -59,29 +59,62 @@ impl Driver for Pipe {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let (down_r, down_w) = pipe::pipe()?;
-        let (up_r, up_w) = pipe::pipe()?;
-        ctl.send_fds(&"pipe", &[down_r.as_fd(), up_w.as_fd()])?;
-        Ok(Box::new(StreamLink::new(
-            Duplex {
-                reader: up_r,
-                writer: down_w,
-            },
-            setup,
-        )))
+        pipes_parent(setup, ctl, || Ok(pipe::pipe()?))
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let (_, fds) = ctl.recv_fds::<String>(2)?;
-        let [r, w]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
-        Ok(Box::new(StreamLink::new(
-            Duplex {
-                reader: pipe::PipeReader::from_fd(r),
-                writer: pipe::PipeWriter::from_fd(w),
-            },
+        pipes_peer(
             setup,
-        )))
+            ctl,
+            pipe::PipeReader::from_fd,
+            pipe::PipeWriter::from_fd,
+        )
     }
+}
+
+/// Two pipes made by `make`, one each way, the peer's ends passed over the control channel.
+/// `pipe` and `ref-pipe` share it, so they differ only in the calls that move the bytes.
+fn pipes_parent<R, W>(
+    setup: &Setup,
+    ctl: &Control,
+    make: impl Fn() -> Result<(R, W)>,
+) -> Result<Box<dyn Link>>
+where
+    R: Read + AsFd + 'static,
+    W: Write + AsFd + 'static,
+{
+    let (down_r, down_w) = make()?;
+    let (up_r, up_w) = make()?;
+    ctl.send_fds(&"pipes", &[down_r.as_fd(), up_w.as_fd()])?;
+    Ok(Box::new(StreamLink::new(
+        Duplex {
+            reader: up_r,
+            writer: down_w,
+        },
+        setup,
+    )))
+}
+
+/// The peer's ends of [`pipes_parent`]'s pipes, as `reader` and `writer` make them.
+fn pipes_peer<R, W>(
+    setup: &Setup,
+    ctl: &Control,
+    reader: impl Fn(OwnedFd) -> R,
+    writer: impl Fn(OwnedFd) -> W,
+) -> Result<Box<dyn Link>>
+where
+    R: Read + 'static,
+    W: Write + 'static,
+{
+    let (_, fds) = ctl.recv_fds::<String>(2)?;
+    let [r, w]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
+    Ok(Box::new(StreamLink::new(
+        Duplex {
+            reader: reader(r),
+            writer: writer(w),
+        },
+        setup,
+    )))
 }
 
 /// `fifo`: two FIFOs in a private directory, opened by path from both sides (each open for
@@ -127,6 +160,12 @@ pub struct RefPipe;
 
 /// A raw descriptor read and written with libc calls only.
 struct RawFd(OwnedFd);
+
+impl AsFd for RawFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 impl Read for RawFd {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -183,27 +222,10 @@ impl Driver for RefPipe {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let (down_r, down_w) = raw_pipe()?;
-        let (up_r, up_w) = raw_pipe()?;
-        ctl.send_fds(&"ref-pipe", &[down_r.0.as_fd(), up_w.0.as_fd()])?;
-        Ok(Box::new(StreamLink::new(
-            Duplex {
-                reader: up_r,
-                writer: down_w,
-            },
-            setup,
-        )))
+        pipes_parent(setup, ctl, raw_pipe)
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let (_, fds) = ctl.recv_fds::<String>(2)?;
-        let [r, w]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
-        Ok(Box::new(StreamLink::new(
-            Duplex {
-                reader: RawFd(r),
-                writer: RawFd(w),
-            },
-            setup,
-        )))
+        pipes_peer(setup, ctl, RawFd, RawFd)
     }
 }
