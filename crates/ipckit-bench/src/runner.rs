@@ -384,9 +384,7 @@ fn measure(
             Kind::Latency => latency(cfg, &setup, link.as_mut(), ctl),
             Kind::Throughput => throughput(cfg, &setup, link.as_mut(), ctl),
         },
-        Ok(other) => Err(Error::Peer(format!(
-            "unexpected message from the peer: {other:?}"
-        ))),
+        Ok(other) => Err(unexpected(other)),
         Err(e) => Err(e),
     };
     done.store(true, Ordering::SeqCst);
@@ -477,41 +475,15 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
 fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> Result<Measured> {
     let mut p = Payload::new(setup.size.max(MIN_SIZE));
     let mut seq = 0u64;
-    let warm_until = Instant::now() + cfg.warmup;
-    loop {
-        link.send(p.message(seq))?;
-        seq += 1;
-        if seq.is_multiple_of(16) {
-            setup.check()?;
-            if Instant::now() >= warm_until {
-                break;
-            }
-        }
-    }
+    stream(link, &mut p, &mut seq, setup, Instant::now() + cfg.warmup)?;
     link.send(p.message(MARK))?;
     match ctl.recv::<PeerMsg>()? {
         PeerMsg::Marked => {}
-        other => {
-            return Err(Error::Peer(format!(
-                "unexpected message from the peer: {other:?}"
-            )));
-        }
+        other => return Err(unexpected(other)),
     }
     let cpu0 = system::cpu_ns(Who::Thread);
     let start = Instant::now();
-    let end = start + cfg.duration;
-    let mut n = 0u64;
-    loop {
-        link.send(p.message(seq))?;
-        seq += 1;
-        n += 1;
-        if n.is_multiple_of(16) {
-            setup.check()?;
-            if Instant::now() >= end {
-                break;
-            }
-        }
-    }
+    let n = stream(link, &mut p, &mut seq, setup, start + cfg.duration)?;
     link.send(p.message(STOP))?;
     let cpu = system::cpu_ns(Who::Thread) - cpu0;
     let peer_cpu = finish(ctl, n)?;
@@ -523,6 +495,33 @@ fn throughput(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -
     })
 }
 
+/// Sends messages numbered from `*seq` on until `until`, looking at the clock and the stop
+/// flag every 16 messages; returns how many it sent.
+fn stream(
+    link: &mut dyn Link,
+    p: &mut Payload,
+    seq: &mut u64,
+    setup: &Setup,
+    until: Instant,
+) -> Result<u64> {
+    let mut n = 0u64;
+    loop {
+        link.send(p.message(*seq))?;
+        *seq += 1;
+        n += 1;
+        if n.is_multiple_of(16) {
+            setup.check()?;
+            if Instant::now() >= until {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+fn unexpected(msg: PeerMsg) -> Error {
+    Error::Peer(format!("unexpected message from the peer: {msg:?}"))
+}
+
 /// Waits for the peer's count and CPU time, and checks the count.
 fn finish(ctl: &Control, sent: u64) -> Result<u64> {
     match ctl.recv::<PeerMsg>()? {
@@ -530,9 +529,7 @@ fn finish(ctl: &Control, sent: u64) -> Result<u64> {
         PeerMsg::Done { received, .. } => Err(Error::Corrupt(format!(
             "{sent} messages sent, {received} received"
         ))),
-        other => Err(Error::Peer(format!(
-            "unexpected message from the peer: {other:?}"
-        ))),
+        other => Err(unexpected(other)),
     }
 }
 
