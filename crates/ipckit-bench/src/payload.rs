@@ -12,6 +12,12 @@ pub const MARK: u64 = u64::MAX - 1;
 /// The smallest message: room for the sequence number.
 pub const MIN_SIZE: usize = 8;
 
+/// The sequence number at the head of `msg` (at least [`MIN_SIZE`] bytes), unchecked: what a
+/// link that carries only the number (a counter, a signal's value) sends.
+pub fn seq_of(msg: &[u8]) -> u64 {
+    u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"))
+}
+
 /// The messages of one size: a pattern both processes make the same way.
 pub struct Payload {
     pattern: Vec<u8>,
@@ -62,7 +68,7 @@ impl Payload {
                 msg.len()
             )));
         }
-        let seq = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+        let seq = seq_of(msg);
         if n >= 16 {
             let tail = u64::from_le_bytes(msg[n - 8..].try_into().expect("8 bytes"));
             if tail != seq {

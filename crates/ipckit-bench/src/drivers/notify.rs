@@ -13,7 +13,7 @@ use ipckit::notify::signal::{self, SignalFd};
 use crate::control::Control;
 use crate::driver::{Driver, Kind, Link, STEP, Setup};
 use crate::error::Result;
-use crate::payload::{MARK, STOP};
+use crate::payload::{MARK, STOP, seq_of};
 
 fn only_latency(kind: Kind) -> std::result::Result<(), String> {
     match kind {
@@ -22,10 +22,6 @@ fn only_latency(kind: Kind) -> std::result::Result<(), String> {
             Err("notification only: it carries a number, not a payload, so nothing streams".into())
         }
     }
-}
-
-fn seq_of(msg: &[u8]) -> u64 {
-    u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"))
 }
 
 /// `eventfd`: one counter each way; the value added is the sequence number (moved off 0,

@@ -22,6 +22,7 @@ use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 use crate::control::Control;
 use crate::driver::{Driver, Kind, Link, Role, STEP, Setup};
 use crate::error::{Error, Result};
+use crate::payload::seq_of;
 
 /// Per direction, at `direction * 256`: the count of messages written, the count read, and a
 /// flag each side raises before it sleeps, each on its own cache line.
@@ -387,7 +388,7 @@ impl SpinLink {
 
 impl Link for SpinLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let seq = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+        let seq = seq_of(msg);
         self.word(self.tx)?.store(encode(seq), Ordering::Release);
         Ok(())
     }
@@ -466,6 +467,17 @@ struct FutexLink {
 }
 
 impl FutexLink {
+    fn new(map: Mapping, setup: &Setup, parent: bool) -> FutexLink {
+        FutexLink {
+            map,
+            tx: if parent { 0 } else { 128 },
+            rx: if parent { 128 } else { 0 },
+            last: 0,
+            buf: [0; 8],
+            setup: setup.clone(),
+        }
+    }
+
     fn word(&self, at: usize) -> Result<&AtomicU32> {
         Ok(self.map.atomic_u32(at)?)
     }
@@ -473,7 +485,7 @@ impl FutexLink {
 
 impl Link for FutexLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let seq = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+        let seq = seq_of(msg);
         let w = self.word(self.tx)?;
         w.store(encode(seq) as u32, Ordering::Release);
         rustix::thread::futex::wake(w, rustix::thread::futex::Flags::empty(), 1)
@@ -528,25 +540,14 @@ impl Driver for RefFutex {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let map = share_memfd(4096, ctl)?;
-        Ok(Box::new(FutexLink {
-            map,
-            tx: 0,
-            rx: 128,
-            last: 0,
-            buf: [0; 8],
-            setup: setup.clone(),
-        }))
+        Ok(Box::new(FutexLink::new(
+            share_memfd(4096, ctl)?,
+            setup,
+            true,
+        )))
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        Ok(Box::new(FutexLink {
-            map: open_memfd(ctl)?,
-            tx: 128,
-            rx: 0,
-            last: 0,
-            buf: [0; 8],
-            setup: setup.clone(),
-        }))
+        Ok(Box::new(FutexLink::new(open_memfd(ctl)?, setup, false)))
     }
 }
