@@ -2,6 +2,8 @@
 
 mod bench;
 mod endpoint;
+mod gc;
+mod ls;
 mod objects;
 mod output;
 mod sem;
@@ -148,11 +150,19 @@ enum Command {
         #[command(subcommand)]
         action: SemCommand,
     },
-    /// Remove kernel objects: mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY.
-    Rm {
-        #[arg(required = true)]
-        uris: Vec<Endpoint>,
-    },
+    /// List every IPC object on the host, and whether it is live, an orphan or stale.
+    ///
+    /// System V queues, segments and semaphore sets; POSIX shared memory, semaphores and
+    /// queues; Unix sockets with a name, and stale socket files; FIFOs held open; with
+    /// --pipes, anonymous pipes. STATE and REASON say who uses each one, or why nobody can.
+    Ls(ls::LsArgs),
+    /// Remove IPC objects by URI (or System V ones by --id), refusing one in use unless
+    /// --force, and saying who uses it.
+    Rm(gc::RmArgs),
+    /// Remove orphans and stale socket files (nothing live), reporting each one.
+    ///
+    /// Carries on past an object it may not remove, and exits 1 if any removal failed.
+    Gc(gc::GcArgs),
     /// Accept peers on an endpoint and print what they send, until interrupted.
     Listen {
         uri: Endpoint,
@@ -326,21 +336,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         }),
         Command::Sem { action } => action.run(),
-        Command::Rm { uris } => {
-            // Every URI is tried; each failure is one line, and the exit status says any failed.
-            let failed = uris
-                .iter()
-                .filter(|uri| {
-                    objects::rm(uri)
-                        .map_err(|e| eprintln!("ipckit: {e:#}"))
-                        .is_err()
-                })
-                .count();
-            if failed > 0 {
-                anyhow::bail!("{failed} of {} removals failed", uris.len());
-            }
-            Ok(())
-        }
+        Command::Ls(args) => ls::run(args),
+        Command::Rm(args) => gc::rm(args),
+        Command::Gc(args) => gc::gc(args),
         Command::Recv {
             uri,
             count,

@@ -255,17 +255,3 @@ pub fn recv(
         other => bail!("{other} is not a queue or shared memory"),
     }
 }
-
-/// Removes kernel objects by URI.
-pub fn rm(endpoint: &Endpoint) -> Result<()> {
-    match endpoint {
-        Endpoint::PosixMq(name) => PosixMq::unlink(name)?,
-        Endpoint::SysvMq(key) => SysvMq::open(*key)?.remove()?,
-        Endpoint::PosixShm(name) => PosixShm::unlink(name)?,
-        Endpoint::SysvShm(key) => SysvShm::open(*key)?.remove()?,
-        other => bail!(
-            "{other} is not a kernel object ipckit rm removes (fifo and unix files: use rm(1))"
-        ),
-    }
-    Ok(())
-}

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// The other side is gone.
     Disconnected,
+    /// The object is no longer the one that was looked at: re-created, its id reused, or
+    /// put to use since (see `host::remove`).
+    Changed,
 }
 
 /// An ipckit error: operation, object, errno and a hint a person can act on.
@@ -163,6 +166,7 @@ impl From<Error> for std::io::Error {
             ErrorKind::InvalidInput => std::io::ErrorKind::InvalidInput,
             ErrorKind::Disconnected => std::io::ErrorKind::BrokenPipe,
             ErrorKind::Truncated => std::io::ErrorKind::InvalidData,
+            ErrorKind::Changed => std::io::ErrorKind::Other,
             ErrorKind::Os => match e.errno {
                 Some(errno) => std::io::Error::from(errno).kind(),
                 None => std::io::ErrorKind::Other,

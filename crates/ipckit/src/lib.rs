@@ -77,6 +77,7 @@ macro_rules! impl_fd {
 }
 
 pub mod error;
+pub mod host;
 pub mod mq;
 pub mod name;
 pub mod notify;

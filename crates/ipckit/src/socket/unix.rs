@@ -289,7 +289,7 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
     }
     // A socket that is bound but not yet listening refuses connections too: the kernel's own
     // table says whether any socket is still bound to this path.
-    if bound_in_kernel(path) {
+    if crate::host::sockets::bound_in_kernel(path) {
         return refuse(
             "a socket is bound there but not listening (it may be starting): try again".into(),
         );
@@ -310,31 +310,6 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(Error::os("removing stale socket file", e).object(path.display())),
     }
-}
-
-/// True if `/proc/net/unix` lists a socket bound to `path` (as given, or made absolute).
-/// False when the table cannot be read: the connect probe is then the only evidence.
-fn bound_in_kernel(path: &Path) -> bool {
-    let Ok(table) = std::fs::read("/proc/net/unix") else {
-        return false;
-    };
-    let given = path.as_os_str().as_bytes();
-    let absolute = std::path::absolute(path).ok();
-    let absolute = absolute.as_ref().map(|p| p.as_os_str().as_bytes());
-    table.split(|&b| b == b'\n').skip(1).any(|line| {
-        // Num RefCount Protocol Flags Type St Inode [Path]: the path is the rest after 7 fields.
-        let mut rest = line;
-        for _ in 0..7 {
-            let trimmed = rest.trim_ascii_start();
-            let end = trimmed
-                .iter()
-                .position(|&b| b == b' ')
-                .unwrap_or(trimmed.len());
-            rest = &trimmed[end..];
-        }
-        let bound = rest.trim_ascii();
-        !bound.is_empty() && (bound == given || Some(bound) == absolute)
-    })
 }
 
 /// A kind of connected Unix socket a [`Listener`] accepts.

@@ -461,6 +461,20 @@ impl SysvSemSet {
         Ok(())
     }
 
+    /// `semctl(id, index, GETPID)`: the pid of the last process that operated on semaphore
+    /// `index` (0 if none has). `ipckit ls` uses it to tell a set in use from an orphan.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn last_pid(&self, index: usize) -> Result<u32> {
+        let op = "reading last pid of System V semaphore";
+        self.check_index(op, index)?;
+        // SAFETY: GETPID reads no fourth argument.
+        let pid = unsafe { libc::semctl(self.id, index as libc::c_int, libc::GETPID) };
+        if pid == -1 {
+            return Err(self.ctl_error(op));
+        }
+        Ok(pid as u32)
+    }
+
     /// `semctl(id, index, GETNCNT)` and `semctl(id, index, GETZCNT)`: how many processes wait
     /// for semaphore `index` to grow, and how many wait for it to be 0.
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).

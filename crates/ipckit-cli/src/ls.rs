@@ -1,0 +1,358 @@
+//! `ipckit ls`: every IPC object on the host, live or orphan, as a table or JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ipckit::host::{self, Kind, Object};
+use serde_json::{Value, json};
+
+/// Which objects: the filters `ls` and `gc` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Filter {
+    /// Only these kinds (comma-separated): sysv-msg, sysv-shm, sysv-sem, posix-shm, posix-sem,
+    /// posix-mq, unix, fifo, pipe.
+    #[arg(long, value_delimiter = ',')]
+    pub kind: Vec<Kind>,
+    /// Only objects owned by this user (name or uid).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only objects whose name, key (0x…), id or URI contains this text.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also search this directory (four levels deep) for stale socket files; besides /tmp,
+    /// /var/tmp, /run, /dev/shm and $XDG_RUNTIME_DIR. May be repeated.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Filter {
+    /// Scans the host and keeps what the filter asks for. Returns the objects and the notes.
+    pub fn scan(&self, pipes: bool) -> Result<(Vec<Object>, Vec<String>)> {
+        let uid = match &self.user {
+            Some(u) => Some(host::user_id(u).with_context(|| format!("no user '{u}'"))?),
+            None => None,
+        };
+        let mut kinds = self.kind.clone();
+        if pipes && !kinds.is_empty() && !kinds.contains(&Kind::Pipe) {
+            kinds.push(Kind::Pipe);
+        }
+        if pipes && kinds.is_empty() {
+            kinds = Kind::ALL.to_vec();
+        }
+        let listing = host::scan(&host::Options {
+            kinds,
+            socket_dirs: self.dirs.clone(),
+        });
+        let objects = listing
+            .objects
+            .into_iter()
+            .filter(|o| uid.is_none() || o.uid == uid)
+            .filter(|o| self.name.as_deref().is_none_or(|n| matches_name(o, n)))
+            .collect();
+        Ok((objects, listing.notes))
+    }
+}
+
+fn matches_name(o: &Object, text: &str) -> bool {
+    o.name.as_deref().is_some_and(|n| n.contains(text))
+        || o.uri().contains(text)
+        || o.key.is_some_and(|k| format!("{k:#010x}").contains(text))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub filter: Filter,
+    /// Only orphans and stale socket files (what `ipckit gc` would remove).
+    #[arg(long)]
+    pub orphans: bool,
+    /// Also list anonymous pipes.
+    #[arg(long)]
+    pub pipes: bool,
+    /// Columns to show (comma-separated): KIND KEY ID NAME URI OWNER UID PERMS SIZE NATTCH
+    /// MSGS USEDBYTES NSEMS CPID LPID LSPID LRPID CTIME COMMAND PIDS DETAIL STATE REASON.
+    #[arg(short = 'o', long = "output", value_delimiter = ',', value_parser = parse_column)]
+    pub columns: Vec<Column>,
+    /// One JSON array of objects (every field, lower-case names).
+    #[arg(long, conflicts_with = "columns")]
+    pub json: bool,
+}
+
+pub fn run(args: LsArgs) -> Result<()> {
+    let (mut objects, notes) = args.filter.scan(args.pipes)?;
+    if args.orphans {
+        objects.retain(|o| o.state.is_garbage());
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let all: Vec<Value> = objects.iter().map(to_json).collect();
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        writeln!(out)?;
+    } else {
+        let columns = if args.columns.is_empty() {
+            DEFAULT.to_vec()
+        } else {
+            args.columns
+        };
+        let rows: Vec<Vec<String>> = objects
+            .iter()
+            .map(|o| columns.iter().map(|c| cell(o, *c)).collect())
+            .collect();
+        print_table(&mut out, &columns, &rows)?;
+    }
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
+/// A column of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Kind,
+    Key,
+    Id,
+    Name,
+    Uri,
+    Owner,
+    Uid,
+    Perms,
+    Size,
+    Nattch,
+    Msgs,
+    UsedBytes,
+    Nsems,
+    Cpid,
+    Lpid,
+    Lspid,
+    Lrpid,
+    Ctime,
+    Command,
+    Pids,
+    Detail,
+    State,
+    Reason,
+}
+
+const COLUMNS: [(&str, Column); 23] = [
+    ("KIND", Column::Kind),
+    ("KEY", Column::Key),
+    ("ID", Column::Id),
+    ("NAME", Column::Name),
+    ("URI", Column::Uri),
+    ("OWNER", Column::Owner),
+    ("UID", Column::Uid),
+    ("PERMS", Column::Perms),
+    ("SIZE", Column::Size),
+    ("NATTCH", Column::Nattch),
+    ("MSGS", Column::Msgs),
+    ("USEDBYTES", Column::UsedBytes),
+    ("NSEMS", Column::Nsems),
+    ("CPID", Column::Cpid),
+    ("LPID", Column::Lpid),
+    ("LSPID", Column::Lspid),
+    ("LRPID", Column::Lrpid),
+    ("CTIME", Column::Ctime),
+    ("COMMAND", Column::Command),
+    ("PIDS", Column::Pids),
+    ("DETAIL", Column::Detail),
+    ("STATE", Column::State),
+    ("REASON", Column::Reason),
+];
+
+const DEFAULT: [Column; 10] = [
+    Column::Kind,
+    Column::Key,
+    Column::Id,
+    Column::Name,
+    Column::Owner,
+    Column::Perms,
+    Column::Size,
+    Column::State,
+    Column::Pids,
+    Column::Reason,
+];
+
+fn parse_column(s: &str) -> Result<Column, String> {
+    let upper = s.trim().to_ascii_uppercase();
+    COLUMNS
+        .iter()
+        .find(|(name, _)| *name == upper)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| {
+            let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+            format!("unknown column '{s}' (columns: {})", names.join(" "))
+        })
+}
+
+fn header(c: Column) -> &'static str {
+    COLUMNS
+        .iter()
+        .find(|(_, col)| *col == c)
+        .map_or("?", |(n, _)| n)
+}
+
+/// `rw-r-----` from permission bits, as lsipc shows them.
+pub fn perms_string(mode: u32) -> String {
+    (0..9)
+        .map(|i| {
+            let bit = 0o400 >> i;
+            if mode & bit == 0 {
+                '-'
+            } else {
+                ['r', 'w', 'x'][i % 3]
+            }
+        })
+        .collect()
+}
+
+/// 4K, 1.5M: sizes as lsipc shows them.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes}B"),
+        _ if v.fract() == 0.0 || v >= 10.0 => format!("{v:.0}{}", UNITS[unit]),
+        _ => format!("{v:.1}{}", UNITS[unit]),
+    }
+}
+
+fn time_string(secs: i64) -> String {
+    let Ok(secs) = u64::try_from(secs) else {
+        return "-".into();
+    };
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+/// The commands of its holders, else of its living creator.
+fn command(o: &Object) -> Option<String> {
+    let mut names: Vec<&str> = o.holders.iter().map(|h| h.command.as_str()).collect();
+    names.dedup();
+    if names.is_empty() {
+        return o
+            .creator
+            .as_ref()
+            .filter(|c| c.alive)
+            .map(|c| format!("ipckit pid {}", c.pid));
+    }
+    Some(names.join(","))
+}
+
+fn cell(o: &Object, c: Column) -> String {
+    let num = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+    let pid = |v: Option<u32>| v.map_or("-".into(), |v| v.to_string());
+    match c {
+        Column::Kind => o.kind.to_string(),
+        Column::Key => o.key.map_or("-".into(), |k| format!("{k:#010x}")),
+        Column::Id => o.id.map_or("-".into(), |v| v.to_string()),
+        Column::Name => o.name.clone().unwrap_or_else(|| "-".into()),
+        Column::Uri => o.uri(),
+        Column::Owner => o
+            .owner
+            .clone()
+            .or(o.uid.map(|u| u.to_string()))
+            .unwrap_or_else(|| "-".into()),
+        Column::Uid => pid(o.uid),
+        Column::Perms => o.perms.map_or("-".into(), perms_string),
+        Column::Size => o.size.map_or("-".into(), human_size),
+        Column::Nattch => num(o.nattch),
+        Column::Msgs => num(o.msgs),
+        Column::UsedBytes => num(o.used_bytes),
+        Column::Nsems => num(o.nsems),
+        Column::Cpid => pid(o.cpid),
+        Column::Lpid => pid(o.lpid),
+        Column::Lspid => pid(o.lspid),
+        Column::Lrpid => pid(o.lrpid),
+        Column::Ctime => o.ctime.map_or("-".into(), time_string),
+        Column::Command => command(o).unwrap_or_else(|| "-".into()),
+        Column::Pids => {
+            let pids: Vec<String> = o.pids().iter().map(u32::to_string).collect();
+            if pids.is_empty() {
+                "-".into()
+            } else {
+                pids.join(",")
+            }
+        }
+        Column::Detail => o.detail.clone().unwrap_or_else(|| "-".into()),
+        Column::State => o.state.to_string(),
+        Column::Reason => o.reason.clone(),
+    }
+}
+
+/// Left-aligned columns two spaces apart, like lsipc; the last column is not padded.
+pub fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Vec<String>]) -> Result<()> {
+    let heads: Vec<String> = columns.iter().map(|c| header(*c).to_string()).collect();
+    let mut widths: Vec<usize> = heads.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&heads).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            // A name from the host may hold a newline or a control byte: never let it break
+            // the table.
+            let cell: String = cell
+                .chars()
+                .map(|ch| if ch.is_control() { '?' } else { ch })
+                .collect();
+            if i + 1 == row.len() {
+                line.push_str(&cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The JSON form of one object: every field, lower-case names, null when unknown.
+pub fn to_json(o: &Object) -> Value {
+    json!({
+        "kind": o.kind.name(),
+        "uri": o.uri(),
+        "key": o.key.map(|k| format!("{k:#010x}")),
+        "id": o.id,
+        "name": o.name,
+        "owner": o.owner,
+        "uid": o.uid,
+        "perms": o.perms.map(perms_string),
+        "mode": o.perms.map(|p| format!("{p:04o}")),
+        "size": o.size,
+        "nattch": o.nattch,
+        "msgs": o.msgs,
+        "usedbytes": o.used_bytes,
+        "nsems": o.nsems,
+        "cpid": o.cpid,
+        "lpid": o.lpid,
+        "lspid": o.lspid,
+        "lrpid": o.lrpid,
+        "ctime": o.ctime,
+        "command": command(o),
+        "detail": o.detail,
+        "pids": o.pids(),
+        "holders": o.holders.iter().map(|h| json!({
+            "pid": h.pid,
+            "command": h.command,
+            "read": h.read,
+            "write": h.write,
+            "mapped": h.mapped,
+        })).collect::<Vec<_>>(),
+        "creator": o.creator.as_ref().map(|c| json!({
+            "pid": c.pid,
+            "purpose": c.purpose,
+            "alive": c.alive,
+        })),
+        "state": o.state.name(),
+        "reason": o.reason,
+    })
+}

@@ -1,0 +1,772 @@
+//! Every IPC object on the host, who uses it, and whether anyone still can: what `ipckit ls`,
+//! `ipckit rm` and `ipckit gc` read.
+//!
+//! [`scan`] reads `/proc/sysvipc` (System V queues, segments and semaphore sets), `/dev/shm`
+//! (POSIX shared memory and semaphores), the mqueue filesystem (POSIX queues),
+//! `/proc/net/unix` (Unix sockets), every process's `/proc/PID/fd`, `fdinfo` and `maps` (who
+//! holds or maps what: FIFOs, pipes, and the holders of everything else), and the socket files
+//! under a few directories. Each object gets a [`State`]:
+//!
+//! | kind | orphan when |
+//! |---|---|
+//! | `sysv-shm` | no attachments, and its creator (`cpid`) and last user (`lpid`) are dead |
+//! | `sysv-msg` | its last sender and last receiver are dead (or there never was one) |
+//! | `sysv-sem` | no process waits on it, and every semaphore's last user is dead |
+//! | `posix-shm`, `posix-sem` | no process maps it or holds it open |
+//! | `posix-mq` | no process holds it open |
+//! | `unix` | (stale) a socket file that no socket is bound to: a connect is refused |
+//!
+//! "Dead" also covers a pid that was reused: a process that started after the kernel recorded
+//! the pid is not the one it recorded. A name made by [`crate::name::unique`] carries the
+//! ipckit tag (`ipckit-PURPOSE-PID-…`): while that creator lives its object is never an orphan.
+//!
+//! Without root, the descriptors of other users' processes cannot be read: an object that such
+//! a process might hold (its owner's, or one whose mode lets others in) is
+//! [`State::Unknown`] instead of orphan, never a guess that could lose someone's data.
+//! System V objects are decided from what the kernel records, which anyone can read.
+//!
+//! Written by hand: no crate reads these tables (util-linux's lsipc is C and cannot tell an
+//! orphan).
+//!
+//! ```
+//! use ipckit::host::{scan, Kind, Options};
+//!
+//! let listing = scan(&Options { kinds: vec![Kind::SysvShm, Kind::PosixShm], ..Options::default() });
+//! for object in &listing.objects {
+//!     println!("{} {} {}", object.kind, object.label(), object.state);
+//! }
+//! ```
+
+pub mod limits;
+mod process;
+pub mod procfs;
+mod remove;
+pub(crate) mod sockets;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use process::{Holder, Process};
+pub use remove::remove;
+
+use process::Processes;
+
+/// A kind of IPC object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// System V message queue.
+    SysvMsg,
+    /// System V shared memory segment.
+    SysvShm,
+    /// System V semaphore set.
+    SysvSem,
+    /// POSIX shared memory (`/dev/shm/NAME`).
+    PosixShm,
+    /// POSIX named semaphore (`/dev/shm/sem.NAME`).
+    PosixSem,
+    /// POSIX message queue.
+    PosixMq,
+    /// Unix socket with a path or an abstract name, or a stale socket file.
+    Unix,
+    /// FIFO held open by a process.
+    Fifo,
+    /// Anonymous pipe.
+    Pipe,
+}
+
+impl Kind {
+    /// Every kind, in listing order.
+    pub const ALL: [Kind; 9] = [
+        Kind::SysvMsg,
+        Kind::SysvShm,
+        Kind::SysvSem,
+        Kind::PosixShm,
+        Kind::PosixSem,
+        Kind::PosixMq,
+        Kind::Unix,
+        Kind::Fifo,
+        Kind::Pipe,
+    ];
+
+    /// The name `ls --kind` takes: `sysv-msg`, `posix-shm`, `unix`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SysvMsg => "sysv-msg",
+            Kind::SysvShm => "sysv-shm",
+            Kind::SysvSem => "sysv-sem",
+            Kind::PosixShm => "posix-shm",
+            Kind::PosixSem => "posix-sem",
+            Kind::PosixMq => "posix-mq",
+            Kind::Unix => "unix",
+            Kind::Fifo => "fifo",
+            Kind::Pipe => "pipe",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown kind '{s}' (kinds: {})", names.join(", "))
+            })
+    }
+}
+
+/// Whether an object is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// In use, or possibly about to be: kept.
+    Live,
+    /// Nobody uses it and nobody who made it is left: `gc` removes it.
+    Orphan,
+    /// A socket file no socket is bound to: `gc` removes it.
+    Stale,
+    /// No process this scan could inspect uses it, but some could not be inspected.
+    Unknown,
+}
+
+impl State {
+    /// `live`, `orphan`, `stale`, `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Orphan => "orphan",
+            State::Stale => "stale",
+            State::Unknown => "unknown",
+        }
+    }
+
+    /// Orphan or stale: what `gc` removes.
+    pub fn is_garbage(self) -> bool {
+        matches!(self, State::Orphan | State::Stale)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The creator an ipckit-made name records (see [`crate::name::unique`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creator {
+    /// The creating process.
+    pub pid: u32,
+    /// What it made the object for.
+    pub purpose: String,
+    /// It is still running.
+    pub alive: bool,
+}
+
+/// One IPC object, with every field `ipckit ls` can show (lsipc's where lsipc has them).
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// What it is.
+    pub kind: Kind,
+    /// System V key (0 is `IPC_PRIVATE`).
+    pub key: Option<i32>,
+    /// System V id.
+    pub id: Option<i32>,
+    /// POSIX name (`/NAME`), socket path or `@abstract` name, FIFO path, `pipe:[INODE]`.
+    pub name: Option<String>,
+    /// Owner uid.
+    pub uid: Option<u32>,
+    /// Owner user name.
+    pub owner: Option<String>,
+    /// Permission bits (System V adds `SHM_DEST` 01000 to a removed, still-attached segment).
+    pub perms: Option<u32>,
+    /// Size in bytes (segments, POSIX shm and semaphore files).
+    pub size: Option<u64>,
+    /// Attachments (System V shared memory).
+    pub nattch: Option<u64>,
+    /// Messages queued (System V queues).
+    pub msgs: Option<u64>,
+    /// Bytes queued (queues).
+    pub used_bytes: Option<u64>,
+    /// Semaphores in the set.
+    pub nsems: Option<u64>,
+    /// Creator pid (System V shared memory).
+    pub cpid: Option<u32>,
+    /// Last attach/detach pid (System V shared memory).
+    pub lpid: Option<u32>,
+    /// Last sender pid (System V queues).
+    pub lspid: Option<u32>,
+    /// Last receiver pid (System V queues).
+    pub lrpid: Option<u32>,
+    /// Last change, seconds since the epoch.
+    pub ctime: Option<i64>,
+    /// Kind-specific detail: a socket's type and state, a FIFO's readers and writers.
+    pub detail: Option<String>,
+    /// The processes that hold it open, map it or are attached.
+    pub holders: Vec<Holder>,
+    /// The ipckit creator its name records.
+    pub creator: Option<Creator>,
+    /// In use or not.
+    pub state: State,
+    /// Why: the evidence for the state, in words.
+    pub reason: String,
+    /// (device, inode) of the file behind it, so removal can check it is still the same one.
+    pub(crate) file: Option<(u64, u64)>,
+}
+
+impl Object {
+    fn new(kind: Kind) -> Object {
+        Object {
+            kind,
+            key: None,
+            id: None,
+            name: None,
+            uid: None,
+            owner: None,
+            perms: None,
+            size: None,
+            nattch: None,
+            msgs: None,
+            used_bytes: None,
+            nsems: None,
+            cpid: None,
+            lpid: None,
+            lspid: None,
+            lrpid: None,
+            ctime: None,
+            detail: None,
+            holders: Vec::new(),
+            creator: None,
+            state: State::Live,
+            reason: String::new(),
+            file: None,
+        }
+    }
+
+    /// The URI `ipckit rm` takes for it: `shm:/NAME`, `sem:/NAME`, `mq:/NAME`,
+    /// `sysv-shm:ID` (an id: keys can be shared by nothing and reused), `unix:PATH`,
+    /// `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
+    pub fn uri(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("");
+        match self.kind {
+            Kind::SysvMsg | Kind::SysvShm | Kind::SysvSem => {
+                format!("{}:{}", self.kind, self.id.unwrap_or(-1))
+            }
+            Kind::PosixShm => format!("shm:{name}"),
+            Kind::PosixSem => format!("sem:{name}"),
+            Kind::PosixMq => format!("mq:{name}"),
+            Kind::Unix => match name.strip_prefix('@') {
+                Some(abs) => format!("abstract:{abs}"),
+                None => format!("unix:{name}"),
+            },
+            Kind::Fifo => format!("fifo:{name}"),
+            Kind::Pipe => name.to_string(),
+        }
+    }
+
+    /// What a person calls it: the name, or the System V key in hex and id.
+    pub fn label(&self) -> String {
+        match (&self.name, self.key, self.id) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some(k), Some(id)) => format!("key {k:#010x} id {id}"),
+            _ => self.uri(),
+        }
+    }
+
+    /// The pids that hold it, comma-separated.
+    pub fn pids(&self) -> Vec<u32> {
+        self.holders.iter().map(|h| h.pid).collect()
+    }
+
+    /// How long ago it last changed, in seconds (`None` when unknown).
+    pub fn age_secs(&self, now: i64) -> Option<i64> {
+        self.ctime.map(|c| (now - c).max(0))
+    }
+}
+
+/// What [`scan`] looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The kinds to list; empty means every kind but [`Kind::Pipe`].
+    pub kinds: Vec<Kind>,
+    /// Directories searched for stale socket files, besides the defaults (`/tmp`, `/var/tmp`,
+    /// `/run`, `/dev/shm` and `$XDG_RUNTIME_DIR`, each four levels deep).
+    pub socket_dirs: Vec<PathBuf>,
+}
+
+impl Options {
+    fn wants(&self, kind: Kind) -> bool {
+        if self.kinds.is_empty() {
+            kind != Kind::Pipe
+        } else {
+            self.kinds.contains(&kind)
+        }
+    }
+}
+
+/// What [`scan`] found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The objects, by kind and then name or id.
+    pub objects: Vec<Object>,
+    /// Things the reader should know: the mqueue filesystem is not mounted, some processes
+    /// could not be inspected.
+    pub notes: Vec<String>,
+}
+
+/// Lists the IPC objects on this host and judges each one live, orphan, stale or unknown.
+/// Never fails: what cannot be read is left out and said in [`Listing::notes`].
+pub fn scan(opts: &Options) -> Listing {
+    let wants_files = [Kind::PosixShm, Kind::PosixSem, Kind::PosixMq, Kind::Fifo]
+        .into_iter()
+        .any(|k| opts.wants(k));
+    let procs = Processes::scan(opts.wants(Kind::Pipe));
+    let mut listing = Listing::default();
+    let mut users = Users::default();
+    if opts.wants(Kind::SysvMsg) {
+        sysv_msg(&procs, &mut listing);
+    }
+    if opts.wants(Kind::SysvShm) {
+        sysv_shm(&procs, &mut listing);
+    }
+    if opts.wants(Kind::SysvSem) {
+        sysv_sem(&procs, &mut listing);
+    }
+    if opts.wants(Kind::PosixShm) || opts.wants(Kind::PosixSem) {
+        dev_shm(&procs, opts, &mut listing);
+    }
+    if opts.wants(Kind::PosixMq) {
+        mqueue(&procs, &mut listing);
+    }
+    if opts.wants(Kind::Unix) {
+        sockets::list(&procs, &opts.socket_dirs, &mut listing);
+    }
+    if opts.wants(Kind::Fifo) {
+        fifos(&procs, &mut listing);
+    }
+    if opts.wants(Kind::Pipe) {
+        pipes(&procs, &mut listing);
+    }
+    for o in &mut listing.objects {
+        o.owner = o.uid.and_then(|u| users.name(u));
+    }
+    if wants_files && !procs.uninspected.is_empty() {
+        listing.notes.push(format!(
+            "the descriptors of {} processes could not be read (permission denied; run as root to see them): \
+             objects they might hold are 'unknown', not 'orphan'",
+            procs.uninspected.len()
+        ));
+    }
+    if wants_files && !procs.maps_unread.is_empty() {
+        let pids: Vec<String> = procs.maps_unread.iter().map(u32::to_string).collect();
+        listing.notes.push(format!(
+            "the mappings of pid {} could not be read: a shared memory object such a process maps \
+             with its descriptor closed is not seen",
+            pids.join(", ")
+        ));
+    }
+    listing
+}
+
+fn dead_or_none(procs: &Processes, pid: Option<u32>, when: Option<i64>) -> bool {
+    pid.is_none_or(|p| p == 0 || !procs.alive(p, when))
+}
+
+fn who(procs: &Processes, pid: u32) -> String {
+    format!("{pid}({})", procs.command(pid))
+}
+
+fn sysv_rows(kind: &str) -> Vec<procfs::SysvRow> {
+    std::fs::read_to_string(format!("/proc/sysvipc/{kind}"))
+        .map(|t| procfs::sysv_table(&t))
+        .unwrap_or_default()
+}
+
+fn sysv_object(kind: Kind, row: &procfs::SysvRow) -> Object {
+    let pid = |c: &str| row.num(c).and_then(|v| u32::try_from(v).ok());
+    let mut o = Object::new(kind);
+    o.key = row.num("key").and_then(|k| i32::try_from(k).ok());
+    o.id = procfs::sysv_id(row);
+    o.uid = pid("uid");
+    o.perms = row.perms();
+    o.ctime = row.num("ctime");
+    o.cpid = pid("cpid");
+    o.lpid = pid("lpid");
+    o.lspid = pid("lspid");
+    o.lrpid = pid("lrpid");
+    o
+}
+
+fn sysv_msg(procs: &Processes, listing: &mut Listing) {
+    for row in sysv_rows("msg") {
+        let mut o = sysv_object(Kind::SysvMsg, &row);
+        o.msgs = row.unsigned("qnum");
+        o.used_bytes = row.unsigned("cbytes");
+        let recorded: Vec<(&str, u32, Option<i64>)> = [
+            ("last sender", o.lspid, row.num("stime")),
+            ("last receiver", o.lrpid, row.num("rtime")),
+        ]
+        .into_iter()
+        .filter_map(|(what, pid, when)| pid.filter(|&p| p > 0).map(|p| (what, p, when)))
+        .collect();
+        judge_recorded(
+            procs,
+            &mut o,
+            &recorded,
+            "no process has sent to or received from it",
+        );
+        listing.objects.push(o);
+    }
+}
+
+/// Live if any recorded pid is still the process the kernel recorded; orphan otherwise.
+fn judge_recorded(
+    procs: &Processes,
+    o: &mut Object,
+    recorded: &[(&str, u32, Option<i64>)],
+    never: &str,
+) {
+    if let Some((what, pid, _)) = recorded
+        .iter()
+        .find(|(_, pid, when)| procs.alive(*pid, *when))
+    {
+        o.state = State::Live;
+        o.reason = format!("its {what} {} is alive", who(procs, *pid));
+    } else if recorded.is_empty() {
+        o.state = State::Orphan;
+        o.reason = format!("{never}, and System V records no creator pid");
+    } else {
+        o.state = State::Orphan;
+        let dead: Vec<String> = recorded
+            .iter()
+            .map(|(what, pid, _)| format!("{what} {pid}"))
+            .collect();
+        o.reason = format!("dead: {}", dead.join(", "));
+    }
+}
+
+fn sysv_shm(procs: &Processes, listing: &mut Listing) {
+    for row in sysv_rows("shm") {
+        let mut o = sysv_object(Kind::SysvShm, &row);
+        o.size = row.unsigned("size");
+        o.nattch = row.unsigned("nattch");
+        o.holders = procs.holders(o.id.and_then(|id| procs.segments.get(&id)));
+        let removed = o.perms.is_some_and(|p| p & 0o1000 != 0);
+        let nattch = o.nattch.unwrap_or(0);
+        let last_use = [row.num("atime"), row.num("dtime")]
+            .into_iter()
+            .flatten()
+            .max();
+        if nattch > 0 {
+            o.state = State::Live;
+            let by: Vec<String> = o.holders.iter().map(|h| who(procs, h.pid)).collect();
+            o.reason = if by.is_empty() {
+                format!("{nattch} attachments")
+            } else {
+                format!("attached by {}", by.join(", "))
+            };
+            if removed {
+                o.reason.push_str("; removed, freed at the last detach");
+            }
+        } else if !dead_or_none(procs, o.cpid, o.ctime) {
+            o.state = State::Live;
+            o.reason = format!(
+                "not attached, but its creator {} is alive",
+                who(procs, o.cpid.unwrap_or(0))
+            );
+        } else if !dead_or_none(procs, o.lpid, last_use) {
+            o.state = State::Live;
+            o.reason = format!(
+                "not attached, but its last user {} is alive",
+                who(procs, o.lpid.unwrap_or(0))
+            );
+        } else {
+            o.state = State::Orphan;
+            o.reason = match o.lpid.filter(|&p| p > 0 && Some(p) != o.cpid) {
+                Some(lpid) => format!(
+                    "no attachments; its creator {} and last user {lpid} are dead",
+                    o.cpid.unwrap_or(0)
+                ),
+                None => format!(
+                    "no attachments; its creator {} is dead",
+                    o.cpid.unwrap_or(0)
+                ),
+            };
+        }
+        listing.objects.push(o);
+    }
+}
+
+fn sysv_sem(procs: &Processes, listing: &mut Listing) {
+    use crate::sync::sem_sysv::SysvSemSet;
+    for row in sysv_rows("sem") {
+        let mut o = sysv_object(Kind::SysvSem, &row);
+        o.nsems = row.unsigned("nsems");
+        let when = row.num("otime").filter(|&t| t > 0).or(o.ctime);
+        // The last user of each semaphore and its waiters need semctl, which needs read access.
+        let set = o.id.map(SysvSemSet::open_id);
+        match set {
+            Some(Ok(set)) => {
+                let mut waiting = 0;
+                let mut recorded = Vec::new();
+                for i in 0..set.len() {
+                    if let Ok((n, z)) = set.waiters(i) {
+                        waiting += n + z;
+                    }
+                    if let Ok(pid) = set.last_pid(i)
+                        && pid > 0
+                        && !recorded.iter().any(|(_, p, _)| *p == pid)
+                    {
+                        recorded.push(("last user", pid, when));
+                    }
+                }
+                if waiting > 0 {
+                    o.state = State::Live;
+                    o.reason = format!("{waiting} processes wait on it");
+                } else {
+                    judge_recorded(procs, &mut o, &recorded, "no process has operated on it");
+                }
+            }
+            Some(Err(e)) => {
+                o.state = State::Unknown;
+                o.reason = format!("cannot read its last users: {e}");
+            }
+            None => {
+                o.state = State::Unknown;
+                o.reason = "no id".into();
+            }
+        }
+        listing.objects.push(o);
+    }
+}
+
+/// Live when someone holds it; else live while its ipckit creator runs; else orphan, or
+/// unknown if an uninspected process might hold it.
+fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
+    let tag = o
+        .name
+        .as_deref()
+        .map(|n| n.trim_start_matches('/').trim_start_matches("sem."))
+        .and_then(procfs::ipckit_tag);
+    o.creator = tag.map(|(purpose, pid)| Creator {
+        pid,
+        purpose,
+        alive: procs.alive(pid, o.ctime),
+    });
+    if !o.holders.is_empty() {
+        o.state = State::Live;
+        let by: Vec<String> = o.holders.iter().map(Holder::describe).collect();
+        o.reason = format!("held by {}", by.join(", "));
+    } else if let Some(c) = o.creator.as_ref().filter(|c| c.alive) {
+        o.state = State::Live;
+        o.reason = format!(
+            "nobody holds it, but its ipckit creator {} is alive",
+            who(procs, c.pid)
+        );
+    } else {
+        let unseen = procs.unseen_for(o.uid.unwrap_or(0), o.perms.unwrap_or(0));
+        if unseen > 0 {
+            o.state = State::Unknown;
+            o.reason = format!("{nobody} of those inspected; {unseen} processes could not be");
+        } else {
+            o.state = State::Orphan;
+            o.reason = match &o.creator {
+                Some(c) => format!("{nobody}; its ipckit creator {} is dead", c.pid),
+                None => nobody.to_string(),
+            };
+        }
+    }
+}
+
+fn dev_shm(procs: &Processes, opts: &Options, listing: &mut Listing) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        listing.notes.push("/dev/shm cannot be read".into());
+        return;
+    };
+    let mut found = Vec::new();
+    for entry in dir.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let (kind, name) = match file.strip_prefix("sem.") {
+            Some(n) => (Kind::PosixSem, n.to_string()),
+            None => (Kind::PosixShm, file),
+        };
+        if !opts.wants(kind) {
+            continue;
+        }
+        let mut o = Object::new(kind);
+        o.name = Some(format!("/{name}"));
+        o.uid = Some(meta.uid());
+        o.perms = Some(meta.mode() & 0o7777);
+        o.size = Some(meta.size());
+        o.ctime = Some(meta.ctime());
+        o.file = Some((meta.dev(), meta.ino()));
+        o.holders = procs.holders(procs.files.get(&(meta.dev(), meta.ino())));
+        judge_held(procs, &mut o, "no process maps it or holds it open");
+        found.push(o);
+    }
+    found.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    listing.objects.extend(found);
+}
+
+fn mqueue(procs: &Processes, listing: &mut Listing) {
+    use std::os::unix::fs::MetadataExt;
+    let mounted = rustix::fs::statfs("/dev/mqueue")
+        .map(|s| s.f_type as u64 == process::MQUEUE_MAGIC)
+        .unwrap_or(false);
+    let mut found = Vec::new();
+    if mounted {
+        for entry in std::fs::read_dir("/dev/mqueue")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(meta) = entry.metadata() else { continue };
+            let mut o = Object::new(Kind::PosixMq);
+            o.name = Some(format!("/{}", entry.file_name().to_string_lossy()));
+            o.uid = Some(meta.uid());
+            o.perms = Some(meta.mode() & 0o7777);
+            o.ctime = Some(meta.ctime());
+            o.file = Some((meta.dev(), meta.ino()));
+            o.used_bytes = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| procfs::mqueue_qsize(&t));
+            o.holders = procs.holders(procs.files.get(&(meta.dev(), meta.ino())));
+            judge_held(procs, &mut o, "no process holds it open");
+            found.push(o);
+        }
+    } else {
+        listing.notes.push(
+            "the mqueue filesystem is not mounted: only POSIX queues a process holds open are listed \
+             (mount it with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue)"
+                .into(),
+        );
+        for (key, q) in &procs.queues {
+            let mut o = Object::new(Kind::PosixMq);
+            o.name = Some(q.name.clone());
+            o.uid = Some(q.uid);
+            o.perms = Some(q.mode);
+            o.ctime = Some(q.ctime);
+            o.file = Some(*key);
+            o.holders = procs.holders(procs.files.get(key));
+            judge_held(procs, &mut o, "no process holds it open");
+            found.push(o);
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    listing.objects.extend(found);
+}
+
+/// Readers and writers of a FIFO or pipe, in words.
+fn ends(o: &mut Object) {
+    let readers = o.holders.iter().filter(|h| h.read).count();
+    let writers = o.holders.iter().filter(|h| h.write).count();
+    o.detail = Some(format!("{readers} readers, {writers} writers"));
+    o.state = State::Live;
+    o.reason = match (readers, writers) {
+        (0, _) => "no reader: a write fails with EPIPE (and SIGPIPE)".into(),
+        (_, 0) => "no writer: a read returns end-of-file".into(),
+        _ => {
+            let by: Vec<String> = o.holders.iter().map(Holder::describe).collect();
+            format!("open by {}", by.join(", "))
+        }
+    };
+}
+
+fn fifos(procs: &Processes, listing: &mut Listing) {
+    let mut found: Vec<Object> = procs
+        .fifo_paths
+        .iter()
+        .map(|(key, path)| {
+            let mut o = Object::new(Kind::Fifo);
+            o.name = Some(path.display().to_string());
+            if let Ok(st) = rustix::fs::lstat(path) {
+                o.uid = Some(st.st_uid);
+                o.perms = Some(st.st_mode & 0o7777);
+                o.ctime = Some(st.st_ctime);
+            }
+            o.file = Some(*key);
+            o.holders = procs.holders(procs.files.get(key));
+            ends(&mut o);
+            o
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    listing.objects.extend(found);
+}
+
+fn pipes(procs: &Processes, listing: &mut Listing) {
+    let sorted: BTreeMap<_, _> = procs.pipes.iter().collect();
+    for (inode, uses) in sorted {
+        let mut o = Object::new(Kind::Pipe);
+        o.name = Some(format!("pipe:[{inode}]"));
+        o.holders = procs.holders(Some(uses));
+        o.uid = o
+            .holders
+            .first()
+            .and_then(|h| procs.all.get(&h.pid))
+            .and_then(|p| p.uid);
+        // Between processes only: a pipe inside one process (a self-pipe) is its own business.
+        if o.holders.len() < 2 {
+            continue;
+        }
+        ends(&mut o);
+        o.detail = o
+            .detail
+            .map(|d| format!("{d}, between {} processes", o.holders.len()));
+        listing.objects.push(o);
+    }
+}
+
+/// uid to user name, through the C library (so NSS users resolve), cached.
+#[derive(Default)]
+struct Users(std::collections::HashMap<u32, Option<String>>);
+
+impl Users {
+    fn name(&mut self, uid: u32) -> Option<String> {
+        self.0.entry(uid).or_insert_with(|| user_name(uid)).clone()
+    }
+}
+
+/// `getpwuid_r(3)`: the user name of `uid`.
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: passwd is plain data; getpwuid_r writes it and strings into `buf` only.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf.len()` is its size.
+    let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if r != 0 || out.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// `getpwnam_r(3)`, or a number: the uid of a user given by name or uid.
+pub fn user_id(user: &str) -> Option<u32> {
+    if let Ok(uid) = user.parse() {
+        return Some(uid);
+    }
+    let c = std::ffi::CString::new(user).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: passwd is plain data; getpwnam_r writes it and strings into `buf` only.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf.len()` is its size.
+    let r = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    (r == 0 && !out.is_null()).then_some(pw.pw_uid)
+}

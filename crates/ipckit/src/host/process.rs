@@ -1,0 +1,316 @@
+//! Who holds what: every process's open descriptors (`/proc/PID/fd`, `/proc/PID/fdinfo`) and
+//! mappings (`/proc/PID/maps`), indexed by the object they lead to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use rustix::fs::FileType;
+
+use super::procfs;
+
+/// `MQUEUE_MAGIC`: the mqueue filesystem's `statfs` type.
+pub(crate) const MQUEUE_MAGIC: u64 = 0x1980_0202;
+
+/// A process on the host.
+#[derive(Debug, Clone)]
+pub struct Process {
+    /// Its pid.
+    pub pid: u32,
+    /// Its effective uid, if readable.
+    pub uid: Option<u32>,
+    /// Its command name (`/proc/PID/stat`).
+    pub command: String,
+    /// When it started, in seconds since the epoch.
+    pub started: Option<i64>,
+}
+
+/// How one process uses an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The process.
+    pub pid: u32,
+    /// Its command name.
+    pub command: String,
+    /// It has the object open for reading.
+    pub read: bool,
+    /// It has the object open for writing.
+    pub write: bool,
+    /// It has the object mapped (or, for System V shared memory, attached).
+    pub mapped: bool,
+}
+
+impl Holder {
+    /// `pid(command)` with how: `r`, `w`, `rw`, `m` (mapped).
+    pub fn describe(&self) -> String {
+        let mut how = String::new();
+        if self.read {
+            how.push('r');
+        }
+        if self.write {
+            how.push('w');
+        }
+        if self.mapped {
+            how.push('m');
+        }
+        format!(
+            "{}({}){}{how}",
+            self.pid,
+            self.command,
+            if how.is_empty() { "" } else { ":" }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Use {
+    pub read: bool,
+    pub write: bool,
+    pub mapped: bool,
+}
+
+/// A POSIX queue seen only through a descriptor (the mqueue filesystem is not mounted).
+#[derive(Debug, Clone)]
+pub(crate) struct HeldQueue {
+    pub name: String,
+    pub uid: u32,
+    pub mode: u32,
+    pub ctime: i64,
+}
+
+/// Every process and what it holds.
+#[derive(Debug, Default)]
+pub(crate) struct Processes {
+    pub all: BTreeMap<u32, Process>,
+    /// Processes whose descriptors or mappings could not be read (another user's, without
+    /// root), with their uid.
+    pub uninspected: Vec<(u32, Option<u32>)>,
+    /// Processes whose descriptors were read but whose mappings could not be.
+    pub maps_unread: Vec<u32>,
+    /// Files by (device, inode): POSIX shm and semaphores, queues, FIFOs.
+    pub files: HashMap<(u64, u64), BTreeMap<u32, Use>>,
+    /// FIFO paths by (device, inode).
+    pub fifo_paths: HashMap<(u64, u64), PathBuf>,
+    /// Sockets by inode.
+    pub sockets: HashMap<u64, BTreeMap<u32, Use>>,
+    /// Anonymous pipes by inode.
+    pub pipes: HashMap<u64, BTreeMap<u32, Use>>,
+    /// System V segments by id, from the mappings.
+    pub segments: HashMap<i32, BTreeMap<u32, Use>>,
+    /// POSIX queues found through descriptors, by (device, inode).
+    pub queues: HashMap<(u64, u64), HeldQueue>,
+}
+
+impl Processes {
+    /// Reads /proc. `pipes`: also index anonymous pipes (one more read per pipe end).
+    pub fn scan(pipes: bool) -> Processes {
+        let mut out = Processes::default();
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| procfs::boot_time(&t));
+        let ticks = rustix::param::clock_ticks_per_second() as i64;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return out;
+        };
+        let mut mqueue_devs: HashMap<u64, bool> = HashMap::new();
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let base = PathBuf::from(format!("/proc/{pid}"));
+            let Some((command, start_ticks)) = std::fs::read_to_string(base.join("stat"))
+                .ok()
+                .and_then(|t| procfs::stat_line(&t))
+            else {
+                continue; // gone meanwhile
+            };
+            let uid = std::fs::read_to_string(base.join("status"))
+                .ok()
+                .and_then(|t| procfs::status_euid(&t));
+            let started = boot.map(|b| b + start_ticks as i64 / ticks.max(1));
+            let process = Process {
+                pid,
+                uid,
+                command,
+                started,
+            };
+            let fds_read = out.scan_fds(&base, pid, pipes, &mut mqueue_devs);
+            let maps_read = out.scan_maps(&base, pid);
+            // Descriptors decide: a process whose descriptors cannot be read (another user's,
+            // without root) might hold anything. One whose mappings alone cannot be read (seen
+            // for a sandbox's pid 1) is noted but still judged by its descriptors.
+            if !fds_read && pid != std::process::id() {
+                out.uninspected.push((pid, uid));
+            } else if !maps_read {
+                out.maps_unread.push(pid);
+            }
+            out.all.insert(pid, process);
+        }
+        out
+    }
+
+    fn scan_fds(
+        &mut self,
+        base: &std::path::Path,
+        pid: u32,
+        pipes: bool,
+        mqueue_devs: &mut HashMap<u64, bool>,
+    ) -> bool {
+        let fd_dir = base.join("fd");
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+            // A zombie has no descriptors; its directory reads as empty, not as an error.
+            return false;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(target) = target.to_str().map(str::to_string) else {
+                continue;
+            };
+            let access = || {
+                let info = base.join("fdinfo").join(fd.file_name());
+                let flags = std::fs::read_to_string(info)
+                    .ok()
+                    .and_then(|t| procfs::fdinfo_flags(&t))
+                    .unwrap_or(0);
+                match flags & 3 {
+                    0 => Use {
+                        read: true,
+                        ..Use::default()
+                    },
+                    1 => Use {
+                        write: true,
+                        ..Use::default()
+                    },
+                    _ => Use {
+                        read: true,
+                        write: true,
+                        ..Use::default()
+                    },
+                }
+            };
+            if let Some(inode) = bracketed(&target, "socket:[") {
+                merge(self.sockets.entry(inode).or_default(), pid, Use::default());
+            } else if let Some(inode) = bracketed(&target, "pipe:[") {
+                if pipes {
+                    merge(self.pipes.entry(inode).or_default(), pid, access());
+                }
+            } else if target.starts_with('/') {
+                let Ok(st) = rustix::fs::stat(fd.path()) else {
+                    continue;
+                };
+                let key = (st.st_dev, st.st_ino);
+                match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Fifo => {
+                        self.fifo_paths
+                            .entry(key)
+                            .or_insert_with(|| PathBuf::from(&target));
+                        merge(self.files.entry(key).or_default(), pid, access());
+                    }
+                    FileType::RegularFile => {
+                        merge(self.files.entry(key).or_default(), pid, Use::default());
+                        // A queue's link reads `/NAME`: one component, on the mqueue fs.
+                        if let Some(name) = target.strip_prefix('/')
+                            && !name.is_empty()
+                            && !name.contains('/')
+                        {
+                            let is_mq = *mqueue_devs.entry(st.st_dev).or_insert_with(|| {
+                                rustix::fs::statfs(fd.path())
+                                    .map(|s| s.f_type as u64 == MQUEUE_MAGIC)
+                                    .unwrap_or(false)
+                            });
+                            if is_mq {
+                                self.queues.entry(key).or_insert(HeldQueue {
+                                    name: target.clone(),
+                                    uid: st.st_uid,
+                                    mode: st.st_mode & 0o7777,
+                                    ctime: st.st_ctime,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        true
+    }
+
+    fn scan_maps(&mut self, base: &std::path::Path, pid: u32) -> bool {
+        let Ok(text) = std::fs::read_to_string(base.join("maps")) else {
+            return false;
+        };
+        let mapped = Use {
+            mapped: true,
+            ..Use::default()
+        };
+        for m in procfs::maps(&text) {
+            if let Some(id) = procfs::sysv_segment(&m) {
+                merge(self.segments.entry(id).or_default(), pid, mapped);
+            } else {
+                merge(self.files.entry((m.dev, m.inode)).or_default(), pid, mapped);
+            }
+        }
+        true
+    }
+
+    /// Is `pid` alive and the same process that was recorded at `when` (seconds since the
+    /// epoch)? A process that started after `when` only reuses the pid. Pid 0 means none.
+    pub fn alive(&self, pid: u32, when: Option<i64>) -> bool {
+        match self.all.get(&pid) {
+            None => false,
+            Some(p) => match (p.started, when) {
+                // Start times are rounded to whole seconds, so allow one.
+                (Some(started), Some(when)) if when > 0 => started <= when + 1,
+                _ => true,
+            },
+        }
+    }
+
+    /// The holders in `uses`, with their commands.
+    pub fn holders(&self, uses: Option<&BTreeMap<u32, Use>>) -> Vec<Holder> {
+        uses.into_iter()
+            .flatten()
+            .map(|(&pid, u)| Holder {
+                pid,
+                command: self.command(pid),
+                read: u.read,
+                write: u.write,
+                mapped: u.mapped,
+            })
+            .collect()
+    }
+
+    /// The command of `pid`, or `?` when it is not running.
+    pub fn command(&self, pid: u32) -> String {
+        self.all
+            .get(&pid)
+            .map(|p| p.command.clone())
+            .unwrap_or_else(|| "?".into())
+    }
+
+    /// Processes that could not be inspected and might use an object of owner `uid` with
+    /// permission bits `mode`: the owner's own, or anyone's when group or others have access.
+    /// (A root process that opened another user's private object is not assumed.)
+    pub fn unseen_for(&self, uid: u32, mode: u32) -> usize {
+        self.uninspected
+            .iter()
+            .filter(|(_, puid)| mode & 0o066 != 0 || puid.is_none_or(|p| p == uid))
+            .count()
+    }
+}
+
+fn bracketed(target: &str, prefix: &str) -> Option<u64> {
+    target.strip_prefix(prefix)?.strip_suffix(']')?.parse().ok()
+}
+
+fn merge(map: &mut BTreeMap<u32, Use>, pid: u32, u: Use) {
+    let e = map.entry(pid).or_default();
+    e.read |= u.read;
+    e.write |= u.write;
+    e.mapped |= u.mapped;
+}
