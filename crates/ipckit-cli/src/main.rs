@@ -3,6 +3,7 @@
 mod bench;
 mod endpoint;
 mod gc;
+mod limits;
 mod ls;
 mod objects;
 mod output;
@@ -163,6 +164,13 @@ enum Command {
     ///
     /// Carries on past an object it may not remove, and exits 1 if any removal failed.
     Gc(gc::GcArgs),
+    /// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
+    /// /dev/shm and open files).
+    Limits {
+        /// As a JSON array: resource, description, used, limit, unit, use_percent, unlimited.
+        #[arg(long)]
+        json: bool,
+    },
     /// Accept peers on an endpoint and print what they send, until interrupted.
     Listen {
         uri: Endpoint,
@@ -339,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls(args) => ls::run(args),
         Command::Rm(args) => gc::rm(args),
         Command::Gc(args) => gc::gc(args),
+        Command::Limits { json } => limits::run(json),
         Command::Recv {
             uri,
             count,
