@@ -17,9 +17,10 @@ pub struct Filter {
     /// Only objects owned by this user (name or uid).
     #[arg(long)]
     pub user: Option<String>,
-    /// Only objects whose name, key (0x…), id or URI contains this text.
+    /// Only objects whose name, key (0x…) or URI contains this text. May be repeated: any
+    /// one matches.
     #[arg(long)]
-    pub name: Option<String>,
+    pub name: Vec<String>,
     /// Also search this directory (four levels deep) for stale socket files; besides /tmp,
     /// /var/tmp, /run, /dev/shm and $XDG_RUNTIME_DIR. May be repeated.
     #[arg(long = "dir", value_name = "DIR")]
@@ -48,7 +49,7 @@ impl Filter {
             .objects
             .into_iter()
             .filter(|o| uid.is_none() || o.uid == uid)
-            .filter(|o| self.name.as_deref().is_none_or(|n| matches_name(o, n)))
+            .filter(|o| self.name.is_empty() || self.name.iter().any(|n| matches_name(o, n)))
             .collect();
         Ok((objects, listing.notes))
     }

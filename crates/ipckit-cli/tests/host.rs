@@ -1,0 +1,574 @@
+//! `ipckit ls`, `rm` and `gc` against real objects: children that make every kind of object
+//! and are killed with SIGKILL leave orphans that `ls` flags and `gc` removes, while objects in
+//! use are listed live and survive; objects made by ipcmk are listed as lsipc lists them.
+//!
+//! Every test names its own objects (keys and names unique to this process) and filters `ls`
+//! and `gc` to them, so tests running at the same time never touch each other's objects. A
+//! guard removes everything a test made, even when an assertion fails.
+
+#[path = "../../ipckit/tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{child, hear, role, say};
+use ipckit::mq::posix::{PosixMq, QueueAttr};
+use ipckit::mq::sysv::SysvMq;
+use ipckit::name::SysvKey;
+use ipckit::shm::posix::PosixShm;
+use ipckit::shm::sysv::SysvShm;
+use ipckit::sync::sem_posix::PosixSem;
+use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use serde_json::Value;
+
+fn ipckit(args: &[&str]) -> Output {
+    // Bounded by the command's own behaviour: ls, rm and gc never wait for anything.
+    Command::new(env!("CARGO_BIN_EXE_ipckit"))
+        .args(args)
+        .output()
+        .expect("running ipckit")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A System V key unique to this test process and `salt`.
+fn key(salt: i32) -> i32 {
+    0x2d00_0000 | (salt << 16) | (std::process::id() as i32 & 0xffff)
+}
+
+fn hex(key: i32) -> String {
+    format!("{key:#010x}")
+}
+
+fn mqueue_mounted() -> bool {
+    rustix::fs::statfs("/dev/mqueue").is_ok_and(|s| s.f_type as u64 == 0x1980_0202)
+}
+
+/// One of every kind of object, named for one test, removed on drop whatever happened.
+struct Objects {
+    shm_key: i32,
+    msg_key: i32,
+    sem_key: i32,
+    shm: String,
+    sem: String,
+    mq: String,
+    dir: tempfile::TempDir,
+}
+
+impl Objects {
+    fn new(salt: i32) -> Objects {
+        Objects {
+            shm_key: key(salt),
+            msg_key: key(salt + 1),
+            sem_key: key(salt + 2),
+            // The child names its POSIX objects: the tag in a name records its maker.
+            shm: String::new(),
+            sem: String::new(),
+            mq: String::new(),
+            dir: tempfile::Builder::new()
+                .prefix("ipckit-hosttest-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("s.sock")
+    }
+
+    /// The --name filters that pick out exactly these objects.
+    fn filters(&self) -> Vec<String> {
+        let sock = self.sock().display().to_string();
+        let mut names = vec![
+            hex(self.shm_key),
+            hex(self.msg_key),
+            hex(self.sem_key),
+            self.shm.clone(),
+            self.sem.clone(),
+            self.mq.clone(),
+            sock,
+        ];
+        names.iter_mut().for_each(|n| *n = format!("--name={n}"));
+        names
+    }
+
+    /// `ipckit ls --json` of these objects, by kind.
+    fn ls(&self) -> (HashMap<String, Value>, String) {
+        let mut args = vec!["ls", "--json"];
+        let filters = self.filters();
+        args.extend(filters.iter().map(String::as_str));
+        let out = ipckit(&args);
+        assert!(out.status.success(), "ls failed: {}", text(&out.stderr));
+        let all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("ls --json is JSON");
+        let by_kind = all
+            .into_iter()
+            .map(|o| (o["kind"].as_str().unwrap().to_string(), o))
+            .collect();
+        (by_kind, text(&out.stderr))
+    }
+
+    fn gc(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["gc"];
+        args.extend_from_slice(extra);
+        let filters = self.filters();
+        args.extend(filters.iter().map(String::as_str));
+        ipckit(&args)
+    }
+}
+
+impl Drop for Objects {
+    fn drop(&mut self) {
+        if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key)) {
+            let _ = s.remove();
+        }
+        if let Ok(mut q) = SysvMq::open(SysvKey::Key(self.msg_key)) {
+            let _ = q.remove();
+        }
+        if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key)) {
+            let _ = s.remove();
+        }
+        let _ = PosixShm::unlink(&self.shm);
+        let _ = PosixSem::unlink(&self.sem);
+        let _ = PosixMq::unlink(&self.mq);
+    }
+}
+
+/// The child role: make one of every kind, keep them in use, and wait to be killed.
+fn make_everything() {
+    let arg = |n: &str| common::arg(n);
+    let k = |n: &str| SysvKey::Key(arg(n).parse().unwrap());
+    let mut shm = SysvShm::create(k("SHM_KEY"), 4096, 0o600).unwrap();
+    shm.persist();
+    let _attached = shm.attach(true).unwrap();
+    let mut q = SysvMq::create(k("MSG_KEY"), 0o600).unwrap();
+    q.persist();
+    q.send(1, b"left behind").unwrap();
+    let mut set = SysvSemSet::create(k("SEM_KEY"), 2, 0o600).unwrap();
+    set.persist();
+    set.op(&[SemOp::post(1).no_undo()]).unwrap();
+    let names: Vec<String> = ["shm", "sem", "mq"]
+        .iter()
+        .map(|p| ipckit::name::unique_posix(&format!("hosttest-{p}")))
+        .collect();
+    let mut pshm = PosixShm::create(&names[0], 4096, 0o600).unwrap();
+    pshm.persist();
+    let _mapped = pshm.map().unwrap();
+    let mut psem = PosixSem::create(&names[1], 0, 0o600).unwrap();
+    psem.persist();
+    let mut mq = PosixMq::create(&names[2], QueueAttr::default(), 0o600).unwrap();
+    mq.persist();
+    // std's listener leaves its file behind, as a C server killed mid-run does.
+    let _listener = std::os::unix::net::UnixListener::bind(arg("SOCK")).unwrap();
+    say(names.join(" "));
+    hear();
+}
+
+#[test]
+fn child_role() {
+    if role().as_deref() == Some("make") {
+        make_everything();
+    }
+}
+
+#[test]
+fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
+    let mut objs = Objects::new(1);
+    let mut maker = child("child_role", "make")
+        .arg("SHM_KEY", objs.shm_key)
+        .arg("MSG_KEY", objs.msg_key)
+        .arg("SEM_KEY", objs.sem_key)
+        .arg("SOCK", objs.sock().display())
+        .start();
+    let names = maker.line();
+    let mut names = names.split(' ').map(str::to_string);
+    objs.shm = names.next().unwrap();
+    objs.sem = names.next().unwrap();
+    objs.mq = names.next().unwrap();
+    let pid = maker.pid() as u64;
+    let kinds = [
+        "sysv-shm",
+        "sysv-msg",
+        "sysv-sem",
+        "posix-shm",
+        "posix-sem",
+        "posix-mq",
+        "unix",
+    ];
+
+    // In use: every one is listed live, with the child as the user.
+    let (live, notes) = objs.ls();
+    for kind in kinds {
+        let o = live
+            .get(kind)
+            .unwrap_or_else(|| panic!("{kind} not listed: {live:?}"));
+        assert_eq!(o["state"], "live", "{kind}: {o}");
+        let named = o["pids"].as_array().unwrap().contains(&pid.into())
+            || o["reason"].as_str().unwrap().contains(&pid.to_string());
+        assert!(named, "{kind} does not name its user {pid}: {o}");
+    }
+    assert_eq!(live["sysv-shm"]["nattch"], 1);
+    assert_eq!(live["sysv-msg"]["msgs"], 1);
+    assert_eq!(live["sysv-sem"]["nsems"], 2);
+    assert_eq!(
+        live["posix-shm"]["creator"]["pid"], pid,
+        "the ipckit tag names the creator"
+    );
+    if !mqueue_mounted() {
+        assert!(
+            notes.contains("mqueue filesystem is not mounted"),
+            "{notes}"
+        );
+    }
+
+    // gc keeps everything in use.
+    let out = objs.gc(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).trim().is_empty(),
+        "gc removed: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(objs.ls().0.len(), kinds.len(), "gc removed a live object");
+
+    maker.kill();
+    // Without the mqueue filesystem a queue nobody holds cannot be seen at all.
+    let dead: Vec<&str> = kinds
+        .into_iter()
+        .filter(|k| *k != "posix-mq" || mqueue_mounted())
+        .collect();
+    let (after, _) = objs.ls();
+    for kind in &dead {
+        let o = after
+            .get(*kind)
+            .unwrap_or_else(|| panic!("{kind} not listed after the kill: {after:?}"));
+        let want = if *kind == "unix" { "stale" } else { "orphan" };
+        assert_eq!(o["state"], want, "{kind}: {o}");
+        assert!(o["pids"].as_array().unwrap().is_empty(), "{kind}: {o}");
+    }
+    let orphans = ipckit(&[
+        "ls",
+        "--orphans",
+        "--json",
+        &format!("--name={}", hex(objs.shm_key)),
+    ]);
+    let orphans: Vec<Value> = serde_json::from_slice(&orphans.stdout).unwrap();
+    assert_eq!(orphans.len(), 1, "--orphans lists the dead child's segment");
+
+    // --dry-run says what it would remove and removes nothing.
+    let out = objs.gc(&["--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for kind in &dead {
+        assert!(
+            said.contains(after[*kind]["uri"].as_str().unwrap()),
+            "dry run does not mention {kind}: {said}"
+        );
+    }
+    assert!(
+        said.lines().all(|l| l.starts_with("would remove ")),
+        "{said}"
+    );
+    assert_eq!(
+        objs.ls().0.len(),
+        after.len(),
+        "--dry-run removed something"
+    );
+
+    // gc removes them all and says so, one line each.
+    let out = objs.gc(&["--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.len(), dead.len(), "{report:?}");
+    assert!(
+        report.iter().all(|r| r["action"] == "removed"),
+        "{report:?}"
+    );
+    let (left, _) = objs.ls();
+    assert!(left.is_empty(), "gc left: {left:?}");
+    assert!(SysvShm::open(SysvKey::Key(objs.shm_key)).is_err());
+    assert!(SysvMq::open(SysvKey::Key(objs.msg_key)).is_err());
+    assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key)).is_err());
+    assert!(!Path::new(&format!("/dev/shm{}", objs.shm)).exists());
+    assert!(!Path::new(&format!("/dev/shm/sem.{}", &objs.sem[1..])).exists());
+    assert!(!objs.sock().exists());
+}
+
+#[test]
+fn a_stale_socket_file_is_removed_and_a_bound_one_kept() {
+    let dir = tempfile::Builder::new()
+        .prefix("ipckit-hosttest-")
+        .tempdir()
+        .unwrap();
+    let stale = dir.path().join("stale.sock");
+    let bound = dir.path().join("bound.sock");
+    // Bound and closed: the file stays, and nothing is bound to it.
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let addr = ipckit::socket::unix::UnixAddr::Path(bound.clone());
+    let listener = ipckit::socket::unix::UnixListener::bind(&addr).unwrap();
+    let dir_arg = format!("--dir={}", dir.path().display());
+    let name_arg = format!("--name={}", dir.path().display());
+
+    let out = ipckit(&["ls", "--kind", "unix", "--json", &dir_arg, &name_arg]);
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |p: &Path| {
+        all.iter()
+            .find(|o| o["name"] == p.display().to_string())
+            .map(|o| o["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state(&stale).as_deref(), Some("stale"), "{all:?}");
+    assert_eq!(state(&bound).as_deref(), Some("live"), "{all:?}");
+
+    let out = ipckit(&["gc", "--kind", "unix", &dir_arg, &name_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("removed unix:{}", stale.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!stale.exists(), "the stale file is still there");
+    assert!(bound.exists(), "gc removed a bound socket's file");
+    // And the bound one still answers.
+    let conn = ipckit::socket::unix::UnixStream::connect(&addr).unwrap();
+    drop(conn);
+    drop(listener);
+}
+
+#[test]
+fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
+    let name = ipckit::name::unique_posix("hosttest-rm");
+    let shm = PosixShm::create(&name, 4096, 0o600).unwrap();
+    let uri = format!("shm:{name}");
+    let out = ipckit(&["rm", &uri]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("in use"), "{err}");
+    assert!(
+        err.contains(&std::process::id().to_string()),
+        "does not name the user: {err}"
+    );
+    assert!(Path::new(&format!("/dev/shm{name}")).exists());
+
+    let out = ipckit(&["rm", "--force", &uri]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!Path::new(&format!("/dev/shm{name}")).exists());
+    drop(shm);
+
+    // By id, for System V: this process made the segment and is alive, so it is in use.
+    let mut seg = SysvShm::create(SysvKey::Key(key(9)), 4096, 0o600).unwrap();
+    let id = format!("sysv-shm:{}", seg.id());
+    let out = ipckit(&["rm", "--id", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("its creator"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["rm", "--force", "--id", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(SysvShm::open(SysvKey::Key(key(9))).is_err());
+    seg.persist();
+
+    // Nothing there, a bad id, a TCP port: one clear line each, exit 1 or 2.
+    let out = ipckit(&[
+        "rm",
+        "shm:/ipckit-hosttest-none",
+        "--id",
+        "sysv-shm:2147483000",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no such object"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["rm", "--id", "sysv-shm:x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not an id"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["rm"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Removes what ipcmk made, whatever happens.
+struct Ipcrm(Vec<(&'static str, String)>);
+
+impl Drop for Ipcrm {
+    fn drop(&mut self) {
+        for (flag, id) in &self.0 {
+            let _ = Command::new("ipcrm").args([flag, id.as_str()]).output();
+        }
+    }
+}
+
+fn ipcmk(args: &[&str]) -> String {
+    let out = Command::new("ipcmk")
+        .args(args)
+        .output()
+        .expect("ipcmk (util-linux)");
+    assert!(out.status.success(), "ipcmk: {}", text(&out.stderr));
+    text(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn objects_made_by_ipcmk_are_listed_like_lsipc_lists_them() {
+    let mut made = Ipcrm(Vec::new());
+    let shm = ipcmk(&["-M", "8192", "-p", "0640"]);
+    made.0.push(("-m", shm.clone()));
+    let msg = ipcmk(&["-Q", "-p", "0600"]);
+    made.0.push(("-q", msg.clone()));
+    let sem = ipcmk(&["-S", "3", "-p", "0660"]);
+    made.0.push(("-s", sem.clone()));
+
+    for (flag, kind, id, table, fields) in [
+        (
+            "-m",
+            "sysv-shm",
+            &shm,
+            "sharedmemory",
+            &["key", "perms", "owner", "size", "nattch", "cpid", "lpid"][..],
+        ),
+        (
+            "-q",
+            "sysv-msg",
+            &msg,
+            "messages",
+            &[
+                "key",
+                "perms",
+                "owner",
+                "usedbytes",
+                "msgs",
+                "lspid",
+                "lrpid",
+            ][..],
+        ),
+        (
+            "-s",
+            "sysv-sem",
+            &sem,
+            "semaphores",
+            &["key", "perms", "owner", "nsems"][..],
+        ),
+    ] {
+        let out = Command::new("lsipc")
+            .args([flag, "--json", "--bytes"])
+            .output()
+            .expect("lsipc (util-linux)");
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let theirs = theirs[table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("lsipc does not list {kind} {id}"))
+            .clone();
+        let key = theirs["key"].as_str().unwrap().to_string();
+        let out = ipckit(&["ls", "--json", "--kind", kind, &format!("--name={key}")]);
+        let ours: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let ours = ours
+            .iter()
+            .find(|o| o["id"].to_string() == *id)
+            .unwrap_or_else(|| panic!("ipckit ls does not list {kind} {id}: {ours:?}"));
+        for field in fields {
+            let ours = match &ours[*field] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                theirs[*field].as_str().unwrap_or("null"),
+                ours,
+                "{kind} {id}: {field}"
+            );
+        }
+        // ipcmk has exited and nothing was ever attached or sent: an orphan lsipc cannot flag.
+        assert_eq!(ours["state"], "orphan", "{kind}: {ours}");
+    }
+}
+
+#[test]
+fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to make an object another user may not remove");
+        return;
+    }
+    let mut made = Ipcrm(Vec::new());
+    let msg = ipcmk(&["-Q", "-p", "0644"]);
+    made.0.push(("-q", msg.clone()));
+    let key = match SysvMq::open_id(msg.parse().unwrap()).unwrap().key() {
+        SysvKey::Key(k) => hex(k),
+        SysvKey::Private => panic!("ipcmk made a private queue"),
+    };
+    // As nobody, the root-owned orphan is listed but may not be removed.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
+    cmd.args(["gc", "--kind", "sysv-msg", &format!("--name={key}")]);
+    // SAFETY: setgid and setuid are async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("failed sysv-msg:{msg}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("1 failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        SysvMq::open_id(msg.parse().unwrap()).is_ok(),
+        "the queue was removed"
+    );
+}
+
+#[test]
+fn ls_rejects_bad_input_with_a_clear_error() {
+    let out = ipckit(&["ls", "--kind", "sysv-bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown kind"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["ls", "-o", "KEY,NOPE"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown column"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["ls", "--user", "no-such-user-ipckit"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no user"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["gc", "--older-than", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Chosen columns, in the order given.
+    let out = ipckit(&["ls", "-o", "kind,state", "--kind", "sysv-shm"]);
+    assert!(out.status.success());
+    let header = text(&out.stdout);
+    let header: Vec<&str> = header.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["KIND", "STATE"]);
+}
