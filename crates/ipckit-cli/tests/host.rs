@@ -249,6 +249,10 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
         assert_eq!(o["state"], want, "{kind}: {o}");
         assert!(o["pids"].as_array().unwrap().is_empty(), "{kind}: {o}");
     }
+    // The name's ipckit tag still names the dead creator: nothing else records it.
+    assert_eq!(after["posix-shm"]["creator"]["pid"], pid);
+    assert_eq!(after["posix-shm"]["creator"]["alive"], false);
+    assert_eq!(after["posix-shm"]["creator"]["purpose"], "hosttest-shm");
     let orphans = ipckit(&[
         "ls",
         "--orphans",

@@ -18,7 +18,9 @@
 //!
 //! "Dead" also covers a pid that was reused: a process that started after the kernel recorded
 //! the pid is not the one it recorded. A name made by [`crate::name::unique`] carries the
-//! ipckit tag (`ipckit-PURPOSE-PID-…`): while that creator lives its object is never an orphan.
+//! ipckit tag (`ipckit-PURPOSE-PID-…`), so the listing names its creator and purpose
+//! ([`Object::creator`]) even after the creator is gone, which a POSIX object otherwise never
+//! records.
 //!
 //! Without root, the descriptors of other users' processes cannot be read: an object that such
 //! a process might hold (its owner's, or one whose mode lets others in) is
@@ -548,8 +550,8 @@ fn sysv_sem(procs: &Processes, listing: &mut Listing) {
     }
 }
 
-/// Live when someone holds it; else live while its ipckit creator runs; else orphan, or
-/// unknown if an uninspected process might hold it.
+/// Live when someone holds it; else orphan, or unknown if an uninspected process might hold
+/// it. The ipckit creator a name records is named in the reason either way.
 fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
     let tag = o
         .name
@@ -565,12 +567,6 @@ fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
         o.state = State::Live;
         let by: Vec<String> = o.holders.iter().map(Holder::describe).collect();
         o.reason = format!("held by {}", by.join(", "));
-    } else if let Some(c) = o.creator.as_ref().filter(|c| c.alive) {
-        o.state = State::Live;
-        o.reason = format!(
-            "nobody holds it, but its ipckit creator {} is alive",
-            who(procs, c.pid)
-        );
     } else {
         let unseen = procs.unseen_for(o.uid.unwrap_or(0), o.perms.unwrap_or(0));
         if unseen > 0 {
@@ -578,7 +574,13 @@ fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
             o.reason = format!("{nobody} of those inspected; {unseen} processes could not be");
         } else {
             o.state = State::Orphan;
+            // An ipckit handle holds its object while it exists, so a creator that still runs
+            // but holds nothing has let it go (persisted it and dropped the handle).
             o.reason = match &o.creator {
+                Some(c) if c.alive => format!(
+                    "{nobody}; its ipckit creator {} runs but no longer holds it",
+                    who(procs, c.pid)
+                ),
                 Some(c) => format!("{nobody}; its ipckit creator {} is dead", c.pid),
                 None => nobody.to_string(),
             };

@@ -56,6 +56,8 @@ pub(crate) enum Probe {
     Refused,
     /// Anything else: something is there. The text says what.
     Answered(String),
+    /// `EACCES`: the file's mode forbids this user to connect, so nothing is known.
+    Denied,
 }
 
 /// A non-blocking stream connect to `path`. A listening socket accepts (or, with a full
@@ -77,6 +79,7 @@ pub(crate) fn probe(path: &Path) -> Probe {
             Err(Errno::INTR) => continue,
             Err(Errno::CONNREFUSED) => return Probe::Refused,
             Ok(()) => return Probe::Answered("a connect was accepted".into()),
+            Err(Errno::ACCESS) => return Probe::Denied,
             Err(e) => {
                 return Probe::Answered(format!("a connect got {}", crate::error::errno_name(e)));
             }
@@ -207,6 +210,12 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
                 Probe::Refused => {
                     o.state = State::Stale;
                     o.reason = "no socket is bound to it: a connect is refused and /proc/net/unix does not list it".into();
+                }
+                Probe::Denied => {
+                    o.state = State::Unknown;
+                    o.reason =
+                        "not listed as bound, but its mode forbids a connect to check (EACCES)"
+                            .into();
                 }
                 Probe::Answered(what) => {
                     o.state = State::Live;
