@@ -460,6 +460,8 @@ fn posix_queue_round_trip_with_priorities_and_rm() {
         err[0].contains("ENOENT") && err[0].contains("--create"),
         "{err:?}"
     );
+    // From here a failing assertion still removes the queue.
+    let _cleanup = RemoveMq(name.clone());
     for (msg, prio) in [("low", "1"), ("high", "20")] {
         let (st, _, err, _) = run(&["send", &uri, msg, "--create", "--priority", prio], b"");
         assert!(st.success(), "{err:?}");
@@ -576,6 +578,15 @@ fn posix_shared_memory_send_recv_offsets_and_rm() {
     assert!(err[0].contains("past its end"), "{err:?}");
     assert!(run(&["rm", &uri], b"").0.success());
     assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
+}
+
+/// Unlinks a POSIX queue name when dropped.
+struct RemoveMq(String);
+
+impl Drop for RemoveMq {
+    fn drop(&mut self) {
+        let _ = ipckit::mq::posix::PosixMq::unlink(&self.0);
+    }
 }
 
 /// Unlinks a POSIX shared memory name when dropped.

@@ -532,7 +532,10 @@ fn sysv_sem(procs: &Processes, listing: &mut Listing) {
                 }
                 if waiting > 0 {
                     o.state = State::Live;
-                    o.reason = format!("{waiting} processes wait on it");
+                    o.reason = match waiting {
+                        1 => "a process waits on it".to_string(),
+                        n => format!("{n} processes wait on it"),
+                    };
                 } else {
                     judge_recorded(procs, &mut o, &recorded, "no process has operated on it");
                 }
