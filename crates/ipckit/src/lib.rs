@@ -28,6 +28,9 @@
 //! Shared memory is the fastest and the one where you own the synchronisation; the benchmark
 //! (`ipckit bench`) measures all of them on your machine.
 //!
+//! [`host`] lists what is on the host now: every IPC object, who holds it, and whether it is
+//! an orphan nobody can come back to (what `ipckit ls` and `ipckit gc` show).
+//!
 //! # Conventions
 //! - Every descriptor is an [`OwnedFd`](std::os::fd::OwnedFd) opened with `O_CLOEXEC`, and
 //!   every handle implements [`AsFd`](std::os::fd::AsFd), so it fits your own epoll loop.

@@ -451,7 +451,8 @@ fn judge_recorded(
             .iter()
             .map(|(what, pid, _)| format!("{what} {pid}"))
             .collect();
-        o.reason = format!("dead: {}", dead.join(", "));
+        let verb = if dead.len() == 1 { "is" } else { "are" };
+        o.reason = format!("its {} {verb} dead", dead.join(" and "));
     }
 }
 

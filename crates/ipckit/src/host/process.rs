@@ -314,3 +314,53 @@ fn merge(map: &mut BTreeMap<u32, Use>, pid: u32, u: Use) {
     e.write |= u.write;
     e.mapped |= u.mapped;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uninspected_process_counts_for_its_own_objects_and_for_open_modes() {
+        let mut p = Processes::default();
+        p.uninspected.push((1000, Some(1000)));
+        // Another user's private object: this process could not have opened it.
+        assert_eq!(p.unseen_for(2000, 0o600), 0);
+        // Its own, or one others may open: it might hold it.
+        assert_eq!(p.unseen_for(1000, 0o600), 1);
+        assert_eq!(p.unseen_for(2000, 0o666), 1);
+        assert_eq!(p.unseen_for(2000, 0o640), 1);
+        // A process whose uid could not be read is assumed to be anyone.
+        p.uninspected.push((7, None));
+        assert_eq!(p.unseen_for(2000, 0o600), 1);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_process_the_kernel_recorded() {
+        let mut p = Processes::default();
+        p.all.insert(
+            42,
+            Process {
+                pid: 42,
+                uid: Some(0),
+                command: "x".into(),
+                started: Some(1_000),
+            },
+        );
+        assert!(p.alive(42, Some(2_000)), "started before it was recorded");
+        assert!(!p.alive(42, Some(500)), "started after: the pid was reused");
+        assert!(p.alive(42, None), "no time recorded: trust the pid");
+        assert!(!p.alive(43, None));
+    }
+
+    #[test]
+    fn holders_describe_how_they_hold() {
+        let h = Holder {
+            pid: 7,
+            command: "srv".into(),
+            read: true,
+            write: true,
+            mapped: false,
+        };
+        assert_eq!(h.describe(), "7(srv):rw");
+    }
+}
