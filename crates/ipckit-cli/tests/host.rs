@@ -482,7 +482,7 @@ fn objects_made_by_ipcmk_are_listed_like_lsipc_lists_them() {
         let ours: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         let ours = ours
             .iter()
-            .find(|o| o["id"].to_string() == *id)
+            .find(|o| o["id"].as_i64().map(|v| v.to_string()).as_deref() == Some(id.as_str()))
             .unwrap_or_else(|| panic!("ipckit ls does not list {kind} {id}: {ours:?}"));
         for field in fields {
             let ours = match &ours[*field] {
