@@ -20,7 +20,8 @@ pub struct GcArgs {
     /// Say what would be removed, and remove nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Only objects last changed longer ago than this (e.g. 10m, 2h, 7days).
+    /// Only objects untouched for longer than this (e.g. 10m, 2h, 7days): no change, attach,
+    /// send, receive or semop the kernel records.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub older_than: Option<Duration>,
     /// One JSON array: each object considered, with what was done.
@@ -39,7 +40,7 @@ pub fn gc(args: GcArgs) -> Result<()> {
     for o in objects.iter().filter(|o| o.state.is_garbage()) {
         if let Some(min) = args.older_than {
             let old_enough = o
-                .age_secs(now)
+                .idle_secs(now)
                 .is_some_and(|age| age as u64 >= min.as_secs());
             if !old_enough {
                 young += 1;
@@ -87,7 +88,7 @@ pub fn gc(args: GcArgs) -> Result<()> {
         summary.push_str(&format!(", {unknown} unknown"));
     }
     if young > 0 {
-        summary.push_str(&format!(", {young} orphans younger than --older-than"));
+        summary.push_str(&format!(", {young} orphans used within --older-than"));
     }
     if failed > 0 {
         summary.push_str(&format!(", {failed} failed"));

@@ -338,6 +338,7 @@ pub fn to_json(o: &Object) -> Value {
         "lspid": o.lspid,
         "lrpid": o.lrpid,
         "ctime": o.ctime,
+        "last_used": o.last_used,
         "command": command(o),
         "detail": o.detail,
         "pids": o.pids(),

@@ -576,3 +576,35 @@ fn ls_rejects_bad_input_with_a_clear_error() {
     let header: Vec<&str> = header.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["KIND", "STATE"]);
 }
+
+#[test]
+fn older_than_spares_a_recent_orphan() {
+    let mut made = Ipcrm(Vec::new());
+    let msg = ipcmk(&["-Q"]);
+    made.0.push(("-q", msg.clone()));
+    let key = match SysvMq::open_id(msg.parse().unwrap()).unwrap().key() {
+        SysvKey::Key(k) => hex(k),
+        SysvKey::Private => panic!("ipcmk made a private queue"),
+    };
+    let name = format!("--name={key}");
+    let out = ipckit(&["gc", "--older-than", "1day", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("1 orphans used within --older-than"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        SysvMq::open_id(msg.parse().unwrap()).is_ok(),
+        "a recent orphan was removed"
+    );
+    let out = ipckit(&["gc", "--older-than", "0s", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("removed sysv-msg:{msg}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(SysvMq::open_id(msg.parse().unwrap()).is_err());
+}

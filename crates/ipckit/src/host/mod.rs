@@ -210,6 +210,10 @@ pub struct Object {
     pub lrpid: Option<u32>,
     /// Last change, seconds since the epoch.
     pub ctime: Option<i64>,
+    /// The last activity the kernel records, seconds since the epoch: the latest of the
+    /// change time and the attach, detach, send, receive or semop times. `gc --older-than`
+    /// goes by this.
+    pub last_used: Option<i64>,
     /// Kind-specific detail: a socket's type and state, a FIFO's readers and writers.
     pub detail: Option<String>,
     /// The processes that hold it open, map it or are attached.
@@ -244,6 +248,7 @@ impl Object {
             lspid: None,
             lrpid: None,
             ctime: None,
+            last_used: None,
             detail: None,
             holders: Vec::new(),
             creator: None,
@@ -288,9 +293,10 @@ impl Object {
         self.holders.iter().map(|h| h.pid).collect()
     }
 
-    /// How long ago it last changed, in seconds (`None` when unknown).
-    pub fn age_secs(&self, now: i64) -> Option<i64> {
-        self.ctime.map(|c| (now - c).max(0))
+    /// How long it has been untouched, in seconds ([`Object::last_used`], else the change
+    /// time; `None` when neither is known).
+    pub fn idle_secs(&self, now: i64) -> Option<i64> {
+        self.last_used.or(self.ctime).map(|t| (now - t).max(0))
     }
 }
 
@@ -404,6 +410,10 @@ fn sysv_object(kind: Kind, row: &procfs::SysvRow) -> Object {
     o.lpid = pid("lpid");
     o.lspid = pid("lspid");
     o.lrpid = pid("lrpid");
+    o.last_used = ["ctime", "atime", "dtime", "stime", "rtime", "otime"]
+        .iter()
+        .filter_map(|c| row.num(c))
+        .max();
     o
 }
 
