@@ -109,9 +109,10 @@ pub struct UnixEntry {
 }
 
 /// Parses `/proc/net/unix`: `Num RefCount Protocol Flags Type St Inode [Path]`. The path is
-/// the rest of the line after the inode, so a path with spaces stays whole.
+/// the rest of the line after the inode, so a path with spaces stays whole. Lines end at `\n`
+/// only (not `str::lines`, which would also drop a `\r` that ends a path).
 pub fn net_unix(text: &str) -> Vec<UnixEntry> {
-    text.lines().skip(1).filter_map(unix_line).collect()
+    text.split('\n').skip(1).filter_map(unix_line).collect()
 }
 
 fn unix_line(line: &str) -> Option<UnixEntry> {
@@ -157,9 +158,10 @@ pub struct MapsEntry {
     pub deleted: bool,
 }
 
-/// Parses `/proc/PID/maps`, keeping the lines that map a file with an inode.
+/// Parses `/proc/PID/maps`, keeping the lines that map a file with an inode. Lines end at `\n`
+/// only, as in [`net_unix`]: a path may end in `\r`.
 pub fn maps(text: &str) -> Vec<MapsEntry> {
-    text.lines().filter_map(maps_line).collect()
+    text.split('\n').filter_map(maps_line).collect()
 }
 
 fn maps_line(line: &str) -> Option<MapsEntry> {
@@ -331,5 +333,560 @@ mod tests {
         assert_eq!(ipckit_tag("ipckit-x"), None);
         assert_eq!(ipckit_tag("other-a-1-2-3"), None);
         assert_eq!(ipckit_tag("ipckit--1-2-3"), None);
+    }
+}
+
+/// Property tests: the parsers never panic on any text, and what the kernel writes reads back.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select, subsequence};
+
+    /// Runs every parser on `text`, and the accessors on all that comes back.
+    fn exercise(text: &str) {
+        for row in sysv_table(text) {
+            let _ = (row.perms(), sysv_id(&row));
+            for name in row.fields.keys() {
+                let _ = (row.num(name), row.unsigned(name));
+            }
+        }
+        for e in net_unix(text) {
+            let _ = e.ty.name();
+        }
+        for m in maps(text) {
+            let _ = sysv_segment(&m);
+        }
+        let _ = stat_line(text);
+        let _ = status_euid(text);
+        let _ = fdinfo_flags(text);
+        let _ = boot_time(text);
+        let _ = mqueue_qsize(text);
+        let _ = ipckit_tag(text);
+        // The same text behind a header (net_unix and sysv_table skip or read the first line),
+        // after a tag prefix, and each line and word on its own.
+        let _ = net_unix(&format!(
+            "Num RefCount Protocol Flags Type St Inode Path\n{text}"
+        ));
+        let _ = sysv_table(&format!("key shmid perms size\n{text}"));
+        let _ = ipckit_tag(&format!("ipckit-{text}"));
+        for line in text.lines() {
+            let _ = (stat_line(line), ipckit_tag(line), maps(line));
+            for word in line.split_whitespace() {
+                let _ = ipckit_tag(word);
+            }
+        }
+    }
+
+    const SHM: &str = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n\
+                       1234567890          5  1600                  4096  100   200      1     0     0     0     0          0          0 1700000000                     0                     0\n";
+    const UNIX: &str = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                        0000000000000000: 00000002 00000000 00010000 0001 01 12345 /tmp/a b.sock\n\
+                        0000000000000000: 00000002 00000000 00000000 0002 01    77 @abs\n\
+                        0000000000000000: 00000003 00000000 00000000 0005 03 99\n";
+    const MAPS: &str = "7f0000000000-7f0000001000 rw-s 00000000 00:01 32769                      /SYSV0000abcd (deleted)\n\
+                        7f0000001000-7f0000002000 rw-s 00000000 00:1a 5                          /dev/shm/my file\n\
+                        7f0000002000-7f0000003000 r-xp 00000000 00:00 0                          [vdso]\n";
+    const STAT: &str = "42 (a) b (c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 0 0\n";
+    const STATUS: &str = "Name:\tx\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\n";
+    const FDINFO: &str = "pos:\t0\nflags:\t0100002\nmnt_id:\t24\nino:\t1234\n";
+    const PROC_STAT: &str =
+        "cpu  1 2 3 4 5 6 7 0 0 0\nintr 1 2\nctxt 99\nbtime 1700000000\nprocesses 5\n";
+    const MQUEUE: &str = "QSIZE:129        NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n";
+    const TAG: &str = "ipckit-bench-shm-4242-7-1f2e3d";
+    const SAMPLES: [&str; 9] = [
+        SHM, UNIX, MAPS, STAT, STATUS, FDINFO, PROC_STAT, MQUEUE, TAG,
+    ];
+
+    /// Pieces of /proc text, put together in any order: gets further into the parsers than
+    /// random characters do.
+    fn procfs_ish() -> impl Strategy<Value = String> {
+        const FIXED: [&str; 30] = [
+            " ",
+            "  ",
+            "     ",
+            "\t",
+            "\n",
+            "\r\n",
+            "(",
+            ")",
+            "@",
+            ":",
+            "-",
+            "/",
+            "0",
+            "+",
+            "Uid:",
+            "flags:",
+            "btime ",
+            "QSIZE:",
+            "key",
+            "shmid",
+            "msqid",
+            "semid",
+            "perms",
+            "ipckit",
+            "ipckit-",
+            "/SYSV",
+            "/SYSV0000abcd",
+            " (deleted)",
+            "00:1a",
+            "ffffffff",
+        ];
+        // One flat tuple per piece rather than a `prop_oneof!`, which is slow to generate.
+        let piece =
+            (0u8..10, any::<Index>(), any::<u64>(), any::<char>()).prop_map(|(kind, i, n, c)| {
+                match kind {
+                    0..=4 => FIXED[i.index(FIXED.len())].to_string(),
+                    5 => n.to_string(),
+                    6 => (n as i64).to_string(),
+                    7 => format!("{n:x}"),
+                    8 => format!("{:o}", n as u32),
+                    _ => c.to_string(),
+                }
+            });
+        prop::collection::vec(piece, 0..200).prop_map(|t| t.concat())
+    }
+
+    /// Real samples with a few characters deleted, inserted, replaced, or the text cut short.
+    fn mutated() -> impl Strategy<Value = String> {
+        let ch = prop_oneof![
+            any::<char>(),
+            select(vec![
+                ' ', '\t', '\n', '(', ')', '-', ':', '@', '/', '0', '9', 'f', 'é'
+            ]),
+        ];
+        let edits = prop::collection::vec((any::<Index>(), 0u8..4, ch), 0..8);
+        (select(SAMPLES.to_vec()), edits).prop_map(|(sample, edits)| {
+            let mut c: Vec<char> = sample.chars().collect();
+            for (i, op, ch) in edits {
+                match op {
+                    0 if !c.is_empty() => {
+                        c.remove(i.index(c.len()));
+                    }
+                    1 => c.insert(i.index(c.len() + 1), ch),
+                    2 => c.truncate(i.index(c.len() + 1)),
+                    _ if !c.is_empty() => {
+                        let k = i.index(c.len());
+                        c[k] = ch;
+                    }
+                    _ => {}
+                }
+            }
+            c.into_iter().collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn no_panic_on_printable(text in "\\PC*") {
+            exercise(&text);
+        }
+
+        #[test]
+        fn no_panic_on_any_line(text in ".*") {
+            exercise(&text);
+        }
+
+        #[test]
+        fn no_panic_on_any_string(text in any::<String>()) {
+            exercise(&text);
+        }
+
+        #[test]
+        fn no_panic_on_procfs_pieces(text in procfs_ish()) {
+            exercise(&text);
+        }
+
+        #[test]
+        fn no_panic_on_damaged_samples(text in mutated()) {
+            exercise(&text);
+        }
+    }
+
+    proptest! {
+        // Several KB each: fewer cases, so the run stays short.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn no_panic_on_whitespace(text in "[ \t\n]{0,64}", n in 0usize..4000) {
+            // Long runs of spaces and tabs, with and without fields around them.
+            let spaces = " ".repeat(n);
+            exercise(&text);
+            exercise(&spaces);
+            exercise(&format!("{spaces}{text}{spaces}"));
+            exercise(&format!("key{spaces}shmid\t{text}perms\n1{spaces}2\t3"));
+            exercise(&format!("Uid:{spaces}\nflags:{text}\nbtime{spaces}\nQSIZE:{spaces}"));
+        }
+
+        #[test]
+        fn no_panic_on_long_text(text in "\\PC{2000,8000}") {
+            exercise(&text);
+        }
+
+        #[test]
+        fn no_panic_on_long_pieces(parts in prop::collection::vec(procfs_ish(), 5..20)) {
+            exercise(&parts.concat());
+        }
+
+        #[test]
+        fn no_panic_on_many_lines(lines in prop::collection::vec(".{0,40}", 100..400)) {
+            exercise(&lines.join("\n"));
+        }
+    }
+
+    /// A socket's path as /proc/net/unix shows it: none, a filesystem path (any characters but
+    /// a newline, spaces included, even leading ones), or `@` and an abstract name.
+    fn unix_path() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            "[^\n]{1,107}".prop_map(Some),
+            "[ /a-z()@.-]{1,107}".prop_map(Some),
+            "@[^\n]{0,106}".prop_map(Some),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct UnixLine {
+        num: u64,
+        refs: u32,
+        flags: u32,
+        ty: u32,
+        state: u8,
+        inode: u64,
+        path: Option<String>,
+    }
+
+    fn unix_entry() -> impl Strategy<Value = UnixLine> {
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            select(vec![1u32, 2, 5]),
+            1u8..=4,
+            any::<u64>(),
+            unix_path(),
+        )
+            .prop_map(|(num, refs, flags, ty, state, inode, path)| UnixLine {
+                num,
+                refs,
+                flags,
+                ty,
+                state,
+                inode,
+                path,
+            })
+    }
+
+    /// `/proc/net/unix` as `unix_seq_show` writes it.
+    fn unix_text(entries: &[UnixLine]) -> String {
+        let mut text = String::from("Num       RefCount Protocol Flags    Type St Inode Path\n");
+        for e in entries {
+            text.push_str(&format!(
+                "{:016x}: {:08X} {:08X} {:08X} {:04X} {:02X} {:5}",
+                e.num, e.refs, 0, e.flags, e.ty, e.state, e.inode
+            ));
+            if let Some(p) = &e.path {
+                text.push(' ');
+                text.push_str(p);
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    proptest! {
+        #[test]
+        fn net_unix_round_trip(entries in prop::collection::vec(unix_entry(), 0..8)) {
+            let got = net_unix(&unix_text(&entries));
+            prop_assert_eq!(got.len(), entries.len());
+            for (g, e) in got.iter().zip(&entries) {
+                let ty = match e.ty {
+                    1 => SocketType::Stream,
+                    2 => SocketType::Datagram,
+                    _ => SocketType::Seqpacket,
+                };
+                prop_assert_eq!(g.inode, e.inode);
+                prop_assert_eq!(g.ty, ty);
+                prop_assert_eq!(g.listening, e.flags & 0x10000 != 0);
+                prop_assert_eq!(g.state, e.state);
+                prop_assert_eq!(&g.path, &e.path);
+            }
+        }
+    }
+
+    const SHM_COLUMNS: [&str; 16] = [
+        "key", "shmid", "perms", "size", "cpid", "lpid", "nattch", "uid", "gid", "cuid", "cgid",
+        "atime", "dtime", "ctime", "rss", "swap",
+    ];
+
+    /// One shm segment's values, in `SHM_COLUMNS` order.
+    #[derive(Debug, Clone)]
+    struct ShmRow {
+        key: i32,
+        shmid: i32,
+        perms: u32,
+        /// size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap.
+        rest: [u64; 13],
+    }
+
+    fn shm_row() -> impl Strategy<Value = ShmRow> {
+        (
+            any::<i32>(),
+            0..=i32::MAX,
+            0u32..=0o7777,
+            any::<u64>(),
+            prop::array::uniform4(any::<u32>()),
+            any::<u64>(),
+            prop::array::uniform4(any::<u32>()),
+            prop::array::uniform5(any::<u64>()),
+        )
+            .prop_map(|(key, shmid, perms, size, pids, nattch, ids, times)| {
+                let [cpid, lpid, _, _] = pids.map(u64::from);
+                let [uid, gid, cuid, cgid] = ids.map(u64::from);
+                let [atime, dtime, ctime, rss, swap] = times;
+                ShmRow {
+                    key,
+                    shmid,
+                    perms,
+                    rest: [
+                        size, cpid, lpid, nattch, uid, gid, cuid, cgid, atime, dtime, ctime, rss,
+                        swap,
+                    ],
+                }
+            })
+    }
+
+    impl ShmRow {
+        /// The 16 fields as the kernel prints them (perms in octal).
+        fn fields(&self) -> Vec<String> {
+            let mut f = vec![
+                self.key.to_string(),
+                self.shmid.to_string(),
+                format!("{:o}", self.perms),
+            ];
+            f.extend(self.rest.iter().map(u64::to_string));
+            f
+        }
+    }
+
+    /// Fields right-aligned with the given extra padding (the kernel pads to fixed widths, but
+    /// a value wider than its column just pushes the rest along).
+    fn padded(fields: &[String], pad: &[usize]) -> String {
+        fields
+            .iter()
+            .zip(pad.iter().cycle())
+            .map(|(f, p)| format!("{}{f}", " ".repeat(*p)))
+            .collect()
+    }
+
+    /// A row written whole (`None`), or with only some of its fields (the rest cut off).
+    fn shm_line() -> impl Strategy<Value = (ShmRow, Vec<usize>, Option<Vec<usize>>)> {
+        (
+            shm_row(),
+            prop::collection::vec(1usize..12, 16),
+            prop_oneof![
+                3 => Just(None),
+                1 => subsequence((0..16).collect::<Vec<_>>(), 0..16).prop_map(Some),
+            ],
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn sysv_shm_round_trip(
+            header_pad in prop::collection::vec(1usize..12, 16),
+            lines in prop::collection::vec(shm_line(), 0..8),
+        ) {
+            let names: Vec<String> = SHM_COLUMNS.iter().map(|s| s.to_string()).collect();
+            let mut text = padded(&names, &header_pad);
+            text.push('\n');
+            for (row, pad, kept) in &lines {
+                let fields = row.fields();
+                let fields: Vec<String> = match kept {
+                    None => fields,
+                    Some(k) => k.iter().map(|&i| fields[i].clone()).collect(),
+                };
+                text.push_str(&padded(&fields, pad));
+                text.push('\n');
+            }
+            let want: Vec<&ShmRow> =
+                lines.iter().filter(|(_, _, kept)| kept.is_none()).map(|(r, _, _)| r).collect();
+            let got = sysv_table(&text);
+            prop_assert_eq!(got.len(), want.len(), "{}", text);
+            for (g, w) in got.iter().zip(want) {
+                prop_assert_eq!(g.num("key"), Some(i64::from(w.key)));
+                prop_assert_eq!(sysv_id(g), Some(w.shmid));
+                prop_assert_eq!(g.perms(), Some(w.perms));
+                for (name, v) in SHM_COLUMNS[3..].iter().zip(w.rest) {
+                    prop_assert_eq!(g.unsigned(name), Some(v), "column {}", name);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn stat_round_trip(
+            pid in 1u32..=4_194_304,
+            command in prop_oneof!["[^\n]{0,64}", "[ ()a-z]{0,64}"],
+            state in select(vec!['R', 'S', 'D', 'Z', 'T', 't', 'X', 'I']),
+            before in prop::collection::vec(any::<i64>(), 18),
+            start in any::<u64>(),
+            after in prop::collection::vec(any::<u64>(), 0..32),
+        ) {
+            // pid (comm) state, fields 4 to 21, starttime (22), then the rest.
+            let mut line = format!("{pid} ({command}) {state}");
+            for v in &before {
+                line.push_str(&format!(" {v}"));
+            }
+            line.push_str(&format!(" {start}"));
+            for v in &after {
+                line.push_str(&format!(" {v}"));
+            }
+            line.push('\n');
+            prop_assert_eq!(stat_line(&line), Some((command, start)));
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum MapsLine {
+        File {
+            major: u32,
+            minor: u32,
+            inode: u64,
+            path: String,
+            deleted: bool,
+        },
+        /// Anonymous memory or a pseudo-file: inode 0, no path or a `[name]`.
+        Anon(Option<&'static str>),
+    }
+
+    fn maps_path() -> impl Strategy<Value = String> {
+        prop_oneof!["/[^\n]{0,200}", "/[ /a-z()._-]{0,60}", "/SYSV[0-9a-f]{8}"]
+            // A path that itself ends in " (deleted)" cannot be told from a deleted file.
+            .prop_filter("ends like a deleted file", |p| !p.ends_with(" (deleted)"))
+    }
+
+    fn maps_line() -> impl Strategy<Value = MapsLine> {
+        prop_oneof![
+            3 => (0u32..4096, 0u32..(1 << 20), 1..=u64::MAX, maps_path(), any::<bool>())
+                .prop_map(|(major, minor, inode, path, deleted)| MapsLine::File {
+                    major,
+                    minor,
+                    inode,
+                    path,
+                    deleted,
+                }),
+            1 => select(vec![None, Some("[heap]"), Some("[stack]"), Some("[vdso]")])
+                .prop_map(MapsLine::Anon),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn maps_round_trip(
+            lines in prop::collection::vec(
+                (maps_line(), any::<u64>(), any::<u64>(), "[r-][w-][x-][sp]", 1usize..40),
+                0..8,
+            ),
+        ) {
+            let mut text = String::new();
+            for (line, start, offset, perms, pad) in &lines {
+                let end = start.wrapping_add(4096);
+                let (major, minor, inode) = match line {
+                    MapsLine::File { major, minor, inode, .. } => (*major, *minor, *inode),
+                    MapsLine::Anon(_) => (0, 0, 0),
+                };
+                text.push_str(&format!(
+                    "{start:08x}-{end:08x} {perms} {offset:08x} {major:02x}:{minor:02x} {inode} "
+                ));
+                match line {
+                    MapsLine::File { path, deleted, .. } => {
+                        text.push_str(&" ".repeat(*pad));
+                        text.push_str(path);
+                        if *deleted {
+                            text.push_str(" (deleted)");
+                        }
+                    }
+                    MapsLine::Anon(Some(name)) => {
+                        text.push_str(&" ".repeat(*pad));
+                        text.push_str(name);
+                    }
+                    MapsLine::Anon(None) => {}
+                }
+                text.push('\n');
+            }
+            let want: Vec<MapsEntry> = lines
+                .iter()
+                .filter_map(|(line, ..)| match line {
+                    MapsLine::File { major, minor, inode, path, deleted } => Some(MapsEntry {
+                        dev: rustix::fs::makedev(*major, *minor),
+                        inode: *inode,
+                        path: path.clone(),
+                        deleted: *deleted,
+                    }),
+                    MapsLine::Anon(_) => None,
+                })
+                .collect();
+            prop_assert_eq!(maps(&text), want);
+        }
+    }
+
+    /// Found by the round trips above: `str::lines` took the `\r` off a path that ends in one.
+    #[test]
+    fn path_ending_in_carriage_return() {
+        let unix = "Num RefCount Protocol Flags Type St Inode Path\n\
+                    0000000000000000: 00000002 00000000 00000000 0001 01 7 @a\r\n\
+                    0000000000000000: 00000002 00000000 00000000 0001 01 8 /tmp/b\r\n";
+        let e = net_unix(unix);
+        assert_eq!(e[0].path.as_deref(), Some("@a\r"));
+        assert_eq!(e[1].path.as_deref(), Some("/tmp/b\r"));
+        let m = maps("7f00-7f01 rw-s 00000000 00:01 5   /dev/shm/c\r\n");
+        assert_eq!(m[0].path, "/dev/shm/c\r");
+    }
+
+    proptest! {
+        #[test]
+        fn tag_of_unique_name(purpose in "[a-z][a-z0-9-]{0,20}") {
+            let name = crate::name::unique(&purpose);
+            prop_assert_eq!(ipckit_tag(&name), Some((purpose, std::process::id())));
+        }
+
+        #[test]
+        fn tag_round_trip(
+            purpose in "[a-z][a-z0-9-]{0,20}",
+            pid in 1..=u32::MAX,
+            n in any::<u64>(),
+            nanos in any::<u32>(),
+        ) {
+            let name = format!("ipckit-{purpose}-{pid}-{n}-{nanos:x}");
+            prop_assert_eq!(ipckit_tag(&name), Some((purpose, pid)));
+        }
+
+        #[test]
+        fn small_fields_round_trip(
+            name in "[^\n]{0,16}",
+            uids in prop::array::uniform4(any::<u32>()),
+            flags in any::<u32>(),
+            pos in any::<u64>(),
+            btime in any::<u32>(),
+            qsize in any::<u64>(),
+            notify in any::<i32>(),
+        ) {
+            let [r, e, s, f] = uids;
+            let status = format!(
+                "Name:\t{name}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t1\nUid:\t{r}\t{e}\t{s}\t{f}\nGid:\t0\t0\t0\t0\n"
+            );
+            prop_assert_eq!(status_euid(&status), Some(e));
+            let fdinfo = format!("pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t24\nino:\t99\n");
+            prop_assert_eq!(fdinfo_flags(&fdinfo), Some(flags));
+            let stat = format!("cpu  1 2 3\ncpu0 1 2 3\nintr 5 0\nctxt 7\nbtime {btime}\nprocesses 9\n");
+            prop_assert_eq!(boot_time(&stat), Some(i64::from(btime)));
+            let mq = format!(
+                "QSIZE:{qsize:<10} NOTIFY:{notify:<5} SIGNO:{notify:<5} NOTIFY_PID:{notify:<6}\n"
+            );
+            prop_assert_eq!(mqueue_qsize(&mq), Some(qsize));
+        }
     }
 }
