@@ -393,7 +393,7 @@ fn who(procs: &Processes, pid: u32) -> String {
 }
 
 fn sysv_rows(kind: &str) -> Vec<procfs::SysvRow> {
-    std::fs::read_to_string(format!("/proc/sysvipc/{kind}"))
+    procfs::read_lossy(format!("/proc/sysvipc/{kind}"))
         .map(|t| procfs::sysv_table(&t))
         .unwrap_or_default()
 }

@@ -104,9 +104,7 @@ impl Processes {
     /// Reads /proc. `pipes`: also index anonymous pipes (one more read per pipe end).
     pub fn scan(pipes: bool) -> Processes {
         let mut out = Processes::default();
-        let boot = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|t| procfs::boot_time(&t));
+        let boot = procfs::read_lossy("/proc/stat").and_then(|t| procfs::boot_time(&t));
         let ticks = rustix::param::clock_ticks_per_second() as i64;
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return out;
@@ -121,15 +119,11 @@ impl Processes {
                 continue;
             };
             let base = PathBuf::from(format!("/proc/{pid}"));
-            let Some((command, start_ticks)) = std::fs::read_to_string(base.join("stat"))
-                .ok()
-                .and_then(|t| procfs::stat_line(&t))
+            let Some((command, start_ticks)) = procfs::read_lossy(base.join("stat")).and_then(|t| procfs::stat_line(&t))
             else {
                 continue; // gone meanwhile
             };
-            let uid = std::fs::read_to_string(base.join("status"))
-                .ok()
-                .and_then(|t| procfs::status_euid(&t));
+            let uid = procfs::read_lossy(base.join("status")).and_then(|t| procfs::status_euid(&t));
             let started = boot.map(|b| b + start_ticks as i64 / ticks.max(1));
             let process = Process {
                 pid,
@@ -168,9 +162,9 @@ impl Processes {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            let Some(target) = target.to_str().map(str::to_string) else {
-                continue;
-            };
+            // Only for classifying and naming: the object is found by stat-ing the link, so a
+            // path that is not UTF-8 still counts.
+            let target = target.to_string_lossy().into_owned();
             let access = || {
                 let info = base.join("fdinfo").join(fd.file_name());
                 let flags = std::fs::read_to_string(info)
@@ -241,7 +235,7 @@ impl Processes {
     }
 
     fn scan_maps(&mut self, base: &std::path::Path, pid: u32) -> bool {
-        let Ok(text) = std::fs::read_to_string(base.join("maps")) else {
+        let Some(text) = procfs::read_lossy(base.join("maps")) else {
             return false;
         };
         let mapped = Use {

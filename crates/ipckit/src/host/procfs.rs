@@ -4,6 +4,15 @@
 
 use std::collections::HashMap;
 
+/// Reads a /proc file as text. Names in it (socket paths, abstract names, mapped files,
+/// commands) may hold any bytes: those that are not UTF-8 become U+FFFD instead of making
+/// the whole file unreadable. `None` when the file cannot be read.
+pub fn read_lossy(path: impl AsRef<std::path::Path>) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 /// One row of a `/proc/sysvipc/{msg,shm,sem}` table, by the header's column names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SysvRow {

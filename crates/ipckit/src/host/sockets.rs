@@ -33,7 +33,7 @@ pub(crate) fn default_dirs() -> Vec<PathBuf> {
 
 /// The kernel's table of Unix sockets in this network namespace.
 pub(crate) fn table() -> Vec<procfs::UnixEntry> {
-    std::fs::read_to_string("/proc/net/unix")
+    procfs::read_lossy("/proc/net/unix")
         .map(|t| procfs::net_unix(&t))
         .unwrap_or_default()
 }
