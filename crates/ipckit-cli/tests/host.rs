@@ -169,8 +169,13 @@ fn make_everything() {
 
 #[test]
 fn child_role() {
-    if role().as_deref() == Some("make") {
-        make_everything();
+    match role().as_deref() {
+        Some("make") => make_everything(),
+        Some("idle") => {
+            say("ready");
+            hear();
+        }
+        _ => {}
     }
 }
 
@@ -607,4 +612,69 @@ fn older_than_spares_a_recent_orphan() {
         text(&out.stdout)
     );
     assert!(SysvMq::open_id(msg.parse().unwrap()).is_err());
+}
+
+#[test]
+fn fifos_and_pipes_are_listed_with_their_readers_and_writers() {
+    let dir = tempfile::Builder::new()
+        .prefix("ipckit-hosttest-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("f");
+    let fifo = ipckit::stream::fifo::Fifo::create(&path, 0o600).unwrap();
+    let reader = ipckit::stream::fifo::open_read_nonblocking(&path).unwrap();
+    let writer = ipckit::stream::fifo::open_write_nonblocking(&path).unwrap();
+    let me = u64::from(std::process::id());
+
+    let out = ipckit(&[
+        "ls",
+        "--kind",
+        "fifo",
+        "--json",
+        &format!("--name={}", path.display()),
+    ]);
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["detail"], "1 reader, 1 writer");
+    assert_eq!(all[0]["pids"], serde_json::json!([me]));
+    drop(writer);
+    let out = ipckit(&[
+        "ls",
+        "--kind",
+        "fifo",
+        "--json",
+        &format!("--name={}", path.display()),
+    ]);
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        all[0]["reason"].as_str().unwrap().contains("no writer"),
+        "{all:?}"
+    );
+    drop(reader);
+    drop(fifo);
+
+    // This process holds the write end of the child's stdin, the child its read end.
+    let mut idle = child("child_role", "idle").start();
+    assert_eq!(idle.line(), "ready");
+    let theirs = idle.pid() as u64;
+    let out = ipckit(&["ls", "--pipes", "--kind", "pipe", "--json"]);
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let between = all.iter().find(|p| {
+        p["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["pid"] == me && h["write"] == true)
+            && p["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["pid"] == theirs && h["read"] == true)
+    });
+    assert!(
+        between.is_some(),
+        "no pipe from {me} to {theirs} in {all:?}"
+    );
+    idle.tell("done");
+    idle.success();
 }

@@ -689,7 +689,15 @@ fn mqueue(procs: &Processes, listing: &mut Listing) {
 fn ends(o: &mut Object) {
     let readers = o.holders.iter().filter(|h| h.read).count();
     let writers = o.holders.iter().filter(|h| h.write).count();
-    o.detail = Some(format!("{readers} readers, {writers} writers"));
+    let plural = |n: usize, what: &str| match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    };
+    o.detail = Some(format!(
+        "{}, {}",
+        plural(readers, "reader"),
+        plural(writers, "writer")
+    ));
     o.state = State::Live;
     o.reason = match (readers, writers) {
         (0, _) => "no reader: a write fails with EPIPE (and SIGPIPE)".into(),

@@ -119,7 +119,8 @@ impl Processes {
                 continue;
             };
             let base = PathBuf::from(format!("/proc/{pid}"));
-            let Some((command, start_ticks)) = procfs::read_lossy(base.join("stat")).and_then(|t| procfs::stat_line(&t))
+            let Some((command, start_ticks)) =
+                procfs::read_lossy(base.join("stat")).and_then(|t| procfs::stat_line(&t))
             else {
                 continue; // gone meanwhile
             };
