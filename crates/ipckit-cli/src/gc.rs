@@ -114,6 +114,8 @@ pub struct RmArgs {
     #[arg(long = "id", value_name = "KIND:ID")]
     pub ids: Vec<String>,
     /// Remove it even while it is in use (its holders keep it, but nobody new can find it).
+    /// Without it, an object listed `live` is refused; one listed `unknown` is removed with a
+    /// note saying why it may be in use.
     #[arg(long)]
     pub force: bool,
 }
@@ -230,18 +232,27 @@ fn rm_one(given: &str, target: &Target, force: bool) -> Result<()> {
             std::fs::remove_file(p).map_err(|e| anyhow::anyhow!("removing {given}: {e}"))?;
             return Ok(());
         }
+        // Without the mqueue filesystem a queue nobody holds cannot be listed: its name is all
+        // there is, and nobody holds it.
+        if let Target::Name(Kind::PosixMq, name) = target
+            && listing
+                .notes
+                .iter()
+                .any(|n| n.contains("mqueue filesystem is not mounted"))
+        {
+            ipckit::mq::posix::PosixMq::unlink(name)?;
+            return Ok(());
+        }
         bail!("{given}: no such object on this host");
     };
-    if matches!(o.state, State::Live | State::Unknown) && !force {
-        let verb = if o.state == State::Live {
-            "is"
-        } else {
-            "may be"
-        };
-        bail!(
-            "{given} {verb} in use: {}; --force removes it anyway (its holders keep it, but nobody new can find it)",
+    match o.state {
+        State::Live if !force => bail!(
+            "{given} is in use: {}; --force removes it anyway (its holders keep it, but nobody new can find it)",
             o.reason
-        );
+        ),
+        // Named by the user, and nobody is seen using it: removed, with what is not known.
+        State::Unknown => eprintln!("ipckit: note: {given} may have been in use: {}", o.reason),
+        _ => {}
     }
     host::remove(o)?;
     Ok(())

@@ -54,7 +54,7 @@ fn json_text(rows: &[Limit]) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The table: RESOURCE DESCRIPTION USED LIMIT USE%, names left, numbers right, "-" unknown.
+/// The table as `lsipc -g` orders it: RESOURCE DESCRIPTION LIMIT USED USE%, names left, numbers right, "-" unknown.
 fn table(rows: &[Limit]) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
@@ -69,13 +69,13 @@ fn table(rows: &[Limit]) -> String {
             [
                 r.resource.into(),
                 r.description.into(),
-                value(r.used),
                 limit,
+                value(r.used),
                 pct,
             ]
         })
         .collect();
-    let header = ["RESOURCE", "DESCRIPTION", "USED", "LIMIT", "USE%"].map(String::from);
+    let header = ["RESOURCE", "DESCRIPTION", "LIMIT", "USED", "USE%"].map(String::from);
     let mut width = [0; 5];
     for line in std::iter::once(&header).chain(&cells) {
         for (w, cell) in width.iter_mut().zip(line) {
@@ -83,10 +83,10 @@ fn table(rows: &[Limit]) -> String {
         }
     }
     let mut text = String::new();
-    for [resource, description, used, limit, pct] in std::iter::once(&header).chain(&cells) {
+    for [resource, description, limit, used, pct] in std::iter::once(&header).chain(&cells) {
         let [w0, w1, w2, w3, w4] = width;
         text +=
-            &format!("{resource:<w0$} {description:<w1$} {used:>w2$} {limit:>w3$} {pct:>w4$}\n");
+            &format!("{resource:<w0$} {description:<w1$} {limit:>w2$} {used:>w3$} {pct:>w4$}\n");
     }
     text
 }
@@ -100,7 +100,7 @@ fn show(value: u64, unit: Unit) -> String {
 }
 
 /// Bytes in powers of 1024 with a one-letter suffix and at most one decimal: 1B, 8K, 23.5G.
-fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const SUFFIX: [char; 7] = ['B', 'K', 'M', 'G', 'T', 'P', 'E'];
     let mut exp = 0;
     while exp + 1 < SUFFIX.len() && bytes >> (10 * (exp + 1)) > 0 {

@@ -208,42 +208,26 @@ pub fn perms_string(mode: u32) -> String {
         .collect()
 }
 
-/// 4K, 1.5M: sizes as lsipc shows them.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes}B"),
-        _ if v.fract() == 0.0 || v >= 10.0 => format!("{v:.0}{}", UNITS[unit]),
-        _ => format!("{v:.1}{}", UNITS[unit]),
-    }
-}
-
 fn time_string(secs: i64) -> String {
+    // humantime formats years 1970 to 9999 only.
     let Ok(secs) = u64::try_from(secs) else {
         return "-".into();
     };
+    if secs > 253_402_300_799 {
+        return secs.to_string();
+    }
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .to_string()
 }
 
-/// The commands of its holders, else of its living creator.
+/// As lsipc: the creator's command while it runs; else the commands of its holders.
 fn command(o: &Object) -> Option<String> {
+    if let Some(c) = &o.creator_command {
+        return Some(c.clone());
+    }
     let mut names: Vec<&str> = o.holders.iter().map(|h| h.command.as_str()).collect();
     names.dedup();
-    if names.is_empty() {
-        return o
-            .creator
-            .as_ref()
-            .filter(|c| c.alive)
-            .map(|c| format!("ipckit pid {}", c.pid));
-    }
-    Some(names.join(","))
+    (!names.is_empty()).then(|| names.join(","))
 }
 
 fn cell(o: &Object, c: Column) -> String {
@@ -262,7 +246,7 @@ fn cell(o: &Object, c: Column) -> String {
             .unwrap_or_else(|| "-".into()),
         Column::Uid => pid(o.uid),
         Column::Perms => o.perms.map_or("-".into(), perms_string),
-        Column::Size => o.size.map_or("-".into(), human_size),
+        Column::Size => o.size.map_or("-".into(), crate::limits::human_bytes),
         Column::Nattch => num(o.nattch),
         Column::Msgs => num(o.msgs),
         Column::UsedBytes => num(o.used_bytes),

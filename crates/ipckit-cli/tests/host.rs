@@ -35,9 +35,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A System V key unique to this test process and `salt`.
+/// A System V key unique to this test process and `salt` (below 16): the whole pid is mixed
+/// in, so two test runs at once do not share keys.
 fn key(salt: i32) -> i32 {
-    0x2d00_0000 | (salt << 16) | (std::process::id() as i32 & 0xffff)
+    let mixed = std::process::id().wrapping_mul(0x9e37_79b1) >> 8;
+    0x2d00_0000 | (mixed as i32 & 0x00ff_fff0) | salt
 }
 
 fn hex(key: i32) -> String {
@@ -65,7 +67,7 @@ impl Objects {
             shm_key: key(salt),
             msg_key: key(salt + 1),
             sem_key: key(salt + 2),
-            // The child names its POSIX objects: the tag in a name records its maker.
+            // Named once the child runs: the tag in a name records its maker's pid.
             shm: String::new(),
             sem: String::new(),
             mq: String::new(),
@@ -137,6 +139,14 @@ impl Drop for Objects {
     }
 }
 
+/// POSIX names with ipckit's tag for creator `pid`, as `ipckit::name::unique` makes them.
+fn tagged_names(pid: u32, salt: &str) -> Vec<String> {
+    ["shm", "sem", "mq"]
+        .iter()
+        .map(|p| format!("/ipckit-hosttest-{p}-{pid}-0-{salt}"))
+        .collect()
+}
+
 /// The child role: make one of every kind, keep them in use, and wait to be killed.
 fn make_everything() {
     let arg = |n: &str| common::arg(n);
@@ -150,10 +160,7 @@ fn make_everything() {
     let mut set = SysvSemSet::create(k("SEM_KEY"), 2, 0o600).unwrap();
     set.persist();
     set.op(&[SemOp::post(1).no_undo()]).unwrap();
-    let names: Vec<String> = ["shm", "sem", "mq"]
-        .iter()
-        .map(|p| ipckit::name::unique_posix(&format!("hosttest-{p}")))
-        .collect();
+    let names = tagged_names(std::process::id(), &arg("SALT"));
     let mut pshm = PosixShm::create(&names[0], 4096, 0o600).unwrap();
     pshm.persist();
     let _mapped = pshm.map().unwrap();
@@ -163,7 +170,7 @@ fn make_everything() {
     mq.persist();
     // std's listener leaves its file behind, as a C server killed mid-run does.
     let _listener = std::os::unix::net::UnixListener::bind(arg("SOCK")).unwrap();
-    say(names.join(" "));
+    say("ready");
     hear();
 }
 
@@ -171,6 +178,19 @@ fn make_everything() {
 fn child_role() {
     match role().as_deref() {
         Some("make") => make_everything(),
+        Some("block-recv") => {
+            let key = common::arg("KEY");
+            let key = i32::from_str_radix(key.trim_start_matches("0x"), 16).unwrap();
+            let q = SysvMq::open(SysvKey::Key(key)).unwrap();
+            say("ready");
+            // Type 2 never comes: msgrcv blocks until the parent kills this process.
+            let mut buf = [0u8; 64];
+            let _ = q.recv(
+                &mut buf,
+                ipckit::mq::sysv::TypeFilter::from_msgtyp(2, false).unwrap(),
+                false,
+            );
+        }
         Some("idle") => {
             say("ready");
             hear();
@@ -182,17 +202,20 @@ fn child_role() {
 #[test]
 fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     let mut objs = Objects::new(1);
+    let salt = format!("{:x}", key(0));
     let mut maker = child("child_role", "make")
         .arg("SHM_KEY", objs.shm_key)
         .arg("MSG_KEY", objs.msg_key)
         .arg("SEM_KEY", objs.sem_key)
         .arg("SOCK", objs.sock().display())
+        .arg("SALT", &salt)
         .start();
-    let names = maker.line();
-    let mut names = names.split(' ').map(str::to_string);
-    objs.shm = names.next().unwrap();
-    objs.sem = names.next().unwrap();
-    objs.mq = names.next().unwrap();
+    // Known before the child makes anything, so the guard removes them whatever happens.
+    let names = tagged_names(maker.pid() as u32, &salt);
+    objs.shm = names[0].clone();
+    objs.sem = names[1].clone();
+    objs.mq = names[2].clone();
+    assert_eq!(maker.line(), "ready");
     let pid = maker.pid() as u64;
     let kinds = [
         "sysv-shm",
@@ -500,8 +523,14 @@ fn objects_made_by_ipcmk_are_listed_like_lsipc_lists_them() {
                 "{kind} {id}: {field}"
             );
         }
-        // ipcmk has exited and nothing was ever attached or sent: an orphan lsipc cannot flag.
-        assert_eq!(ours["state"], "orphan", "{kind}: {ours}");
+        // ipcmk has exited. The segment records it as creator: an orphan lsipc cannot flag.
+        // A queue or set records no creator, and nobody has used it: nothing proves it unused.
+        let want = if kind == "sysv-shm" {
+            "orphan"
+        } else {
+            "unknown"
+        };
+        assert_eq!(ours["state"], want, "{kind}: {ours}");
     }
 }
 
@@ -511,13 +540,7 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
         eprintln!("skipped: needs root to make an object another user may not remove");
         return;
     }
-    let mut made = Ipcrm(Vec::new());
-    let msg = ipcmk(&["-Q", "-p", "0644"]);
-    made.0.push(("-q", msg.clone()));
-    let key = match SysvMq::open_id(msg.parse().unwrap()).unwrap().key() {
-        SysvKey::Key(k) => hex(k),
-        SysvKey::Private => panic!("ipcmk made a private queue"),
-    };
+    let (_guard, msg, key) = queue_sent_to_by_a_dead_process(3, "644");
     // As nobody, the root-owned orphan is listed but may not be removed.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
     cmd.args(["gc", "--kind", "sysv-msg", &format!("--name={key}")]);
@@ -584,13 +607,7 @@ fn ls_rejects_bad_input_with_a_clear_error() {
 
 #[test]
 fn older_than_spares_a_recent_orphan() {
-    let mut made = Ipcrm(Vec::new());
-    let msg = ipcmk(&["-Q"]);
-    made.0.push(("-q", msg.clone()));
-    let key = match SysvMq::open_id(msg.parse().unwrap()).unwrap().key() {
-        SysvKey::Key(k) => hex(k),
-        SysvKey::Private => panic!("ipcmk made a private queue"),
-    };
+    let (_guard, msg, key) = queue_sent_to_by_a_dead_process(4, "600");
     let name = format!("--name={key}");
     let out = ipckit(&["gc", "--older-than", "1day", &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -677,4 +694,62 @@ fn fifos_and_pipes_are_listed_with_their_readers_and_writers() {
     );
     idle.tell("done");
     idle.success();
+}
+
+/// A System V queue that an `ipckit send` sent one message to and exited: an orphan. Returns
+/// a guard that removes it, its id and its key in hex.
+fn queue_sent_to_by_a_dead_process(salt: i32, mode: &str) -> (Ipcrm, String, String) {
+    let key = hex(key(salt));
+    let out = ipckit(&[
+        "send",
+        &format!("sysv-mq:{key}"),
+        "left",
+        "--create",
+        "--mode",
+        mode,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let q = SysvMq::open(SysvKey::Key(i32::from_str_radix(&key[2..], 16).unwrap())).unwrap();
+    let id = q.id().to_string();
+    (Ipcrm(vec![("-q", id.clone())]), id, key)
+}
+
+#[test]
+fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
+    let (_guard, id, key) = queue_sent_to_by_a_dead_process(5, "600");
+    let mut receiver = child("child_role", "block-recv").arg("KEY", &key).start();
+    assert_eq!(receiver.line(), "ready");
+    let name = format!("--name={key}");
+    let state = || {
+        let out = ipckit(&["ls", "--kind", "sysv-msg", "--json", &name]);
+        let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0].clone()
+    };
+    // The last sender is dead and nothing was received: only the blocked call shows the
+    // receiver. Wait, within T, for it to enter msgrcv.
+    let deadline = std::time::Instant::now() + common::T;
+    let live = loop {
+        let o = state();
+        if o["state"] == "live" || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(live["state"], "live", "{live}");
+    assert!(
+        live["reason"].as_str().unwrap().contains("blocked in"),
+        "{live}"
+    );
+    assert_eq!(live["pids"], serde_json::json!([receiver.pid()]));
+    let out = ipckit(&["gc", "--kind", "sysv-msg", &name]);
+    assert!(out.status.success());
+    assert!(
+        SysvMq::open_id(id.parse().unwrap()).is_ok(),
+        "gc removed a queue in use"
+    );
+
+    receiver.kill();
+    let dead = state();
+    assert_eq!(dead["state"], "orphan", "{dead}");
 }

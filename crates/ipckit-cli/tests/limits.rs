@@ -256,7 +256,7 @@ fn table_has_the_header_and_a_row_per_resource() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["RESOURCE", "DESCRIPTION", "USED", "LIMIT", "USE%"]
+        ["RESOURCE", "DESCRIPTION", "LIMIT", "USED", "USE%"]
     );
     assert_eq!(lines.len(), rows.len() + 1, "{}", out.stdout);
     for (line, r) in lines[1..].iter().zip(&rows) {

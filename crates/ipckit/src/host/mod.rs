@@ -220,6 +220,9 @@ pub struct Object {
     pub holders: Vec<Holder>,
     /// The ipckit creator its name records.
     pub creator: Option<Creator>,
+    /// The command of its creator while the creator runs (System V segments record it; an
+    /// ipckit name's tag does too).
+    pub creator_command: Option<String>,
     /// In use or not.
     pub state: State,
     /// Why: the evidence for the state, in words.
@@ -252,6 +255,7 @@ impl Object {
             detail: None,
             holders: Vec::new(),
             creator: None,
+            creator_command: None,
             state: State::Live,
             reason: String::new(),
             file: None,
@@ -296,7 +300,9 @@ impl Object {
     /// How long it has been untouched, in seconds ([`Object::last_used`], else the change
     /// time; `None` when neither is known).
     pub fn idle_secs(&self, now: i64) -> Option<i64> {
-        self.last_used.or(self.ctime).map(|t| (now - t).max(0))
+        self.last_used
+            .or(self.ctime)
+            .map(|t| now.saturating_sub(t).max(0))
     }
 }
 
@@ -336,7 +342,10 @@ pub fn scan(opts: &Options) -> Listing {
     let wants_files = [Kind::PosixShm, Kind::PosixSem, Kind::PosixMq, Kind::Fifo]
         .into_iter()
         .any(|k| opts.wants(k));
-    let procs = Processes::scan(opts.wants(Kind::Pipe));
+    let procs = Processes::scan(
+        opts.wants(Kind::Pipe),
+        opts.wants(Kind::SysvMsg) || opts.wants(Kind::SysvSem),
+    );
     let mut listing = Listing::default();
     let mut users = Users::default();
     if opts.wants(Kind::SysvMsg) {
@@ -366,11 +375,25 @@ pub fn scan(opts: &Options) -> Listing {
     for o in &mut listing.objects {
         o.owner = o.uid.and_then(|u| users.name(u));
     }
-    if wants_files && !procs.uninspected.is_empty() {
+    let unknown = listing.objects.iter().any(|o| o.state == State::Unknown);
+    if unknown && procs.hidden_others {
+        listing.notes.push(
+            "/proc is mounted with hidepid: other users' processes cannot be seen, so objects \
+             they might hold are 'unknown' (run as root to see them)"
+                .into(),
+        );
+    }
+    if unknown && !procs.uninspected.is_empty() {
         listing.notes.push(format!(
             "the descriptors of {} processes could not be read (permission denied; run as root to see them): \
              objects they might hold are 'unknown', not 'orphan'",
             procs.uninspected.len()
+        ));
+    }
+    if let Some(depth) = process::pid_namespace_depth().filter(|&d| d > 1) {
+        listing.notes.push(format!(
+            "this runs in a nested pid namespace ({depth} levels): processes outside it are not \
+             seen, so an object shared with them (same IPC namespace) may look unused"
         ));
     }
     if wants_files && !procs.maps_unread.is_empty() {
@@ -382,10 +405,6 @@ pub fn scan(opts: &Options) -> Listing {
         ));
     }
     listing
-}
-
-fn dead_or_none(procs: &Processes, pid: Option<u32>, when: Option<i64>) -> bool {
-    pid.is_none_or(|p| p == 0 || !procs.alive(p, when))
 }
 
 fn who(procs: &Processes, pid: u32) -> String {
@@ -417,52 +436,106 @@ fn sysv_object(kind: Kind, row: &procfs::SysvRow) -> Object {
     o
 }
 
+/// A pid the kernel recorded for a System V object: what it was, and when it was recorded.
+struct Recorded {
+    what: &'static str,
+    pid: u32,
+    when: Option<i64>,
+}
+
+impl Recorded {
+    /// A pid with the time of the event that recorded it. Pid 0 with no time: never happened.
+    /// Pid 0 with a time: it happened in a process outside this pid namespace, which the
+    /// kernel shows as 0.
+    fn new(what: &'static str, pid: Option<u32>, when: Option<i64>) -> Option<Recorded> {
+        let pid = pid.unwrap_or(0);
+        let happened = pid > 0 || when.is_some_and(|t| t > 0);
+        happened.then_some(Recorded { what, pid, when })
+    }
+}
+
+/// Judges a System V object from the processes blocked on it and the pids the kernel recorded:
+/// live if one waits or one is alive; unknown if one is out of sight, possibly reused, or
+/// nothing was ever recorded; orphan when every one is dead.
+fn judge_recorded(
+    procs: &Processes,
+    o: &mut Object,
+    recorded: &[Recorded],
+    blocked: Option<&Vec<u32>>,
+    call: &str,
+) {
+    use process::Liveness;
+    if let Some(pids) = blocked.filter(|p| !p.is_empty()) {
+        o.state = State::Live;
+        let by: Vec<String> = pids.iter().map(|&p| who(procs, p)).collect();
+        o.reason = format!("{} blocked in {call} on it", by.join(", "));
+        o.holders = pids
+            .iter()
+            .map(|&pid| Holder {
+                pid,
+                command: procs.command(pid),
+                read: false,
+                write: false,
+                mapped: false,
+            })
+            .collect();
+        return;
+    }
+    let live = |r: &&Recorded| r.pid > 0 && procs.liveness(r.pid, r.when) == Liveness::Alive;
+    if let Some(r) = recorded.iter().find(live) {
+        o.state = State::Live;
+        o.reason = format!("its {} {} is alive", r.what, who(procs, r.pid));
+    } else if let Some(r) = recorded.iter().find(|r| r.pid == 0) {
+        o.state = State::Unknown;
+        o.reason = format!(
+            "its {} is a process outside this pid namespace (the kernel shows pid 0)",
+            r.what
+        );
+    } else if let Some(r) = recorded
+        .iter()
+        .find(|r| procs.liveness(r.pid, r.when) == Liveness::Reused)
+    {
+        o.state = State::Unknown;
+        o.reason = format!(
+            "its {} was pid {}, now {} which started later: the pid was reused (or the clock was stepped)",
+            r.what,
+            r.pid,
+            who(procs, r.pid)
+        );
+    } else if recorded.is_empty() {
+        o.state = State::Unknown;
+        o.reason = "never used, and System V records no creator pid: a process that polls it \
+                    leaves no trace (ipckit rm removes it)"
+            .into();
+    } else {
+        o.state = State::Orphan;
+        let mut dead: Vec<String> = Vec::new();
+        for r in recorded {
+            let text = format!("{} {}", r.what, r.pid);
+            if !dead.iter().any(|d| d.ends_with(&format!(" {}", r.pid))) {
+                dead.push(text);
+            }
+        }
+        let verb = if dead.len() == 1 { "is" } else { "are" };
+        o.reason = format!("its {} {verb} dead", dead.join(" and "));
+    }
+}
+
 fn sysv_msg(procs: &Processes, listing: &mut Listing) {
     for row in sysv_rows("msg") {
         let mut o = sysv_object(Kind::SysvMsg, &row);
         o.msgs = row.unsigned("qnum");
         o.used_bytes = row.unsigned("cbytes");
-        let recorded: Vec<(&str, u32, Option<i64>)> = [
-            ("last sender", o.lspid, row.num("stime")),
-            ("last receiver", o.lrpid, row.num("rtime")),
+        let recorded: Vec<Recorded> = [
+            Recorded::new("last sender", o.lspid, row.num("stime")),
+            Recorded::new("last receiver", o.lrpid, row.num("rtime")),
         ]
         .into_iter()
-        .filter_map(|(what, pid, when)| pid.filter(|&p| p > 0).map(|p| (what, p, when)))
+        .flatten()
         .collect();
-        judge_recorded(
-            procs,
-            &mut o,
-            &recorded,
-            "no process has sent to or received from it",
-        );
+        let blocked = o.id.and_then(|id| procs.blocked_msg.get(&id));
+        judge_recorded(procs, &mut o, &recorded, blocked, "msgsnd or msgrcv");
         listing.objects.push(o);
-    }
-}
-
-/// Live if any recorded pid is still the process the kernel recorded; orphan otherwise.
-fn judge_recorded(
-    procs: &Processes,
-    o: &mut Object,
-    recorded: &[(&str, u32, Option<i64>)],
-    never: &str,
-) {
-    if let Some((what, pid, _)) = recorded
-        .iter()
-        .find(|(_, pid, when)| procs.alive(*pid, *when))
-    {
-        o.state = State::Live;
-        o.reason = format!("its {what} {} is alive", who(procs, *pid));
-    } else if recorded.is_empty() {
-        o.state = State::Orphan;
-        o.reason = format!("{never}, and System V records no creator pid");
-    } else {
-        o.state = State::Orphan;
-        let dead: Vec<String> = recorded
-            .iter()
-            .map(|(what, pid, _)| format!("{what} {pid}"))
-            .collect();
-        let verb = if dead.len() == 1 { "is" } else { "are" };
-        o.reason = format!("its {} {verb} dead", dead.join(" and "));
     }
 }
 
@@ -474,45 +547,45 @@ fn sysv_shm(procs: &Processes, listing: &mut Listing) {
         o.holders = procs.holders(o.id.and_then(|id| procs.segments.get(&id)));
         let removed = o.perms.is_some_and(|p| p & 0o1000 != 0);
         let nattch = o.nattch.unwrap_or(0);
-        let last_use = [row.num("atime"), row.num("dtime")]
-            .into_iter()
-            .flatten()
-            .max();
+        o.creator_command = o
+            .cpid
+            .filter(|&p| p > 0 && procs.liveness(p, o.ctime) == process::Liveness::Alive)
+            .map(|p| procs.command(p));
         if nattch > 0 {
             o.state = State::Live;
             let by: Vec<String> = o.holders.iter().map(|h| who(procs, h.pid)).collect();
-            o.reason = if by.is_empty() {
-                format!("{nattch} attachments")
-            } else {
+            o.reason = if by.len() as u64 == nattch {
                 format!("attached by {}", by.join(", "))
+            } else if by.is_empty() {
+                format!("{nattch} attachments, by processes out of sight")
+            } else {
+                format!("{nattch} attachments, among them {}", by.join(", "))
             };
             if removed {
                 o.reason.push_str("; removed, freed at the last detach");
             }
-        } else if !dead_or_none(procs, o.cpid, o.ctime) {
-            o.state = State::Live;
-            o.reason = format!(
-                "not attached, but its creator {} is alive",
-                who(procs, o.cpid.unwrap_or(0))
-            );
-        } else if !dead_or_none(procs, o.lpid, last_use) {
-            o.state = State::Live;
-            o.reason = format!(
-                "not attached, but its last user {} is alive",
-                who(procs, o.lpid.unwrap_or(0))
-            );
         } else {
-            o.state = State::Orphan;
-            o.reason = match o.lpid.filter(|&p| p > 0 && Some(p) != o.cpid) {
-                Some(lpid) => format!(
-                    "no attachments; its creator {} and last user {lpid} are dead",
-                    o.cpid.unwrap_or(0)
-                ),
-                None => format!(
-                    "no attachments; its creator {} is dead",
-                    o.cpid.unwrap_or(0)
-                ),
-            };
+            let last_use = [row.num("atime"), row.num("dtime")]
+                .into_iter()
+                .flatten()
+                .max()
+                .filter(|&t| t > 0);
+            // A segment always has a creator: pid 0 means one outside this pid namespace.
+            let creator = Some(Recorded {
+                what: "creator",
+                pid: o.cpid.unwrap_or(0),
+                when: o.ctime,
+            });
+            let recorded: Vec<Recorded> = creator
+                .into_iter()
+                .chain(Recorded::new("last user", o.lpid, last_use))
+                .collect();
+            judge_recorded(procs, &mut o, &recorded, None, "shmat");
+            if o.state == State::Orphan {
+                o.reason = format!("no attachments; {}", o.reason);
+            } else if o.state == State::Live {
+                o.reason = format!("not attached, but {}", o.reason);
+            }
         }
         listing.objects.push(o);
     }
@@ -523,7 +596,9 @@ fn sysv_sem(procs: &Processes, listing: &mut Listing) {
     for row in sysv_rows("sem") {
         let mut o = sysv_object(Kind::SysvSem, &row);
         o.nsems = row.unsigned("nsems");
-        let when = row.num("otime").filter(|&t| t > 0).or(o.ctime);
+        // SETVAL and SETALL record a pid too, and change ctime rather than otime.
+        let otime = row.num("otime").filter(|&t| t > 0);
+        let when = otime.max(o.ctime);
         // The last user of each semaphore and its waiters need semctl, which needs read access.
         let set = o.id.map(SysvSemSet::open_id);
         match set {
@@ -536,19 +611,28 @@ fn sysv_sem(procs: &Processes, listing: &mut Listing) {
                     }
                     if let Ok(pid) = set.last_pid(i)
                         && pid > 0
-                        && !recorded.iter().any(|(_, p, _)| *p == pid)
+                        && !recorded.iter().any(|r: &Recorded| r.pid == pid)
                     {
-                        recorded.push(("last user", pid, when));
+                        recorded.push(Recorded {
+                            what: "last user",
+                            pid,
+                            when,
+                        });
                     }
                 }
-                if waiting > 0 {
+                if recorded.is_empty() && otime.is_some() {
+                    // Operated on, but by no pid this namespace can see.
+                    recorded.extend(Recorded::new("last user", Some(0), otime));
+                }
+                let blocked = o.id.and_then(|id| procs.blocked_sem.get(&id));
+                if waiting > 0 && blocked.is_none_or(|b| b.is_empty()) {
                     o.state = State::Live;
                     o.reason = match waiting {
                         1 => "a process waits on it".to_string(),
                         n => format!("{n} processes wait on it"),
                     };
                 } else {
-                    judge_recorded(procs, &mut o, &recorded, "no process has operated on it");
+                    judge_recorded(procs, &mut o, &recorded, blocked, "semop");
                 }
             }
             Some(Err(e)) => {
@@ -575,8 +659,13 @@ fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
     o.creator = tag.map(|(purpose, pid)| Creator {
         pid,
         purpose,
-        alive: procs.alive(pid, o.ctime),
+        alive: procs.liveness(pid, o.ctime) == process::Liveness::Alive,
     });
+    o.creator_command = o
+        .creator
+        .as_ref()
+        .filter(|c| c.alive)
+        .map(|c| procs.command(c.pid));
     if !o.holders.is_empty() {
         o.state = State::Live;
         let by: Vec<String> = o.holders.iter().map(Holder::describe).collect();

@@ -86,6 +86,9 @@ pub(crate) struct Processes {
     pub uninspected: Vec<(u32, Option<u32>)>,
     /// Processes whose descriptors were read but whose mappings could not be.
     pub maps_unread: Vec<u32>,
+    /// /proc is mounted with `hidepid` and this is not root: other users' processes are not
+    /// even listed.
+    pub hidden_others: bool,
     /// Files by (device, inode): POSIX shm and semaphores, queues, FIFOs.
     pub files: HashMap<(u64, u64), BTreeMap<u32, Use>>,
     /// FIFO paths by (device, inode).
@@ -98,11 +101,30 @@ pub(crate) struct Processes {
     pub segments: HashMap<i32, BTreeMap<u32, Use>>,
     /// POSIX queues found through descriptors, by (device, inode).
     pub queues: HashMap<(u64, u64), HeldQueue>,
+    /// Processes blocked in `msgsnd`/`msgrcv` on a System V queue, by queue id.
+    pub blocked_msg: HashMap<i32, Vec<u32>>,
+    /// Processes blocked in `semop`/`semtimedop` on a System V semaphore set, by set id.
+    pub blocked_sem: HashMap<i32, Vec<u32>>,
+}
+
+/// Whether a pid the kernel recorded is still that process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// A process has the pid and started before the pid was recorded.
+    Alive,
+    /// A process has the pid but started after it was recorded: the pid was reused, or the
+    /// clock was stepped forward since (boot-relative start times are turned into wall-clock
+    /// time with today's clock). Not proof of death.
+    Reused,
+    /// No process has the pid.
+    Dead,
 }
 
 impl Processes {
     /// Reads /proc. `pipes`: also index anonymous pipes (one more read per pipe end).
-    pub fn scan(pipes: bool) -> Processes {
+    /// `syscalls`: also note who is blocked on a System V queue or semaphore set (one more
+    /// read per thread).
+    pub fn scan(pipes: bool, syscalls: bool) -> Processes {
         let mut out = Processes::default();
         let boot = procfs::read_lossy("/proc/stat").and_then(|t| procfs::boot_time(&t));
         let ticks = rustix::param::clock_ticks_per_second() as i64;
@@ -110,6 +132,7 @@ impl Processes {
             return out;
         };
         let mut mqueue_devs: HashMap<u64, bool> = HashMap::new();
+        out.hidden_others = !rustix::process::geteuid().is_root() && proc_hides_pids();
         for entry in dir.flatten() {
             let Some(pid) = entry
                 .file_name()
@@ -132,8 +155,17 @@ impl Processes {
                 command,
                 started,
             };
-            let fds_read = out.scan_fds(&base, pid, pipes, &mut mqueue_devs);
-            let maps_read = out.scan_maps(&base, pid);
+            let mut fds_read = out.scan_fds(&base, pid, pipes, &mut mqueue_devs);
+            let mut maps_read = out.scan_maps(&base, pid);
+            // A thread group whose leader has exited (pthread_exit in main) shows no
+            // descriptors or mappings under its pid: its other threads still have them.
+            if let Some(task) = live_thread(&base, pid) {
+                fds_read |= out.scan_fds(&task, pid, pipes, &mut mqueue_devs);
+                maps_read |= out.scan_maps(&task, pid);
+            }
+            if syscalls {
+                out.scan_syscall(&base, pid);
+            }
             // Descriptors decide: a process whose descriptors cannot be read (another user's,
             // without root) might hold anything. One whose mappings alone cannot be read (seen
             // for a sandbox's pid 1) is noted but still judged by its descriptors.
@@ -235,6 +267,34 @@ impl Processes {
         true
     }
 
+    /// What a process is blocked in, from `/proc/PID/syscall`: System V queue and semaphore
+    /// waits, which the kernel records nowhere else by pid.
+    /// Every thread's: the one blocked is often not the main one.
+    fn scan_syscall(&mut self, base: &std::path::Path, pid: u32) {
+        let Ok(tasks) = std::fs::read_dir(base.join("task")) else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let Some(text) = procfs::read_lossy(task.path().join("syscall")) else {
+                continue;
+            };
+            let Some((nr, id)) = procfs::blocked_syscall(&text) else {
+                continue;
+            };
+            let map = if nr == libc::SYS_msgrcv || nr == libc::SYS_msgsnd {
+                &mut self.blocked_msg
+            } else if nr == libc::SYS_semop || nr == libc::SYS_semtimedop {
+                &mut self.blocked_sem
+            } else {
+                continue;
+            };
+            let pids = map.entry(id).or_default();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+    }
+
     fn scan_maps(&mut self, base: &std::path::Path, pid: u32) -> bool {
         let Some(text) = procfs::read_lossy(base.join("maps")) else {
             return false;
@@ -253,15 +313,14 @@ impl Processes {
         true
     }
 
-    /// Is `pid` alive and the same process that was recorded at `when` (seconds since the
-    /// epoch)? A process that started after `when` only reuses the pid. Pid 0 means none.
-    pub fn alive(&self, pid: u32, when: Option<i64>) -> bool {
+    /// Is `pid` still the process the kernel recorded at `when` (seconds since the epoch)?
+    pub fn liveness(&self, pid: u32, when: Option<i64>) -> Liveness {
         match self.all.get(&pid) {
-            None => false,
+            None => Liveness::Dead,
             Some(p) => match (p.started, when) {
                 // Start times are rounded to whole seconds, so allow one.
-                (Some(started), Some(when)) if when > 0 => started <= when + 1,
-                _ => true,
+                (Some(started), Some(when)) if when > 0 && started > when + 1 => Liveness::Reused,
+                _ => Liveness::Alive,
             },
         }
     }
@@ -292,11 +351,54 @@ impl Processes {
     /// permission bits `mode`: the owner's own, or anyone's when group or others have access.
     /// (A root process that opened another user's private object is not assumed.)
     pub fn unseen_for(&self, uid: u32, mode: u32) -> usize {
+        let hidden =
+            self.hidden_others && (mode & 0o066 != 0 || uid != rustix::process::geteuid().as_raw());
         self.uninspected
             .iter()
             .filter(|(_, puid)| mode & 0o066 != 0 || puid.is_none_or(|p| p == uid))
             .count()
+            + usize::from(hidden)
     }
+}
+
+/// /proc is mounted with `hidepid=1` or `2` (`invisible`, `noaccess`): other users'
+/// processes are hidden or unreadable.
+fn proc_hides_pids() -> bool {
+    let Some(info) = procfs::read_lossy("/proc/self/mountinfo") else {
+        return false;
+    };
+    info.lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some("/proc"))
+        .any(|l| {
+            l.split([' ', ',']).any(|opt| {
+                opt.strip_prefix("hidepid=")
+                    .is_some_and(|v| !matches!(v, "0" | "off"))
+            })
+        })
+}
+
+/// How many pid namespaces deep this process is (`NSpid:` in `/proc/self/status` lists one
+/// pid per level): 1 in the host's namespace.
+pub(crate) fn pid_namespace_depth() -> Option<usize> {
+    let status = procfs::read_lossy("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    Some(line["NSpid:".len()..].split_whitespace().count())
+}
+
+/// When the leader of a thread group is a zombie with live threads, one of those threads'
+/// `/proc/PID/task/TID` directory.
+fn live_thread(base: &std::path::Path, pid: u32) -> Option<PathBuf> {
+    let stat = procfs::read_lossy(base.join("stat"))?;
+    let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+    if state != 'Z' {
+        return None;
+    }
+    let me = pid.to_string();
+    std::fs::read_dir(base.join("task"))
+        .ok()?
+        .flatten()
+        .map(|t| t.path())
+        .find(|t| t.file_name().and_then(|n| n.to_str()) != Some(me.as_str()))
 }
 
 fn bracketed(target: &str, prefix: &str) -> Option<u64> {
@@ -341,10 +443,18 @@ mod tests {
                 started: Some(1_000),
             },
         );
-        assert!(p.alive(42, Some(2_000)), "started before it was recorded");
-        assert!(!p.alive(42, Some(500)), "started after: the pid was reused");
-        assert!(p.alive(42, None), "no time recorded: trust the pid");
-        assert!(!p.alive(43, None));
+        assert_eq!(
+            p.liveness(42, Some(2_000)),
+            Liveness::Alive,
+            "started before"
+        );
+        assert_eq!(p.liveness(42, Some(500)), Liveness::Reused, "started after");
+        assert_eq!(
+            p.liveness(42, None),
+            Liveness::Alive,
+            "no time: trust the pid"
+        );
+        assert_eq!(p.liveness(43, None), Liveness::Dead);
     }
 
     #[test]

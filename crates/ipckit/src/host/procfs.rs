@@ -225,6 +225,17 @@ pub fn stat_line(text: &str) -> Option<(String, u64)> {
     Some((command, start))
 }
 
+/// From `/proc/PID/syscall` of a process blocked in a system call: the call's number and its
+/// first argument (for `msgrcv`, `msgsnd`, `semop` and `semtimedop`, the object's id). `None`
+/// when it is running (`running`) or not in a call (`-1 …`).
+pub fn blocked_syscall(text: &str) -> Option<(i64, i32)> {
+    let mut fields = text.split_whitespace();
+    let nr: i64 = fields.next()?.parse().ok()?;
+    let arg = fields.next()?.strip_prefix("0x")?;
+    let arg = u64::from_str_radix(arg, 16).ok()?;
+    (nr >= 0).then_some((nr, arg as u32 as i32))
+}
+
 /// The effective uid from `/proc/PID/status` (`Uid: real effective saved fs`).
 pub fn status_euid(text: &str) -> Option<u32> {
     let line = text.lines().find(|l| l.starts_with("Uid:"))?;
@@ -320,6 +331,17 @@ mod tests {
         assert_eq!(stat_line(line), Some(("a) b (c".into(), 777)));
         assert_eq!(stat_line("42 (x"), None);
         assert_eq!(stat_line(") ("), None);
+    }
+
+    #[test]
+    fn blocked_calls() {
+        assert_eq!(
+            blocked_syscall("70 0x8001 0x7ffd 0x2000 0x0 0x0 0x0 0x7ffd 0x7f00\n"),
+            Some((70, 0x8001))
+        );
+        assert_eq!(blocked_syscall("running\n"), None);
+        assert_eq!(blocked_syscall("-1 0x7ffd 0x7f00\n"), None);
+        assert_eq!(blocked_syscall(""), None);
     }
 
     #[test]

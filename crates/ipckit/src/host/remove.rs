@@ -29,10 +29,19 @@ pub fn remove(object: &Object) -> Result<()> {
     match object.kind {
         Kind::SysvShm => {
             let shm = crate::shm::sysv::SysvShm::open_id(id)?;
-            if !same_key(shm.key()) {
+            let st = shm.stat()?;
+            let ctime = st
+                .ctime
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            // The key alone does not tell a private segment (key 0) from one that reused its id.
+            if !same_key(shm.key())
+                || Some(st.cpid as u32) != object.cpid
+                || Some(ctime) != object.ctime
+            {
                 return Err(changed());
             }
-            if object.state.is_garbage() && shm.stat()?.nattch > 0 {
+            if object.state.is_garbage() && st.nattch > 0 {
                 return Err(Error::new(
                     ErrorKind::Changed,
                     "removing",
@@ -44,8 +53,21 @@ pub fn remove(object: &Object) -> Result<()> {
         }
         Kind::SysvMsg => {
             let mut q = crate::mq::sysv::SysvMq::open_id(id)?;
-            if !same_key(q.key()) {
+            let st = q.stat()?;
+            if !same_key(q.key()) || Some(st.change_time) != object.ctime {
                 return Err(changed());
+            }
+            // Listed as an orphan: any send or receive since means someone is there.
+            let used = Some(st.msgs) != object.msgs
+                || Some(st.last_send_pid as u32) != object.lspid
+                || Some(st.last_recv_pid as u32) != object.lrpid;
+            if object.state.is_garbage() && used {
+                return Err(Error::new(
+                    ErrorKind::Changed,
+                    "removing",
+                    "a process sent to or received from it since it was listed",
+                )
+                .object(&label));
             }
             q.remove()
         }

@@ -2,7 +2,7 @@
 //! is bound to any more (stale).
 
 use std::collections::{BTreeMap, HashSet};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
@@ -96,7 +96,9 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
             named.entry(p).or_default().push(e);
         }
     }
-    let mut bound: HashSet<PathBuf> = HashSet::new();
+    // Bound socket files by (device, inode), so a path reached through a symlink, or not
+    // UTF-8, still matches.
+    let mut bound: HashSet<(u64, u64)> = HashSet::new();
     let mut relative_names: HashSet<std::ffi::OsString> = HashSet::new();
     for (name, group) in &named {
         let mut uses: BTreeMap<u32, Use> = BTreeMap::new();
@@ -134,8 +136,9 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
         o.state = State::Live;
         if !name.starts_with('@') {
             let path = Path::new(name);
+            let mut candidates = Vec::new();
             if path.is_absolute() {
-                bound.insert(path.to_path_buf());
+                candidates.push(path.to_path_buf());
             } else {
                 // Relative to the binder's directory: try each holder's working directory.
                 if let Some(file) = path.file_name() {
@@ -143,11 +146,18 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
                 }
                 for h in &o.holders {
                     if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", h.pid)) {
-                        bound.insert(cwd.join(path));
+                        candidates.push(cwd.join(path));
                     }
                 }
             }
-            match std::fs::symlink_metadata(path) {
+            for c in &candidates {
+                if let Ok(meta) = std::fs::symlink_metadata(c)
+                    && meta.file_type().is_socket()
+                {
+                    bound.insert((meta.dev(), meta.ino()));
+                }
+            }
+            match std::fs::symlink_metadata(candidates.first().map_or(path, |c| c.as_path())) {
                 Ok(meta) => {
                     o.uid = Some(meta.uid());
                     o.perms = Some(meta.mode() & 0o7777);
@@ -183,16 +193,21 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
 
     // Socket files on disk that nothing in the table is bound to.
     let mut dirs = default_dirs();
-    dirs.extend(extra_dirs.iter().cloned());
+    dirs.extend(
+        extra_dirs
+            .iter()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
+    );
     let mut seen = HashSet::new();
     let mut files = Vec::new();
     let mut budget = MAX_ENTRIES;
+    let remote = remote_mounts();
     for dir in &dirs {
-        walk(dir, DEPTH, &mut budget, &mut seen, &mut files);
+        walk(dir, DEPTH, &remote, &mut budget, &mut seen, &mut files);
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, meta) in files {
-        if bound.contains(&path) {
+        if bound.contains(&(meta.dev(), meta.ino())) {
             continue;
         }
         let mut o = Object::new(Kind::Unix);
@@ -227,6 +242,36 @@ pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut List
     }
 }
 
+/// Mount points of network and user-space filesystems, where a lookup can hang on a dead
+/// server: never walked. Read from /proc/self/mountinfo, so the mounts themselves are not
+/// touched.
+fn remote_mounts() -> Vec<PathBuf> {
+    const REMOTE: [&str; 10] = [
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ceph",
+        "9p",
+        "afs",
+        "lustre",
+        "glusterfs",
+    ];
+    let Some(info) = procfs::read_lossy("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| {
+            let point = line.split_whitespace().nth(4)?;
+            let fstype = line.split(" - ").nth(1)?.split_whitespace().next()?;
+            let remote = REMOTE.contains(&fstype) || fstype.starts_with("fuse");
+            // mountinfo escapes spaces and the like as octal: \040.
+            remote.then(|| PathBuf::from(point.replace("\\040", " ")))
+        })
+        .collect()
+}
+
 fn state_name(state: u8) -> &'static str {
     match state {
         1 => "bound",
@@ -241,10 +286,14 @@ fn state_name(state: u8) -> &'static str {
 fn walk(
     dir: &Path,
     depth: usize,
+    remote: &[PathBuf],
     budget: &mut usize,
     seen: &mut HashSet<(u64, u64)>,
     out: &mut Vec<(PathBuf, std::fs::Metadata)>,
 ) {
+    if remote.iter().any(|m| dir.starts_with(m)) {
+        return;
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -254,7 +303,6 @@ fn walk(
         }
         *budget -= 1;
         let Ok(ft) = entry.file_type() else { continue };
-        use std::os::unix::fs::FileTypeExt;
         if ft.is_socket() {
             if let Ok(meta) = entry.metadata()
                 && seen.insert((meta.dev(), meta.ino()))
@@ -263,10 +311,11 @@ fn walk(
             }
         } else if ft.is_dir()
             && depth > 1
+            && !remote.iter().any(|m| entry.path().starts_with(m))
             && let Ok(meta) = entry.metadata()
             && seen.insert((meta.dev(), meta.ino()))
         {
-            walk(&entry.path(), depth - 1, budget, seen, out);
+            walk(&entry.path(), depth - 1, remote, budget, seen, out);
         }
     }
 }
