@@ -171,10 +171,10 @@ mod tests {
         assert!(lines.iter().all(|l| l.len() == header.len()), "{text}");
         let fields = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();
         assert_eq!(fields(1)[0], "MSGMNI");
-        assert_eq!(fields(1)[4..], ["3", "32000", "0.01%"]);
-        assert_eq!(fields(2)[4..], ["-", "8K", "-"]);
-        assert_eq!(fields(3)[4..], ["-", "unlimited", "-"]);
-        assert_eq!(fields(4)[4..], ["258", "unlimited", "-"]);
+        assert_eq!(fields(1)[4..], ["32000", "3", "0.01%"]);
+        assert_eq!(fields(2)[4..], ["8K", "-", "-"]);
+        assert_eq!(fields(3)[4..], ["unlimited", "-", "-"]);
+        assert_eq!(fields(4)[4..], ["unlimited", "258", "-"]);
         assert_eq!(fields(5)[4..], ["-", "-", "-"]);
     }
 
