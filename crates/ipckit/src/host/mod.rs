@@ -10,23 +10,34 @@
 //! | kind | orphan when |
 //! |---|---|
 //! | `sysv-shm` | no attachments, and its creator (`cpid`) and last user (`lpid`) are dead |
-//! | `sysv-msg` | its last sender and last receiver are dead (or there never was one) |
-//! | `sysv-sem` | no process waits on it, and every semaphore's last user is dead |
+//! | `sysv-msg` | nobody is blocked in `msgsnd`/`msgrcv` on it, and its last sender and last receiver are dead |
+//! | `sysv-sem` | nobody waits on it, and every semaphore's last user (`GETPID`) is dead |
 //! | `posix-shm`, `posix-sem` | no process maps it or holds it open |
 //! | `posix-mq` | no process holds it open |
 //! | `unix` | (stale) a socket file that no socket is bound to: a connect is refused |
 //!
-//! "Dead" also covers a pid that was reused: a process that started after the kernel recorded
-//! the pid is not the one it recorded. A name made by [`crate::name::unique`] carries the
-//! ipckit tag (`ipckit-PURPOSE-PID-…`), so the listing names its creator and purpose
-//! ([`Object::creator`]) even after the creator is gone, which a POSIX object otherwise never
-//! records.
+//! Who is blocked on a System V queue or set comes from every thread's `/proc/PID/task/TID/syscall`.
+//! A name made by [`crate::name::unique`] carries the ipckit tag (`ipckit-PURPOSE-PID-…`), so
+//! the listing names its creator and purpose ([`Object::creator`]) even after the creator is
+//! gone, which a POSIX object otherwise never records.
 //!
-//! Without root, the descriptors of other users' processes cannot be read: an object that such
-//! a process might hold (its owner's, or one whose mode lets others in) is
-//! [`State::Unknown`] instead of orphan, never a guess that could lose someone's data.
-//! System V objects are decided from what the kernel records, which anyone can read.
+//! [`State::Unknown`] is given whenever the evidence is not enough, never a guess that could
+//! lose someone's data:
+//! - a System V queue or set that nobody ever used: the kernel records no creator, and a
+//!   process that polls it (`IPC_NOWAIT`) leaves no trace;
+//! - a recorded pid that now belongs to a process started after it was recorded (the pid was
+//!   reused, or the wall clock was stepped since: start times are boot-relative);
+//! - a recorded pid of 0 with a time: a process outside this pid namespace did it;
+//! - a POSIX object that a process this scan could not inspect might hold: without root,
+//!   other users' descriptors cannot be read (and with `hidepid` their processes cannot even
+//!   be seen); such a process counts for its owner's objects and for any whose mode lets
+//!   others in. A root process holding another user's private object is not assumed.
 //!
+//! Limits, said in [`Listing::notes`] when they apply: processes in other pid namespaces that
+//! share this IPC namespace are invisible; a process whose mappings (but not descriptors)
+//! cannot be read is judged by its descriptors alone; a task that unshared its descriptor table
+//! (`CLONE_FILES`) is not read separately.
+
 //! Written by hand: no crate reads these tables (util-linux's lsipc is C and cannot tell an
 //! orphan).
 //!
@@ -312,7 +323,8 @@ pub struct Options {
     /// The kinds to list; empty means every kind but [`Kind::Pipe`].
     pub kinds: Vec<Kind>,
     /// Directories searched for stale socket files, besides the defaults (`/tmp`, `/var/tmp`,
-    /// `/run`, `/dev/shm` and `$XDG_RUNTIME_DIR`, each four levels deep).
+    /// `/run`, `/dev/shm`, `$XDG_RUNTIME_DIR` and `$TMPDIR`, each four levels deep; network
+    /// and FUSE mounts are skipped).
     pub socket_dirs: Vec<PathBuf>,
 }
 
