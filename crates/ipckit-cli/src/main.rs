@@ -23,7 +23,7 @@ use endpoint::Endpoint;
 #[command(
     name = "ipckit",
     version,
-    about = "Linux IPC: every mechanism measured side by side, sent over, listened on"
+    about = "Linux IPC: every mechanism measured side by side, sent over, listened on; every object listed, and the orphans cleaned up"
 )]
 struct Cli {
     #[command(subcommand)]
