@@ -24,7 +24,8 @@ pub struct GcArgs {
     /// send, receive or semop the kernel records.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub older_than: Option<Duration>,
-    /// One JSON array: each object considered, with what was done.
+    /// One JSON array: each orphan or stale file acted on, with what was done ("removed",
+    /// "would-remove", "failed" with the error).
     #[arg(long)]
     pub json: bool,
 }

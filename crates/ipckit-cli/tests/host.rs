@@ -201,7 +201,8 @@ fn child_role() {
 
 #[test]
 fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
-    let mut objs = Objects::new(1);
+    // Salts 10 to 12: no other test here uses them.
+    let mut objs = Objects::new(10);
     let salt = format!("{:x}", key(0));
     let mut maker = child("child_role", "make")
         .arg("SHM_KEY", objs.shm_key)
@@ -540,10 +541,28 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
         eprintln!("skipped: needs root to make an object another user may not remove");
         return;
     }
-    let (_guard, msg, key) = queue_sent_to_by_a_dead_process(3, "644");
-    // As nobody, the root-owned orphan is listed but may not be removed.
+    // A stale socket file in a directory only root may write: nobody sees it is stale (a
+    // connect is refused) but may not unlink it.
+    let dir = tempfile::Builder::new()
+        .prefix("ipckit-hosttest-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
-    cmd.args(["gc", "--kind", "sysv-msg", &format!("--name={key}")]);
+    cmd.args([
+        "gc",
+        "--kind",
+        "unix",
+        &format!("--dir={}", dir.path().display()),
+        &format!("--name={}", dir.path().display()),
+    ]);
     // SAFETY: setgid and setuid are async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
@@ -557,7 +576,7 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(&format!("failed sysv-msg:{msg}")),
+        text(&out.stdout).contains(&format!("failed unix:{}", stale.display())),
         "{}",
         text(&out.stdout)
     );
@@ -566,10 +585,7 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
         "{}",
         text(&out.stderr)
     );
-    assert!(
-        SysvMq::open_id(msg.parse().unwrap()).is_ok(),
-        "the queue was removed"
-    );
+    assert!(stale.exists(), "the file was removed");
 }
 
 #[test]

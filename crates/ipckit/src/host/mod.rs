@@ -146,7 +146,8 @@ pub enum State {
     Orphan,
     /// A socket file no socket is bound to: `gc` removes it.
     Stale,
-    /// No process this scan could inspect uses it, but some could not be inspected.
+    /// The evidence is not enough either way (never used, a pid out of sight or reused,
+    /// processes that could not be inspected): kept, and said why.
     Unknown,
 }
 
@@ -387,7 +388,11 @@ pub fn scan(opts: &Options) -> Listing {
     for o in &mut listing.objects {
         o.owner = o.uid.and_then(|u| users.name(u));
     }
-    let unknown = listing.objects.iter().any(|o| o.state == State::Unknown);
+    // Only when some verdict actually rests on processes that could not be inspected.
+    let unknown = listing
+        .objects
+        .iter()
+        .any(|o| o.state == State::Unknown && o.reason.contains("could not be"));
     if unknown && procs.hidden_others {
         listing.notes.push(
             "/proc is mounted with hidepid: other users' processes cannot be seen, so objects \
@@ -402,10 +407,41 @@ pub fn scan(opts: &Options) -> Listing {
             procs.uninspected.len()
         ));
     }
-    if let Some(depth) = process::pid_namespace_depth().filter(|&d| d > 1) {
+    if process::nested_pid_namespace() {
+        // Processes outside this pid namespace are invisible. Sharing the host's IPC namespace
+        // (a container run with --ipc=host), they may use any System V object or queue here.
+        let shared = process::host_ipc_namespace();
+        if shared {
+            for o in listing
+                .objects
+                .iter_mut()
+                .filter(|o| o.state == State::Orphan)
+            {
+                o.state = State::Unknown;
+                o.reason = format!(
+                    "{}; but processes outside this pid namespace share its IPC namespace and are not seen",
+                    o.reason
+                );
+            }
+        }
         listing.notes.push(format!(
-            "this runs in a nested pid namespace ({depth} levels): processes outside it are not \
-             seen, so an object shared with them (same IPC namespace) may look unused"
+            "this runs in a nested pid namespace: processes outside it are not seen{}",
+            if shared {
+                ", and they share this IPC namespace, so no object is called an orphan"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !procs.syscall_unread.is_empty() && rustix::process::geteuid().is_root() {
+        let pids: Vec<String> = procs
+            .syscall_unread
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        listing.notes.push(format!(
+            "the system calls of pid {} could not be read even as root: a System V wait of theirs is not seen",
+            pids.join(", ")
         ));
     }
     if wants_files && !procs.maps_unread.is_empty() {
@@ -466,9 +502,10 @@ impl Recorded {
     }
 }
 
-/// Judges a System V object from the processes blocked on it and the pids the kernel recorded:
-/// live if one waits or one is alive; unknown if one is out of sight, possibly reused, or
-/// nothing was ever recorded; orphan when every one is dead.
+/// Judges a System V object from the processes blocked on it (`blocked`: `None` for a kind
+/// nobody blocks on) and the pids the kernel recorded: live if one waits or one is alive;
+/// unknown if one is out of sight, possibly reused, or nothing was ever recorded, or if a
+/// process that could be blocked on it could not be inspected; orphan when every one is dead.
 fn judge_recorded(
     procs: &Processes,
     o: &mut Object,
@@ -505,6 +542,15 @@ fn judge_recorded(
         );
     } else if let Some(r) = recorded
         .iter()
+        .find(|r| procs.liveness(r.pid, r.when) == Liveness::Hidden)
+    {
+        o.state = State::Unknown;
+        o.reason = format!(
+            "its {} pid {} exists but this scan cannot see it (/proc hidepid?)",
+            r.what, r.pid
+        );
+    } else if let Some(r) = recorded
+        .iter()
         .find(|r| procs.liveness(r.pid, r.when) == Liveness::Reused)
     {
         o.state = State::Unknown;
@@ -519,6 +565,15 @@ fn judge_recorded(
         o.reason = "never used, and System V records no creator pid: a process that polls it \
                     leaves no trace (ipckit rm removes it)"
             .into();
+    } else if blocked.is_some()
+        && let unseen = procs.unseen_waiters(o.uid.unwrap_or(0), o.perms.unwrap_or(0))
+        && unseen > 0
+    {
+        // A process blocked on it would show only in its syscall file.
+        o.state = State::Unknown;
+        o.reason = format!(
+            "its recorded users are dead, but {unseen} processes that could wait on it could not be inspected"
+        );
     } else {
         o.state = State::Orphan;
         let mut dead: Vec<String> = Vec::new();
@@ -545,7 +600,10 @@ fn sysv_msg(procs: &Processes, listing: &mut Listing) {
         .into_iter()
         .flatten()
         .collect();
-        let blocked = o.id.and_then(|id| procs.blocked_msg.get(&id));
+        let none = Vec::new();
+        let blocked =
+            o.id.and_then(|id| procs.blocked_msg.get(&id))
+                .or(Some(&none));
         judge_recorded(procs, &mut o, &recorded, blocked, "msgsnd or msgrcv");
         listing.objects.push(o);
     }
@@ -636,7 +694,10 @@ fn sysv_sem(procs: &Processes, listing: &mut Listing) {
                     // Operated on, but by no pid this namespace can see.
                     recorded.extend(Recorded::new("last user", Some(0), otime));
                 }
-                let blocked = o.id.and_then(|id| procs.blocked_sem.get(&id));
+                let none = Vec::new();
+                let blocked =
+                    o.id.and_then(|id| procs.blocked_sem.get(&id))
+                        .or(Some(&none));
                 if waiting > 0 && blocked.is_none_or(|b| b.is_empty()) {
                     o.state = State::Live;
                     o.reason = match waiting {

@@ -105,6 +105,9 @@ pub(crate) struct Processes {
     pub blocked_msg: HashMap<i32, Vec<u32>>,
     /// Processes blocked in `semop`/`semtimedop` on a System V semaphore set, by set id.
     pub blocked_sem: HashMap<i32, Vec<u32>>,
+    /// Processes whose threads' `syscall` files could not be read (it needs ptrace-attach
+    /// rights: other users' processes, or one's own under Yama's ptrace_scope), with their uid.
+    pub syscall_unread: Vec<(u32, Option<u32>)>,
 }
 
 /// Whether a pid the kernel recorded is still that process.
@@ -116,6 +119,9 @@ pub(crate) enum Liveness {
     /// clock was stepped forward since (boot-relative start times are turned into wall-clock
     /// time with today's clock). Not proof of death.
     Reused,
+    /// No process this scan saw has the pid, but it exists (`kill(pid, 0)` says so): hidden
+    /// by `hidepid`, or gone and re-used between the scan and the check.
+    Hidden,
     /// No process has the pid.
     Dead,
 }
@@ -163,8 +169,8 @@ impl Processes {
                 fds_read |= out.scan_fds(&task, pid, pipes, &mut mqueue_devs);
                 maps_read |= out.scan_maps(&task, pid);
             }
-            if syscalls {
-                out.scan_syscall(&base, pid);
+            if syscalls && !out.scan_syscall(&base, pid) {
+                out.syscall_unread.push((pid, uid));
             }
             // Descriptors decide: a process whose descriptors cannot be read (another user's,
             // without root) might hold anything. One whose mappings alone cannot be read (seen
@@ -269,30 +275,33 @@ impl Processes {
 
     /// What a process is blocked in, from `/proc/PID/syscall`: System V queue and semaphore
     /// waits, which the kernel records nowhere else by pid.
-    /// Every thread's: the one blocked is often not the main one.
-    fn scan_syscall(&mut self, base: &std::path::Path, pid: u32) {
+    /// Every thread's: the one blocked is often not the main one. False if some thread's
+    /// could not be read.
+    fn scan_syscall(&mut self, base: &std::path::Path, pid: u32) -> bool {
         let Ok(tasks) = std::fs::read_dir(base.join("task")) else {
-            return;
+            return false;
         };
+        let mut all_read = true;
         for task in tasks.flatten() {
             let Some(text) = procfs::read_lossy(task.path().join("syscall")) else {
+                // A thread that exited meanwhile has no directory any more: not a failure.
+                all_read &= !task.path().exists();
                 continue;
             };
             let Some((nr, id)) = procfs::blocked_syscall(&text) else {
                 continue;
             };
-            let map = if nr == libc::SYS_msgrcv || nr == libc::SYS_msgsnd {
-                &mut self.blocked_msg
-            } else if nr == libc::SYS_semop || nr == libc::SYS_semtimedop {
-                &mut self.blocked_sem
-            } else {
-                continue;
+            let map = match ipc_call(nr) {
+                Some(IpcCall::Msg) => &mut self.blocked_msg,
+                Some(IpcCall::Sem) => &mut self.blocked_sem,
+                None => continue,
             };
             let pids = map.entry(id).or_default();
             if !pids.contains(&pid) {
                 pids.push(pid);
             }
         }
+        all_read
     }
 
     fn scan_maps(&mut self, base: &std::path::Path, pid: u32) -> bool {
@@ -316,7 +325,12 @@ impl Processes {
     /// Is `pid` still the process the kernel recorded at `when` (seconds since the epoch)?
     pub fn liveness(&self, pid: u32, when: Option<i64>) -> Liveness {
         match self.all.get(&pid) {
-            None => Liveness::Dead,
+            None => match rustix::process::Pid::from_raw(pid as i32)
+                .map(rustix::process::test_kill_process)
+            {
+                Some(Ok(())) | Some(Err(rustix::io::Errno::PERM)) => Liveness::Hidden,
+                _ => Liveness::Dead,
+            },
             Some(p) => match (p.started, when) {
                 // Start times are rounded to whole seconds, so allow one.
                 (Some(started), Some(when)) if when > 0 && started > when + 1 => Liveness::Reused,
@@ -347,6 +361,24 @@ impl Processes {
             .unwrap_or_else(|| "?".into())
     }
 
+    /// Processes that might be blocked on a System V object of owner `uid` with mode `mode`
+    /// without this scan seeing it: those not inspected at all, and (without root) those whose
+    /// system calls could not be read.
+    pub fn unseen_waiters(&self, uid: u32, mode: u32) -> usize {
+        // As root, a syscall file that cannot be read is an oddity (Yama scope 3, a sandbox's
+        // init): noted, not counted. Without root it is the rule for other users' processes
+        // and, under Yama's ptrace_scope 1, for one's own.
+        let unread = if rustix::process::geteuid().is_root() {
+            0
+        } else {
+            self.syscall_unread
+                .iter()
+                .filter(|(_, puid)| mode & 0o066 != 0 || puid.is_none_or(|p| p == uid))
+                .count()
+        };
+        self.unseen_for(uid, mode) + unread
+    }
+
     /// Processes that could not be inspected and might use an object of owner `uid` with
     /// permission bits `mode`: the owner's own, or anyone's when group or others have access.
     /// (A root process that opened another user's private object is not assumed.)
@@ -359,6 +391,52 @@ impl Processes {
             .count()
             + usize::from(hidden)
     }
+}
+
+/// Which System V wait a blocked system call number is. Native calls of x86_64 and aarch64
+/// only: a 32-bit (compat) task's `ipc()` multiplexer is not decoded.
+enum IpcCall {
+    Msg,
+    Sem,
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn ipc_call(nr: i64) -> Option<IpcCall> {
+    if nr == libc::SYS_msgrcv || nr == libc::SYS_msgsnd {
+        Some(IpcCall::Msg)
+    } else if nr == libc::SYS_semop || nr == libc::SYS_semtimedop {
+        Some(IpcCall::Sem)
+    } else {
+        None
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn ipc_call(_nr: i64) -> Option<IpcCall> {
+    None
+}
+
+/// The namespace a `/proc/self/ns/KIND` link names, as its inode: the initial pid namespace
+/// is 4026531836 and the initial IPC namespace 4026531839 (`PROC_PID_INIT_INO`,
+/// `PROC_IPC_INIT_INO`).
+pub(crate) fn namespace(kind: &str) -> Option<u64> {
+    let link = std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()?;
+    let link = link.to_str()?;
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// This process is in a pid namespace other than the host's.
+pub(crate) fn nested_pid_namespace() -> bool {
+    namespace("pid").is_some_and(|ino| ino != 4_026_531_836)
+}
+
+/// This process shares the host's IPC namespace.
+pub(crate) fn host_ipc_namespace() -> bool {
+    namespace("ipc").is_some_and(|ino| ino == 4_026_531_839)
 }
 
 /// /proc is mounted with `hidepid=1` or `2` (`invisible`, `noaccess`): other users'
@@ -375,14 +453,6 @@ fn proc_hides_pids() -> bool {
                     .is_some_and(|v| !matches!(v, "0" | "off"))
             })
         })
-}
-
-/// How many pid namespaces deep this process is (`NSpid:` in `/proc/self/status` lists one
-/// pid per level): 1 in the host's namespace.
-pub(crate) fn pid_namespace_depth() -> Option<usize> {
-    let status = procfs::read_lossy("/proc/self/status")?;
-    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
-    Some(line["NSpid:".len()..].split_whitespace().count())
 }
 
 /// When the leader of a thread group is a zombie with live threads, one of those threads'
@@ -454,7 +524,10 @@ mod tests {
             Liveness::Alive,
             "no time: trust the pid"
         );
-        assert_eq!(p.liveness(43, None), Liveness::Dead);
+        // Above any pid_max: no such process anywhere.
+        assert_eq!(p.liveness(0x7fff_fff0, None), Liveness::Dead);
+        // A real process this (empty) scan did not see: hidden, not dead.
+        assert_eq!(p.liveness(std::process::id(), None), Liveness::Hidden);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Kind, Object};
+use super::{Kind, Object, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
 
@@ -41,7 +41,7 @@ pub fn remove(object: &Object) -> Result<()> {
             {
                 return Err(changed());
             }
-            if object.state.is_garbage() && st.nattch > 0 {
+            if object.state != State::Live && st.nattch > 0 {
                 return Err(Error::new(
                     ErrorKind::Changed,
                     "removing",
@@ -58,10 +58,12 @@ pub fn remove(object: &Object) -> Result<()> {
                 return Err(changed());
             }
             // Listed as an orphan: any send or receive since means someone is there.
+            let last = st.change_time.max(st.send_time).max(st.recv_time);
             let used = Some(st.msgs) != object.msgs
                 || Some(st.last_send_pid as u32) != object.lspid
-                || Some(st.last_recv_pid as u32) != object.lrpid;
-            if object.state.is_garbage() && used {
+                || Some(st.last_recv_pid as u32) != object.lrpid
+                || object.last_used.is_some_and(|t| last > t);
+            if object.state != State::Live && used {
                 return Err(Error::new(
                     ErrorKind::Changed,
                     "removing",
@@ -75,6 +77,15 @@ pub fn remove(object: &Object) -> Result<()> {
             let set = crate::sync::sem_sysv::SysvSemSet::open_id(id)?;
             if !same_key(set.key()) {
                 return Err(changed());
+            }
+            let waiting = (0..set.len()).any(|i| set.waiters(i).is_ok_and(|(n, z)| n + z > 0));
+            if object.state != State::Live && waiting {
+                return Err(Error::new(
+                    ErrorKind::Changed,
+                    "removing",
+                    "a process waits on it now",
+                )
+                .object(&label));
             }
             set.remove()
         }
@@ -109,6 +120,22 @@ pub fn remove(object: &Object) -> Result<()> {
         Kind::Unix | Kind::Fifo => {
             if !same_file(Path::new(name), object) {
                 return Err(changed());
+            }
+            // A server may have bound the path since the scan: look again, just before.
+            if object.kind == Kind::Unix
+                && object.state == State::Stale
+                && (super::sockets::bound_in_kernel(Path::new(name))
+                    || !matches!(
+                        super::sockets::probe(Path::new(name)),
+                        super::sockets::Probe::Refused
+                    ))
+            {
+                return Err(Error::new(
+                    ErrorKind::Changed,
+                    "removing",
+                    "a socket is bound to it now",
+                )
+                .object(&label));
             }
             rustix::fs::unlink(name).map_err(|e| Error::os("removing", e).object(&label))
         }
