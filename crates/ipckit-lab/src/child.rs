@@ -162,7 +162,10 @@ impl Spawn {
         let errors = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&errors);
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+            for line in BufReader::new(stderr)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
                 if let Ok(mut e) = sink.lock() {
                     e.push_str(&line);
                     e.push('\n');
@@ -198,13 +201,22 @@ impl Child {
 
     /// What it wrote on stderr so far.
     pub fn stderr(&self) -> String {
-        self.errors.lock().map(|e| e.trim().to_string()).unwrap_or_default()
+        self.errors
+            .lock()
+            .map(|e| e.trim().to_string())
+            .unwrap_or_default()
     }
 
     /// The next line it says, within [`T`].
     pub fn line(&mut self) -> Result<String> {
-        self.line_within(T)?
-            .ok_or_else(|| format!("child {} ({}) said nothing within {T:?}", self.pid(), self.role).into())
+        self.line_within(T)?.ok_or_else(|| {
+            format!(
+                "child {} ({}) said nothing within {T:?}",
+                self.pid(),
+                self.role
+            )
+            .into()
+        })
     }
 
     /// The next line it says within `timeout`, or `None`. An error if it exited instead.
@@ -236,7 +248,12 @@ impl Child {
             return Ok(st);
         }
         if !self.pidfd.wait_exit(Some(T))? {
-            return Err(format!("child {} ({}) did not exit within {T:?}", self.pid(), self.role).into());
+            return Err(format!(
+                "child {} ({}) did not exit within {T:?}",
+                self.pid(),
+                self.role
+            )
+            .into());
         }
         let st = self.child.wait()?;
         self.reaped = Some(st);
@@ -247,7 +264,13 @@ impl Child {
     pub fn success(&mut self) -> Result<()> {
         let st = self.wait()?;
         if !st.success() {
-            return Err(format!("child {} ({}) failed ({st}): {}", self.pid(), self.role, self.stderr()).into());
+            return Err(format!(
+                "child {} ({}) failed ({st}): {}",
+                self.pid(),
+                self.role,
+                self.stderr()
+            )
+            .into());
         }
         Ok(())
     }

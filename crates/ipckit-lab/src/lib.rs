@@ -99,7 +99,10 @@ pub struct Outcome {
 
 /// Every scenario, in the order `ipckit lab` lists them.
 pub fn scenarios() -> Vec<Scenario> {
-    scenarios::ALL.iter().flat_map(|m| m.iter().copied()).collect()
+    scenarios::ALL
+        .iter()
+        .flat_map(|m| m.iter().copied())
+        .collect()
 }
 
 /// The scenario called `name`.
@@ -115,7 +118,8 @@ pub fn run<'a>(scenario: &Scenario, echo: impl FnMut(&str) + 'a) -> Outcome {
         lines: Vec::new(),
         echo: Box::new(echo),
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut lab)));
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut lab)));
     let verdict = match result {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => Verdict {

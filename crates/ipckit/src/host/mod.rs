@@ -27,16 +27,22 @@
 //!   process that polls it (`IPC_NOWAIT`) leaves no trace;
 //! - a recorded pid that now belongs to a process started after it was recorded (the pid was
 //!   reused, or the wall clock was stepped since: start times are boot-relative);
-//! - a recorded pid of 0 with a time: a process outside this pid namespace did it;
+//! - a recorded pid of 0 with a time: a process outside this pid namespace did it; a recorded
+//!   pid this scan did not see but `kill(pid, 0)` finds (`hidepid`);
+//! - any would-be orphan when this runs in a nested pid namespace that shares the host's IPC
+//!   namespace (processes outside are invisible);
+//! - a System V queue or set whose users are dead, when a process that could be blocked on it
+//!   could not be inspected (its `syscall` file needs ptrace-attach rights);
 //! - a POSIX object that a process this scan could not inspect might hold: without root,
 //!   other users' descriptors cannot be read (and with `hidepid` their processes cannot even
 //!   be seen); such a process counts for its owner's objects and for any whose mode lets
 //!   others in. A root process holding another user's private object is not assumed.
 //!
-//! Limits, said in [`Listing::notes`] when they apply: processes in other pid namespaces that
-//! share this IPC namespace are invisible; a process whose mappings (but not descriptors)
-//! cannot be read is judged by its descriptors alone; a task that unshared its descriptor table
-//! (`CLONE_FILES`) is not read separately.
+//! Limits, said in [`Listing::notes`] when they apply: a process whose mappings or system calls
+//! (but not descriptors) cannot be read even as root is judged by its descriptors alone; a task
+//! that unshared its descriptor table (`CLONE_FILES`) is not read separately; a 32-bit task's
+//! `ipc()` call is not decoded (only x86_64 and aarch64 native calls are); a file or socket on a
+//! hung network mount can still stall the stat of a descriptor that points at it.
 
 //! Written by hand: no crate reads these tables (util-linux's lsipc is C and cannot tell an
 //! orphan).
