@@ -3,6 +3,7 @@
 mod bench;
 mod endpoint;
 mod gc;
+mod lab;
 mod limits;
 mod ls;
 mod objects;
@@ -166,6 +167,11 @@ enum Command {
     Gc(gc::GcArgs),
     /// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
     /// /dev/shm and open files).
+    /// Run the classic IPC failure modes live, between real processes, and watch the kernel.
+    ///
+    /// Without names, lists the scenarios. Each prints a narrated transcript and a verdict
+    /// computed from what happened; exits 1 if any did not show its lesson.
+    Lab(lab::LabArgs),
     Limits {
         /// As a JSON array: resource, description, used, limit, unit, use_percent, unlimited.
         #[arg(long)]
@@ -304,6 +310,10 @@ fn main() -> ExitCode {
     if ipckit_bench::is_peer() {
         ipckit_bench::peer_main();
     }
+    // A lab scenario starts this program again for its other processes.
+    if ipckit_lab::is_child() {
+        ipckit_lab::child_main();
+    }
     let cli = Cli::parse();
     // Unwinding (not exiting in the hook) so destructors still remove socket files and FIFOs.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
@@ -348,6 +358,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => gc::rm(args),
         Command::Gc(args) => gc::gc(args),
         Command::Limits { json } => limits::run(json),
+        Command::Lab(args) => lab::run(args),
         Command::Recv {
             uri,
             count,

@@ -162,3 +162,59 @@ pub fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
     }
     e.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(run: fn(&mut Lab) -> Result<Verdict>) -> Scenario {
+        Scenario {
+            name: "test",
+            lesson: "a test",
+            run,
+        }
+    }
+
+    #[test]
+    fn the_verdict_is_what_the_scenario_saw() {
+        let shown = run(
+            &scenario(|lab| {
+                lab.say("parent", "did a thing");
+                Verdict::check(true, "it showed")
+            }),
+            |_| {},
+        );
+        assert!(shown.passed);
+        assert_eq!(shown.transcript.len(), 1);
+        assert!(
+            shown.transcript[0].contains("parent") && shown.transcript[0].contains("did a thing")
+        );
+        let not_shown = run(&scenario(|_| Verdict::check(false, "it did not")), |_| {});
+        assert!(!not_shown.passed);
+        assert_eq!(not_shown.verdict, "it did not");
+    }
+
+    #[test]
+    fn an_error_or_a_panic_fails_the_scenario_and_says_why() {
+        let failed = run(&scenario(|_| Err("the kernel said no".into())), |_| {});
+        assert!(!failed.passed);
+        assert!(
+            failed.verdict.contains("the kernel said no"),
+            "{}",
+            failed.verdict
+        );
+        let panicked = run(&scenario(|_| panic!("a bug")), |_| {});
+        assert!(!panicked.passed);
+        assert!(panicked.verdict.contains("a bug"), "{}", panicked.verdict);
+    }
+
+    #[test]
+    fn every_scenario_has_a_unique_name_and_a_lesson() {
+        let all = scenarios();
+        let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "duplicate names");
+        assert!(all.iter().all(|s| !s.lesson.is_empty()));
+    }
+}
