@@ -73,11 +73,19 @@ fn every_scenario_shows_its_lesson() {
         .filter(|o| o["passed"] != true)
         .map(|o| format!("{}: {}\n{:#}", o["name"], o["verdict"], o["transcript"]))
         .collect();
-    assert!(failed.is_empty(), "did not show their lesson:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "did not show their lesson:\n{}",
+        failed.join("\n")
+    );
     assert_eq!(code, Some(0), "{err}");
     for o in &all {
         let transcript = o["transcript"].as_array().unwrap();
-        assert!(transcript.len() >= 3, "{} narrates too little: {transcript:?}", o["name"]);
+        assert!(
+            transcript.len() >= 3,
+            "{} narrates too little: {transcript:?}",
+            o["name"]
+        );
         assert!(!o["lesson"].as_str().unwrap().is_empty());
     }
     // How long it took is printed, not asserted: speed is the benchmark's business.
@@ -90,7 +98,10 @@ fn lab_lists_the_scenarios_and_refuses_an_unknown_one() {
     let (code, out, _) = ipckit(&["lab"], Duration::from_secs(20));
     assert_eq!(code, Some(0));
     for name in NAMES {
-        assert!(out.lines().any(|l| l.starts_with(name)), "{name} not listed: {out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "{name} not listed: {out}"
+        );
     }
     let (code, _, err) = ipckit(&["lab", "no-such-scenario"], Duration::from_secs(20));
     assert_eq!(code, Some(1));
