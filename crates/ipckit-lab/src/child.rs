@@ -68,6 +68,26 @@ impl Args {
     }
 }
 
+/// Child side: takes ownership of descriptor `n`, which the parent passed with
+/// [`Spawn::fd`]. Fails if it is not open, or if it was taken already: each number is handed
+/// out once, so two owners can never close it twice.
+pub(crate) fn take_fd(n: i32) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    static TAKEN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().map_err(|_| "descriptor registry poisoned")?;
+    if taken.contains(&n) {
+        return Err(format!("descriptor {n} was taken already").into());
+    }
+    // SAFETY: F_GETFD only reads the flags of descriptor `n`; it touches no memory.
+    if unsafe { libc::fcntl(n, libc::F_GETFD) } == -1 {
+        return Err(format!("no descriptor {n}: the parent passed none").into());
+    }
+    taken.push(n);
+    // SAFETY: `n` is open (checked above); the parent passed it to this freshly executed
+    // process for the role alone, and the registry above makes this its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(n) })
+}
+
 /// Child side: tells the parent one line.
 pub(crate) fn say(line: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();

@@ -6,7 +6,7 @@
 //! split, however many processes write at once, while larger ones may be.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
@@ -56,13 +56,7 @@ pub(crate) const ROLES: &[Role] = &[
 
 /// Child side: the pipe or FIFO end the parent placed at descriptor 3 (`Spawn::fd(.., 3)`).
 fn inherited_fd3() -> Result<OwnedFd> {
-    // SAFETY: F_GETFD only reads the descriptor flags of number 3; it touches no memory.
-    if unsafe { libc::fcntl(3, libc::F_GETFD) } == -1 {
-        return Err("no descriptor 3: the parent passed no pipe end".into());
-    }
-    // SAFETY: descriptor 3 is open (checked above), the parent passed it for this child alone,
-    // and nothing else in this process owns or closes it: this handle becomes its only owner.
-    let fd = unsafe { OwnedFd::from_raw_fd(3) };
+    let fd = crate::child::take_fd(3)?;
     let st = rustix::fs::fstat(&fd)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Fifo {
         return Err("descriptor 3 is not a pipe".into());

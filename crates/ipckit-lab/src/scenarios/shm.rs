@@ -7,7 +7,7 @@
 //! The memory is a memfd that each child inherits as descriptor 3 and maps itself: nothing to
 //! unlink, nothing left behind whatever happens to the processes.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -182,9 +182,7 @@ fn counted(lab: &mut Lab, mode: Mode) -> Result<(u64, u64)> {
 fn incrementer(args: &Args) -> Result<()> {
     let mode = Mode::parse(&args.get("MODE")?)?;
     let ms: u64 = args.parse("MS")?;
-    // SAFETY: the parent put the memfd at descriptor FD (`Spawn::fd`) and nothing else in this
-    // freshly executed process owns that descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(FD) };
+    let fd = crate::child::take_fd(FD)?;
     let mapping: Mapping = Memfd::from_fd(fd)?.map(true)?;
     let counter = mapping.atomic_u64(COUNTER)?;
     let sem = match mode {

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -77,10 +77,8 @@ impl Drop for TempDir {
 }
 
 /// Child side: the descriptor the parent placed at 3 (`Spawn::fd(.., 3)`).
-fn inherited_fd3() -> OwnedFd {
-    // SAFETY: the parent passed exactly one descriptor, as number 3, and nothing else in this
-    // process owns or closes it: this handle becomes its only owner.
-    unsafe { OwnedFd::from_raw_fd(3) }
+fn inherited_fd3() -> crate::Result<OwnedFd> {
+    crate::child::take_fd(3)
 }
 
 fn show(bytes: &[u8]) -> String {
@@ -175,7 +173,7 @@ fn finish(c: &mut Child) -> Result<()> {
 
 /// Child: two sends on the socket at descriptor 3, then "sent"; exits when told.
 fn two_sends(args: &Args) -> Result<()> {
-    let fd = inherited_fd3();
+    let fd = inherited_fd3()?;
     match args.get("KIND")?.as_str() {
         "stream" => {
             let mut s = UnixStream::from_fd(fd);

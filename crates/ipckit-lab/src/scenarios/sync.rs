@@ -4,7 +4,7 @@
 //! `SEM_UNDO`; a robust mutex tells the next locker that its holder died (`EOWNERDEAD`) and
 //! can be repaired; a reader-preferring rwlock lets overlapping readers starve a writer.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
@@ -66,9 +66,7 @@ fn mono_ns() -> u64 {
 
 /// The memfd the parent passed to this child as descriptor 3, mapped writable.
 fn inherited_mapping() -> crate::Result<Mapping> {
-    // SAFETY: every role that calls this is started with `spawn(..).fd(memfd, 3)`, so
-    // descriptor 3 is open and nothing else in this process owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(3) };
+    let fd = crate::child::take_fd(3)?;
     Ok(Memfd::from_fd(fd)?.map(true)?)
 }
 
