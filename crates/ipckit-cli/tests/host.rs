@@ -590,29 +590,20 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
 
 #[test]
 fn ls_rejects_bad_input_with_a_clear_error() {
-    let out = ipckit(&["ls", "--kind", "sysv-bogus"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("unknown kind"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = ipckit(&["ls", "-o", "KEY,NOPE"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("unknown column"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = ipckit(&["ls", "--user", "no-such-user-ipckit"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no user"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = ipckit(&["gc", "--older-than", "soon"]);
-    assert_eq!(out.status.code(), Some(2));
+    for (args, code, says) in [
+        (&["ls", "--kind", "sysv-bogus"][..], 2, "unknown kind"),
+        (&["ls", "-o", "KEY,NOPE"][..], 2, "unknown column"),
+        (&["ls", "--user", "no-such-user-ipckit"][..], 1, "no user"),
+        (&["gc", "--older-than", "soon"][..], 2, "soon"),
+    ] {
+        let out = ipckit(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
     // Chosen columns, in the order given.
     let out = ipckit(&["ls", "-o", "kind,state", "--kind", "sysv-shm"]);
     assert!(out.status.success());

@@ -41,16 +41,20 @@ const MSG_SIZE: i64 = 64;
 /// How long the timed send waits on the full queue.
 const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// A new POSIX queue of [`MAX_MSGS`] messages of [`MSG_SIZE`] bytes, with a unique name, removed
+/// when dropped.
+fn small_queue(purpose: &str) -> Result<(String, PosixMq)> {
+    let name = ipckit::name::unique_posix(purpose);
+    let attr = QueueAttr {
+        max_msgs: MAX_MSGS,
+        msg_size: MSG_SIZE,
+    };
+    let q = PosixMq::create(&name, attr, 0o600)?;
+    Ok((name, q))
+}
+
 fn full(lab: &mut Lab) -> Result<Verdict> {
-    let name = ipckit::name::unique_posix("lab-mq-full");
-    let q = PosixMq::create(
-        &name,
-        QueueAttr {
-            max_msgs: MAX_MSGS,
-            msg_size: MSG_SIZE,
-        },
-        0o600,
-    )?;
+    let (name, q) = small_queue("lab-mq-full")?;
     lab.say(
         "parent",
         format!("mq_open({name}, O_CREAT, maxmsg {MAX_MSGS}, msgsize {MSG_SIZE})"),
@@ -126,15 +130,7 @@ fn full(lab: &mut Lab) -> Result<Verdict> {
 }
 
 fn priority(lab: &mut Lab) -> Result<Verdict> {
-    let name = ipckit::name::unique_posix("lab-mq-prio");
-    let q = PosixMq::create(
-        &name,
-        QueueAttr {
-            max_msgs: MAX_MSGS,
-            msg_size: MSG_SIZE,
-        },
-        0o600,
-    )?;
+    let (name, q) = small_queue("lab-mq-prio")?;
     lab.say("parent", format!("mq_open({name}, O_CREAT)"));
     let sent: [(&str, u32); 4] = [("low", 1), ("high-1", 9), ("medium", 5), ("high-2", 9)];
     for (msg, prio) in sent {
