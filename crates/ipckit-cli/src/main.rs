@@ -1,5 +1,6 @@
 //! `ipckit`: every Linux IPC mechanism, measured side by side, listed, cleaned up, explained.
 
+mod advise;
 mod bench;
 mod endpoint;
 mod gc;
@@ -183,6 +184,13 @@ enum Command {
         #[command(flatten)]
         serve: ServeFlags,
     },
+    /// Which IPC mechanism for your constraints: a ranked recommendation.
+    ///
+    /// Each candidate comes with the calls to use, why it fits, the trade-off, the failure mode
+    /// to guard against, who cleans up, the lab scenario that shows the risk, and its round
+    /// trip and throughput on this host when a bench report is at hand (`ipckit bench`).
+    /// Constraints that cannot all hold are named first.
+    Advise(advise::AdviseArgs),
 }
 
 impl ServeFlags {
@@ -366,5 +374,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve,
         } => serve.run(uri, count, timeout, false),
         Command::Listen { uri, serve } => serve.run(uri, None, None, true),
+        Command::Advise(args) => advise::run(args),
     }
 }
