@@ -166,13 +166,13 @@ enum Command {
     ///
     /// Carries on past an object it may not remove, and exits 1 if any removal failed.
     Gc(gc::GcArgs),
-    /// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
-    /// /dev/shm and open files).
     /// Run the classic IPC failure modes live, between real processes, and watch the kernel.
     ///
     /// Without names, lists the scenarios. Each prints a narrated transcript and a verdict
     /// computed from what happened; exits 1 if any did not show its lesson.
     Lab(lab::LabArgs),
+    /// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
+    /// /dev/shm and open files).
     Limits {
         /// As a JSON array: resource, description, used, limit, unit, use_percent, unlimited.
         #[arg(long)]
