@@ -766,17 +766,19 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
-        mechanism: "shared memory + futex (ipckit channel) / POSIX semaphore",
+        mechanism: "shared memory + futex / POSIX semaphore",
         rows: &[
             "shm-futex",
             "posix-shm-sem",
             "mmap-file-futex",
             "sysv-shm-sem",
         ],
-        calls: "ipckit's channel: a ring in shared memory with futex wake-ups, the fast path; \
-                by hand: memfd_create() or shm_open(O_CREAT|O_EXCL, 0600) + ftruncate() + \
-                mmap(MAP_SHARED), with sem_init(pshared=1) / sem_wait() / sem_post() in the \
-                mapping, or a robust process-shared mutex",
+        calls: "memfd_create() or shm_open(O_CREAT|O_EXCL, 0600) + ftruncate() + \
+                mmap(MAP_SHARED) (ipckit::shm), with a futex wake-up (ipckit::sync::event) or \
+                sem_init(pshared=1) / sem_wait() / sem_post() in the mapping \
+                (ipckit::sync::sem_posix), or a robust process-shared mutex; ipckit's own \
+                shared-memory channel (a lock-free ring with futex wake-ups) is planned, not \
+                built yet",
         summary: "the fastest path: both processes read and write the same pages, no copy \
                   through the kernel",
         tradeoff: "you own the synchronisation, the layout and the lifetime; a wake-up still goes \
@@ -801,12 +803,12 @@ pub const RULES: &[Rule] = &[
             ),
             good(
                 OneWay,
-                "a single-producer, single-consumer ring: the ipckit channel",
+                "a single-producer, single-consumer ring in the mapping",
             ),
             ok(TwoWay, "two rings, one per direction"),
             good(
                 Boundaries,
-                "the channel's ring carries whole messages; raw shared memory is what you lay out",
+                "a ring of length-prefixed slots carries whole messages: you lay it out",
             ),
             best(
                 LargePayloads,
@@ -815,8 +817,8 @@ pub const RULES: &[Rule] = &[
             .lab("shm-semaphore"),
             best(
                 LatencyCritical,
-                "no syscall on the data path; the channel spins briefly before it sleeps on a \
-                 futex",
+                "no syscall on the data path; spin briefly before sleeping on a futex, so a busy \
+                 pair makes no syscalls",
             )
             .lab("shm-atomic"),
             no(
