@@ -104,29 +104,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // ends the process at once. Blocked here, before any thread starts, so every thread (and
     // every peer, across exec) has them blocked and only the signalfd sees them. A signal
     // already ignored (nohup, a background job) stays ignored.
-    let signals: Vec<i32> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
-        .into_iter()
-        .filter(|&s| !ignored(s))
-        .collect();
-    let caught = std::sync::Arc::new(std::sync::Mutex::new(None));
-    if !signals.is_empty() {
-        let sfd = ipckit::notify::signal::SignalFd::new(&signals)?;
-        let interrupt = cfg.interrupt.clone();
-        let caught_by = caught.clone();
-        std::thread::spawn(move || {
-            while let Ok(Some(info)) = sfd.read_timeout(None) {
-                if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "ipckit: {} again: stopping at once",
-                        ipckit::notify::signal::name(info.signo)
-                    );
-                    std::process::exit(1);
-                }
-                *caught_by.lock().expect("not poisoned") = Some(info.signo);
-            }
-        });
-    }
+    let interrupt = crate::interrupt::Interrupt::catch(cfg.interrupt.clone())?;
 
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}")
@@ -165,7 +143,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     if report.interrupted {
-        let signo = caught.lock().expect("not poisoned").unwrap_or(libc::SIGINT);
+        let signo = interrupt.caught().unwrap_or(libc::SIGINT);
         anyhow::bail!(
             "stopped by {}: {} rows measured, reports written",
             ipckit::notify::signal::name(signo),
@@ -173,15 +151,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     failures(&report)
-}
-
-/// Whether `sig` is set to be ignored (by nohup, or a shell for a background job).
-fn ignored(sig: i32) -> bool {
-    // SAFETY: a null new action only reads the current one into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

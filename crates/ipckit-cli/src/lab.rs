@@ -52,8 +52,21 @@ pub fn run(args: LabArgs) -> Result<()> {
         }
         chosen
     };
+    // Ctrl-C lets the running scenario finish (so it removes what it made: its waits are all
+    // bounded) and runs no more; a second Ctrl-C stops at once.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupt = crate::interrupt::Interrupt::catch(stop)?;
     let mut outcomes = Vec::new();
     for s in &chosen {
+        if let Some(signo) = interrupt.caught() {
+            eprintln!(
+                "ipckit: {}: stopping after {} of {} scenarios",
+                ipckit::notify::signal::name(signo),
+                outcomes.len(),
+                chosen.len()
+            );
+            break;
+        }
         if !args.json {
             writeln!(out, "== {}: {}", s.name, s.lesson)?;
         }
@@ -91,6 +104,14 @@ pub fn run(args: LabArgs) -> Result<()> {
             .collect();
         serde_json::to_writer_pretty(&mut out, &list)?;
         writeln!(out)?;
+    }
+    if let Some(signo) = interrupt.caught() {
+        bail!(
+            "stopped by {} after {} of {} scenarios",
+            ipckit::notify::signal::name(signo),
+            outcomes.len(),
+            chosen.len()
+        );
     }
     let passed = outcomes.iter().filter(|o| o.passed).count();
     let seconds: f64 = outcomes.iter().map(|o| o.seconds).sum();

@@ -4,6 +4,7 @@ mod advise;
 mod bench;
 mod endpoint;
 mod gc;
+mod interrupt;
 mod lab;
 mod limits;
 mod ls;

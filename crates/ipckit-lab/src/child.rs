@@ -16,6 +16,8 @@ use crate::Result;
 /// The environment variable that makes this program a scenario's child process.
 pub const ROLE_ENV: &str = "IPCKIT_LAB_ROLE";
 const ARG_PREFIX: &str = "IPCKIT_LAB_ARG_";
+/// The descriptor numbers the parent passed, comma-separated (see [`take_fd`]).
+const FDS_ENV: &str = "IPCKIT_LAB_FDS";
 const PREFIX: &str = "LAB:";
 
 /// The bound on every wait for another process: long enough for a loaded 2-core machine.
@@ -78,13 +80,18 @@ pub(crate) fn take_fd(n: i32) -> Result<std::os::fd::OwnedFd> {
     if taken.contains(&n) {
         return Err(format!("descriptor {n} was taken already").into());
     }
+    let passed = std::env::var(FDS_ENV).unwrap_or_default();
+    if !passed.split(',').any(|p| p == n.to_string()) {
+        return Err(format!("the parent passed no descriptor {n}").into());
+    }
     // SAFETY: F_GETFD only reads the flags of descriptor `n`; it touches no memory.
     if unsafe { libc::fcntl(n, libc::F_GETFD) } == -1 {
         return Err(format!("no descriptor {n}: the parent passed none").into());
     }
     taken.push(n);
-    // SAFETY: `n` is open (checked above); the parent passed it to this freshly executed
-    // process for the role alone, and the registry above makes this its only owner.
+    // SAFETY: `n` is open (checked above) and the parent says it passed it (FDS_ENV) to this
+    // freshly executed process for the role alone; the registry above makes this its only
+    // owner.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(n) })
 }
 
@@ -137,6 +144,11 @@ impl Spawn {
     /// Starts the child. It dies with this process (`PR_SET_PDEATHSIG`).
     pub fn start(self) -> Result<Child> {
         let mut cmd = Command::new(std::env::current_exe()?);
+        // A process group of its own: a terminal's Ctrl-C reaches only the lab, which lets the
+        // scenario finish and clean up (the child still dies with the lab: PR_SET_PDEATHSIG).
+        cmd.process_group(0);
+        let passed: Vec<String> = self.fds.iter().map(|(_, n)| n.to_string()).collect();
+        cmd.env(FDS_ENV, passed.join(","));
         cmd.env(ROLE_ENV, self.role)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -145,11 +157,17 @@ impl Spawn {
             cmd.env(format!("{ARG_PREFIX}{k}"), v);
         }
         let fds = self.fds.clone();
-        // SAFETY: only async-signal-safe calls (prctl, dup2, fcntl) run between fork and exec.
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (prctl, getppid, dup2, fcntl) run between fork and
+        // exec.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // The lab may have died before the prctl: then nobody would kill this child.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 for &(src, dst) in &fds {
                     let r = if src == dst {
@@ -165,7 +183,15 @@ impl Spawn {
             });
         }
         let mut child = cmd.spawn()?;
-        let pidfd = PidFd::open(child.id() as i32)?;
+        let pidfd = match PidFd::open(child.id() as i32) {
+            Ok(p) => p,
+            Err(e) => {
+                // Without a pidfd no wait could be bounded: do not leave the child behind.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e.into());
+            }
+        };
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let (tx, lines) = mpsc::channel();
@@ -314,8 +340,11 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.reaped.is_none() {
             let _ = self.pidfd.send_signal(libc::SIGKILL);
-            let _ = self.pidfd.wait_exit(Some(T));
-            let _ = self.child.wait();
+            // Reap only a child that exited: one stuck in the kernel (D state) must not hang
+            // the lab; it is reaped by init when the lab exits.
+            if self.pidfd.wait_exit(Some(T)).unwrap_or(false) {
+                let _ = self.child.wait();
+            }
         }
     }
 }

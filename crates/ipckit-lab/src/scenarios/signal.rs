@@ -138,7 +138,7 @@ fn coalescing(lab: &mut Lab) -> crate::Result<Verdict> {
             format!(
                 "read signalfd -> {} x{}{}, then EAGAIN",
                 signal::name(sig),
-                got.len(),
+                got.iter().filter(|(s, _)| *s == sig).count(),
                 if how == "queue" {
                     format!(" (values {})", values.join(", "))
                 } else {

@@ -239,7 +239,7 @@ fn fd_passing(lab: &mut Lab) -> Result<Verdict> {
     let conn = listener
         .accept_timeout(T)?
         .ok_or("the child did not connect")?;
-    lab.say(&who, "connected to s.sock");
+    lab.say("parent", format!("accept -> a connection from {who}"));
     ancillary::send_fds(&conn, b"F", &[file.as_fd()])?;
     lab.say(
         "parent",

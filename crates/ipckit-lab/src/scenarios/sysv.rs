@@ -32,33 +32,42 @@ pub(crate) const ROLES: &[Role] = &[
 
 const SIZE: usize = 4096;
 
-/// Removes the segment `id` on drop if it is still the one `cpid` made: the scenario leaves
-/// nothing behind even when a step fails before `ipckit::host::remove` runs.
+/// Removes every segment the child `cpid` created, when dropped: whatever step failed, and
+/// even if the child was killed before it said its segment's id.
 struct SegmentGuard {
-    id: i32,
-    cpid: i32,
+    cpid: Option<i32>,
 }
 
 impl Drop for SegmentGuard {
     fn drop(&mut self) {
-        if let Ok(seg) = SysvShm::open_id(self.id)
-            && seg.stat().is_ok_and(|st| st.cpid == self.cpid)
-        {
-            let _ = seg.remove();
+        let Some(cpid) = self.cpid else { return };
+        let table = ipckit::host::procfs::read_lossy("/proc/sysvipc/shm").unwrap_or_default();
+        for row in ipckit::host::procfs::sysv_table(&table) {
+            if row.num("cpid") != Some(i64::from(cpid)) {
+                continue;
+            }
+            if let Some(id) = ipckit::host::procfs::sysv_id(&row)
+                && let Ok(seg) = SysvShm::open_id(id)
+                && seg.stat().is_ok_and(|st| st.cpid == cpid)
+            {
+                let _ = seg.remove();
+            }
         }
     }
 }
 
 fn orphan(lab: &mut Lab) -> Result<Verdict> {
+    // Declared before the child, so it runs after the child is killed and reaped.
+    let mut guard = SegmentGuard { cpid: None };
     let mut c = child::spawn("sysv-orphan-maker").start()?;
     let cpid = c.pid() as i32;
+    guard.cpid = Some(cpid);
     let line = c.line()?;
     let id: i32 = line
         .strip_prefix("created ")
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("child said '{line}'"))?;
-    let _guard = SegmentGuard { id, cpid };
     lab.say(format!("child {cpid}"), &line);
     c.tell("exit")?;
     let line = c.line()?;
