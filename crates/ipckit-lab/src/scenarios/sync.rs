@@ -6,17 +6,18 @@
 
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipckit::error::errno_name;
 use ipckit::name::SysvKey;
 use ipckit::shm::mapping::Mapping;
 use ipckit::shm::memfd::Memfd;
 use ipckit::sync::mutex::RobustMutex;
-use ipckit::sync::rwlock::{ReadGuard, SharedRwLock};
+use ipckit::sync::rwlock::{ReadGuard, SharedRwLock, WriteGuard};
 use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 use rustix::io::Errno;
 
+use super::pipe::wait_sleeping_in;
 use crate::child::{self, Args, Role};
 use crate::{Lab, Scenario, Verdict};
 
@@ -56,12 +57,6 @@ const PATIENCE: Duration = Duration::from_millis(300);
 /// Semaphore `index` as the transcript calls it: "sem 1", "sem 2".
 fn sem(index: usize) -> String {
     format!("sem {}", index + 1)
-}
-
-/// CLOCK_MONOTONIC now, in nanoseconds: the same clock in every process of the machine.
-fn mono_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// The memfd the parent passed to this child as descriptor 3, mapped writable.
@@ -126,7 +121,10 @@ fn deadlock(lab: &mut Lab) -> crate::Result<Verdict> {
         timed_out += usize::from(l.starts_with("timed out"));
     }
     if timed_out == 2 {
-        lab.kernel("neither wait could ever succeed: each holds what the other waits for");
+        lab.say(
+            "parent",
+            "neither wait could ever succeed: each holds what the other waits for",
+        );
     }
     for (who, c) in [("A", &mut a), ("B", &mut b)] {
         c.tell("release")?;
@@ -141,10 +139,25 @@ fn deadlock(lab: &mut Lab) -> crate::Result<Verdict> {
     let l = a.line()?;
     lab.say("child A", format!("semop(sem 1, -1) -> {l}"));
     b.tell(&format!("take 0 {forever}"))?;
-    lab.say(
-        "parent",
-        "B asks for sem 1 too (A holds it: B waits, holding nothing)",
-    );
+    lab.say("parent", "B asks for sem 1 too (A holds it)");
+    // The kernel's word that B is blocked in its semtimedop on this set, and the set's own
+    // counts: sem 1 taken with one waiter, sem 2 free, so the waiting B holds neither.
+    let b_asleep = wait_sleeping_in(b.pid(), &[libc::SYS_semtimedop], Some(set.id() as u64))?;
+    let (waiting, _) = set.waiters(0)?;
+    let values = set.get_all()?;
+    let b_holds_nothing = b_asleep && waiting == 1 && values == [0, 1];
+    lab.kernel(format!(
+        "B {} in semtimedop(set {}); sem 1 = {} with {waiting} waiting, sem 2 = {}{}",
+        if b_asleep { "sleeps" } else { "is not asleep" },
+        set.id(),
+        values[0],
+        values[1],
+        if b_holds_nothing {
+            ": B waits, holding nothing"
+        } else {
+            ""
+        }
+    ));
     a.tell(&format!("take 1 {forever}"))?;
     let l = a.line()?;
     lab.say(
@@ -171,9 +184,14 @@ fn deadlock(lab: &mut Lab) -> crate::Result<Verdict> {
     drop((a, b));
 
     Verdict::check(
-        timed_out == 2 && completed == 2,
+        timed_out == 2 && completed == 2 && b_holds_nothing,
         format!(
-            "opposite orders: {timed_out} of 2 timed waits expired (deadlock); one order: {completed} of 2 processes got both locks"
+            "opposite orders: {timed_out} of 2 timed waits expired (deadlock); one order: {completed} of 2 processes got both locks, the second {} while it waited",
+            if b_holds_nothing {
+                "asleep in semtimedop holding nothing"
+            } else {
+                "NOT seen asleep holding nothing"
+            }
         ),
     )
 }
@@ -422,6 +440,13 @@ fn mutex_user(args: &Args) -> crate::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // rwlock-starvation
 
+/// How many times the read lock passes from one reader to the other while the writer waits.
+const HANDOFFS: usize = 20;
+
+/// How long the writer waits for the write lock: far longer than the hand-offs take even on a
+/// loaded machine, so the verdict never rests on a race with its deadline.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
+
 fn rwlock_starvation(lab: &mut Lab) -> crate::Result<Verdict> {
     let mfd = Memfd::create("ipckit-lab-rwlock", 4096)?;
     let map = mfd.map(true)?;
@@ -435,153 +460,171 @@ fn rwlock_starvation(lab: &mut Lab) -> crate::Result<Verdict> {
         child::spawn("sync-rw-user").fd(mfd.as_fd(), 3).start()?,
     ];
     let mut writer = child::spawn("sync-rw-user").fd(mfd.as_fd(), 3).start()?;
-    let (r1, r2, w) = (readers[0].pid(), readers[1].pid(), writer.pid());
-    lab.say("parent", format!("readers {r1} and {r2}, writer {w}"));
+    let (r1, w) = (readers[0].pid(), writer.pid());
+    lab.say(
+        "parent",
+        format!("readers {r1} and {}, writer {w}", readers[1].pid()),
+    );
 
     readers[0].tell("read")?;
-    let first = readers[0].line()?;
-    lab.say(format!("child {r1}"), "read lock taken");
-    let ms = PATIENCE.as_millis();
-    writer.tell(&format!("write {ms}"))?;
+    let l = readers[0].line()?;
+    lab.say(
+        format!("child {r1}"),
+        format!("pthread_rwlock_clockrdlock -> {l}"),
+    );
+    let secs = WRITER_WAIT.as_secs();
+    writer.tell(&format!("write {}", WRITER_WAIT.as_millis()))?;
     writer.line()?; // "asking": it is about to wait
     lab.say(
         format!("child {w}"),
-        format!("asks for the write lock, waiting at most {ms} ms"),
+        format!("pthread_rwlock_clockwrlock(at most {secs} s): asks for the write lock"),
     );
+    // The role runs on the child's main thread, which /proc/PID/syscall shows; the writer does
+    // nothing else that could sleep in futex, so a futex sleep is its wait for the write lock.
+    if !wait_sleeping_in(w, &[libc::SYS_futex], None)? {
+        let said = writer.line_within(Duration::ZERO)?;
+        return Err(format!(
+            "the writer never slept waiting for the write lock (it said {said:?})"
+        )
+        .into());
+    }
+    lab.kernel(format!(
+        "child {w} sleeps in futex(): it waits for the write lock"
+    ));
     lab.say(
         "parent",
-        "readers take turns: the next takes the read lock before the last lets go",
+        format!("{HANDOFFS} hand-offs: the idle reader takes a read lock, then the holder lets go"),
     );
 
-    // Hand-offs: the idle reader takes the lock (try_read: it must get in at once, with the
-    // writer waiting), then the holder lets go. At every moment a reader holds the lock.
-    let mut entries = vec![first.parse::<u64>()?];
+    // Each hand-off: the idle reader takes the lock with try_read (it must get in at once,
+    // with the writer waiting) before the holder lets go, so a reader holds the lock at every
+    // moment. After each, the kernel must still show the writer asleep in its wait: it has
+    // not got the lock, and a new reader was let in past it.
     let mut holder = 0;
-    let started = Instant::now();
-    let verdict_line = loop {
+    for round in 1..=HANDOFFS {
         let next = 1 - holder;
+        let (now, was) = (readers[next].pid(), readers[holder].pid());
         readers[next].tell("read-now")?;
         let l = readers[next].line()?;
-        if l == "busy" {
-            lab.kernel("pthread_rwlock_tryrdlock -> EBUSY: this lock makes readers wait for a waiting writer");
-            break None;
-        }
-        entries.push(l.parse()?);
-        if entries.len() == 2 {
-            let (now, was) = (readers[next].pid(), readers[holder].pid());
-            lab.say(
-                format!("child {now}"),
-                format!("pthread_rwlock_tryrdlock -> 0 (while {was} reads and {w} waits)"),
+        if l != "0" {
+            lab.kernel(format!(
+                "pthread_rwlock_tryrdlock -> {l}: this lock makes readers wait for a waiting writer"
+            ));
+            return Verdict::check(
+                false,
+                format!(
+                    "hand-off {round}: a new reader was refused ({l}) while the writer waited: this lock prefers writers, no starvation here"
+                ),
             );
         }
         readers[holder].tell("unlock")?;
         readers[holder].line()?;
         holder = next;
-        if let Some(l) = writer.line_within(Duration::ZERO)? {
-            break Some(l);
+        let asleep = wait_sleeping_in(w, &[libc::SYS_futex], None)?;
+        if let Some(said) = writer.line_within(Duration::ZERO)? {
+            return Err(format!("hand-off {round}: the writer stopped waiting: {said}").into());
         }
-        if started.elapsed() > child::T {
-            return Err("the writer never answered".into());
+        if !asleep {
+            return Err(
+                format!("hand-off {round}: the writer is no longer asleep in futex").into(),
+            );
         }
-    };
-    let Some(answer) = verdict_line else {
-        return Verdict::check(
-            false,
-            "a new reader was refused while the writer waited: no starvation here",
-        );
-    };
-    // "timed out START END" or "got it START END", in CLOCK_MONOTONIC nanoseconds.
-    let words: Vec<&str> = answer.split_whitespace().collect();
-    let (w_start, w_end): (u64, u64) = match words.as_slice() {
-        [.., s, e] => (s.parse()?, e.parse()?),
-        _ => return Err(format!("writer said {answer:?}").into()),
-    };
-    let starved = answer.starts_with("timed out");
-    let during = entries
-        .iter()
-        .filter(|&&t| t > w_start && t < w_end)
-        .count();
+        if round == 1 {
+            lab.say(
+                format!("child {now}"),
+                format!("pthread_rwlock_tryrdlock -> 0 (while {was} reads and {w} waits)"),
+            );
+            lab.say(format!("child {was}"), "pthread_rwlock_unlock");
+        }
+    }
+    lab.kernel(format!(
+        "after each of the {HANDOFFS} hand-offs, child {w} still slept in futex()"
+    ));
     lab.say(
-        format!("child {w}"),
+        "parent",
         format!(
-            "pthread_rwlock_clockwrlock({ms} ms) -> {}",
-            if starved {
-                errno_name(Errno::TIMEDOUT)
-            } else {
-                "got it".to_string()
-            }
+            "{} read locks granted while the writer waited; one was always held: the lock was never free",
+            HANDOFFS + 1
         ),
     );
-    lab.kernel(format!(
-        "{during} read locks granted while the writer waited; the lock was never free"
-    ));
 
     readers[holder].tell("unlock")?;
     readers[holder].line()?;
-    lab.say("parent", "the readers stop: the lock is idle");
-    writer.tell(&format!("write {ms}"))?;
-    writer.line()?;
+    lab.say(
+        format!("child {}", readers[holder].pid()),
+        "pthread_rwlock_unlock: the readers stop, the lock is idle",
+    );
     let after = writer.line()?;
-    let got_after = after.starts_with("got it");
+    let got_after = after == "got it";
     lab.say(
         format!("child {w}"),
         format!(
-            "pthread_rwlock_clockwrlock({ms} ms) -> {}",
-            if got_after { "got it" } else { "timed out" }
+            "pthread_rwlock_clockwrlock -> {}",
+            if got_after {
+                "0 (got the write lock)".to_string()
+            } else {
+                errno_name(Errno::TIMEDOUT)
+            }
         ),
     );
+    if got_after {
+        writer.tell("unlock")?;
+        writer.line()?;
+    }
     Verdict::check(
-        starved && during > 0 && got_after,
+        got_after,
         format!(
-            "with readers overlapping ({during} entries during its wait) the writer's {ms} ms write {}; once they stopped it {}",
-            if starved { "timed out" } else { "succeeded" },
+            "the writer stayed asleep in its wait through {HANDOFFS} reader hand-offs while a reader always held the lock; once the readers stopped it {}",
             if got_after {
                 "got the lock"
             } else {
-                "still failed"
+                "still did not get it"
             }
         ),
     )
 }
 
 /// Child: uses the rwlock at offset 0 of the inherited memfd as the parent says: `read`
-/// (waits), `read-now` (try_read), `unlock`, `write MS` (write_timeout, says "asking" first).
-/// Read entries are answered with the CLOCK_MONOTONIC time of the entry.
+/// (waits), `read-now` (try_read), `write MS` (write_timeout; says "asking" first, then
+/// "got it" and keeps the lock, or "timed out"), `unlock` (lets go of what it holds). A read
+/// lock is answered "0" when taken, `read-now` "EBUSY" when refused.
 fn rw_user(_args: &Args) -> crate::Result<()> {
     let map = inherited_mapping()?;
     let lock = SharedRwLock::attach(&map, 0)?;
-    let mut held: Option<ReadGuard<'_>> = None;
+    let mut read: Option<ReadGuard<'_>> = None;
+    let mut write: Option<WriteGuard<'_>> = None;
     while let Some(cmd) = child::hear() {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
             ["read"] => {
-                held = Some(lock.read_timeout(child::T)?.ok_or("no read lock")?);
-                child::say(mono_ns().to_string());
+                read = Some(lock.read_timeout(child::T)?.ok_or("no read lock")?);
+                child::say("0");
             }
             ["read-now"] => match lock.try_read()? {
                 Some(g) => {
-                    held = Some(g);
-                    child::say(mono_ns().to_string());
+                    read = Some(g);
+                    child::say("0");
                 }
-                None => child::say("busy"),
+                None => child::say(errno_name(Errno::BUSY)),
             },
             ["unlock"] => {
-                held = None;
+                read = None;
+                write = None;
                 child::say("unlocked");
             }
             ["write", ms] => {
                 let ms: u64 = ms.parse()?;
                 child::say("asking");
-                let start = mono_ns();
-                let got = lock.write_timeout(Duration::from_millis(ms))?;
-                let end = mono_ns();
-                let what = if got.is_some() { "got it" } else { "timed out" };
-                drop(got);
-                child::say(format!("{what} {start} {end}"));
+                write = lock.write_timeout(Duration::from_millis(ms))?;
+                child::say(if write.is_some() {
+                    "got it"
+                } else {
+                    "timed out"
+                });
             }
             _ => return Err(format!("unknown command {cmd:?}").into()),
         }
     }
-    drop(held);
+    drop((read, write));
     Ok(())
 }
