@@ -111,6 +111,15 @@ fn load(arg: Option<&Path>) -> anyhow::Result<Option<Report>> {
         let json: Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a bench report: not JSON", path.display()))?;
         advise::check_report(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let version = json.get("version").and_then(Value::as_u64);
+        let ours = u64::from(ipckit_bench::report::VERSION);
+        if version != Some(ours) {
+            anyhow::bail!(
+                "{}: a bench report of version {} (this ipckit reads version {ours}): run ipckit bench again",
+                path.display(),
+                version.map_or("?".into(), |v| v.to_string())
+            );
+        }
         Ok(Report {
             path: path.to_path_buf(),
             json,
@@ -174,6 +183,7 @@ fn measured_json(m: &Option<Measured>) -> Value {
             "row": m.row,
             "size": m.size,
             "p50_rtt_ns": m.p50_rtt_ns,
+            "throughput_size": m.throughput_size,
             "msgs_per_sec": m.msgs_per_sec,
             "bytes_per_sec": m.bytes_per_sec,
         }),
@@ -266,7 +276,7 @@ fn wrap(text: &str, indent: usize, width: usize) -> String {
     out
 }
 
-const WIDTH: usize = 100;
+const WIDTH: usize = 80;
 const LABEL: usize = 18;
 
 /// `   label:          text`, folded.
@@ -302,6 +312,16 @@ fn measured_line(m: &Measured) -> String {
         (Some(msgs), None) => parts.push(format!("{} msgs/s", rate_label(msgs))),
         (None, Some(bytes)) => parts.push(bandwidth_label(bytes)),
         (None, None) => parts.push("no throughput row".into()),
+    }
+    if m.throughput_size != m.size && parts.len() == 2 {
+        return format!(
+            "{} at {}, {} at {} (bench row {})",
+            parts[0],
+            size_label(m.size as usize),
+            parts[1],
+            size_label(m.throughput_size as usize),
+            m.row
+        );
     }
     format!(
         "{} at {} (bench row {})",
@@ -352,8 +372,8 @@ fn candidate(
             out,
             "measured here",
             &format!(
-                "not in this report (ipckit bench --only {})",
-                r.rows.join(",")
+                "not in this report (rows {}: a full `ipckit bench` measures them)",
+                r.rows.join(", ")
             ),
         ),
         None => {}
@@ -467,6 +487,9 @@ fn describe(report: &Value) -> String {
     }
     if let Some(cpu) = s("/host/cpu_model") {
         parts.push(cpu.to_string());
+    }
+    if report.get("interrupted").and_then(Value::as_bool) == Some(true) {
+        parts.push("an interrupted run: some rows missing".into());
     }
     if parts.is_empty() {
         String::new()

@@ -146,14 +146,17 @@ fn a_report_gives_each_candidate_its_figures() {
     let out = advise(dir.path(), &["--related", "--one-way", "--report", f]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    // Lines are wrapped at 80 columns: compare the words.
+    let flat = flat(&text);
     assert!(
-        text.contains("measured here: p50 RTT 21.0 µs, 200.0 k msgs/s (12.2 MiB/s) at 64 B"),
+        flat.contains("measured here: p50 RTT 21.0 µs, 200.0 k msgs/s (12.2 MiB/s) at 64 B"),
         "{text}"
     );
     assert!(
-        text.contains("not in this report (ipckit bench --only fifo)"),
+        flat.contains("not in this report (rows fifo: a full `ipckit bench` measures them)"),
         "{text}"
     );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
     let see = text.lines().find(|l| l.starts_with("   see:")).unwrap();
     assert!(
         see.ends_with(" ipckit lab pipe-forgotten-end (also: pipe-eof)"),
@@ -193,14 +196,15 @@ fn latency_critical_says_when_this_host_disagrees() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("1. shared memory"), "{text}");
     assert!(
-        text.contains(
+        flat(&text).contains(
             "p50 RTT 50.0 µs, 100.0 k msgs/s (390.6 MiB/s) at 4 KiB (bench row shm-futex)"
         ),
         "{text}"
     );
-    let note = text.find("note: on this host anonymous pipe").expect(&text);
+    let flat = flat(&text);
+    let note = flat.find("note: on this host anonymous pipe").expect(&text);
     assert!(
-        text[note..].contains("p50 20.0 µs against 50.0 µs"),
+        flat[note..].contains("p50 20.0 µs against 50.0 µs"),
         "{text}"
     );
     // Without --latency-critical, no such note.
@@ -263,4 +267,9 @@ fn opposite_flags_are_a_usage_error() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains("cannot be used with"), "{err}");
     }
+}
+
+/// The words of `text`, one space apart: wrapped lines compare as one.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

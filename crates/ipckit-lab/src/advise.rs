@@ -472,7 +472,8 @@ pub const RULES: &[Rule] = &[
             good(
                 EventLoop,
                 "a descriptor to poll once open; open with O_NONBLOCK (a writer with no reader \
-                 then gets ENXIO)",
+                 then gets ENXIO); a reader whose last writer closed gets POLLHUP on every \
+                 poll (a busy loop) unless it opens the FIFO O_RDWR itself (Linux)",
             )
             .lab("fifo-nonblock-enxio"),
             no(Remote, LOCAL),
@@ -523,7 +524,8 @@ pub const RULES: &[Rule] = &[
             .lab("message-boundaries"),
             good(
                 LargePayloads,
-                "no per-message limit and large socket buffers: one copy each way",
+                "no per-message limit and larger buffers than a pipe's 64 KiB (the same two \
+                 copies, fewer wake-ups)",
             ),
             ok(
                 LatencyCritical,
@@ -703,9 +705,10 @@ pub const RULES: &[Rule] = &[
         tradeoff: "each datagram must fit the socket buffer; with no connection a sender learns \
                    the receiver is gone only when sendto() fails, and a reply needs the sender \
                    to bind an address too",
-        failure_mode: "a slow receiver: senders block (or get EAGAIN) on its full buffer; a dead \
-                       one: sendto() fails with ECONNREFUSED and its socket file stays; anyone \
-                       who may write the path can send, so check the sender's credentials",
+        failure_mode: "a slow receiver: senders block (or get EAGAIN) on its full buffer or on \
+                       net.unix.max_dgram_qlen queued datagrams (10 by default); a dead one: \
+                       sendto() fails with ECONNREFUSED and its socket file stays; anyone who \
+                       may write the path can send, so check the sender's credentials",
         cleanup: "the receiver unlinks its socket file; a stale one goes once sendto() is \
                   refused",
         lab: "peer-credentials",
@@ -786,7 +789,9 @@ pub const RULES: &[Rule] = &[
                    less than bandwidth does",
         failure_mode: "missing or wrong synchronisation: two writers lose updates, silently; a \
                        process that dies holding the lock blocks everyone (a robust mutex \
-                       reports EOWNERDEAD; System V semaphores have SEM_UNDO)",
+                       reports EOWNERDEAD; System V semaphores have SEM_UNDO; a POSIX semaphore \
+                       has no undo: a process killed between sem_wait() and sem_post() leaves it \
+                       taken)",
         cleanup: "the creator shm_unlink()s (POSIX) or IPC_RMIDs (System V: the segment stays \
                   until the last detach); a memfd or anonymous mapping goes with its last \
                   holder; a crash leaves named segments behind (ipckit gc)",
@@ -892,7 +897,9 @@ pub const RULES: &[Rule] = &[
             good(OneWay, "senders to receivers"),
             good(
                 TwoWay,
-                "one queue both ways: requests as type 1, each reply typed with its client's pid",
+                "one queue both ways: requests as type 1, each reply typed with its client's pid \
+                 (mind kernel.msgmnb, 16 KiB by default: requests can fill the queue and block \
+                 the server's replies)",
             )
             .lab("sysv-mq-types"),
             best(
@@ -1308,7 +1315,25 @@ pub fn advise(c: &Constraints) -> Advice {
                         .unwrap_or_else(|| ok(*n, "no rule says otherwise"))
                 })
                 .collect();
-            let score = reasons.iter().filter_map(|f| f.level.weight()).sum();
+            // --latency-critical "matters more than anything else": its fit counts twice.
+            let score: i32 = reasons
+                .iter()
+                .filter_map(|f| {
+                    let w = f.level.weight()?;
+                    Some(if f.need == Need::LatencyCritical {
+                        2 * w
+                    } else {
+                        w
+                    })
+                })
+                .sum();
+            // On one host TCP only adds the network stack to what a Unix socket does: it ranks
+            // below every local mechanism unless --remote asks for it.
+            let score = if r.mechanism == "TCP" && !c.remote {
+                score - 3
+            } else {
+                score
+            };
             (
                 i,
                 Candidate {
@@ -1345,13 +1370,16 @@ pub fn advise(c: &Constraints) -> Advice {
 pub struct Measured {
     /// The bench row they come from (`shm-futex`, …).
     pub row: String,
-    /// Bytes per message.
+    /// Bytes per message of the round trip (or of the throughput when there is no round trip).
     pub size: u64,
     /// Median round trip, nanoseconds (a latency row at `size`).
     pub p50_rtt_ns: Option<u64>,
-    /// Messages per second one way (a throughput row at `size`).
+    /// Bytes per message of the throughput figures: `size`, or for large payloads the largest
+    /// size the throughput was measured at (the bench measures round trips at fewer sizes).
+    pub throughput_size: u64,
+    /// Messages per second one way (a throughput row at `throughput_size`).
     pub msgs_per_sec: Option<f64>,
-    /// Payload bytes per second one way (a throughput row at `size`).
+    /// Payload bytes per second one way (a throughput row at `throughput_size`).
     pub bytes_per_sec: Option<f64>,
 }
 
@@ -1433,11 +1461,21 @@ fn pick(report: &Value, rows: &[&str], largest: bool) -> Option<Measured> {
             sizes.iter().min()
         };
         let Some(&size) = size else { continue };
-        let t = thr.iter().find(|(s, _, _)| *s == size);
+        // For large payloads each figure at the largest size it was measured at: the bench
+        // measures throughput at larger sizes than round trips.
+        let (size, throughput_size) = if largest {
+            let lat_max = lat.iter().map(|(s, _)| *s).max();
+            let thr_max = thr.iter().map(|(s, _, _)| *s).max();
+            (lat_max.unwrap_or(size), thr_max.unwrap_or(size))
+        } else {
+            (size, size)
+        };
+        let t = thr.iter().find(|(s, _, _)| *s == throughput_size);
         return Some(Measured {
             row: row.to_string(),
             size,
             p50_rtt_ns: lat.iter().find(|(s, _)| *s == size).map(|(_, p)| *p),
+            throughput_size,
             msgs_per_sec: t.and_then(|t| t.1),
             bytes_per_sec: t.and_then(|t| t.2),
         });
@@ -1728,15 +1766,19 @@ mod tests {
                 row: "pipe".into(),
                 size: 64,
                 p50_rtt_ns: Some(21000),
+                throughput_size: 64,
                 msgs_per_sec: Some(200000.0),
                 bytes_per_sec: Some(12800000.0),
             }
         );
-        // Large payloads: the largest size with both figures (1 MiB has no round trip).
+        // Large payloads: each figure at the largest size it was measured at (the round trip at
+        // 4 KiB; the throughput at 1 MiB, where only throughput was measured).
         let pipe_rule = RULES.iter().find(|r| r.rows == ["pipe"]).unwrap();
         let large = Constraints::from_needs(&[LargePayloads]);
         let big = measured_for(&report, pipe_rule, &large).unwrap();
         assert_eq!((big.size, big.p50_rtt_ns), (4096, Some(25000)));
+        assert_eq!(big.throughput_size, 1 << 20);
+        assert!(big.msgs_per_sec.is_some());
         // A failed row is passed over for the next row the rule names.
         let shm = measured(&report, &["shm-futex", "posix-shm-sem"]).unwrap();
         assert_eq!(shm.row, "posix-shm-sem");
