@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{child, hear, role, say};
-use ipckit::mq::posix::{PosixMq, QueueAttr};
+use ipckit::mq::posix::{PosixMq, QueueAttr, mqueue_mounted};
 use ipckit::mq::sysv::SysvMq;
 use ipckit::name::SysvKey;
 use ipckit::shm::posix::PosixShm;
@@ -44,10 +44,6 @@ fn key(salt: i32) -> i32 {
 
 fn hex(key: i32) -> String {
     format!("{key:#010x}")
-}
-
-fn mqueue_mounted() -> bool {
-    rustix::fs::statfs("/dev/mqueue").is_ok_and(|s| s.f_type as u64 == 0x1980_0202)
 }
 
 /// One of every kind of object, named for one test, removed on drop whatever happened.

@@ -222,11 +222,7 @@ fn a_sysv_semaphore_set_is_counted() {
 
 #[test]
 fn a_posix_queue_is_counted_when_mqueue_is_mounted() {
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains(" /dev/mqueue mqueue "));
-    if !mounted {
+    if !ipckit::mq::posix::mqueue_mounted() {
         // Without the mqueue filesystem the kernel does not tell: .ci/run mounts it.
         assert!(
             std::env::var_os("CI").is_none(),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{T, say};
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
+use ipckit::mq::posix::{Access, PosixMq, QueueAttr, mqueue_mounted};
 use ipckit::mq::sysv::{SysvMq, TypeFilter};
 use ipckit::name::{self, SysvKey};
 use ipckit::{Errno, ErrorKind};
@@ -308,11 +308,7 @@ fn a_posix_queue_gets_exactly_the_mode_asked_for_whatever_the_umask() {
 
 #[test]
 fn a_posix_creator_never_removes_a_queue_made_again_under_its_name() {
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains(" /dev/mqueue mqueue "));
-    if !mounted {
+    if !mqueue_mounted() {
         // Without the mqueue filesystem the name's owner cannot be told: .ci/run mounts it.
         assert!(
             std::env::var_os("CI").is_none(),

@@ -306,12 +306,8 @@ fn shm_fs_space() -> Option<Space> {
 
 /// How many POSIX queues exist: the entries of /dev/mqueue, when the mqueue filesystem is
 /// mounted there (without it the kernel does not tell).
-// f_type's integer type differs between targets: the cast is for the others.
-#[allow(clippy::unnecessary_cast)]
 fn mqueue_entries() -> Option<u64> {
-    const MQUEUE_MAGIC: i64 = 0x1980_0202;
-    let fs = rustix::fs::statfs("/dev/mqueue").ok()?;
-    if fs.f_type as i64 != MQUEUE_MAGIC {
+    if !crate::mq::posix::mqueue_mounted() {
         return None;
     }
     std::fs::read_dir("/dev/mqueue")

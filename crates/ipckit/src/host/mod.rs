@@ -807,11 +807,8 @@ fn dev_shm(procs: &Processes, opts: &Options, listing: &mut Listing) {
 
 fn mqueue(procs: &Processes, listing: &mut Listing) {
     use std::os::unix::fs::MetadataExt;
-    let mounted = rustix::fs::statfs("/dev/mqueue")
-        .map(|s| s.f_type as u64 == process::MQUEUE_MAGIC)
-        .unwrap_or(false);
     let mut found = Vec::new();
-    if mounted {
+    if crate::mq::posix::mqueue_mounted() {
         for entry in std::fs::read_dir("/dev/mqueue")
             .into_iter()
             .flatten()

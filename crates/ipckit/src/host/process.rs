@@ -8,9 +8,6 @@ use rustix::fs::FileType;
 
 use super::procfs;
 
-/// `MQUEUE_MAGIC`: the mqueue filesystem's `statfs` type.
-pub(crate) const MQUEUE_MAGIC: u64 = 0x1980_0202;
-
 /// A process on the host.
 #[derive(Debug, Clone)]
 pub struct Process {
@@ -252,9 +249,7 @@ impl Processes {
                             && !name.contains('/')
                         {
                             let is_mq = *mqueue_devs.entry(st.st_dev).or_insert_with(|| {
-                                rustix::fs::statfs(fd.path())
-                                    .map(|s| s.f_type as u64 == MQUEUE_MAGIC)
-                                    .unwrap_or(false)
+                                crate::mq::posix::on_mqueue_fs(fd.path().as_path())
                             });
                             if is_mq {
                                 self.queues.entry(key).or_insert(HeldQueue {

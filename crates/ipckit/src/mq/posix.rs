@@ -341,16 +341,33 @@ impl PosixMq {
     }
 }
 
+/// `MQUEUE_MAGIC`: the mqueue filesystem's `statfs` type.
+const MQUEUE_MAGIC: u64 = 0x1980_0202;
+
+/// `statfs(path)`: whether `path` is on the mqueue filesystem (a queue's descriptor, through
+/// `/proc/PID/fd`, or its mount point).
+// f_type's integer type differs between targets: the cast is for the others.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn on_mqueue_fs<P: rustix::path::Arg>(path: P) -> bool {
+    rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type as u64 == MQUEUE_MAGIC)
+}
+
+/// Whether the mqueue filesystem is mounted at `/dev/mqueue`, where queues can be listed and
+/// told apart by inode. Without it, Linux still has the queues but shows no names.
+///
+/// ```
+/// let listable = ipckit::mq::posix::mqueue_mounted();
+/// # let _ = listable;
+/// ```
+pub fn mqueue_mounted() -> bool {
+    on_mqueue_fs("/dev/mqueue")
+}
+
 impl PosixMq {
     /// Whether the name still leads to this queue. Only the mqueue filesystem can tell; when it
     /// is not mounted at `/dev/mqueue`, the name is taken to be ours.
-    // f_type's integer type differs between targets: the cast is for the others.
-    #[allow(clippy::unnecessary_cast)]
     fn name_is_ours(&self) -> bool {
-        const MQUEUE_MAGIC: i64 = 0x1980_0202;
-        let mounted =
-            rustix::fs::statfs("/dev/mqueue").is_ok_and(|fs| fs.f_type as i64 == MQUEUE_MAGIC);
-        if !mounted {
+        if !mqueue_mounted() {
             return true;
         }
         let Ok(mine) = rustix::fs::fstat(&self.fd) else {
