@@ -187,13 +187,34 @@ pub fn rm(args: RmArgs) -> Result<()> {
         .map(|u| (u.clone(), parse_target(u)))
         .chain(args.ids.iter().map(|s| (s.clone(), parse_id(s))))
         .collect();
+    // One scan for them all (reading every process's descriptors is the costly part): the
+    // kinds asked for, and the directories of the paths given.
+    let mut opts = host::Options::default();
+    for (_, t) in &targets {
+        let Ok(t) = t else { continue };
+        let (Target::Name(k, _) | Target::Key(k, _) | Target::Id(k, _) | Target::Path(k, _)) = t;
+        if !opts.kinds.contains(k) {
+            opts.kinds.push(*k);
+        }
+        if let Target::Path(_, p) = t
+            && let Some(dir) = absolute(p).parent()
+        {
+            opts.socket_dirs.push(dir.to_path_buf());
+        }
+    }
+    // No target parsed: nothing to look for (an empty kind list would mean every kind).
+    let listing = if opts.kinds.is_empty() {
+        host::Listing::default()
+    } else {
+        host::scan(&opts)
+    };
     // Every target is tried; each failure is one line, and the exit status says any failed.
     let mut failed = 0;
     for (given, target) in &targets {
         let result = target
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|t| rm_one(given, t, args.force));
+            .and_then(|t| rm_one(&listing, given, t, args.force));
         if let Err(e) = result {
             eprintln!("ipckit: {e:#}");
             failed += 1;
@@ -205,22 +226,7 @@ pub fn rm(args: RmArgs) -> Result<()> {
     Ok(())
 }
 
-fn rm_one(given: &str, target: &Target, force: bool) -> Result<()> {
-    let (kind, dirs) = match target {
-        Target::Name(k, _) | Target::Key(k, _) | Target::Id(k, _) => (*k, Vec::new()),
-        Target::Path(k, p) => (
-            *k,
-            absolute(p)
-                .parent()
-                .map(Path::to_path_buf)
-                .into_iter()
-                .collect(),
-        ),
-    };
-    let listing = host::scan(&host::Options {
-        kinds: vec![kind],
-        socket_dirs: dirs,
-    });
+fn rm_one(listing: &host::Listing, given: &str, target: &Target, force: bool) -> Result<()> {
     let found = listing.objects.iter().find(|o| matches(o, target));
     let Some(o) = found else {
         // A FIFO nobody has open is not listed (nobody uses it): it is just a file.
@@ -236,10 +242,7 @@ fn rm_one(given: &str, target: &Target, force: bool) -> Result<()> {
         // Without the mqueue filesystem a queue nobody holds cannot be listed: its name is all
         // there is, and nobody holds it.
         if let Target::Name(Kind::PosixMq, name) = target
-            && listing
-                .notes
-                .iter()
-                .any(|n| n.contains("mqueue filesystem is not mounted"))
+            && !ipckit::mq::posix::mqueue_mounted()
         {
             ipckit::mq::posix::PosixMq::unlink(name)?;
             return Ok(());
