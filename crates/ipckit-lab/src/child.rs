@@ -95,6 +95,30 @@ pub(crate) fn take_fd(n: i32) -> Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(n) })
 }
 
+/// Waits, at most [`T`], until process `pid` sleeps in one of the system calls `nrs` (with first
+/// argument `arg0`, when given): the kernel's own word that the process is blocked there, read
+/// from `/proc/PID/syscall` (its main thread) every millisecond. True once it is, false if it
+/// never was.
+// c_long is i64 where the lab runs; the cast is for the others.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn wait_sleeping_in(pid: u32, nrs: &[libc::c_long], arg0: Option<u64>) -> Result<bool> {
+    let path = format!("/proc/{pid}/syscall");
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
+        if let Some((n, a)) = ipckit::host::procfs::blocked_syscall(&text)
+            && nrs.contains(&(n as libc::c_long))
+            && arg0.is_none_or(|want| want == a)
+        {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Child side: tells the parent one line.
 pub(crate) fn say(line: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();

@@ -138,7 +138,7 @@ fn fifo_open_blocks(lab: &mut Lab) -> Result<Verdict> {
         .start()?;
     let said = c.line()?;
     lab.say(who(&c), said);
-    let reader_blocked = super::pipe::wait_sleeping_in(c.pid(), OPEN_CALLS, None)?;
+    let reader_blocked = child::wait_sleeping_in(c.pid(), OPEN_CALLS, None)?;
     if reader_blocked {
         lab.kernel(format!(
             "child {} sleeps in open(): a reader's open waits for a writer too",

@@ -64,40 +64,6 @@ fn inherited_fd3() -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// The system call `pid` is asleep in, with its first argument, as `/proc/PID/syscall` tells;
-/// `None` while it runs (or is runnable) or is not in a system call.
-fn sleeping_syscall(pid: u32) -> Result<Option<(libc::c_long, u64)>> {
-    let path = format!("/proc/{pid}/syscall");
-    let s = std::fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
-    let mut it = s.split_whitespace();
-    let Some(Ok(nr)) = it.next().map(str::parse::<libc::c_long>) else {
-        return Ok(None); // "running"
-    };
-    let arg0 = it
-        .next()
-        .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
-    Ok(arg0.map(|a| (nr, a)))
-}
-
-/// Waits, at most [`T`], until process `pid` sleeps in one of the system calls `nrs` (with first
-/// argument `arg0`, when given): the kernel's own word that the process is blocked there, read from
-/// `/proc/PID/syscall` every millisecond. True once it is, false if it never was.
-pub(super) fn wait_sleeping_in(pid: u32, nrs: &[libc::c_long], arg0: Option<u64>) -> Result<bool> {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Some((n, a)) = sleeping_syscall(pid)?
-            && nrs.contains(&n)
-            && arg0.is_none_or(|want| want == a)
-        {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn show(bytes: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(bytes))
 }
@@ -431,7 +397,7 @@ fn pipe_capacity(lab: &mut Lab) -> Result<Verdict> {
     );
     let said = c.line()?;
     lab.say(who(&c), said);
-    let blocked = wait_sleeping_in(c.pid(), &[libc::SYS_write], Some(3))?;
+    let blocked = child::wait_sleeping_in(c.pid(), &[libc::SYS_write], Some(3))?;
     if blocked {
         lab.kernel(format!(
             "child {} sleeps in write(3): with nobody reading it would wait for ever",
@@ -535,7 +501,7 @@ fn write_round(lab: &mut Lab, size: usize, count: usize) -> Result<Round> {
     // sleep in write() together, their writes are truly concurrent.
     let mut all_blocked = true;
     for k in &kids {
-        all_blocked &= wait_sleeping_in(k.pid(), &[libc::SYS_write], Some(3))?;
+        all_blocked &= child::wait_sleeping_in(k.pid(), &[libc::SYS_write], Some(3))?;
     }
     if all_blocked {
         lab.kernel(format!(

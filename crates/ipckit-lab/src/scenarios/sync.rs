@@ -17,7 +17,7 @@ use ipckit::sync::rwlock::{ReadGuard, SharedRwLock, WriteGuard};
 use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 use rustix::io::Errno;
 
-use super::pipe::wait_sleeping_in;
+use crate::child::wait_sleeping_in;
 use crate::child::{self, Args, Role};
 use crate::{Lab, Scenario, Verdict};
 

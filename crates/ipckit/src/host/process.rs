@@ -283,9 +283,11 @@ impl Processes {
                 all_read &= !task.path().exists();
                 continue;
             };
-            let Some((nr, id)) = procfs::blocked_syscall(&text) else {
+            let Some((nr, arg)) = procfs::blocked_syscall(&text) else {
                 continue;
             };
+            // An id is an int: the kernel reads the argument's low 32 bits.
+            let id = arg as u32 as i32;
             let map = match ipc_call(nr) {
                 Some(IpcCall::Msg) => &mut self.blocked_msg,
                 Some(IpcCall::Sem) => &mut self.blocked_sem,

@@ -226,14 +226,15 @@ pub fn stat_line(text: &str) -> Option<(String, u64)> {
 }
 
 /// From `/proc/PID/syscall` of a process blocked in a system call: the call's number and its
-/// first argument (for `msgrcv`, `msgsnd`, `semop` and `semtimedop`, the object's id). `None`
-/// when it is running (`running`) or not in a call (`-1 …`).
-pub fn blocked_syscall(text: &str) -> Option<(i64, i32)> {
+/// first argument (for `msgrcv`, `msgsnd`, `semop` and `semtimedop`, the object's id; for
+/// `read` and `write`, the descriptor). `None` when it is running (`running`) or not in a
+/// call (`-1 …`).
+pub fn blocked_syscall(text: &str) -> Option<(i64, u64)> {
     let mut fields = text.split_whitespace();
     let nr: i64 = fields.next()?.parse().ok()?;
     let arg = fields.next()?.strip_prefix("0x")?;
     let arg = u64::from_str_radix(arg, 16).ok()?;
-    (nr >= 0).then_some((nr, arg as u32 as i32))
+    (nr >= 0).then_some((nr, arg))
 }
 
 /// The effective uid from `/proc/PID/status` (`Uid: real effective saved fs`).
