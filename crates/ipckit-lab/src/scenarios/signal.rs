@@ -349,12 +349,7 @@ fn waker(_args: &Args) -> crate::Result<()> {
 /// The state letter of /proc/PID/stat (R, S, T, Z, ...).
 fn proc_state(pid: u32) -> crate::Result<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').ok_or("odd /proc/PID/stat")?.1;
-    Ok(after
-        .trim_start()
-        .chars()
-        .next()
-        .ok_or("odd /proc/PID/stat")?)
+    Ok(ipckit::host::procfs::stat_state(&stat).ok_or("odd /proc/PID/stat")?)
 }
 
 /// Waits (at most [`child::T`]) until `pid`, a child of this process, has stopped or

@@ -456,8 +456,7 @@ fn proc_hides_pids() -> bool {
 /// `/proc/PID/task/TID` directory.
 fn live_thread(base: &std::path::Path, pid: u32) -> Option<PathBuf> {
     let stat = procfs::read_lossy(base.join("stat"))?;
-    let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
-    if state != 'Z' {
+    if procfs::stat_state(&stat)? != 'Z' {
         return None;
     }
     let me = pid.to_string();

@@ -237,6 +237,13 @@ pub fn blocked_syscall(text: &str) -> Option<(i64, u64)> {
     (nr >= 0).then_some((nr, arg))
 }
 
+/// The state letter of `/proc/PID/stat` (R running, S sleeping, T stopped, Z zombie, …): the
+/// field after the command, which may itself hold spaces and parentheses.
+pub fn stat_state(text: &str) -> Option<char> {
+    let close = text.rfind(')')?;
+    text[close + 1..].trim_start().chars().next()
+}
+
 /// The effective uid from `/proc/PID/status` (`Uid: real effective saved fs`).
 pub fn status_euid(text: &str) -> Option<u32> {
     let line = text.lines().find(|l| l.starts_with("Uid:"))?;
@@ -331,6 +338,8 @@ mod tests {
         let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
         assert_eq!(stat_line(line), Some(("a) b (c".into(), 777)));
         assert_eq!(stat_line("42 (x"), None);
+        assert_eq!(stat_state(line), Some('S'));
+        assert_eq!(stat_state("42 (x) "), None);
         assert_eq!(stat_line(") ("), None);
     }
 
