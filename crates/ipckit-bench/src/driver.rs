@@ -88,6 +88,11 @@ pub trait Link {
     fn send(&mut self, msg: &[u8]) -> Result<()>;
     /// Receives one message, whole, into a buffer of the link's own.
     fn recv(&mut self) -> Result<&[u8]>;
+    /// Receives one message and hands it to `check`. A mechanism that can lend the message in
+    /// place (ipckit's channel) does so here, without the copy [`Link::recv`] makes.
+    fn recv_with(&mut self, check: &mut dyn FnMut(&[u8]) -> Result<u64>) -> Result<u64> {
+        check(self.recv()?)
+    }
     /// What unblocks this end when the peer is gone, if its death does not (pipes and sockets
     /// see end-of-file, so they need none).
     fn abort(&self) -> Option<Abort> {

@@ -431,7 +431,7 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
     let warm_until = Instant::now() + cfg.warmup;
     loop {
         link.send(p.message(seq))?;
-        p.expect(link.recv()?, seq)?;
+        link.recv_with(&mut |m| p.expect(m, seq).map(|()| seq))?;
         seq += 1;
         setup.check()?;
         if Instant::now() >= warm_until {
@@ -439,7 +439,7 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
         }
     }
     link.send(p.message(MARK))?;
-    p.expect(link.recv()?, MARK)?;
+    link.recv_with(&mut |m| p.expect(m, MARK).map(|()| MARK))?;
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds");
     let cpu0 = system::cpu_ns(Who::Thread);
@@ -449,9 +449,12 @@ fn latency(cfg: &Config, setup: &Setup, link: &mut dyn Link, ctl: &Control) -> R
     loop {
         let t0 = Instant::now();
         link.send(p.message(seq))?;
-        let msg = link.recv()?;
-        let t1 = Instant::now();
-        p.expect(msg, seq)?;
+        // The round trip ends when the answer is in hand, before it is checked.
+        let mut t1 = t0;
+        link.recv_with(&mut |m| {
+            t1 = Instant::now();
+            p.expect(m, seq).map(|()| seq)
+        })?;
         hist.saturating_record((t1 - t0).as_nanos() as u64);
         seq += 1;
         n += 1;
@@ -597,7 +600,7 @@ fn serve(ctl: &Control, slot: &mut Option<Box<dyn Link>>) -> Result<()> {
     let mut p = Payload::new(job.size.max(MIN_SIZE));
     let (mut expect, mut counted, mut cpu0) = (0u64, None::<u64>, 0);
     loop {
-        let seq = p.check(link.recv()?)?;
+        let seq = link.recv_with(&mut |m| p.check(m))?;
         match seq {
             STOP => break,
             MARK => {

@@ -79,6 +79,7 @@ macro_rules! impl_fd {
     };
 }
 
+pub mod channel;
 pub mod error;
 pub mod host;
 pub mod mq;

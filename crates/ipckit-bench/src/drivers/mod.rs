@@ -1,5 +1,6 @@
 //! One driver per mechanism, and the registry `--only` chooses from.
 
+pub mod channel;
 pub mod faulty;
 pub mod iceoryx;
 pub mod mq;
@@ -35,6 +36,9 @@ pub fn all() -> Vec<&'static dyn Driver> {
         &shm::MmapFileFutex,
         &notify::EventFdDriver,
         &notify::SignalDriver,
+        &channel::Channel(ipckit::channel::Wait::Spin),
+        &channel::Channel(ipckit::channel::Wait::Adaptive),
+        &channel::Channel(ipckit::channel::Wait::Blocking),
         &iceoryx::Iceoryx2,
     ]
 }

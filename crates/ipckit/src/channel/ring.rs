@@ -1,0 +1,259 @@
+//! The ring's index protocol, and nothing else: which slot a sender may write, when the
+//! receiver may read it, when a sender may write it again. All of the channel's ordering
+//! lives here, on atomics that `--cfg loom` swaps for loom's, so the model check at the end of
+//! this file runs this very code.
+//!
+//! Message number `pos` (counting from 0; 64 bits never wrap in practice) goes to slot
+//! `pos % slots`. Every slot has a 64-bit *stamp*: a sender publishes message `pos` by
+//! storing `pos + 1` there with `Release`, and the receiver, which waits for exactly that
+//! value with `Acquire`, then sees everything the sender wrote to the slot. The receiver's
+//! position is its own (kept in the receiver). How a sender learns that a slot is free again
+//! depends on how many senders there are:
+//!
+//! - **One sender** (Lamport's ring): the receiver stores `head = pos + 1` (`Release`) after
+//!   reading message `pos`; the sender keeps its own copy of `head` and reloads it
+//!   (`Acquire`) only when that copy says the ring is full, once per lap at most. The sender's
+//!   `tail` is its alone. So a busy pair shares only the slots themselves: the receiver never
+//!   reads a line the sender writes for bookkeeping, and the sender reads the receiver's line
+//!   rarely.
+//! - **Several senders** (Dmitry Vyukov's bounded queue, one consumer): after reading, the
+//!   receiver stores the stamp `pos + slots` (`Release`): "free for the message one lap
+//!   later". A sender claims position `pos` by a compare-and-swap of `tail` from `pos` to
+//!   `pos + 1`, after an `Acquire` load of the slot's stamp found `pos` there; a stamp still
+//!   below `pos` means the ring is full.
+//!
+//! | stamp of slot `pos % slots` | meaning |
+//! |---|---|
+//! | `pos` (several senders) or anything but `pos + 1` (one sender) | no message `pos` yet |
+//! | `pos + 1` | message `pos` is written: the receiver may read it |
+//! | `pos + slots` (several senders) | message `pos` was read: free for message `pos + slots` |
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where the stamp of slot `index` lives (in the shared mapping, or in loom's model).
+pub(crate) trait Stamps {
+    fn stamp(&self, index: usize) -> &AtomicU64;
+}
+
+/// The protocol over one ring: the senders' `tail`, the receiver's `head`, the stamps.
+pub(crate) struct Ring<'a, S> {
+    tail: &'a AtomicU64,
+    head: &'a AtomicU64,
+    stamps: S,
+    slots: u64,
+    multi: bool,
+}
+
+impl<'a, S: Stamps> Ring<'a, S> {
+    /// The ring of `slots` (a power of two) slots, with one sender or several (`multi`).
+    pub(crate) fn new(
+        tail: &'a AtomicU64,
+        head: &'a AtomicU64,
+        stamps: S,
+        slots: usize,
+        multi: bool,
+    ) -> Self {
+        debug_assert!(slots.is_power_of_two());
+        Ring {
+            tail,
+            head,
+            stamps,
+            slots: slots as u64,
+            multi,
+        }
+    }
+
+    /// Makes every slot free for its first message. Only before anyone else sees the ring.
+    pub(crate) fn init(&self) {
+        self.tail.store(0, Ordering::Relaxed);
+        self.head.store(0, Ordering::Relaxed);
+        for i in 0..self.slots {
+            // Slot i is free for message i; with one sender, `i` is also "not message i yet".
+            self.stamps.stamp(i as usize).store(i, Ordering::Relaxed);
+        }
+    }
+
+    /// The slot index of position `pos`.
+    pub(crate) fn index(&self, pos: u64) -> usize {
+        (pos & (self.slots - 1)) as usize
+    }
+
+    /// Claims the next position for a sender, or `None` when the ring is full. `free` is the
+    /// sender's own copy of the receiver's `head` (one sender only; any start value works).
+    pub(crate) fn claim(&self, free: &mut u64) -> Option<u64> {
+        if !self.multi {
+            let pos = self.tail.load(Ordering::Relaxed);
+            if pos - *free >= self.slots {
+                *free = self.head.load(Ordering::Acquire);
+                if pos - *free >= self.slots {
+                    return None;
+                }
+            }
+            self.tail.store(pos + 1, Ordering::Relaxed);
+            return Some(pos);
+        }
+        let mut pos = self.tail.load(Ordering::Relaxed);
+        loop {
+            let stamp = self.stamps.stamp(self.index(pos)).load(Ordering::Acquire);
+            match stamp.wrapping_sub(pos) as i64 {
+                0 => match self.tail.compare_exchange_weak(
+                    pos,
+                    pos + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some(pos),
+                    Err(now) => pos = now,
+                },
+                d if d < 0 => return None,
+                // Another sender claimed `pos` since `tail` was read.
+                _ => pos = self.tail.load(Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// Publishes the message at `pos`: everything written to its slot before is seen by the
+    /// receiver that sees the stamp.
+    pub(crate) fn commit(&self, pos: u64) {
+        self.stamps
+            .stamp(self.index(pos))
+            .store(pos + 1, Ordering::Release);
+    }
+
+    /// Whether message `pos` is there for the receiver to read.
+    pub(crate) fn ready(&self, pos: u64) -> bool {
+        self.stamps.stamp(self.index(pos)).load(Ordering::Acquire) == pos + 1
+    }
+
+    /// Gives the slot of message `pos` back to the senders: the receiver's reads of it happen
+    /// before any sender's writes.
+    pub(crate) fn release(&self, pos: u64) {
+        if self.multi {
+            self.stamps
+                .stamp(self.index(pos))
+                .store(pos + self.slots, Ordering::Release);
+        } else {
+            self.head.store(pos + 1, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod model {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p ipckit --lib channel::ring` (CI sets
+    //! `LOOM_MAX_PREEMPTIONS=3`): every interleaving of two senders and a receiver over a
+    //! two-slot ring, with the payload in loom's checked cells, so a slot read while it is
+    //! written (or written while it is read) fails the model.
+    use super::*;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+
+    struct Model {
+        tail: AtomicU64,
+        head: AtomicU64,
+        stamps: Vec<AtomicU64>,
+        data: Vec<UnsafeCell<u64>>,
+    }
+
+    // SAFETY: the cells are only touched as the protocol allows, which is what loom checks.
+    unsafe impl Sync for Model {}
+
+    struct Slots<'a>(&'a [AtomicU64]);
+
+    impl Stamps for Slots<'_> {
+        fn stamp(&self, index: usize) -> &AtomicU64 {
+            &self.0[index]
+        }
+    }
+
+    impl Model {
+        fn new(slots: usize) -> Arc<Model> {
+            let m = Model {
+                tail: AtomicU64::new(0),
+                head: AtomicU64::new(0),
+                stamps: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+                data: (0..slots).map(|_| UnsafeCell::new(0)).collect(),
+            };
+            m.ring(false).init();
+            Arc::new(m)
+        }
+
+        fn ring(&self, multi: bool) -> Ring<'_, Slots<'_>> {
+            Ring::new(
+                &self.tail,
+                &self.head,
+                Slots(&self.stamps),
+                self.stamps.len(),
+                multi,
+            )
+        }
+
+        fn send(&self, multi: bool, free: &mut u64, value: u64) {
+            let ring = self.ring(multi);
+            let pos = loop {
+                match ring.claim(free) {
+                    Some(pos) => break pos,
+                    None => loom::thread::yield_now(),
+                }
+            };
+            self.data[ring.index(pos)].with_mut(|p| unsafe { *p = value });
+            ring.commit(pos);
+        }
+
+        fn recv(&self, multi: bool, pos: u64) -> u64 {
+            let ring = self.ring(multi);
+            while !ring.ready(pos) {
+                loom::thread::yield_now();
+            }
+            let v = self.data[ring.index(pos)].with(|p| unsafe { *p });
+            ring.release(pos);
+            v
+        }
+    }
+
+    #[test]
+    fn one_sender_in_order() {
+        loom::model(|| {
+            let m = Model::new(2);
+            let tx = m.clone();
+            let t = loom::thread::spawn(move || {
+                let mut free = 0;
+                for v in 1..=3 {
+                    tx.send(false, &mut free, v);
+                }
+            });
+            let got: Vec<u64> = (0..3).map(|pos| m.recv(false, pos)).collect();
+            t.join().unwrap();
+            assert_eq!(got, [1, 2, 3]);
+        });
+    }
+
+    #[test]
+    fn two_senders_lose_nothing() {
+        loom::model(|| {
+            let m = Model::new(2);
+            let senders: Vec<_> = [[1, 2], [11, 12]]
+                .into_iter()
+                .map(|values| {
+                    let tx = m.clone();
+                    loom::thread::spawn(move || {
+                        let mut free = 0;
+                        for v in values {
+                            tx.send(true, &mut free, v);
+                        }
+                    })
+                })
+                .collect();
+            let got: Vec<u64> = (0..4).map(|pos| m.recv(true, pos)).collect();
+            for t in senders {
+                t.join().unwrap();
+            }
+            let mine = |lo: u64| got.iter().filter(|&&v| v / 10 == lo).copied().collect::<Vec<_>>();
+            assert_eq!(mine(0), [1, 2], "each sender's messages arrive, in order: {got:?}");
+            assert_eq!(mine(1), [11, 12], "{got:?}");
+        });
+    }
+}

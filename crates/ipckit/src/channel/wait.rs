@@ -1,0 +1,343 @@
+//! How a side of a channel waits: for a message (the receiver) or for a free slot (a sender).
+//!
+//! Each direction has a [`Signal`] in the shared header: a count of sleepers, a futex word
+//! (`epoch`), and a count of waiters that asked for fenced notifications. A waiter spins
+//! first ([`Wait::Spin`] for ever, [`Wait::Adaptive`] for a learned while, [`Wait::Blocking`]
+//! not at all), then counts itself in `sleepers`, re-checks, and sleeps on `epoch`. The other
+//! side, after publishing, looks at `sleepers`: only when somebody sleeps does it bump
+//! `epoch` and call `FUTEX_WAKE` (and write the eventfd of a pollable channel). A busy pair
+//! therefore makes no system call at all.
+//!
+//! # Why no wake-up is lost, and why the busy path has no fence
+//!
+//! The waiter stores to `sleepers` then loads the stamp; the publisher stores the stamp then
+//! loads `sleepers` (Dekker's pattern). Each pair needs a store-load barrier between, or both
+//! could miss the other's store. A `SeqCst` fence on the publisher's side costs it the drain
+//! of its store buffer on every message, about a cache-line transfer: measured, a third of
+//! the round trip of a busy pair. So the barrier is made asymmetric, as userspace RCU does:
+//! every process using a channel registers with `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`,
+//! the publisher's side is only a compiler fence, and a waiter about to sleep calls
+//! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a full barrier on every CPU
+//! running a registered process. Either the publisher's store was before that barrier (then
+//! the waiter's re-check sees it) or its load of `sleepers` is after it (then it sees the
+//! sleeper). The system call is paid only by a side that is about to sleep anyway.
+//!
+//! A waiter that sleeps on every message ([`Wait::Blocking`], or a pollable receiver) would
+//! pay it every time, so instead it registers in the signal's `fenced` count once (followed
+//! by one `membarrier`), and while that count is not zero publishers use a real `SeqCst`
+//! fence. A process where `membarrier` is not available (an old kernel, a seccomp filter)
+//! always fences as a publisher and registers as fenced as a waiter; the one wake-up that
+//! registration could race with is caught by the sleep's [`SLICE`] bound.
+//!
+//! The `epoch` word closes the rest: the waiter reads it before its re-check, and a publisher
+//! that saw the sleeper bumps it before `FUTEX_WAKE`, so `FUTEX_WAIT` returns at once
+//! (`EAGAIN`) if the bump came first.
+//!
+//! A sleeping side also wakes every [`SLICE`] to ask whether its peer is still there (through
+//! the channel's socket: see `bulk`), and at once when an end of the channel is dropped (the
+//! dropping side bumps `hangups` and wakes everyone). So a peer killed with `SIGKILL` is
+//! noticed within one slice; a peer that drops its end is noticed at once.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
+use std::time::{Duration, Instant};
+
+use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+
+use crate::error::{ErrorKind, Result};
+use crate::notify::eventfd::EventFd;
+use crate::sync::futex;
+
+/// How a channel's ends wait for each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Busy-poll: the lowest latency, a whole CPU per waiting side.
+    Spin,
+    /// Sleep on a futex at once: no CPU while waiting, a system call per wake-up.
+    Blocking,
+    /// Spin a while, then sleep on a futex. The while starts at [`ADAPTIVE_SPIN`] and follows
+    /// the waits this end sees: when they keep ending soon after it would have gone to sleep,
+    /// it grows (up to [`ADAPTIVE_SPIN_MAX`]); when the peer is idle, it shrinks back. A busy
+    /// pair never sleeps; an idle one costs nothing.
+    #[default]
+    Adaptive,
+}
+
+/// How long [`Wait::Adaptive`] spins at first: longer than a round trip between two busy
+/// processes (well under a microsecond to a few).
+pub const ADAPTIVE_SPIN: Duration = Duration::from_micros(50);
+
+/// The longest [`Wait::Adaptive`] ever spins before it sleeps.
+pub const ADAPTIVE_SPIN_MAX: Duration = Duration::from_micros(200);
+
+/// How often a sleeping side wakes to check that its peer is alive: the bound on noticing a
+/// peer killed by `SIGKILL`.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+/// Spins before the clock is first read.
+const FIRST_SPINS: u32 = 256;
+
+/// How often a spinning side checks that its peer is alive.
+const SPIN_CHECK: Duration = Duration::from_millis(1);
+
+/// Whether this process takes part in asymmetric barriers (registered once, on first use).
+#[inline]
+fn asymmetric() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    match REGISTERED.get() {
+        Some(&r) => r,
+        None => *REGISTERED.get_or_init(|| {
+            membarrier_query().contains_command(MembarrierCommand::GlobalExpedited)
+                && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+        }),
+    }
+}
+
+/// A full barrier on every CPU running a registered process; `false` if not available.
+fn barrier_everywhere() -> bool {
+    asymmetric() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+}
+
+/// Registers this process for asymmetric barriers now, so a publisher in it never relies on
+/// a registration that happens later. Called when an end is made or received.
+pub(crate) fn register() {
+    asymmetric();
+}
+
+/// One direction's wake-up: in the shared header, on its own cache line.
+#[repr(C)]
+pub(crate) struct Signal {
+    /// How many waiters sleep (or are about to) on `epoch`.
+    sleepers: AtomicU32,
+    /// The futex word: bumped by every wake-up.
+    epoch: AtomicU32,
+    /// How many waiters asked publishers for a real fence.
+    fenced: AtomicU32,
+}
+
+impl Signal {
+    /// After a publish (a commit, a release): wakes whoever sleeps on this signal, and
+    /// `event` (a pollable channel's eventfd) with it.
+    ///
+    /// Errors of the wake-up itself (a futex or eventfd call that fails, which takes a bad
+    /// address or a full counter) are ignored: the sleeper's [`SLICE`] bound catches a missed
+    /// wake-up.
+    #[inline]
+    pub(crate) fn notify(&self, event: Option<&EventFd>) {
+        if self.fenced.load(Ordering::Relaxed) != 0 || !asymmetric() {
+            fence(Ordering::SeqCst);
+        } else {
+            compiler_fence(Ordering::SeqCst);
+        }
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            let _ = self.wake(event);
+        }
+    }
+
+    /// Wakes every sleeper, whether or not the count says there is one.
+    #[cold]
+    pub(crate) fn wake(&self, event: Option<&EventFd>) -> Result<()> {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&self.epoch, u32::MAX)?;
+        if let Some(e) = event {
+            e.add(1)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a waiter in (`arm`) or out. A pollable receiver stays counted while it waits in
+    /// an event loop, and asks for fenced notifications.
+    pub(crate) fn count(&self, arm: bool, waiter: &mut Waiter) {
+        if arm {
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            if waiter.wait == Wait::Blocking || waiter.pollable || !asymmetric() {
+                waiter.fence(self);
+            } else if !barrier_everywhere() {
+                waiter.fence(self);
+            }
+        } else {
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One end's way of waiting, and what it learned.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub(crate) wait: Wait,
+    /// An adaptive end's current spin.
+    spin: Duration,
+    /// A pollable receiver: it waits in its user's event loop.
+    pollable: bool,
+    /// Counted in its signal's `fenced`.
+    fenced: bool,
+}
+
+impl Waiter {
+    pub(crate) fn new(wait: Wait, pollable: bool) -> Waiter {
+        register();
+        Waiter {
+            wait,
+            spin: ADAPTIVE_SPIN,
+            pollable,
+            fenced: false,
+        }
+    }
+
+    /// Asks `signal`'s publishers for real fences from now on.
+    fn fence(&mut self, signal: &Signal) {
+        if !self.fenced {
+            self.fenced = true;
+            signal.fenced.fetch_add(1, Ordering::SeqCst);
+            // Every publisher sees the count before this end relies on it.
+            barrier_everywhere();
+        }
+    }
+
+    /// Takes this end's count out of `signal` (when the end is dropped).
+    pub(crate) fn leave(&mut self, signal: &Signal) {
+        if self.fenced {
+            self.fenced = false;
+            signal.fenced.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Learns from a wait of `took` that had to sleep after spinning `self.spin`.
+    fn learn(&mut self, slept: bool, took: Duration) {
+        if self.wait != Wait::Adaptive {
+            return;
+        }
+        if slept && took < ADAPTIVE_SPIN_MAX {
+            // Spinning a little longer would have saved the sleep.
+            self.spin = (took + took / 4).clamp(ADAPTIVE_SPIN, ADAPTIVE_SPIN_MAX);
+        } else if slept {
+            self.spin = (self.spin / 2).max(ADAPTIVE_SPIN);
+        }
+    }
+}
+
+/// What a waiting side asks of its peer.
+pub(crate) trait Peer {
+    /// `Err` (kind [`ErrorKind::Disconnected`]) when the other side is gone. May make system
+    /// calls: called every [`SLICE`] of sleep or [`SPIN_CHECK`] of spinning.
+    fn alive(&mut self) -> Result<()>;
+    /// A number that changes whenever an end of the channel is dropped: read without a system
+    /// call, so a waiter looks at its peer as soon as it changes.
+    fn hangups(&self) -> u32;
+}
+
+/// Calls `ready` until it gives a value, `timeout` passes (`Ok(None)`; `Some(ZERO)` is one
+/// try), or the peer is gone (then one last `ready`, so nothing sent before the peer went is
+/// lost). Inlined, so `ready` is inlined into the spin loop.
+#[inline]
+pub(crate) fn until<T>(
+    waiter: &mut Waiter,
+    signal: &Signal,
+    timeout: Option<Duration>,
+    peer: &mut dyn Peer,
+    mut ready: impl FnMut() -> Option<T>,
+) -> Result<Option<T>> {
+    if let Some(v) = ready() {
+        return Ok(Some(v));
+    }
+    if timeout == Some(Duration::ZERO) {
+        // One look at the peer, so a try on a dead channel says so.
+        return match peer.alive() {
+            Ok(()) => Ok(None),
+            Err(e) => last(e, ready),
+        };
+    }
+    let spin_for = match waiter.wait {
+        Wait::Spin => None,
+        Wait::Adaptive => Some(waiter.spin),
+        Wait::Blocking => Some(Duration::ZERO),
+    };
+    // A first few spins before the clock is read: a busy peer answers within them.
+    if spin_for != Some(Duration::ZERO) {
+        for _ in 0..FIRST_SPINS {
+            std::hint::spin_loop();
+            if let Some(v) = ready() {
+                return Ok(Some(v));
+            }
+        }
+    }
+    let start = Instant::now();
+    let deadline = timeout.map(|t| start + t);
+    let mut hangups = peer.hangups();
+    let mut checked = start;
+    let mut n = 0u32;
+    // Spin.
+    loop {
+        if spin_for == Some(Duration::ZERO) {
+            break;
+        }
+        std::hint::spin_loop();
+        if let Some(v) = ready() {
+            return Ok(Some(v));
+        }
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(64) {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            let h = peer.hangups();
+            if h != hangups || now - checked >= SPIN_CHECK {
+                hangups = h;
+                checked = now;
+                if let Err(e) = peer.alive() {
+                    return last(e, ready);
+                }
+            }
+            if spin_for.is_some_and(|s| now - start >= s) {
+                break;
+            }
+        }
+    }
+    // Sleep.
+    signal.count(true, waiter);
+    let result = sleep(signal, deadline, peer, hangups, &mut ready);
+    signal.count(false, waiter);
+    waiter.learn(true, start.elapsed());
+    match result {
+        Err(e) if e.kind() == ErrorKind::Disconnected => last(e, ready),
+        other => other,
+    }
+}
+
+fn sleep<T>(
+    signal: &Signal,
+    deadline: Option<Instant>,
+    peer: &mut dyn Peer,
+    mut hangups: u32,
+    ready: &mut impl FnMut() -> Option<T>,
+) -> Result<Option<T>> {
+    loop {
+        let epoch = signal.epoch.load(Ordering::SeqCst);
+        if let Some(v) = ready() {
+            return Ok(Some(v));
+        }
+        let h = peer.hangups();
+        if h != hangups {
+            hangups = h;
+            peer.alive()?;
+        }
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return Ok(None),
+            },
+            None => SLICE,
+        };
+        if !futex::wait(&signal.epoch, epoch, Some(left.min(SLICE)))? {
+            peer.alive()?;
+        }
+    }
+}
+
+fn last<T>(e: crate::Error, mut ready: impl FnMut() -> Option<T>) -> Result<Option<T>> {
+    match ready() {
+        Some(v) => Ok(Some(v)),
+        None => Err(e),
+    }
+}
