@@ -197,6 +197,9 @@ pub const SHARED_MEMORY: &[&str] = &[
     "sysv-shm-sem",
     "shm-futex",
     "mmap-file-futex",
+    "channel-spin",
+    "channel",
+    "channel-blocking",
 ];
 /// The ipckit mechanisms that copy through the kernel.
 pub const KERNEL_COPY: &[&str] = &[
@@ -306,7 +309,73 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             compare(runs, SHARED_MEMORY, KERNEL_COPY, Throughput),
             |r| r > 1.0,
         ),
+        // ipckit's own targets for its channel (issue #5): the same check, on its own rows.
+        claim(
+            "target: channel-spin round trip within 1.3x of the hardware's (ref-spin)",
+            "median round trip of channel-spin at 64 B over that of ref-spin (8 B, one cache line each way); holds at 1.3x or less",
+            figure_ratio(runs, ("channel-spin", Latency, 64), ("ref-spin", Latency, 8), Figure::Rtt),
+            |r| r <= 1.3,
+        ),
+        claim(
+            "target: channel (adaptive) round trip at most 0.8x iceoryx2's",
+            "median round trip of channel over that of iceoryx2, both at 64 B; holds at 0.8x or less",
+            figure_ratio(runs, ("channel", Latency, 64), ("iceoryx2", Latency, 64), Figure::Rtt),
+            |r| r <= 0.8,
+        ),
+        claim(
+            "target: channel-blocking round trip within 1.2x of a raw futex (ref-futex)",
+            "median round trip of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
+            figure_ratio(runs, ("channel-blocking", Latency, 64), ("ref-futex", Latency, 8), Figure::Rtt),
+            |r| r <= 1.2,
+        ),
+        claim(
+            "target: channel-blocking CPU per message within 1.2x of a raw futex (ref-futex)",
+            "CPU time per round trip (both processes) of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
+            figure_ratio(runs, ("channel-blocking", Latency, 64), ("ref-futex", Latency, 8), Figure::Cpu),
+            |r| r <= 1.2,
+        ),
+        claim(
+            "target: channel throughput at 1 MiB at least 0.7x of memcpy",
+            "bytes/s of channel (adaptive) at 1 MiB over ref-memcpy's at 1 MiB (one core copying); holds at 0.7x or more",
+            figure_ratio(runs, ("channel", Throughput, 1 << 20), ("ref-memcpy", Throughput, 1 << 20), Figure::Bandwidth),
+            |r| r >= 0.7,
+        ),
     ]
+}
+
+/// Which figure of two rows [`figure_ratio`] compares.
+enum Figure {
+    /// Median round trip.
+    Rtt,
+    /// CPU time per message.
+    Cpu,
+    /// Bytes per second.
+    Bandwidth,
+}
+
+/// `a`'s figure over `b`'s, each row named by (mechanism, kind, size): for comparing a row
+/// with a fixed-size reference, which the by-size [`compare`] cannot.
+fn figure_ratio(
+    runs: &[Run],
+    a: (&str, Kind, usize),
+    b: (&str, Kind, usize),
+    figure: Figure,
+) -> (Option<f64>, BTreeMap<usize, f64>) {
+    let value = |(name, kind, size): (&str, Kind, usize)| {
+        let r = runs.iter().find(|r| {
+            r.mechanism == name && r.kind == kind && r.size == size && r.measured() && r.verified
+        })?;
+        let v = match figure {
+            Figure::Rtt => r.rtt_ns.map(|t| t.p50 as f64),
+            Figure::Cpu => r.cpu_ns_per_msg,
+            Figure::Bandwidth => r.bytes_per_s,
+        }?;
+        (v.is_finite() && v > 0.0).then_some(v)
+    };
+    match (value(a), value(b)) {
+        (Some(x), Some(y)) => (Some(x / y), BTreeMap::from([(a.2, x / y)])),
+        _ => (None, BTreeMap::new()),
+    }
 }
 
 /// Bytes as the report writes them: `64 B`, `4 KiB`, `1 MiB`.

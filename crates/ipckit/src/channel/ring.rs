@@ -214,9 +214,16 @@ mod model {
         }
     }
 
+    /// Loom's model runner with room for the spin loops (a waiting side yields each turn).
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.max_branches = 100_000;
+        b.check(f);
+    }
+
     #[test]
     fn one_sender_in_order() {
-        loom::model(|| {
+        model(|| {
             let m = Model::new(2);
             let tx = m.clone();
             let t = loom::thread::spawn(move || {
@@ -233,9 +240,9 @@ mod model {
 
     #[test]
     fn two_senders_lose_nothing() {
-        loom::model(|| {
+        model(|| {
             let m = Model::new(2);
-            let senders: Vec<_> = [[1, 2], [11, 12]]
+            let senders: Vec<_> = [vec![1, 2], vec![11]]
                 .into_iter()
                 .map(|values| {
                     let tx = m.clone();
@@ -247,13 +254,13 @@ mod model {
                     })
                 })
                 .collect();
-            let got: Vec<u64> = (0..4).map(|pos| m.recv(true, pos)).collect();
+            let got: Vec<u64> = (0..3).map(|pos| m.recv(true, pos)).collect();
             for t in senders {
                 t.join().unwrap();
             }
             let mine = |lo: u64| got.iter().filter(|&&v| v / 10 == lo).copied().collect::<Vec<_>>();
             assert_eq!(mine(0), [1, 2], "each sender's messages arrive, in order: {got:?}");
-            assert_eq!(mine(1), [11, 12], "{got:?}");
+            assert_eq!(mine(1), [11], "{got:?}");
         });
     }
 }
