@@ -313,31 +313,56 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
         claim(
             "target: channel-spin round trip within 1.3x of the hardware's (ref-spin)",
             "median round trip of channel-spin at 64 B over that of ref-spin (8 B, one cache line each way); holds at 1.3x or less",
-            figure_ratio(runs, ("channel-spin", Latency, 64), ("ref-spin", Latency, 8), Figure::Rtt),
+            figure_ratio(
+                runs,
+                ("channel-spin", Latency, 64),
+                ("ref-spin", Latency, 8),
+                Figure::Rtt,
+            ),
             |r| r <= 1.3,
         ),
         claim(
             "target: channel (adaptive) round trip at most 0.8x iceoryx2's",
             "median round trip of channel over that of iceoryx2, both at 64 B; holds at 0.8x or less",
-            figure_ratio(runs, ("channel", Latency, 64), ("iceoryx2", Latency, 64), Figure::Rtt),
+            figure_ratio(
+                runs,
+                ("channel", Latency, 64),
+                ("iceoryx2", Latency, 64),
+                Figure::Rtt,
+            ),
             |r| r <= 0.8,
         ),
         claim(
             "target: channel-blocking round trip within 1.2x of a raw futex (ref-futex)",
             "median round trip of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
-            figure_ratio(runs, ("channel-blocking", Latency, 64), ("ref-futex", Latency, 8), Figure::Rtt),
+            figure_ratio(
+                runs,
+                ("channel-blocking", Latency, 64),
+                ("ref-futex", Latency, 8),
+                Figure::Rtt,
+            ),
             |r| r <= 1.2,
         ),
         claim(
             "target: channel-blocking CPU per message within 1.2x of a raw futex (ref-futex)",
             "CPU time per round trip (both processes) of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
-            figure_ratio(runs, ("channel-blocking", Latency, 64), ("ref-futex", Latency, 8), Figure::Cpu),
+            figure_ratio(
+                runs,
+                ("channel-blocking", Latency, 64),
+                ("ref-futex", Latency, 8),
+                Figure::Cpu,
+            ),
             |r| r <= 1.2,
         ),
         claim(
             "target: channel throughput at 1 MiB at least 0.7x of memcpy",
             "bytes/s of channel (adaptive) at 1 MiB over ref-memcpy's at 1 MiB (one core copying); holds at 0.7x or more",
-            figure_ratio(runs, ("channel", Throughput, 1 << 20), ("ref-memcpy", Throughput, 1 << 20), Figure::Bandwidth),
+            figure_ratio(
+                runs,
+                ("channel", Throughput, 1 << 20),
+                ("ref-memcpy", Throughput, 1 << 20),
+                Figure::Bandwidth,
+            ),
             |r| r >= 0.7,
         ),
     ]

@@ -26,10 +26,7 @@ fn options(setup: &Setup, wait: Wait) -> Options {
     let slot = setup.size.next_multiple_of(8).max(8);
     let slots = ((4usize << 20) / (slot + 64)).clamp(4, 256);
     let slots = 1 << (usize::BITS - 1 - slots.leading_zeros());
-    Options::default()
-        .slots(slots)
-        .slot_size(slot)
-        .wait(wait)
+    Options::default().slots(slots).slot_size(slot).wait(wait)
 }
 
 struct ChannelLink {
@@ -99,7 +96,9 @@ impl Driver for Channel {
         rx.set_wait(self.0);
         tx.set_wait(self.0);
         if tx.slot_size() < setup.size {
-            return Err(Error::Peer("the channel's slots are smaller than the messages".into()));
+            return Err(Error::Peer(
+                "the channel's slots are smaller than the messages".into(),
+            ));
         }
         Ok(Box::new(ChannelLink {
             tx,

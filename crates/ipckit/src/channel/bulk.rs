@@ -63,11 +63,8 @@ impl Outbox {
                 return Err(disconnected("sending a bulk payload", "receiver"));
             }
             if ev.is_empty() {
-                return Err(Error::timed_out(
-                    "sending a bulk payload's memfd",
-                    PATIENCE,
-                )
-                .hint("the receiver is not taking messages"));
+                return Err(Error::timed_out("sending a bulk payload's memfd", PATIENCE)
+                    .hint("the receiver is not taking messages"));
             }
             match ancillary::send_fds(&self.sock, &pos.to_le_bytes(), &[memfd]) {
                 Ok(_) => return Ok(()),
@@ -208,7 +205,12 @@ impl Inbox {
     pub(crate) fn alive(&mut self) -> Result<()> {
         self.collect()?;
         if self.ever && self.conns.is_empty() {
-            return Err(disconnected("receiving from the channel", "last sender"));
+            let e = disconnected("receiving from the channel", "last sender");
+            return Err(if self.listener.is_some() {
+                e.hint("a new sender may still open the channel by its name")
+            } else {
+                e
+            });
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ pub use wait::{ADAPTIVE_SPIN, SLICE, Wait};
 
 #[cfg(not(loom))]
 mod imp {
+    use std::cell::Cell;
     use std::mem::ManuallyDrop;
     use std::ops::{Deref, DerefMut};
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -82,6 +83,9 @@ mod imp {
     const BULK: u32 = 1;
     /// Nothing: a loan dropped without a commit. The receiver skips it.
     const VOID: u32 = 2;
+    /// Before the commit, with several senders: claimed by the process whose pid is in the
+    /// other bits, for position `len` (its low 32 bits).
+    const OWNED: u32 = 1 << 31;
     const SOCKET_NAME: usize = 64;
 
     /// The shared header, at the start of the mapping.
@@ -170,9 +174,8 @@ mod imp {
         }
 
         fn check(&self) -> Result<usize> {
-            let bad = |why: String| {
-                Err(Error::new(ErrorKind::InvalidInput, "making a channel", why))
-            };
+            let bad =
+                |why: String| Err(Error::new(ErrorKind::InvalidInput, "making a channel", why));
             if !self.slots.is_power_of_two() || !(2..=65536).contains(&self.slots) {
                 return bad(format!(
                     "{} slots: the count must be a power of two from 2 to 65536",
@@ -262,7 +265,9 @@ mod imp {
             // SAFETY: at least HEADER bytes; only atomics and integers are read.
             let h = unsafe { &*map.as_ptr().cast::<Header>() };
             if h.magic.load(Ordering::Acquire) != MAGIC {
-                return bad("it is not an ipckit channel (or is not set up yet)".into());
+                return bad(
+                    "it is not an ipckit channel, or its receiver is still setting it up".into(),
+                );
             }
             if h.version != VERSION {
                 return bad(format!(
@@ -311,11 +316,40 @@ mod imp {
             )
         }
 
-        /// The slot's length and flags words, written by its sender before the commit.
-        fn meta(&self, index: usize) -> (*mut u32, *mut u32) {
+        /// The slot's length and flags words. Written by its sender before the commit (and,
+        /// with several senders, right after the claim: see [`Shared::tag`]); relaxed atomics,
+        /// ordered by the stamp.
+        fn meta(&self, index: usize) -> (&AtomicU32, &AtomicU32) {
             let p = self.slot(index);
-            // SAFETY: within the slot's 16-byte head.
-            unsafe { (p.add(8).cast::<u32>(), p.add(12).cast::<u32>()) }
+            // SAFETY: within the slot's 16-byte head, 4-aligned (slots are 64-aligned).
+            unsafe {
+                (
+                    &*p.add(8).cast::<AtomicU32>(),
+                    &*p.add(12).cast::<AtomicU32>(),
+                )
+            }
+        }
+
+        /// With several senders: marks the slot of `pos` as claimed by this process, so the
+        /// receiver can skip it if this process dies before the commit.
+        #[inline]
+        fn tag(&self, pos: u64) {
+            if self.multi {
+                let (len, flags) = self.meta(self.ring().index(pos));
+                len.store(pos as u32, Ordering::Relaxed);
+                flags.store(
+                    OWNED | rustix::process::getpid().as_raw_nonzero().get() as u32,
+                    Ordering::Release,
+                );
+            }
+        }
+
+        /// The process that claimed the uncommitted slot of `pos`, if it said so.
+        fn owner(&self, pos: u64) -> Option<i32> {
+            let (len, flags) = self.meta(self.ring().index(pos));
+            let f = flags.load(Ordering::Acquire);
+            (f & OWNED != 0 && len.load(Ordering::Relaxed) == pos as u32)
+                .then_some((f & !OWNED) as i32)
         }
 
         /// Asks for the slot's second cache line while waiting on its stamp (in the first),
@@ -383,7 +417,13 @@ mod imp {
 
     /// Makes a named channel: `name` is a POSIX shared memory name (`/NAME`, created
     /// `O_EXCL`, mode 0600) that this receiver owns and removes when dropped; senders join
-    /// with [`open`]. Its senders connect to an abstract Unix socket named in the header.
+    /// with [`open`], as many as like (a named channel is always
+    /// [`multi_sender`](Options::multi_sender)). Its senders connect to an abstract Unix
+    /// socket named in the header.
+    ///
+    /// The receiver waits for its first sender; once it has had one, it reports
+    /// `Disconnected` whenever every sender is gone and everything they sent is read. That
+    /// is not final: a sender that opens the channel later is received from as before.
     /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
     pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
         if opts.pollable {
@@ -395,6 +435,8 @@ mod imp {
             .object(name)
             .hint("use an anonymous channel (channel::pair) for an event loop"));
         }
+        // Anyone who knows the name can open it: a named channel always takes several senders.
+        let opts = &opts.clone().multi_sender(true);
         let len = opts.check()?;
         let object = PosixShm::create(name, len, 0o600)?;
         let socket = crate::name::unique("channel");
@@ -518,7 +560,13 @@ mod imp {
         /// other process is to be the only sender. Anonymous channels only (a named one is
         /// joined with [`open`]).
         pub fn send_over(&self, sock: impl AsFd) -> Result<()> {
-            send_end(&self.shared, sock, TAG_SENDER, self.out.sock.as_fd(), self.event.as_ref())
+            send_end(
+                &self.shared,
+                sock,
+                TAG_SENDER,
+                self.out.sock.as_fd(),
+                self.event.as_ref(),
+            )
         }
 
         /// Takes a sender passed with [`send_over`](Sender::send_over) from `sock` (waits at
@@ -532,7 +580,7 @@ mod imp {
                 event,
                 waiter: Waiter::new(Wait::default(), false),
                 hangups: 0,
-            free: 0,
+                free: 0,
             })
         }
 
@@ -554,13 +602,18 @@ mod imp {
             self.loan_within(len, Some(timeout))
         }
 
-        fn loan_within(&mut self, len: usize, timeout: Option<Duration>) -> Result<Option<Loan<'_>>> {
+        fn loan_within(
+            &mut self,
+            len: usize,
+            timeout: Option<Duration>,
+        ) -> Result<Option<Loan<'_>>> {
             if len > u32::MAX as usize && len <= self.shared.slot_size {
                 unreachable!("slot sizes are at most 64 MiB");
             }
             let Some(pos) = self.claim(timeout)? else {
                 return Ok(None);
             };
+            self.shared.tag(pos);
             let body = if len <= self.shared.slot_size {
                 Body::Inline
             } else {
@@ -568,7 +621,14 @@ mod imp {
                     Ok(b) => b,
                     Err(e) => {
                         // The slot is ours: hand it back as nothing.
-                        Loan { tx: self, pos, len: 0, body: Body::Inline, done: false }.void();
+                        Loan {
+                            tx: self,
+                            pos,
+                            len: 0,
+                            body: Body::Inline,
+                            done: false,
+                        }
+                        .void();
                         return Err(e);
                     }
                 }
@@ -597,9 +657,13 @@ mod imp {
                 self.hangups = hangups;
             }
             let free = &mut self.free;
-            wait::until(&mut self.waiter, &shared.header().space, timeout, &mut peer, || {
-                ring.claim(free)
-            })
+            wait::until(
+                &mut self.waiter,
+                &shared.header().space,
+                timeout,
+                &mut peer,
+                || ring.claim(free),
+            )
         }
 
         /// Sends a copy of `msg`, waiting while the ring is full.
@@ -607,9 +671,8 @@ mod imp {
             if self.send_now(msg) {
                 return Ok(());
             }
-            let mut loan = self.loan(msg.len())?;
-            loan.fill(msg);
-            loan.commit_checked()
+            self.send_within(msg, None)?;
+            Ok(())
         }
 
         /// Sends a copy of `msg` if there is room now: `Ok(false)` when the ring is full.
@@ -643,19 +706,38 @@ mod imp {
                 return false;
             };
             let index = ring.index(pos);
+            shared.tag(pos);
             let (len_word, flags_word) = shared.meta(index);
             // SAFETY: the slot is claimed by this sender and not yet committed; `msg` fits.
-            unsafe {
-                copy_in(shared.payload(index), msg);
-                len_word.write(msg.len() as u32);
-                flags_word.write(INLINE);
-            }
+            unsafe { copy_in(shared.payload(index), msg) };
+            len_word.store(msg.len() as u32, Ordering::Relaxed);
+            flags_word.store(INLINE, Ordering::Relaxed);
             ring.commit(pos);
             shared.header().data.notify(self.event.as_ref());
             true
         }
 
         fn send_within(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<bool> {
+            if msg.len() > self.shared.slot_size {
+                // Copy into the memfd before claiming a slot: the slot is held (and the
+                // messages behind it wait) only for the commit.
+                let body = bulk_body(msg.len())?;
+                if let Body::Bulk { map, .. } = &body {
+                    map.write_at(0, msg)?;
+                }
+                let Some(pos) = self.claim(timeout)? else {
+                    return Ok(false);
+                };
+                self.shared.tag(pos);
+                let loan = Loan {
+                    tx: self,
+                    pos,
+                    len: msg.len(),
+                    body,
+                    done: false,
+                };
+                return loan.commit_checked().map(|()| true);
+            }
             match self.loan_within(msg.len(), timeout)? {
                 Some(mut loan) => {
                     loan.fill(msg);
@@ -801,27 +883,25 @@ mod imp {
             let (len_word, flags_word) = self.tx.shared.meta(index);
             let result = match &self.body {
                 Body::Inline => {
-                    // SAFETY: the slot is claimed by this loan and not yet committed.
-                    unsafe {
-                        len_word.write(self.len as u32);
-                        flags_word.write(INLINE);
-                    }
+                    len_word.store(self.len as u32, Ordering::Relaxed);
+                    flags_word.store(INLINE, Ordering::Relaxed);
                     Ok(())
                 }
                 Body::Bulk { memfd, .. } => {
                     let sent = memfd
                         .add_seals(Seals::SHRINK | Seals::GROW)
                         .and_then(|()| self.tx.out.send(self.pos, memfd.as_fd()));
-                    // SAFETY: as above; the payload holds at least 8 bytes.
+                    // SAFETY: the slot is claimed by this loan and not yet committed; its
+                    // payload holds at least 8 bytes.
                     unsafe {
-                        len_word.write(0);
-                        flags_word.write(if sent.is_ok() { BULK } else { VOID });
                         self.tx
                             .shared
                             .payload(index)
                             .cast::<u64>()
                             .write_unaligned(self.len as u64);
                     }
+                    len_word.store(0, Ordering::Relaxed);
+                    flags_word.store(if sent.is_ok() { BULK } else { VOID }, Ordering::Relaxed);
                     sent
                 }
             };
@@ -834,7 +914,9 @@ mod imp {
                 // SAFETY: the claimed slot's payload holds `len == msg.len()` bytes.
                 Body::Inline => unsafe {
                     copy_in(
-                        self.tx.shared.payload(self.tx.shared.ring().index(self.pos)),
+                        self.tx
+                            .shared
+                            .payload(self.tx.shared.ring().index(self.pos)),
                         msg,
                     )
                 },
@@ -846,8 +928,7 @@ mod imp {
             self.done = true;
             let index = self.tx.shared.ring().index(self.pos);
             let (_, flags_word) = self.tx.shared.meta(index);
-            // SAFETY: the slot is claimed by this loan.
-            unsafe { flags_word.write(VOID) };
+            flags_word.store(VOID, Ordering::Relaxed);
             self.publish();
         }
 
@@ -864,8 +945,7 @@ mod imp {
                 self.done = true;
                 let index = self.tx.shared.ring().index(self.pos);
                 let (_, flags_word) = self.tx.shared.meta(index);
-                // SAFETY: the slot is claimed by this loan.
-                unsafe { flags_word.write(VOID) };
+                flags_word.store(VOID, Ordering::Relaxed);
                 self.publish();
             }
         }
@@ -879,7 +959,9 @@ mod imp {
                 // alone until it is committed.
                 Body::Inline => unsafe {
                     std::slice::from_raw_parts(
-                        self.tx.shared.payload(self.tx.shared.ring().index(self.pos)),
+                        self.tx
+                            .shared
+                            .payload(self.tx.shared.ring().index(self.pos)),
                         self.len,
                     )
                 },
@@ -897,7 +979,9 @@ mod imp {
                 // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
                 Body::Inline => unsafe {
                     std::slice::from_raw_parts_mut(
-                        self.tx.shared.payload(self.tx.shared.ring().index(self.pos)),
+                        self.tx
+                            .shared
+                            .payload(self.tx.shared.ring().index(self.pos)),
                         self.len,
                     )
                 },
@@ -925,14 +1009,27 @@ mod imp {
     struct ReceiverPeer<'a> {
         inbox: &'a mut Inbox,
         shared: &'a Shared,
+        /// Set at each look at the peers: the next empty look also checks for a dead
+        /// sender's hole.
+        probe: &'a Cell<bool>,
     }
 
     impl Peer for ReceiverPeer<'_> {
         fn alive(&mut self) -> Result<()> {
+            self.probe.set(self.shared.multi);
             self.inbox.alive()
         }
         fn hangups(&self) -> u32 {
             self.shared.header().hangups.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Whether process `pid` has exited (a zombie counts as exited). A pid reused since reads
+    /// as alive, which only leaves a hole unskipped.
+    fn process_gone(pid: i32) -> bool {
+        match crate::notify::pidfd::PidFd::open(pid) {
+            Ok(p) => p.has_exited().unwrap_or(false),
+            Err(e) => e.errno() == Some(crate::Errno::SRCH),
         }
     }
 
@@ -1077,16 +1174,27 @@ mod imp {
             let shared = &*self.shared;
             let ring = shared.ring();
             let head = &mut self.head;
+            let probe = Cell::new(false);
             let mut ready = || -> Option<Found> {
                 loop {
                     let pos = *head;
                     if !ring.ready(pos) {
                         shared.prefetch(ring.index(pos));
+                        // After each look at the peers: is this slot claimed by a sender that
+                        // died before committing it? Then it never will be: skip it.
+                        if probe.replace(false)
+                            && let Some(pid) = shared.owner(pos)
+                            && process_gone(pid)
+                        {
+                            ring.release(pos);
+                            *head = pos + 1;
+                            shared.header().space.notify(None);
+                            continue;
+                        }
                         return None;
                     }
                     let (len, flags) = shared.meta(ring.index(pos));
-                    // SAFETY: the slot is committed (Acquire in peek) and ours until released.
-                    let (len, flags) = unsafe { (len.read(), flags.read()) };
+                    let (len, flags) = (len.load(Ordering::Relaxed), flags.load(Ordering::Relaxed));
                     if flags == VOID {
                         ring.release(pos);
                         *head = pos + 1;
@@ -1100,6 +1208,7 @@ mod imp {
             let mut peer = ReceiverPeer {
                 inbox: &mut self.inbox,
                 shared,
+                probe: &probe,
             };
             let found = match &self.event {
                 Some(_) if timeout == Some(Duration::ZERO) => match ready() {

@@ -258,8 +258,17 @@ mod model {
             for t in senders {
                 t.join().unwrap();
             }
-            let mine = |lo: u64| got.iter().filter(|&&v| v / 10 == lo).copied().collect::<Vec<_>>();
-            assert_eq!(mine(0), [1, 2], "each sender's messages arrive, in order: {got:?}");
+            let mine = |lo: u64| {
+                got.iter()
+                    .filter(|&&v| v / 10 == lo)
+                    .copied()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                mine(0),
+                [1, 2],
+                "each sender's messages arrive, in order: {got:?}"
+            );
             assert_eq!(mine(1), [11], "{got:?}");
         });
     }

@@ -150,9 +150,10 @@ impl Signal {
     pub(crate) fn count(&self, arm: bool, waiter: &mut Waiter) {
         if arm {
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            if waiter.wait == Wait::Blocking || waiter.pollable || !asymmetric() {
-                waiter.fence(self);
-            } else if !barrier_everywhere() {
+            // A waiter that sleeps every time asks for fences once; an adaptive one pays the
+            // barrier only now (and falls back to asking if it cannot).
+            let every_time = waiter.wait == Wait::Blocking || waiter.pollable;
+            if every_time || !barrier_everywhere() {
                 waiter.fence(self);
             }
         } else {
