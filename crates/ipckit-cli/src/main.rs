@@ -110,19 +110,21 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Send a message (or standard input) to an endpoint.
     ///
-    /// On byte-stream endpoints (fifo, unix, abstract, tcp) MESSAGE is sent with a newline after
-    /// it and standard input is copied as it is. On message endpoints (unix-dgram,
-    /// unix-seqpacket) MESSAGE is one message, standard input is one message, or one per line
-    /// with --lines.
+    /// On byte-stream endpoints (fifo, unix, abstract, tcp) each MESSAGE is sent with a newline
+    /// after it and standard input is copied as it is. On message endpoints (unix-dgram,
+    /// unix-seqpacket, mq, sysv-mq) each MESSAGE is one message, standard input is one
+    /// message, or one per line with --lines. Shared memory (shm, sysv-shm) gets them as one
+    /// run of bytes, joined by newlines.
     Send {
         /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
         /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY
         uri: Endpoint,
-        /// The message; standard input when absent.
-        message: Option<String>,
+        /// The messages, in order; standard input when there are none.
+        #[arg(value_name = "MESSAGE")]
+        messages: Vec<String>,
         /// Send each line of standard input as one message (message endpoints; a byte stream
         /// carries the lines as they are).
-        #[arg(long, conflicts_with = "message")]
+        #[arg(long, conflicts_with = "messages")]
         lines: bool,
         /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
         /// reader, a connect, room in a full queue.
@@ -341,14 +343,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Send {
             uri,
-            message,
+            messages,
             lines,
             timeout,
             object,
             common,
         } => send::run(send::SendArgs {
             endpoint: uri,
-            message,
+            messages,
             lines,
             timeout,
             allow_remote: common.allow_remote,

@@ -59,7 +59,7 @@ fn kept<T>(mut made: T, persist: impl FnOnce(&mut T)) -> T {
     made
 }
 
-/// Sends each message to a queue, or writes the (one) payload into shared memory.
+/// Sends each message to a queue, or writes the payload into shared memory.
 pub fn send(
     endpoint: &Endpoint,
     messages: &[Vec<u8>],
@@ -103,7 +103,8 @@ pub fn send(
             }
         }
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
-            // Shared memory holds bytes, not messages: the payload is written as one run.
+            // Shared memory holds bytes, not messages: the payload is written as one run
+            // (several MESSAGEs, or --lines, joined by newlines).
             let data = messages.join(&b'\n');
             let needed = opts.offset.checked_add(data.len()).ok_or_else(|| {
                 anyhow::anyhow!(

@@ -1,4 +1,4 @@
-//! `ipckit send URI [MESSAGE]`.
+//! `ipckit send URI [MESSAGE]...`.
 
 use std::io::{self, BufRead, Read, Write};
 use std::time::Duration;
@@ -12,25 +12,32 @@ use crate::endpoint::Endpoint;
 
 pub struct SendArgs {
     pub endpoint: Endpoint,
-    pub message: Option<String>,
+    /// The messages given on the command line; standard input when empty.
+    pub messages: Vec<String>,
     pub lines: bool,
     pub timeout: Option<Duration>,
     pub allow_remote: bool,
     pub object: crate::objects::ObjectOpts,
 }
 
-/// What to send: the message argument, or standard input.
+/// What to send: the message arguments, or standard input.
 enum Payload {
-    /// One message given on the command line.
-    Arg(Vec<u8>),
+    /// The messages given on the command line (at least one).
+    Args(Vec<Vec<u8>>),
     /// Standard input, read as it comes.
     Stdin,
 }
 
 pub fn run(args: SendArgs) -> Result<()> {
-    let payload = match &args.message {
-        Some(m) => Payload::Arg(m.as_bytes().to_vec()),
-        None => Payload::Stdin,
+    let payload = if args.messages.is_empty() {
+        Payload::Stdin
+    } else {
+        Payload::Args(
+            args.messages
+                .iter()
+                .map(|m| m.as_bytes().to_vec())
+                .collect(),
+        )
     };
     if args.endpoint.keeps_boundaries() || args.endpoint.is_kernel_object() {
         send_messages(&args, payload)
@@ -39,8 +46,9 @@ pub fn run(args: SendArgs) -> Result<()> {
     }
 }
 
-/// Byte-stream schemes: a MESSAGE is written with a newline after it; standard input is copied
-/// as it is (each line already ends in one), so `cat` and `socat` see exactly those bytes.
+/// Byte-stream schemes: each MESSAGE is written with a newline after it; standard input is
+/// copied as it is (each line already ends in one), so `cat` and `socat` see exactly those
+/// bytes.
 fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
     let mut out: Box<dyn Write> = match &args.endpoint {
         Endpoint::Fifo(p) => Box::new(fifo::open_write(p, args.timeout)?),
@@ -54,9 +62,11 @@ fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
     };
     let what = args.endpoint.to_string();
     match payload {
-        Payload::Arg(mut m) => {
-            m.push(b'\n');
-            out.write_all(&m).map_err(|e| peer_gone(e, &what))?;
+        Payload::Args(messages) => {
+            for mut m in messages {
+                m.push(b'\n');
+                out.write_all(&m).map_err(|e| peer_gone(e, &what))?;
+            }
         }
         Payload::Stdin => {
             io::copy(&mut io::stdin().lock(), &mut out).map_err(|e| peer_gone(e, &what))?;
@@ -83,11 +93,11 @@ fn peer_gone(e: io::Error, what: &str) -> anyhow::Error {
     }
 }
 
-/// Message schemes: a MESSAGE is one message; standard input is one message, or one per line
-/// with `--lines`.
+/// Message schemes: each MESSAGE is one message; standard input is one message, or one per
+/// line with `--lines`.
 fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
     let messages: Vec<Vec<u8>> = match payload {
-        Payload::Arg(m) => vec![m],
+        Payload::Args(messages) => messages,
         Payload::Stdin if args.lines => io::stdin()
             .lock()
             .split(b'\n')

@@ -195,6 +195,18 @@ fn lines_become_messages_and_streams_split_at_newlines() {
         Proc::rest(&recv.out),
         ["alpha", "beta", "no newline at end"]
     );
+
+    // Several MESSAGE arguments: one message each, or one line each on a byte stream.
+    for uri in [
+        format!("unix-dgram:{}/d2.sock", dir.path().display()),
+        format!("unix:{}/s2.sock", dir.path().display()),
+    ] {
+        let mut recv = Proc::server(&["recv", &uri, "--count", "3", "--timeout", "20s"]);
+        let (st, _, err, _) = run(&["send", &uri, "one", "two words", ""], b"");
+        assert!(st.success(), "{uri}: {err:?}");
+        assert!(recv.wait().success(), "{uri}");
+        assert_eq!(Proc::rest(&recv.out), ["one", "two words", ""], "{uri}");
+    }
 }
 
 #[test]
