@@ -1,6 +1,14 @@
 //! Endpoint URIs: `fifo:PATH`, `unix:PATH`, `unix-dgram:PATH`, `unix-seqpacket:PATH`,
-//! `abstract:NAME`, `tcp:HOST:PORT`, and the kernel objects `mq:/NAME`, `sysv-mq:KEY`,
-//! `shm:/NAME`, `sysv-shm:KEY` (KEY in decimal or 0x-hex).
+//! `abstract:NAME`, `tcp:HOST:PORT`, the kernel objects `mq:/NAME`, `sysv-mq:KEY`,
+//! `shm:/NAME`, `sysv-shm:KEY` (KEY in decimal or 0x-hex), and `channel:/NAME`, ipckit's own
+//! shared-memory channel.
+//!
+//! Who makes what: `recv` and `listen` bind the sockets and make the FIFO, and remove them on
+//! exit. The kernel objects are opened, never bound: `recv` needs them to exist, `send
+//! --create` makes one and keeps it. A channel has one receiver, which owns its name:
+//! `recv channel:/NAME` creates it (`/dev/shm/NAME`, mode 0600) and removes it on exit,
+//! SIGINT and SIGTERM included; `send` joins it and fails at once when no receiver is
+//! running. A name (`/NAME`) is checked as every POSIX name is.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,10 +29,13 @@ pub enum Endpoint {
     SysvMq(SysvKey),
     PosixShm(String),
     SysvShm(SysvKey),
+    /// ipckit's channel, named like POSIX shared memory: the receiver creates and owns it.
+    Channel(String),
 }
 
 pub const SCHEMES: &str = "fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME, \
-                           tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY";
+                           tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, \
+                           channel:/NAME";
 
 /// A POSIX name as a URI holds it, checked.
 fn posix_name(s: &str, rest: &str) -> Result<String, String> {
@@ -52,11 +63,13 @@ impl Endpoint {
                 | Endpoint::UnixSeqpacket(_)
                 | Endpoint::PosixMq(_)
                 | Endpoint::SysvMq(_)
+                | Endpoint::Channel(_)
         )
     }
 
     /// True for the named kernel objects (queues and shared memory), which `send` and `recv`
-    /// open rather than bind or connect to.
+    /// open rather than bind or connect to. Not a channel: its receiver creates it and owns
+    /// it, as a listener owns the socket it binds.
     pub fn is_kernel_object(&self) -> bool {
         matches!(
             self,
@@ -89,6 +102,7 @@ impl FromStr for Endpoint {
             "sysv-mq" => Endpoint::SysvMq(sysv_key(s, rest)?),
             "shm" => Endpoint::PosixShm(posix_name(s, rest)?),
             "sysv-shm" => Endpoint::SysvShm(sysv_key(s, rest)?),
+            "channel" => Endpoint::Channel(posix_name(s, rest)?),
             "tcp" => {
                 let (host, port) = rest
                     .rsplit_once(':')
@@ -120,6 +134,7 @@ impl fmt::Display for Endpoint {
             Endpoint::SysvMq(k) => write!(f, "sysv-mq:{k}"),
             Endpoint::PosixShm(n) => write!(f, "shm:{n}"),
             Endpoint::SysvShm(k) => write!(f, "sysv-shm:{k}"),
+            Endpoint::Channel(n) => write!(f, "channel:{n}"),
         }
     }
 }
@@ -155,12 +170,14 @@ mod tests {
             Ok(Endpoint::SysvShm(SysvKey::Key(16)))
         );
         assert_eq!("shm:/s".parse(), Ok(Endpoint::PosixShm("/s".into())));
+        assert_eq!("channel:/c".parse(), Ok(Endpoint::Channel("/c".into())));
         for t in [
             "fifo:/a",
             "tcp:localhost:9",
             "abstract:n",
             "mq:/q",
             "sysv-mq:0x00000010",
+            "channel:/c",
         ] {
             assert_eq!(t.parse::<Endpoint>().unwrap().to_string(), t);
         }
@@ -175,8 +192,26 @@ mod tests {
             "tcp:127.0.0.1",
             "tcp::80",
             "tcp:h:99999",
+            "channel:",
+            "channel:c",
+            "channel:/",
+            "channel:/a/b",
         ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad} should be rejected");
         }
+        let long = format!("channel:/{}", "n".repeat(255));
+        let err = long.parse::<Endpoint>().unwrap_err();
+        assert!(err.contains("longer than 255 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_channel_keeps_boundaries_and_is_not_a_kernel_object() {
+        let c: Endpoint = "channel:/c".parse().unwrap();
+        assert!(c.keeps_boundaries());
+        assert!(
+            !c.is_kernel_object(),
+            "its receiver creates it: recv does not just open it"
+        );
+        assert!(SCHEMES.contains("channel:/NAME"));
     }
 }

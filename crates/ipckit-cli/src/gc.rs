@@ -107,7 +107,8 @@ pub fn gc(args: GcArgs) -> Result<()> {
 #[derive(clap::Args, Debug)]
 pub struct RmArgs {
     /// mq:/NAME, shm:/NAME, sem:/NAME, sysv-mq:KEY, sysv-shm:KEY, sysv-sem:KEY, unix:PATH
-    /// (a socket file), fifo:PATH.
+    /// (a socket file), fifo:PATH, channel:/NAME (its shared memory, left by a killed
+    /// receiver).
     #[arg(required_unless_present = "ids")]
     pub uris: Vec<String>,
     /// A System V object by id, as ipcs and ipckit ls show it: sysv-shm:ID, sysv-msg:ID,
@@ -139,7 +140,8 @@ fn parse_target(uri: &str) -> Result<Target, String> {
     }
     Ok(match uri.parse::<Endpoint>()? {
         Endpoint::PosixMq(n) => Target::Name(Kind::PosixMq, n),
-        Endpoint::PosixShm(n) => Target::Name(Kind::PosixShm, n),
+        // A channel is POSIX shared memory by its name (one a killed receiver left behind).
+        Endpoint::PosixShm(n) | Endpoint::Channel(n) => Target::Name(Kind::PosixShm, n),
         Endpoint::SysvMq(k) => Target::Key(Kind::SysvMsg, key_raw(k)),
         Endpoint::SysvShm(k) => Target::Key(Kind::SysvShm, key_raw(k)),
         Endpoint::Unix(p) | Endpoint::UnixDgram(p) | Endpoint::UnixSeqpacket(p) => {

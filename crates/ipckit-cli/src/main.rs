@@ -2,6 +2,7 @@
 
 mod advise;
 mod bench;
+mod channel;
 mod endpoint;
 mod gc;
 mod interrupt;
@@ -108,16 +109,20 @@ enum Command {
     /// every message checked on arrival. Prints a table and writes ipckit-report/report.json
     /// and ipckit-report/index.html. Exits 1 if any row failed its check.
     Bench(bench::BenchArgs),
-    /// Send a message (or standard input) to an endpoint.
+    /// Send messages (or standard input) to an endpoint.
     ///
     /// On byte-stream endpoints (fifo, unix, abstract, tcp) each MESSAGE is sent with a newline
     /// after it and standard input is copied as it is. On message endpoints (unix-dgram,
     /// unix-seqpacket, mq, sysv-mq) each MESSAGE is one message, standard input is one
     /// message, or one per line with --lines. Shared memory (shm, sysv-shm) gets them as one
     /// run of bytes, joined by newlines.
+    ///
+    /// channel:/NAME is a message endpoint whose receiver owns it: `ipckit recv channel:/NAME`
+    /// must be running (send fails at once, exit 1, when it is not). A message larger than
+    /// the channel's slot (4080 bytes) goes by its bulk path on its own.
     Send {
         /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
-        /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY
+        /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, channel:/NAME
         uri: Endpoint,
         /// The messages, in order; standard input when there are none.
         #[arg(value_name = "MESSAGE")]
@@ -127,7 +132,7 @@ enum Command {
         #[arg(long, conflicts_with = "messages")]
         lines: bool,
         /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
-        /// reader, a connect, room in a full queue.
+        /// reader, a connect, room in a full queue or channel.
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
         #[command(flatten)]
@@ -138,9 +143,17 @@ enum Command {
     /// Receive messages on an endpoint (binding or creating it) and print them.
     ///
     /// Byte streams are split into messages at newlines. Without --count, recv stops when the
-    /// first peer closes its stream (or after one datagram). The socket file or FIFO it made
-    /// is removed on exit.
+    /// first peer closes its stream (or after one datagram, or one message of a queue or
+    /// shared memory). The socket file or FIFO it made is removed on exit.
+    ///
+    /// channel:/NAME is created by recv (/dev/shm/NAME, mode 600), which owns it: start recv
+    /// first, then `ipckit send channel:/NAME`. Without --count it prints messages until
+    /// every sender that joined has closed (it waits for the first one); with --count N it
+    /// keeps waiting for new senders until N messages. The channel is removed on exit,
+    /// SIGINT and SIGTERM included.
     Recv {
+        /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
+        /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, channel:/NAME
         uri: Endpoint,
         /// Stop after N messages.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -214,7 +227,7 @@ impl ServeFlags {
             };
             return objects::recv(&endpoint, count, timeout, self.json, listen, &opts);
         }
-        serve::run(serve::ServeArgs {
+        let args = serve::ServeArgs {
             endpoint,
             count,
             timeout,
@@ -223,7 +236,11 @@ impl ServeFlags {
             mode: self.mode,
             allow_remote: self.common.allow_remote,
             quiet: self.quiet,
-        })
+        };
+        match args.endpoint {
+            Endpoint::Channel(_) => channel::recv(&args),
+            _ => serve::run(args),
+        }
     }
 }
 

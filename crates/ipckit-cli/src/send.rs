@@ -151,6 +151,9 @@ fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
                 }
             }
         }
+        Endpoint::Channel(_) => {
+            return crate::channel::send(&args.endpoint, &messages, args.timeout);
+        }
         other => bail!("{other} is not a message endpoint"),
     }
     Ok(())

@@ -119,6 +119,9 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
         | Endpoint::SysvShm(_)) => {
             bail!("{other} is a kernel object, not something to bind or listen on")
         }
+        other @ Endpoint::Channel(_) => {
+            bail!("{other} is received through the channel (crate::channel), not a socket")
+        }
         Endpoint::Fifo(p) => {
             // Create the FIFO when it is missing (and remove it at exit); open it when it exists.
             let node = match std::fs::symlink_metadata(p) {

@@ -610,6 +610,182 @@ impl Drop for RemoveShm {
     }
 }
 
+/// Where a POSIX shared memory name lives.
+fn dev_shm(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm{name}"))
+}
+
+#[test]
+fn a_channel_carries_each_message_inline_or_bulk_from_its_senders() {
+    let name = ipckit::name::unique_posix("cli-ch");
+    let uri = format!("channel:{name}");
+    // Whatever happens below, nothing stays in /dev/shm.
+    let _cleanup = RemoveShm(name.clone());
+    // Around the slot's 4080 bytes: the largest inline message, and two bulk ones.
+    let (fits, over, large) = ("a".repeat(4080), "b".repeat(4081), "c".repeat(70_000));
+    let sent = [
+        "hello",
+        "",
+        fits.as_str(),
+        over.as_str(),
+        large.as_str(),
+        "bye",
+    ];
+
+    // Without --count, recv prints until its sender closes.
+    let mut recv = Proc::server(&["recv", &uri, "--timeout", "20s"]);
+    let meta = std::fs::metadata(dev_shm(&name)).expect("recv created the channel");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let mut args = vec!["send", uri.as_str()];
+    args.extend_from_slice(&sent);
+    let (st, _, err, _) = run(&args, b"");
+    assert!(st.success(), "{err:?}");
+    assert!(recv.wait().success(), "recv ends when its sender closes");
+    let got = Proc::rest(&recv.out);
+    assert_eq!(got.len(), sent.len(), "{:?}", Proc::rest(&recv.err));
+    for (g, s) in got.iter().zip(sent) {
+        assert!(g == s, "{} bytes came as {} bytes", s.len(), g.len());
+    }
+    assert!(!dev_shm(&name).exists(), "recv removed its channel");
+
+    // With --count, recv waits for further senders: standard input (one message, then one
+    // per line), then arguments.
+    let mut recv = Proc::server(&["recv", &uri, "--count", "5", "--json", "--timeout", "20s"]);
+    let (st, _, err, _) = run(&["send", &uri], large.as_bytes());
+    assert!(st.success(), "{err:?}");
+    let (st, _, err, _) = run(&["send", "--lines", &uri], b"line one\nline two\n");
+    assert!(st.success(), "{err:?}");
+    let (st, _, err, _) = run(&["send", &uri, "third sender", &over], b"");
+    assert!(st.success(), "{err:?}");
+    assert!(recv.wait().success());
+    let got: Vec<_> = Proc::rest(&recv.out).iter().map(|l| json(l)).collect();
+    let data: Vec<&str> = got.iter().map(|v| v["data"].as_str().unwrap()).collect();
+    assert_eq!(
+        data,
+        [
+            large.as_str(),
+            "line one",
+            "line two",
+            "third sender",
+            over.as_str()
+        ]
+    );
+    assert_eq!(got[0]["bytes"], 70_000);
+    assert!(
+        got[0]["peer_pid"].is_null(),
+        "a channel cannot name its sender"
+    );
+    assert!(!dev_shm(&name).exists(), "recv removed its channel");
+}
+
+#[test]
+fn send_to_a_channel_with_no_receiver_fails_at_once() {
+    let name = ipckit::name::unique_posix("cli-ch-none");
+    let uri = format!("channel:{name}");
+    let _cleanup = RemoveShm(name.clone());
+    let (st, out, err, _) = run(&["send", &uri, "anyone?"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(out.is_empty());
+    assert_eq!(err.len(), 1, "one line: {err:?}");
+    assert!(
+        err[0].starts_with("ipckit: ")
+            && err[0].contains(&format!("no receiver: start `ipckit recv {uri}` first")),
+        "{err:?}"
+    );
+    assert!(!dev_shm(&name).exists(), "send never creates a channel");
+
+    // A recv that times out removes its channel too.
+    let (st, _, err, _) = run(&["recv", &uri, "--timeout", "100ms"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(
+        err.last().unwrap().contains("timed out after 100ms"),
+        "{err:?}"
+    );
+    assert!(!dev_shm(&name).exists());
+}
+
+#[test]
+fn an_interrupted_channel_recv_removes_its_channel() {
+    use ipckit::notify::signal::{SIGINT, SIGTERM, kill};
+    let name = ipckit::name::unique_posix("cli-ch-int");
+    let uri = format!("channel:{name}");
+    let _cleanup = RemoveShm(name.clone());
+    for (sig, says) in [
+        (SIGTERM, "interrupted by SIGTERM"),
+        (SIGINT, "interrupted by SIGINT"),
+    ] {
+        let mut recv = Proc::server(&["recv", &uri, "--count", "2"]);
+        let (st, _, err, _) = run(&["send", &uri, "one of two"], b"");
+        assert!(st.success(), "{err:?}");
+        assert_eq!(recv.out_line(), "one of two");
+        assert!(dev_shm(&name).exists());
+        kill(recv.child.id() as i32, sig).unwrap();
+        assert_eq!(recv.wait().code(), Some(1), "{says}");
+        let err = Proc::rest(&recv.err);
+        assert!(err.iter().any(|l| l.contains(says)), "{err:?}");
+        assert!(!dev_shm(&name).exists(), "removed on {says}");
+    }
+    // listen takes every sender's messages, and a SIGINT is its normal end.
+    let mut listen = Proc::server(&["listen", &uri]);
+    for text in ["first sender", "second sender"] {
+        assert!(run(&["send", &uri, text], b"").0.success());
+        assert_eq!(listen.out_line(), text);
+    }
+    kill(listen.child.id() as i32, SIGINT).unwrap();
+    assert!(listen.wait().success(), "listen exits 0 when interrupted");
+    assert!(!dev_shm(&name).exists(), "listen removed its channel");
+}
+
+#[test]
+fn a_channel_left_by_a_killed_receiver_is_named_and_removable() {
+    let name = ipckit::name::unique_posix("cli-ch-kill");
+    let uri = format!("channel:{name}");
+    let _cleanup = RemoveShm(name.clone());
+    let mut recv = Proc::server(&["recv", &uri]);
+    ipckit::notify::signal::kill(recv.child.id() as i32, ipckit::notify::signal::SIGKILL).unwrap();
+    recv.wait();
+    assert!(dev_shm(&name).exists(), "SIGKILL cannot be caught");
+    let (st, _, err, _) = run(&["send", &uri, "hi"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(
+        err[0].contains("no receiver") && err[0].contains(&format!("ipckit rm {uri}")),
+        "{err:?}"
+    );
+    let (st, _, err, _) = run(&["recv", &uri, "--timeout", "20s"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(
+        err[0].contains("already exists") && err[0].contains(&format!("ipckit rm {uri}")),
+        "{err:?}"
+    );
+    let (st, _, err, _) = run(&["rm", &uri], b"");
+    assert!(st.success(), "{err:?}");
+    assert!(!dev_shm(&name).exists());
+}
+
+#[test]
+fn a_bad_channel_name_is_a_usage_error() {
+    for (uri, says) in [
+        ("channel:nope", "must start with /"),
+        ("channel:/a/b", "no / after the first"),
+        ("channel:/", "nothing after the /"),
+    ] {
+        for args in [&["recv", uri][..], &["send", uri, "x"]] {
+            let (st, _, err, _) = run(args, b"");
+            assert_eq!(st.code(), Some(2), "{args:?}: {err:?}");
+            let err = err.join("\n");
+            assert!(err.contains(uri) && err.contains(says), "{args:?}: {err}");
+        }
+    }
+    let name = ipckit::name::unique_posix("cli-ch-mode");
+    let (st, _, err, _) = run(&["recv", &format!("channel:{name}"), "--mode", "644"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err[0].contains("mode 600"), "{err:?}");
+    assert!(!dev_shm(&name).exists());
+}
+
 #[test]
 fn a_segment_made_by_a_c_program_is_readable_by_recv() {
     let dir = tempdir();
