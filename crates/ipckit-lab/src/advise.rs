@@ -320,7 +320,9 @@ use Need::*;
 
 /// The rules, in the order to reach for them: simplest and most general first. When two
 /// mechanisms score the same, the earlier one ranks first (two-way + fd passing: a stream
-/// socket and a seqpacket socket do both as well; the stream is the general one).
+/// socket and a seqpacket socket do both as well; the stream is the general one; large
+/// payloads or latency alone: raw shared memory and the ipckit channel do both as well; raw
+/// shared memory works between any programs, the channel only between ipckit ones).
 pub const RULES: &[Rule] = &[
     Rule {
         mechanism: "anonymous pipe",
@@ -779,9 +781,9 @@ pub const RULES: &[Rule] = &[
         calls: "memfd_create() or shm_open(O_CREAT|O_EXCL, 0600) + ftruncate() + \
                 mmap(MAP_SHARED) (ipckit::shm), with a futex wake-up (ipckit::sync::event) or \
                 sem_init(pshared=1) / sem_wait() / sem_post() in the mapping \
-                (ipckit::sync::sem_posix), or a robust process-shared mutex; ipckit's own \
-                shared-memory channel (a lock-free ring with futex wake-ups) is planned, not \
-                built yet",
+                (ipckit::sync::sem_posix), or a robust process-shared mutex; for a \
+                ready-made ring of whole messages between ipckit programs, see the ipckit \
+                channel (ipckit::channel)",
         summary: "the fastest path: both processes read and write the same pages, no copy \
                   through the kernel",
         tradeoff: "you own the synchronisation, the layout and the lifetime; a wake-up still goes \
@@ -868,6 +870,118 @@ pub const RULES: &[Rule] = &[
             &[LargePayloads],
             &[LatencyCritical],
             &[ManyReaders, LargePayloads],
+        ],
+    },
+    Rule {
+        mechanism: "ipckit channel",
+        rows: &["channel", "channel-spin", "channel-blocking"],
+        calls: "channel::pair(&Options::default()) before fork() (or an end passed over a Unix \
+                socket with send_over()), or channel::create(\"/name\", &opts) by the receiver \
+                and channel::open(\"/name\") by each sender; send() or loan() + commit() to \
+                write in place, recv() or borrow() to read in place, each with try_ and _timeout \
+                forms; Options::wait(Wait::Spin | Wait::Blocking | Wait::Adaptive), \
+                .multi_sender(true), .pollable(true) for an eventfd to epoll (ipckit::channel)",
+        summary: "ipckit's shared-memory ring: whole messages, read and written in place, no \
+                  system call while both sides are busy, and Disconnected when the peer dies",
+        tradeoff: "ipckit only: both sides must use ipckit (the ring's layout is its own); one \
+                   receiver; a side that spins (Wait::Spin) burns a CPU while it waits, and the \
+                   adaptive default spins briefly (ADAPTIVE_SPIN, 50 µs to start) before it \
+                   sleeps on a futex; a message larger than a slot (4080 B by default) costs a \
+                   memfd and a socket message",
+        failure_mode: "a crashed peer: the survivor gets ErrorKind::Disconnected (at once when an \
+                       end is dropped, within 50 ms of a SIGKILL), so handle it; a full ring \
+                       blocks send() (try_send() or send_timeout() bound it); with several \
+                       senders, one killed between claiming a slot and committing it leaves a \
+                       hole, its message lost: the receiver skips it once it sees that process \
+                       gone (whenever it checks on its peers), but if the sender died in the \
+                       instant between its claim and its pid tag, or its pid was reused, the \
+                       receiver stalls at the hole, Disconnected once every sender is gone",
+        cleanup: "anonymous (channel::pair): nothing to remove, the memfd and the socket pair go \
+                  with their last holder, a crash included; named (channel::create): the \
+                  receiver owns the /dev/shm name and removes it when dropped, senders never \
+                  do; a receiver killed by SIGKILL leaves it (ipckit gc removes it once nobody \
+                  maps it)",
+        lab: "shm-race",
+        notify_only: false,
+        fits: &[
+            good(
+                Related,
+                "channel::pair() before fork(): a memfd and a socket pair, nothing named to leak \
+                 (the ends are CLOEXEC: hand them to an exec()ed child with send_over())",
+            ),
+            good(
+                Unrelated,
+                "channel::create(\"/name\") by the receiver, channel::open(\"/name\") by senders, \
+                 or an anonymous end passed over a Unix socket (send_over())",
+            ),
+            best(
+                OneWay,
+                "one way by design: senders to one receiver, and Disconnected when the other \
+                 side is gone",
+            ),
+            ok(TwoWay, "two channels, one per direction"),
+            best(
+                Boundaries,
+                "each send() or committed loan is one message, and recv() / borrow() returns it \
+                 whole",
+            ),
+            best(
+                LargePayloads,
+                "a message larger than a slot goes by the bulk path: written once into a memfd \
+                 of its own, which the receiver maps; no copy through the kernel (or make the \
+                 slots big enough, up to 64 MiB)",
+            ),
+            best(
+                LatencyCritical,
+                "no system call while both sides are busy: the adaptive wait spins before it \
+                 sleeps on a futex (Wait::Spin never sleeps); loan() and borrow() skip the copies",
+            )
+            .lab("shm-atomic"),
+            no(
+                FdPassing,
+                "it carries bytes: its own bulk memfds ride on its socket, but it does not carry \
+                 yours; use a Unix socket (SCM_RIGHTS)",
+            ),
+            no(
+                ManyReaders,
+                "one receiver per channel: a channel per reader, or a queue whose readers share \
+                 the work",
+            ),
+            good(
+                ManyWriters,
+                "Options::multi_sender(true) (a named channel always takes several): senders \
+                 claim slots with a compare-and-swap, each end cloned (try_clone()), inherited or \
+                 open()ed; first in, first out per sender",
+            ),
+            no(
+                Priorities,
+                "first in, first out: no priorities (a channel per priority, drained in order, \
+                 is yours to build)",
+            ),
+            poor(
+                SurviveRestart,
+                "a restarted sender open()s a named channel again and is received from as \
+                 before, but the channel and its unread messages go with the receiver: a \
+                 restarted receiver creates a new one (a killed one's name must go first: \
+                 ipckit gc)",
+            ),
+            good(
+                EventLoop,
+                "Options::pollable(true): the receiver's event_fd() becomes readable when a \
+                 message may wait (try_recv() until None); anonymous channels only",
+            ),
+            no(Remote, LOCAL),
+            ok(
+                NotifyOnly,
+                "a short message wakes the receiver: a whole ring for one bit",
+            ),
+        ],
+        wins: &[
+            &[LatencyCritical, Boundaries],
+            &[LargePayloads, Boundaries, Related],
+            &[LargePayloads, LatencyCritical, OneWay],
+            &[Unrelated, LatencyCritical, ManyWriters],
+            &[Related, OneWay, Boundaries, EventLoop, LatencyCritical],
         ],
     },
     Rule {
@@ -1501,6 +1615,9 @@ mod tests {
         "sysv-shm-sem",
         "shm-futex",
         "mmap-file-futex",
+        "channel",
+        "channel-spin",
+        "channel-blocking",
         "eventfd",
         "signal",
     ];
@@ -1605,6 +1722,59 @@ mod tests {
         let shm = first(&[LargePayloads, LatencyCritical]);
         assert!(shm.starts_with("shared memory"), "{shm}");
         assert!(shm.contains("futex") && shm.contains("semaphore"), "{shm}");
+    }
+
+    #[test]
+    fn the_channel_beside_raw_shared_memory() {
+        const CHANNEL: &str = "ipckit channel";
+        // A tie goes to the general one (any program can map shared memory); the channel
+        // comes next, meeting everything too.
+        for needs in [&[LargePayloads, LatencyCritical][..], &[LatencyCritical]] {
+            let advice = advise(&Constraints::from_needs(needs));
+            let top: Vec<_> = advice.candidates[..2].iter().collect();
+            assert!(
+                top[0].rule.mechanism.starts_with("shared memory"),
+                "{needs:?}"
+            );
+            assert_eq!(top[1].rule.mechanism, CHANNEL, "{needs:?}");
+            assert_eq!(top[0].score, top[1].score, "{needs:?}");
+            assert!(top[1].fits_all());
+        }
+        // Whole messages tip it to the channel; several readers rule it out.
+        assert_eq!(
+            first(&[LargePayloads, LatencyCritical, Boundaries]),
+            CHANNEL
+        );
+        let advice = advise(&Constraints::from_needs(&[ManyReaders, LargePayloads]));
+        assert!(
+            advice
+                .candidates
+                .iter()
+                .all(|c| c.rule.mechanism != CHANNEL)
+        );
+        // Its figures: the adaptive row first, the others when it is missing.
+        let rule = RULES.iter().find(|r| r.mechanism == CHANNEL).unwrap();
+        let run = |row: &str, p50: u64| {
+            format!(
+                r#"{{"mechanism": "{row}", "kind": "latency", "size": 64,
+                    "rtt_ns": {{"p50": {p50}}}, "verified": true}}"#
+            )
+        };
+        let both = format!(
+            r#"{{"version": 1, "runs": [{}, {}]}}"#,
+            run("channel-spin", 300),
+            run("channel", 900)
+        );
+        let report: Value = serde_json::from_str(&both).unwrap();
+        let m = measured_for(&report, rule, &Constraints::default()).unwrap();
+        assert_eq!((m.row.as_str(), m.p50_rtt_ns), ("channel", Some(900)));
+        let spin = format!(
+            r#"{{"version": 1, "runs": [{}]}}"#,
+            run("channel-spin", 300)
+        );
+        let report: Value = serde_json::from_str(&spin).unwrap();
+        let m = measured_for(&report, rule, &Constraints::default()).unwrap();
+        assert_eq!(m.row, "channel-spin");
     }
 
     #[test]
