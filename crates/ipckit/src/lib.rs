@@ -15,6 +15,7 @@
 //! | know when a process exits, pollable | pidfd | [`notify::pidfd`] |
 //! | messages with priorities, pollable, survive the sender | POSIX message queue | [`mq::posix`] |
 //! | messages with types a receiver filters on | System V message queue | [`mq::sysv`] |
+//! | messages at the hardware's speed between ipckit processes, zero copy, peer death seen | ipckit's channel | [`channel`] |
 //! | the most bandwidth, by name | POSIX shared memory | [`shm::posix`] |
 //! | shared memory other (C) programs find by key | System V shared memory | [`shm::sysv`] |
 //! | shared memory with no name to leak, sealable | memfd | [`shm::memfd`] |
