@@ -5,15 +5,16 @@
 //!
 //! - **A ring of slots** in one shared mapping carries variable-length messages up to the
 //!   slot size ([`Options::slot_size`]); one sender, or several with
-//!   [`Options::multi_sender`], and one receiver. The index protocol is in [`ring`](self)'s
-//!   one module and model-checked with loom.
+//!   [`Options::multi_sender`], and one receiver. The whole index protocol is one module,
+//!   `channel/ring.rs`, model-checked with loom (`--cfg loom`).
 //! - **Zero copy both ways**: [`Sender::loan`] hands out the slot itself to write in place,
 //!   [`Loan::commit`] publishes it; [`Receiver::borrow`] gives the message in place, released
 //!   when the [`Msg`] is dropped. [`Sender::send`] and [`Receiver::recv`] copy, for
 //!   convenience.
 //! - **Waiting** ([`Wait`]): spin, block on a futex, or the default adaptive (spin
-//!   [`ADAPTIVE_SPIN`], then sleep; a sender makes a system call only when the receiver
-//!   sleeps). Every operation has a try_ and a _timeout form; a full ring blocks, fails fast
+//!   [`ADAPTIVE_SPIN`] or what it has learned, then sleep; a sender makes a system call only
+//!   when the receiver sleeps, and a busy pair not even a memory fence: `channel/wait.rs`
+//!   says how, with `membarrier`). Every operation has a try_ and a _timeout form; a full ring blocks, fails fast
 //!   (`try_send` gives `Ok(false)`) or times out, as the caller chooses. A pollable channel
 //!   ([`Options::pollable`]) gives the receiver an eventfd for its own event loop.
 //! - **Bulk**: a message larger than a slot travels in a memfd of its own, written once and
@@ -25,7 +26,16 @@
 //!   one (a POSIX shared memory object the receiver owns and removes on drop) that
 //!   [`open`] joins.
 //! - **Peer death**: each side notices the other's end closing through the channel's socket
-//!   (see `bulk`): at once when it is dropped, within [`SLICE`] when its process is killed.
+//!   (`channel/bulk.rs` says why a socket rather than a pidfd or a robust futex): at once
+//!   when it is dropped, within [`SLICE`] when its process is killed. A receiver reads
+//!   everything sent before it reports `Disconnected`. With several senders, one killed
+//!   between claiming a slot and committing it would leave a hole the receiver waits at
+//!   for ever; it tags the slot with its pid right after the claim, and the receiver skips
+//!   the slot once that process is gone.
+//!
+//! All of it is hand-written over rustix (memfd, futex, membarrier, sockets): no crate
+//! offers a process-shared ring with these guarantees (iceoryx2 is a whole framework with
+//! its own service layer and files; ipc-channel serialises through sockets).
 //!
 //! ```
 //! use ipckit::channel::{self, Options};
@@ -49,7 +59,7 @@ mod wait;
 #[cfg(not(loom))]
 pub use imp::*;
 #[cfg(not(loom))]
-pub use wait::{ADAPTIVE_SPIN, SLICE, Wait};
+pub use wait::{ADAPTIVE_SPIN, ADAPTIVE_SPIN_MAX, SLICE, Wait};
 
 #[cfg(not(loom))]
 mod imp {
