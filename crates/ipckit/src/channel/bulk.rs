@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::SocketFlags;
 
+use super::wait::SLICE;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll;
 use crate::socket::ancillary;
@@ -54,25 +55,33 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Sends `memfd` for the slot at `pos`.
-    pub(crate) fn send(&self, pos: u64, memfd: BorrowedFd<'_>) -> Result<()> {
-        let deadline = Instant::now() + PATIENCE;
+    /// Sends `memfd` for the slot at `pos`, waiting for room in the socket until `deadline`
+    /// (`Ok(false)` then; `None`: as long as the receiver is there).
+    pub(crate) fn send(
+        &self,
+        pos: u64,
+        memfd: BorrowedFd<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
         loop {
-            let ev = poll::wait(&self.sock, PollFlags::OUT, poll::remaining(Some(deadline)))?;
-            if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
-                return Err(disconnected("sending a bulk payload", "receiver"));
-            }
-            if ev.is_empty() {
-                return Err(Error::timed_out("sending a bulk payload's memfd", PATIENCE)
-                    .hint("the receiver is not taking messages"));
-            }
             match ancillary::send_fds(&self.sock, &pos.to_le_bytes(), &[memfd]) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.errno() == Some(rustix::io::Errno::AGAIN) => continue,
+                Ok(_) => return Ok(true),
+                Err(e) if e.errno() == Some(rustix::io::Errno::AGAIN) => {}
                 Err(e) if e.errno() == Some(rustix::io::Errno::PIPE) => {
                     return Err(disconnected("sending a bulk payload", "receiver"));
                 }
                 Err(e) => return Err(e),
+            }
+            // Full: the receiver has not collected the memfds sent before. Wait for room, a
+            // slice at a time, so a receiver that dies is noticed.
+            let left = match poll::remaining(deadline) {
+                Some(left) if left.is_zero() => return Ok(false),
+                Some(left) => left.min(SLICE),
+                None => SLICE,
+            };
+            let ev = poll::wait(&self.sock, PollFlags::OUT, Some(left))?;
+            if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
+                return Err(disconnected("sending a bulk payload", "receiver"));
             }
         }
     }
@@ -164,6 +173,11 @@ impl Inbox {
             }
         }
         Ok(())
+    }
+
+    /// Whether memfds arrived ahead of their slots.
+    pub(crate) fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
     }
 
     /// The memfd the slot at `pos` announced.

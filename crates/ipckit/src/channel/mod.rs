@@ -69,7 +69,7 @@ mod imp {
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use crossbeam_utils::CachePadded;
 
@@ -411,11 +411,11 @@ mod imp {
             out: ManuallyDrop::new(Outbox { sock: a }),
             event: event.as_ref().map(EventFd::try_clone).transpose()?,
             waiter: Waiter::new(opts.wait, false),
-            hangups: 0,
             free: 0,
         };
         let rx = Receiver {
             shared,
+            poller: poller(event.as_ref(), &b)?,
             inbox: Inbox::pair_end(b.into_fd())?,
             waiter: Waiter::new(opts.wait, event.is_some()),
             event,
@@ -457,6 +457,7 @@ mod imp {
             shared: Arc::new(shared),
             inbox: Inbox::listening(listener),
             event: None,
+            poller: None,
             waiter: Waiter::new(opts.wait, false),
             head: 0,
             armed: false,
@@ -485,7 +486,6 @@ mod imp {
             out: ManuallyDrop::new(Outbox { sock }),
             event: None,
             waiter: Waiter::new(Wait::default(), false),
-            hangups: 0,
             free: 0,
         })
     }
@@ -499,8 +499,6 @@ mod imp {
         out: ManuallyDrop<Outbox>,
         event: Option<EventFd>,
         waiter: Waiter,
-        /// The header's hang-up count when this end last looked at its peer.
-        hangups: u32,
         /// This sender's copy of the receiver's position (see `ring`).
         free: u64,
     }
@@ -547,7 +545,6 @@ mod imp {
                 out: ManuallyDrop::new(Outbox { sock }),
                 event: self.event.as_ref().map(EventFd::try_clone).transpose()?,
                 waiter: Waiter::new(self.waiter.wait, false),
-                hangups: self.hangups,
                 free: 0,
             })
         }
@@ -589,7 +586,6 @@ mod imp {
                 out: ManuallyDrop::new(Outbox { sock }),
                 event,
                 waiter: Waiter::new(Wait::default(), false),
-                hangups: 0,
                 free: 0,
             })
         }
@@ -662,9 +658,9 @@ mod imp {
             // An end was dropped since this one last looked: is it the receiver's? (One load
             // of a line that is written only then.)
             let hangups = peer.hangups();
-            if hangups != self.hangups {
+            if hangups != self.waiter.seen {
                 peer.alive()?;
-                self.hangups = hangups;
+                self.waiter.seen = hangups;
             }
             let free = &mut self.free;
             wait::until(
@@ -677,6 +673,10 @@ mod imp {
         }
 
         /// Sends a copy of `msg`, waiting while the ring is full.
+        ///
+        /// A receiver that was killed is noticed when this end waits (the ring full) or
+        /// after an end was dropped; until then messages go into the ring (as a pipe's
+        /// writer's go into its buffer) and `Ok` is returned.
         pub fn send(&mut self, msg: &[u8]) -> Result<()> {
             if self.send_now(msg) {
                 return Ok(());
@@ -685,7 +685,9 @@ mod imp {
             Ok(())
         }
 
-        /// Sends a copy of `msg` if there is room now: `Ok(false)` when the ring is full.
+        /// Sends a copy of `msg` if there is room now: `Ok(false)` when the ring is full, or
+        /// for a bulk message when the channel's socket is (its buffer holds a few hundred
+        /// memfds the receiver has not reached yet).
         pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
             if self.send_now(msg) {
                 return Ok(true);
@@ -707,7 +709,7 @@ mod imp {
         fn send_now(&mut self, msg: &[u8]) -> bool {
             let shared = &*self.shared;
             if msg.len() > shared.slot_size
-                || shared.header().hangups.load(Ordering::Relaxed) != self.hangups
+                || shared.header().hangups.load(Ordering::Relaxed) != self.waiter.seen
             {
                 return false;
             }
@@ -735,6 +737,7 @@ mod imp {
                 if let Body::Bulk { map, .. } = &body {
                     map.write_at(0, msg)?;
                 }
+                let deadline = crate::poll::deadline(timeout);
                 let Some(pos) = self.claim(timeout)? else {
                     return Ok(false);
                 };
@@ -746,7 +749,9 @@ mod imp {
                     body,
                     done: false,
                 };
-                return loan.commit_checked().map(|()| true);
+                // The socket's room is part of the channel's: a try or a timed send that finds
+                // it full says "full" too.
+                return loan.commit_until(deadline);
             }
             match self.loan_within(msg.len(), timeout)? {
                 Some(mut loan) => {
@@ -773,6 +778,21 @@ mod imp {
             h.hangups.fetch_add(1, Ordering::SeqCst);
             let _ = h.data.wake(self.event.as_ref());
         }
+    }
+
+    /// A pollable receiver's epoll set over its eventfd and its socket.
+    /// See [epoll_create(2)](https://man7.org/linux/man-pages/man2/epoll_create.2.html).
+    fn poller(event: Option<&EventFd>, sock: &impl AsFd) -> Result<Option<OwnedFd>> {
+        use rustix::event::epoll;
+        let Some(event) = event else {
+            return Ok(None);
+        };
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC).during("creating", "epoll set")?;
+        for fd in [event.fd(), sock.as_fd()] {
+            epoll::add(&ep, fd, epoll::EventData::new_u64(0), epoll::EventFlags::IN)
+                .during("adding to", "the channel's epoll set")?;
+        }
+        Ok(Some(ep))
     }
 
     /// Sends an anonymous channel's end: its memfd, its socket, its eventfd.
@@ -898,7 +918,15 @@ mod imp {
         }
 
         /// [`commit`](Loan::commit), saying whether a bulk message's memfd could be sent.
-        pub fn commit_checked(mut self) -> Result<()> {
+        /// The memfd waits for room in the channel's socket as long as it takes (checking
+        /// that the receiver is still there).
+        pub fn commit_checked(self) -> Result<()> {
+            self.commit_until(None).map(|_| ())
+        }
+
+        /// Commits; for a bulk message, gives up at `deadline` if the socket has no room for
+        /// its memfd (`Ok(false)`: the slot is given back as nothing, the message not sent).
+        fn commit_until(mut self, deadline: Option<Instant>) -> Result<bool> {
             self.done = true;
             let index = self.tx.shared.ring().index(self.pos);
             let (len_word, flags_word) = self.tx.shared.meta(index);
@@ -906,12 +934,12 @@ mod imp {
                 Body::Inline => {
                     len_word.store(self.len as u32, Ordering::Relaxed);
                     flags_word.store(INLINE, Ordering::Relaxed);
-                    Ok(())
+                    Ok(true)
                 }
                 Body::Bulk { memfd, .. } => {
                     let sent = memfd
                         .add_seals(Seals::SHRINK | Seals::GROW)
-                        .and_then(|()| self.tx.out.send(self.pos, memfd.as_fd()));
+                        .and_then(|()| self.tx.out.send(self.pos, memfd.as_fd(), deadline));
                     // SAFETY: the slot is claimed by this loan and not yet committed; its
                     // payload holds at least 8 bytes.
                     unsafe {
@@ -922,7 +950,8 @@ mod imp {
                             .write_unaligned(self.len as u64);
                     }
                     len_word.store(0, Ordering::Relaxed);
-                    flags_word.store(if sent.is_ok() { BULK } else { VOID }, Ordering::Relaxed);
+                    let flags = if matches!(sent, Ok(true)) { BULK } else { VOID };
+                    flags_word.store(flags, Ordering::Relaxed);
                     sent
                 }
             };
@@ -1020,6 +1049,9 @@ mod imp {
         shared: Arc<Shared>,
         inbox: Inbox,
         event: Option<EventFd>,
+        /// A pollable receiver's epoll set: its eventfd, and its socket (which hangs up when
+        /// every sender is gone, however they ended).
+        poller: Option<OwnedFd>,
         waiter: Waiter,
         /// The position of the next message.
         head: u64,
@@ -1072,11 +1104,14 @@ mod imp {
             self.shared.slot_size
         }
 
-        /// A pollable channel's eventfd: readable when a message may be waiting. In an event
-        /// loop, when it is readable, call [`try_borrow`](Receiver::try_borrow) (or
-        /// [`try_recv`](Receiver::try_recv)) until it gives `None`: that also re-arms it.
+        /// A pollable channel's descriptor for an event loop (an epoll set holding the
+        /// channel's eventfd and its socket): readable when a message may be waiting, or
+        /// when every sender is gone (a sender killed with `SIGKILL` included). When it is
+        /// readable, call [`try_borrow`](Receiver::try_borrow) (or
+        /// [`try_recv`](Receiver::try_recv)) until it gives `None` (which re-arms it) or
+        /// `Disconnected`.
         pub fn event_fd(&self) -> Option<BorrowedFd<'_>> {
-            self.event.as_ref().map(EventFd::fd)
+            self.poller.as_ref().map(|p| p.as_fd())
         }
 
         /// Sends a duplicate of this end over the Unix socket `sock`
@@ -1090,6 +1125,14 @@ mod imp {
                     "a named channel's receiver owns its name and stays in its process",
                 ));
             }
+            if self.inbox.has_parked() {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "passing a channel receiver",
+                    "it holds bulk payloads read off the socket ahead of their slots",
+                )
+                .hint("receive the waiting messages first"));
+            }
             let end = self.inbox.conns[0].as_fd();
             send_end(&self.shared, sock, TAG_RECEIVER, end, self.event.as_ref())
         }
@@ -1098,12 +1141,15 @@ mod imp {
         /// (waits at most `timeout` for it).
         pub fn receive_over(sock: impl AsFd, timeout: Duration) -> Result<Receiver> {
             let (shared, sock, event) = receive_end(sock, timeout, TAG_RECEIVER)?;
+            // Go on where the passed receiver stopped.
+            let head = shared.ring().head();
             Ok(Receiver {
                 shared,
+                poller: poller(event.as_ref(), &sock)?,
                 inbox: Inbox::pair_end(sock)?,
                 waiter: Waiter::new(Wait::default(), event.is_some()),
                 event,
-                head: 0,
+                head,
                 armed: false,
             })
         }
@@ -1251,11 +1297,13 @@ mod imp {
                 probe: &probe,
             };
             let found = match &self.event {
-                Some(_) if timeout == Some(Duration::ZERO) => match ready() {
+                Some(event) if timeout == Some(Duration::ZERO) => match ready() {
                     Some(f) => Some(f),
                     None => {
-                        // Nothing now: ask the senders to write the eventfd for the next one,
-                        // then look again (one may have come before they could see that).
+                        // Nothing now: quiet the eventfd, ask the senders to write it for the
+                        // next message, then look again (one may have come before they could
+                        // see that).
+                        event.try_read()?;
                         if !self.armed {
                             data.count(true, &mut self.waiter);
                             self.armed = true;

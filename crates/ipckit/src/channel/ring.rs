@@ -130,14 +130,20 @@ impl<'a, S: Stamps> Ring<'a, S> {
 
     /// Gives the slot of message `pos` back to the senders: the receiver's reads of it happen
     /// before any sender's writes.
+    /// `head` is stored with several senders too, though none reads it: it is where a
+    /// receiver passed to another process goes on from ([`Ring::head`]).
     pub(crate) fn release(&self, pos: u64) {
         if self.multi {
             self.stamps
                 .stamp(self.index(pos))
                 .store(pos + self.slots, Ordering::Release);
-        } else {
-            self.head.store(pos + 1, Ordering::Release);
         }
+        self.head.store(pos + 1, Ordering::Release);
+    }
+
+    /// The receiver's position as it last stored it.
+    pub(crate) fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
     }
 }
 
@@ -248,7 +254,9 @@ mod model {
             let tx = m.clone();
             let t = loom::thread::spawn(move || {
                 let mut free = 0;
-                (1..=3).take_while(|&v| tx.send(false, &mut free, v)).count()
+                (1..=3)
+                    .take_while(|&v| tx.send(false, &mut free, v))
+                    .count()
             });
             let got = m.recv_all(false, 3);
             let sent = t.join().unwrap();
@@ -258,7 +266,10 @@ mod model {
             let rest: Vec<u64> = (got.len() as u64..sent as u64)
                 .map(|pos| m.recv(false, pos).expect("a committed message"))
                 .collect();
-            assert_eq!(rest, (got.len() as u64 + 1..=sent as u64).collect::<Vec<_>>());
+            assert_eq!(
+                rest,
+                (got.len() as u64 + 1..=sent as u64).collect::<Vec<_>>()
+            );
         });
     }
 

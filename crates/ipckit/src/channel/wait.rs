@@ -172,6 +172,8 @@ pub(crate) struct Waiter {
     pollable: bool,
     /// Counted in its signal's `fenced`.
     fenced: bool,
+    /// The header's hang-up count when this end last looked at its peer.
+    pub(crate) seen: u32,
 }
 
 impl Waiter {
@@ -182,6 +184,7 @@ impl Waiter {
             spin: ADAPTIVE_SPIN,
             pollable,
             fenced: false,
+            seen: 0,
         }
     }
 
@@ -262,9 +265,16 @@ pub(crate) fn until<T>(
             }
         }
     }
+    // An end dropped since this one last looked (before this call, perhaps): look now.
+    let h = peer.hangups();
+    if h != waiter.seen {
+        waiter.seen = h;
+        if let Err(e) = peer.alive() {
+            return last(e, ready);
+        }
+    }
     let start = Instant::now();
     let deadline = timeout.map(|t| start + t);
-    let mut hangups = peer.hangups();
     let mut checked = start;
     let mut n = 0u32;
     // Spin.
@@ -283,8 +293,8 @@ pub(crate) fn until<T>(
                 return Ok(None);
             }
             let h = peer.hangups();
-            if h != hangups || now - checked >= SPIN_CHECK {
-                hangups = h;
+            if h != waiter.seen || now - checked >= SPIN_CHECK {
+                waiter.seen = h;
                 checked = now;
                 if let Err(e) = peer.alive() {
                     return last(e, ready);
@@ -297,7 +307,7 @@ pub(crate) fn until<T>(
     }
     // Sleep.
     signal.count(true, waiter);
-    let result = sleep(signal, deadline, peer, hangups, &mut ready);
+    let result = sleep(signal, deadline, peer, &mut waiter.seen, &mut ready);
     signal.count(false, waiter);
     waiter.learn(true, start.elapsed());
     match result {
@@ -310,7 +320,7 @@ fn sleep<T>(
     signal: &Signal,
     deadline: Option<Instant>,
     peer: &mut dyn Peer,
-    mut hangups: u32,
+    seen: &mut u32,
     ready: &mut impl FnMut() -> Option<T>,
 ) -> Result<Option<T>> {
     loop {
@@ -319,8 +329,8 @@ fn sleep<T>(
             return Ok(Some(v));
         }
         let h = peer.hangups();
-        if h != hangups {
-            hangups = h;
+        if h != *seen {
+            *seen = h;
             peer.alive()?;
         }
         let left = match deadline {
