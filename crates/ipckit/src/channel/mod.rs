@@ -850,7 +850,8 @@ mod imp {
 
     /// Copies `msg` into a slot's payload at `dst`, the part in the slot's first cache line
     /// last: the receiver waits on that line (the stamp is there), so the sender then owns it
-    /// once rather than twice.
+    /// once rather than twice. A large message is copied in one piece from its start (a copy
+    /// to a destination that is not cache-line aligned is slow).
     ///
     /// # Safety
     /// `dst` is the payload of a slot this sender claimed, with room for `msg`.
@@ -870,7 +871,7 @@ mod imp {
                 for i in 0..first {
                     dst.add(i).write_unaligned(src.add(i).read_unaligned());
                 }
-            } else if msg.len() > FIRST {
+            } else if msg.len() > FIRST && msg.len() <= 1024 {
                 std::ptr::copy_nonoverlapping(
                     msg.as_ptr().add(FIRST),
                     dst.add(FIRST),
