@@ -582,6 +582,49 @@ mod tests {
     }
 
     #[test]
+    fn channel_targets_compare_the_named_rows_across_sizes() {
+        use Kind::{Latency, Throughput};
+        let mut blocking = row("channel-blocking", Latency, 64, 0.0, 1100);
+        blocking.cpu_ns_per_msg = Some(1300.0);
+        let mut futex = row("ref-futex", Latency, 8, 0.0, 1000);
+        futex.cpu_ns_per_msg = Some(1000.0);
+        let runs = vec![
+            row("channel-spin", Latency, 64, 0.0, 260),
+            row("ref-spin", Latency, 8, 0.0, 200),
+            row("channel", Latency, 64, 0.0, 300),
+            row("iceoryx2", Latency, 64, 0.0, 1000),
+            blocking,
+            futex,
+            row("channel", Throughput, 1 << 20, 60.0, 0),
+            row("ref-memcpy", Throughput, 1 << 20, 100.0, 0),
+        ];
+        let c = claims(&runs);
+        let target = |what: &str| {
+            c.iter()
+                .find(|c| c.claim.starts_with("target:") && c.claim.contains(what))
+                .unwrap()
+        };
+        let spin = target("channel-spin");
+        assert!((spin.measured_ratio.unwrap() - 1.3).abs() < 1e-9);
+        assert_eq!(spin.holds, Some(true), "1.3x is within 1.3x");
+        assert_eq!(target("iceoryx2").holds, Some(true));
+        assert!((target("round trip within 1.2x").measured_ratio.unwrap() - 1.1).abs() < 1e-9);
+        let cpu = target("CPU");
+        assert!((cpu.measured_ratio.unwrap() - 1.3).abs() < 1e-9);
+        assert_eq!(cpu.holds, Some(false));
+        let thr = target("1 MiB");
+        assert!((thr.measured_ratio.unwrap() - 0.6).abs() < 1e-9);
+        assert_eq!(thr.holds, Some(false));
+        // Without its rows a target is not measured, rather than failed.
+        let none = claims(&runs[..2]);
+        assert!(
+            none.iter()
+                .filter(|c| c.claim.contains("iceoryx2"))
+                .all(|c| c.holds.is_none())
+        );
+    }
+
+    #[test]
     fn claims_are_geometric_means_of_same_size_ratios() {
         use Kind::{Latency, Throughput};
         let runs = vec![

@@ -120,14 +120,21 @@ fn every_driver_carries_checked_messages_and_the_report_keeps_its_layout() {
         }
     }
     let claims = v["claims"].as_array().unwrap();
-    assert_eq!(claims.len(), 5);
+    assert_eq!(
+        claims.len(),
+        10,
+        "five folk claims, five targets of the channel"
+    );
     for c in claims {
         for key in ["claim", "measured_ratio", "holds"] {
             assert!(c.get(key).is_some(), "claims[].{key}");
         }
-        assert!(
+        // The 1 MiB target needs a 1 MiB row, which this short run does not make.
+        let needs_1mib = c["claim"].as_str().unwrap().contains("1 MiB");
+        assert_eq!(
             c["measured_ratio"].is_number(),
-            "every claim measured in a full run: {c}"
+            !needs_1mib,
+            "every claim this run's sizes allow is measured: {c}"
         );
     }
     let back: Report = serde_json::from_value(v).unwrap();
