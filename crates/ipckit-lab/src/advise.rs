@@ -885,7 +885,7 @@ pub const RULES: &[Rule] = &[
                   system call while both sides are busy, and Disconnected when the peer dies",
         tradeoff: "ipckit only: both sides must use ipckit (the ring's layout is its own); one \
                    receiver; a side that spins (Wait::Spin) burns a CPU while it waits, and the \
-                   adaptive default spins briefly (ADAPTIVE_SPIN, 50 µs to start) before it \
+                   adaptive default spins briefly (ADAPTIVE_SPIN, 20 µs) before it \
                    sleeps on a futex; a message larger than a slot (4080 B by default) costs a \
                    memfd and a socket message",
         failure_mode: "a crashed peer: the survivor gets ErrorKind::Disconnected (at once when an \

@@ -12,7 +12,7 @@
 //!   when the [`Msg`] is dropped. [`Sender::send`] and [`Receiver::recv`] copy, for
 //!   convenience.
 //! - **Waiting** ([`Wait`]): spin, block on a futex, or the default adaptive (spin
-//!   [`ADAPTIVE_SPIN`] or what it has learned, then sleep; a sender makes a system call only
+//!   [`ADAPTIVE_SPIN`], then sleep; a sender makes a system call only
 //!   when the receiver sleeps, and a busy pair not even a memory fence: `channel/wait.rs`
 //!   says how, with `membarrier`). Every operation has a try_ and a _timeout form; a full ring blocks, fails fast
 //!   (`try_send` gives `Ok(false)`) or times out, as the caller chooses. A pollable channel
@@ -59,7 +59,7 @@ mod wait;
 #[cfg(not(loom))]
 pub use imp::*;
 #[cfg(not(loom))]
-pub use wait::{ADAPTIVE_SPIN, ADAPTIVE_SPIN_MAX, SLICE, Wait};
+pub use wait::{ADAPTIVE_SPIN, SLICE, Wait};
 
 #[cfg(not(loom))]
 mod imp {

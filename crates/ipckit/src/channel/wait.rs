@@ -2,7 +2,7 @@
 //!
 //! Each direction has a [`Signal`] in the shared header: a count of sleepers, a futex word
 //! (`epoch`), and a count of waiters that asked for fenced notifications. A waiter spins
-//! first ([`Wait::Spin`] for ever, [`Wait::Adaptive`] for a learned while, [`Wait::Blocking`]
+//! first ([`Wait::Spin`] for ever, [`Wait::Adaptive`] for [`ADAPTIVE_SPIN`], [`Wait::Blocking`]
 //! not at all), then counts itself in `sleepers`, re-checks, and sleeps on `epoch`. The other
 //! side, after publishing, looks at `sleepers`: only when somebody sleeps does it bump
 //! `epoch` and call `FUTEX_WAKE` (and write the eventfd of a pollable channel). A busy pair
@@ -55,20 +55,19 @@ pub enum Wait {
     Spin,
     /// Sleep on a futex at once: no CPU while waiting, a system call per wake-up.
     Blocking,
-    /// Spin a while, then sleep on a futex. The while starts at [`ADAPTIVE_SPIN`] and follows
-    /// the waits this end sees: when they keep ending soon after it would have gone to sleep,
-    /// it grows (up to [`ADAPTIVE_SPIN_MAX`]); when the peer is idle, it shrinks back. A busy
-    /// pair never sleeps; an idle one costs nothing.
+    /// Spin for [`ADAPTIVE_SPIN`], then sleep on a futex. A busy pair (round trips of a few
+    /// microseconds at most) never sleeps and makes no system call; an idle one costs
+    /// nothing.
     #[default]
     Adaptive,
 }
 
-/// How long [`Wait::Adaptive`] spins at first: longer than a round trip between two busy
-/// processes (well under a microsecond to a few).
-pub const ADAPTIVE_SPIN: Duration = Duration::from_micros(50);
-
-/// The longest [`Wait::Adaptive`] ever spins before it sleeps.
-pub const ADAPTIVE_SPIN_MAX: Duration = Duration::from_micros(200);
+/// How long [`Wait::Adaptive`] spins before it sleeps: several round trips between two busy
+/// processes (well under a microsecond to a few), and less than a sleeping wake-up costs
+/// (tens of microseconds on a VM). Longer spins were measured to buy nothing: a wait that
+/// outlasts this is one where the other side is doing real work (copying a large message,
+/// say), and on a machine whose two CPUs share a core a spinning side slows it down.
+pub const ADAPTIVE_SPIN: Duration = Duration::from_micros(20);
 
 /// How often a sleeping side wakes to check that its peer is alive: the bound on noticing a
 /// peer killed by `SIGKILL`.
@@ -162,12 +161,10 @@ impl Signal {
     }
 }
 
-/// One end's way of waiting, and what it learned.
+/// One end's way of waiting.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     pub(crate) wait: Wait,
-    /// An adaptive end's current spin.
-    spin: Duration,
     /// A pollable receiver: it waits in its user's event loop.
     pollable: bool,
     /// Counted in its signal's `fenced`.
@@ -181,7 +178,6 @@ impl Waiter {
         register();
         Waiter {
             wait,
-            spin: ADAPTIVE_SPIN,
             pollable,
             fenced: false,
             seen: 0,
@@ -203,19 +199,6 @@ impl Waiter {
         if self.fenced {
             self.fenced = false;
             signal.fenced.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// Learns from a wait of `took` that had to sleep after spinning `self.spin`.
-    fn learn(&mut self, slept: bool, took: Duration) {
-        if self.wait != Wait::Adaptive {
-            return;
-        }
-        if slept && took < ADAPTIVE_SPIN_MAX {
-            // Spinning a little longer would have saved the sleep.
-            self.spin = (took + took / 4).clamp(ADAPTIVE_SPIN, ADAPTIVE_SPIN_MAX);
-        } else if slept {
-            self.spin = (self.spin / 2).max(ADAPTIVE_SPIN);
         }
     }
 }
@@ -253,7 +236,7 @@ pub(crate) fn until<T>(
     }
     let spin_for = match waiter.wait {
         Wait::Spin => None,
-        Wait::Adaptive => Some(waiter.spin),
+        Wait::Adaptive => Some(ADAPTIVE_SPIN),
         Wait::Blocking => Some(Duration::ZERO),
     };
     // A first few spins before the clock is read: a busy peer answers within them.
@@ -309,7 +292,6 @@ pub(crate) fn until<T>(
     signal.count(true, waiter);
     let result = sleep(signal, deadline, peer, &mut waiter.seen, &mut ready);
     signal.count(false, waiter);
-    waiter.learn(true, start.elapsed());
     match result {
         Err(e) if e.kind() == ErrorKind::Disconnected => last(e, ready),
         other => other,
