@@ -1700,8 +1700,45 @@ fn a_multi_sender_killed_holding_a_loan_does_not_wedge_the_others() {
     match rx.recv_timeout(T) {
         Ok(Some(m)) => assert_eq!(m, b"after"),
         Ok(None) => panic!("the live sender's message is stuck behind the dead one's slot"),
-        Err(_) => {}
+        Err(e) => panic!("the live sender's message is lost: {e}"),
     }
+    // The same with only tries, as an event loop makes them: each try also looks at the
+    // peers, so the dead sender's slot is skipped there too.
+    let (mine, theirs) = handover();
+    let mut child = start_with_socket(
+        "kill-sender",
+        theirs,
+        &[("MODE", "loan".into()), ("K", "0".into())],
+    );
+    tx.send_over(&mine).unwrap();
+    assert_eq!(child.line(), "loaned");
+    child.kill();
+    tx.send(b"after tries").unwrap();
+    let start = std::time::Instant::now();
+    let got = loop {
+        if let Some(m) = rx.try_recv().unwrap() {
+            break m;
+        }
+        assert!(
+            start.elapsed() < T,
+            "try_recv never got past the dead sender's slot"
+        );
+        std::thread::yield_now();
+    };
+    assert_eq!(got, b"after tries");
+}
+
+/// A timeout too large for the clock is no timeout, not a panic.
+#[test]
+fn a_huge_timeout_waits_without_panicking() {
+    let (mut tx, mut rx) = channel::pair(&Options::default().slots(2)).unwrap();
+    assert!(tx.send_timeout(b"one", Duration::MAX).unwrap());
+    assert!(tx.send_timeout(b"two", Duration::MAX).unwrap());
+    assert_eq!(rx.recv_timeout(Duration::MAX).unwrap().unwrap(), b"one");
+    assert_eq!(&*rx.borrow_timeout(Duration::MAX).unwrap().unwrap(), b"two");
+    drop(tx);
+    let e = rx.recv_timeout(Duration::MAX).unwrap_err();
+    assert_eq!(e.kind(), ipckit::ErrorKind::Disconnected);
 }
 
 // ---------------------------------------------------------------------------------------------

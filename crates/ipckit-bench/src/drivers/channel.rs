@@ -76,6 +76,13 @@ impl Driver for Channel {
         }
     }
 
+    fn check(&self, size: usize, _kind: crate::driver::Kind) -> std::result::Result<(), String> {
+        if size > 64 << 20 {
+            return Err("over the channel's largest slot, 64 MiB (larger messages go by its bulk path, not measured here)".into());
+        }
+        Ok(())
+    }
+
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let opts = options(setup, self.0);
         let (tx, peer_rx) = channel::pair(&opts)?;

@@ -67,7 +67,12 @@ impl Outbox {
             match ancillary::send_fds(&self.sock, &pos.to_le_bytes(), &[memfd]) {
                 Ok(_) => return Ok(true),
                 Err(e) if e.errno() == Some(rustix::io::Errno::AGAIN) => {}
-                Err(e) if e.errno() == Some(rustix::io::Errno::PIPE) => {
+                Err(e)
+                    if matches!(
+                        e.errno(),
+                        Some(rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET)
+                    ) =>
+                {
                     return Err(disconnected("sending a bulk payload", "receiver"));
                 }
                 Err(e) => return Err(e),
@@ -105,6 +110,9 @@ pub(crate) struct Inbox {
     parked: HashMap<u64, OwnedFd>,
     /// Whether a sender was ever there (a named channel waits for its first sender).
     ever: bool,
+    /// An anonymous channel's socket once every sender has hung up: kept, so the receiver
+    /// still has a descriptor to show (it stays readable, hung up).
+    pub(crate) hung: Option<OwnedFd>,
 }
 
 impl Inbox {
@@ -116,7 +124,19 @@ impl Inbox {
             conns: vec![sock],
             parked: HashMap::new(),
             ever: true,
+            hung: None,
         })
+    }
+
+    /// Nothing: what a receiver holds while it is dropped.
+    pub(crate) fn closed() -> Inbox {
+        Inbox {
+            listener: None,
+            conns: Vec::new(),
+            parked: HashMap::new(),
+            ever: true,
+            hung: None,
+        }
     }
 
     /// A named channel's listener (non-blocking).
@@ -126,6 +146,7 @@ impl Inbox {
             conns: Vec::new(),
             parked: HashMap::new(),
             ever: false,
+            hung: None,
         }
     }
 
@@ -169,7 +190,10 @@ impl Inbox {
             if open {
                 i += 1;
             } else {
-                self.conns.swap_remove(i);
+                let gone = self.conns.swap_remove(i);
+                if self.listener.is_none() {
+                    self.hung = Some(gone);
+                }
             }
         }
         Ok(())
@@ -215,9 +239,12 @@ impl Inbox {
     }
 
     /// `Err(Disconnected)` once no sender is left: every connection hung up (after at least
-    /// one came, for a named channel).
-    pub(crate) fn alive(&mut self) -> Result<()> {
+    /// one came, for a named channel). Drops memfds parked for slots before `head`, which
+    /// will never be asked for (their sender died before committing them, and the receiver
+    /// skipped them).
+    pub(crate) fn alive(&mut self, head: u64) -> Result<()> {
         self.collect()?;
+        self.parked.retain(|&p, _| p >= head);
         if self.ever && self.conns.is_empty() {
             let e = disconnected("receiving from the channel", "last sender");
             return Err(if self.listener.is_some() {

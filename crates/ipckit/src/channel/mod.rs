@@ -33,6 +33,26 @@
 //!   for ever; it tags the slot with its pid right after the claim, and the receiver skips
 //!   the slot once that process is gone.
 //!
+//! # Trust and limits
+//! - Both ends trust each other like threads of one program: a [`Msg`] is a `&[u8]` into
+//!   memory the sender could still write if it broke the protocol (ipckit's own senders do
+//!   not). What a peer cannot do is make this process read or write outside the mapping: the
+//!   header is checked when an end attaches, lengths are clamped to the slot, and a bulk
+//!   memfd must be sealed against shrinking and as long as announced.
+//! - One receiver. An end inherited across `fork` is an end in both processes: drop it
+//!   where it is not used (its drop there undoes nothing the other process did), and never
+//!   hold a [`Msg`] or a [`Loan`] across a `fork`.
+//! - A receiver that dies is noticed by a sender when it waits (the ring full) or after an
+//!   end was dropped; until then its messages go into the ring, as a pipe writer's go into
+//!   the pipe's buffer.
+//! - The hole left by a sender killed between claiming a slot and tagging it (a few
+//!   instructions) cannot be told from a slow sender, and blocks the channel while other
+//!   senders live. A sender in another pid namespace than the receiver's looks dead to it:
+//!   do not share a multi-sender channel across pid namespaces.
+//! - A bulk message's memfd waits for room in the channel's socket (a few hundred in
+//!   flight): [`Loan::commit`] of a bulk loan waits as long as the receiver is there, and a
+//!   receiver that reaches a bulk slot whose memfd has not arrived waits up to 10 s for it.
+//!
 //! All of it is hand-written over rustix (memfd, futex, membarrier, sockets): no crate
 //! offers a process-shared ring with these guarantees (iceoryx2 is a whole framework with
 //! its own service layer and files; ipc-channel serialises through sockets).
@@ -73,7 +93,7 @@ mod imp {
 
     use crossbeam_utils::CachePadded;
 
-    use super::bulk::{self, Inbox, Outbox};
+    use super::bulk::{self, Inbox, Outbox, PATIENCE};
     use super::ring::{Ring, Stamps};
     use super::wait::{self, Peer, Signal, Wait, Waiter};
     use crate::error::{Context, Error, ErrorKind, Result};
@@ -198,7 +218,11 @@ mod imp {
                     self.slot_size
                 ));
             }
-            let len = HEADER + self.slots * stride(self.slot_size);
+            let len = self
+                .slots
+                .checked_mul(stride(self.slot_size))
+                .and_then(|n| n.checked_add(HEADER))
+                .unwrap_or(usize::MAX);
             if len > 1 << 30 {
                 return bad(format!(
                     "{} slots of {} bytes need {len} bytes: over the 1 GiB limit",
@@ -287,9 +311,18 @@ mod imp {
             }
             let (slots, slot_size, stride_) =
                 (h.slots as usize, h.slot_size as usize, h.stride as usize);
+            // The same ranges as Options::check, so a garbage header cannot make this process
+            // read or write outside the mapping.
+            let fits = slots
+                .checked_mul(stride_)
+                .and_then(|n| n.checked_add(HEADER))
+                .is_some_and(|n| n <= map.len());
             if !slots.is_power_of_two()
+                || !(2..=65536).contains(&slots)
+                || !(8..=64 << 20).contains(&slot_size)
+                || !slot_size.is_multiple_of(8)
                 || stride_ != stride(slot_size)
-                || HEADER + slots * stride_ > map.len()
+                || !fits
             {
                 return bad("its header does not match its size".into());
             }
@@ -347,10 +380,7 @@ mod imp {
             if self.multi {
                 let (len, flags) = self.meta(self.ring().index(pos));
                 len.store(pos as u32, Ordering::Relaxed);
-                flags.store(
-                    OWNED | rustix::process::getpid().as_raw_nonzero().get() as u32,
-                    Ordering::Release,
-                );
+                flags.store(OWNED | wait::current_pid(), Ordering::Release);
             }
         }
 
@@ -450,7 +480,13 @@ mod imp {
         let len = opts.check()?;
         let object = PosixShm::create(name, len, 0o600)?;
         let socket = crate::name::unique("channel");
-        let listener = SeqpacketListener::bind(&UnixAddr::abstract_name(socket.as_bytes()))?;
+        let listener = SeqpacketListener::bind_with(
+            &UnixAddr::abstract_name(socket.as_bytes()),
+            &crate::socket::unix::BindOptions {
+                backlog: 4096,
+                ..Default::default()
+            },
+        )?;
         let mut shared = Shared::format(object.map()?, opts, socket.as_bytes());
         shared._object = Some(object);
         Ok(Receiver {
@@ -471,15 +507,17 @@ mod imp {
         let shared = Shared::attach(map, name)?;
         let h = shared.header();
         let end = h.socket.iter().position(|&b| b == 0).unwrap_or(SOCKET_NAME);
-        let sock = UnixSeqpacket::connect(&UnixAddr::abstract_name(&h.socket[..end]))
-            .map_err(|e| {
-                if e.errno() == Some(crate::Errno::CONNREFUSED) {
-                    bulk::disconnected("opening a channel", "receiver").object(name)
-                } else {
-                    e.object(name)
-                }
-            })?
-            .into_fd();
+        // Bounded: a receiver that never waits never accepts, and its queue can fill.
+        let sock =
+            UnixSeqpacket::connect_timeout(&UnixAddr::abstract_name(&h.socket[..end]), PATIENCE)
+                .map_err(|e| {
+                    if e.errno() == Some(crate::Errno::CONNREFUSED) {
+                        bulk::disconnected("opening a channel", "receiver").object(name)
+                    } else {
+                        e.object(name)
+                    }
+                })?
+                .into_fd();
         crate::poll::set_nonblocking(&sock, true)?;
         Ok(Sender {
             shared: Arc::new(shared),
@@ -724,7 +762,10 @@ mod imp {
             unsafe { copy_in(shared.payload(index), msg) };
             len_word.store(msg.len() as u32, Ordering::Relaxed);
             flags_word.store(INLINE, Ordering::Relaxed);
-            ring.commit(pos);
+            if !ring.commit(pos) {
+                // Skipped by the receiver meanwhile: the general path sends it again.
+                return false;
+            }
             shared.header().data.notify(self.event.as_ref());
             true
         }
@@ -897,6 +938,13 @@ mod imp {
         Ok(Body::Bulk { memfd, map })
     }
 
+    /// The channel's socket: it reports a hang-up (`POLLHUP`) once the receiver is gone.
+    impl AsFd for Sender {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.out.sock.as_fd()
+        }
+    }
+
     /// A slot (or a bulk memfd) loaned to a sender: write the message with `DerefMut`, then
     /// [`commit`](Loan::commit). Dropped without a commit, it sends nothing (the receiver
     /// skips the slot).
@@ -956,7 +1004,9 @@ mod imp {
                     sent
                 }
             };
-            self.publish();
+            if !self.publish() {
+                return Err(skipped());
+            }
             result
         }
 
@@ -980,13 +1030,18 @@ mod imp {
             let index = self.tx.shared.ring().index(self.pos);
             let (_, flags_word) = self.tx.shared.meta(index);
             flags_word.store(VOID, Ordering::Relaxed);
-            self.publish();
+            let _ = self.publish();
         }
 
-        fn publish(&self) {
+        /// Commits the slot and wakes the receiver; `false` if the receiver skipped it,
+        /// taking this sender for dead.
+        fn publish(&self) -> bool {
             let shared = &self.tx.shared;
-            shared.ring().commit(self.pos);
+            if !shared.ring().commit(self.pos) {
+                return false;
+            }
             shared.header().data.notify(self.tx.event.as_ref());
+            true
         }
     }
 
@@ -997,7 +1052,7 @@ mod imp {
                 let index = self.tx.shared.ring().index(self.pos);
                 let (_, flags_word) = self.tx.shared.meta(index);
                 flags_word.store(VOID, Ordering::Relaxed);
-                self.publish();
+                let _ = self.publish();
             }
         }
     }
@@ -1071,11 +1126,20 @@ mod imp {
     impl Peer for ReceiverPeer<'_> {
         fn alive(&mut self) -> Result<()> {
             self.probe.set(self.shared.multi);
-            self.inbox.alive()
+            self.inbox.alive(self.shared.ring().head())
         }
         fn hangups(&self) -> u32 {
             self.shared.header().hangups.load(Ordering::Relaxed)
         }
+    }
+
+    fn skipped() -> Error {
+        Error::new(
+            ErrorKind::Disconnected,
+            "committing a message",
+            "the receiver skipped its slot, taking this sender for dead",
+        )
+        .hint("a sender and a receiver in different pid namespaces cannot share a multi-sender channel")
     }
 
     /// Whether process `pid` has exited (a zombie counts as exited). A pid reused since reads
@@ -1119,11 +1183,17 @@ mod imp {
         /// ([`receive_over`](Receiver::receive_over) takes it). Drop this one afterwards and
         /// before the other is used: a channel has one receiver. Anonymous channels only.
         pub fn send_over(&self, sock: impl AsFd) -> Result<()> {
-            if self.inbox.listener.is_some() || self.inbox.conns.len() != 1 {
+            if self.inbox.listener.is_some() {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
                     "passing a channel end",
                     "a named channel's receiver owns its name and stays in its process",
+                ));
+            }
+            if self.inbox.conns.len() != 1 {
+                return Err(bulk::disconnected(
+                    "passing a channel receiver",
+                    "last sender",
                 ));
             }
             if self.inbox.has_parked() {
@@ -1218,6 +1288,18 @@ mod imp {
                 let len = unsafe { self.shared.payload(index).cast::<u64>().read_unaligned() };
                 let taken = self.inbox.take(found.pos).and_then(|fd| {
                     let memfd = Memfd::from_fd(fd)?;
+                    // Sealed against shrinking, or a sender could cut it under the mapping
+                    // (SIGBUS here).
+                    if !memfd.seals()?.contains(Seals::SHRINK | Seals::GROW) {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            "receiving a bulk payload",
+                            "its memfd is not sealed against shrinking and growing",
+                        )
+                        .hint(
+                            "the sender is not an ipckit channel sender; the message was dropped",
+                        ));
+                    }
                     let len = usize::try_from(len).unwrap_or(usize::MAX);
                     if memfd.len()? < len {
                         return Err(Error::new(
@@ -1273,9 +1355,12 @@ mod imp {
                             && let Some(pid) = shared.owner(pos)
                             && process_gone(pid)
                         {
-                            ring.release(pos);
-                            *head = pos + 1;
-                            shared.header().space.notify(None);
+                            // Only if still uncommitted: a commit that came before the exit
+                            // wins, and the message is read.
+                            if ring.skip(pos) {
+                                *head = pos + 1;
+                                shared.header().space.notify(None);
+                            }
                             continue;
                         }
                         return None;
@@ -1327,13 +1412,38 @@ mod imp {
 
     impl Drop for Receiver {
         fn drop(&mut self) {
+            // Close the socket (and the epoll set, the eventfd) first, so a sender woken
+            // below sees this end gone.
+            drop(std::mem::replace(&mut self.inbox, Inbox::closed()));
+            self.poller = None;
+            self.event = None;
             let h = self.shared.header();
-            if self.armed {
+            // A copy of this end inherited across fork undoes nothing it did not do itself.
+            if self.armed && self.waiter.mine() {
                 h.data.count(false, &mut self.waiter);
             }
             self.waiter.leave(&h.data);
             h.hangups.fetch_add(1, Ordering::SeqCst);
             let _ = h.space.wake(None);
+        }
+    }
+
+    /// A pollable receiver's [`event_fd`](Receiver::event_fd); otherwise the channel's
+    /// socket (an anonymous channel: readable with bulk payloads, hung up once every sender
+    /// is gone) or a named channel's listening socket.
+    impl AsFd for Receiver {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            let inbox = &self.inbox;
+            match (&self.poller, &inbox.listener) {
+                (Some(p), _) => p.as_fd(),
+                (None, Some(l)) => l.as_fd(),
+                (None, None) => inbox
+                    .conns
+                    .first()
+                    .or(inbox.hung.as_ref())
+                    .expect("an anonymous receiver keeps its socket")
+                    .as_fd(),
+            }
         }
     }
 

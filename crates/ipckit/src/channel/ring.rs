@@ -86,9 +86,10 @@ impl<'a, S: Stamps> Ring<'a, S> {
     pub(crate) fn claim(&self, free: &mut u64) -> Option<u64> {
         if !self.multi {
             let pos = self.tail.load(Ordering::Relaxed);
-            if pos - *free >= self.slots {
+            // Wrapping: a garbage or misused header (two "single" senders) must not panic.
+            if pos.wrapping_sub(*free) >= self.slots {
                 *free = self.head.load(Ordering::Acquire);
-                if pos - *free >= self.slots {
+                if pos.wrapping_sub(*free) >= self.slots {
                     return None;
                 }
             }
@@ -116,11 +117,32 @@ impl<'a, S: Stamps> Ring<'a, S> {
     }
 
     /// Publishes the message at `pos`: everything written to its slot before is seen by the
-    /// receiver that sees the stamp.
-    pub(crate) fn commit(&self, pos: u64) {
-        self.stamps
+    /// receiver that sees the stamp. With several senders, `false` if the receiver skipped
+    /// the slot meanwhile ([`Ring::skip`]): the message is not sent.
+    pub(crate) fn commit(&self, pos: u64) -> bool {
+        let stamp = self.stamps.stamp(self.index(pos));
+        if !self.multi {
+            stamp.store(pos + 1, Ordering::Release);
+            return true;
+        }
+        stamp
+            .compare_exchange(pos, pos + 1, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// With several senders: gives up on message `pos`, claimed by a sender that died before
+    /// committing it, and frees its slot for the next lap. `false` if it was committed after
+    /// all (then it is read as usual).
+    pub(crate) fn skip(&self, pos: u64) -> bool {
+        let skipped = self
+            .stamps
             .stamp(self.index(pos))
-            .store(pos + 1, Ordering::Release);
+            .compare_exchange(pos, pos + self.slots, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if skipped {
+            self.head.store(pos + 1, Ordering::Release);
+        }
+        skipped
     }
 
     /// Whether message `pos` is there for the receiver to read.
@@ -211,7 +233,7 @@ mod model {
             for _ in 0..ATTEMPTS {
                 if let Some(pos) = ring.claim(free) {
                     self.data[ring.index(pos)].with_mut(|p| unsafe { *p = value });
-                    ring.commit(pos);
+                    assert!(ring.commit(pos), "nobody skips in this model");
                     return true;
                 }
                 loom::thread::yield_now();

@@ -103,6 +103,32 @@ pub(crate) fn register() {
     asymmetric();
 }
 
+/// This process's pid, without a system call on the busy path: cached, and read again after
+/// a `fork` (a `pthread_atfork` child handler bumps a generation).
+pub(crate) fn current_pid() -> u32 {
+    use std::sync::atomic::AtomicU64;
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    // (generation + 1) << 32 | pid; 0 until first read.
+    static CACHED: AtomicU64 = AtomicU64::new(0);
+    static HOOK: OnceLock<()> = OnceLock::new();
+    extern "C" fn forked() {
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    HOOK.get_or_init(|| {
+        // SAFETY: registers a handler that only touches an atomic, which is
+        // async-signal-safe, as a handler run in a forked child must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+    });
+    let generation = FORKS.load(Ordering::Relaxed);
+    let cached = CACHED.load(Ordering::Relaxed);
+    if cached >> 32 == generation + 1 {
+        return cached as u32;
+    }
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    CACHED.store((generation + 1) << 32 | u64::from(pid), Ordering::Relaxed);
+    pid
+}
+
 /// One direction's wake-up: in the shared header, on its own cache line.
 #[repr(C)]
 pub(crate) struct Signal {
@@ -149,6 +175,10 @@ impl Signal {
     pub(crate) fn count(&self, arm: bool, waiter: &mut Waiter) {
         if arm {
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // The store above, then the re-check's load: a full fence between (free on the
+            // way to sleep), whatever the target's atomics compile to.
+            fence(Ordering::SeqCst);
+            waiter.by = current_pid();
             // A waiter that sleeps every time asks for fences once; an adaptive one pays the
             // barrier only now (and falls back to asking if it cannot).
             let every_time = waiter.wait == Wait::Blocking || waiter.pollable;
@@ -169,6 +199,9 @@ pub(crate) struct Waiter {
     pollable: bool,
     /// Counted in its signal's `fenced`.
     fenced: bool,
+    /// The process that last counted this end in (a copy inherited across `fork` must not
+    /// count it out).
+    by: u32,
     /// The header's hang-up count when this end last looked at its peer.
     pub(crate) seen: u32,
 }
@@ -180,23 +213,31 @@ impl Waiter {
             wait,
             pollable,
             fenced: false,
+            by: 0,
             seen: 0,
         }
     }
 
     /// Asks `signal`'s publishers for real fences from now on.
     fn fence(&mut self, signal: &Signal) {
-        if !self.fenced {
+        if !self.fenced || !self.mine() {
             self.fenced = true;
+            self.by = current_pid();
             signal.fenced.fetch_add(1, Ordering::SeqCst);
             // Every publisher sees the count before this end relies on it.
             barrier_everywhere();
         }
     }
 
-    /// Takes this end's count out of `signal` (when the end is dropped).
+    /// Whether this process is the one that counted this end in.
+    pub(crate) fn mine(&self) -> bool {
+        self.by == current_pid()
+    }
+
+    /// Takes this end's count out of `signal` (when the end is dropped), in the process
+    /// that put it there only.
     pub(crate) fn leave(&mut self, signal: &Signal) {
-        if self.fenced {
+        if self.fenced && self.mine() {
             self.fenced = false;
             signal.fenced.fetch_sub(1, Ordering::SeqCst);
         }
@@ -228,9 +269,10 @@ pub(crate) fn until<T>(
         return Ok(Some(v));
     }
     if timeout == Some(Duration::ZERO) {
-        // One look at the peer, so a try on a dead channel says so.
+        // One look at the peer, so a try on a dead channel says so; then one more look at
+        // the ring (the peer's look may have found a dead sender's slot to skip).
         return match peer.alive() {
-            Ok(()) => Ok(None),
+            Ok(()) => Ok(ready()),
             Err(e) => last(e, ready),
         };
     }
@@ -251,13 +293,14 @@ pub(crate) fn until<T>(
     // An end dropped since this one last looked (before this call, perhaps): look now.
     let h = peer.hangups();
     if h != waiter.seen {
-        waiter.seen = h;
         if let Err(e) = peer.alive() {
             return last(e, ready);
         }
+        waiter.seen = h;
     }
     let start = Instant::now();
-    let deadline = timeout.map(|t| start + t);
+    // A timeout too large for the clock is no timeout.
+    let deadline = timeout.and_then(|t| start.checked_add(t));
     let mut checked = start;
     let mut n = 0u32;
     // Spin.
@@ -277,11 +320,11 @@ pub(crate) fn until<T>(
             }
             let h = peer.hangups();
             if h != waiter.seen || now - checked >= SPIN_CHECK {
-                waiter.seen = h;
                 checked = now;
                 if let Err(e) = peer.alive() {
                     return last(e, ready);
                 }
+                waiter.seen = h;
             }
             if spin_for.is_some_and(|s| now - start >= s) {
                 break;
@@ -312,8 +355,8 @@ fn sleep<T>(
         }
         let h = peer.hangups();
         if h != *seen {
-            *seen = h;
             peer.alive()?;
+            *seen = h;
         }
         let left = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
