@@ -255,6 +255,13 @@ mod model {
             None
         }
 
+        /// Receives up to `most` messages from position `from` on, until one does not come.
+        fn recv_all_from(&self, multi: bool, from: u64, most: u64) -> Vec<u64> {
+            (from..from + most)
+                .map_while(|pos| self.recv(multi, pos))
+                .collect()
+        }
+
         /// Receives from position 0 on until a message does not come.
         fn recv_all(&self, multi: bool, most: u64) -> Vec<u64> {
             (0..most).map_while(|pos| self.recv(multi, pos)).collect()
@@ -292,6 +299,37 @@ mod model {
                 rest,
                 (got.len() as u64 + 1..=sent as u64).collect::<Vec<_>>()
             );
+        });
+    }
+
+    /// The receiver gives up on a claimed slot (it took the sender for dead) while the sender
+    /// commits it: exactly one of them wins. Either the message is read, or the sender's
+    /// commit fails and it knows its message was dropped; and the slot is then free for the
+    /// next lap, for another sender.
+    #[test]
+    fn a_skip_and_a_commit_race_cleanly() {
+        model(|| {
+            let m = Model::new(2);
+            let ring = m.ring(true);
+            let mut free = 0;
+            let pos = ring.claim(&mut free).expect("an empty ring");
+            let tx = m.clone();
+            let t = loom::thread::spawn(move || {
+                let ring = tx.ring(true);
+                tx.data[ring.index(pos)].with_mut(|p| unsafe { *p = 7 });
+                ring.commit(pos)
+            });
+            let skipped = ring.skip(pos);
+            let committed = t.join().unwrap();
+            assert_ne!(skipped, committed, "exactly one wins");
+            if committed {
+                assert_eq!(m.recv(true, pos), Some(7));
+            }
+            // Either way the ring goes on: the next two messages fit and arrive.
+            let mut free = 0;
+            assert!(m.send(true, &mut free, 8));
+            assert!(m.send(true, &mut free, 9));
+            assert_eq!(m.recv_all_from(true, pos + 1, 2), [8, 9]);
         });
     }
 
