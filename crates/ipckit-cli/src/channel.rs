@@ -66,14 +66,7 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
         }
     })?;
     // Printed only now: a sender started after this line finds the receiver.
-    if !args.quiet {
-        let verb = if args.listen {
-            "listening on"
-        } else {
-            "receiving on"
-        };
-        eprintln!("ipckit: {verb} {endpoint}");
-    }
+    crate::serve::announce(args, &endpoint);
     let deadline = ipckit::poll::deadline(args.timeout);
     let mut out = io::stdout().lock();
     let mut seen = 0u64;

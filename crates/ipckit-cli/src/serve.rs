@@ -186,6 +186,19 @@ impl Sink {
     }
 }
 
+/// Says on standard error that the endpoint is ready (unless `--quiet`): a sender started
+/// after this line finds the receiver.
+pub fn announce(args: &ServeArgs, endpoint: &dyn std::fmt::Display) {
+    if !args.quiet {
+        let verb = if args.listen {
+            "listening on"
+        } else {
+            "receiving on"
+        };
+        eprintln!("ipckit: {verb} {endpoint}");
+    }
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     let sigs = [signal::SIGINT, signal::SIGTERM, signal::SIGHUP];
     let signals = SignalFd::new(&sigs)?;
@@ -198,14 +211,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .unwrap_or_else(|_| args.endpoint.to_string()),
         _ => args.endpoint.to_string(),
     };
-    if !args.quiet {
-        let verb = if args.listen {
-            "listening on"
-        } else {
-            "receiving on"
-        };
-        eprintln!("ipckit: {verb} {where_}");
-    }
+    announce(&args, &where_);
     let mut sink = Sink {
         json: args.json,
         count: args.count,
