@@ -651,9 +651,6 @@ mod imp {
             len: usize,
             timeout: Option<Duration>,
         ) -> Result<Option<Loan<'_>>> {
-            if len > u32::MAX as usize && len <= self.shared.slot_size {
-                unreachable!("slot sizes are at most 64 MiB");
-            }
             let Some(pos) = self.claim(timeout)? else {
                 return Ok(None);
             };
