@@ -661,15 +661,15 @@ mod imp {
                 match bulk_body(len) {
                     Ok(b) => b,
                     Err(e) => {
-                        // The slot is ours: hand it back as nothing.
-                        Loan {
+                        // The slot is ours: a loan dropped uncommitted hands it back as
+                        // nothing.
+                        drop(Loan {
                             tx: self,
                             pos,
                             len: 0,
                             body: Body::Inline,
                             done: false,
-                        }
-                        .void();
+                        });
                         return Err(e);
                     }
                 }
@@ -1020,14 +1020,6 @@ mod imp {
                 },
                 Body::Bulk { .. } => self.copy_from_slice(msg),
             }
-        }
-
-        fn void(mut self) {
-            self.done = true;
-            let index = self.tx.shared.ring().index(self.pos);
-            let (_, flags_word) = self.tx.shared.meta(index);
-            flags_word.store(VOID, Ordering::Relaxed);
-            let _ = self.publish();
         }
 
         /// Commits the slot and wakes the receiver; `false` if the receiver skipped it,

@@ -80,27 +80,17 @@ const FIRST_SPINS: u32 = 256;
 const SPIN_CHECK: Duration = Duration::from_millis(1);
 
 /// Whether this process takes part in asymmetric barriers (registered once, on first use).
-#[inline]
 fn asymmetric() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    match REGISTERED.get() {
-        Some(&r) => r,
-        None => *REGISTERED.get_or_init(|| {
-            membarrier_query().contains_command(MembarrierCommand::GlobalExpedited)
-                && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
-        }),
-    }
+    *REGISTERED.get_or_init(|| {
+        membarrier_query().contains_command(MembarrierCommand::GlobalExpedited)
+            && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+    })
 }
 
 /// A full barrier on every CPU running a registered process; `false` if not available.
 fn barrier_everywhere() -> bool {
     asymmetric() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
-}
-
-/// Registers this process for asymmetric barriers now, so a publisher in it never relies on
-/// a registration that happens later. Called when an end is made or received.
-pub(crate) fn register() {
-    asymmetric();
 }
 
 /// This process's pid, without a system call on the busy path: cached, and read again after
@@ -208,7 +198,8 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     pub(crate) fn new(wait: Wait, pollable: bool) -> Waiter {
-        register();
+        // Register for asymmetric barriers as soon as an end exists in this process.
+        asymmetric();
         Waiter {
             wait,
             pollable,
