@@ -37,12 +37,6 @@ use crate::serve::ServeArgs;
 /// The longest single wait of the receiver between looks at its stop signals.
 const TICK: Duration = channel::SLICE;
 
-/// The options of a channel `recv` creates: the default ring (256 slots of 4080 bytes), open
-/// to several senders at once.
-fn options() -> Options {
-    Options::default().multi_sender(true)
-}
-
 /// `recv` / `listen` on `channel:/NAME`: creates the channel, prints each message, removes it.
 pub fn recv(args: &ServeArgs) -> Result<()> {
     let endpoint = &args.endpoint;
@@ -56,7 +50,8 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
     }
     // Before the channel exists, so no signal can end the process with the name still there.
     let signals = SignalFd::new(&[signal::SIGINT, signal::SIGTERM, signal::SIGHUP])?;
-    let mut rx = channel::create(name, &options()).map_err(|e| {
+    // The default ring (256 slots of 4080 bytes); a named channel takes any number of senders.
+    let mut rx = channel::create(name, &Options::default()).map_err(|e| {
         if e.errno() == Some(Errno::EXIST) {
             anyhow!(
                 "creating {endpoint}: /dev/shm{name} already exists (EEXIST): another `ipckit recv {endpoint}` owns it, or a receiver that was killed left it behind; `ipckit ls --name {name}` says which, `ipckit rm {endpoint}` removes a leftover"
@@ -72,19 +67,7 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
     let mut seen = 0u64;
     loop {
         if let Some(info) = signals.try_read()? {
-            if args.listen {
-                if !args.quiet {
-                    eprintln!(
-                        "ipckit: {} received, stopping after {seen} messages",
-                        signal::name(info.signo)
-                    );
-                }
-                return Ok(());
-            }
-            bail!(
-                "interrupted by {} after {seen} messages",
-                signal::name(info.signo)
-            );
+            return crate::serve::stopped_by(args, info.signo, seen);
         }
         // The deadline holds even while senders keep sending.
         if ipckit::poll::expired(deadline) {

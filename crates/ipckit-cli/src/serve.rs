@@ -199,6 +199,24 @@ pub fn announce(args: &ServeArgs, endpoint: &dyn std::fmt::Display) {
     }
 }
 
+/// What a stop signal `signo` means after `seen` messages: `listen` ends well (it runs until
+/// interrupted), `recv` fails (it was waiting for more).
+pub fn stopped_by(args: &ServeArgs, signo: i32, seen: u64) -> Result<()> {
+    if args.listen {
+        if !args.quiet {
+            eprintln!(
+                "ipckit: {} received, stopping after {seen} messages",
+                signal::name(signo)
+            );
+        }
+        return Ok(());
+    }
+    bail!(
+        "interrupted by {} after {seen} messages",
+        signal::name(signo)
+    )
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     let sigs = [signal::SIGINT, signal::SIGTERM, signal::SIGHUP];
     let signals = SignalFd::new(&sigs)?;
@@ -258,21 +276,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .try_read()?
                 .map(|i| i.signo)
                 .unwrap_or(signal::SIGINT);
-            if args.listen {
-                if !args.quiet {
-                    eprintln!(
-                        "ipckit: {} received, stopping after {} messages",
-                        signal::name(sig),
-                        sink.seen
-                    );
-                }
-                return Ok(());
-            }
-            bail!(
-                "interrupted by {} after {} messages",
-                signal::name(sig),
-                sink.seen
-            );
+            return stopped_by(&args, sig, sink.seen);
         }
         // Clients accepted below were not in this poll.
         let polled = clients.len();
