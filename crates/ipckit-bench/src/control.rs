@@ -77,7 +77,7 @@ impl Control {
         n: usize,
         timeout: Duration,
     ) -> Result<(T, Vec<OwnedFd>)> {
-        if !ipckit::poll::readable(self.sock.as_fd(), Some(timeout))? {
+        if !ipckit::poll::readable_timeout(self.sock.as_fd(), timeout)? {
             return Err(Error::Peer(format!(
                 "no word on the control channel for {timeout:?}"
             )));

@@ -62,7 +62,9 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
     })?;
     // Printed only now: a sender started after this line finds the receiver.
     crate::serve::announce(args, &endpoint);
-    let deadline = ipckit::poll::deadline(args.timeout);
+    let deadline = args
+        .timeout
+        .map_or(ipckit::Deadline::NEVER, ipckit::Deadline::after);
     let mut out = io::stdout().lock();
     let mut seen = 0u64;
     loop {
@@ -70,7 +72,7 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
             return crate::serve::stopped_by(args, info.signo, seen);
         }
         // The deadline holds even while senders keep sending.
-        if ipckit::poll::expired(deadline) {
+        if deadline.expired() {
             let after = humantime::format_duration(args.timeout.unwrap_or_default());
             match args.count {
                 Some(c) => {
@@ -81,7 +83,7 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
                 ),
             }
         }
-        let slice = ipckit::poll::remaining(deadline).map_or(TICK, |left| left.min(TICK));
+        let slice = deadline.remaining().map_or(TICK, |left| left.min(TICK));
         let msg = match rx.borrow_timeout(slice) {
             Ok(Some(msg)) => msg,
             Ok(None) => continue,

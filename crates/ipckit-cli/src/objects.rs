@@ -162,7 +162,7 @@ pub fn recv(
     listen: bool,
     opts: &ObjectOpts,
 ) -> Result<()> {
-    let deadline = ipckit::poll::deadline(timeout);
+    let deadline = timeout.map_or(ipckit::Deadline::NEVER, ipckit::Deadline::after);
     let wanted = if listen {
         None
     } else {
@@ -194,8 +194,7 @@ pub fn recv(
             let q = PosixMq::open(name, Access::Read)?;
             let mut buf = Vec::new();
             loop {
-                let Some(priority) = q.recv_timeout(&mut buf, ipckit::poll::remaining(deadline))?
-                else {
+                let Some(priority) = q.recv_timeout(&mut buf, deadline.remaining())? else {
                     return Err(timed_out(seen));
                 };
                 if emit(
@@ -214,7 +213,7 @@ pub fn recv(
             let filter = TypeFilter::from_msgtyp(opts.mtype, opts.except)?;
             let mut buf = vec![0u8; sysv::msgmax()];
             loop {
-                let left = ipckit::poll::remaining(deadline);
+                let left = deadline.remaining();
                 let Some(m) = q.recv_timeout(&mut buf, filter, false, left)? else {
                     return Err(timed_out(seen));
                 };

@@ -237,14 +237,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
         out: io::stdout().lock(),
     };
     let mut clients: Vec<Client> = Vec::new();
-    let deadline = ipckit::poll::deadline(args.timeout);
+    let deadline = args
+        .timeout
+        .map_or(ipckit::Deadline::NEVER, ipckit::Deadline::after);
     let mut fifo_pending = Vec::new();
     let mut dgram_buf = vec![0u8; 256 << 10];
     let mut chunk = vec![0u8; 64 << 10];
 
     loop {
         // The deadline holds even while a peer keeps sending.
-        if ipckit::poll::expired(deadline) {
+        if deadline.expired() {
             let after = humantime::format_duration(args.timeout.unwrap_or_default());
             match args.count {
                 Some(c) => bail!(
@@ -432,7 +434,7 @@ fn read_client(c: &mut Client, sink: &mut Sink, chunk: &mut [u8]) -> Result<(boo
     let n = match &mut c.conn {
         Conn::Seqpacket(s) => {
             let mut msg = Vec::new();
-            return match s.recv_msg(&mut msg, Some(Duration::ZERO)) {
+            return match s.try_recv_msg(&mut msg) {
                 Ok(Some(_)) => Ok((sink.emit(&msg, c.peer)?, false)),
                 Ok(None) => Ok((false, false)),
                 Err(e) if e.kind() == ipckit::ErrorKind::Disconnected => Ok((false, true)),

@@ -41,7 +41,8 @@ pub enum ErrorKind {
 /// It displays as one line, for example
 /// `opening FIFO /run/x for writing: No such device or address (ENXIO); no process has it open
 /// for reading: open it for reading first, or open without O_NONBLOCK to wait for a reader`.
-#[derive(Debug, Clone)]
+/// `Debug` prints the same line, so `fn main() -> Result<(), ipckit::Error>` shows it.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     op: Cow<'static, str>,
@@ -154,6 +155,12 @@ impl fmt::Display for Error {
             write!(f, "; {hint}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

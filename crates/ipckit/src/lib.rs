@@ -46,8 +46,6 @@
 
 /// Implements `set_nonblocking` for a handle whose descriptor is in `$field`. Not for handles
 /// that rely on `O_NONBLOCK` inside (eventfd, signalfd, queues), which wait through poll.
-#[doc(hidden)]
-#[macro_export]
 macro_rules! impl_nonblocking {
     ($name:ident, $field:tt) => {
         impl $name {
@@ -62,8 +60,6 @@ macro_rules! impl_nonblocking {
 }
 
 /// Implements `AsFd` and `AsRawFd` for a handle whose descriptor is in `$field`.
-#[doc(hidden)]
-#[macro_export]
 macro_rules! impl_fd {
     ($name:ident, $field:tt) => {
         impl std::os::fd::AsFd for $name {
@@ -80,12 +76,16 @@ macro_rules! impl_fd {
     };
 }
 
+// Internal macros: used as `crate::impl_fd!`, never exported from the crate root.
+pub(crate) use {impl_fd, impl_nonblocking};
+
 pub mod channel;
 pub mod error;
 pub mod host;
 pub mod mq;
 pub mod name;
 pub mod notify;
+pub mod object;
 pub mod poll;
 pub mod shm;
 pub mod socket;
@@ -94,3 +94,5 @@ pub mod sync;
 pub mod transport;
 
 pub use error::{Errno, Error, ErrorKind, Result};
+pub use object::{Access, Pid};
+pub use poll::Deadline;

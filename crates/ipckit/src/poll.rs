@@ -1,41 +1,92 @@
-//! Waiting on a descriptor with a timeout: the one place every timed operation goes through.
+//! Waiting on descriptors: the one place every timed operation goes through, and the
+//! [`Deadline`] every `_deadline` form takes.
 //!
 //! ```
 //! use ipckit::{poll, stream::pipe};
 //! use std::time::Duration;
 //! let (r, _w) = pipe::pipe().unwrap();
 //! // Nothing written yet: not readable within 10 ms.
-//! assert!(!poll::readable(&r, Some(Duration::from_millis(10))).unwrap());
+//! assert!(!poll::readable_timeout(&r, Duration::from_millis(10)).unwrap());
 //! ```
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::Timespec;
+pub use rustix::event::{PollFd, PollFlags};
 
 use crate::error::{Context, Result};
 
-/// The moment `timeout` from now; `None` (wait for ever) for no timeout or one too large to
-/// represent, so `Duration::MAX` means "for ever" and never overflows.
-pub fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|t| Instant::now().checked_add(t))
+/// When a wait gives up: at an instant, or never. Every `x_timeout(Duration)` is
+/// `x_deadline(now + timeout)`; a caller that chains several waits computes one deadline and
+/// hands it to each (crossbeam's `send_deadline` shape). A timeout too large to represent
+/// (`Duration::MAX`) is [`Deadline::NEVER`], so nothing overflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// Waits for ever.
+    pub const NEVER: Deadline = Deadline(None);
+
+    /// Gives up at `at`.
+    pub fn at(at: Instant) -> Self {
+        Deadline(Some(at))
+    }
+
+    /// Gives up `timeout` from now; [`NEVER`](Deadline::NEVER) when that is not
+    /// representable.
+    pub fn after(timeout: Duration) -> Self {
+        Deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Already passed: one attempt, no wait (what every `try_` form does).
+    pub fn now() -> Self {
+        Deadline(Some(Instant::now()))
+    }
+
+    /// The instant, `None` for never.
+    pub fn instant(self) -> Option<Instant> {
+        self.0
+    }
+
+    /// Time left (zero once passed); `None` for never.
+    pub fn remaining(self) -> Option<Duration> {
+        self.0.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// True once passed (never for [`NEVER`](Deadline::NEVER)).
+    pub fn expired(self) -> bool {
+        self.0.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The earlier of the two.
+    pub fn min(self, other: Deadline) -> Deadline {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (Some(a), None) | (None, Some(a)) => Deadline(Some(a)),
+            (None, None) => Deadline::NEVER,
+        }
+    }
+
+    /// `None` waits for ever, `Some(t)` gives up after `t`: for code inside the crate that
+    /// still carries an optional timeout.
+    pub(crate) fn from_timeout(timeout: Option<Duration>) -> Self {
+        timeout.map_or(Deadline::NEVER, Deadline::after)
+    }
 }
 
-/// Time left until `deadline` (zero once passed); `None` for no deadline.
-pub fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
-}
-
-/// True once `deadline` has passed (never for no deadline).
-pub fn expired(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+impl From<Instant> for Deadline {
+    fn from(at: Instant) -> Self {
+        Deadline::at(at)
+    }
 }
 
 /// `poll(2)` on several descriptors until one reports an event or `deadline` passes. EINTR is
 /// retried with the time left. Returns how many descriptors reported events (0 on timeout).
-pub fn poll_until(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> Result<usize> {
+/// See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+pub fn poll_until(fds: &mut [PollFd<'_>], deadline: Deadline) -> Result<usize> {
     loop {
-        let ts = remaining(deadline).map(|d| Timespec {
+        let ts = deadline.remaining().map(|d| Timespec {
             tv_sec: d.as_secs().min(i64::MAX as u64) as _,
             tv_nsec: d.subsec_nanos() as _,
         });
@@ -47,12 +98,27 @@ pub fn poll_until(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> Result<u
     }
 }
 
-/// `poll(2)` for one descriptor until any of `events` (or an error/hang-up) is reported, or
-/// until `timeout` passes (`None` waits for ever). Returns the events seen, empty on timeout.
-/// EINTR is retried with the remaining time. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
-pub fn wait<Fd: AsFd>(fd: Fd, events: PollFlags, timeout: Option<Duration>) -> Result<PollFlags> {
+/// `poll(2)` for one descriptor until any of `events` (or an error/hang-up) is reported.
+/// Returns the events seen. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+pub fn wait<Fd: AsFd>(fd: Fd, events: PollFlags) -> Result<PollFlags> {
+    wait_deadline(fd, events, Deadline::NEVER)
+}
+
+/// `poll(2)` for one descriptor, as [`wait`], giving up after `timeout`: the events seen,
+/// empty on timeout.
+pub fn wait_timeout<Fd: AsFd>(fd: Fd, events: PollFlags, timeout: Duration) -> Result<PollFlags> {
+    wait_deadline(fd, events, Deadline::after(timeout))
+}
+
+/// `poll(2)` for one descriptor, as [`wait`], giving up at `deadline`: the events seen, empty
+/// on timeout.
+pub fn wait_deadline<Fd: AsFd>(
+    fd: Fd,
+    events: PollFlags,
+    deadline: impl Into<Deadline>,
+) -> Result<PollFlags> {
     let mut fds = [PollFd::new(&fd, events)];
-    poll_until(&mut fds, deadline(timeout))?;
+    poll_until(&mut fds, deadline.into())?;
     Ok(fds[0].revents())
 }
 
@@ -62,14 +128,14 @@ pub fn wait<Fd: AsFd>(fd: Fd, events: PollFlags, timeout: Option<Duration>) -> R
 pub(crate) fn until_ready<T>(
     fd: BorrowedFd<'_>,
     events: PollFlags,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     mut attempt: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     loop {
         if let Some(v) = attempt()? {
             return Ok(Some(v));
         }
-        if expired(deadline) {
+        if deadline.expired() {
             return Ok(None);
         }
         let mut fds = [PollFd::from_borrowed_fd(fd, events)];
@@ -81,7 +147,7 @@ pub(crate) fn until_ready<T>(
 /// 50 ms, in between: for the few calls that have neither a descriptor to poll nor a timed
 /// form (a Unix connect to a full backlog, a System V queue). `Ok(None)` on timeout.
 pub(crate) fn with_backoff<T>(
-    deadline: Option<Instant>,
+    deadline: Deadline,
     mut attempt: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     let mut pause = Duration::from_millis(1);
@@ -89,7 +155,7 @@ pub(crate) fn with_backoff<T>(
         if let Some(v) = attempt()? {
             return Ok(Some(v));
         }
-        let left = remaining(deadline);
+        let left = deadline.remaining();
         if left == Some(Duration::ZERO) {
             return Ok(None);
         }
@@ -99,16 +165,28 @@ pub(crate) fn with_backoff<T>(
 }
 
 /// True when `fd` is readable (data, end of file, or a pending error) within `timeout`.
-pub fn readable<Fd: AsFd>(fd: Fd, timeout: Option<Duration>) -> Result<bool> {
-    Ok(!wait(fd, PollFlags::IN, timeout)?.is_empty())
+pub fn readable_timeout<Fd: AsFd>(fd: Fd, timeout: Duration) -> Result<bool> {
+    Ok(!wait_timeout(fd, PollFlags::IN, timeout)?.is_empty())
 }
 
-/// True when `fd` is writable (or the peer is gone, so a write will fail at once) within `timeout`.
-pub fn writable<Fd: AsFd>(fd: Fd, timeout: Option<Duration>) -> Result<bool> {
-    Ok(!wait(fd, PollFlags::OUT, timeout)?.is_empty())
+/// True when `fd` is readable (data, end of file, or a pending error) before `deadline`.
+pub fn readable_deadline<Fd: AsFd>(fd: Fd, deadline: impl Into<Deadline>) -> Result<bool> {
+    Ok(!wait_deadline(fd, PollFlags::IN, deadline)?.is_empty())
 }
 
-/// Sets or clears `O_NONBLOCK` on a descriptor.
+/// True when `fd` is writable (or the peer is gone, so a write will fail at once) within
+/// `timeout`.
+pub fn writable_timeout<Fd: AsFd>(fd: Fd, timeout: Duration) -> Result<bool> {
+    Ok(!wait_timeout(fd, PollFlags::OUT, timeout)?.is_empty())
+}
+
+/// True when `fd` is writable (or the peer is gone) before `deadline`.
+pub fn writable_deadline<Fd: AsFd>(fd: Fd, deadline: impl Into<Deadline>) -> Result<bool> {
+    Ok(!wait_deadline(fd, PollFlags::OUT, deadline)?.is_empty())
+}
+
+/// `fcntl(F_SETFL)`: sets or clears `O_NONBLOCK` on a descriptor.
+/// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
 pub fn set_nonblocking<Fd: AsFd>(fd: Fd, on: bool) -> Result<()> {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     let flags = fcntl_getfl(&fd).during("reading descriptor flags", "(F_GETFL)")?;
@@ -120,15 +198,14 @@ pub fn set_nonblocking<Fd: AsFd>(fd: Fd, on: bool) -> Result<()> {
     fcntl_setfl(&fd, flags).during("setting descriptor flags", "(F_SETFL O_NONBLOCK)")
 }
 
-/// `poll` then `read` on any readable descriptor, until `timeout`: the shared body of every
-/// `read_with_timeout`. Polls first, so it never blocks on a blocking descriptor while nothing
-/// is there. `Ok(None)` on timeout, `Ok(Some(0))` at end of file.
-pub(crate) fn read_timeout(
+/// `poll` then `read` on any readable descriptor, until `deadline`: the shared body of every
+/// timed read. Polls first, so it never blocks on a blocking descriptor while nothing is
+/// there. `Ok(None)` on timeout, `Ok(Some(0))` at end of file.
+pub(crate) fn read_until(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
-    timeout: Option<Duration>,
+    deadline: Deadline,
 ) -> Result<Option<usize>> {
-    let deadline = deadline(timeout);
     loop {
         let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
         if poll_until(&mut fds, deadline)? == 0 {

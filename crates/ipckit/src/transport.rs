@@ -10,25 +10,33 @@
 //! a.send_msg(b"one").unwrap();
 //! a.send_msg(b"").unwrap();
 //! let mut buf = Vec::new();
-//! assert_eq!(b.recv_msg(&mut buf, None).unwrap(), Some(3));
+//! assert_eq!(b.recv_msg(&mut buf).unwrap(), 3);
 //! assert_eq!(buf, b"one");
-//! assert_eq!(b.recv_msg(&mut buf, None).unwrap(), Some(0));
+//! assert_eq!(b.recv_msg(&mut buf).unwrap(), 0);
 //! ```
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll::Deadline;
 
-/// A reader whose reads can be bounded in time.
+/// A reader whose reads can be bounded in time. `Read::read` is the blocking form.
 pub trait TimedRead: Read {
-    /// Reads into `buf`, waiting at most `timeout` (`None`: for ever). `Ok(None)` on timeout,
+    /// Reads into `buf`, waiting until `deadline`. `Ok(None)` when nothing came in time,
     /// `Ok(Some(0))` at end of stream.
-    fn read_with_timeout(
-        &mut self,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<Option<usize>>;
+    fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>>;
+
+    /// Reads into `buf`, waiting at most `timeout`: [`read_deadline`](TimedRead::read_deadline)
+    /// `now + timeout`.
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        self.read_deadline(buf, Deadline::after(timeout))
+    }
+
+    /// Reads what is there now, never waiting: `Ok(None)` when nothing is.
+    fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        self.read_deadline(buf, Deadline::now())
+    }
 }
 
 /// A reliable, ordered, two-way byte stream with no message boundaries (stream sockets, a
@@ -42,10 +50,30 @@ pub trait MessageTransport: Send {
     /// Sends one message, whole.
     fn send_msg(&mut self, msg: &[u8]) -> Result<()>;
 
-    /// Receives one message into `buf` (replacing its contents), waiting at most `timeout`
-    /// (`None`: for ever). `Ok(None)` on timeout; an error of kind
+    /// Receives one message into `buf` (replacing its contents), waiting until `deadline`:
+    /// its length, `Ok(None)` when none came in time; an error of kind
     /// [`Disconnected`](ErrorKind::Disconnected) when the peer has closed.
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>>;
+    fn recv_msg_deadline(&mut self, buf: &mut Vec<u8>, deadline: Deadline)
+    -> Result<Option<usize>>;
+
+    /// Receives one message into `buf`, waiting as long as it takes: its length.
+    fn recv_msg(&mut self, buf: &mut Vec<u8>) -> Result<usize> {
+        loop {
+            if let Some(n) = self.recv_msg_deadline(buf, Deadline::NEVER)? {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Receives one message into `buf`, waiting at most `timeout`: `Ok(None)` when none came.
+    fn recv_msg_timeout(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<Option<usize>> {
+        self.recv_msg_deadline(buf, Deadline::after(timeout))
+    }
+
+    /// Receives a message that is there now, never waiting: `Ok(None)` when none is.
+    fn try_recv_msg(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        self.recv_msg_deadline(buf, Deadline::now())
+    }
 
     /// The largest message this transport carries, when it has a limit.
     fn max_msg_len(&self) -> Option<usize> {
@@ -77,12 +105,8 @@ impl<R, W: Write> Write for Duplex<R, W> {
 }
 
 impl<R: TimedRead, W> TimedRead for Duplex<R, W> {
-    fn read_with_timeout(
-        &mut self,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-    ) -> Result<Option<usize>> {
-        self.reader.read_with_timeout(buf, timeout)
+    fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>> {
+        self.reader.read_deadline(buf, deadline)
     }
 }
 
@@ -112,13 +136,10 @@ impl<S: ByteStream> Framed<S> {
 
     /// Reads exactly `buf.len()` bytes by `deadline`. `Ok(false)` on timeout before the first
     /// byte; a timeout after it is an error, since the stream is then out of step.
-    fn read_exact_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool> {
+    fn read_exact_by(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<bool> {
         let mut got = 0;
         while got < buf.len() {
-            match self
-                .inner
-                .read_with_timeout(&mut buf[got..], crate::poll::remaining(deadline))?
-            {
+            match self.inner.read_deadline(&mut buf[got..], deadline)? {
                 None if got == 0 => return Ok(false),
                 None => {
                     return Err(Error::new(
@@ -176,8 +197,11 @@ impl<S: ByteStream> MessageTransport for Framed<S> {
             .during("sending framed message", "body")
     }
 
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
-        let deadline = crate::poll::deadline(timeout);
+    fn recv_msg_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<Option<usize>> {
         let mut len = [0u8; 4];
         if !self.read_exact_by(&mut len, deadline)? {
             return Ok(None);

@@ -30,7 +30,7 @@ fn child() {
         }
         "receive-one" => {
             let s = UnixStream::connect(&addr).unwrap();
-            assert!(ipckit::poll::readable(&s, Some(T)).unwrap());
+            assert!(ipckit::poll::readable_timeout(&s, T).unwrap());
             // Alone in this process, so the descriptor count is exact.
             let before = common::open_fds();
             let err = ancillary::recv(&s, &mut [0u8; 1], 1).unwrap_err();

@@ -1372,20 +1372,20 @@ fn pollable_event_fd_wakes_an_event_loop() {
     }
     child.tell("exit");
     child.success();
-    assert!(ipckit::poll::readable(rx.event_fd().unwrap(), Some(T)).unwrap());
+    assert!(ipckit::poll::readable_timeout(rx.event_fd().unwrap(), T).unwrap());
     try_recv_disconnected(&mut rx);
 }
 
 /// Whether a pollable receiver's eventfd is readable now.
 fn event_ready(rx: &Receiver) -> bool {
-    ipckit::poll::readable(rx.event_fd().unwrap(), Some(Duration::ZERO)).unwrap()
+    ipckit::poll::readable_timeout(rx.event_fd().unwrap(), Duration::ZERO).unwrap()
 }
 
 /// An event loop's turn: waits (within T) for the eventfd, then takes messages with
 /// try_recv until None, checking them from `seq` on; gives the next seq.
 fn event_loop_turn(rx: &mut Receiver, mut seq: u64) -> u64 {
     assert!(
-        ipckit::poll::readable(rx.event_fd().unwrap(), Some(T)).unwrap(),
+        ipckit::poll::readable_timeout(rx.event_fd().unwrap(), T).unwrap(),
         "eventfd not readable within {T:?}"
     );
     while let Some(m) = rx.try_recv().unwrap() {
@@ -1445,7 +1445,7 @@ fn pollable_event_fd_wakes_when_the_sender_is_killed() {
     assert!(!event_ready(&rx));
     child.kill();
     assert!(
-        ipckit::poll::readable(rx.event_fd().unwrap(), Some(T)).unwrap(),
+        ipckit::poll::readable_timeout(rx.event_fd().unwrap(), T).unwrap(),
         "the event loop is never told its sender died"
     );
     try_recv_disconnected(&mut rx);

@@ -27,7 +27,7 @@ fn message_conformance<A: MessageTransport + 'static, B: MessageTransport>(
 ) {
     let mut buf = Vec::new();
     assert_eq!(
-        b.recv_msg(&mut buf, Some(Duration::from_millis(20)))
+        b.recv_msg_timeout(&mut buf, Duration::from_millis(20))
             .unwrap(),
         None,
         "{name}: idle receive"
@@ -50,7 +50,7 @@ fn message_conformance<A: MessageTransport + 'static, B: MessageTransport>(
     });
     for (i, &n) in sizes.iter().enumerate() {
         assert_eq!(
-            b.recv_msg(&mut buf, Some(T)).unwrap(),
+            b.recv_msg_timeout(&mut buf, T).unwrap(),
             Some(n),
             "{name}: size {n}"
         );
@@ -63,8 +63,7 @@ fn message_conformance<A: MessageTransport + 'static, B: MessageTransport>(
 fn stream_conformance<A: ByteStream + 'static, B: ByteStream>(name: &str, mut a: A, mut b: B) {
     let mut buf = vec![0u8; 70_000];
     assert_eq!(
-        b.read_with_timeout(&mut buf, Some(Duration::from_millis(20)))
-            .unwrap(),
+        b.read_timeout(&mut buf, Duration::from_millis(20)).unwrap(),
         None,
         "{name}: idle read"
     );
@@ -76,7 +75,7 @@ fn stream_conformance<A: ByteStream + 'static, B: ByteStream>(name: &str, mut a:
     });
     let mut got = Vec::new();
     loop {
-        match b.read_with_timeout(&mut buf, Some(T)).unwrap() {
+        match b.read_timeout(&mut buf, T).unwrap() {
             Some(0) => break,
             Some(n) => got.extend_from_slice(&buf[..n]),
             None => panic!("{name}: stalled"),
@@ -150,14 +149,14 @@ fn connected_transports_report_a_closed_peer() {
     let (a, mut b) = UnixSeqpacket::pair().unwrap();
     drop(a);
     assert_eq!(
-        b.recv_msg(&mut buf, Some(T)).unwrap_err().kind(),
+        b.recv_msg_timeout(&mut buf, T).unwrap_err().kind(),
         ErrorKind::Disconnected
     );
     let (a, b) = UnixStream::pair().unwrap();
     drop(a);
     assert_eq!(
         Framed::new(b)
-            .recv_msg(&mut buf, Some(T))
+            .recv_msg_timeout(&mut buf, T)
             .unwrap_err()
             .kind(),
         ErrorKind::Disconnected
@@ -170,7 +169,7 @@ fn framing_rejects_a_header_from_a_foreign_peer() {
     let (mut a, b) = UnixStream::pair().unwrap();
     a.write_all(b"GET / HTTP/1.1\r\n").unwrap();
     let err = Framed::new(b)
-        .recv_msg(&mut Vec::new(), Some(T))
+        .recv_msg_timeout(&mut Vec::new(), T)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(
@@ -186,7 +185,7 @@ fn a_peer_that_stops_mid_message_times_out_instead_of_hanging() {
     a.write_all(&10u32.to_le_bytes()).unwrap();
     a.write_all(b"abc").unwrap(); // 3 of 10 body bytes, then silence
     let err = Framed::new(b)
-        .recv_msg(&mut Vec::new(), Some(Duration::from_millis(100)))
+        .recv_msg_timeout(&mut Vec::new(), Duration::from_millis(100))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(err.to_string().contains("mid-message"), "{err}");
@@ -196,12 +195,15 @@ fn a_peer_that_stops_mid_message_times_out_instead_of_hanging() {
 fn a_huge_timeout_means_for_ever_and_does_not_overflow() {
     use ipckit::transport::TimedRead;
     use std::io::Write;
-    assert_eq!(ipckit::poll::deadline(Some(Duration::MAX)), None);
+    assert_eq!(
+        ipckit::Deadline::after(Duration::MAX),
+        ipckit::Deadline::NEVER
+    );
     let (mut a, mut b) = UnixStream::pair().unwrap();
     a.write_all(b"x").unwrap();
     let mut buf = [0u8; 4];
     assert_eq!(
-        b.read_with_timeout(&mut buf, Some(Duration::MAX)).unwrap(),
+        b.read_deadline(&mut buf, ipckit::Deadline::NEVER).unwrap(),
         Some(1)
     );
 }

@@ -54,15 +54,15 @@ fn no_eof_while_a_forgotten_write_end_stays_open() {
         .start();
     child.success();
     let mut buf = [0u8; 16];
-    assert_eq!(r.read_with_timeout(&mut buf, Some(T)).unwrap(), Some(4));
+    assert_eq!(r.read_timeout(&mut buf, T).unwrap(), Some(4));
     // The child is gone, but this process still holds a write end: no EOF, only a timeout.
     assert_eq!(
-        r.read_with_timeout(&mut buf, Some(Duration::from_millis(300)))
+        r.read_timeout(&mut buf, Duration::from_millis(300))
             .unwrap(),
         None
     );
     drop(w);
-    assert_eq!(r.read_with_timeout(&mut buf, Some(T)).unwrap(), Some(0));
+    assert_eq!(r.read_timeout(&mut buf, T).unwrap(), Some(0));
 }
 
 #[test]

@@ -183,7 +183,7 @@ impl Driver for TcpLoopback {
         let listener = tcp::listen("127.0.0.1:0", false)?;
         let port = listener.local_addr()?.port();
         ctl.send(&port)?;
-        if !ipckit::poll::readable(&listener, Some(CONTROL_TIMEOUT))? {
+        if !ipckit::poll::readable_timeout(&listener, CONTROL_TIMEOUT)? {
             return Err(Error::Peer("the peer did not connect over TCP".into()));
         }
         let (sock, _) = listener.accept()?;

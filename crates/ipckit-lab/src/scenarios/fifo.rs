@@ -95,7 +95,7 @@ fn reader(args: &Args) -> Result<()> {
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     loop {
-        match r.read_with_timeout(&mut buf, Some(T))? {
+        match r.read_timeout(&mut buf, T)? {
             None => return Err("no data and no end of file".into()),
             Some(0) => break,
             Some(n) => got.extend_from_slice(&buf[..n]),
@@ -203,9 +203,7 @@ fn nb_reader(args: &Args) -> Result<()> {
         return Ok(());
     }
     let mut buf = [0u8; 64];
-    let n = r
-        .read_with_timeout(&mut buf, Some(T))?
-        .ok_or("nothing to read")?;
+    let n = r.read_timeout(&mut buf, T)?.ok_or("nothing to read")?;
     child::say(format!("read {:?}", String::from_utf8_lossy(&buf[..n])));
     Ok(())
 }

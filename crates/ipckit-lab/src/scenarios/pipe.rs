@@ -78,7 +78,7 @@ fn read_len(lab: &mut Lab, r: &mut PipeReader, len: usize) -> Result<Vec<u8>> {
     let mut buf = [0u8; 256];
     while got.len() < len {
         let want = (len - got.len()).min(buf.len());
-        match r.read_with_timeout(&mut buf[..want], Some(T))? {
+        match r.read_timeout(&mut buf[..want], T)? {
             None => return Err(format!("no data within {T:?}").into()),
             Some(0) => {
                 lab.kernel("read -> 0 bytes (end of file) before all the data came");
@@ -141,7 +141,7 @@ fn pipe_eof(lab: &mut Lab) -> Result<Verdict> {
     lab.say("parent", "read until end of file (each read bounded)");
     let got = read_len(lab, &mut r, MSG.len())?;
     let mut buf = [0u8; 64];
-    let last = r.read_with_timeout(&mut buf, Some(T))?;
+    let last = r.read_timeout(&mut buf, T)?;
     match last {
         Some(0) => lab.kernel("read -> 0 bytes: end of file (every write end is closed)"),
         Some(n) => lab.kernel(format!("read -> {n} more bytes?")),
@@ -185,7 +185,7 @@ fn pipe_forgotten_end(lab: &mut Lab) -> Result<Verdict> {
     );
     let t0 = Instant::now();
     let mut buf = [0u8; 64];
-    let stuck = r.read_with_timeout(&mut buf, Some(wait))?;
+    let stuck = r.read_timeout(&mut buf, wait)?;
     let stuck_ms = t0.elapsed().as_millis();
     match stuck {
         None => lab.kernel(format!(
@@ -197,7 +197,7 @@ fn pipe_forgotten_end(lab: &mut Lab) -> Result<Verdict> {
     drop(w);
     lab.say("parent", "close the forgotten write end");
     let t1 = Instant::now();
-    let eof = r.read_with_timeout(&mut buf, Some(T))?;
+    let eof = r.read_timeout(&mut buf, T)?;
     let eof_ms = t1.elapsed().as_millis();
     match eof {
         Some(0) => lab.kernel(format!("read -> 0 bytes (end of file) after {eof_ms} ms")),
@@ -408,7 +408,7 @@ fn pipe_capacity(lab: &mut Lab) -> Result<Verdict> {
     }
     let mut page = vec![0u8; PIPE_BUF];
     let n = r
-        .read_with_timeout(&mut page, Some(T))?
+        .read_timeout(&mut page, T)?
         .ok_or("the full pipe gave nothing to read")?;
     lab.say("parent", format!("read {n} bytes: one page free again"));
     let said = c.line()?;
@@ -515,7 +515,7 @@ fn write_round(lab: &mut Lab, size: usize, count: usize) -> Result<Round> {
     let mut stream = Vec::with_capacity(expected);
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        match r.read_with_timeout(&mut buf, Some(T))? {
+        match r.read_timeout(&mut buf, T)? {
             None => return Err(format!("the writers wrote nothing for {T:?}").into()),
             Some(0) => break,
             Some(n) => stream.extend_from_slice(&buf[..n]),

@@ -97,7 +97,7 @@ fn message_boundaries(lab: &mut Lab) -> Result<Verdict> {
     let mut buf = [0u8; 64];
     lab.say("parent", "one read, room for 64 bytes");
     let n = stream
-        .read_with_timeout(&mut buf, Some(T))?
+        .read_timeout(&mut buf, T)?
         .ok_or("the stream read timed out")?;
     let stream_read = buf[..n].to_vec();
     lab.kernel(format!("read -> {n} bytes {}", show(&stream_read)));
@@ -158,7 +158,7 @@ fn recv_two(lab: &mut Lab, mut sock: impl MessageTransport) -> Result<Vec<Vec<u8
     let mut got = Vec::new();
     for _ in 0..2 {
         let mut buf = Vec::new();
-        sock.recv_msg(&mut buf, Some(T))?
+        sock.recv_msg_timeout(&mut buf, T)?
             .ok_or("no message within the timeout")?;
         lab.kernel(format!("recv -> {} bytes {}", buf.len(), show(&buf)));
         got.push(buf);
@@ -299,7 +299,7 @@ fn fd_receiver(args: &Args) -> Result<()> {
         Err(e) => child::say(errno_of(&e)),
     }
     let sock = UnixStream::connect_timeout(&UnixAddr::path(args.get("SOCK")?), T)?;
-    if !ipckit::poll::readable(&sock, Some(T))? {
+    if !ipckit::poll::readable_timeout(&sock, T)? {
         return Err("no descriptor within the timeout".into());
     }
     let mut byte = [0u8; 1];
@@ -366,7 +366,7 @@ fn peer_credentials(lab: &mut Lab) -> Result<Verdict> {
         return Err("the child did not send".into());
     }
     lab.say(&who, "sendmsg \"hello\" with SCM_CREDENTIALS");
-    if !ipckit::poll::readable(&conn, Some(T))? {
+    if !ipckit::poll::readable_timeout(&conn, T)? {
         return Err("no message within the timeout".into());
     }
     let mut buf = [0u8; 16];

@@ -61,7 +61,7 @@ impl Outbox {
         &self,
         pos: u64,
         memfd: BorrowedFd<'_>,
-        deadline: Option<Instant>,
+        deadline: crate::poll::Deadline,
     ) -> Result<bool> {
         loop {
             match ancillary::send_fds(&self.sock, &pos.to_le_bytes(), &[memfd]) {
@@ -79,12 +79,16 @@ impl Outbox {
             }
             // Full: the receiver has not collected the memfds sent before. Wait for room, a
             // slice at a time, so a receiver that dies is noticed.
-            let left = match poll::remaining(deadline) {
+            let left = match deadline.remaining() {
                 Some(left) if left.is_zero() => return Ok(false),
                 Some(left) => left.min(SLICE),
                 None => SLICE,
             };
-            let ev = poll::wait(&self.sock, PollFlags::OUT, Some(left))?;
+            let ev = poll::wait_deadline(
+                &self.sock,
+                PollFlags::OUT,
+                poll::Deadline::from_timeout(Some(left)),
+            )?;
             if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
                 return Err(disconnected("sending a bulk payload", "receiver"));
             }
@@ -93,7 +97,11 @@ impl Outbox {
 
     /// `Err(Disconnected)` once the receiver's end is closed everywhere.
     pub(crate) fn alive(&self) -> Result<()> {
-        let ev = poll::wait(&self.sock, PollFlags::empty(), Some(Duration::ZERO))?;
+        let ev = poll::wait_deadline(
+            &self.sock,
+            PollFlags::empty(),
+            poll::Deadline::from_timeout(Some(Duration::ZERO)),
+        )?;
         if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
             return Err(disconnected("waiting on the channel", "receiver"));
         }
@@ -229,7 +237,7 @@ impl Inbox {
                 .chain(self.listener.as_ref().map(|l| l.as_fd()))
                 .map(|s| PollFd::from_borrowed_fd(s, PollFlags::IN))
                 .collect();
-            if poll::poll_until(&mut fds, Some(deadline))? == 0 {
+            if poll::poll_until(&mut fds, poll::Deadline::at(deadline))? == 0 {
                 return Err(Error::timed_out(
                     "receiving a bulk payload's memfd",
                     PATIENCE,

@@ -89,7 +89,7 @@ mod imp {
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use crossbeam_utils::CachePadded;
 
@@ -775,7 +775,7 @@ mod imp {
                 if let Body::Bulk { map, .. } = &body {
                     map.write_at(0, msg)?;
                 }
-                let deadline = crate::poll::deadline(timeout);
+                let deadline = crate::poll::Deadline::from_timeout(timeout);
                 let Some(pos) = self.claim(timeout)? else {
                     return Ok(false);
                 };
@@ -861,7 +861,10 @@ mod imp {
         timeout: Duration,
         tag: &[u8],
     ) -> Result<(Arc<Shared>, OwnedFd, Option<EventFd>)> {
-        if !crate::poll::readable(&sock, Some(timeout))? {
+        if !crate::poll::readable_deadline(
+            &sock,
+            crate::poll::Deadline::from_timeout(Some(timeout)),
+        )? {
             return Err(Error::timed_out("receiving a channel end", timeout));
         }
         let mut buf = [0u8; 32];
@@ -967,12 +970,12 @@ mod imp {
         /// The memfd waits for room in the channel's socket as long as it takes (checking
         /// that the receiver is still there).
         pub fn commit_checked(self) -> Result<()> {
-            self.commit_until(None).map(|_| ())
+            self.commit_until(crate::poll::Deadline::NEVER).map(|_| ())
         }
 
         /// Commits; for a bulk message, gives up at `deadline` if the socket has no room for
         /// its memfd (`Ok(false)`: the slot is given back as nothing, the message not sent).
-        fn commit_until(mut self, deadline: Option<Instant>) -> Result<bool> {
+        fn commit_until(mut self, deadline: crate::poll::Deadline) -> Result<bool> {
             self.done = true;
             let index = self.tx.shared.ring().index(self.pos);
             let (len_word, flags_word) = self.tx.shared.meta(index);

@@ -260,7 +260,7 @@ impl PosixMq {
         let sent = poll::until_ready(
             self.fd.as_fd(),
             PollFlags::OUT,
-            poll::deadline(timeout),
+            poll::Deadline::from_timeout(timeout),
             || Ok(self.try_send(msg, priority)?.then_some(())),
         )?;
         Ok(sent.is_some())
@@ -326,7 +326,7 @@ impl PosixMq {
         poll::until_ready(
             self.fd.as_fd(),
             PollFlags::IN,
-            poll::deadline(timeout),
+            poll::Deadline::from_timeout(timeout),
             || self.try_recv(buf),
         )
     }
@@ -393,8 +393,14 @@ impl crate::transport::MessageTransport for PosixMq {
         self.send(msg, 0)
     }
 
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
-        Ok(self.recv_timeout(buf, timeout)?.map(|_| buf.len()))
+    fn recv_msg_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: crate::poll::Deadline,
+    ) -> Result<Option<usize>> {
+        Ok(self
+            .recv_timeout(buf, deadline.remaining())?
+            .map(|_| buf.len()))
     }
 
     fn max_msg_len(&self) -> Option<usize> {

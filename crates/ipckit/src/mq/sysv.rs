@@ -353,7 +353,7 @@ impl SysvMq {
         let Some(timeout) = timeout else {
             return self.send_once(mtype, data, false);
         };
-        let sent = poll::with_backoff(poll::deadline(Some(timeout)), || {
+        let sent = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
             Ok(self.send_once(mtype, data, true)?.then_some(()))
         })?;
         Ok(sent.is_some())
@@ -452,7 +452,7 @@ impl SysvMq {
     ) -> Result<Option<Msg>> {
         match timeout {
             None => self.recv(buf, filter, truncate).map(Some),
-            Some(t) => poll::with_backoff(poll::deadline(Some(t)), || {
+            Some(t) => poll::with_backoff(poll::Deadline::from_timeout(Some(t)), || {
                 self.recv_once(buf, filter, truncate, true)
             }),
         }
@@ -475,10 +475,14 @@ impl crate::transport::MessageTransport for SysvMq {
     }
 
     /// Receives any type into a buffer of `msgmax` bytes, so no message can be too large.
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
+    fn recv_msg_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: crate::poll::Deadline,
+    ) -> Result<Option<usize>> {
         buf.clear();
         buf.resize(msgmax(), 0);
-        let got = self.recv_timeout(buf, TypeFilter::Any, false, timeout)?;
+        let got = self.recv_timeout(buf, TypeFilter::Any, false, deadline.remaining())?;
         buf.truncate(got.map_or(0, |m| m.len));
         Ok(got.map(|m| m.len))
     }

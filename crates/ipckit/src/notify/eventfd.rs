@@ -103,7 +103,7 @@ impl EventFd {
         poll::until_ready(
             self.fd.as_fd(),
             PollFlags::IN,
-            poll::deadline(timeout),
+            poll::Deadline::from_timeout(timeout),
             || self.try_read(),
         )
     }

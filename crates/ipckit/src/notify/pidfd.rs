@@ -62,7 +62,7 @@ impl PidFd {
 
     /// Waits at most `timeout` (`None`: for ever) for the process to exit. True once it has.
     pub fn wait_exit(&self, timeout: Option<Duration>) -> Result<bool> {
-        poll::readable(&self.fd, timeout)
+        poll::readable_deadline(&self.fd, poll::Deadline::from_timeout(timeout))
     }
 
     /// True if the process has exited (a poll with no wait).

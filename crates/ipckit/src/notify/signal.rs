@@ -304,7 +304,7 @@ impl SignalFd {
         poll::until_ready(
             self.fd.as_fd(),
             rustix::event::PollFlags::IN,
-            poll::deadline(timeout),
+            poll::Deadline::from_timeout(timeout),
             || self.try_read(),
         )
     }
@@ -420,7 +420,7 @@ impl SelfPipe {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
         let mut b = [0u8; 1];
         let fd = std::os::fd::AsFd::as_fd(self.reader);
-        match poll::read_timeout(fd, &mut b, timeout)? {
+        match poll::read_until(fd, &mut b, poll::Deadline::from_timeout(timeout))? {
             Some(1) => Ok(Some(b[0] as i32)),
             _ => Ok(None),
         }

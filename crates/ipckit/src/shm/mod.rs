@@ -16,17 +16,4 @@ pub mod memfd;
 pub mod posix;
 pub mod sysv;
 
-use crate::error::{Error, ErrorKind, Result};
-
-/// Rejects mode bits that are not permission bits (for System V they would be read as flags).
-pub(crate) fn check_mode(op: &'static str, mode: u32) -> Result<()> {
-    if mode & !0o777 != 0 {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            op,
-            format!("mode {mode:#o} has bits other than the permission bits 0o777"),
-        )
-        .hint("give permission bits only, like 0o600"));
-    }
-    Ok(())
-}
+pub(crate) use crate::object::check_mode;

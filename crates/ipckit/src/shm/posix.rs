@@ -36,6 +36,7 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
+use crate::object::Ownership;
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
@@ -50,7 +51,7 @@ pub struct PosixShm {
     fd: OwnedFd,
     name: String,
     writable: bool,
-    owner: bool,
+    owner: Ownership,
 }
 
 crate::impl_fd!(PosixShm, fd);
@@ -87,7 +88,7 @@ impl PosixShm {
             fd,
             name: name.to_string(),
             writable: true,
-            owner: true,
+            owner: Ownership::created(),
         };
         rustix::fs::ftruncate(&shm.fd, size as u64).map_err(|e| {
             Error::os("sizing POSIX shared memory", e)
@@ -140,7 +141,7 @@ impl PosixShm {
             fd,
             name: name.to_string(),
             writable,
-            owner: false,
+            owner: Ownership::joined(),
         })
     }
 
@@ -174,7 +175,7 @@ impl PosixShm {
     /// Keeps the object after this handle is dropped: the one way to let it outlive its
     /// creator. Remove it later with [`PosixShm::unlink`].
     pub fn persist(&mut self) {
-        self.owner = false;
+        self.owner.release();
     }
 
     /// `shm_unlink(name)`: removes the name. Processes that have the object open or mapped
@@ -206,7 +207,7 @@ impl PosixShm {
 impl Drop for PosixShm {
     fn drop(&mut self) {
         // Only what this handle made: the name may have been unlinked and reused since.
-        if self.owner && self.name_is_ours() {
+        if self.owner.owns() && self.name_is_ours() {
             let _ = rustix::shm::unlink(self.name.as_str());
         }
     }

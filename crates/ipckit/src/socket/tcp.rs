@@ -103,11 +103,11 @@ pub fn connect_timeout(
 }
 
 impl TimedRead for TcpStream {
-    fn read_with_timeout(
+    fn read_deadline(
         &mut self,
         buf: &mut [u8],
-        timeout: Option<Duration>,
+        deadline: crate::poll::Deadline,
     ) -> Result<Option<usize>> {
-        crate::poll::read_timeout(self.as_fd(), buf, timeout)
+        crate::poll::read_until(self.as_fd(), buf, deadline)
     }
 }

@@ -178,14 +178,13 @@ fn connect_new(ty: SocketType, addr: &UnixAddr, timeout: Option<Duration>) -> Re
         }
     };
     let fd = new_socket(ty, SocketFlags::NONBLOCK)?;
-    let connected = poll::with_backoff(
-        poll::deadline(Some(timeout)),
-        || match rustix::net::connect(&fd, &sa) {
+    let connected = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
+        match rustix::net::connect(&fd, &sa) {
             Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
             Err(Errno::AGAIN | Errno::INTR) => Ok(None),
             Err(e) => Err(connect_error(ty, addr, e)),
-        },
-    )?;
+        }
+    })?;
     if connected.is_none() {
         return Err(Error::new(
             ErrorKind::TimedOut,
@@ -357,7 +356,7 @@ impl<T: SocketKind> Listener<T> {
     /// `accept4(SOCK_CLOEXEC)`: waits for the next connection.
     pub fn accept(&self) -> Result<T> {
         loop {
-            if let Some(conn) = self.accept_until(None)? {
+            if let Some(conn) = self.accept_until(poll::Deadline::NEVER)? {
                 return Ok(conn);
             }
         }
@@ -365,12 +364,12 @@ impl<T: SocketKind> Listener<T> {
 
     /// Waits at most `timeout` for a connection; `Ok(None)` if none came.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-        self.accept_until(poll::deadline(Some(timeout)))
+        self.accept_until(poll::Deadline::from_timeout(Some(timeout)))
     }
 
     /// The listening descriptor is non-blocking inside, so a connection that vanishes between
     /// poll and accept means waiting again, never blocking past the deadline.
-    fn accept_until(&self, deadline: Option<std::time::Instant>) -> Result<Option<T>> {
+    fn accept_until(&self, deadline: crate::poll::Deadline) -> Result<Option<T>> {
         poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
             match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                 Ok(fd) => Ok(Some(T::from_connected(fd))),
@@ -487,12 +486,12 @@ impl Write for UnixStream {
 }
 
 impl TimedRead for UnixStream {
-    fn read_with_timeout(
+    fn read_deadline(
         &mut self,
         buf: &mut [u8],
-        timeout: Option<Duration>,
+        deadline: crate::poll::Deadline,
     ) -> Result<Option<usize>> {
-        poll::read_timeout(self.fd.as_fd(), buf, timeout)
+        poll::read_until(self.fd.as_fd(), buf, deadline)
     }
 }
 
@@ -523,8 +522,12 @@ impl MessageTransport for UnixSeqpacket {
         self.send(msg).map(drop)
     }
 
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
-        if !poll::readable(&self.fd, timeout)? {
+    fn recv_msg_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: poll::Deadline,
+    ) -> Result<Option<usize>> {
+        if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
         }
         let n = recv_into_vec(&self.fd, buf, "receiving on Unix seqpacket socket")?;
@@ -625,14 +628,13 @@ impl UnixDatagram {
     pub fn send_to_timeout(&self, msg: &[u8], addr: &UnixAddr, timeout: Duration) -> Result<bool> {
         let sa = addr.to_sockaddr()?;
         let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-        let sent = poll::with_backoff(
-            poll::deadline(Some(timeout)),
-            || match rustix::net::sendto(&self.fd, msg, flags, &sa) {
+        let sent = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
+            match rustix::net::sendto(&self.fd, msg, flags, &sa) {
                 Ok(n) => Ok(Some(n)),
                 Err(Errno::AGAIN | Errno::INTR) => Ok(None),
                 Err(e) => Err(send_to_error(e, addr)),
-            },
-        )?;
+            }
+        })?;
         Ok(sent.is_some())
     }
 
@@ -671,8 +673,12 @@ impl MessageTransport for UnixDatagram {
         self.send(msg).map(drop)
     }
 
-    fn recv_msg(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<Option<usize>> {
-        if !poll::readable(&self.fd, timeout)? {
+    fn recv_msg_deadline(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: poll::Deadline,
+    ) -> Result<Option<usize>> {
+        if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
         }
         recv_into_vec(&self.fd, buf, "receiving on Unix datagram socket").map(Some)

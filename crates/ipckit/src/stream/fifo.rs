@@ -115,7 +115,13 @@ pub fn open_read(path: impl AsRef<Path>, timeout: Option<Duration>) -> Result<Pi
         return open_fifo(path, false, false).map(PipeReader::from_fd);
     };
     let fd = open_fifo(path, false, true)?;
-    if poll::wait(&fd, PollFlags::IN, Some(timeout))?.is_empty() {
+    if poll::wait_deadline(
+        &fd,
+        PollFlags::IN,
+        poll::Deadline::from_timeout(Some(timeout)),
+    )?
+    .is_empty()
+    {
         return Err(Error::timed_out(op(false), timeout)
             .object(path.display())
             .hint("no process opened it for writing and wrote: start the writer, or check it uses this path"));
@@ -131,13 +137,14 @@ pub fn open_write(path: impl AsRef<Path>, timeout: Option<Duration>) -> Result<P
     let Some(timeout) = timeout else {
         return open_fifo(path, true, false).map(PipeWriter::from_fd);
     };
-    let opened = poll::with_backoff(poll::deadline(Some(timeout)), || {
-        match open_fifo(path, true, true) {
+    let opened = poll::with_backoff(
+        poll::Deadline::from_timeout(Some(timeout)),
+        || match open_fifo(path, true, true) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if e.errno() == Some(Errno::NXIO) => Ok(None),
             Err(e) => Err(e),
-        }
-    })?;
+        },
+    )?;
     let fd = opened.ok_or_else(|| {
         Error::timed_out(op(true), timeout)
             .object(path.display())

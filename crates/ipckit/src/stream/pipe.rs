@@ -142,7 +142,7 @@ impl PipeWriter {
 
     /// Waits at most `timeout` until a write would not block (or the reader is gone).
     pub fn wait_writable(&self, timeout: Option<Duration>) -> Result<bool> {
-        poll::writable(&self.0, timeout)
+        poll::writable_deadline(&self.0, poll::Deadline::from_timeout(timeout))
     }
 }
 
@@ -180,11 +180,11 @@ impl Write for &PipeWriter {
 pub type PipeDuplex = crate::transport::Duplex<PipeReader, PipeWriter>;
 
 impl TimedRead for PipeReader {
-    fn read_with_timeout(
+    fn read_deadline(
         &mut self,
         buf: &mut [u8],
-        timeout: Option<Duration>,
+        deadline: crate::poll::Deadline,
     ) -> Result<Option<usize>> {
-        poll::read_timeout(self.0.as_fd(), buf, timeout)
+        poll::read_until(self.0.as_fd(), buf, deadline)
     }
 }

@@ -88,16 +88,16 @@ impl<'a> Event<'a> {
     /// `futex(FUTEX_WAIT)` until the event is set (at once if it is).
     /// See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
     pub fn wait(&self) -> Result<()> {
-        self.wait_until(None).map(drop)
+        self.wait_until(poll::Deadline::NEVER).map(drop)
     }
 
     /// `futex(FUTEX_WAIT, timeout)`: waits at most `timeout` for the event to be set; `Ok(false)`
     /// when it was not set in time. See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.wait_until(poll::deadline(Some(timeout)))
+        self.wait_until(poll::Deadline::from_timeout(Some(timeout)))
     }
 
-    fn wait_until(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+    fn wait_until(&self, deadline: crate::poll::Deadline) -> Result<bool> {
         loop {
             match self.word.load(Ordering::Acquire) {
                 SET => return Ok(true),
@@ -114,11 +114,11 @@ impl<'a> Event<'a> {
                     }
                 }
             }
-            if poll::expired(deadline) {
+            if deadline.expired() {
                 return Ok(false);
             }
             // Sleeps only while the word is still UNSET_WAITERS; a `set` in between changes it.
-            if !futex::wait(self.word, UNSET_WAITERS, poll::remaining(deadline))? {
+            if !futex::wait(self.word, UNSET_WAITERS, deadline.remaining())? {
                 return Ok(self.is_set());
             }
         }

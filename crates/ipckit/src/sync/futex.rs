@@ -42,9 +42,9 @@ use crate::poll;
 /// passed. A signal (`EINTR`) does not end the wait: it goes on with the time left.
 /// See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = poll::deadline(timeout);
+    let deadline = poll::Deadline::from_timeout(timeout);
     loop {
-        let ts = poll::remaining(deadline).map(|d| Timespec {
+        let ts = deadline.remaining().map(|d| Timespec {
             tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(d.subsec_nanos()),
         });

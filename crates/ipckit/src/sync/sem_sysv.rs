@@ -309,9 +309,9 @@ impl SysvSemSet {
     pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
         let op = "operating on System V semaphore set";
         let mut bufs = self.bufs(op, ops)?;
-        let deadline = poll::deadline(Some(timeout));
+        let deadline = poll::Deadline::from_timeout(Some(timeout));
         loop {
-            let ts = relative(poll::remaining(deadline).unwrap_or(Duration::MAX));
+            let ts = relative(deadline.remaining().unwrap_or(Duration::MAX));
             // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc crate)
             // reads bufs.len() sembufs from `bufs` and one timespec from `ts`, both valid for
             // the duration of the call.

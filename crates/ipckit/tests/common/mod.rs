@@ -225,7 +225,7 @@ pub fn read_to_eof(r: &mut impl ipckit::transport::TimedRead) -> Vec<u8> {
     let mut all = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
-        match r.read_with_timeout(&mut buf, Some(T)).unwrap() {
+        match r.read_timeout(&mut buf, T).unwrap() {
             Some(0) => return all,
             Some(n) => all.extend_from_slice(&buf[..n]),
             None => panic!("no end of stream within {T:?}"),

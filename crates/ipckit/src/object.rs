@@ -1,0 +1,146 @@
+//! What every named kernel object shares: how it is opened ([`Access`]), who removes it
+//! (the creator, once), which modes it takes, and the one pid type.
+//!
+//! Every kind with a name (POSIX shared memory, message queues and semaphores, System V
+//! segments, queues and semaphore sets, FIFOs, socket files, named channels) has one shape:
+//!
+//! | call | does | removes the object |
+//! |---|---|---|
+//! | `create(name, &Options)` | makes it with `O_EXCL` (`IPC_EXCL`): an existing one is an error, never adopted | on drop |
+//! | `open(name, Access)` | joins an existing one | never |
+//! | `persist(self)` | keeps it after the handle, the one way to let it outlive its creator | never |
+//! | `remove(self)` | removes it now and gives the error, if any | now |
+//!
+//! Each `Options` has a `mode` (permission bits only, `0o600` by default, applied exactly:
+//! the umask does not narrow it) and whatever the kind needs (a size, a queue's limits, a
+//! semaphore's value).
+//!
+//! ```ignore
+//! // (0.2 shape: compiled once every kind has moved to it)
+//! use ipckit::Access;
+//! use ipckit::shm::posix::{self, PosixShm};
+//! let name = ipckit::name::unique_posix("doc-object");
+//! let shm = PosixShm::create(&name, &posix::Options::new(4096)).unwrap();
+//! let other = PosixShm::open(&name, Access::ReadOnly).unwrap(); // never removes it
+//! drop(other);
+//! shm.remove().unwrap(); // or drop it: the creator removes the name
+//! assert!(PosixShm::open(&name, Access::ReadOnly).is_err());
+//! ```
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A process id, as `std::process::Child::id` gives it. The kernel's `pid_t` is signed only
+/// so that `kill(2)` can take a process group as a negative number; ipckit spells that as a
+/// function of its own ([`crate::notify::signal::kill_group`]).
+pub type Pid = u32;
+
+/// How an existing object is opened: the same three words for every kind that maps or
+/// opens (shared memory, memfd mappings, message queues, semaphores, System V objects).
+/// A kind that has no write-only form (a mapping, a semaphore) refuses `WriteOnly` with
+/// [`ErrorKind::InvalidInput`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read (receive) only.
+    ReadOnly,
+    /// Write (send) only.
+    WriteOnly,
+    /// Both.
+    ReadWrite,
+}
+
+impl Access {
+    /// True for `ReadOnly` and `ReadWrite`.
+    pub fn can_read(self) -> bool {
+        matches!(self, Access::ReadOnly | Access::ReadWrite)
+    }
+
+    /// True for `WriteOnly` and `ReadWrite`.
+    pub fn can_write(self) -> bool {
+        matches!(self, Access::WriteOnly | Access::ReadWrite)
+    }
+
+    /// The `open(2)` access mode: `O_RDONLY`, `O_WRONLY` or `O_RDWR`.
+    pub fn oflag(self) -> libc::c_int {
+        match self {
+            Access::ReadOnly => libc::O_RDONLY,
+            Access::WriteOnly => libc::O_WRONLY,
+            Access::ReadWrite => libc::O_RDWR,
+        }
+    }
+}
+
+/// The default mode of every object ipckit creates: the owner alone reads and writes.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// Refuses mode bits that are not permission bits (System V would read them as flags, and
+/// a POSIX call would pass set-id bits on): the one check every kind makes.
+pub(crate) fn check_mode(op: &'static str, mode: u32) -> Result<()> {
+    if mode & !0o777 != 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            format!("mode {mode:#o} has bits other than the permission bits 0o777"),
+        )
+        .hint("give permission bits only, like 0o600"));
+    }
+    Ok(())
+}
+
+/// Who removes a named object: the one spelling of ownership inside ipckit. A creator
+/// `owns` it until it `release`s it (persist) or removes it; an opener never owns.
+#[derive(Debug)]
+pub(crate) struct Ownership(bool);
+
+impl Ownership {
+    /// The handle made the object: it removes it on drop.
+    pub(crate) fn created() -> Self {
+        Ownership(true)
+    }
+
+    /// The handle joined an existing object: it never removes it.
+    pub(crate) fn joined() -> Self {
+        Ownership(false)
+    }
+
+    /// True while the handle is to remove the object.
+    pub(crate) fn owns(&self) -> bool {
+        self.0
+    }
+
+    /// Hands the object over (persist, or removed already): the drop leaves it alone.
+    /// Returns whether the handle owned it.
+    pub(crate) fn release(&mut self) -> bool {
+        std::mem::replace(&mut self.0, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_outside_the_permission_bits_are_refused() {
+        assert!(check_mode("x", 0o600).is_ok());
+        assert!(check_mode("x", 0o777).is_ok());
+        for bad in [0o1000, 0o4600, 0o2600, 0o10600] {
+            let e = check_mode("x", bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:o}");
+        }
+    }
+
+    #[test]
+    fn ownership_is_released_once() {
+        let mut o = Ownership::created();
+        assert!(o.owns());
+        assert!(o.release());
+        assert!(!o.release());
+        assert!(!Ownership::joined().owns());
+    }
+
+    #[test]
+    fn access_words() {
+        assert!(Access::ReadOnly.can_read() && !Access::ReadOnly.can_write());
+        assert!(!Access::WriteOnly.can_read() && Access::WriteOnly.can_write());
+        assert!(Access::ReadWrite.can_read() && Access::ReadWrite.can_write());
+    }
+}
