@@ -122,7 +122,10 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
             let op = [SemOp::wait(*index).no_undo()];
             let done = match timeout {
                 Some(t) => set.op_timeout(&op, t)?,
-                None => set.op(&op)?,
+                None => {
+                    set.op(&op)?;
+                    true
+                }
             };
             if !done {
                 let t = timeout.unwrap_or_default();

@@ -287,13 +287,13 @@ fn sysv_ops_in_one_call_apply_all_or_none() {
     let set = SysvSemSet::create(SysvKey::Private, 3, 0o600).unwrap();
     assert_eq!(set.len(), 3);
     set.set_all(&[1, 0, 2]).unwrap();
-    let ops = [SemOp::wait(0), SemOp::wait(1).no_wait(), SemOp::new(2, 5)];
+    let ops = [SemOp::wait(0), SemOp::wait(1), SemOp::new(2, 5)];
     // Semaphore 1 is 0: nothing at all is applied, not even the first and last operations.
-    assert!(!set.op(&ops).unwrap());
+    assert!(!set.try_op(&ops).unwrap());
     assert_eq!(set.get_all().unwrap(), vec![1, 0, 2]);
 
     set.set(1, 1).unwrap();
-    assert!(set.op(&ops).unwrap());
+    set.op(&ops).unwrap();
     assert_eq!(set.get_all().unwrap(), vec![0, 0, 7]);
     assert_eq!(set.waiters(0).unwrap(), (0, 0));
 
@@ -444,7 +444,7 @@ fn sysv_set_creator_drop_removes_and_persist_keeps() {
 #[test]
 fn event_set_by_a_child_wakes_the_parent() {
     let (fd, m) = shared();
-    let ev = Event::new(&m, 0).unwrap();
+    let ev = Event::init(&m, 0).unwrap();
     let mut setter = common::child("child", "event-set")
         .fd(fd.as_fd(), 10)
         .start();
@@ -464,7 +464,7 @@ fn event_set_by_a_child_wakes_the_parent() {
 #[test]
 fn event_set_by_the_parent_wakes_every_waiting_child() {
     let (fd, m) = shared();
-    let ev = Event::new(&m, 0).unwrap();
+    let ev = Event::init(&m, 0).unwrap();
     let mut waiters: Vec<_> = (0..2)
         .map(|_| {
             common::child("child", "event-wait")
@@ -487,8 +487,10 @@ fn futex_wait_returns_at_once_on_a_changed_word_and_times_out_otherwise() {
     let m = Mapping::anonymous_shared(LEN).unwrap();
     let word = m.atomic_u32(0).unwrap();
     word.store(7, std::sync::atomic::Ordering::SeqCst);
-    assert!(futex::wait(word, 8, Some(T)).unwrap());
-    assert!(!futex::wait(word, 7, Some(SHORT)).unwrap());
+    futex::wait(word, 8).unwrap();
+    assert!(futex::wait_timeout(word, 8, T).unwrap());
+    assert!(!futex::wait_timeout(word, 7, SHORT).unwrap());
+    assert!(!futex::wait_deadline(word, 7, ipckit::Deadline::now()).unwrap());
     assert_eq!(futex::wake(word, 1).unwrap(), 0);
 }
 

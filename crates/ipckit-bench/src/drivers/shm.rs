@@ -113,7 +113,7 @@ impl Ring {
             if ready(seen) {
                 break Ok(());
             }
-            match futex::wait(w, seen, Some(STEP)) {
+            match futex::wait_timeout(w, seen, STEP) {
                 Ok(true) => {}
                 Ok(false) => {
                     if let Err(e) = self.setup.check() {

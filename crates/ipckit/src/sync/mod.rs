@@ -12,9 +12,15 @@
 //! | your own primitive | [`futex`] | up to you |
 //!
 //! The objects that live in a [`Mapping`](crate::shm::mapping::Mapping) (events, unnamed
-//! semaphores, mutexes, rwlocks) are set up once with `init` (or `new`) by one process, before
-//! any other process uses them, and reached with `attach` by the others. Every process that
-//! maps the memory is trusted: one that scribbles over a lock breaks it for all.
+//! semaphores, mutexes, rwlocks) are set up once with `init` by one process, before any other
+//! process uses them, and reached with `attach` by the others. Every process that maps the
+//! memory is trusted: one that scribbles over a lock breaks it for all.
+//!
+//! Every wait has the same four forms: `wait()` (as long as it takes), `try_wait()` (never
+//! waits), `wait_timeout(Duration)` and `wait_deadline(impl Into<Deadline>)`; locks spell them
+//! `lock`/`try_lock`/`lock_timeout`/`lock_deadline` (and `read_*`, `write_*`), System V sets
+//! `op`/`try_op`/`op_timeout`/`op_deadline`. "Not in time" is `Ok(false)` or `Ok(None)`, never
+//! an error.
 
 pub mod event;
 pub mod futex;
@@ -67,6 +73,25 @@ pub(crate) fn deadline_after(timeout: Duration) -> libc::timespec {
         sec = sec.saturating_add(1);
     }
     timespec(sec, nsec)
+}
+
+/// How a wait with a [`Deadline`](crate::poll::Deadline) is made: with the call that waits
+/// for ever, with the one that never waits (a deadline already passed), or with the timed call
+/// and the `CLOCK_MONOTONIC` time to give up at.
+pub(crate) enum Until {
+    Forever,
+    Once,
+    At(libc::timespec),
+}
+
+impl Until {
+    pub(crate) fn from(deadline: crate::poll::Deadline) -> Self {
+        match deadline.remaining() {
+            None => Until::Forever,
+            Some(left) if left.is_zero() => Until::Once,
+            Some(left) => Until::At(deadline_after(left)),
+        }
+    }
 }
 
 /// A relative `timespec` for `timeout`, saturating (for `semtimedop`).

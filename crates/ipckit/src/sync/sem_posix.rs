@@ -45,8 +45,9 @@ use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::error::{Context, Errno, Error, ErrorKind, Result};
 use crate::name;
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
-use crate::sync::{CLOCK, deadline_after, last_errno, sem_clockwait};
+use crate::sync::{CLOCK, Until, last_errno, sem_clockwait};
 
 /// The largest value a POSIX semaphore holds (`SEM_VALUE_MAX`).
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -73,46 +74,28 @@ impl Sem {
             )
     }
 
-    fn wait(&self) -> Result<()> {
+    /// One take under `deadline`: `sem_wait`, `sem_trywait` (a deadline passed) or
+    /// `sem_clockwait`. A signal is retried with the same absolute `CLOCK_MONOTONIC` time, so
+    /// the total wait stays what was asked, whatever happens to the wall clock.
+    fn wait_until(&self, deadline: Deadline) -> Result<bool> {
+        let until = Until::from(deadline);
         loop {
             // SAFETY: `ptr` is a semaphore that stays valid while its handle lives (sem_open's
-            // mapping, or memory inside a borrowed Mapping).
-            if unsafe { libc::sem_wait(self.ptr) } == 0 {
-                return Ok(());
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                e => return Err(self.err("waiting on POSIX semaphore", e)),
-            }
-        }
-    }
-
-    fn try_wait(&self) -> Result<bool> {
-        loop {
-            // SAFETY: as in `wait`.
-            if unsafe { libc::sem_trywait(self.ptr) } == 0 {
+            // mapping, or memory inside a borrowed Mapping); `at` is a valid timespec for the
+            // duration of the call.
+            let r = unsafe {
+                match &until {
+                    Until::Forever => libc::sem_wait(self.ptr),
+                    Until::Once => libc::sem_trywait(self.ptr),
+                    Until::At(at) => sem_clockwait(self.ptr, CLOCK, at),
+                }
+            };
+            if r == 0 {
                 return Ok(true);
             }
             match last_errno() {
                 Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => return Err(self.err("taking POSIX semaphore", e)),
-            }
-        }
-    }
-
-    fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        // An absolute CLOCK_MONOTONIC time; a signal is retried with the same one, so the
-        // total wait stays `timeout`, whatever happens to the wall clock.
-        let at = deadline_after(timeout);
-        loop {
-            // SAFETY: as in `wait`; `at` is a valid timespec for the duration of the call.
-            if unsafe { sem_clockwait(self.ptr, CLOCK, &at) } == 0 {
-                return Ok(true);
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::TIMEDOUT => return Ok(false),
+                Errno::AGAIN | Errno::TIMEDOUT => return Ok(false),
                 e => return Err(self.err("waiting on POSIX semaphore", e)),
             }
         }
@@ -144,13 +127,17 @@ macro_rules! sem_ops {
             /// not end the wait). See
             /// [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn wait(&self) -> Result<()> {
-                self.sem.wait()
+                if self.sem.wait_until(Deadline::NEVER)? {
+                    Ok(())
+                } else {
+                    Err(self.sem.err("waiting on POSIX semaphore", Errno::AGAIN))
+                }
             }
 
             /// `sem_trywait(3)`: takes one if the count is above 0; `Ok(false)` (`EAGAIN`) if
             /// not. See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn try_wait(&self) -> Result<bool> {
-                self.sem.try_wait()
+                self.sem.wait_until(Deadline::now())
             }
 
             /// `sem_clockwait(3)` (the `sem_timedwait` that takes a clock): takes one, waiting at
@@ -159,7 +146,15 @@ macro_rules! sem_ops {
             /// move it.
             /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-                self.sem.wait_timeout(timeout)
+                self.sem.wait_until(Deadline::after(timeout))
+            }
+
+            /// `sem_clockwait(3)` until `deadline` (`sem_trywait` for one already passed,
+            /// `sem_wait` for [`Deadline::NEVER`]): takes one; `Ok(false)` when the count
+            /// stayed 0 until then.
+            /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
+            pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+                self.sem.wait_until(deadline.into())
             }
 
             /// `sem_post(3)`: adds one to the count, waking one waiter. Fails with `EOVERFLOW`

@@ -24,7 +24,7 @@
 //! let set = SysvSemSet::create(SysvKey::Private, 2, 0o600).unwrap();
 //! set.set(0, 1).unwrap();
 //! // Take semaphore 0 and add 5 to semaphore 1, in one step.
-//! assert!(set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap());
+//! set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap();
 //! assert_eq!(set.get_all().unwrap(), vec![0, 5]);
 //! // Semaphore 0 is 0 now: a timed wait gives up.
 //! assert!(!set.wait_timeout(0, Duration::from_millis(10)).unwrap());
@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::poll;
+use crate::poll::Deadline;
 use crate::sync::{last_errno, relative};
 
 /// The largest value a System V semaphore holds (`SEMVMX`).
@@ -44,7 +44,9 @@ pub const SEMVMX: u16 = 32767;
 
 /// `struct sembuf`: one operation of a [`SysvSemSet::op`] call, adding `delta` to semaphore
 /// `index`. A negative `delta` waits until the value is at least `-delta`; a zero `delta` waits
-/// until the value is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+/// until the value is 0. Whether the call waits is the call's choice, not the operation's:
+/// [`SysvSemSet::try_op`] sets `IPC_NOWAIT` on every operation it is given.
+/// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SemOp {
     /// Which semaphore of the set.
@@ -53,8 +55,6 @@ pub struct SemOp {
     pub delta: i16,
     /// `SEM_UNDO`: the kernel reverses this change when the process exits. On by default.
     pub undo: bool,
-    /// `IPC_NOWAIT`: instead of waiting, the whole call applies nothing and reports it.
-    pub nowait: bool,
 }
 
 impl Default for SemOp {
@@ -71,7 +71,6 @@ impl SemOp {
             index,
             delta,
             undo: true,
-            nowait: false,
         }
     }
 
@@ -96,19 +95,10 @@ impl SemOp {
         self
     }
 
-    /// With `IPC_NOWAIT`: never wait.
-    pub fn no_wait(mut self) -> Self {
-        self.nowait = true;
-        self
-    }
-
     fn raw(&self) -> libc::sembuf {
         let mut flags = 0;
         if self.undo {
             flags |= libc::SEM_UNDO;
-        }
-        if self.nowait {
-            flags |= libc::IPC_NOWAIT;
         }
         libc::sembuf {
             sem_num: self.index as libc::c_ushort,
@@ -282,69 +272,95 @@ impl SysvSemSet {
             )
     }
 
-    /// `semop(id, ops)`: applies every operation of `ops` atomically, waiting (a signal does not
-    /// end the wait) until all of them can be applied at once. `Ok(false)` when an operation
-    /// marked [`nowait`](SemOp::nowait) would have had to wait (`EAGAIN`): then none was
-    /// applied. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
-    pub fn op(&self, ops: &[SemOp]) -> Result<bool> {
+    /// One call under `deadline`: `semop` (for ever), `semop` with `IPC_NOWAIT` on every
+    /// operation (a deadline passed) or `semtimedop` with the time left. True when applied.
+    fn op_until(&self, ops: &[SemOp], deadline: Deadline) -> Result<bool> {
         let op = "operating on System V semaphore set";
         let mut bufs = self.bufs(op, ops)?;
-        loop {
-            // SAFETY: `bufs` is a valid array of bufs.len() sembufs for the duration of the call.
-            if unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) } == 0 {
-                return Ok(true);
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => return Err(self.op_error(op, e)),
+        let once = deadline.expired();
+        if once {
+            for b in &mut bufs {
+                b.sem_flg |= libc::IPC_NOWAIT as libc::c_short;
             }
         }
-    }
-
-    /// `semtimedop(id, ops, timeout)`: as [`op`](SysvSemSet::op), waiting at most `timeout`
-    /// (measured on a monotonic clock, kept across signals). `Ok(false)` when it timed out, or
-    /// when a `nowait` operation would have had to wait: either way nothing was applied.
-    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
-    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
-        let op = "operating on System V semaphore set";
-        let mut bufs = self.bufs(op, ops)?;
-        let deadline = poll::Deadline::from_timeout(Some(timeout));
         loop {
-            let ts = relative(deadline.remaining().unwrap_or(Duration::MAX));
-            // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc crate)
-            // reads bufs.len() sembufs from `bufs` and one timespec from `ts`, both valid for
-            // the duration of the call.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_semtimedop,
-                    self.id as libc::c_long,
-                    bufs.as_mut_ptr(),
-                    bufs.len(),
-                    &ts as *const libc::timespec,
-                )
+            let r = match deadline.remaining() {
+                // SAFETY: `bufs` is a valid array of bufs.len() sembufs for the call.
+                None => unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) },
+                // SAFETY: as above.
+                Some(_) if once => unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) },
+                Some(left) => {
+                    let ts = relative(left);
+                    // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc
+                    // crate) reads bufs.len() sembufs from `bufs` and one timespec from `ts`,
+                    // both valid for the duration of the call.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_semtimedop,
+                            self.id as libc::c_long,
+                            bufs.as_mut_ptr(),
+                            bufs.len(),
+                            &ts as *const libc::timespec,
+                        ) as libc::c_int
+                    }
+                }
             };
             if r == 0 {
                 return Ok(true);
             }
             match last_errno() {
+                // Retried with the time left: a signal neither ends nor stretches the wait.
                 Errno::INTR => continue,
+                // IPC_NOWAIT would have had to wait, or semtimedop timed out.
                 Errno::AGAIN => return Ok(false),
                 e => return Err(self.op_error(op, e)),
             }
         }
     }
 
+    /// `semop(id, ops)`: applies every operation of `ops` atomically, waiting as long as it
+    /// takes (a signal does not end the wait) until all of them can be applied at once.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op(&self, ops: &[SemOp]) -> Result<()> {
+        if self.op_until(ops, Deadline::NEVER)? {
+            return Ok(());
+        }
+        Err(self.op_error("operating on System V semaphore set", Errno::AGAIN))
+    }
+
+    /// `semop(id, ops)` with `IPC_NOWAIT` on every operation: applies all of `ops` now, or
+    /// none of them and `Ok(false)` (`EAGAIN`) when one would have to wait.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn try_op(&self, ops: &[SemOp]) -> Result<bool> {
+        self.op_until(ops, Deadline::now())
+    }
+
+    /// `semtimedop(id, ops, timeout)`: as [`op`](SysvSemSet::op), waiting at most `timeout`
+    /// (measured on a monotonic clock, kept across signals). `Ok(false)` when it timed out:
+    /// then nothing was applied.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
+        self.op_until(ops, Deadline::after(timeout))
+    }
+
+    /// `semtimedop(id, ops, time left)`: as [`op`](SysvSemSet::op), waiting until `deadline`
+    /// (`IPC_NOWAIT` for one already passed, `semop` for [`Deadline::NEVER`]). `Ok(false)`
+    /// when it timed out: then nothing was applied.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op_deadline(&self, ops: &[SemOp], deadline: impl Into<Deadline>) -> Result<bool> {
+        self.op_until(ops, deadline.into())
+    }
+
     /// `semop(id, {index, -1, SEM_UNDO})`: takes one from semaphore `index`, waiting while it
     /// is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn wait(&self, index: usize) -> Result<()> {
-        self.op(&[SemOp::wait(index)]).map(drop)
+        self.op(&[SemOp::wait(index)])
     }
 
     /// `semop(id, {index, -1, SEM_UNDO | IPC_NOWAIT})`: takes one if semaphore `index` is above
     /// 0; `Ok(false)` if not. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn try_wait(&self, index: usize) -> Result<bool> {
-        self.op(&[SemOp::wait(index).no_wait()])
+        self.try_op(&[SemOp::wait(index)])
     }
 
     /// `semtimedop(id, {index, -1, SEM_UNDO}, timeout)`: takes one, waiting at most
@@ -354,10 +370,17 @@ impl SysvSemSet {
         self.op_timeout(&[SemOp::wait(index)], timeout)
     }
 
-    /// `semop(id, {index, +1, SEM_UNDO})`: gives one to semaphore `index`.
+    /// `semtimedop(id, {index, -1, SEM_UNDO}, time left)`: takes one, waiting until
+    /// `deadline`; `Ok(false)` when the value stayed 0.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn wait_deadline(&self, index: usize, deadline: impl Into<Deadline>) -> Result<bool> {
+        self.op_deadline(&[SemOp::wait(index)], deadline)
+    }
+
+    /// `semop(id, {index, +1, SEM_UNDO})`: gives one to semaphore `index` (never waits).
     /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn post(&self, index: usize) -> Result<()> {
-        self.op(&[SemOp::post(index)]).map(drop)
+        self.op(&[SemOp::post(index)])
     }
 
     fn ctl_error(&self, op: &'static str) -> Error {
