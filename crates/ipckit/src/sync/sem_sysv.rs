@@ -19,9 +19,9 @@
 //!
 //! ```
 //! use ipckit::name::SysvKey;
-//! use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+//! use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 //! use std::time::Duration;
-//! let set = SysvSemSet::create(SysvKey::Private, 2, 0o600).unwrap();
+//! let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(2)).unwrap();
 //! set.set(0, 1).unwrap();
 //! // Take semaphore 0 and add 5 to semaphore 1, in one step.
 //! set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap();
@@ -29,13 +29,20 @@
 //! // Semaphore 0 is 0 now: a timed wait gives up.
 //! assert!(!set.wait_timeout(0, Duration::from_millis(10)).unwrap());
 //! set.post(0).unwrap();
-//! // set is dropped here: the creator removes it (IPC_RMID).
+//! assert_eq!(set.stat().unwrap().mode, 0o600);
+//! // Another process joins it by id (or by key), and never removes it.
+//! let other = SysvSemSet::open_id(set.id()).unwrap();
+//! assert!(other.try_wait(0).unwrap());
+//! assert_eq!(other.last_pid(0).unwrap(), std::process::id());
+//! drop(other);
+//! set.remove().unwrap(); // or drop it: the creator removes it (IPC_RMID)
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::name::SysvKey;
+use crate::object::{DEFAULT_MODE, Ownership, Pid, check_mode};
 use crate::poll::Deadline;
 use crate::sync::{last_errno, relative};
 
@@ -118,6 +125,63 @@ union Semun {
     array: *mut libc::c_ushort,
 }
 
+/// How [`SysvSemSet::create`] makes a set: how many semaphores (1 by default) and its mode
+/// (`0o600` by default; System V objects are not subject to the umask, so the mode is exactly
+/// what is asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    nsems: usize,
+    mode: u32,
+}
+
+impl Default for Options {
+    /// One semaphore, mode `0o600`.
+    fn default() -> Self {
+        Options::new(1)
+    }
+}
+
+impl Options {
+    /// A set of `nsems` semaphores (at least 1, at most `SEMMSL`), all 0, mode `0o600`.
+    pub fn new(nsems: usize) -> Self {
+        Options {
+            nsems,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The permission bits (`0o777` at most; others are refused by `create`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// A set's state (`semctl(IPC_STAT)`), with the field names of the other System V kinds.
+/// The pids are per semaphore: see [`SysvSemSet::last_pid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SemStat {
+    /// The key; [`SysvKey::Private`] for a private set.
+    pub key: SysvKey,
+    /// How many semaphores the set has.
+    pub nsems: usize,
+    /// Time of the last `semop`, `None` if none was made.
+    pub otime: Option<SystemTime>,
+    /// Time of creation or of the last `IPC_SET` or `SETVAL`/`SETALL`.
+    pub ctime: SystemTime,
+    /// Permission bits (0o777).
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
+    /// Creator's user id.
+    pub cuid: u32,
+    /// Creator's group id.
+    pub cgid: u32,
+}
+
 /// A System V semaphore set (`semget(2)`), known by its id. The handle that created it removes
 /// it (`IPC_RMID`) on drop unless [`persist`](SysvSemSet::persist)ed; one that opened it never
 /// does. See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
@@ -126,17 +190,20 @@ pub struct SysvSemSet {
     id: i32,
     key: SysvKey,
     nsems: usize,
-    owner: bool,
+    owner: Ownership,
 }
 
 impl SysvSemSet {
-    /// `semget(key, nsems, IPC_CREAT | IPC_EXCL | mode)`: a new set of `nsems` semaphores, all
-    /// 0, that this handle owns. Fails with `EEXIST` if the key is taken.
-    /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
-    pub fn create(key: SysvKey, nsems: usize, mode: u32) -> Result<Self> {
+    /// `semget(key, nsems, IPC_CREAT | IPC_EXCL | mode)`: a new set of `opts` semaphores, all
+    /// 0, with exactly `opts`'s mode, that this handle owns. Fails with `EEXIST` if the key is
+    /// taken, `InvalidInput` for a mode with bits outside `0o777` (`semget` would read them as
+    /// flags). See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
+    pub fn create(key: SysvKey, opts: &Options) -> Result<Self> {
         let op = "creating System V semaphore set";
+        check_mode(op, opts.mode).map_err(|e| e.object(format!("key {key}")))?;
+        let nsems = opts.nsems;
         let n = libc::c_int::try_from(nsems).unwrap_or(libc::c_int::MAX);
-        let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode as libc::c_int;
         // SAFETY: semget takes plain integers.
         let id = unsafe { libc::semget(key.raw(), n, flags) };
         if id == -1 {
@@ -159,7 +226,7 @@ impl SysvSemSet {
             id,
             key,
             nsems,
-            owner: true,
+            owner: Ownership::created(),
         })
     }
 
@@ -182,12 +249,12 @@ impl SysvSemSet {
                 .object(format!("key {key}"))
                 .hint_if(Errno::NOENT, "no set has this key: create it first"));
         }
-        let nsems = stat(id, op)?.1;
+        let nsems = stat(id, op)?.nsems;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
-            owner: false,
+            owner: Ownership::joined(),
         })
     }
 
@@ -195,12 +262,12 @@ impl SysvSemSet {
     /// another process passed it). Never removes it.
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
     pub fn open_id(id: i32) -> Result<Self> {
-        let (key, nsems) = stat(id, "opening System V semaphore set")?;
+        let SemStat { key, nsems, .. } = stat(id, "opening System V semaphore set")?;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
-            owner: false,
+            owner: Ownership::joined(),
         })
     }
 
@@ -224,10 +291,18 @@ impl SysvSemSet {
         self.nsems == 0
     }
 
-    /// Keeps the set after this handle is dropped: remove it later with
-    /// [`remove`](SysvSemSet::remove) (or `ipcrm -s ID`).
-    pub fn persist(&mut self) {
-        self.owner = false;
+    /// Keeps the set after this handle is dropped: the one way to let it outlive its creator.
+    /// Remove it later with `open_id(id)?.remove()` (or `ipcrm -s ID`).
+    #[must_use = "persist gives the handle back"]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
+    }
+
+    /// `semctl(id, 0, IPC_STAT)`: the set's owner, mode and times now.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn stat(&self) -> Result<SemStat> {
+        stat(self.id, "reading state of System V semaphore set").map_err(|e| e.object(self.label()))
     }
 
     fn label(&self) -> String {
@@ -487,7 +562,7 @@ impl SysvSemSet {
     /// `semctl(id, index, GETPID)`: the pid of the last process that operated on semaphore
     /// `index` (0 if none has). `ipckit ls` uses it to tell a set in use from an orphan.
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
-    pub fn last_pid(&self, index: usize) -> Result<u32> {
+    pub fn last_pid(&self, index: usize) -> Result<Pid> {
         let op = "reading last pid of System V semaphore";
         self.check_index(op, index)?;
         // SAFETY: GETPID reads no fourth argument.
@@ -495,7 +570,7 @@ impl SysvSemSet {
         if pid == -1 {
             return Err(self.ctl_error(op));
         }
-        Ok(pid as u32)
+        Ok(pid as Pid)
     }
 
     /// `semctl(id, index, GETNCNT)` and `semctl(id, index, GETZCNT)`: how many processes wait
@@ -519,7 +594,7 @@ impl SysvSemSet {
     /// `semctl(id, 0, IPC_RMID)`: removes the set now, whoever made it; processes waiting on it
     /// wake with `EIDRM`. See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
     pub fn remove(mut self) -> Result<()> {
-        self.owner = false;
+        self.owner.release();
         rmid(self.id).map_err(|e| {
             Error::os("removing System V semaphore set", e)
                 .object(self.label())
@@ -533,7 +608,7 @@ impl SysvSemSet {
 
 impl Drop for SysvSemSet {
     fn drop(&mut self) {
-        if self.owner {
+        if self.owner.owns() {
             let _ = rmid(self.id);
         }
     }
@@ -547,8 +622,8 @@ fn rmid(id: i32) -> std::result::Result<(), Errno> {
     Ok(())
 }
 
-/// `semctl(id, 0, IPC_STAT)`: the set's key and number of semaphores.
-fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
+/// `semctl(id, 0, IPC_STAT)`.
+fn stat(id: i32, op: &'static str) -> Result<SemStat> {
     // SAFETY: semid_ds is plain integers; all zeroes is a valid value.
     let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT reads `union semun` and writes one semid_ds through its `buf` pointer
@@ -562,5 +637,17 @@ fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
         libc::IPC_PRIVATE => SysvKey::Private,
         k => SysvKey::Key(k),
     };
-    Ok((key, ds.sem_nsems as usize))
+    let time =
+        |t: libc::time_t| (t > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64));
+    Ok(SemStat {
+        key,
+        nsems: ds.sem_nsems as usize,
+        otime: time(ds.sem_otime),
+        ctime: time(ds.sem_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
+        mode: u32::from(ds.sem_perm.mode) & 0o777,
+        uid: ds.sem_perm.uid,
+        gid: ds.sem_perm.gid,
+        cuid: ds.sem_perm.cuid,
+        cgid: ds.sem_perm.cgid,
+    })
 }
