@@ -7,7 +7,9 @@
 //! | a counter by name, unrelated processes | [`sem_posix::PosixSem`] | no: a dead process's `wait` stays taken |
 //! | a counter inside a shared mapping | [`sem_posix::SharedSem`] | no |
 //! | several counters changed atomically, undone if a process dies | [`sem_sysv::SysvSemSet`] | yes, with `SEM_UNDO` (the default) |
-//! | mutual exclusion in a shared mapping | [`mutex::RobustMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
+//! | a typed value behind a lock, in memory the handle owns (`Mutex<T>`-like) | [`shared::SharedMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
+//! | a typed value read and written whole, no lock | [`shared::Shared`] | yes (it has no holder) |
+//! | mutual exclusion at an offset of a shared mapping | [`mutex::RobustMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
 //! | many readers or one writer in a shared mapping | [`rwlock::SharedRwLock`] | no: use the timed forms |
 //! | your own primitive | [`futex`] | up to you |
 //!
@@ -28,6 +30,7 @@ pub mod mutex;
 pub mod rwlock;
 pub mod sem_posix;
 pub mod sem_sysv;
+pub mod shared;
 
 use std::time::Duration;
 
