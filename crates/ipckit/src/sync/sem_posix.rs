@@ -458,7 +458,7 @@ impl<'a> SharedSem<'a> {
     }
 
     /// The semaphore another process [`init`](SharedSem::init)ed at `offset` of its mapping of
-    /// the same memory.
+    /// the same memory (no system call).
     /// Memory no `init` marked is refused (zeroed memory would be a private semaphore whose
     /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {

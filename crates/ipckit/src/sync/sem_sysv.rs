@@ -231,6 +231,11 @@ impl SysvSemSet {
     }
 
     /// `semget(key, 0, 0)`: the existing set with this key. Never removes it.
+    ///
+    /// There is no access argument: the kernel checks the set's mode at each call (reading a
+    /// value needs read permission, changing one needs write, "alter", permission), so a set
+    /// opened by a user with read permission only can be read, and its operations fail with
+    /// `EACCES`.
     /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
     pub fn open(key: SysvKey) -> Result<Self> {
         let op = "opening System V semaphore set";
