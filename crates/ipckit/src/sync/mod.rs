@@ -23,6 +23,22 @@
 //! `lock`/`try_lock`/`lock_timeout`/`lock_deadline` (and `read_*`, `write_*`), System V sets
 //! `op`/`try_op`/`op_timeout`/`op_deadline`. "Not in time" is `Ok(false)` or `Ok(None)`, never
 //! an error.
+//!
+//! ```
+//! use ipckit::Deadline;
+//! use ipckit::sync::sem_posix::{self, PosixSem};
+//! use std::time::Duration;
+//! let name = ipckit::name::unique_posix("doc-sync");
+//! let sem = PosixSem::create(&name, &sem_posix::Options::new(2)).unwrap();
+//! sem.wait().unwrap(); // as long as it takes
+//! assert!(sem.try_wait().unwrap()); // never waits
+//! assert!(!sem.wait_timeout(Duration::from_millis(10)).unwrap()); // the count is 0 now
+//! // One deadline for several waits in a row: each gets the time that is left.
+//! let deadline = Deadline::after(Duration::from_millis(10));
+//! assert!(!sem.wait_deadline(deadline).unwrap());
+//! sem.post().unwrap();
+//! assert!(sem.wait_deadline(deadline).unwrap()); // taken at once, even past the deadline
+//! ```
 
 pub mod event;
 pub mod futex;
