@@ -99,9 +99,9 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
             }
             let value = u16::try_from(value)
                 .map_err(|_| anyhow::anyhow!("{uri}: a System V semaphore holds at most 32767"))?;
-            let set =
-                SysvSemSet::create(*key, &sem_sysv::Options::new(nsems).mode(mode))?.persist();
+            let set = SysvSemSet::create(*key, &sem_sysv::Options::new(nsems).mode(mode))?;
             set.set(*index, value)?;
+            drop(set.persist());
         }
         (SemUri::Posix(name), SemAction::Post) => PosixSem::open(name)?.post()?,
         (SemUri::Sysv(key, index), SemAction::Post) => {
