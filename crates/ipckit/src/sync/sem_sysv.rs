@@ -65,14 +65,14 @@ pub struct SemOp {
 }
 
 impl Default for SemOp {
-    /// Semaphore 0, no change, with `SEM_UNDO`, waiting.
+    /// Semaphore 0, no change, with `SEM_UNDO`.
     fn default() -> Self {
         SemOp::new(0, 0)
     }
 }
 
 impl SemOp {
-    /// Adds `delta` to semaphore `index`, with `SEM_UNDO`, waiting if it must.
+    /// Adds `delta` to semaphore `index`, with `SEM_UNDO`.
     pub fn new(index: usize, delta: i16) -> Self {
         SemOp {
             index,
