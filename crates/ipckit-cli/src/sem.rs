@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use ipckit::name::SysvKey;
-use ipckit::sync::sem_posix::PosixSem;
-use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use ipckit::sync::sem_posix::{self, PosixSem};
+use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 
 use crate::endpoint;
 
@@ -90,7 +90,8 @@ fn open_sysv(key: SysvKey, index: usize) -> Result<SysvSemSet> {
 pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
     match (uri, action) {
         (SemUri::Posix(name), SemAction::Create { value, mode, .. }) => {
-            PosixSem::create(name, value, mode)?.persist()
+            let opts = sem_posix::Options::new(value).mode(mode);
+            drop(PosixSem::create(name, &opts)?.persist());
         }
         (SemUri::Sysv(key, index), SemAction::Create { value, nsems, mode }) => {
             if *index >= nsems {
@@ -98,9 +99,9 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
             }
             let value = u16::try_from(value)
                 .map_err(|_| anyhow::anyhow!("{uri}: a System V semaphore holds at most 32767"))?;
-            let mut set = SysvSemSet::create(*key, nsems, mode)?;
+            let set = SysvSemSet::create(*key, &sem_sysv::Options::new(nsems).mode(mode))?;
             set.set(*index, value)?;
-            set.persist();
+            drop(set.persist());
         }
         (SemUri::Posix(name), SemAction::Post) => PosixSem::open(name)?.post()?,
         (SemUri::Sysv(key, index), SemAction::Post) => {
@@ -122,7 +123,10 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
             let op = [SemOp::wait(*index).no_undo()];
             let done = match timeout {
                 Some(t) => set.op_timeout(&op, t)?,
-                None => set.op(&op)?,
+                None => {
+                    set.op(&op)?;
+                    true
+                }
             };
             if !done {
                 let t = timeout.unwrap_or_default();
@@ -146,7 +150,7 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
                 println!("{value}");
             }
         }
-        (SemUri::Posix(name), SemAction::Rm) => PosixSem::unlink(name)?,
+        (SemUri::Posix(name), SemAction::Rm) => sem_posix::remove(name)?,
         (SemUri::Sysv(key, _), SemAction::Rm) => SysvSemSet::open(*key)?.remove()?,
     }
     Ok(())

@@ -877,7 +877,7 @@ struct RemoveSem(String);
 
 impl Drop for RemoveSem {
     fn drop(&mut self) {
-        let _ = ipckit::sync::sem_posix::PosixSem::unlink(&self.0);
+        let _ = ipckit::sync::sem_posix::remove(&self.0);
     }
 }
 

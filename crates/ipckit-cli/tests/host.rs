@@ -19,8 +19,8 @@ use ipckit::mq::sysv::SysvMq;
 use ipckit::name::SysvKey;
 use ipckit::shm::posix::PosixShm;
 use ipckit::shm::sysv::SysvShm;
-use ipckit::sync::sem_posix::PosixSem;
-use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use ipckit::sync::sem_posix::{self, PosixSem};
+use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 use serde_json::Value;
 
 fn ipckit(args: &[&str]) -> Output {
@@ -130,7 +130,7 @@ impl Drop for Objects {
             let _ = s.remove();
         }
         let _ = PosixShm::unlink(&self.shm);
-        let _ = PosixSem::unlink(&self.sem);
+        let _ = sem_posix::remove(&self.sem);
         let _ = PosixMq::unlink(&self.mq);
     }
 }
@@ -153,15 +153,17 @@ fn make_everything() {
     let mut q = SysvMq::create(k("MSG_KEY"), 0o600).unwrap();
     q.persist();
     q.send(1, b"left behind").unwrap();
-    let mut set = SysvSemSet::create(k("SEM_KEY"), 2, 0o600).unwrap();
-    set.persist();
+    let set = SysvSemSet::create(k("SEM_KEY"), &sem_sysv::Options::new(2))
+        .unwrap()
+        .persist();
     set.op(&[SemOp::post(1).no_undo()]).unwrap();
     let names = tagged_names(std::process::id(), &arg("SALT"));
     let mut pshm = PosixShm::create(&names[0], 4096, 0o600).unwrap();
     pshm.persist();
     let _mapped = pshm.map().unwrap();
-    let mut psem = PosixSem::create(&names[1], 0, 0o600).unwrap();
-    psem.persist();
+    let _psem = PosixSem::create(&names[1], &sem_posix::Options::new(0))
+        .unwrap()
+        .persist();
     let mut mq = PosixMq::create(&names[2], QueueAttr::default(), 0o600).unwrap();
     mq.persist();
     // std's listener leaves its file behind, as a C server killed mid-run does.

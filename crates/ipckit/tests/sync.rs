@@ -19,8 +19,8 @@ use ipckit::sync::event::Event;
 use ipckit::sync::futex;
 use ipckit::sync::mutex::RobustMutex;
 use ipckit::sync::rwlock::SharedRwLock;
-use ipckit::sync::sem_posix::{PosixSem, SharedSem};
-use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use ipckit::sync::sem_posix::{self, PosixSem, SharedSem};
+use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 
 /// Size of the shared memory every test uses.
 const LEN: usize = 4096;
@@ -206,7 +206,7 @@ fn robust_mutex_relocked_by_its_holder_is_an_error_not_a_hang() {
 
 /// A new System V set of one semaphore holding 1, and a child that takes it and is killed.
 fn sysv_holder_killed(undo: bool) -> SysvSemSet {
-    let set = SysvSemSet::create(SysvKey::Private, 1, 0o600).unwrap();
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1)).unwrap();
     set.set(0, 1).unwrap();
     let mut holder = common::child("child", "sysv-hold")
         .arg("ID", set.id())
@@ -263,7 +263,7 @@ fn posix_unnamed_sem_guards_a_counter_across_processes() {
 #[test]
 fn sysv_sem_guards_a_counter_across_processes() {
     let (fd, m) = shared();
-    let set = SysvSemSet::create(SysvKey::Private, 1, 0o600).unwrap();
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1)).unwrap();
     set.set(0, 1).unwrap();
     let children: Vec<_> = (0..CHILDREN)
         .map(|_| {
@@ -284,16 +284,16 @@ fn sysv_sem_guards_a_counter_across_processes() {
 
 #[test]
 fn sysv_ops_in_one_call_apply_all_or_none() {
-    let set = SysvSemSet::create(SysvKey::Private, 3, 0o600).unwrap();
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(3)).unwrap();
     assert_eq!(set.len(), 3);
     set.set_all(&[1, 0, 2]).unwrap();
-    let ops = [SemOp::wait(0), SemOp::wait(1).no_wait(), SemOp::new(2, 5)];
+    let ops = [SemOp::wait(0), SemOp::wait(1), SemOp::new(2, 5)];
     // Semaphore 1 is 0: nothing at all is applied, not even the first and last operations.
-    assert!(!set.op(&ops).unwrap());
+    assert!(!set.try_op(&ops).unwrap());
     assert_eq!(set.get_all().unwrap(), vec![1, 0, 2]);
 
     set.set(1, 1).unwrap();
-    assert!(set.op(&ops).unwrap());
+    set.op(&ops).unwrap();
     assert_eq!(set.get_all().unwrap(), vec![0, 0, 7]);
     assert_eq!(set.waiters(0).unwrap(), (0, 0));
 
@@ -311,7 +311,7 @@ fn sysv_ops_in_one_call_apply_all_or_none() {
 
 #[test]
 fn sysv_semtimedop_times_out_when_the_value_stays_zero() {
-    let set = SysvSemSet::create(SysvKey::Private, 2, 0o600).unwrap();
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(2)).unwrap();
     assert!(!set.op_timeout(&[SemOp::wait(0)], SHORT).unwrap());
     assert!(!set.wait_timeout(1, SHORT).unwrap());
     // Atomic: a post to 1 paired with a take from 0 that times out is not applied either.
@@ -326,7 +326,7 @@ fn sysv_semtimedop_times_out_when_the_value_stays_zero() {
 #[test]
 fn posix_sem_timedwait_times_out_when_the_value_stays_zero() {
     let name = ipckit::name::unique_posix("test-sem-timeout");
-    let named = PosixSem::create(&name, 0, 0o600).unwrap();
+    let named = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
     assert!(!named.wait_timeout(SHORT).unwrap());
     assert!(!named.try_wait().unwrap());
 
@@ -340,7 +340,7 @@ fn posix_sem_timedwait_times_out_when_the_value_stays_zero() {
 #[test]
 fn posix_named_sem_is_posted_by_a_process_that_opens_it() {
     let name = ipckit::name::unique_posix("test-sem-open");
-    let sem = PosixSem::create(&name, 0, 0o600).unwrap();
+    let sem = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
     common::child("child", "named-post")
         .arg("NAME", &name)
         .start()
@@ -358,9 +358,9 @@ fn posix_named_sem_creator_drop_unlinks_and_persist_keeps() {
     let name = ipckit::name::unique_posix("test-sem-owner");
     let path = sem_path(&name);
 
-    let sem = PosixSem::create(&name, 1, 0o600).unwrap();
+    let sem = PosixSem::create(&name, &sem_posix::Options::new(1)).unwrap();
     assert!(Path::new(&path).exists());
-    let err = PosixSem::create(&name, 1, 0o600).unwrap_err();
+    let err = PosixSem::create(&name, &sem_posix::Options::new(1)).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::EXIST));
     drop(PosixSem::open(&name).unwrap()); // an opener never unlinks
     assert!(Path::new(&path).exists());
@@ -371,12 +371,13 @@ fn posix_named_sem_creator_drop_unlinks_and_persist_keeps() {
         Some(Errno::NOENT)
     );
 
-    let mut sem = PosixSem::create(&name, 1, 0o600).unwrap();
-    sem.persist();
+    let sem = PosixSem::create(&name, &sem_posix::Options::new(1))
+        .unwrap()
+        .persist();
     drop(sem);
     let kept = Path::new(&path).exists();
     let reopened = PosixSem::open(&name).map(|s| s.value());
-    PosixSem::unlink(&name).unwrap();
+    sem_posix::remove(&name).unwrap();
     assert!(kept, "persist keeps the name");
     assert_eq!(reopened.unwrap().unwrap(), 1);
     assert!(!Path::new(&path).exists());
@@ -387,7 +388,7 @@ fn posix_named_sem_mode_is_exactly_as_asked() {
     use std::os::unix::fs::PermissionsExt;
     let name = ipckit::name::unique_posix("test-sem-mode");
     // A group- and other-writable mode that a usual umask (022) would narrow.
-    let _sem = PosixSem::create(&name, 0, 0o622).unwrap();
+    let _sem = PosixSem::create(&name, &sem_posix::Options::new(0).mode(0o622)).unwrap();
     let mode = std::fs::metadata(sem_path(&name))
         .unwrap()
         .permissions()
@@ -399,7 +400,7 @@ fn posix_named_sem_mode_is_exactly_as_asked() {
 fn sysv_set_with_new_key() -> SysvSemSet {
     let base = 0x6970_0000 | ((std::process::id() as i32 & 0xff) << 12);
     for i in 0..0x1000 {
-        match SysvSemSet::create(SysvKey::Key(base | i), 1, 0o600) {
+        match SysvSemSet::create(SysvKey::Key(base | i), &sem_sysv::Options::new(1)) {
             Ok(set) => return set,
             Err(e) if e.errno() == Some(Errno::EXIST) => continue,
             Err(e) => panic!("{e}"),
@@ -416,7 +417,7 @@ fn sysv_set_creator_drop_removes_and_persist_keeps() {
     assert_eq!((opened.id(), opened.len()), (set.id(), 1));
     drop(opened); // an opener never removes
     assert!(SysvSemSet::open(key).is_ok());
-    let err = SysvSemSet::create(key, 1, 0o600).unwrap_err();
+    let err = SysvSemSet::create(key, &sem_sysv::Options::new(1)).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::EXIST));
     drop(set);
     let err = SysvSemSet::open(key).unwrap_err();
@@ -426,9 +427,8 @@ fn sysv_set_creator_drop_removes_and_persist_keeps() {
         "the creator's drop removes"
     );
 
-    let mut set = sysv_set_with_new_key();
+    let set = sysv_set_with_new_key().persist();
     let (key, id) = (set.key(), set.id());
-    set.persist();
     drop(set);
     let by_key = SysvSemSet::open(key);
     let by_id = SysvSemSet::open_id(id).unwrap();
@@ -444,7 +444,7 @@ fn sysv_set_creator_drop_removes_and_persist_keeps() {
 #[test]
 fn event_set_by_a_child_wakes_the_parent() {
     let (fd, m) = shared();
-    let ev = Event::new(&m, 0).unwrap();
+    let ev = Event::init(&m, 0).unwrap();
     let mut setter = common::child("child", "event-set")
         .fd(fd.as_fd(), 10)
         .start();
@@ -464,7 +464,7 @@ fn event_set_by_a_child_wakes_the_parent() {
 #[test]
 fn event_set_by_the_parent_wakes_every_waiting_child() {
     let (fd, m) = shared();
-    let ev = Event::new(&m, 0).unwrap();
+    let ev = Event::init(&m, 0).unwrap();
     let mut waiters: Vec<_> = (0..2)
         .map(|_| {
             common::child("child", "event-wait")
@@ -487,8 +487,10 @@ fn futex_wait_returns_at_once_on_a_changed_word_and_times_out_otherwise() {
     let m = Mapping::anonymous_shared(LEN).unwrap();
     let word = m.atomic_u32(0).unwrap();
     word.store(7, std::sync::atomic::Ordering::SeqCst);
-    assert!(futex::wait(word, 8, Some(T)).unwrap());
-    assert!(!futex::wait(word, 7, Some(SHORT)).unwrap());
+    futex::wait(word, 8).unwrap();
+    assert!(futex::wait_timeout(word, 8, T).unwrap());
+    assert!(!futex::wait_timeout(word, 7, SHORT).unwrap());
+    assert!(!futex::wait_deadline(word, 7, ipckit::Deadline::now()).unwrap());
     assert_eq!(futex::wake(word, 1).unwrap(), 0);
 }
 
@@ -539,9 +541,9 @@ fn attaching_to_memory_no_one_initialised_is_refused() {
 fn a_semaphore_creator_never_removes_one_made_again_under_its_name() {
     use ipckit::sync::sem_posix::PosixSem;
     let name = ipckit::name::unique_posix("test-sem-again");
-    let first = PosixSem::create(&name, 0, 0o600).unwrap();
-    PosixSem::unlink(&name).unwrap();
-    let second = PosixSem::create(&name, 0, 0o600).unwrap();
+    let first = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
+    sem_posix::remove(&name).unwrap();
+    let second = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
     drop(first);
     assert!(
         PosixSem::open(&name).is_ok(),
@@ -549,4 +551,104 @@ fn a_semaphore_creator_never_removes_one_made_again_under_its_name() {
     );
     drop(second);
     assert!(PosixSem::open(&name).is_err());
+}
+
+#[test]
+fn modes_outside_the_permission_bits_are_refused_not_masked() {
+    let name = ipckit::name::unique_posix("test-sem-badmode");
+    for bad in [0o1600, 0o4600, 0o10600] {
+        let err = PosixSem::create(&name, &sem_posix::Options::new(0).mode(bad)).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ipckit::ErrorKind::InvalidInput,
+            "{bad:o}: {err}"
+        );
+        let err =
+            SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1).mode(bad)).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ipckit::ErrorKind::InvalidInput,
+            "{bad:o}: {err}"
+        );
+    }
+    assert!(PosixSem::open(&name).is_err(), "nothing was made");
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1).mode(0o640)).unwrap();
+    assert_eq!(set.stat().unwrap().mode, 0o640);
+}
+
+#[test]
+fn sysv_set_stat_names_the_owner_and_last_pid_is_a_pid() {
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::default()).unwrap();
+    let st = set.stat().unwrap();
+    let uid = rustix::process::geteuid().as_raw();
+    assert_eq!((st.uid, st.cuid, st.nsems, st.mode), (uid, uid, 1, 0o600));
+    assert_eq!(st.gid, st.cgid);
+    assert_eq!(st.key, SysvKey::Private);
+    assert!(st.otime.is_none(), "no semop yet");
+    assert_eq!(set.last_pid(0).unwrap(), 0);
+    set.post(0).unwrap();
+    let pid: ipckit::Pid = set.last_pid(0).unwrap();
+    assert_eq!(pid, std::process::id());
+    assert!(set.stat().unwrap().otime.is_some());
+}
+
+#[test]
+fn every_wait_has_a_try_a_timeout_and_a_deadline_form() {
+    use ipckit::Deadline;
+    let soon = || Deadline::after(SHORT);
+    // System V: nothing to take, then one to take.
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1)).unwrap();
+    assert!(!set.try_op(&[SemOp::wait(0)]).unwrap());
+    assert!(!set.op_deadline(&[SemOp::wait(0)], soon()).unwrap());
+    assert!(!set.wait_deadline(0, Deadline::now()).unwrap());
+    set.post(0).unwrap();
+    assert!(set.wait_deadline(0, Deadline::NEVER).unwrap());
+    // POSIX named and unnamed.
+    let name = ipckit::name::unique_posix("test-sem-deadline");
+    let named = PosixSem::create(&name, &sem_posix::Options::default()).unwrap();
+    assert!(!named.wait_deadline(soon()).unwrap());
+    named.post().unwrap();
+    assert!(named.wait_deadline(Deadline::now()).unwrap());
+    let m = Mapping::anonymous_shared(LEN).unwrap();
+    let unnamed = SharedSem::init(&m, 0, 1).unwrap();
+    assert!(unnamed.wait_deadline(soon()).unwrap());
+    assert!(!unnamed.wait_deadline(soon()).unwrap());
+    // Mutex and rwlock: a second thread meets them held.
+    let mutex = RobustMutex::init(&m, 256).unwrap();
+    let lock = SharedRwLock::init(&m, 512).unwrap();
+    let _held = mutex.lock_deadline(Deadline::NEVER).unwrap().expect("free");
+    let _w = lock.write_deadline(soon()).unwrap().expect("free");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(mutex.lock_deadline(soon()).unwrap().is_none());
+            assert!(mutex.lock_deadline(Deadline::now()).unwrap().is_none());
+            assert!(lock.read_deadline(soon()).unwrap().is_none());
+            assert!(lock.write_deadline(Deadline::now()).unwrap().is_none());
+        });
+    });
+    // The event.
+    let ev = Event::init(&m, 1024).unwrap();
+    assert!(!ev.try_wait());
+    assert!(!ev.wait_deadline(soon()).unwrap());
+    ev.set().unwrap();
+    assert!(ev.try_wait());
+    assert!(ev.wait_deadline(Deadline::now()).unwrap());
+}
+
+#[test]
+fn a_named_semaphore_removed_by_its_handle_is_gone_and_one_made_again_is_left_alone() {
+    let name = ipckit::name::unique_posix("test-sem-remove");
+    let sem = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
+    sem.remove().unwrap();
+    assert_eq!(
+        PosixSem::open(&name).unwrap_err().errno(),
+        Some(Errno::NOENT)
+    );
+
+    let first = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
+    sem_posix::remove(&name).unwrap();
+    let _second = PosixSem::create(&name, &sem_posix::Options::new(0)).unwrap();
+    let err = first.remove().unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::Changed, "{err}");
+    assert!(PosixSem::open(&name).is_ok(), "the second one stays");
 }

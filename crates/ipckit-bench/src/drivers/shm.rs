@@ -16,8 +16,8 @@ use ipckit::shm::memfd::Memfd;
 use ipckit::shm::posix::PosixShm;
 use ipckit::shm::sysv::SysvShm;
 use ipckit::sync::futex;
-use ipckit::sync::sem_posix::PosixSem;
-use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use ipckit::sync::sem_posix::{self, PosixSem};
+use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 
 use crate::control::Control;
 use crate::driver::{Driver, Kind, Link, Role, STEP, Setup};
@@ -113,7 +113,7 @@ impl Ring {
             if ready(seen) {
                 break Ok(());
             }
-            match futex::wait(w, seen, Some(STEP)) {
+            match futex::wait_timeout(w, seen, STEP) {
                 Ok(true) => {}
                 Ok(false) => {
                     if let Err(e) = self.setup.check() {
@@ -204,8 +204,12 @@ impl Driver for PosixShmSem {
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (slots, _, len) = shape(setup.size);
         let shm = PosixShm::create(&unique_posix("bench-shm"), len, 0o600)?;
-        let sems = [0, slots, 0, slots]
-            .map(|v| PosixSem::create(&unique_posix("bench-sem"), v as u32, 0o600));
+        let sems = [0, slots, 0, slots].map(|v| {
+            PosixSem::create(
+                &unique_posix("bench-sem"),
+                &sem_posix::Options::new(v as u32),
+            )
+        });
         let sems: [PosixSem; 4] = sems
             .into_iter()
             .collect::<ipckit::Result<Vec<_>>>()?
@@ -256,7 +260,7 @@ impl Driver for SysvShmSem {
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (slots, _, len) = shape(setup.size);
         let shm = SysvShm::create(SysvKey::Private, len, 0o600)?;
-        let set = SysvSemSet::create(SysvKey::Private, 4, 0o600)?;
+        let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(4))?;
         let slots = slots as u16;
         set.set_all(&[0, slots, 0, slots])?;
         ctl.send(&(shm.id(), set.id()))?;

@@ -14,7 +14,7 @@ use ipckit::shm::mapping::Mapping;
 use ipckit::shm::memfd::Memfd;
 use ipckit::sync::mutex::RobustMutex;
 use ipckit::sync::rwlock::{ReadGuard, SharedRwLock, WriteGuard};
-use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 use rustix::io::Errno;
 
 use crate::child::wait_sleeping_in;
@@ -77,7 +77,7 @@ fn status_text(st: std::process::ExitStatus) -> String {
 // deadlock
 
 fn deadlock(lab: &mut Lab) -> crate::Result<Verdict> {
-    let set = SysvSemSet::create(SysvKey::Private, 2, 0o600)?;
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(2))?;
     set.set_all(&[1, 1])?;
     lab.say(
         "parent",
@@ -234,7 +234,7 @@ fn locker(args: &Args) -> crate::Result<()> {
 // sem-undo
 
 fn sem_undo(lab: &mut Lab) -> crate::Result<Verdict> {
-    let set = SysvSemSet::create(SysvKey::Private, 1, 0o600)?;
+    let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1))?;
     let mut back_with_undo = false;
     let mut lost_without = false;
     for undo in [true, false] {

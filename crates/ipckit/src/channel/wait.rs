@@ -356,7 +356,7 @@ fn sleep<T>(
             },
             None => SLICE,
         };
-        if !futex::wait(&signal.epoch, epoch, Some(left.min(SLICE)))? {
+        if !futex::wait_timeout(&signal.epoch, epoch, left.min(SLICE))? {
             peer.alive()?;
         }
     }

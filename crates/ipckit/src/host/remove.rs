@@ -98,7 +98,7 @@ pub fn remove(object: &Object) -> Result<()> {
                 return Err(changed());
             }
             match object.kind {
-                Kind::PosixSem => crate::sync::sem_posix::PosixSem::unlink(name),
+                Kind::PosixSem => crate::sync::sem_posix::remove(name),
                 _ => crate::shm::posix::PosixShm::unlink(name),
             }
         }

@@ -14,14 +14,14 @@
 //! use ipckit::sync::event::Event;
 //! use std::time::Duration;
 //! let m = Mapping::anonymous_shared(4096).unwrap();
-//! let ev = Event::new(&m, 0).unwrap();
+//! let ev = Event::init(&m, 0).unwrap();
 //! assert!(!ev.wait_timeout(Duration::from_millis(10)).unwrap());
 //! // Another process would `Event::attach(&its_mapping, 0)` and set it; a thread does here.
 //! std::thread::scope(|s| {
 //!     s.spawn(|| Event::attach(&m, 0).unwrap().set().unwrap());
 //!     ev.wait().unwrap();
 //! });
-//! assert!(ev.is_set());
+//! assert!(ev.try_wait());
 //! ev.reset();
 //! assert!(!ev.is_set());
 //! ```
@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::poll;
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
 use crate::sync::futex;
 
@@ -47,15 +47,18 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    /// Initialises the 4-byte aligned word at `offset` to "not set". Do it once, before other
-    /// processes [`attach`](Event::attach): it forgets an earlier state and strands waiters.
-    pub fn new(mapping: &'a Mapping, offset: usize) -> Result<Self> {
+    /// Initialises the 4-byte aligned word at `offset` to "not set" (a plain atomic store, no
+    /// system call). Do it once, before other processes [`attach`](Event::attach): it forgets
+    /// an earlier state and strands waiters.
+    pub fn init(mapping: &'a Mapping, offset: usize) -> Result<Self> {
         let word = mapping.atomic_u32(offset)?;
         word.store(UNSET, Ordering::Release);
         Ok(Event { word })
     }
 
-    /// The event another process initialised at `offset` of its mapping of the same memory.
+    /// The event another process [`init`](Event::init)ialised at `offset` of its mapping of
+    /// the same memory (no system call). An event has no marker: zeroed memory is an event
+    /// that is not set.
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
         Ok(Event {
             word: mapping.atomic_u32(offset)?,
@@ -80,24 +83,37 @@ impl<'a> Event<'a> {
             .compare_exchange(SET, UNSET, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// True while the event is set.
+    /// True while the event is set (a load, no system call).
     pub fn is_set(&self) -> bool {
         self.word.load(Ordering::Acquire) == SET
+    }
+
+    /// The wait that never waits: true if the event is set now (the same answer as
+    /// [`is_set`](Event::is_set)).
+    pub fn try_wait(&self) -> bool {
+        self.is_set()
     }
 
     /// `futex(FUTEX_WAIT)` until the event is set (at once if it is).
     /// See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
     pub fn wait(&self) -> Result<()> {
-        self.wait_until(poll::Deadline::NEVER).map(drop)
+        self.wait_until(Deadline::NEVER).map(drop)
     }
 
     /// `futex(FUTEX_WAIT, timeout)`: waits at most `timeout` for the event to be set; `Ok(false)`
     /// when it was not set in time. See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.wait_until(poll::Deadline::from_timeout(Some(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
-    fn wait_until(&self, deadline: crate::poll::Deadline) -> Result<bool> {
+    /// `futex(FUTEX_WAIT, time left)`: waits until `deadline` for the event to be set;
+    /// `Ok(false)` when it was not set in time.
+    /// See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+        self.wait_until(deadline.into())
+    }
+
+    fn wait_until(&self, deadline: Deadline) -> Result<bool> {
         loop {
             match self.word.load(Ordering::Acquire) {
                 SET => return Ok(true),
@@ -118,7 +134,7 @@ impl<'a> Event<'a> {
                 return Ok(false);
             }
             // Sleeps only while the word is still UNSET_WAITERS; a `set` in between changes it.
-            if !futex::wait(self.word, UNSET_WAITERS, deadline.remaining())? {
+            if !futex::wait_deadline(self.word, UNSET_WAITERS, deadline)? {
                 return Ok(self.is_set());
             }
         }

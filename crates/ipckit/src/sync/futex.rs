@@ -7,7 +7,8 @@
 //! the kernel keys the wait queue by the physical page, and a wake in one process reaches a
 //! waiter in another. This is the one place ipckit makes futex system calls.
 //!
-//! A futex is not a lock by itself: [`wait`] sleeps only while the word still holds the value
+//! A futex is not a lock by itself: [`wait`] (and its timed forms [`wait_timeout`] and
+//! [`wait_deadline`]) sleeps only while the word still holds the value
 //! the caller saw, and may return early for no reason, so every caller re-checks its own
 //! condition in a loop (see [`crate::sync::event`] for a complete example).
 //!
@@ -19,9 +20,9 @@
 //! let m = Mapping::anonymous_shared(4096).unwrap();
 //! let word = m.atomic_u32(0).unwrap();
 //! // The word is 0, not 1: no sleep at all.
-//! assert!(futex::wait(word, 1, None).unwrap());
+//! futex::wait(word, 1).unwrap();
 //! // The word is 0 and nobody wakes us: the wait times out.
-//! assert!(!futex::wait(word, 0, Some(Duration::from_millis(10))).unwrap());
+//! assert!(!futex::wait_timeout(word, 0, Duration::from_millis(10)).unwrap());
 //! word.store(1, Ordering::Release);
 //! assert_eq!(futex::wake(word, u32::MAX).unwrap(), 0); // nobody was waiting
 //! ```
@@ -32,17 +33,36 @@ use std::time::Duration;
 use rustix::thread::futex::{self as sys, Flags, Timespec};
 
 use crate::error::{Context, Errno, Result};
-use crate::poll;
+use crate::poll::Deadline;
 
-/// `futex(word, FUTEX_WAIT, expected, timeout)`: sleeps while `*word == expected`, until a
-/// [`wake`] on the same word or until `timeout` passes (`None`: no limit).
-///
-/// Returns `Ok(true)` when woken, or at once when the word did not hold `expected` (`EAGAIN`);
-/// wake-ups can be spurious, so re-check the condition. Returns `Ok(false)` when `timeout`
-/// passed. A signal (`EINTR`) does not end the wait: it goes on with the time left.
+/// `futex(word, FUTEX_WAIT, expected, NULL)`: sleeps while `*word == expected`, until a
+/// [`wake`] on the same word. Returns at once when the word does not hold `expected`
+/// (`EAGAIN`); wake-ups can be spurious, so re-check the condition. A signal (`EINTR`) does
+/// not end the wait. See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
+pub fn wait(word: &AtomicU32, expected: u32) -> Result<()> {
+    wait_until(word, expected, Deadline::NEVER).map(drop)
+}
+
+/// `futex(word, FUTEX_WAIT, expected, timeout)`: as [`wait`], giving up after `timeout`.
+/// `Ok(true)` when woken (or the word did not hold `expected`), `Ok(false)` when `timeout`
+/// passed first. See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
+pub fn wait_timeout(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<bool> {
+    wait_until(word, expected, Deadline::after(timeout))
+}
+
+/// `futex(word, FUTEX_WAIT, expected, time left)`: as [`wait_timeout`], giving up at
+/// `deadline` (for callers that chain several waits under one deadline). A deadline already
+/// passed still compares the word: `Ok(true)` if it did not hold `expected`.
 /// See [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html).
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = poll::Deadline::from_timeout(timeout);
+pub fn wait_deadline(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: impl Into<Deadline>,
+) -> Result<bool> {
+    wait_until(word, expected, deadline.into())
+}
+
+fn wait_until(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
     loop {
         let ts = deadline.remaining().map(|d| Timespec {
             tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),

@@ -7,14 +7,38 @@
 //! | a counter by name, unrelated processes | [`sem_posix::PosixSem`] | no: a dead process's `wait` stays taken |
 //! | a counter inside a shared mapping | [`sem_posix::SharedSem`] | no |
 //! | several counters changed atomically, undone if a process dies | [`sem_sysv::SysvSemSet`] | yes, with `SEM_UNDO` (the default) |
-//! | mutual exclusion in a shared mapping | [`mutex::RobustMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
+//! | a typed value behind a lock, in memory the handle owns (`Mutex<T>`-like) | [`shared::SharedMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
+//! | a typed value read and written whole, no lock | [`shared::Shared`] | yes (it has no holder) |
+//! | mutual exclusion at an offset of a shared mapping | [`mutex::RobustMutex`] | yes: the next locker is told (`EOWNERDEAD`) |
 //! | many readers or one writer in a shared mapping | [`rwlock::SharedRwLock`] | no: use the timed forms |
 //! | your own primitive | [`futex`] | up to you |
 //!
 //! The objects that live in a [`Mapping`](crate::shm::mapping::Mapping) (events, unnamed
-//! semaphores, mutexes, rwlocks) are set up once with `init` (or `new`) by one process, before
-//! any other process uses them, and reached with `attach` by the others. Every process that
-//! maps the memory is trusted: one that scribbles over a lock breaks it for all.
+//! semaphores, mutexes, rwlocks) are set up once with `init` by one process, before any other
+//! process uses them, and reached with `attach` by the others. Every process that maps the
+//! memory is trusted: one that scribbles over a lock breaks it for all.
+//!
+//! Every wait has the same four forms: `wait()` (as long as it takes), `try_wait()` (never
+//! waits), `wait_timeout(Duration)` and `wait_deadline(impl Into<Deadline>)`; locks spell them
+//! `lock`/`try_lock`/`lock_timeout`/`lock_deadline` (and `read_*`, `write_*`), System V sets
+//! `op`/`try_op`/`op_timeout`/`op_deadline`. "Not in time" is `Ok(false)` or `Ok(None)`, never
+//! an error.
+//!
+//! ```
+//! use ipckit::Deadline;
+//! use ipckit::sync::sem_posix::{self, PosixSem};
+//! use std::time::Duration;
+//! let name = ipckit::name::unique_posix("doc-sync");
+//! let sem = PosixSem::create(&name, &sem_posix::Options::new(2)).unwrap();
+//! sem.wait().unwrap(); // as long as it takes
+//! assert!(sem.try_wait().unwrap()); // never waits
+//! assert!(!sem.wait_timeout(Duration::from_millis(10)).unwrap()); // the count is 0 now
+//! // One deadline for several waits in a row: each gets the time that is left.
+//! let deadline = Deadline::after(Duration::from_millis(10));
+//! assert!(!sem.wait_deadline(deadline).unwrap());
+//! sem.post().unwrap();
+//! assert!(sem.wait_deadline(deadline).unwrap()); // taken at once, even past the deadline
+//! ```
 
 pub mod event;
 pub mod futex;
@@ -22,6 +46,7 @@ pub mod mutex;
 pub mod rwlock;
 pub mod sem_posix;
 pub mod sem_sysv;
+pub mod shared;
 
 use std::time::Duration;
 
@@ -67,6 +92,25 @@ pub(crate) fn deadline_after(timeout: Duration) -> libc::timespec {
         sec = sec.saturating_add(1);
     }
     timespec(sec, nsec)
+}
+
+/// How a wait with a [`Deadline`](crate::poll::Deadline) is made: with the call that waits
+/// for ever, with the one that never waits (a deadline already passed), or with the timed call
+/// and the `CLOCK_MONOTONIC` time to give up at.
+pub(crate) enum Until {
+    Forever,
+    Once,
+    At(libc::timespec),
+}
+
+impl Until {
+    pub(crate) fn from(deadline: crate::poll::Deadline) -> Self {
+        match deadline.remaining() {
+            None => Until::Forever,
+            Some(left) if left.is_zero() => Until::Once,
+            Some(left) => Until::At(deadline_after(left)),
+        }
+    }
 }
 
 /// A relative `timespec` for `timeout`, saturating (for `semtimedop`).

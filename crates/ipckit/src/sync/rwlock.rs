@@ -46,11 +46,10 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
-use crate::error::{Errno, Error, Result};
+use crate::error::{Errno, Error, ErrorKind, Result};
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
-use crate::sync::{
-    CLOCK, deadline_after, errno, pthread_rwlock_clockrdlock, pthread_rwlock_clockwrlock,
-};
+use crate::sync::{CLOCK, Until, errno, pthread_rwlock_clockrdlock, pthread_rwlock_clockwrlock};
 
 /// A `pthread_rwlock_t` made process-shared, at an offset of a shared mapping, which it
 /// borrows. Not robust: see the [module docs](self).
@@ -112,7 +111,7 @@ impl<'a> SharedRwLock<'a> {
     }
 
     /// The lock another process [`init`](SharedRwLock::init)ed at `offset` of its mapping of
-    /// the same memory.
+    /// the same memory (no system call).
     /// Memory no `init` marked is refused (zeroed memory would be a private rwlock whose
     /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {
@@ -153,14 +152,6 @@ impl<'a> SharedRwLock<'a> {
         }
     }
 
-    fn must(&self, r: libc::c_int, op: &'static str) -> Result<()> {
-        if self.outcome(r, op)? {
-            Ok(())
-        } else {
-            Err(Error::os(op, errno(r)).object(format!("at offset {}", self.offset)))
-        }
-    }
-
     fn read_guard(&self) -> ReadGuard<'_> {
         ReadGuard {
             ptr: self.ptr,
@@ -175,12 +166,43 @@ impl<'a> SharedRwLock<'a> {
         }
     }
 
+    /// One read-lock attempt under `deadline`: true when held.
+    fn read_until(&self, deadline: Deadline) -> Result<bool> {
+        let r = match Until::from(deadline) {
+            // SAFETY: `ptr` is a rwlock in memory that stays mapped while `self` lives.
+            Until::Forever => unsafe { libc::pthread_rwlock_rdlock(self.ptr) },
+            // SAFETY: as above.
+            Until::Once => unsafe { libc::pthread_rwlock_tryrdlock(self.ptr) },
+            // SAFETY: as above; `at` is a valid timespec for the duration of the call.
+            Until::At(at) => unsafe { pthread_rwlock_clockrdlock(self.ptr, CLOCK, &at) },
+        };
+        self.outcome(r, "read-locking shared rwlock")
+    }
+
+    /// One write-lock attempt under `deadline`: true when held.
+    fn write_until(&self, deadline: Deadline) -> Result<bool> {
+        let r = match Until::from(deadline) {
+            // SAFETY: `ptr` is a rwlock in memory that stays mapped while `self` lives.
+            Until::Forever => unsafe { libc::pthread_rwlock_wrlock(self.ptr) },
+            // SAFETY: as above.
+            Until::Once => unsafe { libc::pthread_rwlock_trywrlock(self.ptr) },
+            // SAFETY: as above; `at` is a valid timespec for the duration of the call.
+            Until::At(at) => unsafe { pthread_rwlock_clockwrlock(self.ptr, CLOCK, &at) },
+        };
+        self.outcome(r, "write-locking shared rwlock")
+    }
+
+    fn never_busy(&self, op: &'static str) -> Error {
+        Error::new(ErrorKind::Os, op, "the lock call returned without the lock")
+            .object(format!("at offset {}", self.offset))
+    }
+
     /// `pthread_rwlock_rdlock`: a shared (read) lock, waiting as long as a writer holds it.
     /// See [pthread_rwlock_rdlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_rdlock.3p.html).
     pub fn read(&self) -> Result<ReadGuard<'_>> {
-        // SAFETY: `ptr` is a rwlock in memory that stays mapped while `self` lives.
-        let r = unsafe { libc::pthread_rwlock_rdlock(self.ptr) };
-        self.must(r, "read-locking shared rwlock")?;
+        if !self.read_until(Deadline::NEVER)? {
+            return Err(self.never_busy("read-locking shared rwlock"));
+        }
         Ok(self.read_guard())
     }
 
@@ -188,11 +210,7 @@ impl<'a> SharedRwLock<'a> {
     /// does (`EBUSY`).
     /// See [pthread_rwlock_tryrdlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_tryrdlock.3p.html).
     pub fn try_read(&self) -> Result<Option<ReadGuard<'_>>> {
-        // SAFETY: as in `read`.
-        let r = unsafe { libc::pthread_rwlock_tryrdlock(self.ptr) };
-        Ok(self
-            .outcome(r, "read-locking shared rwlock")?
-            .then(|| self.read_guard()))
+        self.read_deadline(Deadline::now())
     }
 
     /// `pthread_rwlock_clockrdlock` (the `pthread_rwlock_timedrdlock` that takes a clock): a
@@ -201,20 +219,23 @@ impl<'a> SharedRwLock<'a> {
     /// wall clock does not move it.
     /// See [pthread_rwlock_timedrdlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedrdlock.3p.html).
     pub fn read_timeout(&self, timeout: Duration) -> Result<Option<ReadGuard<'_>>> {
-        let at = deadline_after(timeout);
-        // SAFETY: as in `read`; `at` is a valid timespec for the duration of the call.
-        let r = unsafe { pthread_rwlock_clockrdlock(self.ptr, CLOCK, &at) };
-        Ok(self
-            .outcome(r, "read-locking shared rwlock")?
-            .then(|| self.read_guard()))
+        self.read_deadline(Deadline::after(timeout))
+    }
+
+    /// `pthread_rwlock_clockrdlock` until `deadline` (`pthread_rwlock_tryrdlock` for one
+    /// already passed, `pthread_rwlock_rdlock` for [`Deadline::NEVER`]); `Ok(None)` when a
+    /// writer still held it.
+    /// See [pthread_rwlock_timedrdlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedrdlock.3p.html).
+    pub fn read_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<ReadGuard<'_>>> {
+        Ok(self.read_until(deadline.into())?.then(|| self.read_guard()))
     }
 
     /// `pthread_rwlock_wrlock`: the exclusive (write) lock, waiting as long as anyone holds it.
     /// See [pthread_rwlock_wrlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_wrlock.3p.html).
     pub fn write(&self) -> Result<WriteGuard<'_>> {
-        // SAFETY: as in `read`.
-        let r = unsafe { libc::pthread_rwlock_wrlock(self.ptr) };
-        self.must(r, "write-locking shared rwlock")?;
+        if !self.write_until(Deadline::NEVER)? {
+            return Err(self.never_busy("write-locking shared rwlock"));
+        }
         Ok(self.write_guard())
     }
 
@@ -222,11 +243,7 @@ impl<'a> SharedRwLock<'a> {
     /// somebody does (`EBUSY`).
     /// See [pthread_rwlock_trywrlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_trywrlock.3p.html).
     pub fn try_write(&self) -> Result<Option<WriteGuard<'_>>> {
-        // SAFETY: as in `read`.
-        let r = unsafe { libc::pthread_rwlock_trywrlock(self.ptr) };
-        Ok(self
-            .outcome(r, "write-locking shared rwlock")?
-            .then(|| self.write_guard()))
+        self.write_deadline(Deadline::now())
     }
 
     /// `pthread_rwlock_clockwrlock` (the `pthread_rwlock_timedwrlock` that takes a clock): the
@@ -234,11 +251,16 @@ impl<'a> SharedRwLock<'a> {
     /// or a dead holder). The deadline is on `CLOCK_MONOTONIC`.
     /// See [pthread_rwlock_timedwrlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedwrlock.3p.html).
     pub fn write_timeout(&self, timeout: Duration) -> Result<Option<WriteGuard<'_>>> {
-        let at = deadline_after(timeout);
-        // SAFETY: as in `read`; `at` is a valid timespec for the duration of the call.
-        let r = unsafe { pthread_rwlock_clockwrlock(self.ptr, CLOCK, &at) };
+        self.write_deadline(Deadline::after(timeout))
+    }
+
+    /// `pthread_rwlock_clockwrlock` until `deadline` (`pthread_rwlock_trywrlock` for one
+    /// already passed, `pthread_rwlock_wrlock` for [`Deadline::NEVER`]); `Ok(None)` when it was
+    /// still held.
+    /// See [pthread_rwlock_timedwrlock(3p)](https://man7.org/linux/man-pages/man3/pthread_rwlock_timedwrlock.3p.html).
+    pub fn write_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<WriteGuard<'_>>> {
         Ok(self
-            .outcome(r, "write-locking shared rwlock")?
+            .write_until(deadline.into())?
             .then(|| self.write_guard()))
     }
 }

@@ -12,16 +12,19 @@
 //! libc is used here: rustix has no POSIX semaphores.
 //!
 //! ```
-//! use ipckit::sync::sem_posix::PosixSem;
+//! use ipckit::sync::sem_posix::{self, PosixSem};
 //! use std::time::Duration;
 //! let name = ipckit::name::unique_posix("doc-sem");
-//! let sem = PosixSem::create(&name, 1, 0o600).unwrap();
-//! // Another process would `PosixSem::open(&name)`.
-//! assert!(sem.try_wait().unwrap());
+//! let sem = PosixSem::create(&name, &sem_posix::Options::new(1)).unwrap();
+//! // Another process opens it by name (and never removes it).
+//! let other = PosixSem::open(&name).unwrap();
+//! assert!(other.try_wait().unwrap());
 //! assert!(!sem.wait_timeout(Duration::from_millis(10)).unwrap()); // the count is 0
-//! sem.post().unwrap();
+//! other.post().unwrap();
 //! assert_eq!(sem.value().unwrap(), 1);
-//! // sem is dropped here: the creator unlinks the name.
+//! drop(other);
+//! sem.remove().unwrap(); // or drop it: the creator unlinks the name
+//! assert!(PosixSem::open(&name).is_err());
 //! ```
 //!
 //! An unnamed semaphore in memory that a `fork`ed child (or any process mapping the same
@@ -45,8 +48,10 @@ use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::error::{Context, Errno, Error, ErrorKind, Result};
 use crate::name;
+use crate::object::{DEFAULT_MODE, Ownership, check_mode};
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
-use crate::sync::{CLOCK, deadline_after, last_errno, sem_clockwait};
+use crate::sync::{CLOCK, Until, last_errno, sem_clockwait};
 
 /// The largest value a POSIX semaphore holds (`SEM_VALUE_MAX`).
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -73,46 +78,28 @@ impl Sem {
             )
     }
 
-    fn wait(&self) -> Result<()> {
+    /// One take under `deadline`: `sem_wait`, `sem_trywait` (a deadline passed) or
+    /// `sem_clockwait`. A signal is retried with the same absolute `CLOCK_MONOTONIC` time, so
+    /// the total wait stays what was asked, whatever happens to the wall clock.
+    fn wait_until(&self, deadline: Deadline) -> Result<bool> {
+        let until = Until::from(deadline);
         loop {
             // SAFETY: `ptr` is a semaphore that stays valid while its handle lives (sem_open's
-            // mapping, or memory inside a borrowed Mapping).
-            if unsafe { libc::sem_wait(self.ptr) } == 0 {
-                return Ok(());
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                e => return Err(self.err("waiting on POSIX semaphore", e)),
-            }
-        }
-    }
-
-    fn try_wait(&self) -> Result<bool> {
-        loop {
-            // SAFETY: as in `wait`.
-            if unsafe { libc::sem_trywait(self.ptr) } == 0 {
+            // mapping, or memory inside a borrowed Mapping); `at` is a valid timespec for the
+            // duration of the call.
+            let r = unsafe {
+                match &until {
+                    Until::Forever => libc::sem_wait(self.ptr),
+                    Until::Once => libc::sem_trywait(self.ptr),
+                    Until::At(at) => sem_clockwait(self.ptr, CLOCK, at),
+                }
+            };
+            if r == 0 {
                 return Ok(true);
             }
             match last_errno() {
                 Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => return Err(self.err("taking POSIX semaphore", e)),
-            }
-        }
-    }
-
-    fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        // An absolute CLOCK_MONOTONIC time; a signal is retried with the same one, so the
-        // total wait stays `timeout`, whatever happens to the wall clock.
-        let at = deadline_after(timeout);
-        loop {
-            // SAFETY: as in `wait`; `at` is a valid timespec for the duration of the call.
-            if unsafe { sem_clockwait(self.ptr, CLOCK, &at) } == 0 {
-                return Ok(true);
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::TIMEDOUT => return Ok(false),
+                Errno::AGAIN | Errno::TIMEDOUT => return Ok(false),
                 e => return Err(self.err("waiting on POSIX semaphore", e)),
             }
         }
@@ -144,13 +131,17 @@ macro_rules! sem_ops {
             /// not end the wait). See
             /// [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn wait(&self) -> Result<()> {
-                self.sem.wait()
+                if self.sem.wait_until(Deadline::NEVER)? {
+                    Ok(())
+                } else {
+                    Err(self.sem.err("waiting on POSIX semaphore", Errno::AGAIN))
+                }
             }
 
             /// `sem_trywait(3)`: takes one if the count is above 0; `Ok(false)` (`EAGAIN`) if
             /// not. See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn try_wait(&self) -> Result<bool> {
-                self.sem.try_wait()
+                self.sem.wait_until(Deadline::now())
             }
 
             /// `sem_clockwait(3)` (the `sem_timedwait` that takes a clock): takes one, waiting at
@@ -159,7 +150,15 @@ macro_rules! sem_ops {
             /// move it.
             /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
             pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-                self.sem.wait_timeout(timeout)
+                self.sem.wait_until(Deadline::after(timeout))
+            }
+
+            /// `sem_clockwait(3)` until `deadline` (`sem_trywait` for one already passed,
+            /// `sem_wait` for [`Deadline::NEVER`]): takes one; `Ok(false)` when the count
+            /// stayed 0 until then.
+            /// See [sem_wait(3)](https://man7.org/linux/man-pages/man3/sem_wait.3.html).
+            pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+                self.sem.wait_until(deadline.into())
             }
 
             /// `sem_post(3)`: adds one to the count, waking one waiter. Fails with `EOVERFLOW`
@@ -179,6 +178,43 @@ macro_rules! sem_ops {
     };
 }
 
+/// How [`PosixSem::create`] makes a semaphore: its first value (0 by default) and its mode
+/// (`0o600` by default, applied exactly: the umask does not narrow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    value: u32,
+    mode: u32,
+}
+
+impl Default for Options {
+    /// Value 0, mode `0o600`.
+    fn default() -> Self {
+        Options::new(0)
+    }
+}
+
+impl Options {
+    /// A semaphore that starts at `value` (at most [`SEM_VALUE_MAX`]), mode `0o600`.
+    pub fn new(value: u32) -> Self {
+        Options {
+            value,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The first value.
+    pub fn value(mut self, value: u32) -> Self {
+        self.value = value;
+        self
+    }
+
+    /// The permission bits (`0o777` at most; others are refused by `create`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
 /// A named POSIX semaphore: the `sem_t *` of `sem_open(3)`, closed (`sem_close`) on drop. The
 /// handle that created it also unlinks the name on drop unless [`persist`](PosixSem::persist)ed;
 /// one that opened it never does. Either way the semaphore lives on while a process has it open.
@@ -187,7 +223,7 @@ macro_rules! sem_ops {
 pub struct PosixSem {
     sem: Sem,
     name: String,
-    owner: bool,
+    owner: Ownership,
     /// The file glibc made for it (`/dev/shm/sem.NAME`): drop unlinks only while the name still
     /// leads there, never a semaphore someone made again under the same name.
     made: Option<(u64, u64)>,
@@ -202,21 +238,23 @@ unsafe impl Sync for PosixSem {}
 sem_ops!(PosixSem);
 
 impl PosixSem {
-    /// `sem_open(name, O_CREAT | O_EXCL, mode, value)`: a new semaphore this handle owns, with
-    /// the count `value` and exactly `mode` (the umask does not narrow it). Fails with `EEXIST`
-    /// if the name is taken.
+    /// `sem_open(name, O_CREAT | O_EXCL, mode, value)`, then `chmod(mode)` so the umask does not
+    /// narrow it: a new semaphore this handle owns, with the count `opts.value` and exactly
+    /// `opts.mode`. Fails with `EEXIST` if the name is taken, `InvalidInput` for a mode with
+    /// bits outside `0o777`.
     /// See [sem_open(3)](https://man7.org/linux/man-pages/man3/sem_open.3.html).
-    pub fn create(name: &str, value: u32, mode: u32) -> Result<Self> {
-        let cname = name::check_posix_name(name)?;
+    pub fn create(name: &str, opts: &Options) -> Result<Self> {
         let op = "creating POSIX semaphore";
+        let cname = name::check_posix_name(name)?;
+        check_mode(op, opts.mode).map_err(|e| e.object(name))?;
         // SAFETY: `cname` is a valid C string; with O_CREAT, sem_open reads a mode_t and an
         // unsigned int from its variable arguments, which is what is passed.
         let p = unsafe {
             libc::sem_open(
                 cname.as_ptr(),
                 libc::O_CREAT | libc::O_EXCL,
-                (mode & 0o777) as libc::c_uint,
-                value as libc::c_uint,
+                opts.mode as libc::c_uint,
+                opts.value as libc::c_uint,
             )
         };
         if p == libc::SEM_FAILED {
@@ -224,26 +262,29 @@ impl PosixSem {
                 .object(name)
                 .hint_if(
                     Errno::EXIST,
-                    "the name is taken: open it instead, or remove it (PosixSem::unlink)",
+                    "the name is taken: open it instead, or remove it (sem_posix::remove)",
                 )
                 .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
         }
         // Owned from here: a failure below drops it, which unlinks the name again.
-        let sem = PosixSem {
+        let mut sem = PosixSem {
             sem: Sem {
                 ptr: p,
                 label: name.to_string(),
             },
             name: name.to_string(),
-            owner: true,
+            owner: Ownership::created(),
             made: None,
         };
-        let mut sem = sem;
-        sem.made = Some(set_exact_mode(name, mode & 0o777)?);
+        sem.made = Some(set_exact_mode(name, opts.mode)?);
         Ok(sem)
     }
 
     /// `sem_open(name, 0)`: an existing semaphore. Never unlinks it.
+    ///
+    /// There is no access argument: `sem_open` has no access mode (glibc maps the semaphore
+    /// read-write, and both `wait` and `post` write it), so opening needs read and write
+    /// permission on the semaphore, and a user with less gets `EACCES`.
     /// See [sem_open(3)](https://man7.org/linux/man-pages/man3/sem_open.3.html).
     pub fn open(name: &str) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
@@ -252,7 +293,11 @@ impl PosixSem {
         if p == libc::SEM_FAILED {
             return Err(Error::os("opening POSIX semaphore", last_errno())
                 .object(name)
-                .hint_if(Errno::NOENT, "no such semaphore: create it first"));
+                .hint_if(Errno::NOENT, "no such semaphore: create it first")
+                .hint_if(
+                    Errno::ACCESS,
+                    "a semaphore is opened for reading and writing: its mode must grant both",
+                ));
         }
         Ok(PosixSem {
             sem: Sem {
@@ -260,22 +305,9 @@ impl PosixSem {
                 label: name.to_string(),
             },
             name: name.to_string(),
-            owner: false,
+            owner: Ownership::joined(),
             made: None,
         })
-    }
-
-    /// `sem_unlink(name)`: removes a name; handles still open keep working until closed.
-    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
-    pub fn unlink(name: &str) -> Result<()> {
-        let cname = name::check_posix_name(name)?;
-        // SAFETY: `cname` is a valid C string.
-        if unsafe { libc::sem_unlink(cname.as_ptr()) } == -1 {
-            return Err(Error::os("removing POSIX semaphore", last_errno())
-                .object(name)
-                .hint_if(Errno::NOENT, "no such semaphore: already removed?"));
-        }
-        Ok(())
     }
 
     /// The semaphore's name.
@@ -283,10 +315,39 @@ impl PosixSem {
         &self.name
     }
 
-    /// Keeps the name after this handle is dropped: remove it later with
-    /// [`PosixSem::unlink`].
-    pub fn persist(&mut self) {
-        self.owner = false;
+    /// Keeps the name after this handle is dropped: the one way to let the semaphore outlive
+    /// its creator. Remove it later with [`remove`] (or [`PosixSem::remove`] on a handle).
+    #[must_use = "persist gives the handle back: dropping it closes the semaphore"]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
+    }
+
+    /// `sem_unlink(name)`: removes the name now, if it still refers to the semaphore this
+    /// handle has open (one made again under the same name is left alone and reported with
+    /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
+    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
+    pub fn remove(mut self) -> Result<()> {
+        self.owner.release();
+        if !self.name_is_ours() {
+            return Err(Error::new(
+                ErrorKind::Changed,
+                "removing POSIX semaphore",
+                "the name refers to another semaphore now",
+            )
+            .object(&self.name)
+            .hint("it was removed and made again: remove it by name (sem_posix::remove) if it is yours"));
+        }
+        remove(&self.name)
+    }
+
+    /// True while the name leads to the file of the semaphore this handle has open (for an
+    /// opener, whatever the name leads to: it did not record which file it opened).
+    fn name_is_ours(&self) -> bool {
+        self.made.is_none_or(|made| {
+            rustix::fs::lstat(sem_file(&self.name).as_str())
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == made)
+        })
     }
 }
 
@@ -294,24 +355,34 @@ impl Drop for PosixSem {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from sem_open and is closed only here.
         unsafe { libc::sem_close(self.sem.ptr) };
-        let ours = self.made.is_none_or(|made| {
-            rustix::fs::lstat(sem_file(&self.name).as_str())
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == made)
-        });
-        if self.owner && ours {
-            let _ = PosixSem::unlink(&self.name);
+        if self.owner.owns() && self.name_is_ours() {
+            let _ = remove(&self.name);
         }
     }
 }
 
-/// glibc creates `/dev/shm/sem.NAME` with `mode & ~umask`; this widens it to exactly `mode`.
-/// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
-/// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
+/// `sem_unlink(name)`: removes a named semaphore nobody holds a handle to (one a killed
+/// creator left, or one [`persist`](PosixSem::persist)ed). Handles still open keep working
+/// until closed. See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
+pub fn remove(name: &str) -> Result<()> {
+    let cname = name::check_posix_name(name)?;
+    // SAFETY: `cname` is a valid C string.
+    if unsafe { libc::sem_unlink(cname.as_ptr()) } == -1 {
+        return Err(Error::os("removing POSIX semaphore", last_errno())
+            .object(name)
+            .hint_if(Errno::NOENT, "no such semaphore: already removed?"));
+    }
+    Ok(())
+}
+
 /// Where glibc keeps a named semaphore.
 fn sem_file(name: &str) -> String {
     format!("/dev/shm/sem.{}", name.trim_start_matches('/'))
 }
 
+/// glibc creates `/dev/shm/sem.NAME` with `mode & ~umask`; this widens it to exactly `mode`.
+/// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
+/// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
 /// Returns the file's (device, inode), the semaphore's identity.
 fn set_exact_mode(name: &str, mode: u32) -> Result<(u64, u64)> {
     let op = "setting mode of POSIX semaphore";
@@ -387,7 +458,7 @@ impl<'a> SharedSem<'a> {
     }
 
     /// The semaphore another process [`init`](SharedSem::init)ed at `offset` of its mapping of
-    /// the same memory.
+    /// the same memory (no system call).
     /// Memory no `init` marked is refused (zeroed memory would be a private semaphore whose
     /// wake-ups do not reach other processes).
     pub fn attach(mapping: &'a Mapping, offset: usize) -> Result<Self> {

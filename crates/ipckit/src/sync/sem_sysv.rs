@@ -19,24 +19,31 @@
 //!
 //! ```
 //! use ipckit::name::SysvKey;
-//! use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
+//! use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 //! use std::time::Duration;
-//! let set = SysvSemSet::create(SysvKey::Private, 2, 0o600).unwrap();
+//! let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(2)).unwrap();
 //! set.set(0, 1).unwrap();
 //! // Take semaphore 0 and add 5 to semaphore 1, in one step.
-//! assert!(set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap());
+//! set.op(&[SemOp::wait(0), SemOp::new(1, 5)]).unwrap();
 //! assert_eq!(set.get_all().unwrap(), vec![0, 5]);
 //! // Semaphore 0 is 0 now: a timed wait gives up.
 //! assert!(!set.wait_timeout(0, Duration::from_millis(10)).unwrap());
 //! set.post(0).unwrap();
-//! // set is dropped here: the creator removes it (IPC_RMID).
+//! assert_eq!(set.stat().unwrap().mode, 0o600);
+//! // Another process joins it by id (or by key), and never removes it.
+//! let other = SysvSemSet::open_id(set.id()).unwrap();
+//! assert!(other.try_wait(0).unwrap());
+//! assert_eq!(other.last_pid(0).unwrap(), std::process::id());
+//! drop(other);
+//! set.remove().unwrap(); // or drop it: the creator removes it (IPC_RMID)
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::poll;
+use crate::object::{DEFAULT_MODE, Ownership, Pid, check_mode};
+use crate::poll::Deadline;
 use crate::sync::{last_errno, relative};
 
 /// The largest value a System V semaphore holds (`SEMVMX`).
@@ -44,7 +51,9 @@ pub const SEMVMX: u16 = 32767;
 
 /// `struct sembuf`: one operation of a [`SysvSemSet::op`] call, adding `delta` to semaphore
 /// `index`. A negative `delta` waits until the value is at least `-delta`; a zero `delta` waits
-/// until the value is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+/// until the value is 0. Whether the call waits is the call's choice, not the operation's:
+/// [`SysvSemSet::try_op`] sets `IPC_NOWAIT` on every operation it is given.
+/// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SemOp {
     /// Which semaphore of the set.
@@ -53,25 +62,22 @@ pub struct SemOp {
     pub delta: i16,
     /// `SEM_UNDO`: the kernel reverses this change when the process exits. On by default.
     pub undo: bool,
-    /// `IPC_NOWAIT`: instead of waiting, the whole call applies nothing and reports it.
-    pub nowait: bool,
 }
 
 impl Default for SemOp {
-    /// Semaphore 0, no change, with `SEM_UNDO`, waiting.
+    /// Semaphore 0, no change, with `SEM_UNDO`.
     fn default() -> Self {
         SemOp::new(0, 0)
     }
 }
 
 impl SemOp {
-    /// Adds `delta` to semaphore `index`, with `SEM_UNDO`, waiting if it must.
+    /// Adds `delta` to semaphore `index`, with `SEM_UNDO`.
     pub fn new(index: usize, delta: i16) -> Self {
         SemOp {
             index,
             delta,
             undo: true,
-            nowait: false,
         }
     }
 
@@ -96,19 +102,10 @@ impl SemOp {
         self
     }
 
-    /// With `IPC_NOWAIT`: never wait.
-    pub fn no_wait(mut self) -> Self {
-        self.nowait = true;
-        self
-    }
-
     fn raw(&self) -> libc::sembuf {
         let mut flags = 0;
         if self.undo {
             flags |= libc::SEM_UNDO;
-        }
-        if self.nowait {
-            flags |= libc::IPC_NOWAIT;
         }
         libc::sembuf {
             sem_num: self.index as libc::c_ushort,
@@ -128,6 +125,63 @@ union Semun {
     array: *mut libc::c_ushort,
 }
 
+/// How [`SysvSemSet::create`] makes a set: how many semaphores (1 by default) and its mode
+/// (`0o600` by default; System V objects are not subject to the umask, so the mode is exactly
+/// what is asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    nsems: usize,
+    mode: u32,
+}
+
+impl Default for Options {
+    /// One semaphore, mode `0o600`.
+    fn default() -> Self {
+        Options::new(1)
+    }
+}
+
+impl Options {
+    /// A set of `nsems` semaphores (at least 1, at most `SEMMSL`), all 0, mode `0o600`.
+    pub fn new(nsems: usize) -> Self {
+        Options {
+            nsems,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The permission bits (`0o777` at most; others are refused by `create`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// A set's state (`semctl(IPC_STAT)`), with the field names of the other System V kinds.
+/// The pids are per semaphore: see [`SysvSemSet::last_pid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SemStat {
+    /// The key; [`SysvKey::Private`] for a private set.
+    pub key: SysvKey,
+    /// How many semaphores the set has.
+    pub nsems: usize,
+    /// Time of the last `semop`, `None` if none was made.
+    pub otime: Option<SystemTime>,
+    /// Time of creation or of the last `IPC_SET` or `SETVAL`/`SETALL`.
+    pub ctime: SystemTime,
+    /// Permission bits (0o777).
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
+    /// Creator's user id.
+    pub cuid: u32,
+    /// Creator's group id.
+    pub cgid: u32,
+}
+
 /// A System V semaphore set (`semget(2)`), known by its id. The handle that created it removes
 /// it (`IPC_RMID`) on drop unless [`persist`](SysvSemSet::persist)ed; one that opened it never
 /// does. See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
@@ -136,17 +190,20 @@ pub struct SysvSemSet {
     id: i32,
     key: SysvKey,
     nsems: usize,
-    owner: bool,
+    owner: Ownership,
 }
 
 impl SysvSemSet {
-    /// `semget(key, nsems, IPC_CREAT | IPC_EXCL | mode)`: a new set of `nsems` semaphores, all
-    /// 0, that this handle owns. Fails with `EEXIST` if the key is taken.
-    /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
-    pub fn create(key: SysvKey, nsems: usize, mode: u32) -> Result<Self> {
+    /// `semget(key, nsems, IPC_CREAT | IPC_EXCL | mode)`: a new set of `opts` semaphores, all
+    /// 0, with exactly `opts`'s mode, that this handle owns. Fails with `EEXIST` if the key is
+    /// taken, `InvalidInput` for a mode with bits outside `0o777` (`semget` would read them as
+    /// flags). See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
+    pub fn create(key: SysvKey, opts: &Options) -> Result<Self> {
         let op = "creating System V semaphore set";
+        check_mode(op, opts.mode).map_err(|e| e.object(format!("key {key}")))?;
+        let nsems = opts.nsems;
         let n = libc::c_int::try_from(nsems).unwrap_or(libc::c_int::MAX);
-        let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode as libc::c_int;
         // SAFETY: semget takes plain integers.
         let id = unsafe { libc::semget(key.raw(), n, flags) };
         if id == -1 {
@@ -169,11 +226,16 @@ impl SysvSemSet {
             id,
             key,
             nsems,
-            owner: true,
+            owner: Ownership::created(),
         })
     }
 
     /// `semget(key, 0, 0)`: the existing set with this key. Never removes it.
+    ///
+    /// There is no access argument: the kernel checks the set's mode at each call (reading a
+    /// value needs read permission, changing one needs write, "alter", permission), so a set
+    /// opened by a user with read permission only can be read, and its operations fail with
+    /// `EACCES`.
     /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
     pub fn open(key: SysvKey) -> Result<Self> {
         let op = "opening System V semaphore set";
@@ -192,12 +254,12 @@ impl SysvSemSet {
                 .object(format!("key {key}"))
                 .hint_if(Errno::NOENT, "no set has this key: create it first"));
         }
-        let nsems = stat(id, op)?.1;
+        let nsems = stat(id, op)?.nsems;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
-            owner: false,
+            owner: Ownership::joined(),
         })
     }
 
@@ -205,12 +267,12 @@ impl SysvSemSet {
     /// another process passed it). Never removes it.
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
     pub fn open_id(id: i32) -> Result<Self> {
-        let (key, nsems) = stat(id, "opening System V semaphore set")?;
+        let SemStat { key, nsems, .. } = stat(id, "opening System V semaphore set")?;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
-            owner: false,
+            owner: Ownership::joined(),
         })
     }
 
@@ -234,10 +296,18 @@ impl SysvSemSet {
         self.nsems == 0
     }
 
-    /// Keeps the set after this handle is dropped: remove it later with
-    /// [`remove`](SysvSemSet::remove) (or `ipcrm -s ID`).
-    pub fn persist(&mut self) {
-        self.owner = false;
+    /// Keeps the set after this handle is dropped: the one way to let it outlive its creator.
+    /// Remove it later with `open_id(id)?.remove()` (or `ipcrm -s ID`).
+    #[must_use = "persist gives the handle back"]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
+    }
+
+    /// `semctl(id, 0, IPC_STAT)`: the set's owner, mode and times now.
+    /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
+    pub fn stat(&self) -> Result<SemStat> {
+        stat(self.id, "reading state of System V semaphore set").map_err(|e| e.object(self.label()))
     }
 
     fn label(&self) -> String {
@@ -282,69 +352,95 @@ impl SysvSemSet {
             )
     }
 
-    /// `semop(id, ops)`: applies every operation of `ops` atomically, waiting (a signal does not
-    /// end the wait) until all of them can be applied at once. `Ok(false)` when an operation
-    /// marked [`nowait`](SemOp::nowait) would have had to wait (`EAGAIN`): then none was
-    /// applied. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
-    pub fn op(&self, ops: &[SemOp]) -> Result<bool> {
+    /// One call under `deadline`: `semop` (for ever), `semop` with `IPC_NOWAIT` on every
+    /// operation (a deadline passed) or `semtimedop` with the time left. True when applied.
+    fn op_until(&self, ops: &[SemOp], deadline: Deadline) -> Result<bool> {
         let op = "operating on System V semaphore set";
         let mut bufs = self.bufs(op, ops)?;
-        loop {
-            // SAFETY: `bufs` is a valid array of bufs.len() sembufs for the duration of the call.
-            if unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) } == 0 {
-                return Ok(true);
-            }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => return Err(self.op_error(op, e)),
+        let once = deadline.expired();
+        if once {
+            for b in &mut bufs {
+                b.sem_flg |= libc::IPC_NOWAIT as libc::c_short;
             }
         }
-    }
-
-    /// `semtimedop(id, ops, timeout)`: as [`op`](SysvSemSet::op), waiting at most `timeout`
-    /// (measured on a monotonic clock, kept across signals). `Ok(false)` when it timed out, or
-    /// when a `nowait` operation would have had to wait: either way nothing was applied.
-    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
-    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
-        let op = "operating on System V semaphore set";
-        let mut bufs = self.bufs(op, ops)?;
-        let deadline = poll::Deadline::from_timeout(Some(timeout));
         loop {
-            let ts = relative(deadline.remaining().unwrap_or(Duration::MAX));
-            // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc crate)
-            // reads bufs.len() sembufs from `bufs` and one timespec from `ts`, both valid for
-            // the duration of the call.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_semtimedop,
-                    self.id as libc::c_long,
-                    bufs.as_mut_ptr(),
-                    bufs.len(),
-                    &ts as *const libc::timespec,
-                )
+            let r = match deadline.remaining() {
+                // SAFETY: `bufs` is a valid array of bufs.len() sembufs for the call.
+                None => unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) },
+                // SAFETY: as above.
+                Some(_) if once => unsafe { libc::semop(self.id, bufs.as_mut_ptr(), bufs.len()) },
+                Some(left) => {
+                    let ts = relative(left);
+                    // SAFETY: the semtimedop system call (glibc's wrapper is not in the libc
+                    // crate) reads bufs.len() sembufs from `bufs` and one timespec from `ts`,
+                    // both valid for the duration of the call.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_semtimedop,
+                            self.id as libc::c_long,
+                            bufs.as_mut_ptr(),
+                            bufs.len(),
+                            &ts as *const libc::timespec,
+                        ) as libc::c_int
+                    }
+                }
             };
             if r == 0 {
                 return Ok(true);
             }
             match last_errno() {
+                // Retried with the time left: a signal neither ends nor stretches the wait.
                 Errno::INTR => continue,
+                // IPC_NOWAIT would have had to wait, or semtimedop timed out.
                 Errno::AGAIN => return Ok(false),
                 e => return Err(self.op_error(op, e)),
             }
         }
     }
 
+    /// `semop(id, ops)`: applies every operation of `ops` atomically, waiting as long as it
+    /// takes (a signal does not end the wait) until all of them can be applied at once.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op(&self, ops: &[SemOp]) -> Result<()> {
+        if self.op_until(ops, Deadline::NEVER)? {
+            return Ok(());
+        }
+        Err(self.op_error("operating on System V semaphore set", Errno::AGAIN))
+    }
+
+    /// `semop(id, ops)` with `IPC_NOWAIT` on every operation: applies all of `ops` now, or
+    /// none of them and `Ok(false)` (`EAGAIN`) when one would have to wait.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn try_op(&self, ops: &[SemOp]) -> Result<bool> {
+        self.op_until(ops, Deadline::now())
+    }
+
+    /// `semtimedop(id, ops, timeout)`: as [`op`](SysvSemSet::op), waiting at most `timeout`
+    /// (measured on a monotonic clock, kept across signals). `Ok(false)` when it timed out:
+    /// then nothing was applied.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
+        self.op_until(ops, Deadline::after(timeout))
+    }
+
+    /// `semtimedop(id, ops, time left)`: as [`op`](SysvSemSet::op), waiting until `deadline`
+    /// (`IPC_NOWAIT` for one already passed, `semop` for [`Deadline::NEVER`]). `Ok(false)`
+    /// when it timed out: then nothing was applied.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn op_deadline(&self, ops: &[SemOp], deadline: impl Into<Deadline>) -> Result<bool> {
+        self.op_until(ops, deadline.into())
+    }
+
     /// `semop(id, {index, -1, SEM_UNDO})`: takes one from semaphore `index`, waiting while it
     /// is 0. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn wait(&self, index: usize) -> Result<()> {
-        self.op(&[SemOp::wait(index)]).map(drop)
+        self.op(&[SemOp::wait(index)])
     }
 
     /// `semop(id, {index, -1, SEM_UNDO | IPC_NOWAIT})`: takes one if semaphore `index` is above
     /// 0; `Ok(false)` if not. See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn try_wait(&self, index: usize) -> Result<bool> {
-        self.op(&[SemOp::wait(index).no_wait()])
+        self.try_op(&[SemOp::wait(index)])
     }
 
     /// `semtimedop(id, {index, -1, SEM_UNDO}, timeout)`: takes one, waiting at most
@@ -354,10 +450,17 @@ impl SysvSemSet {
         self.op_timeout(&[SemOp::wait(index)], timeout)
     }
 
-    /// `semop(id, {index, +1, SEM_UNDO})`: gives one to semaphore `index`.
+    /// `semtimedop(id, {index, -1, SEM_UNDO}, time left)`: takes one, waiting until
+    /// `deadline`; `Ok(false)` when the value stayed 0.
+    /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
+    pub fn wait_deadline(&self, index: usize, deadline: impl Into<Deadline>) -> Result<bool> {
+        self.op_deadline(&[SemOp::wait(index)], deadline)
+    }
+
+    /// `semop(id, {index, +1, SEM_UNDO})`: gives one to semaphore `index` (never waits).
     /// See [semop(2)](https://man7.org/linux/man-pages/man2/semop.2.html).
     pub fn post(&self, index: usize) -> Result<()> {
-        self.op(&[SemOp::post(index)]).map(drop)
+        self.op(&[SemOp::post(index)])
     }
 
     fn ctl_error(&self, op: &'static str) -> Error {
@@ -464,7 +567,7 @@ impl SysvSemSet {
     /// `semctl(id, index, GETPID)`: the pid of the last process that operated on semaphore
     /// `index` (0 if none has). `ipckit ls` uses it to tell a set in use from an orphan.
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
-    pub fn last_pid(&self, index: usize) -> Result<u32> {
+    pub fn last_pid(&self, index: usize) -> Result<Pid> {
         let op = "reading last pid of System V semaphore";
         self.check_index(op, index)?;
         // SAFETY: GETPID reads no fourth argument.
@@ -472,7 +575,7 @@ impl SysvSemSet {
         if pid == -1 {
             return Err(self.ctl_error(op));
         }
-        Ok(pid as u32)
+        Ok(pid as Pid)
     }
 
     /// `semctl(id, index, GETNCNT)` and `semctl(id, index, GETZCNT)`: how many processes wait
@@ -496,7 +599,7 @@ impl SysvSemSet {
     /// `semctl(id, 0, IPC_RMID)`: removes the set now, whoever made it; processes waiting on it
     /// wake with `EIDRM`. See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
     pub fn remove(mut self) -> Result<()> {
-        self.owner = false;
+        self.owner.release();
         rmid(self.id).map_err(|e| {
             Error::os("removing System V semaphore set", e)
                 .object(self.label())
@@ -510,7 +613,7 @@ impl SysvSemSet {
 
 impl Drop for SysvSemSet {
     fn drop(&mut self) {
-        if self.owner {
+        if self.owner.owns() {
             let _ = rmid(self.id);
         }
     }
@@ -524,8 +627,8 @@ fn rmid(id: i32) -> std::result::Result<(), Errno> {
     Ok(())
 }
 
-/// `semctl(id, 0, IPC_STAT)`: the set's key and number of semaphores.
-fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
+/// `semctl(id, 0, IPC_STAT)`.
+fn stat(id: i32, op: &'static str) -> Result<SemStat> {
     // SAFETY: semid_ds is plain integers; all zeroes is a valid value.
     let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT reads `union semun` and writes one semid_ds through its `buf` pointer
@@ -539,5 +642,17 @@ fn stat(id: i32, op: &'static str) -> Result<(SysvKey, usize)> {
         libc::IPC_PRIVATE => SysvKey::Private,
         k => SysvKey::Key(k),
     };
-    Ok((key, ds.sem_nsems as usize))
+    let time =
+        |t: libc::time_t| (t > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64));
+    Ok(SemStat {
+        key,
+        nsems: ds.sem_nsems as usize,
+        otime: time(ds.sem_otime),
+        ctime: time(ds.sem_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
+        mode: u32::from(ds.sem_perm.mode) & 0o777,
+        uid: ds.sem_perm.uid,
+        gid: ds.sem_perm.gid,
+        cuid: ds.sem_perm.cuid,
+        cgid: ds.sem_perm.cgid,
+    })
 }
