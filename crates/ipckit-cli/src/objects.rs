@@ -10,9 +10,9 @@ use anyhow::{Result, bail};
 use ipckit::Errno;
 use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
 use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
-use ipckit::shm::mapping::Mapping;
 use ipckit::shm::posix::PosixShm;
 use ipckit::shm::sysv::SysvShm;
+use ipckit::shm::{self, mapping::Mapping};
 
 use crate::endpoint::Endpoint;
 use crate::output::{self, Peer};
@@ -136,19 +136,30 @@ fn map_shm(
             "creating {endpoint}: --size {size} is smaller than --offset plus the message ({needed} bytes)"
         );
     }
+    let access = if writable {
+        ipckit::Access::ReadWrite
+    } else {
+        ipckit::Access::ReadOnly
+    };
     Ok(match endpoint {
         Endpoint::PosixShm(name) => open_or_create(
             create,
-            || PosixShm::open(name, writable),
-            || PosixShm::create(name, size, opts.mode).map(|s| kept(s, PosixShm::persist)),
+            || PosixShm::open(name, access),
+            || {
+                PosixShm::create(name, &shm::posix::Options::new(size).mode(opts.mode))
+                    .map(PosixShm::persist)
+            },
         )?
         .map()?,
         Endpoint::SysvShm(key) => open_or_create(
             create,
-            || SysvShm::open(*key),
-            || SysvShm::create(*key, size, opts.mode).map(|s| kept(s, SysvShm::persist)),
+            || SysvShm::open(*key, access),
+            || {
+                SysvShm::create(*key, &shm::sysv::Options::new(size).mode(opts.mode))
+                    .map(SysvShm::persist)
+            },
         )?
-        .attach(writable)?,
+        .attach()?,
         other => bail!("{other} is not shared memory"),
     })
 }

@@ -606,7 +606,7 @@ struct RemoveShm(String);
 
 impl Drop for RemoveShm {
     fn drop(&mut self) {
-        let _ = ipckit::shm::posix::PosixShm::unlink(&self.0);
+        let _ = ipckit::shm::posix::remove(&self.0);
     }
 }
 
@@ -829,19 +829,21 @@ int main(void) {{
         .trim()
         .parse()
         .unwrap();
-    let segment = ipckit::shm::sysv::SysvShm::open_id(id).unwrap();
-    let _cleanup = RemoveSegment(segment);
+    let segment = ipckit::shm::sysv::SysvShm::open_id(id, ipckit::Access::ReadOnly).unwrap();
+    let _cleanup = RemoveSegment(Some(segment));
     let (st, out, err, _) = run(&["recv", &format!("sysv-shm:{key}")], b"");
     assert!(st.success(), "{err:?}");
     assert_eq!(out, ["written by C"]);
 }
 
 /// Removes a System V segment when dropped.
-struct RemoveSegment(ipckit::shm::sysv::SysvShm);
+struct RemoveSegment(Option<ipckit::shm::sysv::SysvShm>);
 
 impl Drop for RemoveSegment {
     fn drop(&mut self) {
-        let _ = self.0.remove();
+        if let Some(segment) = self.0.take() {
+            let _ = segment.remove();
+        }
     }
 }
 

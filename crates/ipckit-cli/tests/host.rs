@@ -120,7 +120,7 @@ impl Objects {
 
 impl Drop for Objects {
     fn drop(&mut self) {
-        if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key)) {
+        if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key), ipckit::Access::ReadOnly) {
             let _ = s.remove();
         }
         if let Ok(mut q) = SysvMq::open(SysvKey::Key(self.msg_key)) {
@@ -129,7 +129,7 @@ impl Drop for Objects {
         if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key)) {
             let _ = s.remove();
         }
-        let _ = PosixShm::unlink(&self.shm);
+        let _ = ipckit::shm::posix::remove(&self.shm);
         let _ = PosixSem::unlink(&self.sem);
         let _ = PosixMq::unlink(&self.mq);
     }
@@ -147,9 +147,10 @@ fn tagged_names(pid: u32, salt: &str) -> Vec<String> {
 fn make_everything() {
     let arg = |n: &str| common::arg(n);
     let k = |n: &str| SysvKey::Key(arg(n).parse().unwrap());
-    let mut shm = SysvShm::create(k("SHM_KEY"), 4096, 0o600).unwrap();
-    shm.persist();
-    let _attached = shm.attach(true).unwrap();
+    let shm = SysvShm::create(k("SHM_KEY"), &ipckit::shm::sysv::Options::new(4096))
+        .unwrap()
+        .persist();
+    let _attached = shm.attach().unwrap();
     let mut q = SysvMq::create(k("MSG_KEY"), 0o600).unwrap();
     q.persist();
     q.send(1, b"left behind").unwrap();
@@ -157,8 +158,9 @@ fn make_everything() {
     set.persist();
     set.op(&[SemOp::post(1).no_undo()]).unwrap();
     let names = tagged_names(std::process::id(), &arg("SALT"));
-    let mut pshm = PosixShm::create(&names[0], 4096, 0o600).unwrap();
-    pshm.persist();
+    let pshm = PosixShm::create(&names[0], &ipckit::shm::posix::Options::new(4096))
+        .unwrap()
+        .persist();
     let _mapped = pshm.map().unwrap();
     let mut psem = PosixSem::create(&names[1], 0, 0o600).unwrap();
     psem.persist();
@@ -318,7 +320,7 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     );
     let (left, _) = objs.ls();
     assert!(left.is_empty(), "gc left: {left:?}");
-    assert!(SysvShm::open(SysvKey::Key(objs.shm_key)).is_err());
+    assert!(SysvShm::open(SysvKey::Key(objs.shm_key), ipckit::Access::ReadOnly).is_err());
     assert!(SysvMq::open(SysvKey::Key(objs.msg_key)).is_err());
     assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key)).is_err());
     assert!(!Path::new(&format!("/dev/shm{}", objs.shm)).exists());
@@ -369,7 +371,7 @@ fn a_stale_socket_file_is_removed_and_a_bound_one_kept() {
 #[test]
 fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     let name = ipckit::name::unique_posix("hosttest-rm");
-    let shm = PosixShm::create(&name, 4096, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &ipckit::shm::posix::Options::new(4096)).unwrap();
     let uri = format!("shm:{name}");
     let out = ipckit(&["rm", &uri]);
     assert_eq!(out.status.code(), Some(1));
@@ -387,7 +389,8 @@ fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     drop(shm);
 
     // By id, for System V: this process made the segment and is alive, so it is in use.
-    let mut seg = SysvShm::create(SysvKey::Key(key(9)), 4096, 0o600).unwrap();
+    let seg =
+        SysvShm::create(SysvKey::Key(key(9)), &ipckit::shm::sysv::Options::new(4096)).unwrap();
     let id = format!("sysv-shm:{}", seg.id());
     let out = ipckit(&["rm", "--id", &id]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -398,8 +401,8 @@ fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     );
     let out = ipckit(&["rm", "--force", "--id", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(SysvShm::open(SysvKey::Key(key(9))).is_err());
-    seg.persist();
+    assert!(SysvShm::open(SysvKey::Key(key(9)), ipckit::Access::ReadOnly).is_err());
+    let _ = seg.persist();
 
     // Nothing there, a bad id, a TCP port: one clear line each, exit 1 or 2.
     let out = ipckit(&[

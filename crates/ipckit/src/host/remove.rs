@@ -28,7 +28,7 @@ pub fn remove(object: &Object) -> Result<()> {
     let name = object.name.as_deref().unwrap_or("");
     match object.kind {
         Kind::SysvShm => {
-            let shm = crate::shm::sysv::SysvShm::open_id(id)?;
+            let shm = crate::shm::sysv::SysvShm::open_id(id, crate::Access::ReadOnly)?;
             let st = shm.stat()?;
             let ctime = st
                 .ctime
@@ -99,7 +99,7 @@ pub fn remove(object: &Object) -> Result<()> {
             }
             match object.kind {
                 Kind::PosixSem => crate::sync::sem_posix::PosixSem::unlink(name),
-                _ => crate::shm::posix::PosixShm::unlink(name),
+                _ => crate::shm::posix::remove(name),
             }
         }
         Kind::PosixMq => {
