@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{child, hear, role, say};
-use ipckit::mq::posix::{PosixMq, QueueAttr, mqueue_mounted};
+use ipckit::mq::posix::{PosixMq, mqueue_mounted};
 use ipckit::mq::sysv::SysvMq;
 use ipckit::name::SysvKey;
 use ipckit::shm::posix::PosixShm;
@@ -123,7 +123,7 @@ impl Drop for Objects {
         if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key), ipckit::Access::ReadOnly) {
             let _ = s.remove();
         }
-        if let Ok(mut q) = SysvMq::open(SysvKey::Key(self.msg_key)) {
+        if let Ok(q) = SysvMq::open(SysvKey::Key(self.msg_key), ipckit::Access::ReadOnly) {
             let _ = q.remove();
         }
         if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key)) {
@@ -131,7 +131,7 @@ impl Drop for Objects {
         }
         let _ = ipckit::shm::posix::remove(&self.shm);
         let _ = PosixSem::unlink(&self.sem);
-        let _ = PosixMq::unlink(&self.mq);
+        let _ = ipckit::mq::posix::remove(&self.mq);
     }
 }
 
@@ -151,9 +151,10 @@ fn make_everything() {
         .unwrap()
         .persist();
     let _attached = shm.attach().unwrap();
-    let mut q = SysvMq::create(k("MSG_KEY"), 0o600).unwrap();
-    q.persist();
-    q.send(1, b"left behind").unwrap();
+    let q = SysvMq::create(k("MSG_KEY"), &ipckit::mq::sysv::Options::default())
+        .unwrap()
+        .persist();
+    q.send(b"left behind", 1).unwrap();
     let mut set = SysvSemSet::create(k("SEM_KEY"), 2, 0o600).unwrap();
     set.persist();
     set.op(&[SemOp::post(1).no_undo()]).unwrap();
@@ -164,8 +165,9 @@ fn make_everything() {
     let _mapped = pshm.map().unwrap();
     let mut psem = PosixSem::create(&names[1], 0, 0o600).unwrap();
     psem.persist();
-    let mut mq = PosixMq::create(&names[2], QueueAttr::default(), 0o600).unwrap();
-    mq.persist();
+    let _mq = PosixMq::create(&names[2], &ipckit::mq::posix::Options::default())
+        .unwrap()
+        .persist();
     // std's listener leaves its file behind, as a C server killed mid-run does.
     let _listener = std::os::unix::net::UnixListener::bind(arg("SOCK")).unwrap();
     say("ready");
@@ -179,7 +181,7 @@ fn child_role() {
         Some("block-recv") => {
             let key = common::arg("KEY");
             let key = i32::from_str_radix(key.trim_start_matches("0x"), 16).unwrap();
-            let q = SysvMq::open(SysvKey::Key(key)).unwrap();
+            let q = SysvMq::open(SysvKey::Key(key), ipckit::Access::ReadOnly).unwrap();
             say("ready");
             // Type 2 never comes: msgrcv blocks until the parent kills this process.
             let mut buf = [0u8; 64];
@@ -321,7 +323,7 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     let (left, _) = objs.ls();
     assert!(left.is_empty(), "gc left: {left:?}");
     assert!(SysvShm::open(SysvKey::Key(objs.shm_key), ipckit::Access::ReadOnly).is_err());
-    assert!(SysvMq::open(SysvKey::Key(objs.msg_key)).is_err());
+    assert!(SysvMq::open(SysvKey::Key(objs.msg_key), ipckit::Access::ReadOnly).is_err());
     assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key)).is_err());
     assert!(!Path::new(&format!("/dev/shm{}", objs.shm)).exists());
     assert!(!Path::new(&format!("/dev/shm/sem.{}", &objs.sem[1..])).exists());
@@ -624,7 +626,7 @@ fn older_than_spares_a_recent_orphan() {
         text(&out.stderr)
     );
     assert!(
-        SysvMq::open_id(msg.parse().unwrap()).is_ok(),
+        SysvMq::open_id(msg.parse().unwrap(), ipckit::Access::ReadOnly).is_ok(),
         "a recent orphan was removed"
     );
     let out = ipckit(&["gc", "--older-than", "0s", &name]);
@@ -634,7 +636,7 @@ fn older_than_spares_a_recent_orphan() {
         "{}",
         text(&out.stdout)
     );
-    assert!(SysvMq::open_id(msg.parse().unwrap()).is_err());
+    assert!(SysvMq::open_id(msg.parse().unwrap(), ipckit::Access::ReadOnly).is_err());
 }
 
 #[test]
@@ -715,7 +717,11 @@ fn queue_sent_to_by_a_dead_process(salt: i32, mode: &str) -> (Ipcrm, String, Str
         mode,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let q = SysvMq::open(SysvKey::Key(i32::from_str_radix(&key[2..], 16).unwrap())).unwrap();
+    let q = SysvMq::open(
+        SysvKey::Key(i32::from_str_radix(&key[2..], 16).unwrap()),
+        ipckit::Access::ReadOnly,
+    )
+    .unwrap();
     let id = q.id().to_string();
     (Ipcrm(vec![("-q", id.clone())]), id, key)
 }
@@ -751,7 +757,7 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
     let out = ipckit(&["gc", "--kind", "sysv-msg", &name]);
     assert!(out.status.success());
     assert!(
-        SysvMq::open_id(id.parse().unwrap()).is_ok(),
+        SysvMq::open_id(id.parse().unwrap(), ipckit::Access::ReadOnly).is_ok(),
         "gc removed a queue in use"
     );
 

@@ -93,6 +93,13 @@ impl Access {
     }
 }
 
+/// A System V time field (`shm_atime`, `msg_stime`, `sem_otime`, ...) as a `SystemTime`,
+/// `None` for 0 (never).
+pub(crate) fn ipc_time(t: libc::time_t) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(t).ok().filter(|&s| s > 0)?;
+    Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// The default mode of every object ipckit creates: the owner alone reads and writes.
 pub const DEFAULT_MODE: u32 = 0o600;
 

@@ -38,13 +38,13 @@
 //! ```
 
 use std::ptr::NonNull;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::object::{Access, DEFAULT_MODE, Ownership, Pid};
+use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, ipc_time as time};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
@@ -161,10 +161,6 @@ fn shmat(id: i32, access: Access) -> rustix::io::Result<NonNull<u8>> {
         return Err(errno());
     }
     NonNull::new(p.cast()).ok_or(Errno::FAULT)
-}
-
-pub(crate) fn time(t: libc::time_t) -> Option<SystemTime> {
-    (t > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64))
 }
 
 fn stat_of(ds: &libc::shmid_ds) -> ShmStat {
