@@ -3,7 +3,7 @@
 //!
 //! A message has a priority; the highest priority is received first, and equal priorities in
 //! order of sending. On Linux a queue descriptor is a file descriptor, so [`PosixMq`] is
-//! pollable ([`AsFd`](std::os::fd::AsFd)): readable while messages wait, writable while there is
+//! pollable ([`AsFd`]): readable while messages wait, writable while there is
 //! room. The queue works whether or not the mqueue filesystem is mounted (mounting it only makes
 //! queues visible as files under `/dev/mqueue`).
 //!
@@ -225,7 +225,7 @@ impl PosixMq {
     /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
     /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
     /// open keep working until closed. Fails with
-    /// [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed and made
+    /// [`ErrorKind::Changed`] when the name was removed and made
     /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
     /// and leaves that queue alone.
     /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
