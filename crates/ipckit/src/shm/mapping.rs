@@ -9,13 +9,18 @@
 //! atomics ([`Mapping::atomic_u32`], [`Mapping::atomic_u64`]). Copies of memory that another
 //! process writes at the same moment can be torn: guard them with a semaphore or a lock.
 //!
-//! Types built on a mapping may hand out references where a protocol keeps every writer away
-//! while they live, and say so. A [`channel::Msg`](crate::channel::Msg) derefs to `&[u8]` in
-//! the ring: the slot is the receiver's alone from commit until the `Msg` drops, and no sender
-//! that follows the ring's protocol writes it meanwhile (a process that maps the ring and
-//! ignores the protocol can, which is why a channel's peers must trust each other); a bulk
-//! message is a memfd sealed against writing, which nobody can change. The unsafe
-//! [`Mapping::as_slice`] and [`Mapping::as_mut_slice`] leave that promise to their caller.
+//! Types built on a mapping may hand out references where a protocol keeps every other
+//! writer away while they live, and say so. The shared-memory channel does: a
+//! [`channel::Msg`](crate::channel::Msg) derefs to `&[u8]` and a
+//! [`channel::Loan`](crate::channel::Loan) to `&mut [u8]` in the ring, because a slot is the
+//! loaning sender's alone from its claim to its commit, and the receiver's alone from the
+//! commit until the `Msg` drops; a bulk message is a memfd of its own, sealed against
+//! shrinking and growing, that its sender lets go of when it commits. That holds for peers
+//! that follow the channel's protocol: a process that maps the ring and ignores it, or keeps
+//! a bulk memfd's descriptor, can still write there (the bulk memfd is not sealed against
+//! writing), which is why a channel's peers must trust each other. The unsafe
+//! [`Mapping::as_slice`] and [`Mapping::as_mut_slice`] leave the same promise to their
+//! caller.
 //!
 //! ```
 //! use ipckit::shm::mapping::Mapping;
