@@ -113,8 +113,9 @@ pub struct Msg {
     pub len: usize,
 }
 
-/// A queue's state (`msgctl(IPC_STAT)`). The fields System V segments, queues and
-/// semaphore sets share have the same names in [`ShmStat`](crate::shm::sysv::ShmStat).
+/// A queue's state (`msgctl(IPC_STAT)`). The facts System V segments, queues and semaphore
+/// sets share have the same names in [`ShmStat`](crate::shm::sysv::ShmStat) and the
+/// semaphore set's stat: `mode`, `uid`, `gid`, `cuid`, `cgid`, `ctime`, `key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MsgStat {
@@ -360,8 +361,8 @@ impl SysvMq {
     }
 
     /// `msgctl(id, IPC_SET)` of `msg_qbytes`: the most bytes the queue may hold. Raising it past
-    /// `/proc/sys/kernel/msgmnb` needs `CAP_SYS_RESOURCE`, which root in a container usually
-    /// lacks too (container runtimes drop it).
+    /// `/proc/sys/kernel/msgmnb` needs `CAP_SYS_RESOURCE`: that limit binds any process
+    /// without it, root in a container included.
     /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
     pub fn set_max_bytes(&self, bytes: u64) -> Result<()> {
         let mut ds = self.raw_stat()?;

@@ -68,9 +68,9 @@ crate::impl_fd!(Memfd, fd);
 impl Memfd {
     /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)` then `ftruncate(len)`: `len`
     /// zeroed bytes. `name` is only a label for `/proc` (at most 249 bytes, no NUL); names
-    /// need not be unique. There is no mode: `memfd_create` takes none, and only a process
-    /// given the descriptor reaches the memory (the `/proc/PID/fd` link is guarded by the
-    /// process's own ptrace access check).
+    /// need not be unique. There is no mode to give: `memfd_create` takes none, and the memory
+    /// is reached through the descriptor (by a process given it, or one allowed to open a
+    /// holder's `/proc/PID/fd/N`, which takes ptrace access to that process).
     /// See [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html).
     pub fn create(name: &str, len: usize) -> Result<Self> {
         if name.contains('\0') {

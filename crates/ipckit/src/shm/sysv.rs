@@ -85,8 +85,9 @@ pub struct SysvShm {
     owner: Ownership,
 }
 
-/// A segment's state (`shmctl(IPC_STAT)`). The fields System V segments, queues and
-/// semaphore sets share have the same names in [`MsgStat`](crate::mq::sysv::MsgStat).
+/// A segment's state (`shmctl(IPC_STAT)`). The facts System V segments, queues and semaphore
+/// sets share have the same names in [`MsgStat`](crate::mq::sysv::MsgStat) and the
+/// semaphore set's stat: `mode`, `uid`, `gid`, `cuid`, `cgid`, `ctime`, `key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShmStat {
