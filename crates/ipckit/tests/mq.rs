@@ -154,6 +154,10 @@ fn a_posix_handle_does_only_what_it_was_opened_for() {
     let _q = PosixMq::create(&name, &small()).unwrap();
     let tx = PosixMq::open(&name, Access::WriteOnly).unwrap();
     let rx = PosixMq::open(&name, Access::ReadOnly).unwrap();
+    assert_eq!(
+        (tx.access(), rx.access()),
+        (Access::WriteOnly, Access::ReadOnly)
+    );
     let mut buf = Vec::new();
     let err = tx.try_recv(&mut buf).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::BADF), "{err}");

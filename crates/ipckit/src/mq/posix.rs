@@ -114,6 +114,7 @@ pub struct PosixMq {
     fd: OwnedFd,
     name: String,
     msg_size: usize,
+    access: Access,
     owner: Ownership,
 }
 
@@ -171,6 +172,7 @@ impl PosixMq {
             fd,
             name: name.to_string(),
             msg_size,
+            access: Access::ReadWrite,
             owner: Ownership::created(),
         };
         // mq_open applies the umask; the mode asked for is the mode set (a failure here drops
@@ -202,6 +204,7 @@ impl PosixMq {
             fd,
             name: name.to_string(),
             msg_size: 0,
+            access,
             owner: Ownership::joined(),
         };
         q.msg_size = q.stat()?.msg_size;
@@ -211,6 +214,12 @@ impl PosixMq {
     /// The queue's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What the handle may do: `ReadWrite` for a creator, what [`open`](PosixMq::open) was
+    /// given otherwise (the kernel refuses the rest with EBADF).
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// Keeps the queue after this handle is dropped: the one way to let it outlive its
