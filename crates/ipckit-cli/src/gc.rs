@@ -246,7 +246,7 @@ fn rm_one(listing: &host::Listing, given: &str, target: &Target, force: bool) ->
         if let Target::Name(Kind::PosixMq, name) = target
             && !ipckit::mq::posix::mqueue_mounted()
         {
-            ipckit::mq::posix::PosixMq::unlink(name)?;
+            ipckit::mq::posix::remove(name)?;
             return Ok(());
         }
         bail!("{given}: no such object on this host");

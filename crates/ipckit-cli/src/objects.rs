@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use ipckit::Errno;
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
+use ipckit::mq::posix::{self, PosixMq};
 use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
-use ipckit::shm::mapping::Mapping;
 use ipckit::shm::posix::PosixShm;
 use ipckit::shm::sysv::SysvShm;
+use ipckit::shm::{self, mapping::Mapping};
+use ipckit::{Access, Deadline};
 
 use crate::endpoint::Endpoint;
 use crate::output::{self, Peer};
@@ -54,11 +55,6 @@ fn open_or_create<T>(
     }
 }
 
-fn kept<T>(mut made: T, persist: impl FnOnce(&mut T)) -> T {
-    persist(&mut made);
-    made
-}
-
 /// Sends each message to a queue, or writes the payload into shared memory.
 pub fn send(
     endpoint: &Endpoint,
@@ -73,18 +69,20 @@ pub fn send(
             messages.len()
         )
     };
+    // Each message may wait the whole timeout for room.
+    let deadline = || timeout.map_or(Deadline::NEVER, Deadline::after);
     match endpoint {
         Endpoint::PosixMq(name) => {
             let q = open_or_create(
                 opts.create,
-                || PosixMq::open(name, Access::Write),
+                || PosixMq::open(name, Access::WriteOnly),
                 || {
-                    PosixMq::create(name, QueueAttr::default(), opts.mode)
-                        .map(|q| kept(q, PosixMq::persist))
+                    PosixMq::create(name, &posix::Options::default().mode(opts.mode))
+                        .map(PosixMq::persist)
                 },
             )?;
             for (i, m) in messages.iter().enumerate() {
-                if !q.send_timeout(m, opts.priority, timeout)? {
+                if !q.send_deadline(m, opts.priority, deadline())? {
                     return Err(timed_out(i));
                 }
             }
@@ -92,12 +90,15 @@ pub fn send(
         Endpoint::SysvMq(key) => {
             let q = open_or_create(
                 opts.create,
-                || SysvMq::open(*key),
-                || SysvMq::create(*key, opts.mode).map(|q| kept(q, SysvMq::persist)),
+                || SysvMq::open(*key, Access::WriteOnly),
+                || {
+                    SysvMq::create(*key, &sysv::Options::default().mode(opts.mode))
+                        .map(SysvMq::persist)
+                },
             )?;
             let mtype = opts.mtype;
             for (i, m) in messages.iter().enumerate() {
-                if !q.send_timeout(mtype, m, timeout)? {
+                if !q.send_deadline(m, mtype, deadline())? {
                     return Err(timed_out(i));
                 }
             }
@@ -136,19 +137,30 @@ fn map_shm(
             "creating {endpoint}: --size {size} is smaller than --offset plus the message ({needed} bytes)"
         );
     }
+    let access = if writable {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    };
     Ok(match endpoint {
         Endpoint::PosixShm(name) => open_or_create(
             create,
-            || PosixShm::open(name, writable),
-            || PosixShm::create(name, size, opts.mode).map(|s| kept(s, PosixShm::persist)),
+            || PosixShm::open(name, access),
+            || {
+                PosixShm::create(name, &shm::posix::Options::new(size).mode(opts.mode))
+                    .map(PosixShm::persist)
+            },
         )?
         .map()?,
         Endpoint::SysvShm(key) => open_or_create(
             create,
-            || SysvShm::open(*key),
-            || SysvShm::create(*key, size, opts.mode).map(|s| kept(s, SysvShm::persist)),
+            || SysvShm::open(*key, access),
+            || {
+                SysvShm::create(*key, &shm::sysv::Options::new(size).mode(opts.mode))
+                    .map(SysvShm::persist)
+            },
         )?
-        .attach(writable)?,
+        .attach()?,
         other => bail!("{other} is not shared memory"),
     })
 }
@@ -162,7 +174,7 @@ pub fn recv(
     listen: bool,
     opts: &ObjectOpts,
 ) -> Result<()> {
-    let deadline = timeout.map_or(ipckit::Deadline::NEVER, ipckit::Deadline::after);
+    let deadline = timeout.map_or(Deadline::NEVER, Deadline::after);
     let wanted = if listen {
         None
     } else {
@@ -191,10 +203,10 @@ pub fn recv(
     };
     match endpoint {
         Endpoint::PosixMq(name) => {
-            let q = PosixMq::open(name, Access::Read)?;
+            let q = PosixMq::open(name, Access::ReadOnly)?;
             let mut buf = Vec::new();
             loop {
-                let Some(priority) = q.recv_timeout(&mut buf, deadline.remaining())? else {
+                let Some(priority) = q.recv_deadline(&mut buf, deadline)? else {
                     return Err(timed_out(seen));
                 };
                 if emit(
@@ -209,12 +221,11 @@ pub fn recv(
             }
         }
         Endpoint::SysvMq(key) => {
-            let q = SysvMq::open(*key)?;
+            let q = SysvMq::open(*key, Access::ReadOnly)?;
             let filter = TypeFilter::from_msgtyp(opts.mtype, opts.except)?;
             let mut buf = vec![0u8; sysv::msgmax()];
             loop {
-                let left = deadline.remaining();
-                let Some(m) = q.recv_timeout(&mut buf, filter, false, left)? else {
+                let Some(m) = q.recv_deadline(&mut buf, filter, false, deadline)? else {
                     return Err(timed_out(seen));
                 };
                 if emit(

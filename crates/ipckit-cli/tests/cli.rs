@@ -450,7 +450,10 @@ struct RemoveQueue(ipckit::mq::sysv::SysvMq);
 
 impl Drop for RemoveQueue {
     fn drop(&mut self) {
-        let _ = self.0.remove();
+        let id = self.0.id();
+        if let Ok(q) = ipckit::mq::sysv::SysvMq::open_id(id, ipckit::Access::ReadOnly) {
+            let _ = q.remove();
+        }
     }
 }
 
@@ -509,7 +512,9 @@ fn sysv_queue_types_filters_and_lines() {
         b"four-a\nfour-b\n",
     );
     assert!(st.success(), "{err:?}");
-    let _cleanup = RemoveQueue(ipckit::mq::sysv::SysvMq::open(key.parse().unwrap()).unwrap());
+    let _cleanup = RemoveQueue(
+        ipckit::mq::sysv::SysvMq::open(key.parse().unwrap(), ipckit::Access::ReadOnly).unwrap(),
+    );
     assert!(run(&["send", &uri, "two", "--type", "2"], b"").0.success());
     let recv = |args: &[&str]| {
         let mut all = vec!["recv", uri.as_str(), "--json", "--timeout", "20s"];
@@ -535,7 +540,7 @@ fn sysv_queue_types_filters_and_lines() {
     assert_eq!(recv(&["--type", "4"]), (4, "four-b".into()));
     assert!(run(&["rm", &uri], b"").0.success());
     assert!(
-        ipckit::mq::sysv::SysvMq::open(key.parse().unwrap()).is_err(),
+        ipckit::mq::sysv::SysvMq::open(key.parse().unwrap(), ipckit::Access::ReadOnly).is_err(),
         "rm removed it"
     );
 }
@@ -558,7 +563,7 @@ fn a_queue_made_by_ipcmk_receives_ipckit_send() {
         .find(|f| f[1].parse() == Ok(id))
         .map(|f| f[0].parse().unwrap())
         .expect("the queue ipcmk made");
-    let q = RemoveQueue(ipckit::mq::sysv::SysvMq::open_id(id).unwrap());
+    let q = RemoveQueue(ipckit::mq::sysv::SysvMq::open_id(id, ipckit::Access::ReadOnly).unwrap());
     let uri = format!("sysv-mq:{key}");
     let (st, _, err, _) = run(&["send", &uri, "to ipcmk's queue"], b"");
     assert!(st.success(), "{err:?}");
@@ -597,7 +602,7 @@ struct RemoveMq(String);
 
 impl Drop for RemoveMq {
     fn drop(&mut self) {
-        let _ = ipckit::mq::posix::PosixMq::unlink(&self.0);
+        let _ = ipckit::mq::posix::remove(&self.0);
     }
 }
 
@@ -606,7 +611,7 @@ struct RemoveShm(String);
 
 impl Drop for RemoveShm {
     fn drop(&mut self) {
-        let _ = ipckit::shm::posix::PosixShm::unlink(&self.0);
+        let _ = ipckit::shm::posix::remove(&self.0);
     }
 }
 
@@ -829,19 +834,21 @@ int main(void) {{
         .trim()
         .parse()
         .unwrap();
-    let segment = ipckit::shm::sysv::SysvShm::open_id(id).unwrap();
-    let _cleanup = RemoveSegment(segment);
+    let segment = ipckit::shm::sysv::SysvShm::open_id(id, ipckit::Access::ReadOnly).unwrap();
+    let _cleanup = RemoveSegment(Some(segment));
     let (st, out, err, _) = run(&["recv", &format!("sysv-shm:{key}")], b"");
     assert!(st.success(), "{err:?}");
     assert_eq!(out, ["written by C"]);
 }
 
 /// Removes a System V segment when dropped.
-struct RemoveSegment(ipckit::shm::sysv::SysvShm);
+struct RemoveSegment(Option<ipckit::shm::sysv::SysvShm>);
 
 impl Drop for RemoveSegment {
     fn drop(&mut self) {
-        let _ = self.0.remove();
+        if let Some(segment) = self.0.take() {
+            let _ = segment.remove();
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{child, hear, role, say};
-use ipckit::mq::posix::{PosixMq, QueueAttr, mqueue_mounted};
+use ipckit::mq::posix::{PosixMq, mqueue_mounted};
 use ipckit::mq::sysv::SysvMq;
 use ipckit::name::SysvKey;
 use ipckit::shm::posix::PosixShm;
@@ -120,18 +120,18 @@ impl Objects {
 
 impl Drop for Objects {
     fn drop(&mut self) {
-        if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key)) {
+        if let Ok(s) = SysvShm::open(SysvKey::Key(self.shm_key), ipckit::Access::ReadOnly) {
             let _ = s.remove();
         }
-        if let Ok(mut q) = SysvMq::open(SysvKey::Key(self.msg_key)) {
+        if let Ok(q) = SysvMq::open(SysvKey::Key(self.msg_key), ipckit::Access::ReadOnly) {
             let _ = q.remove();
         }
         if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key)) {
             let _ = s.remove();
         }
-        let _ = PosixShm::unlink(&self.shm);
+        let _ = ipckit::shm::posix::remove(&self.shm);
         let _ = sem_posix::remove(&self.sem);
-        let _ = PosixMq::unlink(&self.mq);
+        let _ = ipckit::mq::posix::remove(&self.mq);
     }
 }
 
@@ -147,25 +147,29 @@ fn tagged_names(pid: u32, salt: &str) -> Vec<String> {
 fn make_everything() {
     let arg = |n: &str| common::arg(n);
     let k = |n: &str| SysvKey::Key(arg(n).parse().unwrap());
-    let mut shm = SysvShm::create(k("SHM_KEY"), 4096, 0o600).unwrap();
-    shm.persist();
-    let _attached = shm.attach(true).unwrap();
-    let mut q = SysvMq::create(k("MSG_KEY"), 0o600).unwrap();
-    q.persist();
-    q.send(1, b"left behind").unwrap();
+    let shm = SysvShm::create(k("SHM_KEY"), &ipckit::shm::sysv::Options::new(4096))
+        .unwrap()
+        .persist();
+    let _attached = shm.attach().unwrap();
+    let q = SysvMq::create(k("MSG_KEY"), &ipckit::mq::sysv::Options::default())
+        .unwrap()
+        .persist();
+    q.send(b"left behind", 1).unwrap();
     let set = SysvSemSet::create(k("SEM_KEY"), &sem_sysv::Options::new(2))
         .unwrap()
         .persist();
     set.op(&[SemOp::post(1).no_undo()]).unwrap();
     let names = tagged_names(std::process::id(), &arg("SALT"));
-    let mut pshm = PosixShm::create(&names[0], 4096, 0o600).unwrap();
-    pshm.persist();
+    let pshm = PosixShm::create(&names[0], &ipckit::shm::posix::Options::new(4096))
+        .unwrap()
+        .persist();
     let _mapped = pshm.map().unwrap();
     let _psem = PosixSem::create(&names[1], &sem_posix::Options::new(0))
         .unwrap()
         .persist();
-    let mut mq = PosixMq::create(&names[2], QueueAttr::default(), 0o600).unwrap();
-    mq.persist();
+    let _mq = PosixMq::create(&names[2], &ipckit::mq::posix::Options::default())
+        .unwrap()
+        .persist();
     // std's listener leaves its file behind, as a C server killed mid-run does.
     let _listener = std::os::unix::net::UnixListener::bind(arg("SOCK")).unwrap();
     say("ready");
@@ -179,7 +183,7 @@ fn child_role() {
         Some("block-recv") => {
             let key = common::arg("KEY");
             let key = i32::from_str_radix(key.trim_start_matches("0x"), 16).unwrap();
-            let q = SysvMq::open(SysvKey::Key(key)).unwrap();
+            let q = SysvMq::open(SysvKey::Key(key), ipckit::Access::ReadOnly).unwrap();
             say("ready");
             // Type 2 never comes: msgrcv blocks until the parent kills this process.
             let mut buf = [0u8; 64];
@@ -320,8 +324,8 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     );
     let (left, _) = objs.ls();
     assert!(left.is_empty(), "gc left: {left:?}");
-    assert!(SysvShm::open(SysvKey::Key(objs.shm_key)).is_err());
-    assert!(SysvMq::open(SysvKey::Key(objs.msg_key)).is_err());
+    assert!(SysvShm::open(SysvKey::Key(objs.shm_key), ipckit::Access::ReadOnly).is_err());
+    assert!(SysvMq::open(SysvKey::Key(objs.msg_key), ipckit::Access::ReadOnly).is_err());
     assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key)).is_err());
     assert!(!Path::new(&format!("/dev/shm{}", objs.shm)).exists());
     assert!(!Path::new(&format!("/dev/shm/sem.{}", &objs.sem[1..])).exists());
@@ -371,7 +375,7 @@ fn a_stale_socket_file_is_removed_and_a_bound_one_kept() {
 #[test]
 fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     let name = ipckit::name::unique_posix("hosttest-rm");
-    let shm = PosixShm::create(&name, 4096, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &ipckit::shm::posix::Options::new(4096)).unwrap();
     let uri = format!("shm:{name}");
     let out = ipckit(&["rm", &uri]);
     assert_eq!(out.status.code(), Some(1));
@@ -389,7 +393,8 @@ fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     drop(shm);
 
     // By id, for System V: this process made the segment and is alive, so it is in use.
-    let mut seg = SysvShm::create(SysvKey::Key(key(9)), 4096, 0o600).unwrap();
+    let seg =
+        SysvShm::create(SysvKey::Key(key(9)), &ipckit::shm::sysv::Options::new(4096)).unwrap();
     let id = format!("sysv-shm:{}", seg.id());
     let out = ipckit(&["rm", "--id", &id]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -400,8 +405,8 @@ fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
     );
     let out = ipckit(&["rm", "--force", "--id", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(SysvShm::open(SysvKey::Key(key(9))).is_err());
-    seg.persist();
+    assert!(SysvShm::open(SysvKey::Key(key(9)), ipckit::Access::ReadOnly).is_err());
+    let _ = seg.persist();
 
     // Nothing there, a bad id, a TCP port: one clear line each, exit 1 or 2.
     let out = ipckit(&[
@@ -623,7 +628,7 @@ fn older_than_spares_a_recent_orphan() {
         text(&out.stderr)
     );
     assert!(
-        SysvMq::open_id(msg.parse().unwrap()).is_ok(),
+        SysvMq::open_id(msg.parse().unwrap(), ipckit::Access::ReadOnly).is_ok(),
         "a recent orphan was removed"
     );
     let out = ipckit(&["gc", "--older-than", "0s", &name]);
@@ -633,7 +638,7 @@ fn older_than_spares_a_recent_orphan() {
         "{}",
         text(&out.stdout)
     );
-    assert!(SysvMq::open_id(msg.parse().unwrap()).is_err());
+    assert!(SysvMq::open_id(msg.parse().unwrap(), ipckit::Access::ReadOnly).is_err());
 }
 
 #[test]
@@ -714,7 +719,11 @@ fn queue_sent_to_by_a_dead_process(salt: i32, mode: &str) -> (Ipcrm, String, Str
         mode,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let q = SysvMq::open(SysvKey::Key(i32::from_str_radix(&key[2..], 16).unwrap())).unwrap();
+    let q = SysvMq::open(
+        SysvKey::Key(i32::from_str_radix(&key[2..], 16).unwrap()),
+        ipckit::Access::ReadOnly,
+    )
+    .unwrap();
     let id = q.id().to_string();
     (Ipcrm(vec![("-q", id.clone())]), id, key)
 }
@@ -750,7 +759,7 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
     let out = ipckit(&["gc", "--kind", "sysv-msg", &name]);
     assert!(out.status.success());
     assert!(
-        SysvMq::open_id(id.parse().unwrap()).is_ok(),
+        SysvMq::open_id(id.parse().unwrap(), ipckit::Access::ReadOnly).is_ok(),
         "gc removed a queue in use"
     );
 

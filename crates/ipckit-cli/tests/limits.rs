@@ -233,13 +233,10 @@ fn a_posix_queue_is_counted_when_mqueue_is_mounted() {
         eprintln!("SKIPPED: /dev/mqueue is not mounted");
         return;
     }
-    use ipckit::mq::posix::{PosixMq, QueueAttr};
-    let attr = QueueAttr {
-        max_msgs: 1,
-        msg_size: 8,
-    };
+    use ipckit::mq::posix::{self, PosixMq};
+    let opts = posix::Options::default().max_msgs(1).msg_size(8);
     // The creating handle removes the queue on drop, also when an assertion fails.
-    let _queue = PosixMq::create(&ipckit::name::unique_posix("test-limits"), attr, 0o600).unwrap();
+    let _queue = PosixMq::create(&ipckit::name::unique_posix("test-limits"), &opts).unwrap();
     let rows = limits_json();
     assert!(used(&rows, "MQ_QUEUES_MAX") >= 1);
 }

@@ -15,8 +15,7 @@
 //! the umask does not narrow it) and whatever the kind needs (a size, a queue's limits, a
 //! semaphore's value).
 //!
-//! ```ignore
-//! // (0.2 shape: compiled once every kind has moved to it)
+//! ```
 //! use ipckit::Access;
 //! use ipckit::shm::posix::{self, PosixShm};
 //! let name = ipckit::name::unique_posix("doc-object");
@@ -67,6 +66,38 @@ impl Access {
             Access::ReadWrite => libc::O_RDWR,
         }
     }
+
+    /// `self`, or an [`ErrorKind::InvalidInput`] error naming `op` and `object` for
+    /// `WriteOnly`: for the kinds that are always readable (a mapping, a semaphore).
+    pub(crate) fn readable(self, op: &'static str, object: impl std::fmt::Display) -> Result<Self> {
+        if self.can_read() {
+            return Ok(self);
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            "it has no write-only access: what is mapped (or waited on) can always be read",
+        )
+        .object(object)
+        .hint("ask for Access::ReadWrite, or Access::ReadOnly to only read"))
+    }
+
+    /// The System V permission bits a `msgget`/`shmget`/`semget` of an existing object asks
+    /// for (the kernel checks them against the object's mode): `0o400`, `0o200` or `0o600`.
+    pub(crate) fn ipc_perms(self) -> libc::c_int {
+        match self {
+            Access::ReadOnly => 0o400,
+            Access::WriteOnly => 0o200,
+            Access::ReadWrite => 0o600,
+        }
+    }
+}
+
+/// A System V time field (`shm_atime`, `msg_stime`, `sem_otime`, ...) as a `SystemTime`,
+/// `None` for 0 (never).
+pub(crate) fn ipc_time(t: libc::time_t) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(t).ok().filter(|&s| s > 0)?;
+    Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// The default mode of every object ipckit creates: the owner alone reads and writes.
@@ -142,5 +173,8 @@ mod tests {
         assert!(Access::ReadOnly.can_read() && !Access::ReadOnly.can_write());
         assert!(!Access::WriteOnly.can_read() && Access::WriteOnly.can_write());
         assert!(Access::ReadWrite.can_read() && Access::ReadWrite.can_write());
+        assert!(Access::ReadOnly.readable("x", "y").is_ok());
+        let e = Access::WriteOnly.readable("x", "y").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
     }
 }

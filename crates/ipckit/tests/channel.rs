@@ -63,7 +63,7 @@ struct Unlink(String);
 impl Drop for Unlink {
     fn drop(&mut self) {
         if dev_shm(&self.0).exists() {
-            let _ = PosixShm::unlink(&self.0);
+            let _ = ipckit::shm::posix::remove(&self.0);
         }
     }
 }
@@ -1546,7 +1546,7 @@ fn misuse_is_invalid_input() {
     drop((tx, rx));
 
     let other = unique_posix("chan-not-a-channel");
-    let shm = PosixShm::create(&other, 1 << 16, 0o600).unwrap();
+    let shm = PosixShm::create(&other, &ipckit::shm::posix::Options::new(1 << 16)).unwrap();
     let e = err_kind(channel::open(&other), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not an ipckit channel"), "{e}");
     drop(shm);

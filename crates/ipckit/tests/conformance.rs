@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use ipckit::Access;
 use ipckit::ErrorKind;
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
-use ipckit::mq::sysv::SysvMq;
+use ipckit::mq::posix::{self, PosixMq};
+use ipckit::mq::sysv::{self, SysvMq};
 use ipckit::name::SysvKey;
 use ipckit::socket::tcp;
 use ipckit::socket::unix::{UnixDatagram, UnixSeqpacket, UnixStream};
@@ -135,11 +136,11 @@ fn message_transports_conform() {
     message_conformance("framed tcp", Framed::new(a), Framed::new(b));
     // A queue is one object: the two ends are two handles on it.
     let name = ipckit::name::unique_posix("conformance");
-    let a = PosixMq::create(&name, QueueAttr::default(), 0o600).unwrap();
+    let a = PosixMq::create(&name, &posix::Options::default()).unwrap();
     let b = PosixMq::open(&name, Access::ReadWrite).unwrap();
     message_conformance("posix mq", a, b);
-    let a = SysvMq::create(SysvKey::Private, 0o600).unwrap();
-    let b = SysvMq::open_id(a.id()).unwrap();
+    let a = SysvMq::create(SysvKey::Private, &sysv::Options::default()).unwrap();
+    let b = SysvMq::open_id(a.id(), Access::ReadWrite).unwrap();
     message_conformance("sysv mq", a, b);
 }
 

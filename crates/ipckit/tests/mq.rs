@@ -1,13 +1,14 @@
 //! Message queues across real processes: POSIX priority order, every System V type filter,
-//! full queues, too-small buffers, statistics, and ownership.
+//! full queues, too-small buffers, statistics, access, and ownership.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{T, say};
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr, mqueue_mounted};
-use ipckit::mq::sysv::{SysvMq, TypeFilter};
+use ipckit::Access;
+use ipckit::mq::posix::{self, PosixMq, mqueue_mounted};
+use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
 use ipckit::name::{self, SysvKey};
 use ipckit::{Errno, ErrorKind};
 
@@ -16,7 +17,7 @@ fn child() {
     let Some(role) = common::role() else { return };
     match role.as_str() {
         "posix-sender" => {
-            let q = PosixMq::open(&common::arg("NAME"), Access::Write).unwrap();
+            let q = PosixMq::open(&common::arg("NAME"), Access::WriteOnly).unwrap();
             for (text, prio) in [
                 ("low", 1),
                 ("high", 30),
@@ -28,7 +29,7 @@ fn child() {
             }
         }
         "sysv-sender" => {
-            let q = SysvMq::open_id(common::arg("ID").parse().unwrap()).unwrap();
+            let q = SysvMq::open_id(common::arg("ID").parse().unwrap(), Access::WriteOnly).unwrap();
             for (t, text) in [
                 (5, "five"),
                 (2, "two"),
@@ -36,15 +37,15 @@ fn child() {
                 (2, "two-again"),
                 (1, "one"),
             ] {
-                q.send(t, text.as_bytes()).unwrap();
+                q.send(text.as_bytes(), t).unwrap();
             }
             say(std::process::id().to_string());
         }
         "sysv-receiver" => {
-            let q = SysvMq::open(common::arg("KEY").parse().unwrap()).unwrap();
+            let q = SysvMq::open(common::arg("KEY").parse().unwrap(), Access::ReadOnly).unwrap();
             let mut buf = [0u8; 64];
             let m = q
-                .recv_timeout(&mut buf, TypeFilter::Exact(9), false, Some(T))
+                .recv_timeout(&mut buf, TypeFilter::Exact(9), false, T)
                 .unwrap()
                 .unwrap();
             say(String::from_utf8_lossy(&buf[..m.len]));
@@ -61,22 +62,23 @@ fn child() {
 }
 
 /// A queue of two 8-byte messages: enough for the ownership tests.
-const SMALL: QueueAttr = QueueAttr {
-    max_msgs: 2,
-    msg_size: 8,
-};
-
-fn posix_queue_with_mode(mode: u32) -> PosixMq {
-    PosixMq::create(&name::unique_posix("test-mq"), SMALL, mode).unwrap()
+fn small() -> posix::Options {
+    posix::Options::default().max_msgs(2).msg_size(8)
 }
 
-fn posix_queue(max_msgs: i64, msg_size: i64) -> PosixMq {
-    PosixMq::create(
-        &name::unique_posix("test-mq"),
-        QueueAttr { max_msgs, msg_size },
-        0o600,
-    )
-    .unwrap()
+fn posix_queue_with_mode(mode: u32) -> PosixMq {
+    PosixMq::create(&name::unique_posix("test-mq"), &small().mode(mode)).unwrap()
+}
+
+fn posix_queue(max_msgs: usize, msg_size: usize) -> PosixMq {
+    let opts = posix::Options::default()
+        .max_msgs(max_msgs)
+        .msg_size(msg_size);
+    PosixMq::create(&name::unique_posix("test-mq"), &opts).unwrap()
+}
+
+fn sysv_queue() -> SysvMq {
+    SysvMq::create(SysvKey::Private, &sysv::Options::default()).unwrap()
 }
 
 #[test]
@@ -107,72 +109,135 @@ fn a_full_posix_queue_refuses_without_blocking_and_times_out() {
     assert!(q.try_send(b"1", 0).unwrap());
     assert!(q.try_send(b"2", 0).unwrap());
     assert!(!q.try_send(b"3", 0).unwrap(), "full: EAGAIN, not a wait");
+    assert!(!q.send_timeout(b"3", 0, Duration::from_millis(50)).unwrap());
+    let past = std::time::Instant::now();
     assert!(
-        !q.send_timeout(b"3", 0, Some(Duration::from_millis(50)))
-            .unwrap()
+        !q.send_deadline(b"3", 0, past).unwrap(),
+        "a passed deadline"
     );
-    assert_eq!(q.stat().unwrap().cur_msgs, 2);
+    let st = q.stat().unwrap();
+    assert_eq!((st.msgs, st.max_msgs, st.msg_size), (2, 2, 16));
     let mut buf = Vec::new();
-    assert_eq!(q.recv_timeout(&mut buf, Some(T)).unwrap(), Some(0));
-    assert!(q.send_timeout(b"3", 0, Some(T)).unwrap(), "room again");
+    assert_eq!(q.recv_timeout(&mut buf, T).unwrap(), Some(0));
+    assert_eq!(buf, b"1");
+    assert!(q.send_timeout(b"3", 0, T).unwrap(), "room again");
+    let deadline = ipckit::Deadline::after(T);
+    assert_eq!(q.recv_deadline(&mut buf, deadline).unwrap(), Some(0));
+    assert_eq!(q.recv_deadline(&mut buf, deadline).unwrap(), Some(0));
+    assert_eq!(buf, b"3");
+    assert_eq!(
+        q.recv_timeout(&mut buf, Duration::from_millis(20)).unwrap(),
+        None
+    );
+    assert!(
+        buf.is_empty(),
+        "nothing received, nothing left in the buffer"
+    );
 }
 
 #[test]
-fn a_posix_receive_buffer_smaller_than_msg_size_is_an_error() {
+fn a_posix_message_larger_than_msg_size_is_refused_and_priorities_are_bounded() {
     let q = posix_queue(4, 128);
-    q.send(b"fits", 0).unwrap();
-    let err = q.try_recv_into(&mut [0u8; 16]).unwrap_err();
-    assert_eq!(err.errno(), Some(Errno::MSGSIZE));
-    assert!(err.to_string().contains("refuses rather than cut"), "{err}");
-    assert_eq!(
-        q.try_recv_into(&mut [0u8; 128]).unwrap(),
-        Some((4, 0)),
-        "the message was not lost"
-    );
     let err = q.try_send(&[0u8; 129], 0).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::MSGSIZE));
+    let err = q.try_send(b"x", posix::PRIO_MAX).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    q.send(&[7u8; 128], posix::PRIO_MAX - 1).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(q.recv(&mut buf).unwrap(), posix::PRIO_MAX - 1);
+    assert_eq!(buf, [7u8; 128]);
+}
+
+#[test]
+fn a_posix_handle_does_only_what_it_was_opened_for() {
+    let name = name::unique_posix("test-mq-access");
+    let _q = PosixMq::create(&name, &small()).unwrap();
+    let tx = PosixMq::open(&name, Access::WriteOnly).unwrap();
+    let rx = PosixMq::open(&name, Access::ReadOnly).unwrap();
+    assert_eq!(
+        (tx.access(), rx.access()),
+        (Access::WriteOnly, Access::ReadOnly)
+    );
+    let mut buf = Vec::new();
+    let err = tx.try_recv(&mut buf).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::BADF), "{err}");
+    assert!(err.to_string().contains("writing only"), "{err}");
+    let err = rx.try_send(b"x", 0).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::BADF), "{err}");
+    assert!(tx.try_send(b"x", 0).unwrap());
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(0));
+}
+
+#[test]
+fn posix_limits_over_the_system_maximum_are_refused_with_the_reason() {
+    let name = name::unique_posix("test-mq-limits");
+    let err = PosixMq::create(&name, &posix::Options::default().max_msgs(0)).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
+    assert!(err.to_string().contains("CAP_SYS_RESOURCE"), "{err}");
+    let err = PosixMq::create(&name, &posix::Options::default().msg_size(usize::MAX)).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
 }
 
 #[test]
 fn posix_queues_belong_to_their_creator() {
     let name = name::unique_posix("test-mq-own");
-    let q = PosixMq::create(&name, SMALL, 0o600).unwrap();
+    let q = PosixMq::create(&name, &small()).unwrap();
     assert_eq!(
-        PosixMq::create(&name, QueueAttr::default(), 0o600)
+        PosixMq::create(&name, &posix::Options::default())
             .unwrap_err()
             .errno(),
         Some(Errno::EXIST)
     );
-    let opener = PosixMq::open(&name, Access::Read).unwrap();
+    let opener = PosixMq::open(&name, Access::ReadOnly).unwrap();
     drop(opener); // an opener never removes
-    assert!(PosixMq::open(&name, Access::Read).is_ok());
+    assert!(PosixMq::open(&name, Access::ReadOnly).is_ok());
     drop(q);
-    let err = PosixMq::open(&name, Access::Read).unwrap_err();
+    let err = PosixMq::open(&name, Access::ReadOnly).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
-    let mut kept = PosixMq::create(&name, SMALL, 0o600).unwrap();
-    kept.persist();
+    let kept = PosixMq::create(&name, &small()).unwrap().persist();
     drop(kept);
-    assert!(PosixMq::open(&name, Access::Read).is_ok());
-    PosixMq::unlink(&name).unwrap();
-    // Unlinked: the name is free again (and this new queue is removed on drop).
-    PosixMq::create(&name, SMALL, 0o600).unwrap();
+    assert!(PosixMq::open(&name, Access::ReadOnly).is_ok());
+    posix::remove(&name).unwrap();
+    // Removed: the name is free again.
+    let q = PosixMq::create(&name, &small()).unwrap();
+    q.remove().unwrap();
     assert_eq!(
-        PosixMq::open("no-slash", Access::Read).unwrap_err().kind(),
+        PosixMq::open(&name, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT),
+        "remove() removes at once"
+    );
+    let _kept = PosixMq::create(&name, &small()).unwrap().persist();
+    PosixMq::open(&name, Access::ReadOnly)
+        .unwrap()
+        .remove()
+        .unwrap();
+    assert_eq!(
+        posix::remove(&name).unwrap_err().errno(),
+        Some(Errno::NOENT),
+        "an opener's remove() removed it"
+    );
+    assert_eq!(
+        PosixMq::open("no-slash", Access::ReadOnly)
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidInput
     );
 }
 
 #[test]
 fn every_sysv_type_filter() {
-    let q = SysvMq::create(SysvKey::Private, 0o600).unwrap();
+    let q = sysv_queue();
     let mut child = common::child("child", "sysv-sender")
         .arg("ID", q.id())
         .start();
-    let sender: i32 = child.line().parse().unwrap();
+    let sender: ipckit::Pid = child.line().parse().unwrap();
     child.success();
     let st = q.stat().unwrap();
     assert_eq!(st.msgs, 5);
-    assert_eq!(st.last_send_pid, sender);
+    assert_eq!(st.lspid, sender);
+    assert!(st.stime.is_some() && st.rtime.is_none());
+    assert_eq!(st.key, SysvKey::Private);
+    assert_eq!((st.mode, st.cuid, st.cgid), (0o600, st.uid, st.gid));
     let take = |f: TypeFilter| {
         let mut buf = [0u8; 64];
         let m = q.try_recv(&mut buf, f, false).unwrap().expect("a message");
@@ -207,7 +272,7 @@ fn every_sysv_type_filter() {
         "none of type 3: ENOMSG at once"
     );
     assert_eq!(take(TypeFilter::Any), (2, "two-again".into()));
-    assert_eq!(q.stat().unwrap().last_recv_pid, std::process::id() as i32);
+    assert_eq!(q.stat().unwrap().lrpid, std::process::id());
     assert!(
         q.try_recv(&mut buf, TypeFilter::Exact(0), false).is_err(),
         "type 0 is not a type"
@@ -216,8 +281,8 @@ fn every_sysv_type_filter() {
 
 #[test]
 fn a_sysv_receive_buffer_too_small_errors_unless_truncation_is_asked_for() {
-    let q = SysvMq::create(SysvKey::Private, 0o600).unwrap();
-    q.send(1, b"twelve bytes").unwrap();
+    let q = sysv_queue();
+    q.send(b"twelve bytes", 1).unwrap();
     let mut small = [0u8; 6];
     let err = q.try_recv(&mut small, TypeFilter::Any, false).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Truncated);
@@ -232,64 +297,102 @@ fn a_sysv_receive_buffer_too_small_errors_unless_truncation_is_asked_for() {
 
 #[test]
 fn a_full_sysv_queue_refuses_without_blocking_and_times_out() {
-    let q = SysvMq::create(SysvKey::Private, 0o600).unwrap();
+    let q = sysv_queue();
     q.set_max_bytes(100).unwrap();
     assert_eq!(q.stat().unwrap().max_bytes, 100);
-    assert!(q.try_send(1, &[0u8; 60]).unwrap());
+    assert!(q.try_send(&[0u8; 60], 1).unwrap());
     assert!(
-        !q.try_send(1, &[0u8; 60]).unwrap(),
+        !q.try_send(&[0u8; 60], 1).unwrap(),
         "full: EAGAIN, not a wait"
     );
     assert!(
-        !q.send_timeout(1, &[0u8; 60], Some(Duration::from_millis(50)))
+        !q.send_timeout(&[0u8; 60], 1, Duration::from_millis(50))
             .unwrap()
     );
+    let past = std::time::Instant::now();
+    assert!(!q.send_deadline(&[0u8; 60], 1, past).unwrap());
     let mut buf = [0u8; 64];
+    let short = Duration::from_millis(50);
     assert!(
-        q.recv_timeout(
-            &mut buf,
-            TypeFilter::Any,
-            false,
-            Some(Duration::from_millis(50))
-        )
-        .unwrap()
-        .is_some()
+        q.recv_timeout(&mut buf, TypeFilter::Any, false, short)
+            .unwrap()
+            .is_some()
     );
     assert!(
-        q.recv_timeout(
-            &mut buf,
-            TypeFilter::Any,
-            false,
-            Some(Duration::from_millis(50))
-        )
-        .unwrap()
-        .is_none()
+        q.recv_timeout(&mut buf, TypeFilter::Any, false, short)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        q.recv_deadline(&mut buf, TypeFilter::Any, false, past)
+            .unwrap()
+            .is_none()
+    );
+    q.send(b"last", 2).unwrap();
+    let m = q.recv(&mut buf, TypeFilter::Exact(2), false).unwrap();
+    assert_eq!((m.mtype, &buf[..m.len]), (2, &b"last"[..]));
+}
+
+#[test]
+fn a_sysv_handle_does_only_what_it_was_opened_for() {
+    let q = sysv_queue();
+    let tx = SysvMq::open_id(q.id(), Access::WriteOnly).unwrap();
+    let rx = SysvMq::open_id(q.id(), Access::ReadOnly).unwrap();
+    assert_eq!(q.access(), Access::ReadWrite);
+    let mut buf = [0u8; 8];
+    let err = tx.try_recv(&mut buf, TypeFilter::Any, false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = rx.try_send(b"x", 1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("ReadOnly"), "{err}");
+    assert!(tx.try_send(b"x", 1).unwrap());
+    assert!(
+        rx.try_recv(&mut buf, TypeFilter::Any, false)
+            .unwrap()
+            .is_some()
+    );
+    let err = SysvMq::create(SysvKey::Private, &sysv::Options::default().mode(0o1600)).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "IPC_CREAT must not slip in"
     );
 }
 
 #[test]
 fn a_sysv_queue_is_found_by_key_in_another_process_and_removed_by_its_creator() {
     let key = SysvKey::Key(0x1c_0000 | (std::process::id() as i32 & 0xffff));
-    let q = SysvMq::create(key, 0o600).unwrap();
+    let q = SysvMq::create(key, &sysv::Options::default()).unwrap();
     assert_eq!(
-        SysvMq::create(key, 0o600).unwrap_err().errno(),
+        SysvMq::create(key, &sysv::Options::default())
+            .unwrap_err()
+            .errno(),
         Some(Errno::EXIST)
     );
     let mut child = common::child("child", "sysv-receiver")
         .arg("KEY", key)
         .start();
-    q.send(9, b"by key").unwrap();
+    q.send(b"by key", 9).unwrap();
     assert_eq!(child.line(), "by key");
     child.success();
     let id = q.id();
     drop(q);
-    assert_eq!(SysvMq::open(key).unwrap_err().errno(), Some(Errno::NOENT));
-    assert!(SysvMq::open_id(id).is_err());
-    let mut kept = SysvMq::create(key, 0o600).unwrap();
-    kept.persist();
+    assert_eq!(
+        SysvMq::open(key, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT)
+    );
+    assert!(SysvMq::open_id(id, Access::ReadOnly).is_err());
+    let kept = SysvMq::create(key, &sysv::Options::default())
+        .unwrap()
+        .persist();
     drop(kept);
-    let mut again = SysvMq::open(key).unwrap();
+    let again = SysvMq::open(key, Access::ReadOnly).unwrap();
     again.remove().unwrap();
+    assert_eq!(
+        SysvMq::open(key, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT),
+        "an opener's remove() removed it"
+    );
 }
 
 #[test]
@@ -297,8 +400,8 @@ fn a_posix_queue_gets_exactly_the_mode_asked_for_whatever_the_umask() {
     let mut child = common::child("child", "umask-mode").start();
     assert_eq!(child.line(), "644");
     child.success();
-    let err =
-        PosixMq::create(&name::unique_posix("test-mq"), QueueAttr::default(), 0o4755).unwrap_err();
+    let opts = posix::Options::default().mode(0o4755);
+    let err = PosixMq::create(&name::unique_posix("test-mq"), &opts).unwrap_err();
     assert_eq!(
         err.kind(),
         ErrorKind::InvalidInput,
@@ -318,18 +421,25 @@ fn a_posix_creator_never_removes_a_queue_made_again_under_its_name() {
         return;
     }
     let name = name::unique_posix("test-mq-again");
-    let attr = SMALL;
-    let first = PosixMq::create(&name, attr, 0o600).unwrap();
-    PosixMq::unlink(&name).unwrap();
-    let second = PosixMq::create(&name, attr, 0o600).unwrap();
+    let first = PosixMq::create(&name, &small()).unwrap();
+    posix::remove(&name).unwrap();
+    let second = PosixMq::create(&name, &small()).unwrap();
     drop(first);
     assert!(
-        PosixMq::open(&name, Access::Read).is_ok(),
+        PosixMq::open(&name, Access::ReadOnly).is_ok(),
         "the first creator left the second queue alone"
     );
-    drop(second);
+    let again = PosixMq::create(&name, &small()).unwrap_err();
+    assert_eq!(again.errno(), Some(Errno::EXIST));
+    let first = PosixMq::open(&name, Access::ReadOnly).unwrap();
+    posix::remove(&name).unwrap();
+    let third = PosixMq::create(&name, &small()).unwrap();
+    let err = first.remove().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Changed, "{err}");
+    assert!(PosixMq::open(&name, Access::ReadOnly).is_ok());
+    drop((second, third));
     assert_eq!(
-        PosixMq::open(&name, Access::Read).unwrap_err().errno(),
+        PosixMq::open(&name, Access::ReadOnly).unwrap_err().errno(),
         Some(Errno::NOENT)
     );
 }

@@ -32,7 +32,7 @@ fn memfd() -> (OwnedFd, Mapping) {
     let fd = rustix::fs::memfd_create("ipckit-test-shared", rustix::fs::MemfdFlags::CLOEXEC)
         .expect("memfd_create");
     rustix::fs::ftruncate(&fd, LEN as u64).unwrap();
-    let m = Mapping::map_fd(&fd, LEN, true).unwrap();
+    let m = Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
     (fd, m)
 }
 
@@ -40,7 +40,7 @@ fn memfd() -> (OwnedFd, Mapping) {
 fn child_mapping() -> Mapping {
     // SAFETY: the parent put a memfd at descriptor 10 for this child.
     let fd = unsafe { OwnedFd::from_raw_fd(10) };
-    Mapping::map_fd(&fd, LEN, true).unwrap()
+    Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap()
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_shared_value_stored_by_one_process_is_loaded_by_another() {
 fn attaching_with_another_type_to_nothing_or_to_too_little_memory_is_refused() {
     let (fd, m) = memfd();
     let _ledger = SharedMutex::init(m, Ledger::default()).unwrap();
-    let again = || Mapping::map_fd(&fd, LEN, true).unwrap();
+    let again = || Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
     let err = SharedMutex::<u64>::attach(again()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("8-byte type"), "{err}");

@@ -12,11 +12,11 @@ use ipckit::error::errno_name;
 use ipckit::name::{SysvKey, unique, unique_posix};
 use ipckit::shm::mapping::Mapping;
 use ipckit::shm::memfd::{Memfd, Seals};
-use ipckit::shm::posix::PosixShm;
-use ipckit::shm::sysv::SysvShm;
+use ipckit::shm::posix::{self, PosixShm};
+use ipckit::shm::sysv::{self, SysvShm};
 use ipckit::socket::ancillary;
 use ipckit::socket::unix::UnixStream;
-use ipckit::{Errno, ErrorKind};
+use ipckit::{Access, Errno, ErrorKind};
 
 const SIZE: usize = 4096;
 
@@ -34,6 +34,11 @@ fn dev_shm(name: &str) -> PathBuf {
 
 /// Creates a segment under a fresh key of this process (retrying if another process has it).
 fn create_keyed() -> (SysvKey, SysvShm) {
+    create_keyed_with_mode(0o600)
+}
+
+/// As [`create_keyed`], with `mode`.
+fn create_keyed_with_mode(mode: u32) -> (SysvKey, SysvShm) {
     let pid = std::process::id() as i32;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -42,7 +47,7 @@ fn create_keyed() -> (SysvKey, SysvShm) {
     for n in 0..1000 {
         let raw = 0x1900_0000 | ((pid & 0xfff) << 12) | ((seed.wrapping_add(n)) & 0xfff);
         let key = SysvKey::Key(raw);
-        match SysvShm::create(key, SIZE, 0o600) {
+        match SysvShm::create(key, &sysv::Options::new(SIZE).mode(mode)) {
             Ok(seg) => return (key, seg),
             Err(e) if e.errno() == Some(Errno::EXIST) => continue,
             Err(e) => panic!("{e}"),
@@ -84,7 +89,13 @@ fn settles(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// Waits, within T, until segment `id` has `n` attachments.
 fn attachments_settle_at(id: i32, n: u64) {
-    let count = || SysvShm::open_id(id).unwrap().stat().unwrap().nattch;
+    let count = || {
+        SysvShm::open_id(id, Access::ReadOnly)
+            .unwrap()
+            .stat()
+            .unwrap()
+            .nattch
+    };
     settles(&format!("{n} attachments"), || count() == n);
 }
 
@@ -93,7 +104,7 @@ struct RemoveId(i32);
 
 impl Drop for RemoveId {
     fn drop(&mut self) {
-        if let Ok(seg) = SysvShm::open_id(self.0) {
+        if let Ok(seg) = SysvShm::open_id(self.0, Access::ReadOnly) {
             let _ = seg.remove();
         }
     }
@@ -130,7 +141,7 @@ fn child() {
         }
         // Opens the POSIX object NAME, reports what the parent wrote, writes a reply.
         "posix-peer" => {
-            let shm = PosixShm::open(&common::arg("NAME"), true).unwrap();
+            let shm = PosixShm::open(&common::arg("NAME"), Access::ReadWrite).unwrap();
             let m = shm.map().unwrap();
             say(text(&m, 0, 11));
             m.write_at(64, b"from child").unwrap();
@@ -139,8 +150,8 @@ fn child() {
         // Opens the System V segment by KEY, the same.
         "sysv-peer" => {
             let key: SysvKey = common::arg("KEY").parse().unwrap();
-            let seg = SysvShm::open(key).unwrap();
-            let m = seg.attach(true).unwrap();
+            let seg = SysvShm::open(key, Access::ReadWrite).unwrap();
+            let m = seg.attach().unwrap();
             say(text(&m, 0, 11));
             m.write_at(64, b"from child").unwrap();
             say("done");
@@ -150,7 +161,7 @@ fn child() {
             // SAFETY: the parent put a memfd at descriptor 10 for this child.
             let fd = unsafe { OwnedFd::from_raw_fd(10) };
             let memfd = Memfd::from_fd(fd).unwrap();
-            let m = memfd.map(true).unwrap();
+            let m = memfd.map(Access::ReadWrite).unwrap();
             say(text(&m, 0, 11));
             m.write_at(64, b"from child").unwrap();
             say("done");
@@ -164,7 +175,7 @@ fn child() {
             let memfd = Memfd::from_fd(got.fds.into_iter().next().unwrap()).unwrap();
             let seals = memfd.seals().unwrap();
             assert!(seals.contains(Seals::SHRINK | Seals::GROW | Seals::WRITE | Seals::SEAL));
-            let w = memfd.map(true).unwrap_err();
+            let w = memfd.map(Access::ReadWrite).unwrap_err();
             let t = memfd.set_len(0).unwrap_err();
             let a = memfd.add_seals(Seals::FUTURE_WRITE).unwrap_err();
             let names: Vec<String> = [w, t, a]
@@ -172,13 +183,16 @@ fn child() {
                 .map(|e| errno_name(e.errno().unwrap()))
                 .collect();
             say(names.join(" "));
-            say(text(&memfd.map(false).unwrap(), 0, 6));
+            say(text(&memfd.map(Access::ReadOnly).unwrap(), 0, 6));
         }
         // Attaches segment ID, then on each line: "read" reports the first 10 bytes,
         // "detach" detaches and exits.
         "sysv-attached" => {
             let id: i32 = common::arg("ID").parse().unwrap();
-            let m = SysvShm::open_id(id).unwrap().attach(false).unwrap();
+            let m = SysvShm::open_id(id, Access::ReadOnly)
+                .unwrap()
+                .attach()
+                .unwrap();
             say("attached");
             loop {
                 match hear().as_str() {
@@ -196,7 +210,7 @@ fn child() {
 #[test]
 fn posix_memory_written_in_one_process_is_read_in_another() {
     let name = unique_posix("shm-x");
-    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
     let m = shm.map().unwrap();
     m.write_at(0, b"from parent").unwrap();
     let mut child = common::child("child", "posix-peer")
@@ -213,7 +227,7 @@ fn posix_memory_written_in_one_process_is_read_in_another() {
 #[test]
 fn sysv_memory_written_in_one_process_is_read_in_another() {
     let (key, seg) = create_keyed();
-    let m = seg.attach(true).unwrap();
+    let m = seg.attach().unwrap();
     m.write_at(0, b"from parent").unwrap();
     let mut child = common::child("child", "sysv-peer").arg("KEY", key).start();
     assert_eq!(child.line(), "from parent");
@@ -227,7 +241,7 @@ fn sysv_memory_written_in_one_process_is_read_in_another() {
 #[test]
 fn memfd_inherited_by_a_child_shares_memory() {
     let memfd = Memfd::create("shm-test-inherit", SIZE).unwrap();
-    let m = memfd.map(true).unwrap();
+    let m = memfd.map(Access::ReadWrite).unwrap();
     m.write_at(0, b"from parent").unwrap();
     let mut child = common::child("child", "memfd-peer")
         .fd(memfd.as_fd(), 10)
@@ -262,7 +276,7 @@ fn sysv_segment_removed_while_attached_stays_until_the_last_detach() {
     let (key, seg) = create_keyed();
     let id = seg.id();
     let _cleanup = RemoveId(id);
-    let m = seg.attach(true).unwrap();
+    let m = seg.attach().unwrap();
     m.write_at(0, b"before rm ").unwrap();
     let mut child = common::child("child", "sysv-attached")
         .arg("ID", id)
@@ -271,13 +285,18 @@ fn sysv_segment_removed_while_attached_stays_until_the_last_detach() {
     attachments_settle_at(id, 2);
 
     seg.remove().unwrap();
-    drop(seg);
     // Marked, not gone: both attachments still work, and the key is free already.
-    let st = SysvShm::open_id(id).unwrap().stat().unwrap();
+    let st = SysvShm::open_id(id, Access::ReadOnly)
+        .unwrap()
+        .stat()
+        .unwrap();
     assert!(st.removed);
     assert_eq!(st.key, SysvKey::Private);
     attachments_settle_at(id, 2);
-    assert_eq!(SysvShm::open(key).unwrap_err().errno(), Some(Errno::NOENT));
+    assert_eq!(
+        SysvShm::open(key, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT)
+    );
     m.write_at(0, b"after rm  ").unwrap();
     child.tell("read");
     assert_eq!(child.line(), "after rm  ");
@@ -288,9 +307,9 @@ fn sysv_segment_removed_while_attached_stays_until_the_last_detach() {
     child.success();
     // The last detach destroyed it.
     settles("the removed segment going", || {
-        SysvShm::open_id(id).is_err()
+        SysvShm::open_id(id, Access::ReadOnly).is_err()
     });
-    let err = SysvShm::open_id(id).unwrap_err();
+    let err = SysvShm::open_id(id, Access::ReadOnly).unwrap_err();
     assert!(
         matches!(err.errno(), Some(Errno::INVAL | Errno::IDRM)),
         "{err}"
@@ -299,18 +318,20 @@ fn sysv_segment_removed_while_attached_stays_until_the_last_detach() {
 
 #[test]
 fn a_removed_sysv_segment_goes_when_its_last_user_is_killed() {
-    let seg = SysvShm::create(SysvKey::Private, SIZE, 0o600).unwrap();
+    let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(SIZE)).unwrap();
     let id = seg.id();
     let _cleanup = RemoveId(id);
     let mut child = common::child("child", "sysv-attached")
         .arg("ID", id)
         .start();
     assert_eq!(child.line(), "attached");
+    let other = SysvShm::open_id(id, Access::ReadOnly).unwrap();
     seg.remove().unwrap();
-    assert!(seg.stat().unwrap().removed);
+    assert!(other.stat().unwrap().removed);
+    drop(other);
     child.kill();
     assert!(
-        SysvShm::open_id(id).is_err(),
+        SysvShm::open_id(id, Access::ReadOnly).is_err(),
         "the dead child's attachment was the last"
     );
 }
@@ -321,7 +342,7 @@ fn write_seal_after_shrink_and_grow_refuses_every_write() {
     // Written with pwrite, not a writable mapping: see `seal_after_writable_mapping`.
     assert_eq!(rustix::io::pwrite(&memfd, b"before", 0), Ok(6));
     // Read-only, and made before sealing: it does not stop F_SEAL_WRITE.
-    let ro = memfd.map(false).unwrap();
+    let ro = memfd.map(Access::ReadOnly).unwrap();
 
     memfd.add_seals(Seals::SHRINK | Seals::GROW).unwrap();
     for len in [0, SIZE / 2, SIZE * 2] {
@@ -341,19 +362,19 @@ fn write_seal_after_shrink_and_grow_refuses_every_write() {
         memfd.set_len(SIZE * 2).unwrap_err().errno(),
         Some(Errno::PERM)
     );
-    let err = memfd.map(true).unwrap_err();
+    let err = memfd.map(Access::ReadWrite).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::PERM), "{err}");
     assert!(err.to_string().contains("read-only"), "{err}");
 
     assert_eq!(text(&ro, 0, 6), "before");
-    assert_eq!(text(&memfd.map(false).unwrap(), 0, 6), "before");
+    assert_eq!(text(&memfd.map(Access::ReadOnly).unwrap(), 0, 6), "before");
     assert_eq!(memfd.len().unwrap(), SIZE);
 }
 
 #[test]
 fn write_seal_is_refused_while_a_writable_mapping_exists() {
     let memfd = Memfd::create("shm-test-busy", SIZE).unwrap();
-    let w = memfd.map(true).unwrap();
+    let w = memfd.map(Access::ReadWrite).unwrap();
     let err = memfd.add_seals(Seals::WRITE).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::BUSY), "{err}");
     assert!(err.to_string().contains("drop writable mappings"), "{err}");
@@ -365,30 +386,46 @@ fn write_seal_is_refused_while_a_writable_mapping_exists() {
 #[test]
 fn posix_creator_drop_unlinks_and_persist_keeps() {
     let name = unique_posix("shm-drop");
-    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
-    let opener = PosixShm::open(&name, false).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let opener = PosixShm::open(&name, Access::ReadOnly).unwrap();
     drop(opener);
     assert!(dev_shm(&name).exists(), "an opener never unlinks");
     drop(shm);
     assert!(!dev_shm(&name).exists(), "the creator unlinks on drop");
 
-    let mut shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
-    shm.persist();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE))
+        .unwrap()
+        .persist();
     drop(shm);
     let kept = dev_shm(&name).exists();
-    let again = PosixShm::open(&name, false);
-    PosixShm::unlink(&name).unwrap();
+    let again = PosixShm::open(&name, Access::ReadOnly);
+    posix::remove(&name).unwrap();
     assert!(kept, "persist() keeps it past the creator");
-    assert_eq!(again.unwrap().size().unwrap(), SIZE);
+    assert_eq!(again.unwrap().len().unwrap(), SIZE);
     assert!(!dev_shm(&name).exists());
+
+    // remove(self) removes now, from a creator or an opener.
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    shm.remove().unwrap();
+    assert!(!dev_shm(&name).exists(), "remove() removes at once");
+    let _kept = PosixShm::create(&name, &posix::Options::new(SIZE))
+        .unwrap()
+        .persist();
+    PosixShm::open(&name, Access::ReadOnly)
+        .unwrap()
+        .remove()
+        .unwrap();
+    assert!(!dev_shm(&name).exists(), "an opener's remove() removes it");
+    let err = posix::remove(&name).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::NOENT), "{err}");
 }
 
 #[test]
 fn posix_creator_does_not_unlink_a_name_reused_by_another_object() {
     let name = unique_posix("shm-reuse");
-    let first = PosixShm::create(&name, SIZE, 0o600).unwrap();
-    PosixShm::unlink(&name).unwrap();
-    let second = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let first = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    posix::remove(&name).unwrap();
+    let second = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
     drop(first);
     assert!(
         dev_shm(&name).exists(),
@@ -401,7 +438,7 @@ fn posix_creator_does_not_unlink_a_name_reused_by_another_object() {
 #[test]
 fn posix_mapping_outlives_the_unlinked_name() {
     let name = unique_posix("shm-outlive");
-    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
     let m = shm.map().unwrap();
     drop(shm);
     assert!(!dev_shm(&name).exists());
@@ -412,22 +449,24 @@ fn posix_mapping_outlives_the_unlinked_name() {
 #[test]
 fn sysv_creator_drop_removes_and_persist_keeps() {
     let (key, seg) = create_keyed();
-    let opener = SysvShm::open(key).unwrap();
+    let opener = SysvShm::open(key, Access::ReadWrite).unwrap();
     assert_eq!(opener.id(), seg.id());
     drop(opener);
     assert!(!seg.stat().unwrap().removed, "an opener never removes");
     drop(seg);
-    let err = SysvShm::open(key).unwrap_err();
+    let err = SysvShm::open(key, Access::ReadOnly).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT), "{err}");
 
-    let (key, mut seg) = create_keyed();
+    let (key, seg) = create_keyed();
     let _cleanup = RemoveId(seg.id());
-    seg.persist();
-    drop(seg);
-    let kept = SysvShm::open(key).unwrap();
-    assert_eq!(kept.stat().unwrap().size, SIZE);
+    drop(seg.persist());
+    let kept = SysvShm::open(key, Access::ReadOnly).unwrap();
+    assert_eq!(kept.stat().unwrap().len, SIZE);
     kept.remove().unwrap();
-    assert_eq!(SysvShm::open(key).unwrap_err().errno(), Some(Errno::NOENT));
+    assert_eq!(
+        SysvShm::open(key, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT)
+    );
 }
 
 #[test]
@@ -439,7 +478,7 @@ fn memfd_goes_with_its_last_descriptor_and_mapping() {
             .contains(&format!("/memfd:{label}"))
     };
     let memfd = Memfd::create(&label, SIZE).unwrap();
-    let m = memfd.map(true).unwrap();
+    let m = memfd.map(Access::ReadWrite).unwrap();
     drop(memfd);
     assert!(in_maps(), "the mapping keeps the memory");
     m.write_at(0, b"ok").unwrap();
@@ -449,16 +488,20 @@ fn memfd_goes_with_its_last_descriptor_and_mapping() {
 
 #[test]
 fn sysv_stat_reports_size_owner_mode_and_attachments() {
-    let seg = SysvShm::create(SysvKey::Private, 10_000, 0o640).unwrap();
+    let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(10_000).mode(0o640)).unwrap();
     let st = seg.stat().unwrap();
-    assert_eq!(st.size, 10_000);
+    assert_eq!(st.len, 10_000);
     assert_eq!(st.mode, 0o640);
-    assert_eq!(st.cpid, std::process::id() as i32);
-    assert_eq!(st.uid, rustix::process::getuid().as_raw());
-    assert_eq!(st.cuid, st.uid);
+    assert_eq!(st.cpid, std::process::id());
+    assert_eq!(st.uid, rustix::process::geteuid().as_raw());
+    assert_eq!(st.gid, rustix::process::getegid().as_raw());
+    assert_eq!((st.cuid, st.cgid), (st.uid, st.gid));
     assert_eq!(st.key, SysvKey::Private);
     assert_eq!((st.nattch, st.atime), (0, None));
-    let a = seg.attach(false).unwrap();
+    let a = SysvShm::open_id(seg.id(), Access::ReadOnly)
+        .unwrap()
+        .attach()
+        .unwrap();
     assert_eq!(a.len(), 10_000);
     attachments_settle_at(seg.id(), 1);
     assert!(seg.stat().unwrap().atime.is_some());
@@ -471,14 +514,15 @@ fn sysv_stat_reports_size_owner_mode_and_attachments() {
 fn posix_create_sets_the_exact_mode_and_refuses_a_taken_name() {
     let name = unique_posix("shm-mode");
     // 0o666 would be narrowed by the usual umask (022) if the mode were not set afterwards.
-    let shm = PosixShm::create(&name, SIZE, 0o666).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE).mode(0o666)).unwrap();
     let st = rustix::fs::fstat(&shm).unwrap();
     assert_eq!(st.st_mode & 0o777, 0o666);
-    assert_eq!(shm.size().unwrap(), SIZE);
-    assert!(shm.is_writable());
+    assert_eq!(shm.len().unwrap(), SIZE);
+    assert!(!shm.is_empty().unwrap());
+    assert_eq!(shm.access(), Access::ReadWrite);
     assert_eq!(shm.name(), name);
 
-    let err = PosixShm::create(&name, SIZE, 0o600).unwrap_err();
+    let err = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::EXIST));
     assert!(err.to_string().contains(&name), "{err}");
     assert!(err.to_string().contains("open it instead"), "{err}");
@@ -489,18 +533,19 @@ fn posix_create_sets_the_exact_mode_and_refuses_a_taken_name() {
 #[test]
 fn modes_other_than_permission_bits_are_refused() {
     let name = unique_posix("shm-badmode");
-    let err = PosixShm::create(&name, SIZE, 0o4600).unwrap_err();
+    let err = PosixShm::create(&name, &posix::Options::new(SIZE).mode(0o4600)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(!dev_shm(&name).exists());
     // For System V, 0o1000 is IPC_CREAT: it must not slip into the flags.
-    let err = SysvShm::create(SysvKey::Private, SIZE, 0o1600).unwrap_err();
+    let err =
+        SysvShm::create(SysvKey::Private, &sysv::Options::new(SIZE).mode(0o1600)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
 #[test]
 fn opening_a_missing_object_gives_enoent_with_a_hint() {
     let name = unique_posix("shm-missing");
-    let err = PosixShm::open(&name, false).unwrap_err();
+    let err = PosixShm::open(&name, Access::ReadOnly).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
     let s = err.to_string();
     assert!(s.contains(&name) && s.contains("ENOENT"), "{s}");
@@ -510,7 +555,7 @@ fn opening_a_missing_object_gives_enoent_with_a_hint() {
     let (key, seg) = create_keyed();
     let id = seg.id();
     drop(seg);
-    let err = SysvShm::open(key).unwrap_err();
+    let err = SysvShm::open(key, Access::ReadOnly).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
     let s = err.to_string();
     assert!(
@@ -518,14 +563,14 @@ fn opening_a_missing_object_gives_enoent_with_a_hint() {
         "{s}"
     );
 
-    let err = SysvShm::open_id(id).unwrap_err();
+    let err = SysvShm::open_id(id, Access::ReadOnly).unwrap_err();
     assert!(
         matches!(err.errno(), Some(Errno::INVAL | Errno::IDRM)),
         "{err}"
     );
     assert!(err.to_string().contains("ipcs -m"), "{err}");
 
-    let err = SysvShm::open(SysvKey::Private).unwrap_err();
+    let err = SysvShm::open(SysvKey::Private, Access::ReadOnly).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
@@ -533,20 +578,80 @@ fn opening_a_missing_object_gives_enoent_with_a_hint() {
 fn a_pipe_is_not_a_memfd() {
     let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
     let err = Memfd::from_fd(OwnedFd::from(r)).unwrap_err();
-    assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("pipe:"), "names what it is: {err}");
     assert!(err.to_string().contains("memfd_create"), "{err}");
+}
+
+#[test]
+fn a_posix_shm_object_is_not_a_memfd_though_it_has_seals() {
+    let name = unique_posix("shm-not-memfd");
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let fd = shm.as_fd().try_clone_to_owned().unwrap();
+    // tmpfs files answer F_GET_SEALS too: the check must not stop there.
+    assert!(rustix::fs::fcntl_get_seals(&fd).is_ok());
+    let err = Memfd::from_fd(fd).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("/dev/shm"), "{err}");
+    let memfd = Memfd::create("shm-test-is-memfd", SIZE).unwrap();
+    let back = Memfd::from_fd(memfd.into_fd()).unwrap();
+    assert_eq!(back.len().unwrap(), SIZE);
+}
+
+#[test]
+fn write_only_access_to_memory_is_refused() {
+    let name = unique_posix("shm-wronly");
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let err = PosixShm::open(&name, Access::WriteOnly).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains(&name), "{err}");
+    let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(SIZE)).unwrap();
+    let err = SysvShm::open_id(seg.id(), Access::WriteOnly).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let memfd = Memfd::create("shm-test-wronly", SIZE).unwrap();
+    let err = memfd.map(Access::WriteOnly).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = Mapping::map_fd(&shm, SIZE, Access::WriteOnly).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn a_sysv_open_checks_the_access_asked_for_against_the_mode() {
+    // Read-only for its owner: asking for read-write is refused at open, not at shmat.
+    let (key, seg) = create_keyed_with_mode(0o400);
+    let ro = SysvShm::open(key, Access::ReadOnly).unwrap();
+    assert_eq!(ro.access(), Access::ReadOnly);
+    assert_eq!(ro.id(), seg.id());
+    if rustix::process::geteuid().is_root() {
+        return; // CAP_IPC_OWNER passes every permission check
+    }
+    let err = SysvShm::open(key, Access::ReadWrite).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ACCESS), "{err}");
+}
+
+#[test]
+fn a_posix_remove_leaves_a_name_made_again_alone() {
+    let name = unique_posix("shm-remove-reused");
+    let first = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    posix::remove(&name).unwrap();
+    let second = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let err = first.remove().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Changed, "{err}");
+    assert!(dev_shm(&name).exists(), "the new object stays");
+    drop(second);
+    assert!(!dev_shm(&name).exists());
 }
 
 #[test]
 fn access_past_the_end_of_a_mapping_is_an_error() {
     let name = unique_posix("shm-bounds");
-    let shm = PosixShm::create(&name, SIZE, 0o600).unwrap();
-    let seg = SysvShm::create(SysvKey::Private, SIZE, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(SIZE)).unwrap();
     let memfd = Memfd::create("shm-test-bounds", SIZE).unwrap();
     let maps = [
         shm.map().unwrap(),
-        seg.attach(true).unwrap(),
-        memfd.map(true).unwrap(),
+        seg.attach().unwrap(),
+        memfd.map(Access::ReadWrite).unwrap(),
     ];
     for m in &maps {
         assert_eq!(m.len(), SIZE);
@@ -565,17 +670,23 @@ fn access_past_the_end_of_a_mapping_is_an_error() {
         m.read_at(SIZE - 8, &mut buf).unwrap();
     }
     // A read-only mapping refuses writes in range too.
-    let ro = PosixShm::open(&name, false).unwrap().map().unwrap();
+    let ro = PosixShm::open(&name, Access::ReadOnly)
+        .unwrap()
+        .map()
+        .unwrap();
     let err = ro.write_at(0, b"x").unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
-    let ro = seg.attach(false).unwrap();
+    let ro = SysvShm::open_id(seg.id(), Access::ReadOnly)
+        .unwrap()
+        .attach()
+        .unwrap();
     assert!(ro.write_at(0, b"x").is_err());
 }
 
 #[test]
 fn an_empty_posix_object_cannot_be_mapped_and_says_why() {
     let name = unique_posix("shm-empty");
-    let shm = PosixShm::create(&name, 0, 0o600).unwrap();
+    let shm = PosixShm::create(&name, &posix::Options::new(0)).unwrap();
     let err = shm.map().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let s = err.to_string();
@@ -597,7 +708,7 @@ fn an_anonymous_shared_mapping_is_shared_with_a_forked_child() {
 fn a_file_backed_mapping_reaches_the_file_on_flush() {
     let mut file = tempfile::tempfile().unwrap();
     file.set_len(4096).unwrap();
-    let m = Mapping::map_fd(&file, 4096, true).unwrap();
+    let m = Mapping::map_fd(&file, 4096, Access::ReadWrite).unwrap();
     m.write_at(100, b"through the mapping").unwrap();
     m.flush().unwrap();
     use std::io::{Read, Seek, SeekFrom};
@@ -605,7 +716,7 @@ fn a_file_backed_mapping_reaches_the_file_on_flush() {
     let mut back = [0u8; 19];
     file.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"through the mapping");
-    let ro = Mapping::map_fd(&file, 4096, false).unwrap();
+    let ro = Mapping::map_fd(&file, 4096, Access::ReadOnly).unwrap();
     assert_eq!(
         ro.write_at(0, b"x").unwrap_err().kind(),
         ErrorKind::InvalidInput,
@@ -617,7 +728,7 @@ fn a_file_backed_mapping_reaches_the_file_on_flush() {
 fn mapping_past_the_end_of_a_file_is_refused_not_a_sigbus() {
     let file = tempfile::tempfile().unwrap();
     file.set_len(100).unwrap();
-    let err = Mapping::map_fd(&file, 8192, true).unwrap_err();
+    let err = Mapping::map_fd(&file, 8192, Access::ReadWrite).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("more than the 100"), "{err}");
 }

@@ -34,7 +34,7 @@ fn shared() -> (OwnedFd, Mapping) {
     let fd = rustix::fs::memfd_create("ipckit-test-sync", rustix::fs::MemfdFlags::CLOEXEC)
         .expect("memfd_create");
     rustix::fs::ftruncate(&fd, LEN as u64).unwrap();
-    let m = Mapping::map_fd(&fd, LEN, true).unwrap();
+    let m = Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
     (fd, m)
 }
 
@@ -42,7 +42,7 @@ fn shared() -> (OwnedFd, Mapping) {
 fn child_mapping() -> Mapping {
     // SAFETY: the parent put a memfd at descriptor 10 for this child.
     let fd = unsafe { OwnedFd::from_raw_fd(10) };
-    Mapping::map_fd(&fd, LEN, true).unwrap()
+    Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap()
 }
 
 /// Child side: says "ready" and waits for "go", so that the counting children overlap.

@@ -1,8 +1,9 @@
 //! Message queues: POSIX (`mq_open`, two queues, one each way) and System V (`msgget`, two
 //! private queues). The parent creates and owns them; the peer opens them by name or id.
 
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
-use ipckit::mq::sysv::{SysvMq, TypeFilter, msgmax};
+use ipckit::Access;
+use ipckit::mq::posix::{self, PosixMq};
+use ipckit::mq::sysv::{self, SysvMq, TypeFilter, msgmax};
 use ipckit::name::{SysvKey, unique_posix};
 
 use crate::control::Control;
@@ -26,12 +27,12 @@ struct PosixLink {
 
 impl Link for PosixLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        self.setup.wait(|| self.tx.send_timeout(msg, 0, Some(STEP)))
+        self.setup.wait(|| self.tx.send_timeout(msg, 0, STEP))
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
         self.setup
-            .wait_for(|| self.rx.recv_timeout(&mut self.buf, Some(STEP)))?;
+            .wait_for(|| self.rx.recv_timeout(&mut self.buf, STEP))?;
         Ok(&self.buf)
     }
 }
@@ -58,12 +59,11 @@ impl Driver for PosixMqDriver {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let attr = QueueAttr {
-            max_msgs: depth(setup.size) as i64,
-            msg_size: setup.size as i64,
-        };
-        let down = PosixMq::create(&unique_posix("bench-down"), attr, 0o600)?;
-        let up = PosixMq::create(&unique_posix("bench-up"), attr, 0o600)?;
+        let opts = posix::Options::default()
+            .max_msgs(depth(setup.size))
+            .msg_size(setup.size);
+        let down = PosixMq::create(&unique_posix("bench-down"), &opts)?;
+        let up = PosixMq::create(&unique_posix("bench-up"), &opts)?;
         ctl.send(&(down.name(), up.name()))?;
         Ok(Box::new(PosixLink {
             tx: down,
@@ -76,8 +76,8 @@ impl Driver for PosixMqDriver {
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (down, up): (String, String) = ctl.recv()?;
         Ok(Box::new(PosixLink {
-            rx: PosixMq::open(&down, Access::Read)?,
-            tx: PosixMq::open(&up, Access::Write)?,
+            rx: PosixMq::open(&down, Access::ReadOnly)?,
+            tx: PosixMq::open(&up, Access::WriteOnly)?,
             buf: Vec::new(),
             setup: setup.clone(),
         }))
@@ -112,7 +112,7 @@ struct SysvLink {
 
 impl Link for SysvLink {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        Ok(self.tx.send(1, msg)?)
+        Ok(self.tx.send(msg, 1)?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
@@ -125,7 +125,7 @@ impl Link for SysvLink {
         Some(Box::new(move || {
             // Removing the queues wakes every call blocked on them (EIDRM).
             for id in ids {
-                if let Ok(mut q) = SysvMq::open_id(id) {
+                if let Ok(q) = SysvMq::open_id(id, Access::ReadOnly) {
                     let _ = q.remove();
                 }
             }
@@ -156,8 +156,8 @@ impl Driver for SysvMqDriver {
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let down = SysvMq::create(SysvKey::Private, 0o600)?;
-        let up = SysvMq::create(SysvKey::Private, 0o600)?;
+        let down = SysvMq::create(SysvKey::Private, &sysv::Options::default())?;
+        let up = SysvMq::create(SysvKey::Private, &sysv::Options::default())?;
         ctl.send(&(down.id(), up.id()))?;
         Ok(Box::new(SysvLink {
             tx: down,
@@ -170,8 +170,8 @@ impl Driver for SysvMqDriver {
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (down, up): (i32, i32) = ctl.recv()?;
         Ok(Box::new(SysvLink {
-            rx: SysvMq::open_id(down)?,
-            tx: SysvMq::open_id(up)?,
+            rx: SysvMq::open_id(down, Access::ReadOnly)?,
+            tx: SysvMq::open_id(up, Access::WriteOnly)?,
             buf: vec![0; setup.size],
             len: 0,
         }))

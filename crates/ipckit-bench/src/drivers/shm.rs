@@ -10,11 +10,12 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use ipckit::Access;
 use ipckit::name::{SysvKey, unique_posix};
 use ipckit::shm::mapping::Mapping;
 use ipckit::shm::memfd::Memfd;
-use ipckit::shm::posix::PosixShm;
-use ipckit::shm::sysv::SysvShm;
+use ipckit::shm::posix::{self, PosixShm};
+use ipckit::shm::sysv::{self, SysvShm};
 use ipckit::sync::futex;
 use ipckit::sync::sem_posix::{self, PosixSem};
 use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
@@ -203,7 +204,7 @@ impl Driver for PosixShmSem {
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (slots, _, len) = shape(setup.size);
-        let shm = PosixShm::create(&unique_posix("bench-shm"), len, 0o600)?;
+        let shm = PosixShm::create(&unique_posix("bench-shm"), &posix::Options::new(len))?;
         let sems = [0, slots, 0, slots].map(|v| {
             PosixSem::create(
                 &unique_posix("bench-sem"),
@@ -227,7 +228,7 @@ impl Driver for PosixShmSem {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let names: Vec<String> = ctl.recv()?;
-        let shm = PosixShm::open(&names[0], true)?;
+        let shm = PosixShm::open(&names[0], Access::ReadWrite)?;
         let sems: [PosixSem; 4] = names[1..]
             .iter()
             .map(|n| PosixSem::open(n))
@@ -259,12 +260,12 @@ impl Driver for SysvShmSem {
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (slots, _, len) = shape(setup.size);
-        let shm = SysvShm::create(SysvKey::Private, len, 0o600)?;
+        let shm = SysvShm::create(SysvKey::Private, &sysv::Options::new(len))?;
         let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(4))?;
         let slots = slots as u16;
         set.set_all(&[0, slots, 0, slots])?;
         ctl.send(&(shm.id(), set.id()))?;
-        let map = shm.attach(true)?;
+        let map = shm.attach()?;
         let mut ring = Ring::new(map, Gate::Sysv(set), setup, true);
         ring._keep = Some(Box::new(shm));
         Ok(Box::new(ring))
@@ -272,7 +273,7 @@ impl Driver for SysvShmSem {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (shm, set): (i32, i32) = ctl.recv()?;
-        let map = SysvShm::open_id(shm)?.attach(true)?;
+        let map = SysvShm::open_id(shm, Access::ReadWrite)?.attach()?;
         let set = SysvSemSet::open_id(set)?;
         Ok(Box::new(Ring::new(map, Gate::Sysv(set), setup, false)))
     }
@@ -304,12 +305,12 @@ impl Driver for ShmFutex {
 fn share_memfd(len: usize, ctl: &Control) -> Result<Mapping> {
     let memfd = Memfd::create("ipckit-bench", len)?;
     ctl.send_fds(&"memfd", &[std::os::fd::AsFd::as_fd(&memfd)])?;
-    Ok(memfd.map(true)?)
+    Ok(memfd.map(Access::ReadWrite)?)
 }
 
 fn open_memfd(ctl: &Control) -> Result<Mapping> {
     let (_, mut fds) = ctl.recv_fds::<String>(1)?;
-    Ok(Memfd::from_fd(fds.pop().expect("one descriptor"))?.map(true)?)
+    Ok(Memfd::from_fd(fds.pop().expect("one descriptor"))?.map(Access::ReadWrite)?)
 }
 
 /// `mmap-file-futex`: a file in the temporary directory mapped `MAP_SHARED` by both, futex
@@ -328,7 +329,7 @@ impl Driver for MmapFileFutex {
             .tempfile()?;
         file.as_file().set_len(len as u64)?;
         ctl.send(&file.path())?;
-        let map = Mapping::map_fd(file.as_file(), len, true)?;
+        let map = Mapping::map_fd(file.as_file(), len, Access::ReadWrite)?;
         let mut ring = Ring::new(map, Gate::Futex, setup, true);
         ring._keep = Some(Box::new(file));
         Ok(Box::new(ring))
@@ -340,7 +341,7 @@ impl Driver for MmapFileFutex {
             .read(true)
             .write(true)
             .open(&path)?;
-        let map = Mapping::map_fd(&file, shape(setup.size).2, true)?;
+        let map = Mapping::map_fd(&file, shape(setup.size).2, Access::ReadWrite)?;
         Ok(Box::new(Ring::new(map, Gate::Futex, setup, false)))
     }
 }

@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use ipckit::mq::posix::{Access, PosixMq, QueueAttr};
-use ipckit::mq::sysv::{SysvMq, TypeFilter};
+use ipckit::Access;
+use ipckit::mq::posix::{self, PosixMq};
+use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
 use ipckit::name::SysvKey;
 
 use crate::child::{self, Args, Role};
@@ -36,8 +37,8 @@ pub(crate) const ROLES: &[Role] = &[
     ("sysv-mq-receiver", sysv_receiver),
 ];
 
-const MAX_MSGS: i64 = 4;
-const MSG_SIZE: i64 = 64;
+const MAX_MSGS: usize = 4;
+const MSG_SIZE: usize = 64;
 /// How long the timed send waits on the full queue.
 const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -45,11 +46,10 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 /// when dropped.
 fn small_queue(purpose: &str) -> Result<(String, PosixMq)> {
     let name = ipckit::name::unique_posix(purpose);
-    let attr = QueueAttr {
-        max_msgs: MAX_MSGS,
-        msg_size: MSG_SIZE,
-    };
-    let q = PosixMq::create(&name, attr, 0o600)?;
+    let opts = posix::Options::default()
+        .max_msgs(MAX_MSGS)
+        .msg_size(MSG_SIZE);
+    let q = PosixMq::create(&name, &opts)?;
     Ok((name, q))
 }
 
@@ -77,7 +77,7 @@ fn full(lab: &mut Lab) -> Result<Verdict> {
         format!("mq_send({extra}, O_NONBLOCK) -> accepted")
     });
     let start = Instant::now();
-    let sent = q.send_timeout(extra.as_bytes(), 0, Some(SEND_TIMEOUT))?;
+    let sent = q.send_timeout(extra.as_bytes(), 0, SEND_TIMEOUT)?;
     let waited = start.elapsed();
     lab.say(
         "parent",
@@ -107,7 +107,7 @@ fn full(lab: &mut Lab) -> Result<Verdict> {
     let received = line.starts_with("received 'msg-1'");
     c.success()?;
     let after = q.try_send(extra.as_bytes(), 0)?;
-    let now = q.stat()?.cur_msgs;
+    let now = q.stat()?.msgs;
     lab.kernel(if after {
         format!("mq_send({extra}, O_NONBLOCK) -> ok, {now} messages queued")
     } else {
@@ -175,11 +175,11 @@ fn priority(lab: &mut Lab) -> Result<Verdict> {
 fn posix_receiver(args: &Args) -> Result<()> {
     let name = args.get("NAME")?;
     let count: usize = args.parse("COUNT")?;
-    let q = PosixMq::open(&name, Access::Read)?;
+    let q = PosixMq::open(&name, Access::ReadOnly)?;
     let mut buf = Vec::new();
     for _ in 0..count {
         let prio = q
-            .recv_timeout(&mut buf, Some(child::T))?
+            .recv_timeout(&mut buf, child::T)?
             .ok_or("no message within the bound")?;
         child::say(format!(
             "received '{}' priority {prio}",
@@ -190,7 +190,7 @@ fn posix_receiver(args: &Args) -> Result<()> {
 }
 
 fn sysv_types(lab: &mut Lab) -> Result<Verdict> {
-    let q = SysvMq::create(SysvKey::Private, 0o600)?;
+    let q = SysvMq::create(SysvKey::Private, &sysv::Options::default())?;
     lab.say("parent", format!("msgget(IPC_PRIVATE) -> id {}", q.id()));
     let sent: [(i64, &str); 6] = [
         (3, "c1"),
@@ -201,7 +201,7 @@ fn sysv_types(lab: &mut Lab) -> Result<Verdict> {
         (2, "b2"),
     ];
     for (t, m) in sent {
-        q.send(t, m.as_bytes())?;
+        q.send(m.as_bytes(), t)?;
     }
     let listed: Vec<String> = sent.iter().map(|(t, m)| format!("{m}:{t}")).collect();
     lab.say("parent", format!("msgsnd in order {}", listed.join(", ")));
@@ -244,7 +244,7 @@ fn sysv_types(lab: &mut Lab) -> Result<Verdict> {
 /// Child: opens the System V queue `ID` and, for each line the parent says (`0`, `N`, `-N`,
 /// `except N`), receives one message with `IPC_NOWAIT` and says what it got.
 fn sysv_receiver(args: &Args) -> Result<()> {
-    let q = SysvMq::open_id(args.parse("ID")?)?;
+    let q = SysvMq::open_id(args.parse("ID")?, Access::ReadOnly)?;
     let mut buf = [0u8; 64];
     while let Some(ask) = child::hear() {
         if ask == "done" {

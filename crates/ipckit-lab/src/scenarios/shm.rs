@@ -147,7 +147,7 @@ const RUN_MS: u64 = 200;
 /// they report, the counter's final value, whether every child saw another add meanwhile).
 fn counted(lab: &mut Lab, mode: Mode) -> Result<(u64, u64, bool)> {
     let memfd = Memfd::create("ipckit-lab-shm-counter", 4096)?;
-    let mapping = memfd.map(true)?;
+    let mapping = memfd.map(ipckit::Access::ReadWrite)?;
     let counter = mapping.atomic_u64(COUNTER)?;
     counter.store(0, Ordering::SeqCst);
     let mut what = format!("memfd of 4096 bytes, counter at offset {COUNTER}");
@@ -216,7 +216,7 @@ fn incrementer(args: &Args) -> Result<()> {
     let mode = Mode::parse(&args.get("MODE")?)?;
     let ms: u64 = args.parse("MS")?;
     let fd = crate::child::take_fd(FD)?;
-    let mapping: Mapping = Memfd::from_fd(fd)?.map(true)?;
+    let mapping: Mapping = Memfd::from_fd(fd)?.map(ipckit::Access::ReadWrite)?;
     let counter = mapping.atomic_u64(COUNTER)?;
     let sem = match mode {
         Mode::Semaphore => Some(SharedSem::attach(&mapping, SEM)?),

@@ -62,7 +62,7 @@ fn sem(index: usize) -> String {
 /// The memfd the parent passed to this child as descriptor 3, mapped writable.
 fn inherited_mapping() -> crate::Result<Mapping> {
     let fd = crate::child::take_fd(3)?;
-    Ok(Memfd::from_fd(fd)?.map(true)?)
+    Ok(Memfd::from_fd(fd)?.map(ipckit::Access::ReadWrite)?)
 }
 
 /// How a process ended, for the transcript.
@@ -338,7 +338,7 @@ const DATA_B: usize = 520;
 
 fn robust_mutex(lab: &mut Lab) -> crate::Result<Verdict> {
     let mfd = Memfd::create("ipckit-lab-robust-mutex", 4096)?;
-    let map = mfd.map(true)?;
+    let map = mfd.map(ipckit::Access::ReadWrite)?;
     let mutex = RobustMutex::init(&map, 0)?;
     lab.say(
         "parent",
@@ -449,7 +449,7 @@ const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 fn rwlock_starvation(lab: &mut Lab) -> crate::Result<Verdict> {
     let mfd = Memfd::create("ipckit-lab-rwlock", 4096)?;
-    let map = mfd.map(true)?;
+    let map = mfd.map(ipckit::Access::ReadWrite)?;
     let _lock = SharedRwLock::init(&map, 0)?;
     lab.say(
         "parent",

@@ -5,9 +5,10 @@
 //! marks a segment, which every process attached keeps using until the last one detaches,
 //! while its key is already free.
 
+use ipckit::Access;
 use ipckit::host::{self, Kind, Options, State};
 use ipckit::name::SysvKey;
-use ipckit::shm::sysv::SysvShm;
+use ipckit::shm::sysv::{self, SysvShm};
 
 use crate::child::{self, Args, Role};
 use crate::{Lab, Result, Scenario, Verdict};
@@ -35,7 +36,7 @@ const SIZE: usize = 4096;
 /// Removes every segment the child `cpid` created, when dropped: whatever step failed, and
 /// even if the child was killed before it said its segment's id.
 struct SegmentGuard {
-    cpid: Option<i32>,
+    cpid: Option<ipckit::Pid>,
 }
 
 impl Drop for SegmentGuard {
@@ -47,7 +48,7 @@ impl Drop for SegmentGuard {
                 continue;
             }
             if let Some(id) = ipckit::host::procfs::sysv_id(&row)
-                && let Ok(seg) = SysvShm::open_id(id)
+                && let Ok(seg) = SysvShm::open_id(id, Access::ReadOnly)
                 && seg.stat().is_ok_and(|st| st.cpid == cpid)
             {
                 let _ = seg.remove();
@@ -60,7 +61,7 @@ fn orphan(lab: &mut Lab) -> Result<Verdict> {
     // Declared before the child, so it runs after the child is killed and reaped.
     let mut guard = SegmentGuard { cpid: None };
     let mut c = child::spawn("sysv-orphan-maker").start()?;
-    let cpid = c.pid() as i32;
+    let cpid = c.pid();
     guard.cpid = Some(cpid);
     let line = c.line()?;
     let id: i32 = line
@@ -75,10 +76,10 @@ fn orphan(lab: &mut Lab) -> Result<Verdict> {
     c.success()?;
     lab.say("parent", format!("child {cpid} exited and was reaped"));
 
-    let st = SysvShm::open_id(id)?.stat()?;
+    let st = SysvShm::open_id(id, Access::ReadOnly)?.stat()?;
     lab.kernel(format!(
         "shmctl(IPC_STAT, id {id}) -> {} bytes, nattch {}, cpid {}, lpid {}, removed {}",
-        st.size, st.nattch, st.cpid, st.lpid, st.removed
+        st.len, st.nattch, st.cpid, st.lpid, st.removed
     ));
     let persisted = st.nattch == 0 && st.cpid == cpid && !st.removed;
 
@@ -121,7 +122,7 @@ fn orphan(lab: &mut Lab) -> Result<Verdict> {
             false
         }
     };
-    let gone = match SysvShm::open_id(id) {
+    let gone = match SysvShm::open_id(id, Access::ReadOnly) {
         Ok(_) => {
             lab.kernel(format!("shmctl(IPC_STAT, id {id}) -> still there"));
             false
@@ -152,10 +153,10 @@ fn orphan(lab: &mut Lab) -> Result<Verdict> {
 /// Child: creates a private segment, writes into it, detaches, and (once the parent knows the
 /// id) exits without removing it: what a crashed or careless program leaves.
 fn orphan_maker(_args: &Args) -> Result<()> {
-    let mut seg = SysvShm::create(SysvKey::Private, SIZE, 0o600)?;
+    let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(SIZE))?;
     let note = format!("left by pid {}", std::process::id());
     {
-        let m = seg.attach(true)?;
+        let m = seg.attach()?;
         m.write_at(0, note.as_bytes())?;
     }
     child::say(format!(
@@ -166,7 +167,7 @@ fn orphan_maker(_args: &Args) -> Result<()> {
     if child::hear().as_deref() != Some("exit") {
         return Err("the parent went away".into());
     }
-    seg.persist();
+    let _ = seg.persist();
     child::say("exits without IPC_RMID");
     Ok(())
 }
@@ -180,7 +181,7 @@ fn create_with_fresh_key() -> Result<SysvShm> {
         if key == SysvKey::Private {
             continue;
         }
-        match SysvShm::create(key, SIZE, 0o600) {
+        match SysvShm::create(key, &sysv::Options::new(SIZE)) {
             Ok(seg) => return Ok(seg),
             Err(e) if e.errno() == Some(ipckit::Errno::EXIST) => last = Some(e),
             Err(e) => return Err(e.into()),
@@ -209,7 +210,7 @@ fn rmid_attached(lab: &mut Lab) -> Result<Verdict> {
     let seg = create_with_fresh_key()?;
     let (id, key) = (seg.id(), seg.key());
     {
-        let m = seg.attach(true)?;
+        let m = seg.attach()?;
         m.write_at(0, b"before")?;
     }
     lab.say(
@@ -225,7 +226,7 @@ fn rmid_attached(lab: &mut Lab) -> Result<Verdict> {
 
     seg.remove()?;
     lab.say("parent", format!("shmctl(id {id}, IPC_RMID) -> ok"));
-    let st = seg.stat()?;
+    let st = SysvShm::open_id(id, Access::ReadOnly)?.stat()?;
     let row = proc_row(id);
     let (row_key, row_perms, row_nattch) = row.unwrap_or((-1, 0, 0));
     lab.kernel(format!(
@@ -242,7 +243,7 @@ fn rmid_attached(lab: &mut Lab) -> Result<Verdict> {
         && st.key == SysvKey::Private
         && st.nattch == 1;
 
-    let key_free = match SysvShm::open(key) {
+    let key_free = match SysvShm::open(key, Access::ReadOnly) {
         Ok(_) => {
             lab.kernel(format!("shmget(key {key}) -> still finds it"));
             false
@@ -297,8 +298,8 @@ fn rmid_attached(lab: &mut Lab) -> Result<Verdict> {
 /// parent removed it); on "detach" detaches; on "exit" exits.
 fn attached_user(args: &Args) -> Result<()> {
     let key = SysvKey::from_raw(args.parse("KEY")?);
-    let seg = SysvShm::open(key)?;
-    let m = seg.attach(true)?;
+    let seg = SysvShm::open(key, Access::ReadWrite)?;
+    let m = seg.attach()?;
     child::say(format!(
         "shmget(key {key}) -> id {}, shmat -> attached",
         seg.id()

@@ -425,7 +425,7 @@ mod imp {
         let memfd = Memfd::create("ipckit-channel", len)?;
         // A receiver can trust the size: nobody can shrink the ring under its mapping.
         memfd.add_seals(Seals::SHRINK | Seals::GROW | Seals::SEAL)?;
-        let mut shared = Shared::format(memfd.map(true)?, opts, &[]);
+        let mut shared = Shared::format(memfd.map(crate::Access::ReadWrite)?, opts, &[]);
         shared.memfd = Some(memfd.into_fd());
         let shared = Arc::new(shared);
         let (a, b) = UnixSeqpacket::pair()?;
@@ -478,7 +478,7 @@ mod imp {
         // Anyone who knows the name can open it: a named channel always takes several senders.
         let opts = &opts.clone().multi_sender(true);
         let len = opts.check()?;
-        let object = PosixShm::create(name, len, 0o600)?;
+        let object = PosixShm::create(name, &crate::shm::posix::Options::new(len))?;
         let socket = crate::name::unique("channel");
         let listener = SeqpacketListener::bind_with(
             &UnixAddr::abstract_name(socket.as_bytes()),
@@ -502,7 +502,7 @@ mod imp {
 
     /// Joins the named channel `name` as a sender. Never removes it.
     pub fn open(name: &str) -> Result<Sender> {
-        let object = PosixShm::open(name, true)?;
+        let object = PosixShm::open(name, crate::Access::ReadWrite)?;
         let map = object.map()?;
         let shared = Shared::attach(map, name)?;
         let h = shared.header();
@@ -884,7 +884,7 @@ mod imp {
         let memfd = Memfd::from_fd(fds.next().expect("two descriptors"))?;
         let sock = fds.next().expect("two descriptors");
         let event = fds.next().map(EventFd::from_fd).transpose()?;
-        let mut shared = Shared::attach(memfd.map(true)?, "a passed channel")?;
+        let mut shared = Shared::attach(memfd.map(crate::Access::ReadWrite)?, "a passed channel")?;
         shared.memfd = Some(memfd.into_fd());
         Ok((Arc::new(shared), sock, event))
     }
@@ -934,7 +934,7 @@ mod imp {
 
     fn bulk_body(len: usize) -> Result<Body> {
         let memfd = Memfd::create("ipckit-channel-bulk", len)?;
-        let map = memfd.map(true)?;
+        let map = memfd.map(crate::Access::ReadWrite)?;
         Ok(Body::Bulk { memfd, map })
     }
 
@@ -1300,7 +1300,7 @@ mod imp {
                             "its memfd is smaller than the length announced",
                         ));
                     }
-                    Ok((memfd.map(false)?, len))
+                    Ok((memfd.map(crate::Access::ReadOnly)?, len))
                 });
                 match taken {
                     Ok((map, len)) => Received::Bulk { map, len },

@@ -28,17 +28,14 @@ pub fn remove(object: &Object) -> Result<()> {
     let name = object.name.as_deref().unwrap_or("");
     match object.kind {
         Kind::SysvShm => {
-            let shm = crate::shm::sysv::SysvShm::open_id(id)?;
+            let shm = crate::shm::sysv::SysvShm::open_id(id, crate::Access::ReadOnly)?;
             let st = shm.stat()?;
             let ctime = st
                 .ctime
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             // The key alone does not tell a private segment (key 0) from one that reused its id.
-            if !same_key(shm.key())
-                || Some(st.cpid as u32) != object.cpid
-                || Some(ctime) != object.ctime
-            {
+            if !same_key(shm.key()) || Some(st.cpid) != object.cpid || Some(ctime) != object.ctime {
                 return Err(changed());
             }
             if object.state != State::Live && st.nattch > 0 {
@@ -52,16 +49,21 @@ pub fn remove(object: &Object) -> Result<()> {
             shm.remove()
         }
         Kind::SysvMsg => {
-            let mut q = crate::mq::sysv::SysvMq::open_id(id)?;
+            let q = crate::mq::sysv::SysvMq::open_id(id, crate::Access::ReadOnly)?;
             let st = q.stat()?;
-            if !same_key(q.key()) || Some(st.change_time) != object.ctime {
+            let secs = |t: Option<std::time::SystemTime>| {
+                t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs() as i64)
+            };
+            let ctime = secs(Some(st.ctime));
+            if !same_key(q.key()) || Some(ctime) != object.ctime {
                 return Err(changed());
             }
             // Listed as an orphan: any send or receive since means someone is there.
-            let last = st.change_time.max(st.send_time).max(st.recv_time);
+            let last = ctime.max(secs(st.stime)).max(secs(st.rtime));
             let used = Some(st.msgs) != object.msgs
-                || Some(st.last_send_pid as u32) != object.lspid
-                || Some(st.last_recv_pid as u32) != object.lrpid
+                || Some(st.lspid) != object.lspid
+                || Some(st.lrpid) != object.lrpid
                 || object.last_used.is_some_and(|t| last > t);
             if object.state != State::Live && used {
                 return Err(Error::new(
@@ -99,7 +101,7 @@ pub fn remove(object: &Object) -> Result<()> {
             }
             match object.kind {
                 Kind::PosixSem => crate::sync::sem_posix::remove(name),
-                _ => crate::shm::posix::PosixShm::unlink(name),
+                _ => crate::shm::posix::remove(name),
             }
         }
         Kind::PosixMq => {
@@ -108,7 +110,7 @@ pub fn remove(object: &Object) -> Result<()> {
             if !same_file(Path::new(&file), object) {
                 return Err(changed());
             }
-            crate::mq::posix::PosixMq::unlink(name)
+            crate::mq::posix::remove(name)
         }
         Kind::Unix if name.starts_with('@') => Err(Error::new(
             ErrorKind::InvalidInput,

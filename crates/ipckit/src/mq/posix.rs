@@ -3,26 +3,39 @@
 //!
 //! A message has a priority; the highest priority is received first, and equal priorities in
 //! order of sending. On Linux a queue descriptor is a file descriptor, so [`PosixMq`] is
-//! pollable ([`AsFd`](std::os::fd::AsFd)): readable while messages wait, writable while there is
+//! pollable ([`AsFd`]): readable while messages wait, writable while there is
 //! room. The queue works whether or not the mqueue filesystem is mounted (mounting it only makes
 //! queues visible as files under `/dev/mqueue`).
 //!
 //! Every wait goes through poll on a non-blocking descriptor, so each operation has a
-//! blocking, a timed and a non-blocking (`try_`) form, and a clock change cannot stretch a
-//! timeout (as it can with `mq_timedsend`'s absolute `CLOCK_REALTIME` time).
+//! blocking, a non-blocking (`try_`), a timed (`_timeout`) and a `_deadline` form, and a clock
+//! change cannot stretch a timeout (as it can with `mq_timedsend`'s absolute `CLOCK_REALTIME`
+//! time).
+//!
+//! The queue's limits are fixed at creation ([`Options`]): the kernel refuses more than
+//! `/proc/sys/fs/mqueue/msg_max` messages (10 by default) or `msgsize_max` bytes (8192) per
+//! message to any process without `CAP_SYS_RESOURCE`, root in a container included
+//! (container runtimes drop that capability).
 //!
 //! libc is used here: rustix has no POSIX message queues.
 //!
 //! ```
-//! use ipckit::mq::posix::{PosixMq, QueueAttr};
+//! use ipckit::Access;
+//! use ipckit::mq::posix::{self, PosixMq};
+//! use std::time::Duration;
 //! let name = ipckit::name::unique_posix("doc-mq");
-//! let q = PosixMq::create(&name, QueueAttr { max_msgs: 4, msg_size: 64 }, 0o600).unwrap();
+//! let q = PosixMq::create(&name, &posix::Options::default().max_msgs(4).msg_size(64)).unwrap();
 //! q.send(b"low", 1).unwrap();
 //! q.send(b"high", 9).unwrap();
+//!
+//! // Another process would open it by name.
+//! let rx = PosixMq::open(&name, Access::ReadOnly).unwrap();
 //! let mut buf = Vec::new();
-//! assert_eq!(q.try_recv(&mut buf).unwrap(), Some(9));
+//! assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(9));
 //! assert_eq!(buf, b"high");
-//! // q is dropped here: the creator unlinks the queue.
+//! assert_eq!(rx.recv_timeout(&mut buf, Duration::from_secs(1)).unwrap(), Some(1));
+//! assert_eq!(rx.try_recv(&mut buf).unwrap(), None); // empty: nothing waits
+//! q.remove().unwrap(); // or drop it: the creator removes the queue
 //! ```
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -31,38 +44,67 @@ use std::time::Duration;
 use rustix::event::PollFlags;
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
-use crate::{name, poll};
+use crate::name;
+use crate::object::{Access, DEFAULT_MODE, Ownership, check_mode};
+use crate::poll::{self, Deadline};
 
 /// The highest priority plus one (`MQ_PRIO_MAX` on Linux).
 pub const PRIO_MAX: u32 = 32768;
 
-/// Queue limits fixed at creation.
+/// How [`PosixMq::create`] makes a queue: its limits, fixed for its life, and its mode. The
+/// default is what Linux allows any process: 10 messages of up to 8192 bytes, mode `0o600`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueAttr {
-    /// Most messages the queue holds (`mq_maxmsg`; unprivileged limit
-    /// `/proc/sys/fs/mqueue/msg_max`, 10 by default).
-    pub max_msgs: i64,
-    /// Largest message in bytes (`mq_msgsize`; limit `/proc/sys/fs/mqueue/msgsize_max`, 8192 by
-    /// default).
-    pub msg_size: i64,
+pub struct Options {
+    max_msgs: usize,
+    msg_size: usize,
+    mode: u32,
 }
 
-impl Default for QueueAttr {
+impl Default for Options {
     fn default() -> Self {
-        QueueAttr {
+        Options {
             max_msgs: 10,
             msg_size: 8192,
+            mode: DEFAULT_MODE,
         }
+    }
+}
+
+impl Options {
+    /// Most messages the queue holds (`mq_maxmsg`): 1 up to `/proc/sys/fs/mqueue/msg_max`
+    /// (10 by default), the limit for any process without `CAP_SYS_RESOURCE`, root in a
+    /// container included.
+    pub fn max_msgs(mut self, n: usize) -> Self {
+        self.max_msgs = n;
+        self
+    }
+
+    /// Largest message in bytes (`mq_msgsize`): 1 up to `/proc/sys/fs/mqueue/msgsize_max`
+    /// (8192 by default), the limit for any process without `CAP_SYS_RESOURCE`, root in a
+    /// container included.
+    pub fn msg_size(mut self, n: usize) -> Self {
+        self.msg_size = n;
+        self
+    }
+
+    /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
     }
 }
 
 /// A queue's state now (`mq_getattr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueStat {
-    /// The limits fixed at creation.
-    pub attr: QueueAttr,
-    /// Messages waiting now.
-    pub cur_msgs: i64,
+    /// Most messages it holds (`mq_maxmsg`), fixed at creation.
+    pub max_msgs: usize,
+    /// Largest message in bytes (`mq_msgsize`), fixed at creation.
+    pub msg_size: usize,
+    /// Messages waiting now (`mq_curmsgs`; the same fact as System V's
+    /// [`MsgStat::msgs`](crate::mq::sysv::MsgStat::msgs)).
+    pub msgs: usize,
 }
 
 /// An open POSIX message queue. The handle that created it unlinks the name on drop unless
@@ -72,40 +114,31 @@ pub struct PosixMq {
     fd: OwnedFd,
     name: String,
     msg_size: usize,
-    owner: bool,
+    access: Access,
+    owner: Ownership,
 }
 
 crate::impl_fd!(PosixMq, fd);
 
-/// How to open an existing queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Receive only.
-    Read,
-    /// Send only.
-    Write,
-    /// Both.
-    ReadWrite,
-}
-
-fn oflag(access: Access) -> libc::c_int {
-    match access {
-        Access::Read => libc::O_RDONLY,
-        Access::Write => libc::O_WRONLY,
-        Access::ReadWrite => libc::O_RDWR,
-    }
-}
-
 impl PosixMq {
-    /// `mq_open(name, O_CREAT | O_EXCL | O_RDWR, mode, attr)`: a new queue this handle owns.
-    /// Fails with EEXIST if the name is taken.
+    /// `mq_open(name, O_CREAT | O_EXCL | O_RDWR | O_NONBLOCK | O_CLOEXEC, mode, &attr)`, then
+    /// `fchmod(mode)` so the umask does not narrow the mode: a new queue this handle owns.
+    /// Fails with EEXIST if the name is taken (an existing queue is opened with
+    /// [`open`](PosixMq::open), never adopted).
     /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html).
-    pub fn create(name: &str, attr: QueueAttr, mode: u32) -> Result<Self> {
+    pub fn create(name: &str, opts: &Options) -> Result<Self> {
+        const OP: &str = "creating POSIX message queue";
+        let Options {
+            max_msgs,
+            msg_size,
+            mode,
+        } = *opts;
         let cname = name::check_posix_name(name)?;
-        crate::shm::check_mode("creating POSIX message queue", mode)?;
+        check_mode(OP, mode).map_err(|e| e.object(name))?;
         let mut a: libc::mq_attr = zeroed_attr();
-        a.mq_maxmsg = attr.max_msgs as _;
-        a.mq_msgsize = attr.msg_size as _;
+        // Too large for the kernel's long: the kernel refuses the saturated value (EINVAL).
+        a.mq_maxmsg = libc::c_long::try_from(max_msgs).unwrap_or(libc::c_long::MAX);
+        a.mq_msgsize = libc::c_long::try_from(msg_size).unwrap_or(libc::c_long::MAX);
         let flags =
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK;
         // SAFETY: `cname` is a valid C string and `a` a valid mq_attr for the duration of the call.
@@ -117,38 +150,44 @@ impl PosixMq {
                 &a as *const libc::mq_attr,
             )
         };
-        let fd = adopt(raw, "creating POSIX message queue", name).map_err(|e| {
+        let fd = adopt(raw, OP, name).map_err(|e| {
             e.hint_if(
                 Errno::EXIST,
                 "the name is taken: open it instead, or remove it (ipckit rm mq:NAME)",
             )
             .hint_if(
                 Errno::INVAL,
-                "max_msgs or msg_size is zero or over /proc/sys/fs/mqueue/msg_max or msgsize_max",
+                "max_msgs or msg_size is zero or over /proc/sys/fs/mqueue/msg_max or msgsize_max: the limits for any process without CAP_SYS_RESOURCE, root in a container included",
             )
             .hint_if(
                 Errno::MFILE,
                 "too many queues for this user (RLIMIT_MSGQUEUE) or descriptors",
             )
+            .hint_if(
+                Errno::NOSPC,
+                "the system's queue count (/proc/sys/fs/mqueue/queues_max) is reached: the limit for any process without CAP_SYS_RESOURCE, root in a container included",
+            )
         })?;
         let q = PosixMq {
             fd,
             name: name.to_string(),
-            msg_size: attr.msg_size as usize,
-            owner: true,
+            msg_size,
+            access: Access::ReadWrite,
+            owner: Ownership::created(),
         };
         // mq_open applies the umask; the mode asked for is the mode set (a failure here drops
         // `q`, which unlinks the queue again).
-        rustix::fs::fchmod(&q.fd, rustix::fs::Mode::from_bits_truncate(mode))
+        rustix::fs::fchmod(&q.fd, rustix::fs::Mode::from_raw_mode(mode))
             .map_err(|e| Error::os("setting mode of POSIX message queue", e).object(name))?;
         Ok(q)
     }
 
-    /// `mq_open(name, access)`: an existing queue. Never removes it.
+    /// `mq_open(name, O_RDONLY, O_WRONLY or O_RDWR | O_NONBLOCK | O_CLOEXEC)`: an existing
+    /// queue, to receive (`ReadOnly`), send (`WriteOnly`) or both. Never removes it.
     /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html).
     pub fn open(name: &str, access: Access) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
-        let flags = oflag(access) | libc::O_CLOEXEC | libc::O_NONBLOCK;
+        let flags = access.oflag() | libc::O_CLOEXEC | libc::O_NONBLOCK;
         // SAFETY: `cname` is a valid C string; without O_CREAT no further arguments are read.
         let raw = unsafe { libc::mq_open(cname.as_ptr(), flags) };
         let fd = adopt(raw, "opening POSIX message queue", name).map_err(|e| {
@@ -156,14 +195,19 @@ impl PosixMq {
                 Errno::NOENT,
                 "no such queue: create it first (ipckit send --create)",
             )
+            .hint_if(
+                Errno::ACCESS,
+                "its mode does not let this user have the access asked for: ask its owner to widen the mode",
+            )
         })?;
         let mut q = PosixMq {
             fd,
             name: name.to_string(),
             msg_size: 0,
-            owner: false,
+            access,
+            owner: Ownership::joined(),
         };
-        q.msg_size = q.stat()?.attr.msg_size as usize;
+        q.msg_size = q.stat()?.msg_size;
         Ok(q)
     }
 
@@ -172,25 +216,43 @@ impl PosixMq {
         &self.name
     }
 
-    /// Keeps the queue after this handle is dropped.
-    pub fn persist(&mut self) {
-        self.owner = false;
+    /// What the handle may do: `ReadWrite` for a creator, what [`open`](PosixMq::open) was
+    /// given otherwise (the kernel refuses the rest with EBADF).
+    pub fn access(&self) -> Access {
+        self.access
     }
 
-    /// `mq_unlink(name)`: removes a queue by name. Handles still open keep working until closed.
-    pub fn unlink(name: &str) -> Result<()> {
-        let cname = name::check_posix_name(name)?;
-        // SAFETY: `cname` is a valid C string.
-        if unsafe { libc::mq_unlink(cname.as_ptr()) } == -1 {
-            return Err(last_os("removing POSIX message queue", name));
+    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](PosixMq::remove) on a handle that
+    /// [`open`](PosixMq::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
+    }
+
+    /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
+    /// open keep working until closed. Fails with
+    /// [`ErrorKind::Changed`] when the name was removed and made
+    /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
+    /// and leaves that queue alone.
+    /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
+    pub fn remove(mut self) -> Result<()> {
+        self.owner.release();
+        if !self.name_is_ours() {
+            return Err(Error::new(
+                ErrorKind::Changed,
+                "removing POSIX message queue",
+                "the name no longer refers to this queue (removed, and perhaps made again)",
+            )
+            .object(&self.name));
         }
-        Ok(())
+        remove(&self.name)
     }
 
-    /// `mq_getattr`: limits and the number of messages waiting.
+    /// `mq_getattr(mqdes, &attr)`: the limits and the number of messages waiting.
     /// See [mq_getattr(3)](https://man7.org/linux/man-pages/man3/mq_getattr.3.html).
-    // c_long is i64 only on 64-bit targets: the casts are for the others.
-    #[allow(clippy::unnecessary_cast)]
     pub fn stat(&self) -> Result<QueueStat> {
         let mut a = zeroed_attr();
         // SAFETY: the descriptor is a queue descriptor and `a` is writable.
@@ -200,18 +262,25 @@ impl PosixMq {
                 &self.name,
             ));
         }
+        // The kernel's values are never negative.
+        let count = |v: libc::c_long| usize::try_from(v).unwrap_or(0);
         Ok(QueueStat {
-            attr: QueueAttr {
-                max_msgs: a.mq_maxmsg as i64,
-                msg_size: a.mq_msgsize as i64,
-            },
-            cur_msgs: a.mq_curmsgs as i64,
+            max_msgs: count(a.mq_maxmsg),
+            msg_size: count(a.mq_msgsize),
+            msgs: count(a.mq_curmsgs),
         })
     }
 
-    /// `mq_send` without waiting: `Ok(false)` when the queue is full (EAGAIN).
+    /// `mq_send(mqdes, msg, len, priority)` on the non-blocking descriptor, polled for room
+    /// until `deadline`: `Ok(false)` if the queue stayed full. The highest priority is
+    /// `PRIO_MAX - 1`.
     /// See [mq_send(3)](https://man7.org/linux/man-pages/man3/mq_send.3.html).
-    pub fn try_send(&self, msg: &[u8], priority: u32) -> Result<bool> {
+    pub fn send_deadline(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        deadline: impl Into<Deadline>,
+    ) -> Result<bool> {
         if priority >= PRIO_MAX {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -220,6 +289,32 @@ impl PosixMq {
             )
             .object(&self.name));
         }
+        let sent = poll::until_ready(self.fd.as_fd(), PollFlags::OUT, deadline.into(), || {
+            Ok(self.send_once(msg, priority)?.then_some(()))
+        })?;
+        Ok(sent.is_some())
+    }
+
+    /// `mq_send`, as [`send_deadline`](PosixMq::send_deadline), waiting at most `timeout` for
+    /// room: `Ok(false)` if the queue stayed full.
+    pub fn send_timeout(&self, msg: &[u8], priority: u32, timeout: Duration) -> Result<bool> {
+        self.send_deadline(msg, priority, Deadline::after(timeout))
+    }
+
+    /// `mq_send`, as [`send_deadline`](PosixMq::send_deadline), without waiting: `Ok(false)`
+    /// when the queue is full (EAGAIN).
+    pub fn try_send(&self, msg: &[u8], priority: u32) -> Result<bool> {
+        self.send_deadline(msg, priority, Deadline::now())
+    }
+
+    /// `mq_send`, as [`send_deadline`](PosixMq::send_deadline), waiting for room as long as
+    /// it takes.
+    pub fn send(&self, msg: &[u8], priority: u32) -> Result<()> {
+        self.send_deadline(msg, priority, Deadline::NEVER).map(drop)
+    }
+
+    /// One `mq_send` on the non-blocking descriptor: `Ok(false)` when the queue is full.
+    fn send_once(&self, msg: &[u8], priority: u32) -> Result<bool> {
         loop {
             // SAFETY: `msg` is readable for its length; the descriptor is a queue descriptor.
             let r = unsafe {
@@ -233,8 +328,7 @@ impl PosixMq {
             if r == 0 {
                 return Ok(true);
             }
-            let e = crate::error::last_errno();
-            match e {
+            match crate::error::last_errno() {
                 Errno::INTR => continue,
                 Errno::AGAIN => return Ok(false),
                 e => {
@@ -250,45 +344,48 @@ impl PosixMq {
         }
     }
 
-    /// Sends, waiting at most `timeout` (`None`: for ever) for room. `Ok(false)` on timeout.
-    pub fn send_timeout(
+    /// `mq_receive(mqdes, buf, msg_size, &priority)` on the non-blocking descriptor, polled
+    /// until `deadline`: the oldest message of the highest priority into `buf` (resized to
+    /// fit, so no message is too large for it), and its priority; `Ok(None)` if the queue
+    /// stayed empty.
+    /// See [mq_receive(3)](https://man7.org/linux/man-pages/man3/mq_receive.3.html).
+    pub fn recv_deadline(
         &self,
-        msg: &[u8],
-        priority: u32,
-        timeout: Option<Duration>,
-    ) -> Result<bool> {
-        let sent = poll::until_ready(
-            self.fd.as_fd(),
-            PollFlags::OUT,
-            poll::Deadline::from_timeout(timeout),
-            || Ok(self.try_send(msg, priority)?.then_some(())),
-        )?;
-        Ok(sent.is_some())
+        buf: &mut Vec<u8>,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<u32>> {
+        poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline.into(), || {
+            self.recv_once(buf)
+        })
     }
 
-    /// Sends, waiting for room as long as it takes.
-    pub fn send(&self, msg: &[u8], priority: u32) -> Result<()> {
-        self.send_timeout(msg, priority, None).map(drop)
+    /// `mq_receive`, as [`recv_deadline`](PosixMq::recv_deadline), waiting at most `timeout`:
+    /// `Ok(None)` if the queue stayed empty.
+    pub fn recv_timeout(&self, buf: &mut Vec<u8>, timeout: Duration) -> Result<Option<u32>> {
+        self.recv_deadline(buf, Deadline::after(timeout))
     }
 
-    /// `mq_receive`: the oldest message of the highest priority into `buf` (resized to fit) without
-    /// waiting; returns its priority, or `None` when the queue is empty.
+    /// `mq_receive`, as [`recv_deadline`](PosixMq::recv_deadline), without waiting:
+    /// `Ok(None)` when the queue is empty (EAGAIN).
     pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<Option<u32>> {
-        // Room for msg_size bytes, so no message can be too large for it.
+        self.recv_deadline(buf, Deadline::now())
+    }
+
+    /// `mq_receive`, as [`recv_deadline`](PosixMq::recv_deadline), waiting as long as it
+    /// takes; returns the priority.
+    pub fn recv(&self, buf: &mut Vec<u8>) -> Result<u32> {
+        loop {
+            if let Some(p) = self.recv_deadline(&mut *buf, Deadline::NEVER)? {
+                return Ok(p);
+            }
+        }
+    }
+
+    /// One `mq_receive` on the non-blocking descriptor into `buf`, resized to `msg_size`
+    /// first (a smaller buffer is EMSGSIZE, never a cut) and then to the message.
+    fn recv_once(&self, buf: &mut Vec<u8>) -> Result<Option<u32>> {
         buf.clear();
         buf.resize(self.msg_size.max(1), 0);
-        let got = self.try_recv_into(buf);
-        buf.truncate(match &got {
-            Ok(Some((n, _))) => *n,
-            _ => 0,
-        });
-        Ok(got?.map(|(_, prio)| prio))
-    }
-
-    /// Receives into a caller's buffer, which must hold `msg_size` bytes: a smaller one is an
-    /// error (EMSGSIZE), never a silent truncation. Returns (bytes, priority), or `None` when
-    /// the queue is empty.
-    pub fn try_recv_into(&self, buf: &mut [u8]) -> Result<Option<(usize, u32)>> {
         let mut prio = 0u32;
         loop {
             // SAFETY: `buf` is writable for its length.
@@ -301,44 +398,45 @@ impl PosixMq {
                 )
             };
             if n >= 0 {
-                return Ok(Some((n as usize, prio)));
+                buf.truncate(n as usize);
+                return Ok(Some(prio));
             }
             let e = crate::error::last_errno();
-            match e {
-                Errno::INTR => continue,
-                Errno::AGAIN => return Ok(None),
-                e => {
-                    return Err(Error::os("receiving on POSIX message queue", e).object(&self.name).hint_if(
-                        Errno::MSGSIZE,
-                        "the buffer is smaller than the queue's msg_size: the kernel refuses rather than cut",
-                    ).hint_if(Errno::BADF, "the queue was opened for writing only"));
-                }
+            if e == Errno::INTR {
+                continue;
             }
+            buf.clear();
+            if e == Errno::AGAIN {
+                return Ok(None);
+            }
+            return Err(Error::os("receiving on POSIX message queue", e)
+                .object(&self.name)
+                .hint_if(Errno::BADF, "the queue was opened for writing only"));
         }
     }
+}
 
-    /// Receives, waiting at most `timeout` (`None`: for ever). `Ok(None)` on timeout.
-    pub fn recv_timeout(
-        &self,
-        buf: &mut Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<u32>> {
-        poll::until_ready(
-            self.fd.as_fd(),
-            PollFlags::IN,
-            poll::Deadline::from_timeout(timeout),
-            || self.try_recv(buf),
-        )
+/// `mq_unlink(name)`: removes a queue name nobody holds a handle to (one a crashed or
+/// persisting creator left). Handles still open keep working until closed.
+/// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
+///
+/// ```
+/// use ipckit::mq::posix::{self, PosixMq};
+/// let name = ipckit::name::unique_posix("doc-mq-remove");
+/// let _kept = PosixMq::create(&name, &posix::Options::default()).unwrap().persist();
+/// posix::remove(&name).unwrap();
+/// assert!(posix::remove(&name).is_err()); // gone already
+/// ```
+pub fn remove(name: &str) -> Result<()> {
+    let cname = name::check_posix_name(name)?;
+    // SAFETY: `cname` is a valid C string.
+    if unsafe { libc::mq_unlink(cname.as_ptr()) } == -1 {
+        return Err(last_os("removing POSIX message queue", name).hint_if(
+            Errno::NOENT,
+            "no such queue: it is already removed, or the name is wrong",
+        ));
     }
-
-    /// Receives, waiting as long as it takes; returns the priority.
-    pub fn recv(&self, buf: &mut Vec<u8>) -> Result<u32> {
-        loop {
-            if let Some(p) = self.recv_timeout(buf, None)? {
-                return Ok(p);
-            }
-        }
-    }
+    Ok(())
 }
 
 /// `MQUEUE_MAGIC`: the mqueue filesystem's `statfs` type.
@@ -352,8 +450,9 @@ pub(crate) fn on_mqueue_fs<P: rustix::path::Arg>(path: P) -> bool {
     rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type as u64 == MQUEUE_MAGIC)
 }
 
-/// Whether the mqueue filesystem is mounted at `/dev/mqueue`, where queues can be listed and
-/// told apart by inode. Without it, Linux still has the queues but shows no names.
+/// `statfs("/dev/mqueue")`: whether the mqueue filesystem is mounted there, where queues can
+/// be listed and told apart by inode. Without it, Linux still has the queues but shows no
+/// names. See [statfs(2)](https://man7.org/linux/man-pages/man2/statfs.2.html).
 ///
 /// ```
 /// let listable = ipckit::mq::posix::mqueue_mounted();
@@ -382,8 +481,8 @@ impl PosixMq {
 impl Drop for PosixMq {
     fn drop(&mut self) {
         // The creator removes its queue, never one made again under the same name.
-        if self.owner && self.name_is_ours() {
-            let _ = PosixMq::unlink(&self.name);
+        if self.owner.owns() && self.name_is_ours() {
+            let _ = remove(&self.name);
         }
     }
 }
@@ -398,9 +497,7 @@ impl crate::transport::MessageTransport for PosixMq {
         buf: &mut Vec<u8>,
         deadline: crate::poll::Deadline,
     ) -> Result<Option<usize>> {
-        Ok(self
-            .recv_timeout(buf, deadline.remaining())?
-            .map(|_| buf.len()))
+        Ok(self.recv_deadline(&mut *buf, deadline)?.map(|_| buf.len()))
     }
 
     fn max_msg_len(&self) -> Option<usize> {

@@ -7,8 +7,9 @@
 //! removes it on drop unless [`persist`](SysvMq::persist)ed.
 //!
 //! System V queues have no descriptor to poll and no timed calls. The blocking forms block in
-//! the kernel; the timed forms retry `IPC_NOWAIT` with a short back-off (1 ms growing to
-//! 50 ms) until the deadline. A message larger than the receive buffer is an error of kind
+//! the kernel; the `try_` forms make one `IPC_NOWAIT` call; the `_timeout` and `_deadline`
+//! forms retry `IPC_NOWAIT` with a short back-off (1 ms growing to 50 ms) until the deadline.
+//! A message larger than the receive buffer is an error of kind
 //! [`Truncated`](ErrorKind::Truncated) that leaves the message in the queue, unless the caller
 //! asks for truncation (`MSG_NOERROR`).
 //!
@@ -16,23 +17,32 @@
 //! wrapper with its `SAFETY` note.
 //!
 //! ```
-//! use ipckit::mq::sysv::{SysvMq, TypeFilter};
+//! use ipckit::Access;
+//! use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
 //! use ipckit::name::SysvKey;
-//! let q = SysvMq::create(SysvKey::Private, 0o600).unwrap();
-//! q.send(3, b"three").unwrap();
-//! q.send(1, b"one").unwrap();
+//! use std::time::Duration;
+//! let q = SysvMq::create(SysvKey::Private, &sysv::Options::default().mode(0o600)).unwrap();
+//! q.send(b"three", 3).unwrap();
+//! q.send(b"one", 1).unwrap();
+//!
+//! // Another process given the id would do this.
+//! let rx = SysvMq::open_id(q.id(), Access::ReadOnly).unwrap();
 //! let mut buf = [0u8; 64];
 //! // The lowest type up to 5 comes first: type 1.
-//! let m = q.try_recv(&mut buf, TypeFilter::UpTo(5), false).unwrap().unwrap();
+//! let m = rx.try_recv(&mut buf, TypeFilter::UpTo(5), false).unwrap().unwrap();
 //! assert_eq!((m.mtype, &buf[..m.len]), (1, &b"one"[..]));
-//! // q is dropped here: the creator removes the queue.
+//! let m = rx.recv_timeout(&mut buf, TypeFilter::Any, false, Duration::from_secs(1)).unwrap();
+//! assert_eq!(m.map(|m| m.mtype), Some(3));
+//! assert!(rx.try_recv(&mut buf, TypeFilter::Any, false).unwrap().is_none());
+//! q.remove().unwrap(); // or drop it: the creator removes the queue
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::name::SysvKey;
-use crate::poll;
+use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, check_mode, ipc_time};
+use crate::poll::{self, Deadline};
 
 /// Which messages a receive takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,31 +113,62 @@ pub struct Msg {
     pub len: usize,
 }
 
-/// A queue's state (`msgctl(IPC_STAT)`).
+/// A queue's state (`msgctl(IPC_STAT)`). The facts System V segments, queues and semaphore
+/// sets share have the same names in [`ShmStat`](crate::shm::sysv::ShmStat) and the
+/// semaphore set's stat: `mode`, `uid`, `gid`, `cuid`, `cgid`, `ctime`, `key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MsgStat {
-    /// Messages in the queue.
+    /// Messages in the queue (`msg_qnum`).
     pub msgs: u64,
-    /// Bytes in the queue.
+    /// Bytes in the queue (`msg_cbytes`).
     pub bytes: u64,
     /// The most bytes the queue may hold (`msg_qbytes`).
     pub max_bytes: u64,
-    /// Pid of the last `msgsnd`.
-    pub last_send_pid: i32,
-    /// Pid of the last `msgrcv`.
-    pub last_recv_pid: i32,
-    /// Time of the last `msgsnd` (seconds since the epoch; 0: never).
-    pub send_time: i64,
-    /// Time of the last `msgrcv`.
-    pub recv_time: i64,
-    /// Time of creation or the last `IPC_SET`.
-    pub change_time: i64,
-    /// Permission bits.
+    /// Pid of the last `msgsnd` (0: none yet).
+    pub lspid: Pid,
+    /// Pid of the last `msgrcv` (0: none yet).
+    pub lrpid: Pid,
+    /// Time of the last `msgsnd`, `None` if never.
+    pub stime: Option<SystemTime>,
+    /// Time of the last `msgrcv`, `None` if never.
+    pub rtime: Option<SystemTime>,
+    /// Time of creation or of the last `IPC_SET`.
+    pub ctime: SystemTime,
+    /// Permission bits (0o777).
     pub mode: u32,
-    /// Owner uid.
+    /// Owner's user id.
     pub uid: u32,
-    /// Creator uid.
-    pub creator_uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
+    /// Creator's user id.
+    pub cuid: u32,
+    /// Creator's group id.
+    pub cgid: u32,
+    /// The key; [`SysvKey::Private`] for a private queue.
+    pub key: SysvKey,
+}
+
+/// How [`SysvMq::create`] makes a queue: its mode (`0o600` by default). The byte limit is
+/// the system's (`kernel.msgmnb`) and is changed after creation with
+/// [`set_max_bytes`](SysvMq::set_max_bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    mode: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { mode: DEFAULT_MODE }
+    }
+}
+
+impl Options {
+    /// The permission bits (at most `0o777`), exact: System V IPC has no umask.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
 }
 
 /// A System V message queue. The handle that created it removes it on drop unless
@@ -136,10 +177,12 @@ pub struct MsgStat {
 pub struct SysvMq {
     id: i32,
     key: SysvKey,
-    owner: bool,
+    access: Access,
+    owner: Ownership,
 }
 
-/// The largest message the kernel accepts (`/proc/sys/kernel/msgmax`, 8192 by default).
+/// The largest message the kernel accepts: `/proc/sys/kernel/msgmax` read (8192, its
+/// default, when it cannot be read).
 pub fn msgmax() -> usize {
     std::fs::read_to_string("/proc/sys/kernel/msgmax")
         .ok()
@@ -148,16 +191,18 @@ pub fn msgmax() -> usize {
 }
 
 impl SysvMq {
-    /// `msgget(key, IPC_CREAT | IPC_EXCL | mode)`: a new queue this handle owns. Fails with
-    /// EEXIST if the key is taken.
+    /// `msgget(key, IPC_CREAT | IPC_EXCL | mode)`: a new queue this handle owns, to send and
+    /// receive. The mode is exact (System V IPC has no umask). Fails with EEXIST if a queue has
+    /// the key; [`SysvKey::Private`] always makes a new one.
     /// See [msgget(2)](https://man7.org/linux/man-pages/man2/msgget.2.html).
-    pub fn create(key: SysvKey, mode: u32) -> Result<Self> {
-        crate::shm::check_mode("creating System V message queue", mode)?;
-        let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+    pub fn create(key: SysvKey, opts: &Options) -> Result<Self> {
+        const OP: &str = "creating System V message queue with key";
+        check_mode(OP, opts.mode).map_err(|e| e.object(key))?;
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode as libc::c_int;
         // SAFETY: msgget takes integers only.
         let id = unsafe { libc::msgget(key.raw(), flags) };
         if id == -1 {
-            return Err(last_os("creating System V message queue with key", key)
+            return Err(last_os(OP, key)
                 .hint_if(
                     Errno::EXIST,
                     "the key is taken: open it instead, or remove it (ipcrm -Q KEY)",
@@ -170,49 +215,65 @@ impl SysvMq {
         Ok(SysvMq {
             id,
             key,
-            owner: true,
+            access: Access::ReadWrite,
+            owner: Ownership::created(),
         })
     }
 
-    /// `msgget(key, 0)`: an existing queue. Never removes it.
-    pub fn open(key: SysvKey) -> Result<Self> {
+    /// `msgget(key, perms)`: the existing queue with this key, the kernel checking that this
+    /// user may have `access` to it (`perms` is `0o400`, `0o200` or `0o600`). A handle sends
+    /// only if `access` can write and receives only if it can read. Never removes it.
+    /// See [msgget(2)](https://man7.org/linux/man-pages/man2/msgget.2.html).
+    pub fn open(key: SysvKey, access: Access) -> Result<Self> {
         if key == SysvKey::Private {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "opening System V message queue",
                 "a private queue cannot be opened by key",
             )
-            .hint("open it by id (ipcs -q shows it)"));
+            .hint("open it by id (SysvMq::open_id; ipcs -q shows it)"));
         }
         // SAFETY: msgget takes integers only.
-        let id = unsafe { libc::msgget(key.raw(), 0) };
+        let id = unsafe { libc::msgget(key.raw(), access.ipc_perms()) };
         if id == -1 {
             return Err(
-                last_os("opening System V message queue with key", key).hint_if(
-                    Errno::NOENT,
-                    "no queue has that key: create it first (ipckit send --create)",
-                ),
+                last_os("opening System V message queue with key", key)
+                    .hint_if(
+                        Errno::NOENT,
+                        "no queue has that key: create it first (ipckit send --create)",
+                    )
+                    .hint_if(
+                        Errno::ACCESS,
+                        "its mode does not let this user have the access asked for: ask its owner to widen the mode",
+                    ),
             );
         }
         Ok(SysvMq {
             id,
             key,
-            owner: false,
+            access,
+            owner: Ownership::joined(),
         })
     }
 
-    /// An existing queue by id (as `ipcs -q` shows it). Checked with `IPC_STAT`. Never removes it.
-    pub fn open_id(id: i32) -> Result<Self> {
-        let q = SysvMq {
+    /// `msgctl(id, IPC_STAT)`: the existing queue with this id (as `ipcs -q` shows it),
+    /// checked to exist. Never removes it. `IPC_STAT` needs read permission, so a queue this
+    /// user may only write is taken on trust for `Access::WriteOnly` (its key then reads as
+    /// [`SysvKey::Private`]); every send is checked by the kernel anyway.
+    /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
+    pub fn open_id(id: i32, access: Access) -> Result<Self> {
+        let mut q = SysvMq {
             id,
             key: SysvKey::Private,
-            owner: false,
+            access,
+            owner: Ownership::joined(),
         };
-        let st = q.raw_stat()?;
-        Ok(SysvMq {
-            key: SysvKey::from_raw(st.msg_perm.__key),
-            ..q
-        })
+        match q.raw_stat() {
+            Ok(st) => q.key = SysvKey::from_raw(st.msg_perm.__key),
+            Err(e) if e.errno() == Some(Errno::ACCESS) && !access.can_read() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(q)
     }
 
     /// How errors name it: "id N (key K)".
@@ -230,19 +291,36 @@ impl SysvMq {
         self.key
     }
 
-    /// Keeps the queue after this handle is dropped.
-    pub fn persist(&mut self) {
-        self.owner = false;
+    /// What the handle may do: `ReadWrite` for a creator, what [`open`](SysvMq::open) was
+    /// given otherwise.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
-    /// `msgctl(IPC_RMID)`: removes the queue now; waiting senders and receivers get EIDRM.
-    /// The handle no longer owns it (its drop removes nothing, so a reused id is safe).
+    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](SysvMq::remove) on a handle from
+    /// [`open`](SysvMq::open) or [`open_id`](SysvMq::open_id), or `ipcrm -q ID`.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
+    }
+
+    /// `msgctl(id, IPC_RMID)`: removes the queue now, whoever created it (a handle from
+    /// [`open`](SysvMq::open) or [`open_id`](SysvMq::open_id) removes it too: that is how a
+    /// queue nobody holds is removed); waiting senders and receivers get EIDRM.
     /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
-    pub fn remove(&mut self) -> Result<()> {
-        self.owner = false;
+    pub fn remove(mut self) -> Result<()> {
+        // Whatever happens, the drop removes nothing more: the id may even be reused later.
+        self.owner.release();
         // SAFETY: IPC_RMID reads no buffer.
         if unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } == -1 {
-            return Err(last_os("removing System V message queue", self.label()));
+            return Err(last_os("removing System V message queue", self.label())
+                .hint_if(Errno::INVAL, "no queue has that id (any more)")
+                .hint_if(
+                    Errno::PERM,
+                    "only the queue's owner, creator or a privileged process can remove it",
+                ));
         }
         Ok(())
     }
@@ -258,7 +336,8 @@ impl SysvMq {
         Ok(ds)
     }
 
-    /// `msgctl(IPC_STAT)`: counts, limits, last users and times.
+    /// `msgctl(id, IPC_STAT)`: counts, limits, last users, times, mode and owners.
+    /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
     // The msqid_ds field types differ between targets: the casts are for the others.
     #[allow(clippy::unnecessary_cast)]
     pub fn stat(&self) -> Result<MsgStat> {
@@ -267,19 +346,24 @@ impl SysvMq {
             msgs: ds.msg_qnum as u64,
             bytes: ds.__msg_cbytes as u64,
             max_bytes: ds.msg_qbytes as u64,
-            last_send_pid: ds.msg_lspid,
-            last_recv_pid: ds.msg_lrpid,
-            send_time: ds.msg_stime,
-            recv_time: ds.msg_rtime,
-            change_time: ds.msg_ctime,
+            lspid: ds.msg_lspid as Pid,
+            lrpid: ds.msg_lrpid as Pid,
+            stime: ipc_time(ds.msg_stime),
+            rtime: ipc_time(ds.msg_rtime),
+            ctime: ipc_time(ds.msg_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
             mode: ds.msg_perm.mode as u32 & 0o777,
             uid: ds.msg_perm.uid,
-            creator_uid: ds.msg_perm.cuid,
+            gid: ds.msg_perm.gid,
+            cuid: ds.msg_perm.cuid,
+            cgid: ds.msg_perm.cgid,
+            key: SysvKey::from_raw(ds.msg_perm.__key),
         })
     }
 
-    /// `msgctl(IPC_SET)` of `msg_qbytes`: the most bytes the queue may hold. Raising it past
-    /// `/proc/sys/kernel/msgmnb` needs CAP_SYS_RESOURCE.
+    /// `msgctl(id, IPC_SET)` of `msg_qbytes`: the most bytes the queue may hold. Raising it past
+    /// `/proc/sys/kernel/msgmnb` needs `CAP_SYS_RESOURCE`: that limit binds any process
+    /// without it, root in a container included.
+    /// See [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
     pub fn set_max_bytes(&self, bytes: u64) -> Result<()> {
         let mut ds = self.raw_stat()?;
         ds.msg_qbytes = bytes as _;
@@ -288,19 +372,40 @@ impl SysvMq {
             return Err(
                 last_os("setting max bytes of System V message queue", self.label()).hint_if(
                     Errno::PERM,
-                    "over kernel.msgmnb: raising it past that needs CAP_SYS_RESOURCE",
+                    "over kernel.msgmnb: raising it past that needs CAP_SYS_RESOURCE (root in a container included)",
                 ),
             );
         }
         Ok(())
     }
 
+    /// Refuses what the handle was not opened for.
+    fn check_access(&self, op: &'static str, write: bool) -> Result<()> {
+        let (ok, asked) = if write {
+            (self.access.can_write(), "sending")
+        } else {
+            (self.access.can_read(), "receiving")
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            format!("the queue was opened {:?}: no {asked}", self.access),
+        )
+        .object(self.label())
+        .hint("open it with the access needed (Access::ReadWrite for both)"))
+    }
+
     /// One `msgsnd`. `Ok(false)` when `nowait` and the queue is full.
-    fn send_once(&self, mtype: i64, data: &[u8], nowait: bool) -> Result<bool> {
+    fn send_once(&self, data: &[u8], mtype: i64, nowait: bool) -> Result<bool> {
+        const OP: &str = "sending on System V message queue";
+        self.check_access(OP, true)?;
         if mtype <= 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "sending on System V message queue",
+                OP,
                 format!("{mtype} is not a message type: types are positive"),
             ));
         }
@@ -320,7 +425,7 @@ impl SysvMq {
             if unsafe { libc::msgsnd(self.id, buf.as_ptr().cast(), data.len(), flags) } == 0 {
                 return Ok(true);
             }
-            let e = last_os("sending on System V message queue", self.label());
+            let e = last_os(OP, self.label());
             match e.errno() {
                 Some(Errno::INTR) => continue,
                 Some(Errno::AGAIN) if nowait => return Ok(false),
@@ -337,26 +442,43 @@ impl SysvMq {
         }
     }
 
-    /// `msgsnd`: sends a message of type `mtype` (> 0), waiting for room as long as it takes.
+    /// `msgsnd(id, {mtype, msg}, len, IPC_NOWAIT)`, retried with a back-off until `deadline`
+    /// (a plain blocking `msgsnd` for [`Deadline::NEVER`]): sends `msg` as type `mtype`
+    /// (> 0). `Ok(false)` if the queue stayed full.
     /// See [msgsnd(2)](https://man7.org/linux/man-pages/man2/msgsnd.2.html).
-    pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
-        self.send_once(mtype, data, false).map(drop)
-    }
-
-    /// Sends without waiting (`IPC_NOWAIT`): `Ok(false)` when the queue is full.
-    pub fn try_send(&self, mtype: i64, data: &[u8]) -> Result<bool> {
-        self.send_once(mtype, data, true)
-    }
-
-    /// Sends, waiting at most `timeout` (`None`: for ever) for room. `Ok(false)` on timeout.
-    pub fn send_timeout(&self, mtype: i64, data: &[u8], timeout: Option<Duration>) -> Result<bool> {
-        let Some(timeout) = timeout else {
-            return self.send_once(mtype, data, false);
-        };
-        let sent = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
-            Ok(self.send_once(mtype, data, true)?.then_some(()))
+    pub fn send_deadline(
+        &self,
+        msg: &[u8],
+        mtype: i64,
+        deadline: impl Into<Deadline>,
+    ) -> Result<bool> {
+        let deadline = deadline.into();
+        if deadline == Deadline::NEVER {
+            return self.send_once(msg, mtype, false);
+        }
+        let sent = poll::with_backoff(deadline, || {
+            Ok(self.send_once(msg, mtype, true)?.then_some(()))
         })?;
         Ok(sent.is_some())
+    }
+
+    /// `msgsnd`, as [`send_deadline`](SysvMq::send_deadline), waiting at most `timeout` for
+    /// room: `Ok(false)` if the queue stayed full.
+    pub fn send_timeout(&self, msg: &[u8], mtype: i64, timeout: Duration) -> Result<bool> {
+        self.send_deadline(msg, mtype, Deadline::after(timeout))
+    }
+
+    /// `msgsnd(..., IPC_NOWAIT)` once: `Ok(false)` when the queue is full.
+    /// See [msgsnd(2)](https://man7.org/linux/man-pages/man2/msgsnd.2.html).
+    pub fn try_send(&self, msg: &[u8], mtype: i64) -> Result<bool> {
+        self.send_deadline(msg, mtype, Deadline::now())
+    }
+
+    /// `msgsnd(id, {mtype, msg}, len, 0)`: sends `msg` as type `mtype` (> 0), blocking in
+    /// the kernel for room as long as it takes.
+    /// See [msgsnd(2)](https://man7.org/linux/man-pages/man2/msgsnd.2.html).
+    pub fn send(&self, msg: &[u8], mtype: i64) -> Result<()> {
+        self.send_deadline(msg, mtype, Deadline::NEVER).map(drop)
     }
 
     /// One `msgrcv` into `buf`. `Ok(None)` when `nowait` and nothing matches.
@@ -369,6 +491,7 @@ impl SysvMq {
         truncate: bool,
         nowait: bool,
     ) -> Result<Option<Msg>> {
+        self.check_access("receiving on System V message queue", false)?;
         let (msgtyp, mut flags) = filter.raw()?;
         if truncate {
             flags |= libc::MSG_NOERROR;
@@ -418,50 +541,64 @@ impl SysvMq {
         }
     }
 
-    /// `msgrcv`: receives the first message `filter` picks, waiting as long as it takes.
-    /// See [msgrcv(2)](https://man7.org/linux/man-pages/man2/msgrcv.2.html). A message
-    /// larger than `buf` is an error (and stays queued) unless `truncate`.
-    pub fn recv(&self, buf: &mut [u8], filter: TypeFilter, truncate: bool) -> Result<Msg> {
-        self.recv_once(buf, filter, truncate, false)?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Os,
-                    "receiving on System V message queue",
-                    "no message",
-                )
-            })
+    /// `msgrcv(id, buf, len, msgtyp, IPC_NOWAIT [| MSG_NOERROR | MSG_EXCEPT])`, retried with
+    /// a back-off until `deadline` (a plain blocking `msgrcv` for [`Deadline::NEVER`]): the
+    /// first message `filter` picks, into `buf`; `Ok(None)` if none came in time. A message
+    /// larger than `buf` is an error of kind [`Truncated`](ErrorKind::Truncated) (and stays
+    /// queued) unless `truncate`.
+    /// See [msgrcv(2)](https://man7.org/linux/man-pages/man2/msgrcv.2.html).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut [u8],
+        filter: TypeFilter,
+        truncate: bool,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<Msg>> {
+        let deadline = deadline.into();
+        if deadline == Deadline::NEVER {
+            return self.recv_once(buf, filter, truncate, false);
+        }
+        poll::with_backoff(deadline, || self.recv_once(buf, filter, truncate, true))
     }
 
-    /// Receives without waiting (`IPC_NOWAIT`): `Ok(None)` when nothing matches.
+    /// `msgrcv`, as [`recv_deadline`](SysvMq::recv_deadline), waiting at most `timeout`:
+    /// `Ok(None)` if no message `filter` picks came in time.
+    pub fn recv_timeout(
+        &self,
+        buf: &mut [u8],
+        filter: TypeFilter,
+        truncate: bool,
+        timeout: Duration,
+    ) -> Result<Option<Msg>> {
+        self.recv_deadline(buf, filter, truncate, Deadline::after(timeout))
+    }
+
+    /// `msgrcv(..., IPC_NOWAIT)` once: `Ok(None)` when nothing matches.
+    /// See [msgrcv(2)](https://man7.org/linux/man-pages/man2/msgrcv.2.html).
     pub fn try_recv(
         &self,
         buf: &mut [u8],
         filter: TypeFilter,
         truncate: bool,
     ) -> Result<Option<Msg>> {
-        self.recv_once(buf, filter, truncate, true)
+        self.recv_deadline(buf, filter, truncate, Deadline::now())
     }
 
-    /// Receives, waiting at most `timeout` (`None`: for ever). `Ok(None)` on timeout.
-    pub fn recv_timeout(
-        &self,
-        buf: &mut [u8],
-        filter: TypeFilter,
-        truncate: bool,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Msg>> {
-        match timeout {
-            None => self.recv(buf, filter, truncate).map(Some),
-            Some(t) => poll::with_backoff(poll::Deadline::from_timeout(Some(t)), || {
-                self.recv_once(buf, filter, truncate, true)
-            }),
+    /// `msgrcv(id, buf, len, msgtyp, 0 [| MSG_NOERROR | MSG_EXCEPT])`: the first message
+    /// `filter` picks, blocking in the kernel as long as it takes.
+    /// See [msgrcv(2)](https://man7.org/linux/man-pages/man2/msgrcv.2.html).
+    pub fn recv(&self, buf: &mut [u8], filter: TypeFilter, truncate: bool) -> Result<Msg> {
+        loop {
+            if let Some(m) = self.recv_deadline(&mut *buf, filter, truncate, Deadline::NEVER)? {
+                return Ok(m);
+            }
         }
     }
 }
 
 impl Drop for SysvMq {
     fn drop(&mut self) {
-        if self.owner {
+        if self.owner.owns() {
             // SAFETY: IPC_RMID reads no buffer.
             unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
         }
@@ -471,7 +608,7 @@ impl Drop for SysvMq {
 impl crate::transport::MessageTransport for SysvMq {
     /// Sends as type 1.
     fn send_msg(&mut self, msg: &[u8]) -> Result<()> {
-        self.send(1, msg)
+        self.send(msg, 1)
     }
 
     /// Receives any type into a buffer of `msgmax` bytes, so no message can be too large.
@@ -482,7 +619,7 @@ impl crate::transport::MessageTransport for SysvMq {
     ) -> Result<Option<usize>> {
         buf.clear();
         buf.resize(msgmax(), 0);
-        let got = self.recv_timeout(buf, TypeFilter::Any, false, deadline.remaining())?;
+        let got = self.recv_deadline(&mut buf[..], TypeFilter::Any, false, deadline)?;
         buf.truncate(got.map_or(0, |m| m.len));
         Ok(got.map(|m| m.len))
     }

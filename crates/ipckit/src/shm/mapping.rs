@@ -2,12 +2,25 @@
 //! an anonymous shared mapping that a `fork` child shares, and (through [`crate::shm::sysv`])
 //! System V attachments. One type, [`Mapping`], for all of them.
 //!
-//! Memory shared with another process can change under this one at any time, so ipckit never
-//! hands out a `&[u8]` or `&T` to it in safe code (that would promise Rust it does not
+//! Memory shared with another process can change under this one at any time, so a
+//! [`Mapping`] gives safe code no `&[u8]` or `&T` of plain data into it (that would promise Rust it does not
 //! change). Safe access is by copy ([`Mapping::read_at`], [`Mapping::write_at`]), by plain-data
 //! value ([`Mapping::read_pod`], [`Mapping::write_pod`], for `bytemuck::Pod` types) and by
 //! atomics ([`Mapping::atomic_u32`], [`Mapping::atomic_u64`]). Copies of memory that another
 //! process writes at the same moment can be torn: guard them with a semaphore or a lock.
+//!
+//! Types built on a mapping may hand out references where a protocol keeps every other
+//! writer away while they live, and say so. The shared-memory channel does: a
+//! [`channel::Msg`](crate::channel::Msg) derefs to `&[u8]` and a
+//! [`channel::Loan`](crate::channel::Loan) to `&mut [u8]` in the ring, because a slot is the
+//! loaning sender's alone from its claim to its commit, and the receiver's alone from the
+//! commit until the `Msg` drops; a bulk message is a memfd of its own, sealed against
+//! shrinking and growing, that its sender lets go of when it commits. That holds for peers
+//! that follow the channel's protocol: a process that maps the ring and ignores it, or keeps
+//! a bulk memfd's descriptor, can still write there (the bulk memfd is not sealed against
+//! writing), which is why a channel's peers must trust each other. The unsafe
+//! [`Mapping::as_slice`] and [`Mapping::as_mut_slice`] leave the same promise to their
+//! caller.
 //!
 //! ```
 //! use ipckit::shm::mapping::Mapping;
@@ -28,6 +41,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::object::Access;
 
 /// How a mapping is released on drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +68,15 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// `mmap(MAP_SHARED)` of `len` bytes of `fd` from offset 0: a POSIX shm object, a memfd or a
-    /// file. Read-only unless `writable`.
+    /// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED, fd, 0)`: `len` bytes of a POSIX
+    /// shm object, a memfd or a file, read-only for `Access::ReadOnly`, writable too for
+    /// `Access::ReadWrite`. `Access::WriteOnly` is refused
+    /// ([`InvalidInput`](ErrorKind::InvalidInput)): a mapping is always readable. The
+    /// descriptor must be open for the access asked for (EACCES otherwise).
     /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
-    pub fn map_fd<Fd: AsFd>(fd: Fd, len: usize, writable: bool) -> Result<Self> {
+    pub fn map_fd<Fd: AsFd>(fd: Fd, len: usize, access: Access) -> Result<Self> {
+        access.readable("mapping", format!("{len} bytes"))?;
+        let writable = access.can_write();
         if len == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -106,8 +125,10 @@ impl Mapping {
         })
     }
 
-    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: zeroed memory that a `fork`ed child shares with its
-    /// parent (and no unrelated process can reach: it has no name).
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)`: zeroed
+    /// memory that a `fork`ed child shares with its parent (and no unrelated process can reach:
+    /// it has no name).
+    /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
     pub fn anonymous_shared(len: usize) -> Result<Self> {
         if len == 0 {
             return Err(Error::new(
@@ -273,7 +294,8 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    /// `msync(MS_SYNC)`: writes a file-backed mapping's changes to the file now.
+    /// `msync(addr, len, MS_SYNC)`: writes a file-backed mapping's changes to the file now.
+    /// See [msync(2)](https://man7.org/linux/man-pages/man2/msync.2.html).
     pub fn flush(&self) -> Result<()> {
         // SAFETY: the range is exactly this live mapping.
         unsafe { rustix::mm::msync(self.ptr.as_ptr().cast(), self.len, MsyncFlags::SYNC) }

@@ -17,15 +17,20 @@
 //! are fixed for everyone, so a receiver can map it without fearing it will shrink under the
 //! mapping (`SIGBUS`) or change while being read.
 //!
+//! A memfd has no mode to choose and no name to remove, so it takes no `Options` and has no
+//! `open`, `persist` or `remove`: who holds the descriptor has it. Its access is chosen per
+//! mapping ([`Memfd::map`]).
+//!
 //! ```
+//! use ipckit::Access;
 //! use ipckit::shm::memfd::{Memfd, Seals};
 //! let m = Memfd::create("doc-memfd", 4096).unwrap();
-//! m.map(true).unwrap().write_at(0, b"fixed").unwrap(); // the writable mapping is dropped here
+//! m.map(Access::ReadWrite).unwrap().write_at(0, b"fixed").unwrap(); // unmapped here
 //! m.add_seals(Seals::SHRINK | Seals::GROW | Seals::WRITE | Seals::SEAL).unwrap();
 //! // Now nobody can change it, and a reader can rely on that.
 //! assert!(m.set_len(0).is_err());
 //! let mut buf = [0u8; 5];
-//! m.map(false).unwrap().read_at(0, &mut buf).unwrap();
+//! m.map(Access::ReadOnly).unwrap().read_at(0, &mut buf).unwrap();
 //! assert_eq!(&buf, b"fixed");
 //! // The memory goes with the last descriptor: there is nothing to clean up.
 //! ```
@@ -36,6 +41,7 @@ use rustix::fs::{MemfdFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::object::Access;
 use crate::shm::mapping::Mapping;
 
 /// File seals (`F_SEAL_*`), rustix's [`SealFlags`](rustix::fs::SealFlags):
@@ -60,11 +66,13 @@ pub struct Memfd {
 crate::impl_fd!(Memfd, fd);
 
 impl Memfd {
-    /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)` then `ftruncate(size)`: `size`
+    /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)` then `ftruncate(len)`: `len`
     /// zeroed bytes. `name` is only a label for `/proc` (at most 249 bytes, no NUL); names
-    /// need not be unique.
+    /// need not be unique. There is no mode to give: `memfd_create` takes none, and the memory
+    /// is reached through the descriptor (by a process given it, or one allowed to open a
+    /// holder's `/proc/PID/fd/N`, which takes ptrace access to that process).
     /// See [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html).
-    pub fn create(name: &str, size: usize) -> Result<Self> {
+    pub fn create(name: &str, len: usize) -> Result<Self> {
         if name.contains('\0') {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -83,25 +91,50 @@ impl Memfd {
             fd,
             label: format!("memfd {name}"),
         };
-        m.set_len(size)?;
+        m.set_len(len)?;
         Ok(m)
     }
 
-    /// Wraps a memfd received from another process (inherited, or from
-    /// [`ancillary::recv`](crate::socket::ancillary::recv)). Checked with
-    /// `fcntl(F_GET_SEALS)`: the descriptor must support seals (a memfd, or another tmpfs
-    /// file).
+    /// `fcntl(fd, F_GET_SEALS)` and `readlink("/proc/self/fd/N")`: wraps a memfd received
+    /// from another process (inherited, or from
+    /// [`ancillary::recv`](crate::socket::ancillary::recv)) after checking that it is one. A
+    /// descriptor of anything else (a file, a POSIX shm object, a pipe) is refused with
+    /// [`ErrorKind::InvalidInput`] naming what it is. Without `/proc`, only the seals check
+    /// is made (a tmpfs file passes it).
     /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        rustix::fs::fcntl_get_seals(&fd).map_err(|e| {
-            Error::os("checking", e)
-                .object(format!("descriptor {}", fd.as_raw_fd()))
-                .hint_if(
-                    Errno::INVAL,
-                    "the descriptor is not a memfd: pass one made by memfd_create",
-                )
+        const OP: &str = "taking up memfd";
+        let raw = fd.as_raw_fd();
+        let target = rustix::fs::readlink(format!("/proc/self/fd/{raw}"), Vec::new())
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned());
+        let not_memfd = |what: &str| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                OP,
+                format!("the descriptor is {what}, not a memfd"),
+            )
+            .object(format!("descriptor {raw}"))
+            .hint("pass a descriptor made by memfd_create (Memfd::create)")
+        };
+        if let Some(t) = &target
+            && !t.starts_with("/memfd:")
+        {
+            return Err(not_memfd(&t.escape_debug().to_string()));
+        }
+        rustix::fs::fcntl_get_seals(&fd).map_err(|e| match e {
+            Errno::INVAL => not_memfd("without seals"),
+            e => Error::os(OP, e).object(format!("descriptor {raw}")),
         })?;
-        let label = format!("memfd at descriptor {}", fd.as_raw_fd());
+        let label = match target {
+            Some(t) => {
+                let name = t
+                    .trim_start_matches("/memfd:")
+                    .trim_end_matches(" (deleted)");
+                format!("memfd {} at descriptor {raw}", name.escape_debug())
+            }
+            None => format!("memfd at descriptor {raw}"),
+        };
         Ok(Memfd { fd, label })
     }
 
@@ -151,7 +184,7 @@ impl Memfd {
                 .object(format!("{} with {}", self.label(), seal_names(seals)))
                 .hint_if(
                     Errno::BUSY,
-                    "F_SEAL_WRITE needs no writable shared mapping to exist, in any process: drop writable mappings first, and read-only ones made on this descriptor with Mapping::map_fd (Memfd::map(false) is fine); a child forked meanwhile holds copies until it execs",
+                    "F_SEAL_WRITE needs no writable shared mapping to exist, in any process: drop writable mappings first, and read-only ones made on this descriptor with Mapping::map_fd (Memfd::map(Access::ReadOnly) is fine); a child forked meanwhile holds copies until it execs",
                 )
                 .hint_if(
                     Errno::PERM,
@@ -167,25 +200,29 @@ impl Memfd {
         rustix::fs::fcntl_get_seals(&self.fd).during("reading seals of", self.label())
     }
 
-    /// `mmap(MAP_SHARED)` of the whole memfd at its size now, writable if `writable`.
+    /// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED, fd, 0)` of the whole memfd at
+    /// its size now, read-only for `Access::ReadOnly`, writable too for `Access::ReadWrite`.
+    /// `Access::WriteOnly` is refused ([`InvalidInput`](ErrorKind::InvalidInput)): a mapping
+    /// is always readable.
     ///
     /// A read-only mapping is made through a read-only descriptor (the memfd reopened through
     /// `/proc/self/fd`), so it does not count as writable: `Seals::WRITE` can be added while it
     /// lives, and it can be made after that seal. A writable mapping of a memfd sealed with
     /// `WRITE` or `FUTURE_WRITE` fails with EPERM.
     /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
-    pub fn map(&self, writable: bool) -> Result<Mapping> {
+    pub fn map(&self, access: Access) -> Result<Mapping> {
+        access.readable("mapping", self.label())?;
         let len = self.len()?;
         let object = || format!("{} ({len} bytes)", self.label());
         let map = |fd| {
-            Mapping::map_fd(fd, len, writable).map_err(|e| {
+            Mapping::map_fd(fd, len, access).map_err(|e| {
                 e.object(object()).hint_if(
                     Errno::PERM,
                     "the memfd is sealed against writing (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE): map it read-only",
                 )
             })
         };
-        if writable {
+        if access.can_write() {
             return map(self.fd.as_fd());
         }
         match self.reopen_read_only() {

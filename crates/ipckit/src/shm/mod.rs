@@ -9,7 +9,26 @@
 //! | no name at all, nothing to leak, sealable against change | memfd, inherited or passed | [`memfd`] |
 //! | memory shared only with a `fork`ed child | anonymous shared mapping | [`mapping`] |
 //!
-//! Every kind is reached through a [`mapping::Mapping`].
+//! Every kind is reached through a [`mapping::Mapping`], mapped with an [`Access`](crate::Access)
+//! (`ReadOnly` or `ReadWrite`: a mapping is always readable, so `WriteOnly` is refused). The
+//! named kinds have one shape: `create(name or key, &Options::new(len))`, `open(.., Access)`,
+//! `persist(self)`, `remove(self)`.
+//!
+//! ```
+//! use ipckit::Access;
+//! use ipckit::name::SysvKey;
+//! use ipckit::shm::{memfd::Memfd, posix, sysv};
+//!
+//! let name = ipckit::name::unique_posix("doc-shm-mod");
+//! let p = posix::PosixShm::create(&name, &posix::Options::new(4096)).unwrap();
+//! let s = sysv::SysvShm::create(SysvKey::Private, &sysv::Options::new(4096)).unwrap();
+//! let m = Memfd::create("doc-shm-mod", 4096).unwrap();
+//! for map in [p.map().unwrap(), s.attach().unwrap(), m.map(Access::ReadWrite).unwrap()] {
+//!     map.write_at(0, b"same shape").unwrap();
+//!     assert_eq!(map.len(), 4096);
+//! }
+//! // The creators remove the named ones on drop; the memfd goes with its descriptor.
+//! ```
 
 pub mod mapping;
 pub mod memfd;

@@ -8,24 +8,25 @@
 //! that opened it never does. Unlinking only removes the name: every process that still has it
 //! open or mapped keeps using the memory until it lets go.
 //!
-//! The memory is reached through a [`Mapping`], which never gives safe code a reference into
+//! The memory is reached through a [`Mapping`], which gives safe code no plain reference into
 //! memory another process may change: see [`crate::shm::mapping`].
 //!
 //! ```
-//! use ipckit::shm::posix::PosixShm;
+//! use ipckit::Access;
+//! use ipckit::shm::posix::{self, PosixShm};
 //! let name = ipckit::name::unique_posix("doc-shm");
-//! let shm = PosixShm::create(&name, 4096, 0o600).unwrap();
+//! let shm = PosixShm::create(&name, &posix::Options::new(4096).mode(0o600)).unwrap();
 //! shm.map().unwrap().write_at(0, b"hello").unwrap();
 //!
 //! // Another process would do this with the same name.
-//! let other = PosixShm::open(&name, false).unwrap();
+//! let other = PosixShm::open(&name, Access::ReadOnly).unwrap();
 //! let mut buf = [0u8; 5];
 //! other.map().unwrap().read_at(0, &mut buf).unwrap();
 //! assert_eq!(&buf, b"hello");
 //!
-//! drop(other); // an opener never unlinks
-//! drop(shm); // the creator unlinks the name
-//! assert!(PosixShm::open(&name, false).is_err());
+//! drop(other); // an opener never removes it
+//! shm.remove().unwrap(); // or drop it: the creator removes the name
+//! assert!(PosixShm::open(&name, Access::ReadOnly).is_err());
 //! ```
 
 use std::os::fd::OwnedFd;
@@ -36,12 +37,36 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
-use crate::object::Ownership;
+use crate::object::{Access, DEFAULT_MODE, Ownership};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
 /// Where Linux keeps POSIX shared-memory objects (glibc and rustix both open `/dev/shm/NAME`).
 const SHM_DIR: &str = "/dev/shm";
+
+/// How [`PosixShm::create`] makes an object: its size (no default: `Options::new(len)`) and
+/// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    len: usize,
+    mode: u32,
+}
+
+impl Options {
+    /// An object of `len` zeroed bytes, mode `0o600`.
+    pub fn new(len: usize) -> Self {
+        Options {
+            len,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
 
 /// An open POSIX shared-memory object. The handle that created it unlinks the name on drop
 /// (only if the name still refers to the object it made) unless
@@ -50,7 +75,7 @@ const SHM_DIR: &str = "/dev/shm";
 pub struct PosixShm {
     fd: OwnedFd,
     name: String,
-    writable: bool,
+    access: Access,
     owner: Ownership,
 }
 
@@ -63,13 +88,14 @@ fn nofollow() -> OFlags {
 }
 
 impl PosixShm {
-    /// `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)`, then `ftruncate(size)`
-    /// and `fchmod(mode)` so the umask does not narrow the mode: a new object of `size` zeroed
+    /// `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)`, then `ftruncate(len)`
+    /// and `fchmod(mode)` so the umask does not narrow the mode: a new object of `len` zeroed
     /// bytes that this handle owns. Fails with EEXIST if the name is taken (an existing object is
     /// opened with [`open`](PosixShm::open), never adopted).
     /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
-    pub fn create(name: &str, size: usize, mode: u32) -> Result<Self> {
+    pub fn create(name: &str, opts: &Options) -> Result<Self> {
         const OP: &str = "creating POSIX shared memory";
+        let Options { len, mode } = *opts;
         name::check_posix_name(name)?;
         check_mode(OP, mode).map_err(|e| e.object(name))?;
         let fd = rustix::shm::open(
@@ -80,19 +106,19 @@ impl PosixShm {
         .map_err(|e| {
             Error::os(OP, e).object(name).hint_if(
                 Errno::EXIST,
-                "the name is taken: open it instead, or remove it (PosixShm::unlink, or rm /dev/shm/NAME)",
+                "the name is taken: open it instead, or remove it (shm::posix::remove, or rm /dev/shm/NAME)",
             )
         })?;
         // From here on, a failure drops `shm`, which unlinks what was made.
         let shm = PosixShm {
             fd,
             name: name.to_string(),
-            writable: true,
+            access: Access::ReadWrite,
             owner: Ownership::created(),
         };
-        rustix::fs::ftruncate(&shm.fd, size as u64).map_err(|e| {
+        rustix::fs::ftruncate(&shm.fd, len as u64).map_err(|e| {
             Error::os("sizing POSIX shared memory", e)
-                .object(format!("{name} to {size} bytes"))
+                .object(format!("{name} to {len} bytes"))
                 .hint_if(
                     Errno::FBIG,
                     "the size is over what /dev/shm allows: see `df /dev/shm`",
@@ -104,25 +130,25 @@ impl PosixShm {
         Ok(shm)
     }
 
-    /// `shm_open(name, O_RDWR or O_RDONLY, O_NOFOLLOW)`: an existing object, mapped writable
-    /// only if `writable`. Never unlinks it.
+    /// `shm_open(name, O_RDONLY or O_RDWR | O_NOFOLLOW)`: an existing object, mapped with
+    /// `access`. Never unlinks it. `Access::WriteOnly` is refused
+    /// ([`InvalidInput`](crate::ErrorKind::InvalidInput)): a mapping is always readable.
     /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
-    pub fn open(name: &str, writable: bool) -> Result<Self> {
+    pub fn open(name: &str, access: Access) -> Result<Self> {
+        let op = if access.can_write() {
+            "opening POSIX shared memory for writing"
+        } else {
+            "opening POSIX shared memory for reading"
+        };
+        access.readable(op, name)?;
         name::check_posix_name(name)?;
-        let access = if writable {
+        let flags = if access.can_write() {
             OFlags::RDWR
         } else {
             OFlags::RDONLY
         };
-        let fd = rustix::shm::open(name, access | nofollow(), Mode::empty()).map_err(|e| {
-            Error::os(
-                if writable {
-                    "opening POSIX shared memory for writing"
-                } else {
-                    "opening POSIX shared memory for reading"
-                },
-                e,
-            )
+        let fd = rustix::shm::open(name, flags | nofollow(), Mode::empty()).map_err(|e| {
+            Error::os(op, e)
             .object(name)
             .hint_if(
                 Errno::NOENT,
@@ -140,7 +166,7 @@ impl PosixShm {
         Ok(PosixShm {
             fd,
             name: name.to_string(),
-            writable,
+            access,
             owner: Ownership::joined(),
         })
     }
@@ -150,47 +176,61 @@ impl PosixShm {
         &self.name
     }
 
-    /// True when it was opened for writing (always, for a creator).
-    pub fn is_writable(&self) -> bool {
-        self.writable
+    /// How the handle has it open, and so how [`map`](PosixShm::map) maps it
+    /// (`ReadWrite` for a creator).
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// `fstat(2)`: the object's size in bytes now (another process may have resized it).
     /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
-    pub fn size(&self) -> Result<usize> {
+    pub fn len(&self) -> Result<usize> {
         let st = rustix::fs::fstat(&self.fd)
             .during("reading size of POSIX shared memory", &self.name)?;
         Ok(st.st_size as usize)
     }
 
-    /// `mmap(MAP_SHARED)` of the whole object, at its size now, writable if the handle is.
-    /// The mapping stays valid after this handle is dropped or the name unlinked.
+    /// True when the size is 0 now (`fstat(2)`, as [`len`](PosixShm::len)).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED, fd, 0)` of the whole object, at
+    /// its size now, with the handle's [`access`](PosixShm::access). The mapping stays valid
+    /// after this handle is dropped or the name removed.
     /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
     pub fn map(&self) -> Result<Mapping> {
-        let size = self.size()?;
-        Mapping::map_fd(&self.fd, size, self.writable)
-            .map_err(|e| e.object(format!("POSIX shared memory {} ({size} bytes)", self.name)))
+        let len = self.len()?;
+        Mapping::map_fd(&self.fd, len, self.access)
+            .map_err(|e| e.object(format!("POSIX shared memory {} ({len} bytes)", self.name)))
     }
 
     /// Keeps the object after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`PosixShm::unlink`].
-    pub fn persist(&mut self) {
+    /// creator. Remove it later with [`remove`](PosixShm::remove) on a handle that
+    /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
         self.owner.release();
+        self
     }
 
-    /// `shm_unlink(name)`: removes the name. Processes that have the object open or mapped
-    /// keep using it; it is freed when the last lets go.
+    /// `shm_unlink(name)`, if the name still refers to this object: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixShm::open) removes it too). Processes
+    /// that have the object open or mapped keep using it; it is freed when the last lets go.
+    /// Fails with [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed
+    /// and made again since, and leaves that object alone.
     /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
-    pub fn unlink(name: &str) -> Result<()> {
-        name::check_posix_name(name)?;
-        rustix::shm::unlink(name).map_err(|e| {
-            Error::os("removing POSIX shared memory", e)
-                .object(name)
-                .hint_if(
-                    Errno::NOENT,
-                    "no such object: it is already removed, or the name is wrong",
-                )
-        })
+    pub fn remove(mut self) -> Result<()> {
+        self.owner.release();
+        if !self.name_is_ours() {
+            return Err(Error::new(
+                crate::ErrorKind::Changed,
+                "removing POSIX shared memory",
+                "the name no longer refers to this object (removed, and perhaps made again)",
+            )
+            .object(&self.name));
+        }
+        remove(&self.name)
     }
 
     /// True when the name still refers to the object this handle has open.
@@ -202,6 +242,30 @@ impl PosixShm {
         rustix::fs::lstat(path.as_str())
             .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
     }
+}
+
+/// `shm_unlink(name)`: removes a name nobody holds a handle to (one a crashed or persisting
+/// creator left). Processes that have the object open or mapped keep using it; it is freed
+/// when the last lets go.
+/// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
+///
+/// ```
+/// use ipckit::shm::posix::{self, PosixShm};
+/// let name = ipckit::name::unique_posix("doc-shm-remove");
+/// let _kept = PosixShm::create(&name, &posix::Options::new(4096)).unwrap().persist();
+/// posix::remove(&name).unwrap();
+/// assert!(posix::remove(&name).is_err()); // gone already
+/// ```
+pub fn remove(name: &str) -> Result<()> {
+    name::check_posix_name(name)?;
+    rustix::shm::unlink(name).map_err(|e| {
+        Error::os("removing POSIX shared memory", e)
+            .object(name)
+            .hint_if(
+                Errno::NOENT,
+                "no such object: it is already removed, or the name is wrong",
+            )
+    })
 }
 
 impl Drop for PosixShm {

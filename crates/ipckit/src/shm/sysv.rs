@@ -17,38 +17,63 @@
 //! libc is used here: rustix has no System V IPC.
 //!
 //! ```
+//! use ipckit::Access;
 //! use ipckit::name::SysvKey;
-//! use ipckit::shm::sysv::SysvShm;
-//! let seg = SysvShm::create(SysvKey::Private, 4096, 0o600).unwrap();
-//! let a = seg.attach(true).unwrap();
+//! use ipckit::shm::sysv::{self, SysvShm};
+//! let seg = SysvShm::create(SysvKey::Private, &sysv::Options::new(4096).mode(0o600)).unwrap();
+//! let a = seg.attach().unwrap();
 //! a.write_at(0, b"hello").unwrap();
 //!
 //! // Another process given the id would do this.
-//! let other = SysvShm::open_id(seg.id()).unwrap();
-//! let b = other.attach(false).unwrap();
+//! let other = SysvShm::open_id(seg.id(), Access::ReadOnly).unwrap();
+//! let b = other.attach().unwrap();
 //! let mut buf = [0u8; 5];
 //! b.read_at(0, &mut buf).unwrap();
 //! assert_eq!(&buf, b"hello");
 //! assert_eq!(seg.stat().unwrap().nattch, 2);
 //!
-//! // The creator's drop removes the segment (at once here, as nothing is attached by then).
+//! // Removal waits for the last attachment, then the segment is gone.
+//! seg.remove().unwrap();
 //! drop((a, b, other));
-//! drop(seg);
 //! ```
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
+use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, ipc_time as time};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
 /// `SHM_DEST` (Linux): the segment is marked for removal when its last attachment goes.
 const SHM_DEST: u32 = 0o1000;
+
+/// How [`SysvShm::create`] makes a segment: its size (no default: `Options::new(len)`) and
+/// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    len: usize,
+    mode: u32,
+}
+
+impl Options {
+    /// A segment of `len` zeroed bytes, mode `0o600`.
+    pub fn new(len: usize) -> Self {
+        Options {
+            len,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The permission bits (at most `0o777`), exact: System V IPC has no umask.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
 
 /// A System V shared-memory segment, known by its id. The handle that created it removes it
 /// (`IPC_RMID`) on drop unless [`persist`](SysvShm::persist)ed; one that opened it never does.
@@ -56,21 +81,24 @@ const SHM_DEST: u32 = 0o1000;
 pub struct SysvShm {
     id: i32,
     key: SysvKey,
-    remove_on_drop: AtomicBool,
+    access: Access,
+    owner: Ownership,
 }
 
-/// A segment's state (`shmctl(IPC_STAT)`).
+/// A segment's state (`shmctl(IPC_STAT)`). The facts System V segments, queues and semaphore
+/// sets share have the same names in [`MsgStat`](crate::mq::sysv::MsgStat) and the
+/// semaphore set's stat: `mode`, `uid`, `gid`, `cuid`, `cgid`, `ctime`, `key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShmStat {
-    /// Size in bytes, fixed at creation.
-    pub size: usize,
+    /// Size in bytes, fixed at creation (`shm_segsz`).
+    pub len: usize,
     /// Attachments now, over all processes.
     pub nattch: u64,
     /// The creator's pid.
-    pub cpid: i32,
+    pub cpid: Pid,
     /// The pid of the last `shmat` or `shmdt`.
-    pub lpid: i32,
+    pub lpid: Pid,
     /// Time of the last `shmat`, `None` if never attached.
     pub atime: Option<SystemTime>,
     /// Time of the last `shmdt`, `None` if never detached.
@@ -81,8 +109,12 @@ pub struct ShmStat {
     pub mode: u32,
     /// Owner's user id.
     pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
     /// Creator's user id.
     pub cuid: u32,
+    /// Creator's group id.
+    pub cgid: u32,
     /// The key; [`SysvKey::Private`] for a private segment and for one marked for removal.
     pub key: SysvKey,
     /// True once `IPC_RMID` marked it: it goes when the last attachment does.
@@ -117,8 +149,12 @@ fn shm_rmid(id: i32) -> rustix::io::Result<()> {
     Ok(())
 }
 
-fn shmat(id: i32, writable: bool) -> rustix::io::Result<NonNull<u8>> {
-    let flags = if writable { 0 } else { libc::SHM_RDONLY };
+fn shmat(id: i32, access: Access) -> rustix::io::Result<NonNull<u8>> {
+    let flags = if access.can_write() {
+        0
+    } else {
+        libc::SHM_RDONLY
+    };
     // SAFETY: a null address lets the kernel choose where to attach, so no existing memory of
     // this process is replaced; the new attachment is owned by the caller.
     let p = unsafe { libc::shmat(id, std::ptr::null(), flags) };
@@ -128,25 +164,23 @@ fn shmat(id: i32, writable: bool) -> rustix::io::Result<NonNull<u8>> {
     NonNull::new(p.cast()).ok_or(Errno::FAULT)
 }
 
-fn time(t: libc::time_t) -> Option<SystemTime> {
-    (t > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64))
-}
-
 fn stat_of(ds: &libc::shmid_ds) -> ShmStat {
     let key = ds.shm_perm.__key;
     ShmStat {
-        size: ds.shm_segsz,
+        len: ds.shm_segsz,
         // shmatt_t is 32 bits on some targets.
         #[allow(clippy::unnecessary_cast)]
         nattch: ds.shm_nattch as u64,
-        cpid: ds.shm_cpid,
-        lpid: ds.shm_lpid,
+        cpid: ds.shm_cpid as Pid,
+        lpid: ds.shm_lpid as Pid,
         atime: time(ds.shm_atime),
         dtime: time(ds.shm_dtime),
         ctime: time(ds.shm_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
         mode: ds.shm_perm.mode as u32 & 0o777,
         uid: ds.shm_perm.uid,
+        gid: ds.shm_perm.gid,
         cuid: ds.shm_perm.cuid,
+        cgid: ds.shm_perm.cgid,
         key: SysvKey::from_raw(key),
         removed: ds.shm_perm.mode as u32 & SHM_DEST != 0,
     }
@@ -161,16 +195,18 @@ fn no_such_id(e: Error) -> Error {
 }
 
 impl SysvShm {
-    /// `shmget(key, size, IPC_CREAT | IPC_EXCL | mode)`: a new segment of `size` zeroed bytes
-    /// that this handle owns. The mode is exact (System V IPC has no umask). Fails with EEXIST
-    /// if a segment has the key; [`SysvKey::Private`] always makes a new one.
+    /// `shmget(key, len, IPC_CREAT | IPC_EXCL | mode)`: a new segment of `len` zeroed bytes
+    /// that this handle owns, attached read-write. The mode is exact (System V IPC has no
+    /// umask). Fails with EEXIST if a segment has the key; [`SysvKey::Private`] always makes a
+    /// new one.
     /// See [shmget(2)](https://man7.org/linux/man-pages/man2/shmget.2.html).
-    pub fn create(key: SysvKey, size: usize, mode: u32) -> Result<Self> {
+    pub fn create(key: SysvKey, opts: &Options) -> Result<Self> {
         const OP: &str = "creating System V shared memory";
-        let object = format!("key {key} ({size} bytes)");
+        let Options { len, mode } = *opts;
+        let object = format!("key {key} ({len} bytes)");
         check_mode(OP, mode).map_err(|e| e.object(&object))?;
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as i32;
-        let id = shmget(key.raw(), size, flags).map_err(|e| {
+        let id = shmget(key.raw(), len, flags).map_err(|e| {
             Error::os(OP, e)
                 .object(&object)
                 .hint_if(
@@ -189,14 +225,19 @@ impl SysvShm {
         Ok(SysvShm {
             id,
             key,
-            remove_on_drop: AtomicBool::new(true),
+            access: Access::ReadWrite,
+            owner: Ownership::created(),
         })
     }
 
-    /// `shmget(key, 0, 0)`: the existing segment with this key. Never removes it.
+    /// `shmget(key, 0, perms)`: the existing segment with this key, the kernel checking that
+    /// this user may have `access` to it (`perms` is `0o400` or `0o600`). Never removes it.
+    /// `Access::WriteOnly` is refused ([`InvalidInput`](ErrorKind::InvalidInput)): an
+    /// attachment is always readable.
     /// See [shmget(2)](https://man7.org/linux/man-pages/man2/shmget.2.html).
-    pub fn open(key: SysvKey) -> Result<Self> {
+    pub fn open(key: SysvKey, access: Access) -> Result<Self> {
         const OP: &str = "opening System V shared memory";
+        access.readable(OP, format!("key {key}"))?;
         if key == SysvKey::Private {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -206,7 +247,7 @@ impl SysvShm {
             .object(format!("key {key}"))
             .hint("open a private segment by its id (SysvShm::open_id)"));
         }
-        let id = shmget(key.raw(), 0, 0).map_err(|e| {
+        let id = shmget(key.raw(), 0, access.ipc_perms()).map_err(|e| {
             Error::os(OP, e)
                 .object(format!("key {key}"))
                 .hint_if(
@@ -215,28 +256,32 @@ impl SysvShm {
                 )
                 .hint_if(
                     Errno::ACCESS,
-                    "its mode does not let this user at it: ask its owner to widen the mode",
+                    "its mode does not let this user have the access asked for: open it read-only, or ask its owner to widen the mode",
                 )
         })?;
         Ok(SysvShm {
             id,
             key,
-            remove_on_drop: AtomicBool::new(false),
+            access,
+            owner: Ownership::joined(),
         })
     }
 
     /// `shmctl(id, IPC_STAT)`: the existing segment with this id (checked to exist and be
-    /// readable). Never removes it. On Linux this also reaches a segment already marked for
-    /// removal, while something is still attached to it.
+    /// readable), to attach with `access`. Never removes it. On Linux this also reaches a
+    /// segment already marked for removal, while something is still attached to it.
+    /// `Access::WriteOnly` is refused ([`InvalidInput`](ErrorKind::InvalidInput)).
     /// See [shmctl(2)](https://man7.org/linux/man-pages/man2/shmctl.2.html).
-    pub fn open_id(id: i32) -> Result<Self> {
-        let ds = shm_stat(id).map_err(|e| {
-            no_such_id(Error::os("opening System V shared memory", e).object(format!("id {id}")))
-        })?;
+    pub fn open_id(id: i32, access: Access) -> Result<Self> {
+        const OP: &str = "opening System V shared memory";
+        access.readable(OP, format!("id {id}"))?;
+        let ds =
+            shm_stat(id).map_err(|e| no_such_id(Error::os(OP, e).object(format!("id {id}"))))?;
         Ok(SysvShm {
             id,
             key: stat_of(&ds).key,
-            remove_on_drop: AtomicBool::new(false),
+            access,
+            owner: Ownership::joined(),
         })
     }
 
@@ -250,27 +295,33 @@ impl SysvShm {
         self.key
     }
 
-    /// `shmat(id, NULL, 0 or SHM_RDONLY)`: attaches the whole segment, writable if
-    /// `writable`. The attachment is detached (`shmdt`) when the [`Mapping`] is dropped, and
-    /// keeps the segment alive until then, even after this handle is dropped or the segment
-    /// removed.
+    /// How [`attach`](SysvShm::attach) attaches it: `ReadWrite` for a creator, what
+    /// [`open`](SysvShm::open) was given otherwise.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// `shmat(id, NULL, 0 or SHM_RDONLY)`: attaches the whole segment with the handle's
+    /// [`access`](SysvShm::access). The attachment is detached (`shmdt`) when the
+    /// [`Mapping`] is dropped, and keeps the segment alive until then, even after this handle
+    /// is dropped or the segment removed.
     /// See [shmat(2)](https://man7.org/linux/man-pages/man2/shmat.2.html).
-    pub fn attach(&self, writable: bool) -> Result<Mapping> {
+    pub fn attach(&self) -> Result<Mapping> {
         const OP: &str = "attaching System V shared memory";
         let object = format!("id {}", self.id);
         // The size is fixed at creation, so it cannot change between these two calls.
-        let size = shm_stat(self.id)
+        let len = shm_stat(self.id)
             .map_err(|e| no_such_id(Error::os(OP, e).object(&object)))?
             .shm_segsz;
-        let ptr = shmat(self.id, writable).map_err(|e| {
+        let ptr = shmat(self.id, self.access).map_err(|e| {
             no_such_id(Error::os(OP, e).object(&object)).hint_if(
                 Errno::ACCESS,
-                "its mode does not allow the access asked for: attach read-only, or ask its owner",
+                "its mode does not allow the access asked for: open it read-only, or ask its owner",
             )
         })?;
-        // SAFETY: `ptr` is what shmat just returned for this segment of `size` bytes, and only
+        // SAFETY: `ptr` is what shmat just returned for this segment of `len` bytes, and only
         // the new Mapping will detach it.
-        Ok(unsafe { Mapping::from_shmat(ptr, size, writable) })
+        Ok(unsafe { Mapping::from_shmat(ptr, len, self.access.can_write()) })
     }
 
     /// `shmctl(id, IPC_STAT)`: size, attachments, pids, times, mode and owners now.
@@ -284,11 +335,15 @@ impl SysvShm {
         })
     }
 
-    /// `shmctl(id, IPC_RMID)`: marks the segment for removal. It is destroyed when the last
-    /// attachment goes (at once if none is left); until then every process attached keeps
-    /// using it, its key is free for a new segment, and `stat().removed` is true.
+    /// `shmctl(id, IPC_RMID)`: marks the segment for removal, whoever created it (a handle from
+    /// [`open`](SysvShm::open) or [`open_id`](SysvShm::open_id) removes it too: that is how
+    /// a segment nobody holds is removed). It is destroyed when the last attachment goes (at
+    /// once if none is left); until then every process attached keeps using it, its key is
+    /// free for a new segment, and `stat().removed` is true.
     /// See [shmctl(2)](https://man7.org/linux/man-pages/man2/shmctl.2.html).
-    pub fn remove(&self) -> Result<()> {
+    pub fn remove(mut self) -> Result<()> {
+        // Whatever happens, the drop removes nothing more: the id may even be reused later.
+        self.owner.release();
         shm_rmid(self.id).map_err(|e| {
             no_such_id(
                 Error::os("removing System V shared memory", e).object(format!("id {}", self.id)),
@@ -297,23 +352,22 @@ impl SysvShm {
                 Errno::PERM,
                 "only the segment's owner, creator or a privileged process can remove it",
             )
-        })?;
-        // Nothing left to remove on drop: the id may even be reused later.
-        self.remove_on_drop.store(false, Ordering::Relaxed);
-        Ok(())
+        })
     }
 
     /// Keeps the segment after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`remove`](SysvShm::remove) (e.g. on a handle from
-    /// [`open`](SysvShm::open) or [`open_id`](SysvShm::open_id)) or `ipcrm -m ID`.
-    pub fn persist(&mut self) {
-        *self.remove_on_drop.get_mut() = false;
+    /// creator. Remove it later with [`remove`](SysvShm::remove) on a handle from
+    /// [`open`](SysvShm::open) or [`open_id`](SysvShm::open_id), or `ipcrm -m ID`.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
+        self.owner.release();
+        self
     }
 }
 
 impl Drop for SysvShm {
     fn drop(&mut self) {
-        if *self.remove_on_drop.get_mut() {
+        if self.owner.owns() {
             let _ = shm_rmid(self.id);
         }
     }
