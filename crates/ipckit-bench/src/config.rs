@@ -163,16 +163,22 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_valid_ones() {
+        use crate::rows::Row;
+        let (pipe, shm) = (Row::Pipe.as_str(), Row::ShmFutex.as_str());
         assert_eq!(
-            parse_only("pipe,shm-futex").unwrap(),
-            vec!["pipe", "shm-futex"]
+            parse_only(&format!("{pipe},{shm}")).unwrap(),
+            vec![pipe, shm]
         );
-        let e = parse_only("pipe,carrier-pigeon").unwrap_err().to_string();
+        let e = parse_only(&format!("{pipe},carrier-pigeon"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("carrier-pigeon") && e.contains("unix-stream") && e.contains("ref-memcpy")
+            e.contains("carrier-pigeon")
+                && e.contains(Row::UnixStream.as_str())
+                && e.contains(Row::RefMemcpy.as_str())
         );
         assert!(
-            parse_only("test-corrupt").is_err(),
+            parse_only(Row::TestCorrupt.as_str()).is_err(),
             "test drivers are not for users"
         );
     }

@@ -12,27 +12,7 @@ use crate::error::{Error, Result, STOPPED};
 /// the timed form of their call, which costs what the blocking form does.
 pub const STEP: Duration = Duration::from_millis(100);
 
-/// What a row measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Ping-pong round trips, one message each way.
-    Latency,
-    /// One-way streaming from the parent to the peer.
-    Throughput,
-}
-
-/// What a row is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// An IPC mechanism of ipckit.
-    Mechanism,
-    /// A raw baseline the mechanisms are compared with.
-    Reference,
-    /// Another project's IPC, for comparison.
-    Peer,
-}
+pub use crate::report::{Kind, Role};
 
 /// Facts both ends of a measurement know.
 #[derive(Clone, Debug)]

@@ -133,13 +133,6 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
     }
 }
 
-impl Report {
-    /// The rows that failed (a payload check, a peer that died): the run as a whole failed.
-    pub fn failed(&self) -> Vec<&Run> {
-        self.runs.iter().filter(|r| r.error.is_some()).collect()
-    }
-}
-
 /// What a measurement recorded.
 struct Measured {
     messages: u64,

@@ -125,10 +125,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The reports first: after a hang-up the terminal may be gone, and printing to it fail.
     if to_stdout {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        writeln!(out, "{}", report.to_json())?;
     } else {
-        write(&json_path, &serde_json::to_string_pretty(&report)?)?;
+        write(&json_path, &report.to_json())?;
     }
     write(&html_path, &ipckit_bench::html::render(&report))?;
     let table = ipckit_bench::report::table(&report);

@@ -70,9 +70,9 @@ const PASS: Duration = Duration::from_secs(10);
 impl Driver for Channel {
     fn name(&self) -> &'static str {
         match self.0 {
-            Wait::Spin => "channel-spin",
-            Wait::Adaptive => "channel",
-            Wait::Blocking => "channel-blocking",
+            Wait::Spin => crate::rows::Row::ChannelSpin.as_str(),
+            Wait::Adaptive => crate::rows::Row::Channel.as_str(),
+            Wait::Blocking => crate::rows::Row::ChannelBlocking.as_str(),
         }
     }
 

@@ -50,8 +50,8 @@ impl Link for FaultyLink {
 impl Driver for Faulty {
     fn name(&self) -> &'static str {
         match self.0 {
-            Fault::Corrupt => "test-corrupt",
-            Fault::Drop => "test-drop",
+            Fault::Corrupt => crate::rows::Row::TestCorrupt.as_str(),
+            Fault::Drop => crate::rows::Row::TestDrop.as_str(),
         }
     }
 

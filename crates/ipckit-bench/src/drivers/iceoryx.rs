@@ -140,7 +140,7 @@ struct Ready {
 
 impl Driver for Iceoryx2 {
     fn name(&self) -> &'static str {
-        "iceoryx2"
+        crate::rows::Row::Iceoryx2.as_str()
     }
 
     fn role(&self) -> Role {

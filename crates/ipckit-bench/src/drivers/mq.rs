@@ -38,7 +38,7 @@ impl Link for PosixLink {
 
 impl Driver for PosixMqDriver {
     fn name(&self) -> &'static str {
-        "posix-mq"
+        crate::rows::Row::PosixMq.as_str()
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -135,7 +135,7 @@ impl Link for SysvLink {
 
 impl Driver for SysvMqDriver {
     fn name(&self) -> &'static str {
-        "sysv-mq"
+        crate::rows::Row::SysvMq.as_str()
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {

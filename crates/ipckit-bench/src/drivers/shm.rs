@@ -198,7 +198,7 @@ pub struct PosixShmSem;
 
 impl Driver for PosixShmSem {
     fn name(&self) -> &'static str {
-        "posix-shm-sem"
+        crate::rows::Row::PosixShmSem.as_str()
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -244,7 +244,7 @@ pub struct SysvShmSem;
 
 impl Driver for SysvShmSem {
     fn name(&self) -> &'static str {
-        "sysv-shm-sem"
+        crate::rows::Row::SysvShmSem.as_str()
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -279,7 +279,7 @@ pub struct ShmFutex;
 
 impl Driver for ShmFutex {
     fn name(&self) -> &'static str {
-        "shm-futex"
+        crate::rows::Row::ShmFutex.as_str()
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -314,7 +314,7 @@ pub struct MmapFileFutex;
 
 impl Driver for MmapFileFutex {
     fn name(&self) -> &'static str {
-        "mmap-file-futex"
+        crate::rows::Row::MmapFileFutex.as_str()
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -415,7 +415,7 @@ impl Link for SpinLink {
 
 impl Driver for RefSpin {
     fn name(&self) -> &'static str {
-        "ref-spin"
+        crate::rows::Row::RefSpin.as_str()
     }
 
     fn role(&self) -> Role {
@@ -524,7 +524,7 @@ impl Link for FutexLink {
 
 impl Driver for RefFutex {
     fn name(&self) -> &'static str {
-        "ref-futex"
+        crate::rows::Row::RefFutex.as_str()
     }
 
     fn role(&self) -> Role {

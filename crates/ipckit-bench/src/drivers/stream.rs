@@ -55,7 +55,7 @@ pub struct Pipe;
 
 impl Driver for Pipe {
     fn name(&self) -> &'static str {
-        "pipe"
+        crate::rows::Row::Pipe.as_str()
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -123,7 +123,7 @@ pub struct Fifo;
 
 impl Driver for Fifo {
     fn name(&self) -> &'static str {
-        "fifo"
+        crate::rows::Row::Fifo.as_str()
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -214,7 +214,7 @@ fn raw_pipe() -> Result<(RawFd, RawFd)> {
 
 impl Driver for RefPipe {
     fn name(&self) -> &'static str {
-        "ref-pipe"
+        crate::rows::Row::RefPipe.as_str()
     }
 
     fn role(&self) -> Role {
