@@ -735,6 +735,44 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_knows_a_report_from_other_json() {
+        for (text, what) in [
+            ("hello", "not JSON"),
+            ("[1, 2]", "no \"version\""),
+            (r#"{"runs": []}"#, "no \"version\""),
+            (r#"{"version": "1"}"#, "no \"version\""),
+            (
+                r#"{"version": 2, "runs": 3}"#,
+                "of version 2 (this ipckit reads version 1)",
+            ),
+            (r#"{"version": 1, "runs": []}"#, "missing field `tool`"),
+        ] {
+            let e = Report::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(what), "{text}: {e}");
+        }
+        let report = Report {
+            version: VERSION,
+            tool: "ipckit 0.1.0".into(),
+            profile: "quick".into(),
+            duration_ms: 1,
+            host: Host {
+                cpus: 1,
+                kernel: "6.1".into(),
+                cpu_model: "x".into(),
+                pinned: false,
+                pinned_cpus: None,
+            },
+            runs: vec![row(Row::Pipe, Kind::Latency, 64, 0.0, 10)],
+            claims: Vec::new(),
+            overhead: Vec::new(),
+            interrupted: false,
+        };
+        let back = Report::from_json(&report.to_json()).unwrap();
+        assert_eq!(back.runs[0].mechanism, Row::Pipe);
+        assert_eq!(back.runs[0].rtt_ns, report.runs[0].rtt_ns);
+    }
+
+    #[test]
     fn labels_do_not_round_up_into_the_next_unit() {
         assert_eq!(ns_label(999.7), "1.0 µs");
         assert_eq!(ns_label(999_960.0), "1.00 ms");

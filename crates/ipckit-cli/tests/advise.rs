@@ -183,7 +183,12 @@ fn latency_critical_says_when_this_host_disagrees() {
         row("pipe", "latency", &rtt(20_000), "1.0", "null"),
         row("pipe", "throughput", "null", "50000.0", "204800000.0"),
     ];
-    let report = format!(r#"{{"version": 1, "runs": [{}]}}"#, runs.join(","));
+    // REPORT's header (version, tool, host), these rows.
+    let header = &REPORT[..REPORT.find(r#""runs""#).unwrap()];
+    let report = format!(
+        r#"{header} "runs": [{}], "claims": [], "overhead": [], "interrupted": false}}"#,
+        runs.join(",")
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.json");
     std::fs::write(&file, report).unwrap();
@@ -244,10 +249,26 @@ fn a_bad_report_file_is_one_line_and_exit_1() {
     let not_report = dir.path().join("other.json");
     std::fs::write(&not_report, r#"{"name": "something else"}"#).unwrap();
     let missing = dir.path().join("missing.json");
+    let newer = dir.path().join("newer.json");
+    std::fs::write(
+        &newer,
+        REPORT.replacen(r#""version": 1"#, r#""version": 2"#, 1),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, REPORT.replacen(r#""profile""#, r#""profiles""#, 1)).unwrap();
     for (file, says) in [
         (&missing, "ipckit: reading the bench report"),
         (&not_json, "is not a bench report: not JSON"),
         (&not_report, "not an ipckit bench report"),
+        (
+            &newer,
+            "a bench report of version 2 (this ipckit reads version 1): run ipckit bench again",
+        ),
+        (
+            &broken,
+            "not an ipckit bench report of version 1: missing field `profile`",
+        ),
     ] {
         let out = advise(dir.path(), &["--report", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{file:?}");
