@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(Row::ALL.len() + Row::TEST.len(), Row::EVERY.len());
         assert!(Row::TEST.iter().all(|t| !Row::ALL.contains(t)));
         let json = serde_json::to_string(&Row::ChannelSpin).unwrap();
-        assert_eq!(json, r#""channel-spin""#);
+        assert_eq!(json, format!("\"{}\"", Row::ChannelSpin.as_str()));
         assert_eq!(
             serde_json::from_str::<Row>(&json).unwrap(),
             Row::ChannelSpin
