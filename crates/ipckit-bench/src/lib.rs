@@ -13,6 +13,9 @@
 //! without the default `engine` feature the crate is only them, and depends on neither
 //! `ipckit` nor iceoryx2 (`ipckit-advise` reads reports that way).
 
+// Without the engine, the links above to its modules have nothing to point at.
+#![cfg_attr(not(feature = "engine"), allow(rustdoc::broken_intra_doc_links))]
+
 #[cfg(feature = "engine")]
 pub mod config;
 #[cfg(feature = "engine")]
