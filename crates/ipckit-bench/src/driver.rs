@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::control::Control;
 use crate::error::{Error, Result, STOPPED};
+use crate::rows::Row;
 
 /// How long one of a driver's waits lasts before it looks at the stop flag again. Drivers use
 /// the timed form of their call, which costs what the blocking form does.
@@ -82,8 +83,8 @@ pub trait Link {
 
 /// One mechanism: how each end is made.
 pub trait Driver: Sync {
-    /// The name `--only` takes and the report shows.
-    fn name(&self) -> &'static str;
+    /// Its row: the name `--only` takes and the report shows.
+    fn name(&self) -> Row;
     /// What the row is for.
     fn role(&self) -> Role {
         Role::Mechanism

@@ -28,7 +28,7 @@ fn config(only: &[Row]) -> Config {
         duration: Duration::from_millis(30),
         warmup: Duration::from_millis(10),
         pin: false,
-        only: only.iter().map(|r| r.to_string()).collect(),
+        only: only.to_vec(),
         ..Config::quick(peer)
     }
 }

@@ -41,7 +41,7 @@ pub struct BenchArgs {
 
 /// `--only`'s list (one value to clap, so a usage error names it whole).
 #[derive(Clone)]
-struct Names(Vec<String>);
+struct Names(Vec<ipckit_bench::Row>);
 
 /// `--sizes`' list.
 #[derive(Clone)]

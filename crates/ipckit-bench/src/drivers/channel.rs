@@ -68,11 +68,11 @@ impl Link for ChannelLink {
 const PASS: Duration = Duration::from_secs(10);
 
 impl Driver for Channel {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::rows::Row {
         match self.0 {
-            Wait::Spin => crate::rows::Row::ChannelSpin.as_str(),
-            Wait::Adaptive => crate::rows::Row::Channel.as_str(),
-            Wait::Blocking => crate::rows::Row::ChannelBlocking.as_str(),
+            Wait::Spin => crate::rows::Row::ChannelSpin,
+            Wait::Adaptive => crate::rows::Row::Channel,
+            Wait::Blocking => crate::rows::Row::ChannelBlocking,
         }
     }
 

@@ -48,10 +48,10 @@ impl Link for FaultyLink {
 }
 
 impl Driver for Faulty {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::rows::Row {
         match self.0 {
-            Fault::Corrupt => crate::rows::Row::TestCorrupt.as_str(),
-            Fault::Drop => crate::rows::Row::TestDrop.as_str(),
+            Fault::Corrupt => crate::rows::Row::TestCorrupt,
+            Fault::Drop => crate::rows::Row::TestDrop,
         }
     }
 

@@ -12,10 +12,6 @@ pub mod stream;
 use crate::driver::Driver;
 use crate::rows::Row;
 
-/// `ref-memcpy`: copies within one process, no peer. The runner measures it itself: the one
-/// row with no driver.
-pub const REF_MEMCPY: &str = Row::RefMemcpy.as_str();
-
 /// Every driver, in the order the report lists them: references first, then the mechanisms by
 /// family, then the peer.
 pub fn all() -> Vec<&'static dyn Driver> {
@@ -52,14 +48,10 @@ fn hidden() -> Vec<&'static dyn Driver> {
     ]
 }
 
-/// The names `--only` accepts, in report order ([`Row::ALL`]).
-pub fn names() -> Vec<&'static str> {
-    Row::ALL.iter().map(|r| r.as_str()).collect()
-}
-
-/// The driver called `name`, the test-only ones included.
-pub fn find(name: &str) -> Option<&'static dyn Driver> {
-    all().into_iter().chain(hidden()).find(|d| d.name() == name)
+/// The driver of `row`, the test-only ones included. [`Row::RefMemcpy`] has none: it copies
+/// within one process, no peer, and the runner measures it itself.
+pub fn find(row: Row) -> Option<&'static dyn Driver> {
+    all().into_iter().chain(hidden()).find(|d| d.name() == row)
 }
 
 #[cfg(test)]
@@ -69,23 +61,23 @@ mod tests {
     #[test]
     fn every_row_has_a_driver_and_every_driver_a_row() {
         for row in Row::ALL.iter().chain(Row::TEST) {
-            let driver = find(row.as_str());
+            let driver = find(*row);
             if *row == Row::RefMemcpy {
                 assert!(driver.is_none(), "the runner measures {row} itself");
             } else {
                 assert!(driver.is_some(), "no driver for the row {row}");
             }
         }
-        for d in all().into_iter().chain(hidden()) {
-            let row: Row = d.name().parse().unwrap();
-            assert_eq!(
-                Row::TEST.contains(&row),
-                hidden().iter().any(|h| h.name() == d.name())
-            );
+        for d in hidden() {
+            assert!(Row::TEST.contains(&d.name()), "{} is a test row", d.name());
         }
-        // The drivers come in report order.
-        let listed: Vec<&str> = all().iter().map(|d| d.name()).collect();
-        let ordered: Vec<&str> = names().into_iter().filter(|n| *n != REF_MEMCPY).collect();
+        // The drivers users can select come in report order, one per row.
+        let listed: Vec<Row> = all().iter().map(|d| d.name()).collect();
+        let ordered: Vec<Row> = Row::ALL
+            .iter()
+            .copied()
+            .filter(|r| *r != Row::RefMemcpy)
+            .collect();
         assert_eq!(listed, ordered);
     }
 }

@@ -58,8 +58,8 @@ impl Link for EventLink {
 }
 
 impl Driver for EventFdDriver {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::EventFd.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::EventFd
     }
 
     fn fixed_size(&self) -> Option<usize> {
@@ -143,8 +143,8 @@ impl Link for SignalLink {
 }
 
 impl Driver for SignalDriver {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::Signal.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::Signal
     }
 
     fn fixed_size(&self) -> Option<usize> {

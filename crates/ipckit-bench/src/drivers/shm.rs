@@ -197,8 +197,8 @@ impl Link for Ring {
 pub struct PosixShmSem;
 
 impl Driver for PosixShmSem {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::PosixShmSem.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::PosixShmSem
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -243,8 +243,8 @@ impl Driver for PosixShmSem {
 pub struct SysvShmSem;
 
 impl Driver for SysvShmSem {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::SysvShmSem.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::SysvShmSem
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -278,8 +278,8 @@ impl Driver for SysvShmSem {
 pub struct ShmFutex;
 
 impl Driver for ShmFutex {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::ShmFutex.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::ShmFutex
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -313,8 +313,8 @@ fn open_memfd(ctl: &Control) -> Result<Mapping> {
 pub struct MmapFileFutex;
 
 impl Driver for MmapFileFutex {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::MmapFileFutex.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::MmapFileFutex
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -414,8 +414,8 @@ impl Link for SpinLink {
 }
 
 impl Driver for RefSpin {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::RefSpin.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::RefSpin
     }
 
     fn role(&self) -> Role {
@@ -523,8 +523,8 @@ impl Link for FutexLink {
 }
 
 impl Driver for RefFutex {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::RefFutex.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::RefFutex
     }
 
     fn role(&self) -> Role {

@@ -18,8 +18,8 @@ use crate::system::sysctl;
 pub struct UnixStreamDriver;
 
 impl Driver for UnixStreamDriver {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::UnixStream.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::UnixStream
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -142,8 +142,8 @@ macro_rules! packet_driver {
         pub struct $driver;
 
         impl Driver for $driver {
-            fn name(&self) -> &'static str {
-                $row.as_str()
+            fn name(&self) -> crate::rows::Row {
+                $row
             }
 
             fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -179,8 +179,8 @@ packet_driver!(
 pub struct TcpLoopback;
 
 impl Driver for TcpLoopback {
-    fn name(&self) -> &'static str {
-        crate::rows::Row::TcpLoopback.as_str()
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::TcpLoopback
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
