@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ipckit_advise::{self as advise, Advice, Candidate, Constraints, Fit, Measured};
 use ipckit_bench::Row;
-use ipckit_bench::report::{
-    ReadError, Report as BenchReport, bandwidth_label, ns_label, rate_label, size_label,
-};
+use ipckit_bench::report::{ReadError, Report, bandwidth_label, ns_label, rate_label, size_label};
 use serde::Serialize;
 
 /// Where `ipckit bench` writes its report, and where advise looks for one.
@@ -101,24 +99,24 @@ impl AdviseArgs {
 }
 
 /// A bench report, and where it came from.
-struct Report {
+struct Loaded {
     path: PathBuf,
-    report: BenchReport,
+    report: Report,
 }
 
 /// The report named by `--report` (it must be there and be one), else the default one when
 /// it is there (a broken one is passed over with a warning).
-fn load(arg: Option<&Path>) -> anyhow::Result<Option<Report>> {
-    let read = |path: &Path| -> anyhow::Result<Report> {
+fn load(arg: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
+    let read = |path: &Path| -> anyhow::Result<Loaded> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the bench report {}", path.display()))?;
-        let report = BenchReport::from_json(&text).map_err(|e| match e {
+        let report = Report::from_json(&text).map_err(|e| match e {
             ReadError::NotJson(e) => {
                 anyhow::anyhow!("{} is not a bench report: not JSON: {e}", path.display())
             }
             e => anyhow::anyhow!("{}: {e}", path.display()),
         })?;
-        Ok(Report {
+        Ok(Loaded {
             path: path.to_path_buf(),
             report,
         })
@@ -271,7 +269,7 @@ fn to_json<'a>(
     c: &Constraints,
     advice: &'a Advice,
     measured: &[Option<Measured>],
-    report: Option<&Report>,
+    report: Option<&Loaded>,
 ) -> AdviceJson<'a> {
     let fits =
         |it: &mut dyn Iterator<Item = &Fit>| -> Vec<FitJson> { it.map(FitJson::from).collect() };
@@ -457,7 +455,7 @@ fn human(
     c: &Constraints,
     advice: &Advice,
     measured: &[Option<Measured>],
-    report: Option<&Report>,
+    report: Option<&Loaded>,
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!("ranked for: {}\n", flags(c)));
@@ -548,7 +546,7 @@ fn fastest(advice: &Advice, measured: &[Option<Measured>]) -> Option<String> {
 }
 
 /// ` (ipckit 0.1.0, quick profile, on CPU, an interrupted run)` from a report's header.
-fn describe(report: &BenchReport) -> String {
+fn describe(report: &Report) -> String {
     let mut parts = vec![
         report.tool.clone(),
         format!("{} profile", report.profile),
