@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::drivers;
 use crate::error::{Error, Result};
+use crate::rows::Row;
 
 /// How the bench starts its peer: normally itself again (`ipckit __bench-peer`); a test binary
 /// starts itself with the arguments that run its peer test.
@@ -34,8 +34,8 @@ pub struct Config {
     pub warmup: Duration,
     /// Pin the bench and its peer to two different CPUs (when there are two).
     pub pin: bool,
-    /// The mechanisms to measure, by name (empty: all).
-    pub only: Vec<String>,
+    /// The rows to measure (empty: all of [`Row::ALL`]).
+    pub only: Vec<Row>,
     /// How to start the peer.
     pub peer: PeerCommand,
     /// How long past warm-up and recording a row may take before its peer is killed.
@@ -125,23 +125,27 @@ fn bad_size(part: &str, why: &str) -> Error {
     ))
 }
 
-/// Checks `--only` names against the mechanisms there are.
-pub fn parse_only(text: &str) -> Result<Vec<String>> {
-    let valid = drivers::names();
+/// Checks `--only` names against the rows there are ([`Row::ALL`]: not the test rows).
+pub fn parse_only(text: &str) -> Result<Vec<Row>> {
+    let valid = Row::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = Vec::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if !valid.contains(&name) {
-            return Err(Error::Usage(format!(
-                "unknown mechanism '{name}' in --only; valid names: {}",
-                valid.join(", ")
-            )));
+        match name.parse::<Row>() {
+            Ok(row) if Row::ALL.contains(&row) => out.push(row),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown mechanism '{name}' in --only; valid names: {valid}"
+                )));
+            }
         }
-        out.push(name.to_string());
     }
     if out.is_empty() {
         return Err(Error::Usage(format!(
-            "--only needs at least one name; valid names: {}",
-            valid.join(", ")
+            "--only needs at least one name; valid names: {valid}"
         )));
     }
     Ok(out)
@@ -163,16 +167,21 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_valid_ones() {
+        let (pipe, shm) = (Row::Pipe.as_str(), Row::ShmFutex.as_str());
         assert_eq!(
-            parse_only("pipe,shm-futex").unwrap(),
-            vec!["pipe", "shm-futex"]
+            parse_only(&format!("{pipe},{shm}")).unwrap(),
+            vec![Row::Pipe, Row::ShmFutex]
         );
-        let e = parse_only("pipe,carrier-pigeon").unwrap_err().to_string();
+        let e = parse_only(&format!("{pipe},carrier-pigeon"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("carrier-pigeon") && e.contains("unix-stream") && e.contains("ref-memcpy")
+            e.contains("carrier-pigeon")
+                && e.contains(Row::UnixStream.as_str())
+                && e.contains(Row::RefMemcpy.as_str())
         );
         assert!(
-            parse_only("test-corrupt").is_err(),
+            parse_only(Row::TestCorrupt.as_str()).is_err(),
             "test drivers are not for users"
         );
     }

@@ -7,32 +7,13 @@ use std::time::Duration;
 
 use crate::control::Control;
 use crate::error::{Error, Result, STOPPED};
+use crate::rows::Row;
 
 /// How long one of a driver's waits lasts before it looks at the stop flag again. Drivers use
 /// the timed form of their call, which costs what the blocking form does.
 pub const STEP: Duration = Duration::from_millis(100);
 
-/// What a row measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Ping-pong round trips, one message each way.
-    Latency,
-    /// One-way streaming from the parent to the peer.
-    Throughput,
-}
-
-/// What a row is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// An IPC mechanism of ipckit.
-    Mechanism,
-    /// A raw baseline the mechanisms are compared with.
-    Reference,
-    /// Another project's IPC, for comparison.
-    Peer,
-}
+pub use crate::report::{Kind, Role};
 
 /// Facts both ends of a measurement know.
 #[derive(Clone, Debug)]
@@ -102,8 +83,8 @@ pub trait Link {
 
 /// One mechanism: how each end is made.
 pub trait Driver: Sync {
-    /// The name `--only` takes and the report shows.
-    fn name(&self) -> &'static str;
+    /// Its row: the name `--only` takes and the report shows.
+    fn name(&self) -> Row;
     /// What the row is for.
     fn role(&self) -> Role {
         Role::Mechanism

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::driver::{Kind, Role};
-use crate::report::{Report, Rtt, Run, bandwidth_label, ns_label, rate_label, size_label};
+use crate::report::{
+    Kind, Report, Role, Rtt, Run, bandwidth_label, ns_label, rate_label, size_label,
+};
 
 /// Width of every chart, pixels.
 const WIDTH: f64 = 960.0;
@@ -608,6 +609,7 @@ fn results_table(runs: &[Run]) -> String {
 mod tests {
     use super::*;
     use crate::report::{Host, claims};
+    use crate::rows::Row;
 
     fn host() -> Host {
         Host {
@@ -672,21 +674,27 @@ mod tests {
     fn sample() -> Report {
         let mut runs = Vec::new();
         for size in [64, 4096] {
-            runs.push(lat("pipe", Role::Mechanism, size, 9_000));
-            runs.push(lat("unix-stream", Role::Mechanism, size, 7_000));
+            runs.push(lat(Row::Pipe.as_str(), Role::Mechanism, size, 9_000));
+            runs.push(lat(Row::UnixStream.as_str(), Role::Mechanism, size, 7_000));
             runs.push(lat("x<b>&y", Role::Mechanism, size, 0));
-            runs.push(lat("atomic-pingpong", Role::Reference, size, 150));
-            runs.push(lat("iceoryx2", Role::Peer, size, 900));
-            runs.push(thr("pipe", Role::Mechanism, size, 4e5, 2_400.0));
-            runs.push(thr("shm-futex", Role::Mechanism, size, 3e6, 0.0));
-            runs.push(thr("tcp-loopback", Role::Mechanism, size, 1e5, 9_000.0));
+            runs.push(lat(Row::RefSpin.as_str(), Role::Reference, size, 150));
+            runs.push(lat(Row::Iceoryx2.as_str(), Role::Peer, size, 900));
+            runs.push(thr(Row::Pipe.as_str(), Role::Mechanism, size, 4e5, 2_400.0));
+            runs.push(thr(Row::ShmFutex.as_str(), Role::Mechanism, size, 3e6, 0.0));
+            runs.push(thr(
+                Row::TcpLoopback.as_str(),
+                Role::Mechanism,
+                size,
+                1e5,
+                9_000.0,
+            ));
         }
         runs.push(skipped(
-            "posix-mq",
+            Row::PosixMq.as_str(),
             64,
             "msg_max is 10, below the queue depth",
         ));
-        let mut failed = thr("sysv-mq", Role::Mechanism, 64, 0.0, 0.0);
+        let mut failed = thr(Row::SysvMq.as_str(), Role::Mechanism, 64, 0.0, 0.0);
         failed.error = Some("payload check failed: message 7".into());
         runs.push(failed);
         report(runs)
@@ -738,10 +746,21 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 0);
         assert!(html.contains("No rows measured"));
         assert_finite(&html);
-        let html = render(&report(vec![lat("pipe", Role::Mechanism, 64, 0)]));
+        let html = render(&report(vec![lat(
+            Row::Pipe.as_str(),
+            Role::Mechanism,
+            64,
+            0,
+        )]));
         assert_eq!(html.matches("<svg").count(), 1);
         assert_finite(&html);
-        let html = render(&report(vec![thr("pipe", Role::Mechanism, 64, 0.0, 0.0)]));
+        let html = render(&report(vec![thr(
+            Row::Pipe.as_str(),
+            Role::Mechanism,
+            64,
+            0.0,
+            0.0,
+        )]));
         assert_eq!(html.matches("<svg").count(), 2);
         assert_finite(&html);
     }
@@ -750,9 +769,15 @@ mod tests {
     fn non_finite_numbers_stay_out() {
         // A zero-throughput pipe makes the claims' ratios infinite; NaN figures are dropped.
         let runs = vec![
-            thr("pipe", Role::Mechanism, 64, 0.0, f64::NAN),
-            thr("shm-futex", Role::Mechanism, 64, 1e6, f64::INFINITY),
-            thr("memcpy", Role::Reference, 64, f64::NAN, 5.0),
+            thr(Row::Pipe.as_str(), Role::Mechanism, 64, 0.0, f64::NAN),
+            thr(
+                Row::ShmFutex.as_str(),
+                Role::Mechanism,
+                64,
+                1e6,
+                f64::INFINITY,
+            ),
+            thr(Row::RefMemcpy.as_str(), Role::Reference, 64, f64::NAN, 5.0),
         ];
         let html = render(&report(runs));
         assert_finite(&html);
@@ -764,11 +789,14 @@ mod tests {
     #[test]
     #[ignore]
     fn write_sample() {
-        use crate::report::{KERNEL_COPY, SHARED_MEMORY};
         let mut runs = Vec::new();
-        let names = SHARED_MEMORY.iter().chain(KERNEL_COPY).enumerate();
-        for (i, name) in names {
-            let shm = SHARED_MEMORY.contains(name);
+        let rows = Row::SHARED_MEMORY
+            .iter()
+            .chain(Row::KERNEL_COPY)
+            .enumerate();
+        for (i, row) in rows {
+            let shm = Row::SHARED_MEMORY.contains(row);
+            let name = row.as_str();
             let base = if shm {
                 500 + 90 * i as u64
             } else {
@@ -778,7 +806,7 @@ mod tests {
                 runs.push(lat(name, Role::Mechanism, size, base + size as u64 / 4));
             }
             for size in [64usize, 1024, 4096, 65536, 1 << 20] {
-                if *name == "posix-mq" && size == 1 << 20 {
+                if *row == Row::PosixMq && size == 1 << 20 {
                     runs.push(skipped(name, size, "msgsize_max is 8192"));
                     continue;
                 }
@@ -787,12 +815,18 @@ mod tests {
                 runs.push(thr(name, Role::Mechanism, size, msgs, 1e9 / msgs * 1.7));
             }
         }
-        runs.push(lat("atomic-pingpong", Role::Reference, 64, 140));
-        runs.push(lat("futex-pingpong", Role::Reference, 64, 3_100));
-        runs.push(lat("iceoryx2", Role::Peer, 64, 950));
+        runs.push(lat(Row::RefSpin.as_str(), Role::Reference, 64, 140));
+        runs.push(lat(Row::RefFutex.as_str(), Role::Reference, 64, 3_100));
+        runs.push(lat(Row::Iceoryx2.as_str(), Role::Peer, 64, 950));
         for size in [64usize, 1024, 4096, 65536, 1 << 20] {
             let msgs = 12e9 / size as f64;
-            runs.push(thr("memcpy", Role::Reference, size, msgs, 0.0));
+            runs.push(thr(
+                Row::RefMemcpy.as_str(),
+                Role::Reference,
+                size,
+                msgs,
+                0.0,
+            ));
         }
         std::fs::write("/tmp/ipckit-sample.html", render(&report(runs))).unwrap();
     }

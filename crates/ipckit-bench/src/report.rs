@@ -1,14 +1,48 @@
 //! The report: the JSON every run writes (stable field names, `version` 1), the claims check
 //! computed from the run's own rows, and the terminal table.
+//!
+//! [`Report`] is the one type every reader uses: `ipckit bench` writes it, `ipckit advise` and
+//! the HTML read it back with [`Report::from_json`], which refuses a report of another
+//! [`VERSION`] by name rather than misreading it.
+//!
+//! ```
+//! use ipckit_bench::report::{ReadError, Report};
+//!
+//! let err = Report::from_json(r#"{"version": 99, "runs": []}"#).unwrap_err();
+//! assert!(matches!(err, ReadError::Version(99)));
+//! assert!(err.to_string().contains("this ipckit reads version 1"));
+//! ```
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{Kind, Role};
+use crate::rows::Row;
 
 /// The version of the JSON layout. Fields are only ever added within a version.
 pub const VERSION: u32 = 1;
+
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Ping-pong round trips, one message each way.
+    Latency,
+    /// One-way streaming from the parent to the peer.
+    Throughput,
+}
+
+/// What a row is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An IPC mechanism of ipckit.
+    Mechanism,
+    /// A raw baseline the mechanisms are compared with.
+    Reference,
+    /// Another project's IPC, for comparison.
+    Peer,
+}
 
 /// One run of `ipckit bench`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +69,56 @@ pub struct Report {
     pub interrupted: bool,
 }
 
+/// Why [`Report::from_json`] refused a text.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The text is not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, but not a bench report (no `version` number at its top).
+    #[error("not an ipckit bench report: no \"version\" number")]
+    NotReport,
+    /// A bench report of another layout version.
+    #[error(
+        "a bench report of version {0} (this ipckit reads version {VERSION}): run ipckit bench again"
+    )]
+    Version(u64),
+    /// A report of this version with a field missing or of the wrong type.
+    #[error("not an ipckit bench report of version {VERSION}: {0}")]
+    Layout(serde_json::Error),
+}
+
+impl Report {
+    /// Reads a report as `ipckit bench` writes it: first its `version` (a report of another
+    /// version is [`ReadError::Version`], whatever else it holds), then every field.
+    pub fn from_json(text: &str) -> Result<Report, ReadError> {
+        /// What every version has: the version.
+        #[derive(Deserialize)]
+        struct Probe {
+            version: Option<u64>,
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(ReadError::NotJson)?;
+        let version = serde_json::from_str::<Probe>(text)
+            .ok()
+            .and_then(|p| p.version)
+            .ok_or(ReadError::NotReport)?;
+        if version != u64::from(VERSION) {
+            return Err(ReadError::Version(version));
+        }
+        serde_json::from_str(text).map_err(ReadError::Layout)
+    }
+
+    /// The report as `ipckit bench` writes it: indented JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report is plain data")
+    }
+
+    /// The rows that failed (a payload check, a peer that died): the run as a whole failed.
+    pub fn failed(&self) -> Vec<&Run> {
+        self.runs.iter().filter(|r| r.error.is_some()).collect()
+    }
+}
+
 /// A mechanism's median round trip against a raw reference of the same run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Overhead {
@@ -51,31 +135,31 @@ pub struct Overhead {
 /// `pipe / ref-pipe` at each latency size both have, and `shm-futex / ref-futex` at
 /// shm-futex's smallest latency size (ref-futex carries 8 bytes only).
 pub fn overheads(runs: &[Run]) -> Vec<Overhead> {
-    let p50 = |name: &str| -> Vec<(usize, u64)> {
+    let p50 = |row: Row| -> Vec<(usize, u64)> {
         runs.iter()
-            .filter(|r| r.mechanism == name && r.kind == Kind::Latency && r.measured())
+            .filter(|r| r.mechanism == row && r.kind == Kind::Latency && r.measured())
             .filter_map(|r| r.rtt_ns.map(|t| (r.size, t.p50.max(1))))
             .collect()
     };
     let mut out = Vec::new();
-    let refs = p50("ref-pipe");
-    for (size, mine) in p50("pipe") {
+    let refs = p50(Row::RefPipe);
+    for (size, mine) in p50(Row::Pipe) {
         if let Some((_, theirs)) = refs.iter().find(|(s, _)| *s == size) {
             out.push(Overhead {
-                mechanism: "pipe".into(),
-                reference: "ref-pipe".into(),
+                mechanism: Row::Pipe.to_string(),
+                reference: Row::RefPipe.to_string(),
                 size,
                 ratio: mine as f64 / *theirs as f64,
             });
         }
     }
     if let (Some((size, mine)), Some((_, theirs))) = (
-        p50("shm-futex").first().copied(),
-        p50("ref-futex").first().copied(),
+        p50(Row::ShmFutex).first().copied(),
+        p50(Row::RefFutex).first().copied(),
     ) {
         out.push(Overhead {
-            mechanism: "shm-futex".into(),
-            reference: "ref-futex".into(),
+            mechanism: Row::ShmFutex.to_string(),
+            reference: Row::RefFutex.to_string(),
             size,
             ratio: mine as f64 / theirs as f64,
         });
@@ -191,29 +275,6 @@ pub struct Claim {
     pub by_size: BTreeMap<usize, f64>,
 }
 
-/// The ipckit mechanisms built on shared memory.
-pub const SHARED_MEMORY: &[&str] = &[
-    "posix-shm-sem",
-    "sysv-shm-sem",
-    "shm-futex",
-    "mmap-file-futex",
-    "channel-spin",
-    "channel",
-    "channel-blocking",
-];
-/// The ipckit mechanisms that copy through the kernel.
-pub const KERNEL_COPY: &[&str] = &[
-    "pipe",
-    "fifo",
-    "unix-stream",
-    "unix-dgram",
-    "unix-seqpacket",
-    "tcp-loopback",
-    "posix-mq",
-    "sysv-mq",
-];
-const QUEUES: &[&str] = &["posix-mq", "sysv-mq"];
-
 /// A figure of a row for which larger is better.
 fn speed(run: &Run) -> Option<f64> {
     match run.kind {
@@ -223,12 +284,12 @@ fn speed(run: &Run) -> Option<f64> {
 }
 
 /// Per size, the best speed among `names` for `kind`.
-fn best(runs: &[Run], names: &[&str], kind: Kind) -> BTreeMap<usize, f64> {
+fn best(runs: &[Run], rows: &[Row], kind: Kind) -> BTreeMap<usize, f64> {
     let mut out = BTreeMap::new();
     for r in runs
         .iter()
         .filter(|r| r.kind == kind && r.measured() && r.verified)
-        .filter(|r| names.contains(&r.mechanism.as_str()))
+        .filter(|r| rows.iter().any(|row| r.mechanism == *row))
     {
         // A zero (or broken) figure would make an infinite ratio: such a row says nothing.
         if let Some(v) = speed(r).filter(|v| v.is_finite() && *v > 0.0) {
@@ -242,8 +303,8 @@ fn best(runs: &[Run], names: &[&str], kind: Kind) -> BTreeMap<usize, f64> {
 /// `winner / loser` at each size both have, and their geometric mean.
 fn compare(
     runs: &[Run],
-    winner: &[&str],
-    loser: &[&str],
+    winner: &[Row],
+    loser: &[Row],
     kind: Kind,
 ) -> (Option<f64>, BTreeMap<usize, f64>) {
     let w = best(runs, winner, kind);
@@ -278,35 +339,39 @@ fn claim(
 /// sizes both sides were measured at.
 pub fn claims(runs: &[Run]) -> Vec<Claim> {
     use Kind::{Latency, Throughput};
+    use Row::{
+        Channel, ChannelBlocking, ChannelSpin, Iceoryx2, Pipe, RefFutex, RefMemcpy, RefSpin,
+        TcpLoopback, UnixStream,
+    };
     vec![
         claim(
             "shared memory is 5-10x faster than pipes",
             "throughput (bytes/s) of the fastest ipckit shared-memory mechanism over pipe; holds when at least 5x",
-            compare(runs, SHARED_MEMORY, &["pipe"], Throughput),
+            compare(runs, Row::SHARED_MEMORY, &[Pipe], Throughput),
             |r| r >= 5.0,
         ),
         claim(
             "Unix domain sockets are 2-5x faster than TCP loopback",
             "throughput (bytes/s) of unix-stream over tcp-loopback; holds when at least 2x",
-            compare(runs, &["unix-stream"], &["tcp-loopback"], Throughput),
+            compare(runs, &[UnixStream], &[TcpLoopback], Throughput),
             |r| r >= 2.0,
         ),
         claim(
             "Unix domain sockets have about 50% lower latency than TCP loopback",
             "median round trip of tcp-loopback over unix-stream (50% lower is 2x); holds between 1.5x and 2.5x",
-            compare(runs, &["unix-stream"], &["tcp-loopback"], Latency),
+            compare(runs, &[UnixStream], &[TcpLoopback], Latency),
             |r| (1.5..=2.5).contains(&r),
         ),
         claim(
             "message queues are slower than pipes",
             "throughput (bytes/s) of pipe over the faster of posix-mq and sysv-mq; holds when above 1x",
-            compare(runs, &["pipe"], QUEUES, Throughput),
+            compare(runs, &[Pipe], Row::QUEUES, Throughput),
             |r| r > 1.0,
         ),
         claim(
             "shared memory is the fastest IPC",
             "throughput (bytes/s) of the fastest ipckit shared-memory mechanism over the fastest kernel-copy mechanism (pipes, FIFOs, sockets, queues); holds when above 1x",
-            compare(runs, SHARED_MEMORY, KERNEL_COPY, Throughput),
+            compare(runs, Row::SHARED_MEMORY, Row::KERNEL_COPY, Throughput),
             |r| r > 1.0,
         ),
         // ipckit's own targets for its channel (issue #5): the same check, on its own rows.
@@ -315,8 +380,8 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             "median round trip of channel-spin at 64 B over that of ref-spin (8 B, one cache line each way); holds at 1.3x or less",
             figure_ratio(
                 runs,
-                ("channel-spin", Latency, 64),
-                ("ref-spin", Latency, 8),
+                (ChannelSpin, Latency, 64),
+                (RefSpin, Latency, 8),
                 Figure::Rtt,
             ),
             |r| r <= 1.3,
@@ -326,8 +391,8 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             "median round trip of channel over that of iceoryx2, both at 64 B; holds at 0.8x or less",
             figure_ratio(
                 runs,
-                ("channel", Latency, 64),
-                ("iceoryx2", Latency, 64),
+                (Channel, Latency, 64),
+                (Iceoryx2, Latency, 64),
                 Figure::Rtt,
             ),
             |r| r <= 0.8,
@@ -337,8 +402,8 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             "median round trip of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
             figure_ratio(
                 runs,
-                ("channel-blocking", Latency, 64),
-                ("ref-futex", Latency, 8),
+                (ChannelBlocking, Latency, 64),
+                (RefFutex, Latency, 8),
                 Figure::Rtt,
             ),
             |r| r <= 1.2,
@@ -348,8 +413,8 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             "CPU time per round trip (both processes) of channel-blocking at 64 B over that of ref-futex (8 B); holds at 1.2x or less",
             figure_ratio(
                 runs,
-                ("channel-blocking", Latency, 64),
-                ("ref-futex", Latency, 8),
+                (ChannelBlocking, Latency, 64),
+                (RefFutex, Latency, 8),
                 Figure::Cpu,
             ),
             |r| r <= 1.2,
@@ -359,8 +424,8 @@ pub fn claims(runs: &[Run]) -> Vec<Claim> {
             "bytes/s of channel (adaptive) at 1 MiB over ref-memcpy's at 1 MiB (one core copying); holds at 0.7x or more",
             figure_ratio(
                 runs,
-                ("channel", Throughput, 1 << 20),
-                ("ref-memcpy", Throughput, 1 << 20),
+                (Channel, Throughput, 1 << 20),
+                (RefMemcpy, Throughput, 1 << 20),
                 Figure::Bandwidth,
             ),
             |r| r >= 0.7,
@@ -382,13 +447,13 @@ enum Figure {
 /// with a fixed-size reference, which the by-size [`compare`] cannot.
 fn figure_ratio(
     runs: &[Run],
-    a: (&str, Kind, usize),
-    b: (&str, Kind, usize),
+    a: (Row, Kind, usize),
+    b: (Row, Kind, usize),
     figure: Figure,
 ) -> (Option<f64>, BTreeMap<usize, f64>) {
-    let value = |(name, kind, size): (&str, Kind, usize)| {
+    let value = |(row, kind, size): (Row, Kind, usize)| {
         let r = runs.iter().find(|r| {
-            r.mechanism == name && r.kind == kind && r.size == size && r.measured() && r.verified
+            r.mechanism == row && r.kind == kind && r.size == size && r.measured() && r.verified
         })?;
         let v = match figure {
             Figure::Rtt => r.rtt_ns.map(|t| t.p50 as f64),
@@ -566,8 +631,14 @@ pub fn table(report: &Report) -> String {
 mod tests {
     use super::*;
 
-    fn row(mechanism: &str, kind: Kind, size: usize, bytes_per_s: f64, p50: u64) -> Run {
-        let mut r = Run::skipped(mechanism, Role::Mechanism, kind, size, String::new());
+    fn row(mechanism: Row, kind: Kind, size: usize, bytes_per_s: f64, p50: u64) -> Run {
+        let mut r = Run::skipped(
+            mechanism.as_str(),
+            Role::Mechanism,
+            kind,
+            size,
+            String::new(),
+        );
         r.skipped = None;
         r.verified = true;
         r.bytes_per_s = Some(bytes_per_s);
@@ -584,19 +655,19 @@ mod tests {
     #[test]
     fn channel_targets_compare_the_named_rows_across_sizes() {
         use Kind::{Latency, Throughput};
-        let mut blocking = row("channel-blocking", Latency, 64, 0.0, 1100);
+        let mut blocking = row(Row::ChannelBlocking, Latency, 64, 0.0, 1100);
         blocking.cpu_ns_per_msg = Some(1300.0);
-        let mut futex = row("ref-futex", Latency, 8, 0.0, 1000);
+        let mut futex = row(Row::RefFutex, Latency, 8, 0.0, 1000);
         futex.cpu_ns_per_msg = Some(1000.0);
         let runs = vec![
-            row("channel-spin", Latency, 64, 0.0, 260),
-            row("ref-spin", Latency, 8, 0.0, 200),
-            row("channel", Latency, 64, 0.0, 300),
-            row("iceoryx2", Latency, 64, 0.0, 1000),
+            row(Row::ChannelSpin, Latency, 64, 0.0, 260),
+            row(Row::RefSpin, Latency, 8, 0.0, 200),
+            row(Row::Channel, Latency, 64, 0.0, 300),
+            row(Row::Iceoryx2, Latency, 64, 0.0, 1000),
             blocking,
             futex,
-            row("channel", Throughput, 1 << 20, 60.0, 0),
-            row("ref-memcpy", Throughput, 1 << 20, 100.0, 0),
+            row(Row::Channel, Throughput, 1 << 20, 60.0, 0),
+            row(Row::RefMemcpy, Throughput, 1 << 20, 100.0, 0),
         ];
         let c = claims(&runs);
         let target = |what: &str| {
@@ -604,10 +675,10 @@ mod tests {
                 .find(|c| c.claim.starts_with("target:") && c.claim.contains(what))
                 .unwrap()
         };
-        let spin = target("channel-spin");
+        let spin = target(Row::ChannelSpin.as_str());
         assert!((spin.measured_ratio.unwrap() - 1.3).abs() < 1e-9);
         assert_eq!(spin.holds, Some(true), "1.3x is within 1.3x");
-        assert_eq!(target("iceoryx2").holds, Some(true));
+        assert_eq!(target(Row::Iceoryx2.as_str()).holds, Some(true));
         assert!((target("round trip within 1.2x").measured_ratio.unwrap() - 1.1).abs() < 1e-9);
         let cpu = target("CPU");
         assert!((cpu.measured_ratio.unwrap() - 1.3).abs() < 1e-9);
@@ -619,7 +690,7 @@ mod tests {
         let none = claims(&runs[..2]);
         assert!(
             none.iter()
-                .filter(|c| c.claim.contains("iceoryx2"))
+                .filter(|c| c.claim.contains(Row::Iceoryx2.as_str()))
                 .all(|c| c.holds.is_none())
         );
     }
@@ -628,13 +699,13 @@ mod tests {
     fn claims_are_geometric_means_of_same_size_ratios() {
         use Kind::{Latency, Throughput};
         let runs = vec![
-            row("shm-futex", Throughput, 64, 800.0, 0),
-            row("shm-futex", Throughput, 4096, 200.0, 0),
-            row("pipe", Throughput, 64, 100.0, 0),
-            row("pipe", Throughput, 4096, 100.0, 0),
-            row("pipe", Throughput, 1 << 20, 100.0, 0),
-            row("unix-stream", Latency, 64, 0.0, 1000),
-            row("tcp-loopback", Latency, 64, 0.0, 2000),
+            row(Row::ShmFutex, Throughput, 64, 800.0, 0),
+            row(Row::ShmFutex, Throughput, 4096, 200.0, 0),
+            row(Row::Pipe, Throughput, 64, 100.0, 0),
+            row(Row::Pipe, Throughput, 4096, 100.0, 0),
+            row(Row::Pipe, Throughput, 1 << 20, 100.0, 0),
+            row(Row::UnixStream, Latency, 64, 0.0, 1000),
+            row(Row::TcpLoopback, Latency, 64, 0.0, 2000),
         ];
         let c = claims(&runs);
         // sqrt(8 * 2) = 4: under the claimed 5x.
@@ -648,11 +719,11 @@ mod tests {
 
     #[test]
     fn zero_and_unverified_rows_make_no_ratio() {
-        let mut bad = row("pipe", Kind::Throughput, 64, 100.0, 0);
+        let mut bad = row(Row::Pipe, Kind::Throughput, 64, 100.0, 0);
         bad.verified = false;
         let runs = vec![
-            row("shm-futex", Kind::Throughput, 64, 800.0, 0),
-            row("pipe", Kind::Throughput, 64, 0.0, 0),
+            row(Row::ShmFutex, Kind::Throughput, 64, 800.0, 0),
+            row(Row::Pipe, Kind::Throughput, 64, 0.0, 0),
             bad,
         ];
         let c = claims(&runs);
@@ -661,6 +732,44 @@ mod tests {
         let json = serde_json::to_string(&c).unwrap();
         let back: Vec<Claim> = serde_json::from_str(&json).unwrap();
         assert_eq!(back.len(), c.len());
+    }
+
+    #[test]
+    fn the_reader_knows_a_report_from_other_json() {
+        for (text, what) in [
+            ("hello", "not JSON"),
+            ("[1, 2]", "no \"version\""),
+            (r#"{"runs": []}"#, "no \"version\""),
+            (r#"{"version": "1"}"#, "no \"version\""),
+            (
+                r#"{"version": 2, "runs": 3}"#,
+                "of version 2 (this ipckit reads version 1)",
+            ),
+            (r#"{"version": 1, "runs": []}"#, "missing field `tool`"),
+        ] {
+            let e = Report::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(what), "{text}: {e}");
+        }
+        let report = Report {
+            version: VERSION,
+            tool: "ipckit 0.1.0".into(),
+            profile: "quick".into(),
+            duration_ms: 1,
+            host: Host {
+                cpus: 1,
+                kernel: "6.1".into(),
+                cpu_model: "x".into(),
+                pinned: false,
+                pinned_cpus: None,
+            },
+            runs: vec![row(Row::Pipe, Kind::Latency, 64, 0.0, 10)],
+            claims: Vec::new(),
+            overhead: Vec::new(),
+            interrupted: false,
+        };
+        let back = Report::from_json(&report.to_json()).unwrap();
+        assert_eq!(back.runs[0].mechanism, Row::Pipe);
+        assert_eq!(back.runs[0].rtt_ns, report.runs[0].rtt_ns);
     }
 
     #[test]

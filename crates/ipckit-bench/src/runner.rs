@@ -21,6 +21,7 @@ use crate::drivers;
 use crate::error::{Error, Result};
 use crate::payload::{MARK, MIN_SIZE, Payload, STOP};
 use crate::report::{self, Report, Rtt, Run};
+use crate::rows::Row;
 use crate::system::{self, Who};
 
 /// Set in the peer's environment to the descriptor number of its control channel.
@@ -29,8 +30,8 @@ pub const PEER_ENV: &str = "IPCKIT_BENCH_PEER";
 /// One row to measure.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
-    /// The driver's name.
-    pub mechanism: String,
+    /// The row.
+    pub mechanism: Row,
     /// Latency or throughput.
     pub kind: Kind,
     /// Bytes per message.
@@ -58,35 +59,33 @@ struct PeerJob {
 /// Every row of the run, in report order. Sizes a mechanism cannot carry become skipped rows.
 pub fn plan(cfg: &Config) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for name in drivers::names() {
-        if !cfg.only.is_empty() && !cfg.only.iter().any(|n| n == name) {
+    for &row in Row::ALL {
+        if !cfg.only.is_empty() && !cfg.only.contains(&row) {
             continue;
         }
-        let fixed = drivers::find(name).and_then(|d| d.fixed_size());
+        let fixed = drivers::find(row).and_then(|d| d.fixed_size());
         for kind in [Kind::Latency, Kind::Throughput] {
-            let sizes = match (name, kind, fixed) {
-                (drivers::REF_MEMCPY, Kind::Latency, _) => vec![],
+            let sizes = match (row, kind, fixed) {
+                (Row::RefMemcpy, Kind::Latency, _) => vec![],
                 (_, _, Some(f)) => vec![f],
                 (_, Kind::Latency, None) => cfg.latency_sizes.clone(),
                 (_, Kind::Throughput, None) => cfg.throughput_sizes.clone(),
             };
             jobs.extend(sizes.into_iter().map(|size| Job {
-                mechanism: name.to_string(),
+                mechanism: row,
                 kind,
                 size,
             }));
         }
     }
     // Test-only drivers are named in `only` directly.
-    for name in &cfg.only {
-        if !drivers::names().contains(&name.as_str()) && drivers::find(name).is_some() {
-            for (kind, size) in [(Kind::Latency, 64), (Kind::Throughput, 64)] {
-                jobs.push(Job {
-                    mechanism: name.clone(),
-                    kind,
-                    size,
-                });
-            }
+    for &row in cfg.only.iter().filter(|r| Row::TEST.contains(r)) {
+        for (kind, size) in [(Kind::Latency, 64), (Kind::Throughput, 64)] {
+            jobs.push(Job {
+                mechanism: row,
+                kind,
+                size,
+            });
         }
     }
     jobs
@@ -108,15 +107,9 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
         runs.push(row(cfg, job, pins));
     }
     let interrupted = cfg.interrupt.load(Ordering::SeqCst);
-    progress(
-        jobs.len(),
-        jobs.len(),
-        jobs.last().unwrap_or(&Job {
-            mechanism: String::new(),
-            kind: Kind::Latency,
-            size: 0,
-        }),
-    );
+    if let Some(last) = jobs.last() {
+        progress(jobs.len(), jobs.len(), last);
+    }
     if pins.is_some() {
         let _ = system::unpin(&allowed);
     }
@@ -130,13 +123,6 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
         overhead: report::overheads(&runs),
         interrupted,
         runs,
-    }
-}
-
-impl Report {
-    /// The rows that failed (a payload check, a peer that died): the run as a whole failed.
-    pub fn failed(&self) -> Vec<&Run> {
-        self.runs.iter().filter(|r| r.error.is_some()).collect()
     }
 }
 
@@ -158,10 +144,10 @@ impl Measured {
 pub const THROUGHPUT_REPEATS: usize = 3;
 
 fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
-    let (role, checked) = if job.mechanism == drivers::REF_MEMCPY {
+    let (role, checked) = if job.mechanism == Row::RefMemcpy {
         (Role::Reference, Ok(()))
     } else {
-        match drivers::find(&job.mechanism) {
+        match drivers::find(job.mechanism) {
             Some(d) => (d.role(), d.check(job.size, job.kind)),
             None => (
                 Role::Mechanism,
@@ -170,7 +156,7 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
         }
     };
     if let Err(why) = checked {
-        return Run::skipped(&job.mechanism, role, job.kind, job.size, why);
+        return Run::skipped(job.mechanism.as_str(), role, job.kind, job.size, why);
     }
     // A throughput row is the median of three runs of a third of the time each: one burst of
     // noise on a shared machine then moves no figure. (A latency row's percentiles are already
@@ -184,8 +170,8 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
         ..cfg.clone()
     };
     let measured = (0..repeats)
-        .map(|_| match job.mechanism.as_str() {
-            drivers::REF_MEMCPY => memcpy(&part, job.size),
+        .map(|_| match job.mechanism {
+            Row::RefMemcpy => memcpy(&part, job.size),
             _ => pair(&part, job, pins),
         })
         .collect::<Result<Vec<Measured>>>()
@@ -193,7 +179,13 @@ fn row(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Run {
             all.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
             all.swap_remove(all.len() / 2)
         });
-    let mut run = Run::skipped(&job.mechanism, role, job.kind, job.size, String::new());
+    let mut run = Run::skipped(
+        job.mechanism.as_str(),
+        role,
+        job.kind,
+        job.size,
+        String::new(),
+    );
     run.skipped = None;
     run.repeats = repeats;
     match measured {
@@ -327,7 +319,7 @@ fn watchdog(
 
 /// One row between two processes.
 fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
-    let driver = drivers::find(&job.mechanism)
+    let driver = drivers::find(job.mechanism)
         .ok_or_else(|| Error::Usage(format!("no driver called {}", job.mechanism)))?;
     let (ctl, peer_ctl) = Control::pair()?;
     let mut child = spawn(cfg, &peer_ctl)?;
@@ -588,7 +580,7 @@ fn serve(ctl: &Control, slot: &mut Option<Box<dyn Link>>) -> Result<()> {
     if let Some(cpu) = cpu {
         system::pin(cpu)?;
     }
-    let driver: &dyn Driver = drivers::find(&job.mechanism)
+    let driver: &dyn Driver = drivers::find(job.mechanism)
         .ok_or_else(|| Error::Usage(format!("no driver called {}", job.mechanism)))?;
     let setup = Setup {
         size: job.size,

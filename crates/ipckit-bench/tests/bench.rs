@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use ipckit_bench::driver::Kind;
-use ipckit_bench::{Config, PeerCommand, Report, drivers};
+use ipckit_bench::report::Kind;
+use ipckit_bench::{Config, PeerCommand, Report, Row};
 
 /// The peer: the bench starts this binary again with only this test selected.
 #[test]
@@ -15,7 +15,7 @@ fn peer() {
     }
 }
 
-fn config(only: &[&str]) -> Config {
+fn config(only: &[Row]) -> Config {
     let peer = PeerCommand {
         program: std::env::current_exe().unwrap(),
         args: ["peer", "--exact", "--nocapture", "--test-threads=1"]
@@ -28,7 +28,7 @@ fn config(only: &[&str]) -> Config {
         duration: Duration::from_millis(30),
         warmup: Duration::from_millis(10),
         pin: false,
-        only: only.iter().map(|s| s.to_string()).collect(),
+        only: only.to_vec(),
         ..Config::quick(peer)
     }
 }
@@ -57,10 +57,10 @@ fn every_driver_carries_checked_messages_and_the_report_keeps_its_layout() {
         iox(std::env::temp_dir().to_str().unwrap()),
         Vec::<String>::new()
     );
-    for name in drivers::names() {
+    for row in Row::ALL {
         assert!(
-            report.runs.iter().any(|r| r.mechanism == name),
-            "{name} has no row"
+            report.runs.iter().any(|r| r.mechanism == *row),
+            "{row} has no row"
         );
     }
     for r in &report.runs {
@@ -84,7 +84,7 @@ fn every_driver_carries_checked_messages_and_the_report_keeps_its_layout() {
     let mq = report
         .runs
         .iter()
-        .find(|r| r.mechanism == "posix-mq" && r.size == 64 << 10)
+        .find(|r| r.mechanism == Row::PosixMq && r.size == 64 << 10)
         .expect("a posix-mq row at 64 KiB");
     assert!(mq.skipped.as_deref().unwrap().contains("msgsize_max"));
 
@@ -139,6 +139,10 @@ fn every_driver_carries_checked_messages_and_the_report_keeps_its_layout() {
     }
     let back: Report = serde_json::from_value(v).unwrap();
     assert_eq!(back.runs.len(), report.runs.len());
+    // The reader every consumer uses takes back what the bench writes.
+    let back = Report::from_json(&report.to_json()).unwrap();
+    assert_eq!(back.runs.len(), report.runs.len());
+    assert_eq!(back.claims.len(), report.claims.len());
 
     // One SVG per chart: latency at each size measured (the notification and reference rows
     // add theirs), throughput against size, CPU per message.
@@ -157,7 +161,7 @@ fn every_driver_carries_checked_messages_and_the_report_keeps_its_layout() {
 
 #[test]
 fn a_corrupted_message_fails_its_rows() {
-    let report = run(&config(&["test-corrupt"]));
+    let report = run(&config(&[Row::TestCorrupt]));
     assert_eq!(report.runs.len(), 2);
     for r in &report.runs {
         let e = r.error.as_deref().unwrap_or_else(|| panic!("{r:?} passed"));
@@ -172,7 +176,7 @@ fn a_corrupted_message_fails_its_rows() {
 
 #[test]
 fn a_dropped_message_fails_its_rows_without_hanging() {
-    let mut cfg = config(&["test-drop"]);
+    let mut cfg = config(&[Row::TestDrop]);
     // Latency: both sides wait for ever on a message that never comes; the watchdog ends it.
     cfg.grace = Duration::from_secs(2);
     let report = run(&cfg);
@@ -196,7 +200,7 @@ fn a_dropped_message_fails_its_rows_without_hanging() {
 
 #[test]
 fn an_interrupt_abandons_the_row_in_progress_and_starts_no_other() {
-    let mut cfg = config(&["shm-futex", "pipe"]);
+    let mut cfg = config(&[Row::ShmFutex, Row::Pipe]);
     // Uninterrupted, the first row alone would record for a minute.
     cfg.duration = Duration::from_secs(60);
     let interrupt = cfg.interrupt.clone();

@@ -1,15 +1,17 @@
 //! `ipckit advise`: which mechanism for these constraints, ranked, with the calls, the
 //! trade-off, the failure mode to guard against, who cleans up, the lab scenario that shows the
 //! risk, and what each candidate measured on this host when a bench report is at hand. The
-//! rules are ipckit_lab::advise::RULES.
+//! rules and the ranking are the `ipckit-advise` crate's; this module reads the report, and
+//! prints the advice for people or as JSON.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ipckit_bench::report::{bandwidth_label, ns_label, rate_label, size_label};
-use ipckit_lab::advise::{self, Advice, Candidate, Constraints, Measured};
-use serde_json::{Value, json};
+use ipckit_advise::{self as advise, Advice, Candidate, Constraints, Fit, Measured};
+use ipckit_bench::Row;
+use ipckit_bench::report::{ReadError, Report, bandwidth_label, ns_label, rate_label, size_label};
+use serde::Serialize;
 
 /// Where `ipckit bench` writes its report, and where advise looks for one.
 const DEFAULT_REPORT: &str = "ipckit-report/report.json";
@@ -97,32 +99,26 @@ impl AdviseArgs {
 }
 
 /// A bench report, and where it came from.
-struct Report {
+struct Loaded {
     path: PathBuf,
-    json: Value,
+    report: Report,
 }
 
 /// The report named by `--report` (it must be there and be one), else the default one when
 /// it is there (a broken one is passed over with a warning).
-fn load(arg: Option<&Path>) -> anyhow::Result<Option<Report>> {
-    let read = |path: &Path| -> anyhow::Result<Report> {
+fn load(arg: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
+    let read = |path: &Path| -> anyhow::Result<Loaded> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the bench report {}", path.display()))?;
-        let json: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a bench report: not JSON", path.display()))?;
-        advise::check_report(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let version = json.get("version").and_then(Value::as_u64);
-        let ours = u64::from(ipckit_bench::report::VERSION);
-        if version != Some(ours) {
-            anyhow::bail!(
-                "{}: a bench report of version {} (this ipckit reads version {ours}): run ipckit bench again",
-                path.display(),
-                version.map_or("?".into(), |v| v.to_string())
-            );
-        }
-        Ok(Report {
+        let report = Report::from_json(&text).map_err(|e| match e {
+            ReadError::NotJson(e) => {
+                anyhow::anyhow!("{} is not a bench report: not JSON: {e}", path.display())
+            }
+            e => anyhow::anyhow!("{}: {e}", path.display()),
+        })?;
+        Ok(Loaded {
             path: path.to_path_buf(),
-            json,
+            report,
         })
     };
     match arg {
@@ -153,7 +149,7 @@ pub fn run(args: AdviseArgs) -> anyhow::Result<()> {
         .map(|cand| {
             report
                 .as_ref()
-                .and_then(|r| advise::measured_for(&r.json, cand.rule, &c))
+                .and_then(|r| advise::measured_for(&r.report, cand.rule, &c))
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -176,84 +172,154 @@ fn flags(c: &Constraints) -> String {
     needs.iter().map(|n| n.flag()).collect::<Vec<_>>().join(" ")
 }
 
-fn measured_json(m: &Option<Measured>) -> Value {
-    match m {
-        None => Value::Null,
-        Some(m) => json!({
-            "row": m.row,
-            "size": m.size,
-            "p50_rtt_ns": m.p50_rtt_ns,
-            "throughput_size": m.throughput_size,
-            "msgs_per_sec": m.msgs_per_sec,
-            "bytes_per_sec": m.bytes_per_sec,
-        }),
+/// `ipckit advise --json`. The fields of each struct are in alphabetical order: the order the
+/// output has always had.
+#[derive(Serialize)]
+struct AdviceJson<'a> {
+    candidates: Vec<CandidateJson>,
+    conflicts: &'a [String],
+    constraints: ConstraintsJson,
+    notes: &'a [String],
+    report: Option<String>,
+}
+
+/// The constraints as the flags set them.
+#[derive(Serialize)]
+struct ConstraintsJson {
+    boundaries: bool,
+    event_loop: bool,
+    fd_passing: bool,
+    large_payloads: bool,
+    latency_critical: bool,
+    many_readers: bool,
+    many_writers: bool,
+    priorities: bool,
+    related: Option<bool>,
+    remote: bool,
+    survive_restart: bool,
+    two_way: Option<bool>,
+}
+
+/// One ranked candidate.
+#[derive(Serialize)]
+struct CandidateJson {
+    against: Vec<FitJson>,
+    bench_rows: &'static [Row],
+    calls: &'static str,
+    cannot: Vec<FitJson>,
+    cleanup: &'static str,
+    failure_mode: &'static str,
+    fits_all: bool,
+    lab: &'static str,
+    labs: Vec<&'static str>,
+    measured: Option<MeasuredJson>,
+    mechanism: &'static str,
+    rank: usize,
+    reasons: Vec<FitJson>,
+    score: i32,
+    tradeoff: &'static str,
+    why: String,
+}
+
+/// A candidate against one constraint given.
+#[derive(Serialize)]
+struct FitJson {
+    constraint: &'static str,
+    fit: &'static str,
+    lab: Option<&'static str>,
+    why: &'static str,
+}
+
+/// A candidate's figures from the bench report.
+#[derive(Serialize)]
+struct MeasuredJson {
+    bytes_per_sec: Option<f64>,
+    msgs_per_sec: Option<f64>,
+    p50_rtt_ns: Option<u64>,
+    row: Row,
+    size: usize,
+    throughput_size: usize,
+}
+
+impl From<&Measured> for MeasuredJson {
+    fn from(m: &Measured) -> MeasuredJson {
+        MeasuredJson {
+            bytes_per_sec: m.bytes_per_sec,
+            msgs_per_sec: m.msgs_per_sec,
+            p50_rtt_ns: m.p50_rtt_ns,
+            row: m.row,
+            size: m.size,
+            throughput_size: m.throughput_size,
+        }
     }
 }
 
-fn to_json(
+impl From<&Fit> for FitJson {
+    fn from(f: &Fit) -> FitJson {
+        FitJson {
+            constraint: f.need.flag(),
+            fit: f.level.name(),
+            lab: f.lab,
+            why: f.why,
+        }
+    }
+}
+
+fn to_json<'a>(
     c: &Constraints,
-    advice: &Advice,
+    advice: &'a Advice,
     measured: &[Option<Measured>],
-    report: Option<&Report>,
-) -> Value {
-    let fits = |it: &mut dyn Iterator<Item = &advise::Fit>| -> Vec<Value> {
-        it.map(|f| {
-            json!({
-                "constraint": f.need.flag(),
-                "fit": f.level.name(),
-                "why": f.why,
-                "lab": f.lab,
-            })
-        })
-        .collect()
-    };
-    let candidates: Vec<Value> = advice
+    report: Option<&Loaded>,
+) -> AdviceJson<'a> {
+    let fits =
+        |it: &mut dyn Iterator<Item = &Fit>| -> Vec<FitJson> { it.map(FitJson::from).collect() };
+    let candidates = advice
         .candidates
         .iter()
         .zip(measured)
         .enumerate()
         .map(|(i, (cand, m))| {
             let r = cand.rule;
-            json!({
-                "rank": i + 1,
-                "mechanism": r.mechanism,
-                "calls": r.calls,
-                "why": cand.why(),
-                "tradeoff": r.tradeoff,
-                "failure_mode": r.failure_mode,
-                "cleanup": r.cleanup,
-                "lab": r.lab,
-                "labs": cand.labs(),
-                "score": cand.score,
-                "fits_all": cand.fits_all(),
-                "reasons": fits(&mut cand.reasons.iter()),
-                "against": fits(&mut cand.against()),
-                "cannot": fits(&mut cand.cannot()),
-                "bench_rows": r.rows,
-                "measured": measured_json(m),
-            })
+            CandidateJson {
+                against: fits(&mut cand.against()),
+                bench_rows: r.rows,
+                calls: r.calls,
+                cannot: fits(&mut cand.cannot()),
+                cleanup: r.cleanup,
+                failure_mode: r.failure_mode,
+                fits_all: cand.fits_all(),
+                lab: r.lab,
+                labs: cand.labs(),
+                measured: m.as_ref().map(MeasuredJson::from),
+                mechanism: r.mechanism,
+                rank: i + 1,
+                reasons: fits(&mut cand.reasons.iter()),
+                score: cand.score,
+                tradeoff: r.tradeoff,
+                why: cand.why(),
+            }
         })
         .collect();
-    json!({
-        "constraints": {
-            "related": c.related,
-            "two_way": c.two_way,
-            "boundaries": c.boundaries,
-            "large_payloads": c.large_payloads,
-            "latency_critical": c.latency_critical,
-            "fd_passing": c.fd_passing,
-            "many_readers": c.many_readers,
-            "many_writers": c.many_writers,
-            "priorities": c.priorities,
-            "survive_restart": c.survive_restart,
-            "event_loop": c.event_loop,
-            "remote": c.remote,
+    AdviceJson {
+        candidates,
+        conflicts: &advice.conflicts,
+        constraints: ConstraintsJson {
+            boundaries: c.boundaries,
+            event_loop: c.event_loop,
+            fd_passing: c.fd_passing,
+            large_payloads: c.large_payloads,
+            latency_critical: c.latency_critical,
+            many_readers: c.many_readers,
+            many_writers: c.many_writers,
+            priorities: c.priorities,
+            related: c.related,
+            remote: c.remote,
+            survive_restart: c.survive_restart,
+            two_way: c.two_way,
         },
-        "conflicts": advice.conflicts,
-        "notes": advice.notes,
-        "report": report.map(|r| r.path.display().to_string()),
-        "candidates": candidates,
-    })
+        notes: &advice.notes,
+        report: report.map(|r| r.path.display().to_string()),
+    }
 }
 
 /// `text` folded to `width` columns, every line after the first indented by `indent`.
@@ -317,16 +383,16 @@ fn measured_line(m: &Measured) -> String {
         return format!(
             "{} at {}, {} at {} (bench row {})",
             parts[0],
-            size_label(m.size as usize),
+            size_label(m.size),
             parts[1],
-            size_label(m.throughput_size as usize),
+            size_label(m.throughput_size),
             m.row
         );
     }
     format!(
         "{} at {} (bench row {})",
         parts.join(", "),
-        size_label(m.size as usize),
+        size_label(m.size),
         m.row
     )
 }
@@ -350,7 +416,7 @@ fn candidate(
     } else {
         fields(out, "why", &why);
     }
-    let line = |f: &advise::Fit| format!("{}: {}", f.need.flag(), f.why);
+    let line = |f: &Fit| format!("{}: {}", f.need.flag(), f.why);
     fields(
         out,
         "against it",
@@ -373,7 +439,11 @@ fn candidate(
             "measured here",
             &format!(
                 "not in this report (rows {}: a full `ipckit bench` measures them)",
-                r.rows.join(", ")
+                r.rows
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
         None => {}
@@ -385,7 +455,7 @@ fn human(
     c: &Constraints,
     advice: &Advice,
     measured: &[Option<Measured>],
-    report: Option<&Report>,
+    report: Option<&Loaded>,
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!("ranked for: {}\n", flags(c)));
@@ -432,7 +502,7 @@ fn human(
         out.push('\n');
     }
     let source = match report {
-        Some(r) => format!("figures from {}{}", r.path.display(), describe(&r.json)),
+        Some(r) => format!("figures from {}{}", r.path.display(), describe(&r.report)),
         None => format!(
             "no bench report at {DEFAULT_REPORT}: run `ipckit bench` (about a minute) to see \
              each candidate's round trip and throughput on this host"
@@ -467,7 +537,7 @@ fn fastest(advice: &Advice, measured: &[Option<Measured>]) -> Option<String> {
              {} against {}; the figures are one run (ipckit bench again to check), the ranking \
              is the rules'",
             cand.rule.mechanism,
-            size_label(size as usize),
+            size_label(size),
             advice.candidates[0].rule.mechanism,
             ns_label(p50 as f64),
             ns_label(top as f64)
@@ -475,25 +545,15 @@ fn fastest(advice: &Advice, measured: &[Option<Measured>]) -> Option<String> {
     })
 }
 
-/// ` (ipckit 0.1.0, quick profile, on CPU, pinned)` from a report's header, what it has.
-fn describe(report: &Value) -> String {
-    let s = |p: &str| report.pointer(p).and_then(Value::as_str);
-    let mut parts = Vec::new();
-    if let Some(tool) = s("/tool") {
-        parts.push(tool.to_string());
-    }
-    if let Some(profile) = s("/profile") {
-        parts.push(format!("{profile} profile"));
-    }
-    if let Some(cpu) = s("/host/cpu_model") {
-        parts.push(cpu.to_string());
-    }
-    if report.get("interrupted").and_then(Value::as_bool) == Some(true) {
+/// ` (ipckit 0.1.0, quick profile, on CPU, an interrupted run)` from a report's header.
+fn describe(report: &Report) -> String {
+    let mut parts = vec![
+        report.tool.clone(),
+        format!("{} profile", report.profile),
+        report.host.cpu_model.clone(),
+    ];
+    if report.interrupted {
         parts.push("an interrupted run: some rows missing".into());
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
-    }
+    format!(" ({})", parts.join(", "))
 }

@@ -41,7 +41,7 @@ pub struct BenchArgs {
 
 /// `--only`'s list (one value to clap, so a usage error names it whole).
 #[derive(Clone)]
-struct Names(Vec<String>);
+struct Names(Vec<ipckit_bench::Row>);
 
 /// `--sizes`' list.
 #[derive(Clone)]
@@ -125,10 +125,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The reports first: after a hang-up the terminal may be gone, and printing to it fail.
     if to_stdout {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        writeln!(out, "{}", report.to_json())?;
     } else {
-        write(&json_path, &serde_json::to_string_pretty(&report)?)?;
+        write(&json_path, &report.to_json())?;
     }
     write(&html_path, &ipckit_bench::html::render(&report))?;
     let table = ipckit_bench::report::table(&report);

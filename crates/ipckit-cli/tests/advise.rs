@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ipckit_bench::Row;
+use ipckit_bench::report::{Host, Kind, Report, Role, Rtt, Run, VERSION};
 use serde_json::Value;
 
 /// `ipckit advise ARGS`, run in `dir` (so a report lying around elsewhere plays no part).
@@ -32,22 +34,81 @@ fn first(v: &Value) -> &str {
     v["candidates"][0]["mechanism"].as_str().unwrap()
 }
 
-/// A bench report with one mechanism's rows, as `ipckit bench` writes them.
-const REPORT: &str = r#"{
-  "version": 1, "tool": "ipckit 0.1.0", "profile": "quick", "duration_ms": 400,
-  "host": {"cpus": 2, "kernel": "6.1", "cpu_model": "Test CPU", "pinned": true,
-           "pinned_cpus": [0, 1]},
-  "runs": [
-    {"mechanism": "pipe", "role": "mechanism", "kind": "latency", "size": 64, "messages": 10,
-     "rtt_ns": {"p50": 21000, "p90": 22000, "p99": 23000, "p999": 24000, "max": 25000},
-     "msgs_per_s": 47000.0, "bytes_per_s": null, "cpu_ns_per_msg": 1.0, "verified": true,
-     "skipped": null, "error": null, "repeats": 1},
-    {"mechanism": "pipe", "role": "mechanism", "kind": "throughput", "size": 64, "messages": 10,
-     "rtt_ns": null, "msgs_per_s": 200000.0, "bytes_per_s": 12800000.0, "cpu_ns_per_msg": 1.0,
-     "verified": true, "skipped": null, "error": null, "repeats": 3}
-  ],
-  "claims": [], "overhead": [], "interrupted": false
-}"#;
+/// A bench report of these rows, as `ipckit bench` writes it.
+fn report(runs: Vec<Run>) -> String {
+    Report {
+        version: VERSION,
+        tool: "ipckit 0.1.0".into(),
+        profile: "quick".into(),
+        duration_ms: 400,
+        host: Host {
+            cpus: 2,
+            kernel: "6.1".into(),
+            cpu_model: "Test CPU".into(),
+            pinned: true,
+            pinned_cpus: Some([0, 1]),
+        },
+        runs,
+        claims: Vec::new(),
+        overhead: Vec::new(),
+        interrupted: false,
+    }
+    .to_json()
+}
+
+/// A verified latency row: round trips of `p50` ns (p90 to max a little slower).
+fn latency(row: Row, size: usize, p50: u64) -> Run {
+    Run {
+        messages: 10,
+        rtt_ns: Some(Rtt {
+            p50,
+            p90: p50 + 1000,
+            p99: p50 + 2000,
+            p999: p50 + 3000,
+            max: p50 + 4000,
+        }),
+        msgs_per_s: Some(1e9 / p50 as f64),
+        cpu_ns_per_msg: Some(1.0),
+        verified: true,
+        skipped: None,
+        repeats: 1,
+        ..Run::skipped(
+            row.as_str(),
+            Role::Mechanism,
+            Kind::Latency,
+            size,
+            String::new(),
+        )
+    }
+}
+
+/// A verified throughput row of `msgs` messages per second.
+fn throughput(row: Row, size: usize, msgs: f64) -> Run {
+    Run {
+        messages: 10,
+        msgs_per_s: Some(msgs),
+        bytes_per_s: Some(msgs * size as f64),
+        cpu_ns_per_msg: Some(1.0),
+        verified: true,
+        skipped: None,
+        repeats: 3,
+        ..Run::skipped(
+            row.as_str(),
+            Role::Mechanism,
+            Kind::Throughput,
+            size,
+            String::new(),
+        )
+    }
+}
+
+/// A report with the pipe's rows at 64 B only.
+fn pipe_report() -> String {
+    report(vec![
+        latency(Row::Pipe, 64, 21000),
+        throughput(Row::Pipe, 64, 200000.0),
+    ])
+}
 
 #[test]
 fn the_five_combinations_come_first() {
@@ -130,11 +191,11 @@ fn remote_with_fd_passing_is_a_named_conflict() {
 fn a_report_gives_each_candidate_its_figures() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.json");
-    std::fs::write(&file, REPORT).unwrap();
+    std::fs::write(&file, pipe_report()).unwrap();
     let f = file.to_str().unwrap();
     let v = json(dir.path(), &["--related", "--one-way", "--report", f]);
     let m = &v["candidates"][0]["measured"];
-    assert_eq!(m["row"], "pipe");
+    assert_eq!(m["row"], Row::Pipe.as_str());
     assert_eq!(m["size"], 64);
     assert_eq!(m["p50_rtt_ns"], 21000);
     assert_eq!(m["msgs_per_sec"], 200000.0);
@@ -153,7 +214,10 @@ fn a_report_gives_each_candidate_its_figures() {
         "{text}"
     );
     assert!(
-        flat.contains("not in this report (rows fifo: a full `ipckit bench` measures them)"),
+        flat.contains(&format!(
+            "not in this report (rows {}: a full `ipckit bench` measures them)",
+            Row::Fifo
+        )),
         "{text}"
     );
     assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
@@ -166,24 +230,12 @@ fn a_report_gives_each_candidate_its_figures() {
 
 #[test]
 fn latency_critical_says_when_this_host_disagrees() {
-    let row = |mech: &str, kind: &str, p50: &str, msgs: &str, bytes: &str| {
-        format!(
-            r#"{{"mechanism": "{mech}", "role": "mechanism", "kind": "{kind}", "size": 4096,
-                "messages": 10, "rtt_ns": {p50}, "msgs_per_s": {msgs}, "bytes_per_s": {bytes},
-                "cpu_ns_per_msg": 1.0, "verified": true, "skipped": null, "error": null,
-                "repeats": 1}}"#
-        )
-    };
-    let rtt = |p50: u64| {
-        format!(r#"{{"p50": {p50}, "p90": {p50}, "p99": {p50}, "p999": {p50}, "max": {p50}}}"#)
-    };
-    let runs = [
-        row("shm-futex", "latency", &rtt(50_000), "1.0", "null"),
-        row("shm-futex", "throughput", "null", "100000.0", "409600000.0"),
-        row("pipe", "latency", &rtt(20_000), "1.0", "null"),
-        row("pipe", "throughput", "null", "50000.0", "204800000.0"),
-    ];
-    let report = format!(r#"{{"version": 1, "runs": [{}]}}"#, runs.join(","));
+    let report = report(vec![
+        latency(Row::ShmFutex, 4096, 50_000),
+        throughput(Row::ShmFutex, 4096, 100000.0),
+        latency(Row::Pipe, 4096, 20_000),
+        throughput(Row::Pipe, 4096, 50000.0),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.json");
     std::fs::write(&file, report).unwrap();
@@ -196,9 +248,10 @@ fn latency_critical_says_when_this_host_disagrees() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("1. shared memory"), "{text}");
     assert!(
-        flat(&text).contains(
-            "p50 RTT 50.0 µs, 100.0 k msgs/s (390.6 MiB/s) at 4 KiB (bench row shm-futex)"
-        ),
+        flat(&text).contains(&format!(
+            "p50 RTT 50.0 µs, 100.0 k msgs/s (390.6 MiB/s) at 4 KiB (bench row {})",
+            Row::ShmFutex
+        )),
         "{text}"
     );
     let flat = flat(&text);
@@ -230,7 +283,7 @@ fn the_default_report_is_read_when_there_and_optional() {
     assert!(text.contains("run `ipckit bench`"), "{text}");
 
     std::fs::create_dir(dir.path().join("ipckit-report")).unwrap();
-    std::fs::write(dir.path().join("ipckit-report/report.json"), REPORT).unwrap();
+    std::fs::write(dir.path().join("ipckit-report/report.json"), pipe_report()).unwrap();
     let v = json(dir.path(), &["--related", "--one-way"]);
     assert_eq!(v["report"], "ipckit-report/report.json");
     assert_eq!(v["candidates"][0]["measured"]["p50_rtt_ns"], 21000);
@@ -244,10 +297,29 @@ fn a_bad_report_file_is_one_line_and_exit_1() {
     let not_report = dir.path().join("other.json");
     std::fs::write(&not_report, r#"{"name": "something else"}"#).unwrap();
     let missing = dir.path().join("missing.json");
+    let newer = dir.path().join("newer.json");
+    let written = pipe_report();
+    let newer_text = written.replacen(r#""version": 1"#, r#""version": 2"#, 1);
+    assert_ne!(newer_text, written);
+    std::fs::write(&newer, newer_text).unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        written.replacen(r#""profile""#, r#""profiles""#, 1),
+    )
+    .unwrap();
     for (file, says) in [
         (&missing, "ipckit: reading the bench report"),
         (&not_json, "is not a bench report: not JSON"),
         (&not_report, "not an ipckit bench report"),
+        (
+            &newer,
+            "a bench report of version 2 (this ipckit reads version 1): run ipckit bench again",
+        ),
+        (
+            &broken,
+            "not an ipckit bench report of version 1: missing field `profile`",
+        ),
     ] {
         let out = advise(dir.path(), &["--report", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{file:?}");

@@ -15,7 +15,6 @@
 //! a program that runs scenarios calls [`child_main`] first thing in `main` when
 //! [`is_child`] says so (the `ipckit` binary does).
 
-pub mod advise;
 mod child;
 mod scenarios;
 

@@ -68,11 +68,11 @@ impl Link for ChannelLink {
 const PASS: Duration = Duration::from_secs(10);
 
 impl Driver for Channel {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::rows::Row {
         match self.0 {
-            Wait::Spin => "channel-spin",
-            Wait::Adaptive => "channel",
-            Wait::Blocking => "channel-blocking",
+            Wait::Spin => crate::rows::Row::ChannelSpin,
+            Wait::Adaptive => crate::rows::Row::Channel,
+            Wait::Blocking => crate::rows::Row::ChannelBlocking,
         }
     }
 

@@ -48,10 +48,10 @@ impl Link for FaultyLink {
 }
 
 impl Driver for Faulty {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::rows::Row {
         match self.0 {
-            Fault::Corrupt => "test-corrupt",
-            Fault::Drop => "test-drop",
+            Fault::Corrupt => crate::rows::Row::TestCorrupt,
+            Fault::Drop => crate::rows::Row::TestDrop,
         }
     }
 

@@ -139,8 +139,8 @@ struct Ready {
 }
 
 impl Driver for Iceoryx2 {
-    fn name(&self) -> &'static str {
-        "iceoryx2"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::Iceoryx2
     }
 
     fn role(&self) -> Role {

@@ -10,10 +10,7 @@ pub mod socket;
 pub mod stream;
 
 use crate::driver::Driver;
-
-/// `ref-memcpy`: copies within one process, no peer. The runner measures it itself; this is its
-/// entry in the registry.
-pub const REF_MEMCPY: &str = "ref-memcpy";
+use crate::rows::Row;
 
 /// Every driver, in the order the report lists them: references first, then the mechanisms by
 /// family, then the peer.
@@ -51,14 +48,36 @@ fn hidden() -> Vec<&'static dyn Driver> {
     ]
 }
 
-/// The names `--only` accepts, in report order.
-pub fn names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = all().iter().map(|d| d.name()).collect();
-    names.insert(3, REF_MEMCPY);
-    names
+/// The driver of `row`, the test-only ones included. [`Row::RefMemcpy`] has none: it copies
+/// within one process, no peer, and the runner measures it itself.
+pub fn find(row: Row) -> Option<&'static dyn Driver> {
+    all().into_iter().chain(hidden()).find(|d| d.name() == row)
 }
 
-/// The driver called `name`, the test-only ones included.
-pub fn find(name: &str) -> Option<&'static dyn Driver> {
-    all().into_iter().chain(hidden()).find(|d| d.name() == name)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_a_driver_and_every_driver_a_row() {
+        for row in Row::ALL.iter().chain(Row::TEST) {
+            let driver = find(*row);
+            if *row == Row::RefMemcpy {
+                assert!(driver.is_none(), "the runner measures {row} itself");
+            } else {
+                assert!(driver.is_some(), "no driver for the row {row}");
+            }
+        }
+        for d in hidden() {
+            assert!(Row::TEST.contains(&d.name()), "{} is a test row", d.name());
+        }
+        // The drivers users can select come in report order, one per row.
+        let listed: Vec<Row> = all().iter().map(|d| d.name()).collect();
+        let ordered: Vec<Row> = Row::ALL
+            .iter()
+            .copied()
+            .filter(|r| *r != Row::RefMemcpy)
+            .collect();
+        assert_eq!(listed, ordered);
+    }
 }

@@ -38,8 +38,8 @@ impl Link for PosixLink {
 }
 
 impl Driver for PosixMqDriver {
-    fn name(&self) -> &'static str {
-        "posix-mq"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::PosixMq
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -134,8 +134,8 @@ impl Link for SysvLink {
 }
 
 impl Driver for SysvMqDriver {
-    fn name(&self) -> &'static str {
-        "sysv-mq"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::SysvMq
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {

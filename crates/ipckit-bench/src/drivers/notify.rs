@@ -58,8 +58,8 @@ impl Link for EventLink {
 }
 
 impl Driver for EventFdDriver {
-    fn name(&self) -> &'static str {
-        "eventfd"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::EventFd
     }
 
     fn fixed_size(&self) -> Option<usize> {
@@ -73,7 +73,10 @@ impl Driver for EventFdDriver {
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let down = EventFd::new(0, Mode::Counter)?;
         let up = EventFd::new(0, Mode::Counter)?;
-        ctl.send_fds(&"eventfd", &[down.as_fd(), up.as_fd()])?;
+        ctl.send_fds(
+            &crate::rows::Row::EventFd.as_str(),
+            &[down.as_fd(), up.as_fd()],
+        )?;
         Ok(Box::new(EventLink {
             tx: down,
             rx: up,
@@ -140,8 +143,8 @@ impl Link for SignalLink {
 }
 
 impl Driver for SignalDriver {
-    fn name(&self) -> &'static str {
-        "signal"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::Signal
     }
 
     fn fixed_size(&self) -> Option<usize> {

@@ -198,8 +198,8 @@ impl Link for Ring {
 pub struct PosixShmSem;
 
 impl Driver for PosixShmSem {
-    fn name(&self) -> &'static str {
-        "posix-shm-sem"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::PosixShmSem
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -248,8 +248,8 @@ impl Driver for PosixShmSem {
 pub struct SysvShmSem;
 
 impl Driver for SysvShmSem {
-    fn name(&self) -> &'static str {
-        "sysv-shm-sem"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::SysvShmSem
     }
 
     fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -283,8 +283,8 @@ impl Driver for SysvShmSem {
 pub struct ShmFutex;
 
 impl Driver for ShmFutex {
-    fn name(&self) -> &'static str {
-        "shm-futex"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::ShmFutex
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -318,8 +318,8 @@ fn open_memfd(ctl: &Control) -> Result<Mapping> {
 pub struct MmapFileFutex;
 
 impl Driver for MmapFileFutex {
-    fn name(&self) -> &'static str {
-        "mmap-file-futex"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::MmapFileFutex
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -419,8 +419,8 @@ impl Link for SpinLink {
 }
 
 impl Driver for RefSpin {
-    fn name(&self) -> &'static str {
-        "ref-spin"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::RefSpin
     }
 
     fn role(&self) -> Role {
@@ -528,8 +528,8 @@ impl Link for FutexLink {
 }
 
 impl Driver for RefFutex {
-    fn name(&self) -> &'static str {
-        "ref-futex"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::RefFutex
     }
 
     fn role(&self) -> Role {

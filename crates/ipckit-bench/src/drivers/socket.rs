@@ -18,13 +18,13 @@ use crate::system::sysctl;
 pub struct UnixStreamDriver;
 
 impl Driver for UnixStreamDriver {
-    fn name(&self) -> &'static str {
-        "unix-stream"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::UnixStream
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (mine, theirs) = UnixStream::pair()?;
-        ctl.send_fds(&"unix-stream", &[theirs.as_fd()])?;
+        ctl.send_fds(&crate::rows::Row::UnixStream.as_str(), &[theirs.as_fd()])?;
         Ok(Box::new(StreamLink::new(mine, setup)))
     }
 
@@ -137,13 +137,13 @@ fn grow_buffers<Fd: AsFd>(fd: Fd, size: usize) -> Result<()> {
 }
 
 macro_rules! packet_driver {
-    ($driver:ident, $name:literal, $sock:ty) => {
-        #[doc = concat!("`", $name, "`: a connected pair, buffers raised to fit the message.")]
+    ($driver:ident, $row:expr, $sock:ty) => {
+        #[doc = concat!("A connected `", stringify!($sock), "` pair, buffers raised to fit the message.")]
         pub struct $driver;
 
         impl Driver for $driver {
-            fn name(&self) -> &'static str {
-                $name
+            fn name(&self) -> crate::rows::Row {
+                $row
             }
 
             fn check(&self, size: usize, _kind: Kind) -> std::result::Result<(), String> {
@@ -154,7 +154,7 @@ macro_rules! packet_driver {
                 let (mine, theirs) = <$sock>::pair()?;
                 grow_buffers(&mine, setup.size)?;
                 grow_buffers(&theirs, setup.size)?;
-                ctl.send_fds(&$name, &[theirs.as_fd()])?;
+                ctl.send_fds(&$row.as_str(), &[theirs.as_fd()])?;
                 Ok(Box::new(PacketLink::new(mine, setup)?))
             }
 
@@ -168,15 +168,19 @@ macro_rules! packet_driver {
     };
 }
 
-packet_driver!(UnixDgramDriver, "unix-dgram", UnixDatagram);
-packet_driver!(UnixSeqpacketDriver, "unix-seqpacket", UnixSeqpacket);
+packet_driver!(UnixDgramDriver, crate::rows::Row::UnixDgram, UnixDatagram);
+packet_driver!(
+    UnixSeqpacketDriver,
+    crate::rows::Row::UnixSeqpacket,
+    UnixSeqpacket
+);
 
 /// `tcp-loopback`: TCP over 127.0.0.1, listen on a free port, connect, accept.
 pub struct TcpLoopback;
 
 impl Driver for TcpLoopback {
-    fn name(&self) -> &'static str {
-        "tcp-loopback"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::TcpLoopback
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {

@@ -54,8 +54,8 @@ impl<S: Read + Write> Link for StreamLink<S> {
 pub struct Pipe;
 
 impl Driver for Pipe {
-    fn name(&self) -> &'static str {
-        "pipe"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::Pipe
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -122,8 +122,8 @@ where
 pub struct Fifo;
 
 impl Driver for Fifo {
-    fn name(&self) -> &'static str {
-        "fifo"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::Fifo
     }
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
@@ -213,8 +213,8 @@ fn raw_pipe() -> Result<(RawFd, RawFd)> {
 }
 
 impl Driver for RefPipe {
-    fn name(&self) -> &'static str {
-        "ref-pipe"
+    fn name(&self) -> crate::rows::Row {
+        crate::rows::Row::RefPipe
     }
 
     fn role(&self) -> Role {
