@@ -5,6 +5,10 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use serde_json::json;
 
+/// Run the classic IPC failure modes live, between real processes, and watch the kernel.
+///
+/// Without names, lists the scenarios. Each prints a narrated transcript and a verdict
+/// computed from what happened; exits 1 if any did not show its lesson.
 #[derive(clap::Args, Debug)]
 pub struct LabArgs {
     /// Scenarios to run, by name; without names (and without --all) the list is printed.

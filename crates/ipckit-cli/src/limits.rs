@@ -6,11 +6,20 @@ use anyhow::Context;
 use ipckit::host::limits::{Limit, Unit};
 use serde::Serialize;
 
-/// Prints every limit of [`ipckit::host::limits::limits`]: a table, or with `json` one array.
-/// A write error (a closed pipe) is returned, never a panic.
-pub fn run(json: bool) -> anyhow::Result<()> {
+/// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
+/// /dev/shm and open files).
+#[derive(clap::Args, Debug)]
+pub struct LimitsArgs {
+    /// As a JSON array: resource, description, used, limit, unit, use_percent, unlimited.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints every limit of [`ipckit::host::limits::limits`]: a table, or with `--json` one
+/// array. A write error (a closed pipe) is returned, never a panic.
+pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
     let rows = ipckit::host::limits::limits()?;
-    let text = if json {
+    let text = if args.json {
         json_text(&rows)?
     } else {
         table(&rows)

@@ -61,6 +61,11 @@ fn matches_name(o: &Object, text: &str) -> bool {
         || o.key.is_some_and(|k| format!("{k:#010x}").contains(text))
 }
 
+/// List every IPC object on the host, and whether it is live, an orphan or stale.
+///
+/// System V queues, segments and semaphore sets; POSIX shared memory, semaphores and
+/// queues; Unix sockets with a name, and stale socket files; FIFOs held open; with
+/// --pipes, anonymous pipes. STATE and REASON say who uses each one, or why nobody can.
 #[derive(clap::Args, Debug)]
 pub struct LsArgs {
     #[command(flatten)]
