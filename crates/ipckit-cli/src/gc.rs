@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use ipckit::host::{self, State};
-use serde_json::{Value, json};
 
 use crate::ls::Filter;
+use crate::output::gc::{Action, RemovalJson};
+use crate::output::{self, ls::ObjectJson};
 
 /// Remove orphans and stale socket files (nothing live), reporting each one.
 ///
@@ -48,33 +49,33 @@ pub fn run(args: GcArgs) -> Result<()> {
             }
         }
         let (action, error) = if args.dry_run {
-            ("would-remove", None)
+            (Action::WouldRemove, None)
         } else {
             match host::remove(o) {
-                Ok(()) => ("removed", None),
-                Err(e) => ("failed", Some(e.to_string())),
+                Ok(()) => (Action::Removed, None),
+                Err(e) => (Action::Failed, Some(e.to_string())),
             }
         };
         match action {
-            "failed" => failed += 1,
+            Action::Failed => failed += 1,
             _ => removed += 1,
         }
         if args.json {
-            let mut v = crate::ls::to_json(o);
-            v["action"] = json!(action);
-            v["error"] = json!(error);
-            report.push(v);
+            report.push(RemovalJson {
+                object: ObjectJson::from(o),
+                action,
+                error,
+            });
         } else {
             let what = format!("{} ({}: {})", o.uri(), o.state, o.reason);
             match &error {
-                None => writeln!(out, "{} {what}", action.replace('-', " "))?,
+                None => writeln!(out, "{} {what}", action.words())?,
                 Some(e) => writeln!(out, "failed {what}: {e}")?,
             }
         }
     }
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &Value::Array(report))?;
-        writeln!(out)?;
+        output::write_pretty(&mut out, &report)?;
     }
     let live = objects.iter().filter(|o| o.state == State::Live).count();
     let unknown = objects.iter().filter(|o| o.state == State::Unknown).count();

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use ipckit::host::{self, Kind, Object};
-use serde_json::{Value, json};
+
+use crate::output::{self, ls::ObjectJson};
 
 /// Which objects: the filters `ls` and `gc` share.
 #[derive(clap::Args, Debug, Clone)]
@@ -92,9 +93,7 @@ pub fn run(args: LsArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let all: Vec<Value> = objects.iter().map(to_json).collect();
-        serde_json::to_writer_pretty(&mut out, &all)?;
-        writeln!(out)?;
+        write_json(&mut out, &objects)?;
     } else {
         let columns = if args.columns.is_empty() {
             DEFAULT.to_vec()
@@ -111,6 +110,12 @@ pub fn run(args: LsArgs) -> Result<()> {
         eprintln!("note: {note}");
     }
     Ok(())
+}
+
+/// `--json`: one array, an [`ObjectJson`] per object.
+pub fn write_json(out: &mut impl Write, objects: &[Object]) -> Result<()> {
+    let all: Vec<ObjectJson> = objects.iter().map(ObjectJson::from).collect();
+    output::write_pretty(out, &all)
 }
 
 /// A column of the table.
@@ -226,7 +231,7 @@ fn time_string(secs: i64) -> String {
 }
 
 /// As lsipc: the creator's command while it runs; else the commands of its holders.
-fn command(o: &Object) -> Option<String> {
+pub fn command(o: &Object) -> Option<String> {
     if let Some(c) = &o.creator_command {
         return Some(c.clone());
     }
@@ -303,47 +308,4 @@ pub fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Vec<String>
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
-}
-
-/// The JSON form of one object: every field, lower-case names, null when unknown.
-pub fn to_json(o: &Object) -> Value {
-    json!({
-        "kind": o.kind.name(),
-        "uri": o.uri(),
-        "key": o.key.map(|k| format!("{k:#010x}")),
-        "id": o.id,
-        "name": o.name,
-        "owner": o.owner,
-        "uid": o.uid,
-        "perms": o.perms.map(perms_string),
-        "mode": o.perms.map(|p| format!("{p:04o}")),
-        "size": o.size,
-        "nattch": o.nattch,
-        "msgs": o.msgs,
-        "usedbytes": o.used_bytes,
-        "nsems": o.nsems,
-        "cpid": o.cpid,
-        "lpid": o.lpid,
-        "lspid": o.lspid,
-        "lrpid": o.lrpid,
-        "ctime": o.ctime,
-        "last_used": o.last_used,
-        "command": command(o),
-        "detail": o.detail,
-        "pids": o.pids(),
-        "holders": o.holders.iter().map(|h| json!({
-            "pid": h.pid,
-            "command": h.command,
-            "read": h.read,
-            "write": h.write,
-            "mapped": h.mapped,
-        })).collect::<Vec<_>>(),
-        "creator": o.creator.as_ref().map(|c| json!({
-            "pid": c.pid,
-            "purpose": c.purpose,
-            "alive": c.alive,
-        })),
-        "state": o.state.name(),
-        "reason": o.reason,
-    })
 }

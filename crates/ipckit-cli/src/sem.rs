@@ -15,6 +15,7 @@ use ipckit::sync::sem_sysv::{SemOp, SysvSemSet};
 
 use crate::args::parse_mode;
 use crate::endpoint;
+use crate::output::sem::ValueJson;
 
 /// Semaphores: sem:/NAME (POSIX) and sysv-sem:KEY[#INDEX] (System V).
 #[derive(clap::Args, Debug)]
@@ -204,10 +205,11 @@ fn act(uri: &SemUri, action: SemAction) -> Result<()> {
                 SemUri::Sysv(key, index) => open_sysv(*key, *index)?.get(*index)? as u32,
             };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "uri": uri.to_string(), "value": value })
-                );
+                let line = ValueJson {
+                    uri: uri.to_string(),
+                    value,
+                };
+                println!("{}", serde_json::to_string(&line)?);
             } else {
                 println!("{value}");
             }
