@@ -11,8 +11,9 @@ use crate::output::{self, ls::ObjectJson};
 /// Which objects: the filters `ls` and `gc` share.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Filter {
-    /// Only these kinds (comma-separated): sysv-msg, sysv-shm, sysv-sem, posix-shm, posix-sem,
-    /// posix-mq, unix, fifo, pipe.
+    /// Only these kinds (comma-separated): sysv-mq, sysv-shm, sysv-sem, posix-shm, posix-sem,
+    /// posix-mq, unix, fifo, pipe; lsipc's and ipcrm's msg, shm and sem (and sysv-msg) name
+    /// the System V kinds. `ipckit ls --help` has the table of kinds and URIs.
     #[arg(long, value_delimiter = ',')]
     pub kind: Vec<Kind>,
     /// Only objects owned by this user (name or uid).
@@ -68,6 +69,7 @@ fn matches_name(o: &Object, text: &str) -> bool {
 /// queues; Unix sockets with a name, and stale socket files; FIFOs held open; with
 /// --pipes, anonymous pipes. STATE and REASON say who uses each one, or why nobody can.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = kinds_table())]
 pub struct LsArgs {
     #[command(flatten)]
     pub filter: Filter,
@@ -84,6 +86,48 @@ pub struct LsArgs {
     /// One JSON array of objects (every field, lower-case names).
     #[arg(long, conflicts_with = "columns")]
     pub json: bool,
+}
+
+/// The kinds, their URIs and the names lsipc, ipcs and ipcrm give them, for `ls --help`.
+pub fn kinds_table() -> String {
+    let rows: Vec<[String; 3]> = Kind::ALL
+        .iter()
+        .map(|&k| {
+            let uri = match k {
+                Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => format!("{}:ID", k.scheme()),
+                Kind::Unix => "unix:PATH, abstract:NAME".into(),
+                Kind::Fifo => "fifo:PATH".into(),
+                Kind::Pipe => "pipe:[INODE]".into(),
+                _ => format!("{}:/NAME", k.scheme()),
+            };
+            let lsipc = match k {
+                Kind::SysvMq => "lsipc -q, ipcs -q, ipcrm msg (also sysv-msg)",
+                Kind::SysvShm => "lsipc -m, ipcs -m, ipcrm shm",
+                Kind::SysvSem => "lsipc -s, ipcs -s, ipcrm sem",
+                _ => "-",
+            };
+            [k.name().to_string(), uri, lsipc.to_string()]
+        })
+        .collect();
+    let head = ["KIND", "URI", "LSIPC / IPCS / IPCRM"].map(String::from);
+    let width = |i: usize| {
+        std::iter::once(&head)
+            .chain(&rows)
+            .map(|r| r[i].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    let mut text = String::from(
+        "Kinds: the name --kind takes and KIND shows, the URI the listing gives (for System V \
+         with the id: remove it with `ipckit rm --id sysv-shm:ID`, since the URIs rm, send and \
+         recv take hold a key), and util-linux's names. --kind and --id also take ipcrm's msg, \
+         shm and sem for the System V kinds; in URIs, shm: and sem: are the POSIX ones.\n\n",
+    );
+    for [kind, uri, lsipc] in std::iter::once(&head).chain(&rows) {
+        text += &format!("  {kind:<w0$}  {uri:<w1$}  {lsipc}\n");
+    }
+    text.trim_end().to_string()
 }
 
 pub fn run(args: LsArgs) -> Result<()> {

@@ -18,8 +18,9 @@ pub struct RmArgs {
     /// receiver).
     #[arg(required_unless_present = "ids")]
     pub uris: Vec<String>,
-    /// A System V object by id, as ipcs and ipckit ls show it: sysv-shm:ID, sysv-msg:ID,
-    /// sysv-sem:ID. May be repeated.
+    /// A System V object by id, as ipcs and ipckit ls show it: sysv-mq:ID, sysv-shm:ID,
+    /// sysv-sem:ID (or with ipcrm's names: msg:ID, shm:ID, sem:ID; sysv-msg:ID). May be
+    /// repeated.
     #[arg(long = "id", value_name = "KIND:ID")]
     pub ids: Vec<String>,
     /// Remove it even while it is in use (its holders keep it, but nobody new can find it).
@@ -39,6 +40,10 @@ enum Target {
 }
 
 fn parse_target(uri: &str) -> Result<Target, String> {
+    // The queue's other name (lsipc's `msg`), taken as `ls --kind` takes it.
+    if let Some(key) = uri.strip_prefix("sysv-msg:") {
+        return parse_target(&format!("sysv-mq:{key}"));
+    }
     if uri.starts_with("sem:") || uri.starts_with("sysv-sem:") {
         return Ok(match uri.parse::<SemUri>()? {
             SemUri::Posix(name) => Target::Name(Kind::PosixSem, name),
@@ -49,7 +54,7 @@ fn parse_target(uri: &str) -> Result<Target, String> {
         Endpoint::PosixMq(n) => Target::Name(Kind::PosixMq, n),
         // A channel is POSIX shared memory by its name (one a killed receiver left behind).
         Endpoint::PosixShm(n) | Endpoint::Channel(n) => Target::Name(Kind::PosixShm, n),
-        Endpoint::SysvMq(k) => Target::Key(Kind::SysvMsg, key_raw(k)),
+        Endpoint::SysvMq(k) => Target::Key(Kind::SysvMq, key_raw(k)),
         Endpoint::SysvShm(k) => Target::Key(Kind::SysvShm, key_raw(k)),
         Endpoint::Unix(p) | Endpoint::UnixDgram(p) | Endpoint::UnixSeqpacket(p) => {
             Target::Path(Kind::Unix, p)
@@ -64,16 +69,13 @@ fn parse_id(spec: &str) -> Result<Target, String> {
     let (kind, id) = spec
         .split_once(':')
         .ok_or_else(|| format!("'{spec}': expected KIND:ID, like sysv-shm:32769"))?;
-    let kind = match kind {
-        "sysv-shm" => Kind::SysvShm,
-        "sysv-msg" | "sysv-mq" => Kind::SysvMsg,
-        "sysv-sem" => Kind::SysvSem,
-        _ => {
-            return Err(format!(
-                "'{spec}': --id takes sysv-shm, sysv-msg or sysv-sem"
-            ));
-        }
-    };
+    let kind = kind
+        .parse::<Kind>()
+        .ok()
+        .filter(|k| matches!(k, Kind::SysvMq | Kind::SysvShm | Kind::SysvSem))
+        .ok_or_else(|| {
+            format!("'{spec}': --id takes sysv-mq, sysv-shm or sysv-sem (or msg, shm, sem)")
+        })?;
     let id = id
         .parse::<i32>()
         .ok()
@@ -184,5 +186,43 @@ fn matches(o: &Object, target: &Target) -> bool {
             let name = o.name.as_deref().map(Path::new);
             o.kind == *k && (name == Some(p.as_path()) || name == Some(absolute(p).as_path()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_uris_take_every_name_of_a_kind() {
+        for (spec, kind) in [
+            ("sysv-mq:5", Kind::SysvMq),
+            ("sysv-msg:5", Kind::SysvMq),
+            ("msg:5", Kind::SysvMq),
+            ("sysv-shm:5", Kind::SysvShm),
+            ("shm:5", Kind::SysvShm),
+            ("sysv-sem:5", Kind::SysvSem),
+            ("sem:5", Kind::SysvSem),
+        ] {
+            assert!(
+                matches!(parse_id(spec), Ok(Target::Id(k, 5)) if k == kind),
+                "{spec}"
+            );
+        }
+        for bad in ["posix-shm:5", "unix:5", "sysv-mq:x", "sysv-mq:-1", "5"] {
+            assert!(parse_id(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            parse_target("sysv-msg:0x10"),
+            Ok(Target::Key(Kind::SysvMq, 16))
+        ));
+        assert!(matches!(
+            parse_target("sysv-mq:16"),
+            Ok(Target::Key(Kind::SysvMq, 16))
+        ));
+        assert!(matches!(
+            parse_target("sem:/s"),
+            Ok(Target::Name(Kind::PosixSem, ref n)) if n == "/s"
+        ));
     }
 }

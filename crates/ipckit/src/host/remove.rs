@@ -51,7 +51,7 @@ pub fn remove(object: &Object) -> Result<()> {
             }
             shm.remove()
         }
-        Kind::SysvMsg => {
+        Kind::SysvMq => {
             let mut q = crate::mq::sysv::SysvMq::open_id(id)?;
             let st = q.stat()?;
             if !same_key(q.key()) || Some(st.change_time) != object.ctime {
