@@ -101,7 +101,7 @@ pub fn kinds_table() -> String {
                 _ => format!("{}:/NAME", k.scheme()),
             };
             let lsipc = match k {
-                Kind::SysvMq => "lsipc -q, ipcs -q, ipcrm msg (also sysv-msg)",
+                Kind::SysvMq => "lsipc -q, ipcs -q, ipcrm msg",
                 Kind::SysvShm => "lsipc -m, ipcs -m, ipcrm shm",
                 Kind::SysvSem => "lsipc -s, ipcs -s, ipcrm sem",
                 _ => "-",
@@ -121,8 +121,9 @@ pub fn kinds_table() -> String {
     let mut text = String::from(
         "Kinds: the name --kind takes and KIND shows, the URI the listing gives (for System V \
          with the id: remove it with `ipckit rm --id sysv-shm:ID`, since the URIs rm, send and \
-         recv take hold a key), and util-linux's names. --kind and --id also take ipcrm's msg, \
-         shm and sem for the System V kinds; in URIs, shm: and sem: are the POSIX ones.\n\n",
+         recv take hold a key), and util-linux's names. --kind and --id also take ipcrm's msg \
+         (or sysv-msg), shm and sem for the System V kinds; in URIs, shm: and sem: are the \
+         POSIX ones.\n\n",
     );
     for [kind, uri, lsipc] in std::iter::once(&head).chain(&rows) {
         text += &format!("  {kind:<w0$}  {uri:<w1$}  {lsipc}\n");

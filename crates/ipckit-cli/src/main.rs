@@ -7,6 +7,7 @@ mod advise;
 mod args;
 mod bench;
 mod channel;
+mod completions;
 mod endpoint;
 mod gc;
 mod interrupt;
@@ -14,6 +15,7 @@ mod lab;
 mod limits;
 mod listen;
 mod ls;
+mod man;
 mod objects;
 mod output;
 mod recv;
@@ -63,6 +65,8 @@ enum Command {
     /// trip and throughput on this host when a bench report is at hand (`ipckit bench`).
     /// Constraints that cannot all hold are named first.
     Advise(advise::AdviseArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,5 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Limits(args) => limits::run(args),
         Command::Listen(args) => listen::run(args),
         Command::Advise(args) => advise::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
