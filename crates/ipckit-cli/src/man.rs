@@ -9,11 +9,10 @@ use anyhow::{Context, bail};
 use clap::CommandFactory;
 use clap_mangen::Man;
 
-/// Print a manual page in roff (`ipckit man ls | man -l -`), or write one page per
-/// subcommand into a directory.
+/// Print a manual page in roff, or write one page per subcommand into a directory.
 ///
-/// Without SUBCOMMAND, the page of ipckit itself, ipckit(1); `ipckit man sem wait` gives
-/// ipckit-sem-wait(1). With --out DIR, the page and one for each of its subcommands are
+/// Without SUBCOMMAND, the page of ipckit itself, ipckit(1); `ipckit man ls | man -l -`
+/// shows ipckit-ls(1), `ipckit man sem wait` gives ipckit-sem-wait(1). With --out DIR, the page and one for each of its subcommands are
 /// written into DIR as ipckit.1, ipckit-ls.1, … (what `man -M` or a package's man1/ wants),
 /// and their paths printed.
 #[derive(clap::Args, Debug)]

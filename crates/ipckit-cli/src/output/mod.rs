@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use message::{Peer, emit};
 
-/// Writes `value` as pretty JSON and a newline: what every `--json` but `recv`'s prints.
+/// Writes `value` as pretty JSON and a newline, as `ls`, `gc`, `limits` and `lab` print it.
 pub fn write_pretty(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
