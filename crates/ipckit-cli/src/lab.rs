@@ -3,8 +3,14 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use serde_json::json;
 
+use crate::output::lab::{OutcomeJson, ScenarioJson};
+use crate::output::write_pretty;
+
+/// Run the classic IPC failure modes live, between real processes, and watch the kernel.
+///
+/// Without names, lists the scenarios. Each prints a narrated transcript and a verdict
+/// computed from what happened; exits 1 if any did not show its lesson.
 #[derive(clap::Args, Debug)]
 pub struct LabArgs {
     /// Scenarios to run, by name; without names (and without --all) the list is printed.
@@ -22,12 +28,8 @@ pub fn run(args: LabArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if args.names.is_empty() && !args.all {
         if args.json {
-            let list: Vec<_> = all
-                .iter()
-                .map(|s| json!({"name": s.name, "lesson": s.lesson}))
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &list)?;
-            writeln!(out)?;
+            let list: Vec<ScenarioJson> = all.iter().map(ScenarioJson::from).collect();
+            write_pretty(&mut out, &list)?;
         } else {
             let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
             for s in &all {
@@ -89,21 +91,8 @@ pub fn run(args: LabArgs) -> Result<()> {
         outcomes.push(outcome);
     }
     if args.json {
-        let list: Vec<_> = outcomes
-            .iter()
-            .map(|o| {
-                json!({
-                    "name": o.name,
-                    "lesson": o.lesson,
-                    "passed": o.passed,
-                    "verdict": o.verdict,
-                    "transcript": o.transcript,
-                    "seconds": o.seconds,
-                })
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &list)?;
-        writeln!(out)?;
+        let list: Vec<OutcomeJson> = outcomes.iter().map(OutcomeJson::from).collect();
+        write_pretty(&mut out, &list)?;
     }
     if let Some(signo) = interrupt.caught() {
         bail!(

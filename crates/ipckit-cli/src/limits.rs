@@ -4,13 +4,23 @@ use std::io::Write;
 
 use anyhow::Context;
 use ipckit::host::limits::{Limit, Unit};
-use serde::Serialize;
 
-/// Prints every limit of [`ipckit::host::limits::limits`]: a table, or with `json` one array.
-/// A write error (a closed pipe) is returned, never a panic.
-pub fn run(json: bool) -> anyhow::Result<()> {
+use crate::output::limits::LimitJson;
+
+/// Kernel IPC limits and their current use (like `lsipc -g`, plus POSIX queues, pipes,
+/// /dev/shm and open files).
+#[derive(clap::Args, Debug)]
+pub struct LimitsArgs {
+    /// As a JSON array: resource, description, used, limit, unit, use_percent, unlimited.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints every limit of [`ipckit::host::limits::limits`]: a table, or with `--json` one
+/// array. A write error (a closed pipe) is returned, never a panic.
+pub fn run(args: LimitsArgs) -> anyhow::Result<()> {
     let rows = ipckit::host::limits::limits()?;
-    let text = if json {
+    let text = if args.json {
         json_text(&rows)?
     } else {
         table(&rows)
@@ -21,34 +31,8 @@ pub fn run(json: bool) -> anyhow::Result<()> {
         .context("writing the limits to standard output")
 }
 
-/// One row as `--json` prints it: numbers exactly as the kernel has them, null when unknown.
-#[derive(Serialize)]
-struct RowJson<'a> {
-    resource: &'a str,
-    description: &'a str,
-    used: Option<u64>,
-    limit: Option<u64>,
-    /// "count", "bytes" or "pages".
-    unit: &'a str,
-    use_percent: Option<f64>,
-    /// The limit is the kernel's value for "no limit" (RLIM_INFINITY, SHMMAX's default, 0
-    /// for the pipe page limits).
-    unlimited: bool,
-}
-
 fn json_text(rows: &[Limit]) -> anyhow::Result<String> {
-    let rows: Vec<RowJson> = rows
-        .iter()
-        .map(|r| RowJson {
-            resource: r.resource,
-            description: r.description,
-            used: r.used,
-            limit: r.limit,
-            unit: r.unit.as_str(),
-            use_percent: r.use_percent(),
-            unlimited: r.unlimited,
-        })
-        .collect();
+    let rows: Vec<LimitJson> = rows.iter().map(LimitJson::from).collect();
     let mut text = serde_json::to_string_pretty(&rows)?;
     text.push('\n');
     Ok(text)
@@ -184,7 +168,11 @@ mod tests {
             limit("MSGMNI", Unit::Count, Some(8), Some(32)),
             limit("SHMMAX", Unit::Bytes, None, Some(18446744073692774399)),
         ];
-        let v: serde_json::Value = serde_json::from_str(&json_text(&rows).unwrap()).unwrap();
+        let text = json_text(&rows).unwrap();
+        let typed: Vec<LimitJson> = serde_json::from_str(&text).unwrap();
+        assert_eq!(typed, rows.iter().map(LimitJson::from).collect::<Vec<_>>());
+        assert_eq!(typed[0].use_percent, Some(25.0));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v[0],
             serde_json::json!({

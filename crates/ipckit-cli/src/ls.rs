@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use ipckit::host::{self, Kind, Object};
-use serde_json::{Value, json};
+
+use crate::output::{self, ls::ObjectJson};
 
 /// Which objects: the filters `ls` and `gc` share.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Filter {
-    /// Only these kinds (comma-separated): sysv-msg, sysv-shm, sysv-sem, posix-shm, posix-sem,
-    /// posix-mq, unix, fifo, pipe.
+    /// Only these kinds (comma-separated): sysv-mq, sysv-shm, sysv-sem, posix-shm, posix-sem,
+    /// posix-mq, unix, fifo, pipe; lsipc's and ipcrm's msg, shm and sem (and sysv-msg) name
+    /// the System V kinds. `ipckit ls --help` has the table of kinds and URIs.
     #[arg(long, value_delimiter = ',')]
     pub kind: Vec<Kind>,
     /// Only objects owned by this user (name or uid).
@@ -61,7 +63,13 @@ fn matches_name(o: &Object, text: &str) -> bool {
         || o.key.is_some_and(|k| format!("{k:#010x}").contains(text))
 }
 
+/// List every IPC object on the host, and whether it is live, an orphan or stale.
+///
+/// System V queues, segments and semaphore sets; POSIX shared memory, semaphores and
+/// queues; Unix sockets with a name, and stale socket files; FIFOs held open; with
+/// --pipes, anonymous pipes. STATE and REASON say who uses each one, or why nobody can.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = kinds_table())]
 pub struct LsArgs {
     #[command(flatten)]
     pub filter: Filter,
@@ -80,6 +88,49 @@ pub struct LsArgs {
     pub json: bool,
 }
 
+/// The kinds, their URIs and the names lsipc, ipcs and ipcrm give them, for `ls --help`.
+pub fn kinds_table() -> String {
+    let rows: Vec<[String; 3]> = Kind::ALL
+        .iter()
+        .map(|&k| {
+            let uri = match k {
+                Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => format!("{}:ID", k.scheme()),
+                Kind::Unix => "unix:PATH, abstract:NAME".into(),
+                Kind::Fifo => "fifo:PATH".into(),
+                Kind::Pipe => "pipe:[INODE]".into(),
+                _ => format!("{}:/NAME", k.scheme()),
+            };
+            let lsipc = match k {
+                Kind::SysvMq => "lsipc -q, ipcs -q, ipcrm msg",
+                Kind::SysvShm => "lsipc -m, ipcs -m, ipcrm shm",
+                Kind::SysvSem => "lsipc -s, ipcs -s, ipcrm sem",
+                _ => "-",
+            };
+            [k.name().to_string(), uri, lsipc.to_string()]
+        })
+        .collect();
+    let head = ["KIND", "URI", "LSIPC / IPCS / IPCRM"].map(String::from);
+    let width = |i: usize| {
+        std::iter::once(&head)
+            .chain(&rows)
+            .map(|r| r[i].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    let mut text = String::from(
+        "Kinds: the name --kind takes and KIND shows, the URI the listing gives (for System V \
+         with the id: remove it with `ipckit rm --id sysv-shm:ID`, since the URIs rm, send and \
+         recv take hold a key), and util-linux's names. --kind and --id also take ipcrm's msg \
+         (or sysv-msg), shm and sem for the System V kinds; in URIs, shm: and sem: are the \
+         POSIX ones.\n\n",
+    );
+    for [kind, uri, lsipc] in std::iter::once(&head).chain(&rows) {
+        text += &format!("  {kind:<w0$}  {uri:<w1$}  {lsipc}\n");
+    }
+    text.trim_end().to_string()
+}
+
 pub fn run(args: LsArgs) -> Result<()> {
     let (mut objects, notes) = args.filter.scan(args.pipes)?;
     if args.orphans {
@@ -87,9 +138,7 @@ pub fn run(args: LsArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let all: Vec<Value> = objects.iter().map(to_json).collect();
-        serde_json::to_writer_pretty(&mut out, &all)?;
-        writeln!(out)?;
+        write_json(&mut out, &objects)?;
     } else {
         let columns = if args.columns.is_empty() {
             DEFAULT.to_vec()
@@ -106,6 +155,12 @@ pub fn run(args: LsArgs) -> Result<()> {
         eprintln!("note: {note}");
     }
     Ok(())
+}
+
+/// `--json`: one array, an [`ObjectJson`] per object.
+pub fn write_json(out: &mut impl Write, objects: &[Object]) -> Result<()> {
+    let all: Vec<ObjectJson> = objects.iter().map(ObjectJson::from).collect();
+    output::write_pretty(out, &all)
 }
 
 /// A column of the table.
@@ -221,7 +276,7 @@ fn time_string(secs: i64) -> String {
 }
 
 /// As lsipc: the creator's command while it runs; else the commands of its holders.
-fn command(o: &Object) -> Option<String> {
+pub fn command(o: &Object) -> Option<String> {
     if let Some(c) = &o.creator_command {
         return Some(c.clone());
     }
@@ -298,47 +353,4 @@ pub fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Vec<String>
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
-}
-
-/// The JSON form of one object: every field, lower-case names, null when unknown.
-pub fn to_json(o: &Object) -> Value {
-    json!({
-        "kind": o.kind.name(),
-        "uri": o.uri(),
-        "key": o.key.map(|k| format!("{k:#010x}")),
-        "id": o.id,
-        "name": o.name,
-        "owner": o.owner,
-        "uid": o.uid,
-        "perms": o.perms.map(perms_string),
-        "mode": o.perms.map(|p| format!("{p:04o}")),
-        "size": o.size,
-        "nattch": o.nattch,
-        "msgs": o.msgs,
-        "usedbytes": o.used_bytes,
-        "nsems": o.nsems,
-        "cpid": o.cpid,
-        "lpid": o.lpid,
-        "lspid": o.lspid,
-        "lrpid": o.lrpid,
-        "ctime": o.ctime,
-        "last_used": o.last_used,
-        "command": command(o),
-        "detail": o.detail,
-        "pids": o.pids(),
-        "holders": o.holders.iter().map(|h| json!({
-            "pid": h.pid,
-            "command": h.command,
-            "read": h.read,
-            "write": h.write,
-            "mapped": h.mapped,
-        })).collect::<Vec<_>>(),
-        "creator": o.creator.as_ref().map(|c| json!({
-            "pid": c.pid,
-            "purpose": c.purpose,
-            "alive": c.alive,
-        })),
-        "state": o.state.name(),
-        "reason": o.reason,
-    })
 }

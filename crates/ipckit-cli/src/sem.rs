@@ -13,7 +13,74 @@ use ipckit::name::SysvKey;
 use ipckit::sync::sem_posix::{self, PosixSem};
 use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 
+use crate::args::parse_mode;
 use crate::endpoint;
+use crate::output::sem::ValueJson;
+
+/// Semaphores: sem:/NAME (POSIX) and sysv-sem:KEY[#INDEX] (System V).
+#[derive(clap::Args, Debug)]
+pub struct SemArgs {
+    #[command(subcommand)]
+    pub action: SemCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SemCommand {
+    /// Create a semaphore (and keep it until `ipckit sem rm`).
+    Create {
+        uri: SemUri,
+        /// Initial value.
+        #[arg(long, default_value_t = 0)]
+        value: u32,
+        /// System V: how many semaphores in the set.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32000))]
+        nsems: u64,
+        /// Mode, in octal.
+        #[arg(long, default_value = "600", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Add one (sem_post; semop +1).
+    Post { uri: SemUri },
+    /// Take one, waiting while the value is 0 (sem_wait; semop -1).
+    Wait {
+        uri: SemUri,
+        /// Give up (exit 1) after this long (e.g. 5s, 200ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Print the value.
+    Value {
+        uri: SemUri,
+        /// As JSON: {"uri": ..., "value": N}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove it (sem_unlink; IPC_RMID of the whole set).
+    Rm { uri: SemUri },
+}
+
+pub fn run(args: SemArgs) -> Result<()> {
+    let (uri, action) = match args.action {
+        SemCommand::Create {
+            uri,
+            value,
+            nsems,
+            mode,
+        } => (
+            uri,
+            SemAction::Create {
+                value,
+                nsems: nsems as usize,
+                mode,
+            },
+        ),
+        SemCommand::Post { uri } => (uri, SemAction::Post),
+        SemCommand::Wait { uri, timeout } => (uri, SemAction::Wait { timeout }),
+        SemCommand::Value { uri, json } => (uri, SemAction::Value { json }),
+        SemCommand::Rm { uri } => (uri, SemAction::Rm),
+    };
+    act(&uri, action)
+}
 
 /// A semaphore URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +125,7 @@ impl fmt::Display for SemUri {
 }
 
 /// What `ipckit sem` does.
-pub enum SemAction {
+enum SemAction {
     /// Create with an initial value (and, for System V, `nsems` semaphores), and keep it.
     Create {
         value: u32,
@@ -87,7 +154,7 @@ fn open_sysv(key: SysvKey, index: usize) -> Result<SysvSemSet> {
     Ok(set)
 }
 
-pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
+fn act(uri: &SemUri, action: SemAction) -> Result<()> {
     match (uri, action) {
         (SemUri::Posix(name), SemAction::Create { value, mode, .. }) => {
             let opts = sem_posix::Options::new(value).mode(mode);
@@ -142,10 +209,11 @@ pub fn run(uri: &SemUri, action: SemAction) -> Result<()> {
                 SemUri::Sysv(key, index) => open_sysv(*key, *index)?.get(*index)? as u32,
             };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "uri": uri.to_string(), "value": value })
-                );
+                let line = ValueJson {
+                    uri: uri.to_string(),
+                    value,
+                };
+                println!("{}", serde_json::to_string(&line)?);
             } else {
                 println!("{value}");
             }

@@ -158,3 +158,81 @@ fn send_messages(args: &SendArgs, payload: Payload) -> Result<()> {
     }
     Ok(())
 }
+
+/// Send messages (or standard input) to an endpoint.
+///
+/// On byte-stream endpoints (fifo, unix, abstract, tcp) each MESSAGE is sent with a newline
+/// after it and standard input is copied as it is. On message endpoints (unix-dgram,
+/// unix-seqpacket, mq, sysv-mq) each MESSAGE is one message, standard input is one
+/// message, or one per line with --lines. Shared memory (shm, sysv-shm) gets them as one
+/// run of bytes, joined by newlines.
+///
+/// channel:/NAME is a message endpoint whose receiver owns it: `ipckit recv channel:/NAME`
+/// must be running (send fails at once, exit 1, when it is not). A message larger than
+/// the channel's slot (4080 bytes) goes by its bulk path on its own.
+#[derive(clap::Args, Debug)]
+pub struct CliArgs {
+    /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
+    /// tcp:HOST:PORT, mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, channel:/NAME
+    pub uri: Endpoint,
+    /// The messages, in order; standard input when there are none.
+    #[arg(value_name = "MESSAGE")]
+    pub messages: Vec<String>,
+    /// Send each line of standard input as one message (message endpoints; a byte stream
+    /// carries the lines as they are).
+    #[arg(long, conflicts_with = "messages")]
+    pub lines: bool,
+    /// Give up if the peer is not there within this time (e.g. 5s, 200ms): a FIFO's
+    /// reader, a connect, room in a full queue or channel.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub object: SendObjectFlags,
+    #[command(flatten)]
+    pub common: crate::args::Common,
+}
+
+/// Kernel-object flags of send.
+#[derive(clap::Args, Debug)]
+pub struct SendObjectFlags {
+    /// mq: the message's priority (0-32767; higher is received first).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..32768))]
+    pub priority: u32,
+    /// sysv-mq: the message's type (a positive number).
+    #[arg(long = "type", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    pub mtype: i64,
+    /// shm, sysv-shm: where to write, in bytes from the start.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Create the queue or shared memory if it is missing, and keep it (remove it with
+    /// `ipckit rm URI`).
+    #[arg(long)]
+    pub create: bool,
+    /// shm, sysv-shm with --create: the size (default: 4096, or enough for offset + message).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Mode of an object --create makes, in octal.
+    #[arg(long, default_value = "600", value_parser = crate::args::parse_mode)]
+    pub mode: u32,
+}
+
+impl From<CliArgs> for SendArgs {
+    fn from(a: CliArgs) -> SendArgs {
+        SendArgs {
+            endpoint: a.uri,
+            messages: a.messages,
+            lines: a.lines,
+            timeout: a.timeout,
+            allow_remote: a.common.allow_remote,
+            object: crate::objects::ObjectOpts {
+                priority: a.object.priority,
+                mtype: a.object.mtype,
+                offset: a.object.offset,
+                create: a.object.create,
+                size: a.object.size,
+                mode: a.object.mode,
+                ..Default::default()
+            },
+        }
+    }
+}

@@ -1024,3 +1024,96 @@ fn bench_usage_errors_exit_2_and_name_the_valid_choices() {
     let (st, _, _, _) = run(&["bench", "--quick", "--full"], b"");
     assert_eq!(st.code(), Some(2));
 }
+
+#[test]
+fn completions_for_bash_zsh_and_fish_cover_every_subcommand() {
+    let dir = tempdir();
+    for shell in ["bash", "zsh", "fish"] {
+        let (st, out, err, _) = run(&["completions", shell], b"");
+        assert!(st.success(), "{shell}: {err:?}");
+        let script = out.join("\n");
+        for sub in [
+            "bench",
+            "send",
+            "recv",
+            "ls",
+            "rm",
+            "gc",
+            "sem",
+            "completions",
+            "man",
+        ] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+        assert!(script.contains("older-than"), "{shell}: no flags");
+        if shell == "bash" {
+            // bash itself accepts the script.
+            let path = dir.path().join("ipckit.bash");
+            std::fs::write(&path, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    let (st, _, _, _) = run(&["completions", "tcsh"], b"");
+    assert_eq!(st.code(), Some(2), "an unknown shell is a usage error");
+}
+
+#[test]
+fn man_prints_roff_and_writes_a_page_per_subcommand() {
+    let (st, out, err, _) = run(&["man"], b"");
+    assert!(st.success(), "{err:?}");
+    let page = out.join("\n");
+    assert!(page.contains(".TH ipckit 1"), "{page}");
+    assert!(
+        page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"),
+        "{page}"
+    );
+    assert!(page.contains("ipckit\\-ls(1)"), "{page}");
+
+    let (st, out, _, _) = run(&["man", "sem", "wait"], b"");
+    assert!(st.success());
+    let page = out.join("\n");
+    assert!(page.contains(".TH ipckit-sem-wait 1"), "{page}");
+    assert!(page.contains("\\-\\-timeout"), "{page}");
+
+    let (st, _, err, _) = run(&["man", "nope"], b"");
+    assert_eq!(st.code(), Some(1));
+    assert!(err.join("\n").contains("no subcommand 'nope'"), "{err:?}");
+
+    let dir = tempdir();
+    let out_dir = dir.path().join("man1");
+    let (st, out, err, _) = run(&["man", "--out", out_dir.to_str().unwrap()], b"");
+    assert!(st.success(), "{err:?}");
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), out.len(), "one line per page written: {out:?}");
+    for name in [
+        "ipckit.1",
+        "ipckit-ls.1",
+        "ipckit-rm.1",
+        "ipckit-man.1",
+        "ipckit-sem-wait.1",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    for name in &names {
+        let text = std::fs::read_to_string(out_dir.join(name)).unwrap();
+        let title = format!(".TH {} 1", name.trim_end_matches(".1"));
+        assert!(text.contains(&title), "{name}: {text}");
+    }
+
+    // A page is never written through a symlink.
+    let target = dir.path().join("elsewhere");
+    std::fs::remove_file(out_dir.join("ipckit-ls.1")).unwrap();
+    std::os::unix::fs::symlink(&target, out_dir.join("ipckit-ls.1")).unwrap();
+    let (st, _, err, _) = run(&["man", "ls", "--out", out_dir.to_str().unwrap()], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(!target.exists());
+}

@@ -222,7 +222,7 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     let pid = maker.pid() as u64;
     let kinds = [
         "sysv-shm",
-        "sysv-msg",
+        "sysv-mq",
         "sysv-sem",
         "posix-shm",
         "posix-sem",
@@ -242,7 +242,7 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
         assert!(named, "{kind} does not name its user {pid}: {o}");
     }
     assert_eq!(live["sysv-shm"]["nattch"], 1);
-    assert_eq!(live["sysv-msg"]["msgs"], 1);
+    assert_eq!(live["sysv-mq"]["msgs"], 1);
     assert_eq!(live["sysv-sem"]["nsems"], 2);
     assert_eq!(
         live["posix-shm"]["creator"]["pid"], pid,
@@ -476,7 +476,7 @@ fn objects_made_by_ipcmk_are_listed_like_lsipc_lists_them() {
         ),
         (
             "-q",
-            "sysv-msg",
+            "sysv-mq",
             &msg,
             "messages",
             &[
@@ -634,7 +634,7 @@ fn older_than_spares_a_recent_orphan() {
     let out = ipckit(&["gc", "--older-than", "0s", &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(&format!("removed sysv-msg:{msg}")),
+        text(&out.stdout).contains(&format!("removed sysv-mq:{msg}")),
         "{}",
         text(&out.stdout)
     );
@@ -735,7 +735,8 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
     assert_eq!(receiver.line(), "ready");
     let name = format!("--name={key}");
     let state = || {
-        let out = ipckit(&["ls", "--kind", "sysv-msg", "--json", &name]);
+        // lsipc's and ipcrm's name for the kind.
+        let out = ipckit(&["ls", "--kind", "msg", "--json", &name]);
         let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(all.len(), 1, "{all:?}");
         all[0].clone()
@@ -756,6 +757,7 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
         "{live}"
     );
     assert_eq!(live["pids"], serde_json::json!([receiver.pid()]));
+    // The kind's other name.
     let out = ipckit(&["gc", "--kind", "sysv-msg", &name]);
     assert!(out.status.success());
     assert!(
@@ -766,4 +768,34 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
     receiver.kill();
     let dead = state();
     assert_eq!(dead["state"], "orphan", "{dead}");
+}
+
+#[test]
+fn kinds_have_one_name_and_take_lsipcs_on_input() {
+    // Every name and alias is taken; nothing of ours matches the name, so the list is empty.
+    let name = format!("--name=ipckit-no-such-object-{}", std::process::id());
+    let out = ipckit(&[
+        "ls",
+        "--kind",
+        "sysv-mq,sysv-shm,sysv-sem,posix-shm,posix-sem,posix-mq,unix,fifo,pipe,msg,shm,sem,sysv-msg",
+        "--json",
+        &name,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(all.is_empty(), "{all:?}");
+    // An unknown kind is refused with the names it could have been.
+    let out = ipckit(&["ls", "--kind", "queue"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sysv-mq") && err.contains("msg, shm, sem"),
+        "{err}"
+    );
+    // The help has the table of kinds, URIs and lsipc's names.
+    let out = ipckit(&["ls", "--help"]);
+    let help = text(&out.stdout);
+    assert!(help.contains("sysv-mq    sysv-mq:ID"), "{help}");
+    assert!(help.contains("posix-sem  sem:/NAME"), "{help}");
+    assert!(!help.contains("sysv-msg:"), "{help}");
 }

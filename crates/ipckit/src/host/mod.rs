@@ -10,7 +10,7 @@
 //! | kind | orphan when |
 //! |---|---|
 //! | `sysv-shm` | no attachments, and its creator (`cpid`) and last user (`lpid`) are dead |
-//! | `sysv-msg` | nobody is blocked in `msgsnd`/`msgrcv` on it, and its last sender and last receiver are dead |
+//! | `sysv-mq` | nobody is blocked in `msgsnd`/`msgrcv` on it, and its last sender and last receiver are dead |
 //! | `sysv-sem` | nobody waits on it, and every semaphore's last user (`GETPID`) is dead |
 //! | `posix-shm`, `posix-sem` | no process maps it or holds it open |
 //! | `posix-mq` | no process holds it open |
@@ -72,10 +72,36 @@ pub use remove::remove;
 use process::Processes;
 
 /// A kind of IPC object.
+///
+/// Each kind has one name ([`Kind::name`]): the one `ipckit ls` shows and `--kind` takes, the
+/// one its JSON says, and, for the System V kinds, its URI scheme. [`Kind::scheme`] is the
+/// scheme of its URIs ([`Object::uri`]); parsing also takes the names lsipc, ipcs and ipcrm
+/// use for the System V kinds ([`Kind::ALIASES`]).
+///
+/// | kind | URI | lsipc / ipcs / ipcrm |
+/// |---|---|---|
+/// | `sysv-mq` | `sysv-mq:ID` | `lsipc -q`, `ipcs -q`, `ipcrm msg`; also `sysv-msg` |
+/// | `sysv-shm` | `sysv-shm:ID` | `lsipc -m`, `ipcs -m`, `ipcrm shm` |
+/// | `sysv-sem` | `sysv-sem:ID` | `lsipc -s`, `ipcs -s`, `ipcrm sem` |
+/// | `posix-shm` | `shm:/NAME` | - |
+/// | `posix-sem` | `sem:/NAME` | - |
+/// | `posix-mq` | `mq:/NAME` | - |
+/// | `unix` | `unix:PATH`, `abstract:NAME` | - |
+/// | `fifo` | `fifo:PATH` | - |
+/// | `pipe` | `pipe:[INODE]` | - |
+///
+/// ```
+/// use ipckit::host::Kind;
+///
+/// assert_eq!(Kind::SysvMq.name(), "sysv-mq");
+/// assert_eq!("msg".parse::<Kind>(), Ok(Kind::SysvMq));
+/// assert_eq!("sysv-msg".parse::<Kind>(), Ok(Kind::SysvMq));
+/// assert_eq!(Kind::PosixSem.scheme(), "sem");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// System V message queue.
-    SysvMsg,
+    SysvMq,
     /// System V shared memory segment.
     SysvShm,
     /// System V semaphore set.
@@ -97,7 +123,7 @@ pub enum Kind {
 impl Kind {
     /// Every kind, in listing order.
     pub const ALL: [Kind; 9] = [
-        Kind::SysvMsg,
+        Kind::SysvMq,
         Kind::SysvShm,
         Kind::SysvSem,
         Kind::PosixShm,
@@ -108,15 +134,42 @@ impl Kind {
         Kind::Pipe,
     ];
 
-    /// The name `ls --kind` takes: `sysv-msg`, `posix-shm`, `unix`, …
+    /// The other names parsing takes: the System V kinds as lsipc, ipcs and ipcrm call them
+    /// (`msg`, `shm`, `sem`), and `sysv-msg` for the queues. In ipckit's URIs `shm:` and
+    /// `sem:` are POSIX objects; as kind names they mean the System V ones, as in ipcrm.
+    pub const ALIASES: [(&'static str, Kind); 4] = [
+        ("sysv-msg", Kind::SysvMq),
+        ("msg", Kind::SysvMq),
+        ("shm", Kind::SysvShm),
+        ("sem", Kind::SysvSem),
+    ];
+
+    /// Its one name: `sysv-mq`, `posix-shm`, `unix`, … (what `ls` shows and `--kind` takes).
     pub fn name(self) -> &'static str {
         match self {
-            Kind::SysvMsg => "sysv-msg",
+            Kind::SysvMq => "sysv-mq",
             Kind::SysvShm => "sysv-shm",
             Kind::SysvSem => "sysv-sem",
             Kind::PosixShm => "posix-shm",
             Kind::PosixSem => "posix-sem",
             Kind::PosixMq => "posix-mq",
+            Kind::Unix => "unix",
+            Kind::Fifo => "fifo",
+            Kind::Pipe => "pipe",
+        }
+    }
+}
+
+impl Kind {
+    /// The scheme of its URIs ([`Object::uri`]): the name for the System V kinds, `shm`,
+    /// `sem` and `mq` for the POSIX ones (as `ipckit send`, `recv` and `rm` take them),
+    /// `unix` (a socket with an abstract name is `abstract:`), `fifo`, `pipe`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => self.name(),
+            Kind::PosixShm => "shm",
+            Kind::PosixSem => "sem",
+            Kind::PosixMq => "mq",
             Kind::Unix => "unix",
             Kind::Fifo => "fifo",
             Kind::Pipe => "pipe",
@@ -133,12 +186,17 @@ impl fmt::Display for Kind {
 impl std::str::FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
+        let named = Kind::ALL.into_iter().map(|k| (k.name(), k));
+        named
+            .chain(Kind::ALIASES)
+            .find(|(name, _)| *name == s)
+            .map(|(_, k)| k)
             .ok_or_else(|| {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-                format!("unknown kind '{s}' (kinds: {})", names.join(", "))
+                format!(
+                    "unknown kind '{s}' (kinds: {}; also lsipc's msg, shm, sem for System V)",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -280,24 +338,23 @@ impl Object {
         }
     }
 
-    /// The URI `ipckit rm` takes for it: `shm:/NAME`, `sem:/NAME`, `mq:/NAME`,
-    /// `sysv-shm:ID` (an id: keys can be shared by nothing and reused), `unix:PATH`,
-    /// `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
+    /// Its URI, in [`Kind::scheme`]: `shm:/NAME`, `sem:/NAME`, `mq:/NAME`, `sysv-mq:ID`,
+    /// `sysv-shm:ID`, `sysv-sem:ID` (an id: keys can be shared by nothing and reused; the
+    /// URIs `ipckit send`, `recv` and `rm` take hold a key, so `rm` takes an id as
+    /// `--id sysv-shm:ID`), `unix:PATH`, `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
     pub fn uri(&self) -> String {
         let name = self.name.as_deref().unwrap_or("");
         match self.kind {
-            Kind::SysvMsg | Kind::SysvShm | Kind::SysvSem => {
-                format!("{}:{}", self.kind, self.id.unwrap_or(-1))
+            Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => {
+                format!("{}:{}", self.kind.scheme(), self.id.unwrap_or(-1))
             }
-            Kind::PosixShm => format!("shm:{name}"),
-            Kind::PosixSem => format!("sem:{name}"),
-            Kind::PosixMq => format!("mq:{name}"),
             Kind::Unix => match name.strip_prefix('@') {
                 Some(abs) => format!("abstract:{abs}"),
                 None => format!("unix:{name}"),
             },
-            Kind::Fifo => format!("fifo:{name}"),
+            // `pipe:[INODE]` is its name already.
             Kind::Pipe => name.to_string(),
+            kind => format!("{}:{name}", kind.scheme()),
         }
     }
 
@@ -363,11 +420,11 @@ pub fn scan(opts: &Options) -> Listing {
         .any(|k| opts.wants(k));
     let procs = Processes::scan(
         opts.wants(Kind::Pipe),
-        opts.wants(Kind::SysvMsg) || opts.wants(Kind::SysvSem),
+        opts.wants(Kind::SysvMq) || opts.wants(Kind::SysvSem),
     );
     let mut listing = Listing::default();
     let mut users = Users::default();
-    if opts.wants(Kind::SysvMsg) {
+    if opts.wants(Kind::SysvMq) {
         sysv_msg(&procs, &mut listing);
     }
     if opts.wants(Kind::SysvShm) {
@@ -596,7 +653,7 @@ fn judge_recorded(
 
 fn sysv_msg(procs: &Processes, listing: &mut Listing) {
     for row in sysv_rows("msg") {
-        let mut o = sysv_object(Kind::SysvMsg, &row);
+        let mut o = sysv_object(Kind::SysvMq, &row);
         o.msgs = row.unsigned("qnum");
         o.used_bytes = row.unsigned("cbytes");
         let recorded: Vec<Recorded> = [

@@ -48,7 +48,7 @@ pub fn remove(object: &Object) -> Result<()> {
             }
             shm.remove()
         }
-        Kind::SysvMsg => {
+        Kind::SysvMq => {
             let q = crate::mq::sysv::SysvMq::open_id(id, crate::Access::ReadOnly)?;
             let st = q.stat()?;
             let secs = |t: Option<std::time::SystemTime>| {

@@ -1,15 +1,18 @@
-//! How received messages are printed: raw bytes plus a newline, or one JSON object per line.
+//! How received messages are printed (`recv`, `listen`): raw bytes plus a newline, or with
+//! `--json` one [`MessageJson`] per line.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One received message as `--json` prints it.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct MessageJson<'a> {
     /// The message as text, or null when it is not UTF-8.
-    pub data: Option<&'a str>,
+    #[serde(borrow)]
+    pub data: Option<Cow<'a, str>>,
     /// The message in base64, present only when it is not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base64: Option<String>,
@@ -39,7 +42,7 @@ pub fn emit(out: &mut impl Write, msg: &[u8], peer: Peer, json: bool) -> std::io
     if json {
         let text = std::str::from_utf8(msg).ok();
         let obj = MessageJson {
-            data: text,
+            data: text.map(Cow::Borrowed),
             base64: text
                 .is_none()
                 .then(|| base64::engine::general_purpose::STANDARD.encode(msg)),
@@ -94,6 +97,19 @@ mod tests {
         emit(&mut v, &[0xff, 0x00], Peer::default(), true).unwrap();
         let s = String::from_utf8(v).unwrap();
         let lines: Vec<&str> = s.lines().collect();
+        // Each line reads back into the type that wrote it.
+        let back: Vec<MessageJson> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back[0].data.as_deref(), Some("hi"));
+        assert_eq!(back[0].peer_pid, Some(7));
+        assert_eq!(back[1].priority, Some(3));
+        assert_eq!(back[2].mtype, Some(-2));
+        assert_eq!(
+            (back[3].data.as_ref(), back[3].base64.as_deref()),
+            (None, Some("/wA="))
+        );
         assert_eq!(
             lines[0],
             r#"{"data":"hi","bytes":2,"peer_pid":7,"peer_uid":0}"#
