@@ -365,7 +365,7 @@ fn child() {
         // Sends COUNT checksummed stress messages as sender ID, then its final total.
         "stress-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let count: u64 = common::arg("COUNT").parse().unwrap();
             let id: u32 = common::arg("ID").parse().unwrap();
             let seed: u64 = common::arg("SEED").parse().unwrap();
@@ -399,7 +399,7 @@ fn child() {
         // `a_sender_killed_at_any_point_gives_disconnected_after_its_messages`).
         "kill-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let k: u64 = common::arg("K").parse().unwrap();
             let slot_size = tx.slot_size();
             match common::arg("MODE").as_str() {
@@ -446,7 +446,7 @@ fn child() {
         // Holds a receiver until killed.
         "kill-receiver" => {
             let sock = inherited_socket();
-            let _rx = Receiver::receive_over(&sock, T).unwrap();
+            let _rx = Receiver::receive_over_timeout(&sock, T).unwrap();
             say("ready");
             hear();
         }
@@ -471,7 +471,7 @@ fn child() {
         // On "send N": sends the next N messages; "exit" (or end of input): leaves.
         "poll-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let mut seq = 0;
             loop {
                 let line = hear();
@@ -488,7 +488,7 @@ fn child() {
         // Takes a receiver that was used before it was passed on, receives the rest.
         "used-receiver" => {
             let sock = inherited_socket();
-            let mut rx = Receiver::receive_over(&sock, T).unwrap();
+            let mut rx = Receiver::receive_over_timeout(&sock, T).unwrap();
             let from: u64 = common::arg("FROM").parse().unwrap();
             let to: u64 = common::arg("TO").parse().unwrap();
             let mut got = Vec::new();
@@ -530,10 +530,10 @@ fn child() {
                 let (a, b) = UnixStream::pair().unwrap();
                 tx0.send_over(&a).unwrap();
                 drop(tx0);
-                let mut tx = Sender::receive_over(&b, T).unwrap();
+                let mut tx = Sender::receive_over_timeout(&b, T).unwrap();
                 rx0.send_over(&a).unwrap();
                 drop(rx0);
-                let mut rx = Receiver::receive_over(&b, T).unwrap();
+                let mut rx = Receiver::receive_over_timeout(&b, T).unwrap();
                 tx.send(b"small").unwrap();
                 tx.send(&[7u8; 1000]).unwrap(); // bulk
                 drop(tx.loan(10).unwrap()); // uncommitted
@@ -542,7 +542,7 @@ fn child() {
                 assert!(rx.borrow().unwrap().is_bulk());
                 // A second sender end passed on (multi) or the one replaced (single).
                 tx.send_over(&a).unwrap();
-                let mut tx2 = Sender::receive_over(&b, T).unwrap();
+                let mut tx2 = Sender::receive_over_timeout(&b, T).unwrap();
                 drop(tx);
                 tx2.send(&[9u8; 100]).unwrap();
                 assert_eq!(recv(&mut rx), [9u8; 100]);
@@ -1203,6 +1203,12 @@ fn a_full_ring_pushes_back_and_a_blocked_send_resumes() {
                 .unwrap()
                 .is_none()
         );
+        // One deadline for several waits; one already passed is a try.
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(!tx.send_deadline(b"x", deadline).unwrap());
+        assert!(!tx.send_deadline(&[0u8; 1000], deadline).unwrap());
+        assert!(tx.loan_deadline(1, deadline).unwrap().is_none());
+        assert!(!tx.send_deadline(b"x", ipckit::Deadline::now()).unwrap());
         // Blocked sends (inline, then bulk) that resume as the receiver drains.
         let sending = Bounded::spawn(move || {
             tx.send(&[4]).unwrap();
@@ -1243,8 +1249,25 @@ fn an_empty_ring_gives_none() {
             .unwrap()
             .is_none()
     );
+    let deadline = ipckit::Deadline::after(Duration::from_millis(20));
+    assert!(rx.recv_deadline(deadline).unwrap().is_none());
+    assert!(rx.borrow_deadline(deadline).unwrap().is_none());
+    assert!(rx.recv_deadline(Instant::now()).unwrap().is_none());
+    // A deadline that comes after a message does not hold it back.
+    let mut tx = tx;
+    tx.send_deadline(b"in time", ipckit::Deadline::NEVER)
+        .unwrap();
+    assert_eq!(
+        rx.recv_deadline(Instant::now() + T).unwrap().as_deref(),
+        Some(&b"in time"[..])
+    );
     drop(tx);
     expect_disconnected(&mut rx);
+    // A dead channel says so to the deadline forms too.
+    assert_eq!(
+        rx.recv_deadline(Instant::now() + T).unwrap_err().kind(),
+        ErrorKind::Disconnected
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1492,22 +1515,28 @@ fn receive_over_something_else_is_invalid_input() {
     // Plain bytes.
     let (a, b) = UnixStream::pair().unwrap();
     ancillary::send_fds(&a, b"hello", &[]).unwrap();
-    let e = err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    let e = err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not a channel end"), "{e}");
     ancillary::send_fds(&a, b"hello", &[]).unwrap();
-    err_kind(Receiver::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(
+        Receiver::receive_over_timeout(&b, T),
+        ErrorKind::InvalidInput,
+    );
 
     // A receiver's end offered to Sender::receive_over, and the reverse.
     let (tx, rx) = channel::pair(&Options::default()).unwrap();
     rx.send_over(&a).unwrap();
-    err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     tx.send_over(&a).unwrap();
-    err_kind(Receiver::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(
+        Receiver::receive_over_timeout(&b, T),
+        ErrorKind::InvalidInput,
+    );
 
     // The right tag with descriptors that are not a channel's.
     let (p, q) = rustix::pipe::pipe().unwrap();
     ancillary::send_fds(&a, b"ipckit-channel-sender", &[p.as_fd(), q.as_fd()]).unwrap();
-    assert!(Sender::receive_over(&b, T).is_err());
+    assert!(Sender::receive_over_timeout(&b, T).is_err());
     let not_a_ring = ipckit::shm::memfd::Memfd::create("not-a-channel", 1 << 16).unwrap();
     ancillary::send_fds(
         &a,
@@ -1515,17 +1544,26 @@ fn receive_over_something_else_is_invalid_input() {
         &[not_a_ring.as_fd(), p.as_fd()],
     )
     .unwrap();
-    let e = err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    let e = err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not an ipckit channel"), "{e}");
 
-    // Nothing comes.
+    // Nothing comes: every bounded form fails with TimedOut (establishing an end).
     err_kind(
-        Sender::receive_over(&b, Duration::from_millis(10)),
+        Sender::receive_over_timeout(&b, Duration::from_millis(10)),
         ErrorKind::TimedOut,
     );
+    let e = err_kind(Receiver::try_receive_over(&b), ErrorKind::TimedOut);
+    assert!(e.to_string().contains("channel end"), "{e}");
+    err_kind(
+        Sender::receive_over_deadline(&b, Instant::now() + Duration::from_millis(10)),
+        ErrorKind::TimedOut,
+    );
+    // One waiting: the try form takes it.
+    tx.send_over(&a).unwrap();
+    drop(Sender::try_receive_over(&b).unwrap());
     // The other side closed.
     drop(a);
-    assert!(Receiver::receive_over(&b, T).is_err());
+    assert!(Receiver::receive_over_timeout(&b, T).is_err());
 }
 
 /// Other misuse: a second sender on a one-sender channel, a named receiver passed on, a

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::bulk::Inbox;
 use super::layout::{BULK, INLINE, Shared, VOID};
-use super::sender::unreachable_timeout;
-use super::wait::{self, Peer, Wait, Waiter};
+use super::wait::{self, Limit, Peer, Wait, Waiter, unreachable_timeout};
 use crate::error::{Error, ErrorKind, Result};
 use crate::notify::eventfd::EventFd;
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
 use crate::shm::memfd::{Memfd, Seals};
 
@@ -91,19 +91,24 @@ impl Receiver {
     /// given back to the senders) when the [`Msg`] is dropped. `Disconnected` once every
     /// sender is gone and every message they sent has been received.
     pub fn borrow(&mut self) -> Result<Msg<'_>> {
-        self.borrow_within(None)?
+        self.borrow_within(Limit::NEVER)?
             .ok_or_else(|| unreachable_timeout("receiving a message"))
     }
 
     /// [`borrow`](Receiver::borrow), or `Ok(None)` at once when no message is waiting.
     pub fn try_borrow(&mut self) -> Result<Option<Msg<'_>>> {
-        self.borrow_within(Some(Duration::ZERO))
+        self.borrow_within(Limit::Now)
     }
 
     /// [`borrow`](Receiver::borrow), or `Ok(None)` when no message comes within
     /// `timeout`.
     pub fn borrow_timeout(&mut self, timeout: Duration) -> Result<Option<Msg<'_>>> {
-        self.borrow_within(Some(timeout))
+        self.borrow_within(Limit::For(timeout))
+    }
+
+    /// [`borrow`](Receiver::borrow), or `Ok(None)` when no message has come by `deadline`.
+    pub fn borrow_deadline(&mut self, deadline: impl Into<Deadline>) -> Result<Option<Msg<'_>>> {
+        self.borrow_within(Limit::Until(deadline.into()))
     }
 
     /// Receives a copy of the next message, waiting for one.
@@ -121,8 +126,13 @@ impl Receiver {
         Ok(self.borrow_timeout(timeout)?.map(|m| m.to_vec()))
     }
 
+    /// [`recv`](Receiver::recv), or `Ok(None)` when no message has come by `deadline`.
+    pub fn recv_deadline(&mut self, deadline: impl Into<Deadline>) -> Result<Option<Vec<u8>>> {
+        Ok(self.borrow_deadline(deadline)?.map(|m| m.to_vec()))
+    }
+
     #[inline]
-    fn borrow_within(&mut self, timeout: Option<Duration>) -> Result<Option<Msg<'_>>> {
+    fn borrow_within(&mut self, limit: Limit) -> Result<Option<Msg<'_>>> {
         // The path of a busy channel: the next message is there, in its slot.
         let (pos, ring) = (self.head, self.shared.ring());
         if !self.armed && ring.ready(pos) {
@@ -137,11 +147,11 @@ impl Receiver {
                 }));
             }
         }
-        self.borrow_slow(timeout)
+        self.borrow_slow(limit)
     }
 
-    fn borrow_slow(&mut self, timeout: Option<Duration>) -> Result<Option<Msg<'_>>> {
-        let Some(found) = self.find(timeout)? else {
+    fn borrow_slow(&mut self, limit: Limit) -> Result<Option<Msg<'_>>> {
+        let Some(found) = self.find(limit)? else {
             return Ok(None);
         };
         let index = self.shared.ring().index(found.pos);
@@ -199,7 +209,7 @@ impl Receiver {
         self.shared.header().space.notify(None);
     }
 
-    fn find(&mut self, timeout: Option<Duration>) -> Result<Option<Found>> {
+    fn find(&mut self, limit: Limit) -> Result<Option<Found>> {
         let shared = &*self.shared;
         let ring = shared.ring();
         let head = &mut self.head;
@@ -243,7 +253,7 @@ impl Receiver {
             probe: &probe,
         };
         let found = match &self.event {
-            Some(event) if timeout == Some(Duration::ZERO) => match ready() {
+            Some(event) if limit.is_now() => match ready() {
                 Some(f) => Some(f),
                 None => {
                     // Nothing now: quiet the eventfd, ask the senders to write it for the
@@ -254,10 +264,10 @@ impl Receiver {
                         data.count(true, &mut self.waiter);
                         self.armed = true;
                     }
-                    wait::until(&mut self.waiter, data, timeout, &mut peer, &mut ready)?
+                    wait::until(&mut self.waiter, data, limit, &mut peer, &mut ready)?
                 }
             },
-            _ => wait::until(&mut self.waiter, data, timeout, &mut peer, &mut ready)?,
+            _ => wait::until(&mut self.waiter, data, limit, &mut peer, &mut ready)?,
         };
         if found.is_some() && self.armed {
             data.count(false, &mut self.waiter);

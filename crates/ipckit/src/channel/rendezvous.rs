@@ -14,6 +14,7 @@ use super::sender::Sender;
 use super::wait::{Wait, Waiter};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::notify::eventfd::{self, EventFd};
+use crate::poll::Deadline;
 use crate::shm::memfd::{Memfd, Seals};
 use crate::shm::posix::PosixShm;
 use crate::socket::ancillary;
@@ -151,10 +152,28 @@ impl Sender {
         )
     }
 
-    /// Takes a sender passed with [`send_over`](Sender::send_over) from `sock` (waits at
-    /// most `timeout` for it).
-    pub fn receive_over(sock: impl AsFd, timeout: Duration) -> Result<Sender> {
-        let (shared, sock, event) = receive_end(sock, timeout, TAG_SENDER)?;
+    /// Takes a sender passed with [`send_over`](Sender::send_over) from `sock`, waiting for
+    /// it as long as it takes.
+    pub fn receive_over(sock: impl AsFd) -> Result<Sender> {
+        Sender::receive_over_deadline(sock, Deadline::NEVER)
+    }
+
+    /// [`receive_over`](Sender::receive_over) if a sender is waiting on `sock` now; fails
+    /// with [`ErrorKind::TimedOut`] if none is.
+    pub fn try_receive_over(sock: impl AsFd) -> Result<Sender> {
+        Sender::receive_over_deadline(sock, Deadline::now())
+    }
+
+    /// [`receive_over`](Sender::receive_over), failing with [`ErrorKind::TimedOut`] if no
+    /// sender comes within `timeout`.
+    pub fn receive_over_timeout(sock: impl AsFd, timeout: Duration) -> Result<Sender> {
+        Sender::receive_over_deadline(sock, Deadline::after(timeout))
+    }
+
+    /// [`receive_over`](Sender::receive_over), failing with [`ErrorKind::TimedOut`] if no
+    /// sender has come by `deadline`.
+    pub fn receive_over_deadline(sock: impl AsFd, deadline: impl Into<Deadline>) -> Result<Sender> {
+        let (shared, sock, event) = receive_end(sock, deadline.into(), TAG_SENDER)?;
         crate::poll::set_nonblocking(&sock, true)?;
         Ok(Sender {
             shared,
@@ -206,11 +225,16 @@ fn send_end(
 /// Takes an end that [`send_end`] sent: the checked mapping, the socket, the eventfd.
 fn receive_end(
     sock: impl AsFd,
-    timeout: Duration,
+    deadline: Deadline,
     tag: &[u8],
 ) -> Result<(Arc<Shared>, OwnedFd, Option<EventFd>)> {
-    if !crate::poll::readable_deadline(&sock, crate::poll::Deadline::from_timeout(Some(timeout)))? {
-        return Err(Error::timed_out("receiving a channel end", timeout));
+    if !crate::poll::readable_deadline(&sock, deadline)? {
+        return Err(Error::new(
+            ErrorKind::TimedOut,
+            "receiving a channel end",
+            "none came on the socket in time",
+        )
+        .hint("the other process passes it with send_over"));
     }
     let mut buf = [0u8; 32];
     let got = ancillary::recv(&sock, &mut buf, 3)?;
@@ -264,10 +288,31 @@ impl Receiver {
         send_end(&self.shared, sock, TAG_RECEIVER, end, self.event.as_ref())
     }
 
-    /// Takes a receiver passed with [`send_over`](Receiver::send_over) from `sock`
-    /// (waits at most `timeout` for it).
-    pub fn receive_over(sock: impl AsFd, timeout: Duration) -> Result<Receiver> {
-        let (shared, sock, event) = receive_end(sock, timeout, TAG_RECEIVER)?;
+    /// Takes a receiver passed with [`send_over`](Receiver::send_over) from `sock`, waiting
+    /// for it as long as it takes.
+    pub fn receive_over(sock: impl AsFd) -> Result<Receiver> {
+        Receiver::receive_over_deadline(sock, Deadline::NEVER)
+    }
+
+    /// [`receive_over`](Receiver::receive_over) if a receiver is waiting on `sock` now; fails
+    /// with [`ErrorKind::TimedOut`] if none is.
+    pub fn try_receive_over(sock: impl AsFd) -> Result<Receiver> {
+        Receiver::receive_over_deadline(sock, Deadline::now())
+    }
+
+    /// [`receive_over`](Receiver::receive_over), failing with [`ErrorKind::TimedOut`] if no
+    /// receiver comes within `timeout`.
+    pub fn receive_over_timeout(sock: impl AsFd, timeout: Duration) -> Result<Receiver> {
+        Receiver::receive_over_deadline(sock, Deadline::after(timeout))
+    }
+
+    /// [`receive_over`](Receiver::receive_over), failing with [`ErrorKind::TimedOut`] if no
+    /// receiver has come by `deadline`.
+    pub fn receive_over_deadline(
+        sock: impl AsFd,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Receiver> {
+        let (shared, sock, event) = receive_end(sock, deadline.into(), TAG_RECEIVER)?;
         // Go on where the passed receiver stopped.
         let head = shared.ring().head();
         Ok(Receiver {

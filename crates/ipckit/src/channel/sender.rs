@@ -10,9 +10,10 @@ use std::mem::ManuallyDrop;
 
 use super::bulk::Outbox;
 use super::layout::{BULK, INLINE, SLOT_HEAD, Shared, VOID};
-use super::wait::{self, Peer, Wait, Waiter};
+use super::wait::{self, Limit, Peer, Wait, Waiter, unreachable_timeout};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::notify::eventfd::EventFd;
+use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
 use crate::shm::memfd::{Memfd, Seals};
 
@@ -88,22 +89,31 @@ impl Sender {
     /// write it in place, then [`Loan::commit`]. A message larger than the slot size gets
     /// a memfd of its own instead (the bulk path), still written in place.
     pub fn loan(&mut self, len: usize) -> Result<Loan<'_>> {
-        self.loan_within(len, None)?
+        self.loan_within(len, Limit::NEVER)?
             .ok_or_else(|| unreachable_timeout("loaning a slot"))
     }
 
     /// [`loan`](Sender::loan), or `Ok(None)` at once when the ring is full.
     pub fn try_loan(&mut self, len: usize) -> Result<Option<Loan<'_>>> {
-        self.loan_within(len, Some(Duration::ZERO))
+        self.loan_within(len, Limit::Now)
     }
 
     /// [`loan`](Sender::loan), or `Ok(None)` when the ring stays full for `timeout`.
     pub fn loan_timeout(&mut self, len: usize, timeout: Duration) -> Result<Option<Loan<'_>>> {
-        self.loan_within(len, Some(timeout))
+        self.loan_within(len, Limit::For(timeout))
     }
 
-    fn loan_within(&mut self, len: usize, timeout: Option<Duration>) -> Result<Option<Loan<'_>>> {
-        let Some(pos) = self.claim(timeout)? else {
+    /// [`loan`](Sender::loan), or `Ok(None)` when the ring is still full at `deadline`.
+    pub fn loan_deadline(
+        &mut self,
+        len: usize,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<Loan<'_>>> {
+        self.loan_within(len, Limit::Until(deadline.into()))
+    }
+
+    fn loan_within(&mut self, len: usize, limit: Limit) -> Result<Option<Loan<'_>>> {
+        let Some(pos) = self.claim(limit)? else {
             return Ok(None);
         };
         self.shared.tag(pos);
@@ -135,7 +145,7 @@ impl Sender {
         }))
     }
 
-    fn claim(&mut self, timeout: Option<Duration>) -> Result<Option<u64>> {
+    fn claim(&mut self, limit: Limit) -> Result<Option<u64>> {
         let shared = &*self.shared;
         let ring = shared.ring();
         let mut peer = SenderPeer {
@@ -153,7 +163,7 @@ impl Sender {
         wait::until(
             &mut self.waiter,
             &shared.header().space,
-            timeout,
+            limit,
             &mut peer,
             || ring.claim(free),
         )
@@ -168,7 +178,7 @@ impl Sender {
         if self.send_now(msg) {
             return Ok(());
         }
-        self.send_within(msg, None)?;
+        self.send_within(msg, Limit::NEVER)?;
         Ok(())
     }
 
@@ -179,7 +189,7 @@ impl Sender {
         if self.send_now(msg) {
             return Ok(true);
         }
-        self.send_within(msg, Some(Duration::ZERO))
+        self.send_within(msg, Limit::Now)
     }
 
     /// Sends a copy of `msg`, waiting at most `timeout` for room: `Ok(false)` if none came.
@@ -187,7 +197,16 @@ impl Sender {
         if self.send_now(msg) {
             return Ok(true);
         }
-        self.send_within(msg, Some(timeout))
+        self.send_within(msg, Limit::For(timeout))
+    }
+
+    /// Sends a copy of `msg`, waiting until `deadline` at most for room: `Ok(false)` if none
+    /// came. One deadline for several sends bounds them all together.
+    pub fn send_deadline(&mut self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+        if self.send_now(msg) {
+            return Ok(true);
+        }
+        self.send_within(msg, Limit::Until(deadline.into()))
     }
 
     /// The path of a busy channel: a message that fits a slot, a free slot at once, no end
@@ -219,7 +238,7 @@ impl Sender {
         true
     }
 
-    fn send_within(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<bool> {
+    fn send_within(&mut self, msg: &[u8], limit: Limit) -> Result<bool> {
         if msg.len() > self.shared.slot_size {
             // Copy into the memfd before claiming a slot: the slot is held (and the
             // messages behind it wait) only for the commit.
@@ -227,8 +246,8 @@ impl Sender {
             if let Body::Bulk { map, .. } = &body {
                 map.write_at(0, msg)?;
             }
-            let deadline = crate::poll::Deadline::from_timeout(timeout);
-            let Some(pos) = self.claim(timeout)? else {
+            let deadline = limit.deadline();
+            let Some(pos) = self.claim(limit)? else {
                 return Ok(false);
             };
             self.shared.tag(pos);
@@ -243,7 +262,7 @@ impl Sender {
             // it full says "full" too.
             return loan.commit_until(deadline);
         }
-        match self.loan_within(msg.len(), timeout)? {
+        match self.loan_within(msg.len(), limit)? {
             Some(mut loan) => {
                 loan.fill(msg);
                 loan.commit_checked()?;
@@ -252,10 +271,6 @@ impl Sender {
             None => Ok(false),
         }
     }
-}
-
-pub(super) fn unreachable_timeout(op: &'static str) -> Error {
-    Error::new(ErrorKind::TimedOut, op, "a wait with no time limit ended")
 }
 
 impl Drop for Sender {
@@ -351,12 +366,12 @@ impl Loan<'_> {
     /// The memfd waits for room in the channel's socket as long as it takes (checking
     /// that the receiver is still there).
     pub fn commit_checked(self) -> Result<()> {
-        self.commit_until(crate::poll::Deadline::NEVER).map(|_| ())
+        self.commit_until(Deadline::NEVER).map(|_| ())
     }
 
     /// Commits; for a bulk message, gives up at `deadline` if the socket has no room for
     /// its memfd (`Ok(false)`: the slot is given back as nothing, the message not sent).
-    fn commit_until(mut self, deadline: crate::poll::Deadline) -> Result<bool> {
+    fn commit_until(mut self, deadline: Deadline) -> Result<bool> {
         self.done = true;
         let index = self.tx.shared.ring().index(self.pos);
         let (len_word, flags_word) = self.tx.shared.meta(index);
