@@ -1600,6 +1600,50 @@ fn misuse_is_invalid_input() {
 // ---------------------------------------------------------------------------------------------
 // Ends passed on
 
+/// The creator's wait mode travels with the channel: ends passed over a socket and the
+/// senders of a named channel start with it (not the default), and set_wait changes one end
+/// only (a clone takes the mode of the end it was cloned from).
+#[test]
+fn the_wait_mode_travels_with_the_channel() {
+    for wait in [Wait::Spin, Wait::Blocking, Wait::Adaptive] {
+        let opts = Options::default()
+            .slots(4)
+            .slot_size(64)
+            .wait(wait)
+            .multi_sender(true);
+        let (tx, rx) = channel::pair(&opts).unwrap();
+        assert_eq!((tx.wait_mode(), rx.wait_mode()), (wait, wait));
+        let (a, b) = handover();
+        tx.send_over(&a).unwrap();
+        rx.send_over(&a).unwrap();
+        drop(rx);
+        let mut tx2 = Sender::receive_over_timeout(&b, T).unwrap();
+        let mut rx2 = Receiver::receive_over_timeout(&b, T).unwrap();
+        assert_eq!(tx2.wait_mode(), wait, "a passed sender");
+        assert_eq!(rx2.wait_mode(), wait, "a passed receiver");
+        let other = if wait == Wait::Spin {
+            Wait::Blocking
+        } else {
+            Wait::Spin
+        };
+        tx2.set_wait(other);
+        assert_eq!(tx2.wait_mode(), other);
+        assert_eq!(tx.wait_mode(), wait, "set_wait changes its own end only");
+        assert_eq!(tx2.try_clone().unwrap().wait_mode(), other);
+        tx2.send(b"still one channel").unwrap();
+        assert_eq!(recv(&mut rx2), b"still one channel");
+
+        let name = unique_posix("chan-wait");
+        let _cleanup = Unlink(name.clone());
+        let mut rx = channel::create(&name, &Options::default().slot_size(64).wait(wait)).unwrap();
+        assert_eq!(rx.wait_mode(), wait);
+        let mut tx = channel::open(&name).unwrap();
+        assert_eq!(tx.wait_mode(), wait, "a named channel's sender");
+        tx.send(b"named").unwrap();
+        assert_eq!(recv(&mut rx), b"named");
+    }
+}
+
 /// A multi-sender channel's sender cloned in the process: both senders' messages arrive,
 /// each in its order.
 #[test]

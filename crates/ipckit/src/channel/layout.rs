@@ -8,13 +8,14 @@ use crossbeam_utils::CachePadded;
 
 use super::options::Options;
 use super::ring::{Ring, Stamps};
-use super::wait::{self, Signal};
+use super::wait::{self, Signal, Wait};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::mapping::Mapping;
 use crate::shm::posix::PosixShm;
 
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"ipckitch");
-pub(super) const VERSION: u32 = 1;
+/// 2: the creator's wait mode is in the header.
+pub(super) const VERSION: u32 = 2;
 /// A slot: stamp (8 bytes), length (4), flags (4), then the payload.
 pub(super) const SLOT_HEAD: usize = 16;
 pub(super) const INLINE: u32 = 0;
@@ -37,6 +38,8 @@ pub(super) struct Header {
     pub(super) slot_size: u32,
     pub(super) stride: u32,
     pub(super) pollable: u32,
+    /// The creator's [`Wait`], which every end starts with (see [`wait_word`]).
+    pub(super) wait: u32,
     /// A named channel's abstract socket name (without the leading NUL), NUL-padded.
     pub(super) socket: [u8; SOCKET_NAME],
     /// Bumped whenever an end is dropped (see [`Peer::hangups`]).
@@ -53,6 +56,24 @@ pub(super) struct Header {
 
 pub(super) const HEADER: usize = std::mem::size_of::<Header>().next_multiple_of(128);
 
+/// A [`Wait`] as the header stores it.
+fn wait_word(wait: Wait) -> u32 {
+    match wait {
+        Wait::Spin => 0,
+        Wait::Blocking => 1,
+        Wait::Adaptive => 2,
+    }
+}
+
+fn word_wait(word: u32) -> Option<Wait> {
+    Some(match word {
+        0 => Wait::Spin,
+        1 => Wait::Blocking,
+        2 => Wait::Adaptive,
+        _ => return None,
+    })
+}
+
 pub(super) fn stride(slot_size: usize) -> usize {
     (SLOT_HEAD + slot_size).next_multiple_of(64)
 }
@@ -65,6 +86,8 @@ pub(super) struct Shared {
     pub(super) slot_size: usize,
     pub(super) stride: usize,
     pub(super) multi: bool,
+    /// How the channel's creator said its ends wait: where every end starts.
+    pub(super) wait: Wait,
     /// An anonymous channel's memfd, to pass an end on.
     pub(super) memfd: Option<OwnedFd>,
     /// The named channel's object, owned by the receiver (removed with it).
@@ -93,6 +116,7 @@ impl Shared {
         h.slot_size = opts.slot_size as u32;
         h.stride = stride(opts.slot_size) as u32;
         h.pollable = opts.pollable as u32;
+        h.wait = wait_word(opts.wait);
         h.socket[..socket.len()].copy_from_slice(socket);
         let shared = Shared {
             map,
@@ -100,6 +124,7 @@ impl Shared {
             slot_size: opts.slot_size,
             stride: stride(opts.slot_size),
             multi: opts.multi,
+            wait: opts.wait,
             memfd: None,
             _object: None,
         };
@@ -137,6 +162,7 @@ impl Shared {
             .checked_mul(stride_)
             .and_then(|n| n.checked_add(HEADER))
             .is_some_and(|n| n <= map.len());
+        let wait = word_wait(h.wait);
         if !slots.is_power_of_two()
             || !(2..=65536).contains(&slots)
             || !(8..=64 << 20).contains(&slot_size)
@@ -146,12 +172,16 @@ impl Shared {
         {
             return bad("its header does not match its size".into());
         }
+        let Some(wait) = wait else {
+            return bad(format!("its header names an unknown wait mode {}", h.wait));
+        };
         Ok(Shared {
             multi: h.multi != 0,
             map,
             slots,
             slot_size,
             stride: stride_,
+            wait,
             memfd: None,
             _object: None,
         })

@@ -42,7 +42,10 @@ impl Options {
         self
     }
 
-    /// How both ends wait (each end can change its own with `set_wait`).
+    /// How the channel's ends wait: stored in the channel, so every end starts with it, the
+    /// ends passed on ([`Sender::receive_over`](super::Sender::receive_over)) and the senders
+    /// of a named channel ([`open`](super::open)) included. Each end can change its own with
+    /// `set_wait`.
     pub fn wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self

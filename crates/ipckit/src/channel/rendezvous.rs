@@ -11,7 +11,7 @@ use super::layout::{SOCKET_NAME, Shared};
 use super::options::Options;
 use super::receiver::Receiver;
 use super::sender::Sender;
-use super::wait::{Wait, Waiter};
+use super::wait::Waiter;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::notify::eventfd::{self, EventFd};
 use crate::poll::Deadline;
@@ -125,10 +125,10 @@ pub fn open(name: &str) -> Result<Sender> {
         .into_fd();
     crate::poll::set_nonblocking(&sock, true)?;
     Ok(Sender {
+        waiter: Waiter::new(shared.wait, false),
         shared: Arc::new(shared),
         out: ManuallyDrop::new(Outbox { sock }),
         event: None,
-        waiter: Waiter::new(Wait::default(), false),
         free: 0,
     })
 }
@@ -176,10 +176,10 @@ impl Sender {
         let (shared, sock, event) = receive_end(sock, deadline.into(), TAG_SENDER)?;
         crate::poll::set_nonblocking(&sock, true)?;
         Ok(Sender {
+            waiter: Waiter::new(shared.wait, false),
             shared,
             out: ManuallyDrop::new(Outbox { sock }),
             event,
-            waiter: Waiter::new(Wait::default(), false),
             free: 0,
         })
     }
@@ -316,10 +316,10 @@ impl Receiver {
         // Go on where the passed receiver stopped.
         let head = shared.ring().head();
         Ok(Receiver {
+            waiter: Waiter::new(shared.wait, event.is_some()),
             shared,
             poller: poller(event.as_ref(), &sock)?,
             inbox: Inbox::pair_end(sock)?,
-            waiter: Waiter::new(Wait::default(), event.is_some()),
             event,
             head,
             armed: false,

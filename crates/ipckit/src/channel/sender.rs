@@ -45,9 +45,15 @@ impl Peer for SenderPeer<'_> {
 }
 
 impl Sender {
-    /// How this end waits from now on.
+    /// How this end waits from now on (this end only: the others keep theirs).
     pub fn set_wait(&mut self, wait: Wait) {
         self.waiter.wait = wait;
+    }
+
+    /// How this end waits: the channel creator's [`Options::wait`](super::Options::wait),
+    /// whichever way the end was reached, until [`set_wait`](Sender::set_wait) changes it.
+    pub fn wait_mode(&self) -> Wait {
+        self.waiter.wait
     }
 
     /// The largest message that travels in the ring; larger ones go as bulk.
