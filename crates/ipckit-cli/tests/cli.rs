@@ -779,10 +779,18 @@ fn a_bad_channel_name_is_a_usage_error() {
             assert!(err.contains(uri) && err.contains(says), "{args:?}: {err}");
         }
     }
+    // A channel takes --mode like every named object, applied exactly.
     let name = ipckit::name::unique_posix("cli-ch-mode");
-    let (st, _, err, _) = run(&["recv", &format!("channel:{name}"), "--mode", "644"], b"");
-    assert_eq!(st.code(), Some(1));
-    assert!(err[0].contains("mode 600"), "{err:?}");
+    let uri = format!("channel:{name}");
+    let _cleanup = RemoveShm(name.clone());
+    let mut recv = Proc::server(&["recv", &uri, "--mode", "640", "--timeout", "20s"]);
+    let meta = std::fs::metadata(dev_shm(&name)).expect("recv created the channel");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+        0o640
+    );
+    assert!(run(&["send", &uri, "x"], b"").0.success());
+    assert!(recv.wait().success());
     assert!(!dev_shm(&name).exists());
 }
 

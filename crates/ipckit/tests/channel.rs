@@ -452,7 +452,7 @@ fn child() {
         }
         // Joins the named channel NAME and sends N messages (every 10th bulk), then leaves.
         "named-sender" => {
-            let mut tx = channel::open(&common::arg("NAME")).unwrap();
+            let mut tx = channel::open_timeout(&common::arg("NAME"), T).unwrap();
             let n: u64 = common::arg("N").parse().unwrap();
             for seq in 0..n {
                 tx.send(&kill_msg(seq, tx.slot_size())).unwrap();
@@ -551,7 +551,7 @@ fn child() {
                 // Named: sender and receiver, a bulk message.
                 let name = unique_posix("chan-leak");
                 let mut rx = channel::create(&name, &Options::default().slot_size(64)).unwrap();
-                let mut tx = channel::open(&name).unwrap();
+                let mut tx = channel::open_timeout(&name, T).unwrap();
                 tx.send(&[1u8; 200]).unwrap();
                 assert_eq!(recv(&mut rx), [1u8; 200]);
                 drop(rx);
@@ -1275,7 +1275,8 @@ fn an_empty_ring_gives_none() {
 
 /// create("/NAME") and a child that opens it: messages (inline and bulk) arrive in order,
 /// Disconnected when the child leaves; a second create of the name fails with EEXIST;
-/// dropping the receiver removes /dev/shm/NAME; open then fails with ENOENT.
+/// dropping the receiver removes /dev/shm/NAME; try_open then fails with ENOENT, saying
+/// there is no receiver yet, and the timed opens with TimedOut.
 #[test]
 fn named_channel_rendezvous_and_cleanup() {
     let name = unique_posix("chan-named");
@@ -1305,9 +1306,85 @@ fn named_channel_rendezvous_and_cleanup() {
         !dev_shm(&name).exists(),
         "the receiver's drop unlinks {name}"
     );
-    let e = channel::open(&name).unwrap_err();
+    // No receiver now: try_open says so at once (ENOENT, in words), the timed forms after
+    // waiting (TimedOut); neither speaks of shared memory.
+    let e = channel::try_open(&name).unwrap_err();
     assert_eq!(e.errno(), Some(Errno::NOENT), "{e}");
-    assert!(e.to_string().contains(&name), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&name) && text.contains("no receiver yet"),
+        "{e}"
+    );
+    assert!(text.contains(&format!("ipckit recv channel:{name}")), "{e}");
+    assert!(!text.contains("shared memory"), "{e}");
+    let e = err_kind(
+        channel::open_timeout(&name, Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("no receiver yet"), "{e}");
+    let e = err_kind(
+        channel::open_deadline(&name, Instant::now() + Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("no receiver yet"), "{e}");
+    assert!(!dev_shm(&name).exists(), "open never creates a channel");
+}
+
+/// open waits for a receiver that comes after it: a sender opened before the channel exists
+/// sends once the receiver has made it.
+#[test]
+fn open_waits_for_the_receiver() {
+    let name = unique_posix("chan-open-wait");
+    let _cleanup = Unlink(name.clone());
+    let (opened_tx, opened) = mpsc::channel();
+    let sender = {
+        let name = name.clone();
+        Bounded::spawn(move || {
+            let mut tx = channel::open_timeout(&name, T).unwrap();
+            opened_tx.send(()).unwrap();
+            tx.send(b"after the receiver came").unwrap();
+        })
+    };
+    // Nothing has made the channel yet, so the sender cannot have opened it.
+    assert!(opened.try_recv().is_err());
+    let mut rx = channel::create(&name, &Options::default().slot_size(64)).unwrap();
+    assert_eq!(recv(&mut rx), b"after the receiver came");
+    sender.join("the waiting open");
+    opened.recv_timeout(T).unwrap();
+}
+
+/// A named channel takes a mode like every other named object: 0600 by default, any
+/// permission bits applied exactly (the umask does not narrow them), other bits refused.
+#[test]
+fn a_named_channel_takes_a_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode_of = |name: &str| {
+        std::fs::metadata(dev_shm(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let name = unique_posix("chan-mode");
+    let _cleanup = Unlink(name.clone());
+    let rx = channel::create(&name, &Options::default()).unwrap();
+    assert_eq!(mode_of(&name), 0o600);
+    drop(rx);
+    // 0o666 would come out 0o644 under the usual umask 022 without the fchmod.
+    for mode in [0o666, 0o640, 0o400] {
+        let rx = channel::create(&name, &Options::default().mode(mode)).unwrap();
+        assert_eq!(mode_of(&name), mode, "{mode:#o}");
+        drop(rx);
+        assert!(!dev_shm(&name).exists());
+    }
+    for bad in [0o1600, 0o4600, 0o10600] {
+        let e = err_kind(
+            channel::create(&name, &Options::default().mode(bad)),
+            ErrorKind::InvalidInput,
+        );
+        assert!(e.to_string().contains("0o777"), "{e}");
+        assert!(!dev_shm(&name).exists(), "{bad:#o}: nothing made");
+    }
 }
 
 /// A named channel's sender SIGKILLed: the receiver drains it, then Disconnected.
@@ -1331,8 +1408,9 @@ fn named_sender_killed_gives_disconnected() {
     assert!(!dev_shm(&name).exists());
 }
 
-/// The receiver's process SIGKILLed leaves its name behind (no destructor ran): open then
-/// says Disconnected (nobody listens), create says EEXIST (a name is never taken over).
+/// The receiver's process SIGKILLed leaves its name behind (no destructor ran): every open
+/// then says Disconnected at once (nobody listens), create says EEXIST (a name is never taken
+/// over), and channel::remove, which refused while the receiver lived, removes it.
 #[test]
 fn named_receiver_killed_open_gives_disconnected() {
     let name = unique_posix("chan-named-stale");
@@ -1341,14 +1419,36 @@ fn named_receiver_killed_open_gives_disconnected() {
         .arg("NAME", &name)
         .start();
     assert_eq!(child.line(), "ready");
-    // While it lives, open works.
-    drop(channel::open(&name).unwrap());
+    // While it lives, open works, and remove refuses (EBUSY).
+    drop(channel::open_timeout(&name, T).unwrap());
+    let e = channel::remove(&name).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::BUSY), "{e}");
+    assert!(e.to_string().contains("receiver is running"), "{e}");
+    assert!(dev_shm(&name).exists());
     child.kill();
     assert!(dev_shm(&name).exists(), "a killed receiver cannot unlink");
-    let e = err_kind(channel::open(&name), ErrorKind::Disconnected);
-    assert!(e.to_string().contains(&name), "{e}");
+    // Every form of open fails at once: waiting would not bring a receiver back.
+    for e in [
+        err_kind(channel::open(&name), ErrorKind::Disconnected),
+        err_kind(channel::try_open(&name), ErrorKind::Disconnected),
+        err_kind(channel::open_timeout(&name, T), ErrorKind::Disconnected),
+    ] {
+        let text = e.to_string();
+        assert!(text.contains(&name), "{e}");
+        assert!(
+            text.contains(&format!("channel::remove(\"{name}\")")),
+            "{e}"
+        );
+    }
     let e = channel::create(&name, &Options::default()).unwrap_err();
     assert_eq!(e.errno(), Some(Errno::EXIST), "{e}");
+    assert!(e.to_string().contains("channel::remove"), "{e}");
+    // remove takes the leftover away, and the name is free for a new receiver.
+    channel::remove(&name).unwrap();
+    assert!(!dev_shm(&name).exists());
+    let e = channel::remove(&name).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::NOENT), "{e}");
+    drop(channel::create(&name, &Options::default()).unwrap());
     drop(cleanup);
     assert!(!dev_shm(&name).exists());
 }
@@ -1579,14 +1679,26 @@ fn misuse_is_invalid_input() {
     let rx = channel::create(&name, &Options::default()).unwrap();
     let (a, _b) = UnixStream::pair().unwrap();
     err_kind(rx.send_over(&a), ErrorKind::InvalidInput);
-    let tx = channel::open(&name).unwrap();
+    let tx = channel::open_timeout(&name, T).unwrap();
     err_kind(tx.send_over(&a), ErrorKind::InvalidInput);
     drop((tx, rx));
 
     let other = unique_posix("chan-not-a-channel");
     let shm = PosixShm::create(&other, 1 << 16, 0o600).unwrap();
-    let e = err_kind(channel::open(&other), ErrorKind::InvalidInput);
+    let e = err_kind(channel::try_open(&other), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not an ipckit channel"), "{e}");
+    let e = err_kind(
+        channel::open_timeout(&other, Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("not an ipckit channel"), "{e}");
+    // remove takes channels only.
+    let e = err_kind(channel::remove(&other), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains(&format!("ipckit rm shm:{other}")),
+        "{e}"
+    );
+    assert!(dev_shm(&other).exists());
     drop(shm);
     assert!(!dev_shm(&other).exists());
 
@@ -1595,6 +1707,7 @@ fn misuse_is_invalid_input() {
         ErrorKind::InvalidInput,
     );
     err_kind(channel::open("/a/b"), ErrorKind::InvalidInput);
+    err_kind(channel::remove("no-slash"), ErrorKind::InvalidInput);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1637,7 +1750,7 @@ fn the_wait_mode_travels_with_the_channel() {
         let _cleanup = Unlink(name.clone());
         let mut rx = channel::create(&name, &Options::default().slot_size(64).wait(wait)).unwrap();
         assert_eq!(rx.wait_mode(), wait);
-        let mut tx = channel::open(&name).unwrap();
+        let mut tx = channel::open_timeout(&name, T).unwrap();
         assert_eq!(tx.wait_mode(), wait, "a named channel's sender");
         tx.send(b"named").unwrap();
         assert_eq!(recv(&mut rx), b"named");

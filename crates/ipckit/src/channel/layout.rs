@@ -78,6 +78,37 @@ pub(super) fn stride(slot_size: usize) -> usize {
     (SLOT_HEAD + slot_size).next_multiple_of(64)
 }
 
+/// What a named channel's object holds, at a first look (before [`Shared::attach`] checks
+/// the whole header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Contents {
+    /// Nothing yet: empty, or zeroes where the magic goes. A receiver is setting it up (or
+    /// it is not a channel, which the look cannot tell).
+    Unformatted,
+    /// A channel's magic.
+    Channel,
+    /// Something else.
+    Other,
+}
+
+impl Contents {
+    pub(super) fn of(map: &Mapping) -> Contents {
+        if map.len() == 0 {
+            return Contents::Unformatted;
+        }
+        if map.len() < HEADER {
+            return Contents::Other;
+        }
+        // SAFETY: at least HEADER bytes, page-aligned; only the atomic first word is read.
+        let magic = unsafe { &*map.as_ptr().cast::<AtomicU64>() }.load(Ordering::Acquire);
+        match magic {
+            0 => Contents::Unformatted,
+            MAGIC => Contents::Channel,
+            _ => Contents::Other,
+        }
+    }
+}
+
 /// The mapping and what its header says, checked once.
 #[derive(Debug)]
 pub(super) struct Shared {

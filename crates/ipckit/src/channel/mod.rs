@@ -91,7 +91,7 @@ pub use options::Options;
 #[cfg(not(loom))]
 pub use receiver::{Msg, Receiver};
 #[cfg(not(loom))]
-pub use rendezvous::{create, open, pair};
+pub use rendezvous::{create, open, open_deadline, open_timeout, pair, remove, try_open};
 #[cfg(not(loom))]
 pub use sender::{Loan, Sender};
 #[cfg(not(loom))]

@@ -3,6 +3,7 @@
 use super::layout::{HEADER, SLOT_HEAD, stride};
 use super::wait::Wait;
 use crate::error::{Error, ErrorKind, Result};
+use crate::object::DEFAULT_MODE;
 
 /// How a channel is made.
 #[derive(Clone, Debug)]
@@ -12,11 +13,12 @@ pub struct Options {
     pub(super) wait: Wait,
     pub(super) multi: bool,
     pub(super) pollable: bool,
+    pub(super) mode: u32,
 }
 
 impl Default for Options {
     /// 256 slots of 4080 bytes (4 KiB each with the slot's head: 1 MiB in all), one
-    /// sender, adaptive waiting, not pollable.
+    /// sender, adaptive waiting, not pollable, mode 0o600 for a named channel.
     fn default() -> Self {
         Options {
             slots: 256,
@@ -24,6 +26,7 @@ impl Default for Options {
             wait: Wait::Adaptive,
             multi: false,
             pollable: false,
+            mode: DEFAULT_MODE,
         }
     }
 }
@@ -63,6 +66,14 @@ impl Options {
     /// could not be handed the descriptor.
     pub fn pollable(mut self, on: bool) -> Self {
         self.pollable = on;
+        self
+    }
+
+    /// A named channel's permission bits (default 0o600: only its owner may send): who may
+    /// [`open`](super::open) it. Bits outside 0o777 are refused; the mode is set exactly,
+    /// whatever the umask. An anonymous channel has no name and no mode.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
         self
     }
 

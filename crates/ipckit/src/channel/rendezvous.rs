@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::bulk::{self, Inbox, Outbox, PATIENCE};
-use super::layout::{SOCKET_NAME, Shared};
+use super::layout::{Contents, SOCKET_NAME, Shared};
 use super::options::Options;
 use super::receiver::Receiver;
 use super::sender::Sender;
@@ -61,21 +61,31 @@ pub fn pair(opts: &Options) -> Result<(Sender, Receiver)> {
     Ok((tx, rx))
 }
 
-/// Makes a named channel: `name` is a POSIX shared memory name (`/NAME`, created
-/// `O_EXCL`, mode 0600) that this receiver owns and removes when dropped; senders join
-/// with [`open`], as many as like (a named channel is always
-/// [`multi_sender`](Options::multi_sender)). Its senders connect to an abstract Unix
-/// socket named in the header.
+/// Makes a named channel: `name` is a POSIX shared memory name (`/NAME`) that this receiver
+/// owns and removes when it is dropped; senders join with [`open`], as many as like (a named
+/// channel is always [`multi_sender`](Options::multi_sender)). It is created with `O_EXCL`
+/// and [`Options::mode`] (0600 unless asked), set exactly whatever the umask. Its senders
+/// connect to an abstract Unix socket named in the header.
 ///
 /// The receiver waits for its first sender; once it has had one, it reports
 /// `Disconnected` whenever every sender is gone and everything they sent is read. That
 /// is not final: a sender that opens the channel later is received from as before.
-/// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+///
+/// The name is the receiver's alone, for its life: a name without its receiver only tells
+/// senders there is nobody to send to, so a named channel cannot be persisted, and dropping
+/// the receiver is what removes it. A receiver killed before its drop leaves the name
+/// behind; [`remove`] removes it.
+///
+/// `shm_open(name, O_CREAT | O_EXCL | O_RDWR, mode)` and `fchmod(mode)`, then the socket's
+/// `bind` and `listen`. See
+/// [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
 pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
+    const OP: &str = "making a named channel";
+    crate::object::check_mode(OP, opts.mode).map_err(|e| e.object(name))?;
     if opts.pollable {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            "making a named channel",
+            OP,
             "a named channel cannot be pollable: its senders could not be given the eventfd",
         )
         .object(name)
@@ -84,7 +94,20 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     // Anyone who knows the name can open it: a named channel always takes several senders.
     let opts = &opts.clone().multi_sender(true);
     let len = opts.check()?;
-    let object = PosixShm::create(name, len, 0o600)?;
+    let object = PosixShm::create(name, len, opts.mode).map_err(|e| {
+        if e.errno() == Some(crate::Errno::EXIST) {
+            e.hint(format!(
+                "the name is taken: another receiver owns it, or a receiver that was killed left it; \
+                 channel::remove(\"{name}\") (or `ipckit rm channel:{name}`) removes a leftover"
+            ))
+        } else {
+            e
+        }
+    })?;
+    // Held while the receiver lives (in every process that has it): what tells `remove`
+    // that the name is not a leftover.
+    rustix::fs::flock(&object, rustix::fs::FlockOperation::NonBlockingLockShared)
+        .during("locking the object of channel", name)?;
     let socket = crate::name::unique("channel");
     let listener = SeqpacketListener::bind_with(
         &UnixAddr::abstract_name(socket.as_bytes()),
@@ -106,31 +129,173 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     })
 }
 
-/// Joins the named channel `name` as a sender. Never removes it.
+/// Joins the named channel `name` as a sender, waiting for its receiver to make it as long as
+/// it takes. Never removes it. The sender waits as the receiver's [`Options::wait`] says.
+///
+/// Fails at once with `Disconnected` if the name is there but its receiver is not (it was
+/// killed and left the name: [`remove`] it), and with `InvalidInput` if the name is not a
+/// channel.
+///
+/// `shm_open(name, O_RDWR)` until the name exists, `mmap`, then `connect` to the receiver's
+/// socket. See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
 pub fn open(name: &str) -> Result<Sender> {
-    let object = PosixShm::open(name, true)?;
+    open_deadline(name, Deadline::NEVER)
+}
+
+/// [`open`] if the receiver is there now. With no receiver yet the error (kind `Os`, errno
+/// `ENOENT`) says so.
+pub fn try_open(name: &str) -> Result<Sender> {
+    open_deadline(name, Deadline::now())
+}
+
+/// [`open`], failing with [`ErrorKind::TimedOut`] if no receiver has made the channel within
+/// `timeout`.
+pub fn open_timeout(name: &str, timeout: Duration) -> Result<Sender> {
+    open_deadline(name, Deadline::after(timeout))
+}
+
+/// [`open`], failing with [`ErrorKind::TimedOut`] if no receiver has made the channel by
+/// `deadline`.
+pub fn open_deadline(name: &str, deadline: impl Into<Deadline>) -> Result<Sender> {
+    const OP: &str = "opening a channel";
+    let deadline = deadline.into();
+    // A deadline already passed (a try): the error says what is missing, not that time ran out.
+    let waits = !deadline.expired();
+    let mut missing = Missing::Name;
+    let joined = crate::poll::with_backoff(deadline, || {
+        Ok(match join(name, deadline)? {
+            Ok(tx) => Some(tx),
+            Err(why) => {
+                missing = why;
+                None
+            }
+        })
+    })?;
+    if let Some(tx) = joined {
+        return Ok(tx);
+    }
+    let start = format!(
+        "start the receiver first: channel::create in the receiving process, or \
+         `ipckit recv channel:{name}`"
+    );
+    let not_set_up = "the name is there but not set up as a channel: not an ipckit channel, or \
+                      its receiver is still making it";
+    Err(match (missing, waits) {
+        (Missing::Setup, false) => Error::new(ErrorKind::InvalidInput, OP, not_set_up),
+        (Missing::Setup, true) => Error::new(ErrorKind::TimedOut, OP, not_set_up),
+        (_, false) => Error::os(OP, crate::Errno::NOENT).hint(format!(
+            "no receiver yet: {start}; channel::open waits for it"
+        )),
+        (_, true) => Error::new(
+            ErrorKind::TimedOut,
+            OP,
+            "no receiver yet: none made the channel in time",
+        )
+        .hint(start),
+    }
+    .object(name))
+}
+
+/// What a sender that opens a channel cannot find yet.
+#[derive(Clone, Copy)]
+enum Missing {
+    /// No object by that name.
+    Name,
+    /// An object not set up as a channel.
+    Setup,
+}
+
+/// One attempt at joining `name`: the sender, or what is not there yet (no object by that
+/// name, or one not formatted yet); errors that waiting cannot mend.
+fn join(name: &str, deadline: Deadline) -> Result<std::result::Result<Sender, Missing>> {
+    let object = match PosixShm::open(name, true) {
+        Ok(o) => o,
+        Err(e) if e.errno() == Some(crate::Errno::NOENT) => return Ok(Err(Missing::Name)),
+        Err(e) if e.errno() == Some(crate::Errno::ACCESS) => {
+            return Err(e.hint(
+                "the channel's mode does not let this user send: its receiver chooses the mode \
+                 (Options::mode)",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let map = object.map()?;
+    if Contents::of(&map) == Contents::Unformatted {
+        return Ok(Err(Missing::Setup));
+    }
     let shared = Shared::attach(map, name)?;
     let h = shared.header();
     let end = h.socket.iter().position(|&b| b == 0).unwrap_or(SOCKET_NAME);
-    // Bounded: a receiver that never waits never accepts, and its queue can fill.
-    let sock = UnixSeqpacket::connect_timeout(&UnixAddr::abstract_name(&h.socket[..end]), PATIENCE)
+    // Bounded even without a deadline: a receiver that never waits never accepts, and its
+    // queue can fill.
+    let patience = deadline
+        .remaining()
+        .map_or(PATIENCE, |left| left.min(PATIENCE));
+    let sock = UnixSeqpacket::connect_timeout(&UnixAddr::abstract_name(&h.socket[..end]), patience)
         .map_err(|e| {
             if e.errno() == Some(crate::Errno::CONNREFUSED) {
-                bulk::disconnected("opening a channel", "receiver").object(name)
+                bulk::disconnected("opening a channel", "receiver")
+                    .object(name)
+                    .hint(format!(
+                        "the receiver was killed and left the name: channel::remove(\"{name}\") \
+                         (or `ipckit rm channel:{name}`) removes it, then start a receiver"
+                    ))
             } else {
                 e.object(name)
             }
         })?
         .into_fd();
     crate::poll::set_nonblocking(&sock, true)?;
-    Ok(Sender {
+    Ok(Ok(Sender {
         waiter: Waiter::new(shared.wait, false),
         shared: Arc::new(shared),
         out: ManuallyDrop::new(Outbox { sock }),
         event: None,
         free: 0,
-    })
+    }))
+}
+
+/// Removes the name of a named channel whose receiver is gone: one killed before it could
+/// remove it (a receiver dropped removes its name itself). Refuses a name whose receiver
+/// is alive (`EBUSY`: removing it would leave its senders to come with nothing to open) and
+/// an object that is not a channel (`InvalidInput`).
+///
+/// `shm_open(name, O_RDONLY)`, `flock(LOCK_EX | LOCK_NB)` (a live receiver holds a shared
+/// lock), then `shm_unlink(name)`. See
+/// [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html),
+/// [flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html).
+pub fn remove(name: &str) -> Result<()> {
+    const OP: &str = "removing a channel";
+    let object = PosixShm::open(name, false).map_err(|e| match e.errno() {
+        Some(crate::Errno::NOENT) => Error::os(OP, crate::Errno::NOENT)
+            .object(name)
+            .hint("no such channel: it is already removed, or the name is wrong"),
+        _ => e,
+    })?;
+    if Contents::of(&object.map()?) != Contents::Channel {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            OP,
+            "it is not an ipckit channel (or its receiver is still making it)",
+        )
+        .object(name)
+        .hint(format!(
+            "POSIX shared memory of another kind is removed with `ipckit rm shm:{name}`"
+        )));
+    }
+    match rustix::fs::flock(
+        &object,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    ) {
+        Ok(()) => {}
+        Err(crate::Errno::WOULDBLOCK) => {
+            return Err(Error::os(OP, crate::Errno::BUSY).object(name).hint(
+                "its receiver is running, and removes the name itself when it ends: stop it instead",
+            ));
+        }
+        Err(e) => return Err(e).during("locking the object of channel", name),
+    }
+    PosixShm::unlink(name).map_err(|e| e.object(name))
 }
 
 const TAG_SENDER: &[u8] = b"ipckit-channel-sender";
