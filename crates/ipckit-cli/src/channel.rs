@@ -6,8 +6,9 @@
 //! `--mode`) and removes it whenever it ends: a count reached, a timeout, an error, or
 //! SIGINT, SIGTERM or SIGHUP. `send` joins it with `channel::try_open` and never creates or
 //! removes it, so a send with no receiver running fails at once with a clear line instead
-//! of waiting; with `--timeout` it waits that long for the receiver (`channel::open_timeout`). The channel
-//! is made for several senders at once, so any number of `ipckit send` can run together.
+//! of waiting; with `--timeout` it waits that long for the receiver
+//! (`channel::open_timeout`). The channel is made for several senders at once, so any
+//! number of `ipckit send` can run together.
 //! A message larger than a slot (4080 bytes) takes the channel's bulk path (a memfd passed
 //! over its socket) without the command doing anything different.
 //!

@@ -1,4 +1,4 @@
-//! The channel's socket: the handle half of the seeds' "shared memory for data, a socket for
+//! The channel's socket: the handle half of the "shared memory for the data, a socket for
 //! the handle" pattern.
 //!
 //! Every channel has a Unix seqpacket socket beside its shared memory. It carries two things:

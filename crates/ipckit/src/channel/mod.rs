@@ -12,19 +12,28 @@
 //!   when the [`Msg`] is dropped. [`Sender::send`] and [`Receiver::recv`] copy, for
 //!   convenience.
 //! - **Waiting** ([`Wait`]): spin, block on a futex, or the default adaptive (spin
-//!   [`ADAPTIVE_SPIN`], then sleep; a sender makes a system call only
-//!   when the receiver sleeps, and a busy pair not even a memory fence: `channel/wait.rs`
-//!   says how, with `membarrier`). Every operation has a try_ and a _timeout form; a full ring blocks, fails fast
-//!   (`try_send` gives `Ok(false)`) or times out, as the caller chooses. A pollable channel
-//!   ([`Options::pollable`]) gives the receiver an eventfd for its own event loop.
+//!   [`ADAPTIVE_SPIN`], then sleep; a sender makes a system call only when the receiver
+//!   sleeps, and a busy pair not even a memory fence: `channel/wait.rs` says how, with
+//!   `membarrier`). The creator's choice is stored in the channel, so every end starts with
+//!   it, however it was reached; each end can change its own ([`Sender::set_wait`]).
+//! - **Every wait has a way out**: each blocking operation `x` (send, loan, recv, borrow,
+//!   open, receive_over) has `try_x` (never waits), `x_timeout(Duration)` and
+//!   `x_deadline(impl Into<Deadline>)` (one [`Deadline`](crate::Deadline) for several
+//!   waits). Waiting for a message or for room reports "nothing in time" as `Ok(None)` /
+//!   `Ok(false)`; waiting for an end to arrive or a receiver to appear fails with
+//!   [`TimedOut`](crate::ErrorKind::TimedOut). A pollable channel ([`Options::pollable`])
+//!   gives the receiver an eventfd for its own event loop.
 //! - **Bulk**: a message larger than a slot travels in a memfd of its own, written once and
 //!   mapped by the receiver (`bulk` module): shared memory for the data, the socket for the
 //!   handle.
 //! - **Rendezvous**: [`pair`] makes an anonymous channel (a memfd and a socket pair: nothing
 //!   has a name, nothing can leak); pass an end to a child by `fork`, or to any process over
 //!   a Unix socket ([`Sender::send_over`], [`Sender::receive_over`]). [`create`] makes a named
-//!   one (a POSIX shared memory object the receiver owns and removes on drop) that
-//!   [`open`] joins.
+//!   one (a POSIX shared memory object, mode [`Options::mode`], that the receiver owns and
+//!   removes on drop) that [`open`] joins, waiting for the receiver if it is not there yet.
+//!   The name lives exactly as long as its receiver: there is no `persist` (a name without
+//!   its receiver has nobody to send to) and dropping the receiver removes it; [`remove`]
+//!   removes the name a killed receiver left.
 //! - **Peer death**: each side notices the other's end closing through the channel's socket
 //!   (`channel/bulk.rs` says why a socket rather than a pidfd or a robust futex): at once
 //!   when it is dropped, within [`SLICE`] when its process is killed. A receiver reads
@@ -68,6 +77,24 @@
 //! assert_eq!(&*rx.borrow().unwrap(), b"world"); // read in place
 //! drop(tx);
 //! assert_eq!(rx.recv().unwrap_err().kind(), ipckit::ErrorKind::Disconnected);
+//! ```
+//!
+//! A named channel: the receiver makes it, senders open it by name (here waiting at most
+//! five seconds for the receiver).
+//!
+//! ```
+//! use ipckit::channel::{self, Options};
+//! use std::time::Duration;
+//! let name = ipckit::name::unique_posix("doc-channel");
+//! let mut rx = channel::create(&name, &Options::default().mode(0o600)).unwrap();
+//! let mut tx = channel::open_timeout(&name, Duration::from_secs(5)).unwrap();
+//! tx.send(b"by name").unwrap();
+//! let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+//! assert_eq!(got.as_deref(), Some(&b"by name"[..]));
+//! assert_eq!(rx.try_recv().unwrap(), None); // nothing more is waiting
+//! drop((tx, rx)); // the receiver's drop removes the name
+//! let e = channel::try_open(&name).unwrap_err();
+//! assert!(e.to_string().contains("no receiver yet"));
 //! ```
 
 #[cfg(not(loom))]

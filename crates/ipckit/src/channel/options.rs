@@ -61,7 +61,7 @@ impl Options {
         self
     }
 
-    /// The receiver gets an eventfd ([`Receiver::event_fd`]) that becomes readable when
+    /// The receiver gets an eventfd ([`Receiver::event_fd`](super::Receiver::event_fd)) that becomes readable when
     /// a message may be waiting. Anonymous channels only: a named channel's senders
     /// could not be handed the descriptor.
     pub fn pollable(mut self, on: bool) -> Self {

@@ -20,10 +20,12 @@ use crate::shm::posix::PosixShm;
 use crate::socket::ancillary;
 use crate::socket::unix::{SeqpacketListener, UnixAddr, UnixSeqpacket};
 
-/// Makes an anonymous channel: a memfd for the ring, a Unix seqpacket socket pair for
-/// bulk payloads and liveness, an eventfd if pollable. Nothing has a name; everything is
-/// freed with the last descriptor. Keep one end in this process and give the other to a
-/// child (by `fork`) or to any process ([`Sender::send_over`]).
+/// `memfd_create("ipckit-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING)`, sealed against
+/// resizing, and `socketpair(AF_UNIX, SOCK_SEQPACKET)`: makes an anonymous channel, the
+/// memfd for the ring, the socket pair for bulk payloads and liveness, an eventfd if
+/// pollable. Nothing has a name; everything is freed with the last descriptor. Keep one end
+/// in this process and give the other to a child (by `fork`) or to any process
+/// ([`Sender::send_over`]). [`Options::mode`] does not apply: nothing is named.
 /// See [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html),
 /// [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html).
 pub fn pair(opts: &Options) -> Result<(Sender, Receiver)> {
@@ -61,8 +63,9 @@ pub fn pair(opts: &Options) -> Result<(Sender, Receiver)> {
     Ok((tx, rx))
 }
 
-/// Makes a named channel: `name` is a POSIX shared memory name (`/NAME`) that this receiver
-/// owns and removes when it is dropped; senders join with [`open`], as many as like (a named
+/// `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)` and `fchmod(mode)`, then
+/// `bind` and `listen` on an abstract Unix socket: makes a named channel. `name` is a POSIX
+/// shared memory name (`/NAME`) that this receiver owns and removes when it is dropped; senders join with [`open`], as many as like (a named
 /// channel is always [`multi_sender`](Options::multi_sender)). It is created with `O_EXCL`
 /// and [`Options::mode`] (0600 unless asked), set exactly whatever the umask. Its senders
 /// connect to an abstract Unix socket named in the header.
@@ -75,10 +78,8 @@ pub fn pair(opts: &Options) -> Result<(Sender, Receiver)> {
 /// senders there is nobody to send to, so a named channel cannot be persisted, and dropping
 /// the receiver is what removes it. A receiver killed before its drop leaves the name
 /// behind; [`remove`] removes it.
-///
-/// `shm_open(name, O_CREAT | O_EXCL | O_RDWR, mode)` and `fchmod(mode)`, then the socket's
-/// `bind` and `listen`. See
-/// [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+/// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+/// [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     const OP: &str = "making a named channel";
     crate::object::check_mode(OP, opts.mode).map_err(|e| e.object(name))?;
@@ -129,15 +130,16 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     })
 }
 
-/// Joins the named channel `name` as a sender, waiting for its receiver to make it as long as
-/// it takes. Never removes it. The sender waits as the receiver's [`Options::wait`] says.
+/// `shm_open(name, O_RDWR | O_NOFOLLOW)` until the name exists, `mmap`, then `connect` to
+/// the receiver's socket: joins the named channel `name` as a sender, waiting for its
+/// receiver to make it as long as it takes. Never removes it. The sender waits as the
+/// receiver's [`Options::wait`] says.
 ///
 /// Fails at once with `Disconnected` if the name is there but its receiver is not (it was
 /// killed and left the name: [`remove`] it), and with `InvalidInput` if the name is not a
 /// channel.
-///
-/// `shm_open(name, O_RDWR)` until the name exists, `mmap`, then `connect` to the receiver's
-/// socket. See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+/// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+/// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html).
 pub fn open(name: &str) -> Result<Sender> {
     open_deadline(name, Deadline::NEVER)
 }
@@ -255,13 +257,12 @@ fn join(name: &str, deadline: Deadline) -> Result<std::result::Result<Sender, Mi
     }))
 }
 
-/// Removes the name of a named channel whose receiver is gone: one killed before it could
-/// remove it (a receiver dropped removes its name itself). Refuses a name whose receiver
-/// is alive (`EBUSY`: removing it would leave its senders to come with nothing to open) and
-/// an object that is not a channel (`InvalidInput`).
-///
-/// `shm_open(name, O_RDONLY)`, `flock(LOCK_EX | LOCK_NB)` (a live receiver holds a shared
-/// lock), then `shm_unlink(name)`. See
+/// `shm_open(name, O_RDONLY)`, `flock(LOCK_EX | LOCK_NB)`, then `shm_unlink(name)`: removes
+/// the name of a named channel whose receiver is gone, one killed before it could remove it
+/// (a receiver dropped removes its name itself). Refuses a name whose receiver is alive
+/// (`EBUSY`: a live receiver holds a shared lock on the object, and removing its name would
+/// leave the senders still to come with nothing to open) and an object that is not a
+/// channel (`InvalidInput`). See
 /// [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html),
 /// [flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html).
 pub fn remove(name: &str) -> Result<()> {
@@ -302,11 +303,12 @@ const TAG_SENDER: &[u8] = b"ipckit-channel-sender";
 const TAG_RECEIVER: &[u8] = b"ipckit-channel-receiver";
 
 impl Sender {
-    /// Sends a duplicate of this end (memfd, socket, eventfd) over the Unix socket
-    /// `sock` with `SCM_RIGHTS`; the process at the other end takes it with
+    /// `sendmsg(sock, SCM_RIGHTS)`: sends a duplicate of this end (memfd, socket, eventfd)
+    /// over the Unix socket `sock`; the process at the other end takes it with
     /// [`receive_over`](Sender::receive_over). This end stays usable: drop it if the
     /// other process is to be the only sender. Anonymous channels only (a named one is
     /// joined with [`open`]).
+    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
     pub fn send_over(&self, sock: impl AsFd) -> Result<()> {
         send_end(
             &self.shared,
@@ -317,8 +319,10 @@ impl Sender {
         )
     }
 
-    /// Takes a sender passed with [`send_over`](Sender::send_over) from `sock`, waiting for
-    /// it as long as it takes.
+    /// `recvmsg(sock, SCM_RIGHTS)`: takes a sender passed with
+    /// [`send_over`](Sender::send_over) from `sock`, waiting for it as long as it takes. The
+    /// sender waits as the channel's creator said ([`Options::wait`]).
+    /// See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
     pub fn receive_over(sock: impl AsFd) -> Result<Sender> {
         Sender::receive_over_deadline(sock, Deadline::NEVER)
     }
@@ -424,9 +428,10 @@ fn receive_end(
 }
 
 impl Receiver {
-    /// Sends a duplicate of this end over the Unix socket `sock`
-    /// ([`receive_over`](Receiver::receive_over) takes it). Drop this one afterwards and
-    /// before the other is used: a channel has one receiver. Anonymous channels only.
+    /// `sendmsg(sock, SCM_RIGHTS)`: sends a duplicate of this end over the Unix socket
+    /// `sock` ([`receive_over`](Receiver::receive_over) takes it). Drop this one afterwards
+    /// and before the other is used: a channel has one receiver. Anonymous channels only.
+    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
     pub fn send_over(&self, sock: impl AsFd) -> Result<()> {
         if self.inbox.listener.is_some() {
             return Err(Error::new(
@@ -453,8 +458,11 @@ impl Receiver {
         send_end(&self.shared, sock, TAG_RECEIVER, end, self.event.as_ref())
     }
 
-    /// Takes a receiver passed with [`send_over`](Receiver::send_over) from `sock`, waiting
-    /// for it as long as it takes.
+    /// `recvmsg(sock, SCM_RIGHTS)`: takes a receiver passed with
+    /// [`send_over`](Receiver::send_over) from `sock`, waiting for it as long as it takes. It
+    /// goes on where the passed receiver stopped, waiting as the channel's creator said
+    /// ([`Options::wait`]).
+    /// See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
     pub fn receive_over(sock: impl AsFd) -> Result<Receiver> {
         Receiver::receive_over_deadline(sock, Deadline::NEVER)
     }

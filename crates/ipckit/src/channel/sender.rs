@@ -17,7 +17,7 @@ use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
 use crate::shm::memfd::{Memfd, Seals};
 
-/// The sending end. With [`Options::multi_sender`], clone it ([`Sender::try_clone`]),
+/// The sending end. With [`Options::multi_sender`](super::Options::multi_sender), clone it ([`Sender::try_clone`]),
 /// inherit it or pass it on for as many senders as you like; otherwise there must be only
 /// one at a time.
 #[derive(Debug)]
@@ -61,8 +61,11 @@ impl Sender {
         self.shared.slot_size
     }
 
-    /// A second sender on the same channel (same process; for another process pass it
-    /// on with [`send_over`](Sender::send_over)). Only with [`Options::multi_sender`].
+    /// `fcntl(F_DUPFD_CLOEXEC)` of this end's socket (and eventfd): a second sender on the
+    /// same channel (same process; for another process pass it on with
+    /// [`send_over`](Sender::send_over)), waiting as this one does. Only with
+    /// [`Options::multi_sender`](super::Options::multi_sender).
+    /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
     pub fn try_clone(&self) -> Result<Sender> {
         self.check_multi("cloning a sender")?;
         let sock = self
