@@ -93,7 +93,7 @@ pub(super) enum Contents {
 
 impl Contents {
     pub(super) fn of(map: &Mapping) -> Contents {
-        if map.len() == 0 {
+        if map.is_empty() {
             return Contents::Unformatted;
         }
         if map.len() < HEADER {

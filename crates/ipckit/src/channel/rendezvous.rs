@@ -296,7 +296,19 @@ pub fn remove(name: &str) -> Result<()> {
         }
         Err(e) => return Err(e).during("locking the object of channel", name),
     }
-    PosixShm::unlink(name).map_err(|e| e.object(name))
+    // The lock came free when the receiver ended; one that ended normally removed its name
+    // first, and the name may since belong to a new receiver's channel: leave that alone.
+    let mine = rustix::fs::fstat(&object).during("reading the object of channel", name)?;
+    let now = rustix::fs::lstat(format!("/dev/shm{name}").as_str());
+    if !now.is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)) {
+        return Err(Error::new(
+            ErrorKind::Changed,
+            OP,
+            "its receiver ended and removed it meanwhile (the name may belong to a new one)",
+        )
+        .object(name));
+    }
+    PosixShm::unlink(name)
 }
 
 const TAG_SENDER: &[u8] = b"ipckit-channel-sender";
