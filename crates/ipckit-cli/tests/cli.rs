@@ -696,6 +696,10 @@ fn send_to_a_channel_with_no_receiver_fails_at_once() {
         "{err:?}"
     );
     assert!(!dev_shm(&name).exists(), "send never creates a channel");
+    // With --timeout, send waits that long for a receiver, then says none came.
+    let (st, _, err, _) = run(&["send", "--timeout", "100ms", &uri, "anyone?"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(err[0].contains("none came within 100ms"), "{err:?}");
 
     // A recv that times out removes its channel too.
     let (st, _, err, _) = run(&["recv", &uri, "--timeout", "100ms"], b"");
