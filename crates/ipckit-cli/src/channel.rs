@@ -2,11 +2,13 @@
 //! (`ipckit::channel`), named.
 //!
 //! A channel has one receiver, and the receiver owns the name. `recv` (or `listen`) creates
-//! it with `channel::create` (POSIX shared memory `/dev/shm/NAME`, mode 0600, `O_EXCL`) and
-//! removes it whenever it ends: a count reached, a timeout, an error, or SIGINT, SIGTERM or
-//! SIGHUP. `send` joins it with `channel::open` and never creates or removes it, so a send
-//! with no receiver running fails at once with a clear line instead of waiting. The channel
-//! is made for several senders at once, so any number of `ipckit send` can run together.
+//! it with `channel::create` (POSIX shared memory `/dev/shm/NAME`, `O_EXCL`, mode 0600 or
+//! `--mode`) and removes it whenever it ends: a count reached, a timeout, an error, or
+//! SIGINT, SIGTERM or SIGHUP. `send` joins it with `channel::try_open` and never creates or
+//! removes it, so a send with no receiver running fails at once with a clear line instead
+//! of waiting; with `--timeout` it waits that long for the receiver
+//! (`channel::open_timeout`). The channel is made for several senders at once, so any
+//! number of `ipckit send` can run together.
 //! A message larger than a slot (4080 bytes) takes the channel's bulk path (a memfd passed
 //! over its socket) without the command doing anything different.
 //!
@@ -20,7 +22,8 @@
 //! [`channel::SLICE`] (the channel itself wakes that often to check its senders) and looks
 //! at a signalfd between them: a stop signal ends the wait within one slice, and the name is
 //! removed on the way out. Only SIGKILL leaves it behind: `ipckit ls` then lists the
-//! `/dev/shm` object as an orphan, and `ipckit rm channel:/NAME` (or `ipckit gc`) removes it.
+//! `/dev/shm` object as an orphan, and `ipckit rm channel:/NAME` (`channel::remove`, which
+//! checks that the receiver is gone) or `ipckit gc` removes it.
 
 use std::io;
 use std::time::Duration;
@@ -43,15 +46,11 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
     let Endpoint::Channel(name) = endpoint else {
         bail!("{endpoint} is not a channel");
     };
-    if args.mode != 0o600 {
-        bail!(
-            "creating {endpoint}: a channel is always made with mode 600 (only its owner may send); --mode is for socket files and FIFOs"
-        );
-    }
     // Before the channel exists, so no signal can end the process with the name still there.
     let signals = SignalFd::new(&[signal::SIGINT, signal::SIGTERM, signal::SIGHUP])?;
-    // The default ring (256 slots of 4080 bytes); a named channel takes any number of senders.
-    let mut rx = channel::create(name, &Options::default()).map_err(|e| {
+    // The default ring (256 slots of 4080 bytes); a named channel takes any number of senders,
+    // those --mode lets open it.
+    let mut rx = channel::create(name, &Options::default().mode(args.mode)).map_err(|e| {
         if e.errno() == Some(Errno::EXIST) {
             anyhow!(
                 "creating {endpoint}: /dev/shm{name} already exists (EEXIST): another `ipckit recv {endpoint}` owns it, or a receiver that was killed left it behind; `ipckit ls --name {name}` says which, `ipckit rm {endpoint}` removes a leftover"
@@ -116,10 +115,19 @@ pub fn send(endpoint: &Endpoint, messages: &[Vec<u8>], timeout: Option<Duration>
     let Endpoint::Channel(name) = endpoint else {
         bail!("{endpoint} is not a channel");
     };
-    let mut tx = channel::open(name).map_err(|e| {
+    let opened = match timeout {
+        Some(t) => channel::open_timeout(name, t),
+        None => channel::try_open(name),
+    };
+    let mut tx = opened.map_err(|e| {
         let start = format!("sending to {endpoint}: no receiver: start `ipckit recv {endpoint}` first");
         if e.errno() == Some(Errno::NOENT) {
             anyhow!("{start}")
+        } else if e.kind() == ErrorKind::TimedOut {
+            anyhow!(
+                "{start} (none came within {})",
+                humantime::format_duration(timeout.unwrap_or_default())
+            )
         } else if e.kind() == ErrorKind::Disconnected {
             anyhow!(
                 "{start} (/dev/shm{name} was left behind by a receiver that was killed: `ipckit rm {endpoint}` removes it)"

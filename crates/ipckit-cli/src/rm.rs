@@ -169,6 +169,11 @@ fn rm_one(listing: &host::Listing, given: &str, target: &Target, force: bool) ->
         State::Unknown => eprintln!("ipckit: note: {given} may have been in use: {}", o.reason),
         _ => {}
     }
+    // A channel's name is removed by the channel, which checks it is one and its receiver gone.
+    if let (false, Some(name)) = (force, given.strip_prefix("channel:")) {
+        ipckit::channel::remove(name)?;
+        return Ok(());
+    }
     host::remove(o)?;
     Ok(())
 }

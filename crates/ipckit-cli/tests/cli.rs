@@ -701,6 +701,10 @@ fn send_to_a_channel_with_no_receiver_fails_at_once() {
         "{err:?}"
     );
     assert!(!dev_shm(&name).exists(), "send never creates a channel");
+    // With --timeout, send waits that long for a receiver, then says none came.
+    let (st, _, err, _) = run(&["send", "--timeout", "100ms", &uri, "anyone?"], b"");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(err[0].contains("none came within 100ms"), "{err:?}");
 
     // A recv that times out removes its channel too.
     let (st, _, err, _) = run(&["recv", &uri, "--timeout", "100ms"], b"");
@@ -784,10 +788,18 @@ fn a_bad_channel_name_is_a_usage_error() {
             assert!(err.contains(uri) && err.contains(says), "{args:?}: {err}");
         }
     }
+    // A channel takes --mode like every named object, applied exactly.
     let name = ipckit::name::unique_posix("cli-ch-mode");
-    let (st, _, err, _) = run(&["recv", &format!("channel:{name}"), "--mode", "644"], b"");
-    assert_eq!(st.code(), Some(1));
-    assert!(err[0].contains("mode 600"), "{err:?}");
+    let uri = format!("channel:{name}");
+    let _cleanup = RemoveShm(name.clone());
+    let mut recv = Proc::server(&["recv", &uri, "--mode", "640", "--timeout", "20s"]);
+    let meta = std::fs::metadata(dev_shm(&name)).expect("recv created the channel");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+        0o640
+    );
+    assert!(run(&["send", &uri, "x"], b"").0.success());
+    assert!(recv.wait().success());
     assert!(!dev_shm(&name).exists());
 }
 

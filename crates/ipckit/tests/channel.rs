@@ -365,7 +365,7 @@ fn child() {
         // Sends COUNT checksummed stress messages as sender ID, then its final total.
         "stress-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let count: u64 = common::arg("COUNT").parse().unwrap();
             let id: u32 = common::arg("ID").parse().unwrap();
             let seed: u64 = common::arg("SEED").parse().unwrap();
@@ -399,7 +399,7 @@ fn child() {
         // `a_sender_killed_at_any_point_gives_disconnected_after_its_messages`).
         "kill-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let k: u64 = common::arg("K").parse().unwrap();
             let slot_size = tx.slot_size();
             match common::arg("MODE").as_str() {
@@ -446,13 +446,13 @@ fn child() {
         // Holds a receiver until killed.
         "kill-receiver" => {
             let sock = inherited_socket();
-            let _rx = Receiver::receive_over(&sock, T).unwrap();
+            let _rx = Receiver::receive_over_timeout(&sock, T).unwrap();
             say("ready");
             hear();
         }
         // Joins the named channel NAME and sends N messages (every 10th bulk), then leaves.
         "named-sender" => {
-            let mut tx = channel::open(&common::arg("NAME")).unwrap();
+            let mut tx = channel::open_timeout(&common::arg("NAME"), T).unwrap();
             let n: u64 = common::arg("N").parse().unwrap();
             for seq in 0..n {
                 tx.send(&kill_msg(seq, tx.slot_size())).unwrap();
@@ -471,7 +471,7 @@ fn child() {
         // On "send N": sends the next N messages; "exit" (or end of input): leaves.
         "poll-sender" => {
             let sock = inherited_socket();
-            let mut tx = Sender::receive_over(&sock, T).unwrap();
+            let mut tx = Sender::receive_over_timeout(&sock, T).unwrap();
             let mut seq = 0;
             loop {
                 let line = hear();
@@ -488,7 +488,7 @@ fn child() {
         // Takes a receiver that was used before it was passed on, receives the rest.
         "used-receiver" => {
             let sock = inherited_socket();
-            let mut rx = Receiver::receive_over(&sock, T).unwrap();
+            let mut rx = Receiver::receive_over_timeout(&sock, T).unwrap();
             let from: u64 = common::arg("FROM").parse().unwrap();
             let to: u64 = common::arg("TO").parse().unwrap();
             let mut got = Vec::new();
@@ -530,10 +530,10 @@ fn child() {
                 let (a, b) = UnixStream::pair().unwrap();
                 tx0.send_over(&a).unwrap();
                 drop(tx0);
-                let mut tx = Sender::receive_over(&b, T).unwrap();
+                let mut tx = Sender::receive_over_timeout(&b, T).unwrap();
                 rx0.send_over(&a).unwrap();
                 drop(rx0);
-                let mut rx = Receiver::receive_over(&b, T).unwrap();
+                let mut rx = Receiver::receive_over_timeout(&b, T).unwrap();
                 tx.send(b"small").unwrap();
                 tx.send(&[7u8; 1000]).unwrap(); // bulk
                 drop(tx.loan(10).unwrap()); // uncommitted
@@ -542,7 +542,7 @@ fn child() {
                 assert!(rx.borrow().unwrap().is_bulk());
                 // A second sender end passed on (multi) or the one replaced (single).
                 tx.send_over(&a).unwrap();
-                let mut tx2 = Sender::receive_over(&b, T).unwrap();
+                let mut tx2 = Sender::receive_over_timeout(&b, T).unwrap();
                 drop(tx);
                 tx2.send(&[9u8; 100]).unwrap();
                 assert_eq!(recv(&mut rx), [9u8; 100]);
@@ -551,7 +551,7 @@ fn child() {
                 // Named: sender and receiver, a bulk message.
                 let name = unique_posix("chan-leak");
                 let mut rx = channel::create(&name, &Options::default().slot_size(64)).unwrap();
-                let mut tx = channel::open(&name).unwrap();
+                let mut tx = channel::open_timeout(&name, T).unwrap();
                 tx.send(&[1u8; 200]).unwrap();
                 assert_eq!(recv(&mut rx), [1u8; 200]);
                 drop(rx);
@@ -1203,6 +1203,12 @@ fn a_full_ring_pushes_back_and_a_blocked_send_resumes() {
                 .unwrap()
                 .is_none()
         );
+        // One deadline for several waits; one already passed is a try.
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(!tx.send_deadline(b"x", deadline).unwrap());
+        assert!(!tx.send_deadline(&[0u8; 1000], deadline).unwrap());
+        assert!(tx.loan_deadline(1, deadline).unwrap().is_none());
+        assert!(!tx.send_deadline(b"x", ipckit::Deadline::now()).unwrap());
         // Blocked sends (inline, then bulk) that resume as the receiver drains.
         let sending = Bounded::spawn(move || {
             tx.send(&[4]).unwrap();
@@ -1243,8 +1249,25 @@ fn an_empty_ring_gives_none() {
             .unwrap()
             .is_none()
     );
+    let deadline = ipckit::Deadline::after(Duration::from_millis(20));
+    assert!(rx.recv_deadline(deadline).unwrap().is_none());
+    assert!(rx.borrow_deadline(deadline).unwrap().is_none());
+    assert!(rx.recv_deadline(Instant::now()).unwrap().is_none());
+    // A deadline that comes after a message does not hold it back.
+    let mut tx = tx;
+    tx.send_deadline(b"in time", ipckit::Deadline::NEVER)
+        .unwrap();
+    assert_eq!(
+        rx.recv_deadline(Instant::now() + T).unwrap().as_deref(),
+        Some(&b"in time"[..])
+    );
     drop(tx);
     expect_disconnected(&mut rx);
+    // A dead channel says so to the deadline forms too.
+    assert_eq!(
+        rx.recv_deadline(Instant::now() + T).unwrap_err().kind(),
+        ErrorKind::Disconnected
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1252,7 +1275,8 @@ fn an_empty_ring_gives_none() {
 
 /// create("/NAME") and a child that opens it: messages (inline and bulk) arrive in order,
 /// Disconnected when the child leaves; a second create of the name fails with EEXIST;
-/// dropping the receiver removes /dev/shm/NAME; open then fails with ENOENT.
+/// dropping the receiver removes /dev/shm/NAME; try_open then fails with ENOENT, saying
+/// there is no receiver yet, and the timed opens with TimedOut.
 #[test]
 fn named_channel_rendezvous_and_cleanup() {
     let name = unique_posix("chan-named");
@@ -1282,9 +1306,85 @@ fn named_channel_rendezvous_and_cleanup() {
         !dev_shm(&name).exists(),
         "the receiver's drop unlinks {name}"
     );
-    let e = channel::open(&name).unwrap_err();
+    // No receiver now: try_open says so at once (ENOENT, in words), the timed forms after
+    // waiting (TimedOut); neither speaks of shared memory.
+    let e = channel::try_open(&name).unwrap_err();
     assert_eq!(e.errno(), Some(Errno::NOENT), "{e}");
-    assert!(e.to_string().contains(&name), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&name) && text.contains("no receiver yet"),
+        "{e}"
+    );
+    assert!(text.contains(&format!("ipckit recv channel:{name}")), "{e}");
+    assert!(!text.contains("shared memory"), "{e}");
+    let e = err_kind(
+        channel::open_timeout(&name, Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("no receiver yet"), "{e}");
+    let e = err_kind(
+        channel::open_deadline(&name, Instant::now() + Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("no receiver yet"), "{e}");
+    assert!(!dev_shm(&name).exists(), "open never creates a channel");
+}
+
+/// open waits for a receiver that comes after it: a sender opened before the channel exists
+/// sends once the receiver has made it.
+#[test]
+fn open_waits_for_the_receiver() {
+    let name = unique_posix("chan-open-wait");
+    let _cleanup = Unlink(name.clone());
+    let (opened_tx, opened) = mpsc::channel();
+    let sender = {
+        let name = name.clone();
+        Bounded::spawn(move || {
+            let mut tx = channel::open_timeout(&name, T).unwrap();
+            opened_tx.send(()).unwrap();
+            tx.send(b"after the receiver came").unwrap();
+        })
+    };
+    // Nothing has made the channel yet, so the sender cannot have opened it.
+    assert!(opened.try_recv().is_err());
+    let mut rx = channel::create(&name, &Options::default().slot_size(64)).unwrap();
+    assert_eq!(recv(&mut rx), b"after the receiver came");
+    sender.join("the waiting open");
+    opened.recv_timeout(T).unwrap();
+}
+
+/// A named channel takes a mode like every other named object: 0600 by default, any
+/// permission bits applied exactly (the umask does not narrow them), other bits refused.
+#[test]
+fn a_named_channel_takes_a_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode_of = |name: &str| {
+        std::fs::metadata(dev_shm(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let name = unique_posix("chan-mode");
+    let _cleanup = Unlink(name.clone());
+    let rx = channel::create(&name, &Options::default()).unwrap();
+    assert_eq!(mode_of(&name), 0o600);
+    drop(rx);
+    // 0o666 would come out 0o644 under the usual umask 022 without the fchmod.
+    for mode in [0o666, 0o640, 0o400] {
+        let rx = channel::create(&name, &Options::default().mode(mode)).unwrap();
+        assert_eq!(mode_of(&name), mode, "{mode:#o}");
+        drop(rx);
+        assert!(!dev_shm(&name).exists());
+    }
+    for bad in [0o1600, 0o4600, 0o10600] {
+        let e = err_kind(
+            channel::create(&name, &Options::default().mode(bad)),
+            ErrorKind::InvalidInput,
+        );
+        assert!(e.to_string().contains("0o777"), "{e}");
+        assert!(!dev_shm(&name).exists(), "{bad:#o}: nothing made");
+    }
 }
 
 /// A named channel's sender SIGKILLed: the receiver drains it, then Disconnected.
@@ -1308,8 +1408,9 @@ fn named_sender_killed_gives_disconnected() {
     assert!(!dev_shm(&name).exists());
 }
 
-/// The receiver's process SIGKILLed leaves its name behind (no destructor ran): open then
-/// says Disconnected (nobody listens), create says EEXIST (a name is never taken over).
+/// The receiver's process SIGKILLed leaves its name behind (no destructor ran): every open
+/// then says Disconnected at once (nobody listens), create says EEXIST (a name is never taken
+/// over), and channel::remove, which refused while the receiver lived, removes it.
 #[test]
 fn named_receiver_killed_open_gives_disconnected() {
     let name = unique_posix("chan-named-stale");
@@ -1318,14 +1419,36 @@ fn named_receiver_killed_open_gives_disconnected() {
         .arg("NAME", &name)
         .start();
     assert_eq!(child.line(), "ready");
-    // While it lives, open works.
-    drop(channel::open(&name).unwrap());
+    // While it lives, open works, and remove refuses (EBUSY).
+    drop(channel::open_timeout(&name, T).unwrap());
+    let e = channel::remove(&name).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::BUSY), "{e}");
+    assert!(e.to_string().contains("receiver is running"), "{e}");
+    assert!(dev_shm(&name).exists());
     child.kill();
     assert!(dev_shm(&name).exists(), "a killed receiver cannot unlink");
-    let e = err_kind(channel::open(&name), ErrorKind::Disconnected);
-    assert!(e.to_string().contains(&name), "{e}");
+    // Every form of open fails at once: waiting would not bring a receiver back.
+    for e in [
+        err_kind(channel::open(&name), ErrorKind::Disconnected),
+        err_kind(channel::try_open(&name), ErrorKind::Disconnected),
+        err_kind(channel::open_timeout(&name, T), ErrorKind::Disconnected),
+    ] {
+        let text = e.to_string();
+        assert!(text.contains(&name), "{e}");
+        assert!(
+            text.contains(&format!("channel::remove(\"{name}\")")),
+            "{e}"
+        );
+    }
     let e = channel::create(&name, &Options::default()).unwrap_err();
     assert_eq!(e.errno(), Some(Errno::EXIST), "{e}");
+    assert!(e.to_string().contains("channel::remove"), "{e}");
+    // remove takes the leftover away, and the name is free for a new receiver.
+    channel::remove(&name).unwrap();
+    assert!(!dev_shm(&name).exists());
+    let e = channel::remove(&name).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::NOENT), "{e}");
+    drop(channel::create(&name, &Options::default()).unwrap());
     drop(cleanup);
     assert!(!dev_shm(&name).exists());
 }
@@ -1492,22 +1615,28 @@ fn receive_over_something_else_is_invalid_input() {
     // Plain bytes.
     let (a, b) = UnixStream::pair().unwrap();
     ancillary::send_fds(&a, b"hello", &[]).unwrap();
-    let e = err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    let e = err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not a channel end"), "{e}");
     ancillary::send_fds(&a, b"hello", &[]).unwrap();
-    err_kind(Receiver::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(
+        Receiver::receive_over_timeout(&b, T),
+        ErrorKind::InvalidInput,
+    );
 
     // A receiver's end offered to Sender::receive_over, and the reverse.
     let (tx, rx) = channel::pair(&Options::default()).unwrap();
     rx.send_over(&a).unwrap();
-    err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     tx.send_over(&a).unwrap();
-    err_kind(Receiver::receive_over(&b, T), ErrorKind::InvalidInput);
+    err_kind(
+        Receiver::receive_over_timeout(&b, T),
+        ErrorKind::InvalidInput,
+    );
 
     // The right tag with descriptors that are not a channel's.
     let (p, q) = rustix::pipe::pipe().unwrap();
     ancillary::send_fds(&a, b"ipckit-channel-sender", &[p.as_fd(), q.as_fd()]).unwrap();
-    assert!(Sender::receive_over(&b, T).is_err());
+    assert!(Sender::receive_over_timeout(&b, T).is_err());
     let not_a_ring = ipckit::shm::memfd::Memfd::create("not-a-channel", 1 << 16).unwrap();
     ancillary::send_fds(
         &a,
@@ -1515,17 +1644,26 @@ fn receive_over_something_else_is_invalid_input() {
         &[not_a_ring.as_fd(), p.as_fd()],
     )
     .unwrap();
-    let e = err_kind(Sender::receive_over(&b, T), ErrorKind::InvalidInput);
+    let e = err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not an ipckit channel"), "{e}");
 
-    // Nothing comes.
+    // Nothing comes: every bounded form fails with TimedOut (establishing an end).
     err_kind(
-        Sender::receive_over(&b, Duration::from_millis(10)),
+        Sender::receive_over_timeout(&b, Duration::from_millis(10)),
         ErrorKind::TimedOut,
     );
+    let e = err_kind(Receiver::try_receive_over(&b), ErrorKind::TimedOut);
+    assert!(e.to_string().contains("channel end"), "{e}");
+    err_kind(
+        Sender::receive_over_deadline(&b, Instant::now() + Duration::from_millis(10)),
+        ErrorKind::TimedOut,
+    );
+    // One waiting: the try form takes it.
+    tx.send_over(&a).unwrap();
+    drop(Sender::try_receive_over(&b).unwrap());
     // The other side closed.
     drop(a);
-    assert!(Receiver::receive_over(&b, T).is_err());
+    assert!(Receiver::receive_over_timeout(&b, T).is_err());
 }
 
 /// Other misuse: a second sender on a one-sender channel, a named receiver passed on, a
@@ -1541,14 +1679,26 @@ fn misuse_is_invalid_input() {
     let rx = channel::create(&name, &Options::default()).unwrap();
     let (a, _b) = UnixStream::pair().unwrap();
     err_kind(rx.send_over(&a), ErrorKind::InvalidInput);
-    let tx = channel::open(&name).unwrap();
+    let tx = channel::open_timeout(&name, T).unwrap();
     err_kind(tx.send_over(&a), ErrorKind::InvalidInput);
     drop((tx, rx));
 
     let other = unique_posix("chan-not-a-channel");
     let shm = PosixShm::create(&other, &ipckit::shm::posix::Options::new(1 << 16)).unwrap();
-    let e = err_kind(channel::open(&other), ErrorKind::InvalidInput);
+    let e = err_kind(channel::try_open(&other), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("not an ipckit channel"), "{e}");
+    let e = err_kind(
+        channel::open_timeout(&other, Duration::from_millis(20)),
+        ErrorKind::TimedOut,
+    );
+    assert!(e.to_string().contains("not an ipckit channel"), "{e}");
+    // remove takes channels only.
+    let e = err_kind(channel::remove(&other), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains(&format!("ipckit rm shm:{other}")),
+        "{e}"
+    );
+    assert!(dev_shm(&other).exists());
     drop(shm);
     assert!(!dev_shm(&other).exists());
 
@@ -1557,10 +1707,55 @@ fn misuse_is_invalid_input() {
         ErrorKind::InvalidInput,
     );
     err_kind(channel::open("/a/b"), ErrorKind::InvalidInput);
+    err_kind(channel::remove("no-slash"), ErrorKind::InvalidInput);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Ends passed on
+
+/// The creator's wait mode travels with the channel: ends passed over a socket and the
+/// senders of a named channel start with it (not the default), and set_wait changes one end
+/// only (a clone takes the mode of the end it was cloned from).
+#[test]
+fn the_wait_mode_travels_with_the_channel() {
+    for wait in [Wait::Spin, Wait::Blocking, Wait::Adaptive] {
+        let opts = Options::default()
+            .slots(4)
+            .slot_size(64)
+            .wait(wait)
+            .multi_sender(true);
+        let (tx, rx) = channel::pair(&opts).unwrap();
+        assert_eq!((tx.wait_mode(), rx.wait_mode()), (wait, wait));
+        let (a, b) = handover();
+        tx.send_over(&a).unwrap();
+        rx.send_over(&a).unwrap();
+        drop(rx);
+        let mut tx2 = Sender::receive_over_timeout(&b, T).unwrap();
+        let mut rx2 = Receiver::receive_over_timeout(&b, T).unwrap();
+        assert_eq!(tx2.wait_mode(), wait, "a passed sender");
+        assert_eq!(rx2.wait_mode(), wait, "a passed receiver");
+        let other = if wait == Wait::Spin {
+            Wait::Blocking
+        } else {
+            Wait::Spin
+        };
+        tx2.set_wait(other);
+        assert_eq!(tx2.wait_mode(), other);
+        assert_eq!(tx.wait_mode(), wait, "set_wait changes its own end only");
+        assert_eq!(tx2.try_clone().unwrap().wait_mode(), other);
+        tx2.send(b"still one channel").unwrap();
+        assert_eq!(recv(&mut rx2), b"still one channel");
+
+        let name = unique_posix("chan-wait");
+        let _cleanup = Unlink(name.clone());
+        let mut rx = channel::create(&name, &Options::default().slot_size(64).wait(wait)).unwrap();
+        assert_eq!(rx.wait_mode(), wait);
+        let mut tx = channel::open_timeout(&name, T).unwrap();
+        assert_eq!(tx.wait_mode(), wait, "a named channel's sender");
+        tx.send(b"named").unwrap();
+        assert_eq!(recv(&mut rx), b"named");
+    }
+}
 
 /// A multi-sender channel's sender cloned in the process: both senders' messages arrive,
 /// each in its order.

@@ -98,8 +98,8 @@ impl Driver for Channel {
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let mut rx = Receiver::receive_over(ctl, PASS)?;
-        let mut tx = Sender::receive_over(ctl, PASS)?;
+        let mut rx = Receiver::receive_over_timeout(ctl, PASS)?;
+        let mut tx = Sender::receive_over_timeout(ctl, PASS)?;
         rx.set_wait(self.0);
         tx.set_wait(self.0);
         if tx.slot_size() < setup.size {

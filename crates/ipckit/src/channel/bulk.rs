@@ -1,4 +1,4 @@
-//! The channel's socket: the handle half of the seeds' "shared memory for data, a socket for
+//! The channel's socket: the handle half of the "shared memory for the data, a socket for
 //! the handle" pattern.
 //!
 //! Every channel has a Unix seqpacket socket beside its shared memory. It carries two things:
@@ -56,7 +56,8 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Sends `memfd` for the slot at `pos`, waiting for room in the socket until `deadline`
-    /// (`Ok(false)` then; `None`: as long as the receiver is there).
+    /// (`Ok(false)` then; [`Deadline::NEVER`](poll::Deadline::NEVER): as long as the receiver
+    /// is there).
     pub(crate) fn send(
         &self,
         pos: u64,
@@ -84,11 +85,7 @@ impl Outbox {
                 Some(left) => left.min(SLICE),
                 None => SLICE,
             };
-            let ev = poll::wait_deadline(
-                &self.sock,
-                PollFlags::OUT,
-                poll::Deadline::from_timeout(Some(left)),
-            )?;
+            let ev = poll::wait_timeout(&self.sock, PollFlags::OUT, left)?;
             if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
                 return Err(disconnected("sending a bulk payload", "receiver"));
             }
@@ -97,11 +94,7 @@ impl Outbox {
 
     /// `Err(Disconnected)` once the receiver's end is closed everywhere.
     pub(crate) fn alive(&self) -> Result<()> {
-        let ev = poll::wait_deadline(
-            &self.sock,
-            PollFlags::empty(),
-            poll::Deadline::from_timeout(Some(Duration::ZERO)),
-        )?;
+        let ev = poll::wait_deadline(&self.sock, PollFlags::empty(), poll::Deadline::now())?;
         if ev.intersects(PollFlags::HUP | PollFlags::ERR) {
             return Err(disconnected("waiting on the channel", "receiver"));
         }

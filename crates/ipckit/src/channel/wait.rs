@@ -44,8 +44,9 @@ use std::time::{Duration, Instant};
 
 use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::notify::eventfd::EventFd;
+use crate::poll::Deadline;
 use crate::sync::futex;
 
 /// How a channel's ends wait for each other.
@@ -245,27 +246,71 @@ pub(crate) trait Peer {
     fn hangups(&self) -> u32;
 }
 
-/// Calls `ready` until it gives a value, `timeout` passes (`Ok(None)`; `Some(ZERO)` is one
-/// try), or the peer is gone (then one last `ready`, so nothing sent before the peer went is
-/// lost). Inlined, so `ready` is inlined into the spin loop.
+/// How long an operation may wait, in the form the hot path wants: a try reads no clock, and
+/// a timeout becomes an instant only once the wait really waits. Every public form is one of
+/// these: `try_x` is [`Limit::Now`], `x_timeout` [`Limit::For`], `x` and `x_deadline`
+/// [`Limit::Until`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// One look, no wait.
+    Now,
+    /// Up to this long from when the wait starts.
+    For(Duration),
+    /// Until this deadline ([`Deadline::NEVER`]: for ever).
+    Until(Deadline),
+}
+
+impl Limit {
+    /// No limit: the blocking forms.
+    pub(crate) const NEVER: Limit = Limit::Until(Deadline::NEVER);
+
+    /// Whether this is one look and no wait.
+    #[inline]
+    pub(crate) fn is_now(self) -> bool {
+        matches!(self, Limit::Now | Limit::For(Duration::ZERO))
+    }
+
+    /// The instant the limit ends for a wait that starts at `start`; `None`: never.
+    fn ends(self, start: Instant) -> Option<Instant> {
+        match self {
+            Limit::Now => Some(start),
+            // A timeout too large for the clock is no timeout.
+            Limit::For(t) => start.checked_add(t),
+            Limit::Until(d) => d.instant(),
+        }
+    }
+
+    /// The limit as a deadline from now, for a wait outside the ring (the channel's socket).
+    pub(crate) fn deadline(self) -> Deadline {
+        match self {
+            Limit::Now => Deadline::now(),
+            Limit::For(t) => Deadline::after(t),
+            Limit::Until(d) => d,
+        }
+    }
+}
+
+/// The error of a wait with no limit that ended without a value, which cannot happen.
+pub(crate) fn unreachable_timeout(op: &'static str) -> Error {
+    Error::new(ErrorKind::TimedOut, op, "a wait with no time limit ended")
+}
+
+/// Calls `ready` until it gives a value, `limit` passes (`Ok(None)`), or the peer is gone
+/// (then one last `ready`, so nothing sent before the peer went is lost). Inlined, so `ready`
+/// is inlined into the spin loop.
 #[inline]
 pub(crate) fn until<T>(
     waiter: &mut Waiter,
     signal: &Signal,
-    timeout: Option<Duration>,
+    limit: Limit,
     peer: &mut dyn Peer,
     mut ready: impl FnMut() -> Option<T>,
 ) -> Result<Option<T>> {
     if let Some(v) = ready() {
         return Ok(Some(v));
     }
-    if timeout == Some(Duration::ZERO) {
-        // One look at the peer, so a try on a dead channel says so; then one more look at
-        // the ring (the peer's look may have found a dead sender's slot to skip).
-        return match peer.alive() {
-            Ok(()) => Ok(ready()),
-            Err(e) => last(e, ready),
-        };
+    if limit.is_now() {
+        return one_look(peer, ready);
     }
     let spin_for = match waiter.wait {
         Wait::Spin => None,
@@ -290,8 +335,11 @@ pub(crate) fn until<T>(
         waiter.seen = h;
     }
     let start = Instant::now();
-    // A timeout too large for the clock is no timeout.
-    let deadline = timeout.and_then(|t| start.checked_add(t));
+    let deadline = limit.ends(start);
+    if deadline.is_some_and(|d| d <= start) {
+        // A deadline already passed: a try.
+        return one_look(peer, ready);
+    }
     let mut checked = start;
     let mut n = 0u32;
     // Spin.
@@ -359,6 +407,15 @@ fn sleep<T>(
         if !futex::wait_timeout(&signal.epoch, epoch, left.min(SLICE))? {
             peer.alive()?;
         }
+    }
+}
+
+/// A try: one look at the peer, so a try on a dead channel says so; then one more look at
+/// the ring (the peer's look may have found a dead sender's slot to skip).
+fn one_look<T>(peer: &mut dyn Peer, mut ready: impl FnMut() -> Option<T>) -> Result<Option<T>> {
+    match peer.alive() {
+        Ok(()) => Ok(ready()),
+        Err(e) => last(e, ready),
     }
 }
 
