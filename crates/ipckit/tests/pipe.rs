@@ -78,7 +78,7 @@ fn epipe_when_the_reader_is_gone() {
     // a write may still succeed for that instant: retry, within T.
     let start = std::time::Instant::now();
     let err = loop {
-        match w.write(b"x") {
+        match w.write_all(b"x") {
             Err(e) => break e,
             Ok(_) => assert!(start.elapsed() < T, "no EPIPE within {T:?}"),
         }
