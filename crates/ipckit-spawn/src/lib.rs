@@ -28,7 +28,7 @@
 //!         ipckit_spawn::say(format!("{}", n * 2));
 //!         return Ok(());
 //!     }
-//!     let mut child = ipckit_spawn::Spawn::this()?.role(ROLE, "double").arg("N", 21).talk().start()?;
+//!     let mut child = ipckit_spawn::Spawn::this().role(ROLE, "double").arg("N", 21).talk().start()?;
 //!     assert_eq!(child.line(Duration::from_secs(10))?.as_deref(), Some("42"));
 //!     assert!(child.wait_timeout(Duration::from_secs(10))?.is_some_and(|st| st.success()));
 //!     Ok(())
@@ -81,9 +81,10 @@ impl<'a> Spawn<'a> {
         }
     }
 
-    /// Starts building a helper that runs this program again (`/proc/self/exe`).
-    pub fn this() -> std::io::Result<Spawn<'a>> {
-        Ok(Spawn::new(std::env::current_exe()?))
+    /// Starts building a helper that runs this program again (`std::env::current_exe`, or
+    /// `/proc/self/exe` when that cannot be read: then starting it fails, saying why).
+    pub fn this() -> Spawn<'a> {
+        Spawn::new(std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()))
     }
 
     /// Sets the environment variable `var`, which the program checks to know it is a helper,

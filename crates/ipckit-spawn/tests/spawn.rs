@@ -11,7 +11,6 @@ const T: Duration = Duration::from_secs(20);
 
 fn helper(role: &str) -> Spawn<'static> {
     Spawn::this()
-        .unwrap()
         .role(ROLE, role)
         .args(["child", "--exact", "--nocapture", "--test-threads=1", "-q"])
         .talk()

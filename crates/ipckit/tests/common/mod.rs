@@ -8,6 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use ipckit_spawn::say;
 
 /// The bound on every wait in the tests: long enough for a loaded 2-core CI machine.
@@ -36,9 +37,8 @@ pub struct Spawn<'a>(ipckit_spawn::Spawn<'a>);
 
 /// Starts building a child that runs `role` through the test function `test` of this binary.
 pub fn child<'a>(test: &str, role: &str) -> Spawn<'a> {
-    let spawn = ipckit_spawn::Spawn::this().expect("this test binary");
     Spawn(
-        spawn
+        ipckit_spawn::Spawn::this()
             .role(ROLE, role)
             .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
             .talk(),
