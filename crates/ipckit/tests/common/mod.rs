@@ -61,6 +61,11 @@ impl<'a> Spawn<'a> {
         Spawn(self.0.blocked(signals))
     }
 
+    /// The command underneath (for `ipckit::inherit::pass`).
+    pub fn command(&mut self) -> &mut std::process::Command {
+        self.0.command()
+    }
+
     pub fn start(self) -> Child {
         Child(self.0.start().expect("spawning child process"))
     }
