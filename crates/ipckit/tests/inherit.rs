@@ -81,6 +81,13 @@ fn memfd(content: &[u8]) -> std::fs::File {
     file
 }
 
+/// A child running `role`, with `fd` passed to it as `name`.
+fn with_passed(role: &str, name: &str, fd: impl AsFd) -> common::Child {
+    let mut spawn = common::child("child", role);
+    inherit::pass(spawn.command(), name, fd).unwrap();
+    spawn.start()
+}
+
 #[test]
 fn a_memfd_reaches_an_execd_child_by_name() {
     let mem = memfd(b"hello memfd");
@@ -103,9 +110,7 @@ fn a_memfd_reaches_an_execd_child_by_name() {
 #[test]
 fn a_socket_reaches_an_execd_child_and_they_talk() {
     let (mine, theirs) = UnixStream::pair().unwrap();
-    let mut spawn = common::child("child", "socket");
-    inherit::pass(spawn.command(), "sock", theirs.as_fd()).unwrap();
-    let child = spawn.start();
+    let child = with_passed("socket", "sock", &theirs);
     drop(theirs);
     mine.set_read_timeout(Some(T)).unwrap();
     (&mine).write_all(b"ping\n").unwrap();
@@ -118,9 +123,7 @@ fn a_socket_reaches_an_execd_child_and_they_talk() {
 #[test]
 fn a_missing_name_is_a_clear_error_and_a_name_is_taken_once() {
     let mem = memfd(b"x");
-    let mut spawn = common::child("child", "missing");
-    inherit::pass(spawn.command(), "mem", &mem).unwrap();
-    let mut child = spawn.start();
+    let mut child = with_passed("missing", "mem", &mem);
     assert_eq!(child.line(), "InvalidInput");
     let msg = child.line();
     assert!(msg.contains("nope"), "names the descriptor: {msg}");
@@ -154,9 +157,7 @@ fn a_name_is_passed_once_and_must_be_a_plain_word() {
 #[test]
 fn the_record_is_cleared_and_a_grandchild_cannot_take_from_it() {
     let mem = memfd(b"x");
-    let mut spawn = common::child("child", "record");
-    inherit::pass(spawn.command(), "mem", &mem).unwrap();
-    let mut child = spawn.start();
+    let mut child = with_passed("record", "mem", &mem);
     let threads = child.line();
     let record = child.line();
     // The record leaves the environment when the child has one thread (a test binary's
