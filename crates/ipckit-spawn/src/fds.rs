@@ -104,6 +104,11 @@ pub(crate) fn recorded(cmd: &Command) -> String {
         .to_string()
 }
 
+/// The child's descriptor numbers `record` lists.
+pub(crate) fn numbers(record: &str) -> impl Iterator<Item = RawFd> + '_ {
+    parse(record).filter_map(|e| e.ok().map(|e| e.fd))
+}
+
 /// Why [`take`] could not hand out a descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -263,4 +268,22 @@ fn one_thread() -> bool {
 
 fn invalid(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_parses_and_a_bad_one_does_not() {
+        let ok: Vec<_> = parse("sock=5:10:20,3=3:1:2")
+            .map(|p| p.map(|p| (p.name, p.fd, p.ident)))
+            .collect();
+        assert_eq!(ok, [Ok(("sock", 5, "10:20")), Ok(("3", 3, "1:2"))]);
+        assert_eq!(numbers("sock=5:10:20,3=3:1:2").collect::<Vec<_>>(), [5, 3]);
+        for bad in ["sock", "sock=x:1:2", "sock=-1:1:2", "sock=5"] {
+            assert!(parse(bad).any(|p| p.is_err()), "{bad}");
+        }
+        assert_eq!(parse("").count(), 0);
+    }
 }

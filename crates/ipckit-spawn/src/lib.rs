@@ -139,24 +139,17 @@ impl<'a> Spawn<'a> {
     /// could be bounded.
     pub fn start(mut self) -> std::io::Result<Child> {
         let mut placed = Vec::with_capacity(self.fds.len());
-        let mut record = String::new();
-        for (i, &(fd, target)) in self.fds.iter().enumerate() {
-            if self.fds[..i].iter().any(|&(_, t)| t == target) {
+        for &(fd, target) in &self.fds {
+            let record = fds::recorded(&self.cmd);
+            if fds::numbers(&record).any(|n| n == target) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     format!("two descriptors are given the child's number {target}"),
                 ));
             }
             let entry = fds::entry(&target.to_string(), fd, target)?;
-            record = if record.is_empty() {
-                entry
-            } else {
-                format!("{record},{entry}")
-            };
+            fds::record_in(&mut self.cmd, &record, &entry);
             placed.push((fd.try_clone_to_owned()?, target));
-        }
-        if !record.is_empty() {
-            fds::record_in(&mut self.cmd, "", &record);
         }
         fds::place(&mut self.cmd, placed);
         let parent = std::process::id();

@@ -119,6 +119,15 @@ fn two_descriptors_at_one_number_are_refused() {
 }
 
 #[test]
+fn a_number_taken_by_a_descriptor_passed_by_name_is_refused() {
+    let (_r, w) = pipe();
+    let mut s = helper("exit");
+    let n = fds::pass(s.command(), "out", w.as_fd()).unwrap();
+    let e = s.fd(w.as_fd(), n).start().err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
 fn a_descriptor_passed_by_name_is_taken_by_name_and_cloexec_again() {
     let (r, w) = pipe();
     let mut s = helper("by-name");
