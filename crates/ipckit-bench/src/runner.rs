@@ -324,7 +324,7 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     }
     // The peer is done or dying; reap it, by force if it lingers.
     if child.wait_timeout(Duration::from_secs(5))?.is_none() {
-        child.kill(Duration::from_secs(5))?;
+        child.kill_timeout(Duration::from_secs(5))?;
     }
     result
 }

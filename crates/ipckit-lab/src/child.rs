@@ -162,7 +162,7 @@ impl Child {
 
     /// The next line it says within `timeout`, or `None`. An error if it exited instead.
     pub fn line_within(&mut self, timeout: Duration) -> Result<Option<String>> {
-        self.child.line(timeout).map_err(|_| {
+        self.child.line_timeout(timeout).map_err(|_| {
             format!(
                 "child {} ({}) exited: {}",
                 self.pid(),
@@ -212,7 +212,7 @@ impl Child {
 
     /// SIGKILLs it and reaps it.
     pub fn kill(&mut self) -> Result<ExitStatus> {
-        self.child.kill(T)?;
+        self.child.kill_timeout(T)?;
         self.wait()
     }
 }

@@ -11,7 +11,7 @@
 //!   child ([`Spawn::blocked`]). The child dies with the thread that started it
 //!   (`PR_SET_PDEATHSIG`).
 //! - Talk: with [`Spawn::talk`] the child's stdin and stdout are pipes for a line protocol:
-//!   the child [`say`]s and [`hear`]s lines, the parent reads them with [`Child::line`], every
+//!   the child [`say`]s and [`hear`]s lines, the parent reads them with [`Child::line_timeout`], every
 //!   read bounded by a timeout. Only lines written by [`say`] count, so a test harness may print
 //!   on the same stdout.
 //! - End: [`Child`] waits only with a bound ([`Child::wait_timeout`], through a pidfd), and is
@@ -29,7 +29,7 @@
 //!         return Ok(());
 //!     }
 //!     let mut child = ipckit_spawn::Spawn::this().role(ROLE, "double").arg("N", 21).talk().start()?;
-//!     assert_eq!(child.line(Duration::from_secs(10))?.as_deref(), Some("42"));
+//!     assert_eq!(child.line_timeout(Duration::from_secs(10))?.as_deref(), Some("42"));
 //!     assert!(child.wait_timeout(Duration::from_secs(10))?.is_some_and(|st| st.success()));
 //!     Ok(())
 //! }
@@ -48,7 +48,7 @@ pub use fds::TakeError;
 
 /// Values given with [`Spawn::arg`] are environment variables with this prefix.
 pub const ARG_PREFIX: &str = "IPCKIT_ARG_";
-/// The start of every line [`say`] writes; [`Child::line`] passes over other lines.
+/// The start of every line [`say`] writes; [`Child::line_timeout`] passes over other lines.
 const LINE_PREFIX: &str = "ipckit-spawn:";
 /// How long a dropped [`Child`] is given to die of its SIGKILL before it is left to init.
 const REAP: Duration = Duration::from_secs(10);
@@ -122,7 +122,7 @@ impl<'a> Spawn<'a> {
     }
 
     /// Pipes the child's stdin and stdout for the line protocol ([`say`], [`hear`],
-    /// [`Child::line`], [`Child::tell`]).
+    /// [`Child::line_timeout`], [`Child::tell`]).
     pub fn talk(mut self) -> Self {
         self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         self
@@ -237,7 +237,7 @@ impl Child {
 
     /// The next line it [`say`]s within `timeout`, or `None`. Fails with `UnexpectedEof` once
     /// it closed its stdout (it exited), and when it was not started with [`Spawn::talk`].
-    pub fn line(&mut self, timeout: Duration) -> std::io::Result<Option<String>> {
+    pub fn line_timeout(&mut self, timeout: Duration) -> std::io::Result<Option<String>> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
             while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
@@ -326,7 +326,7 @@ impl Child {
 
     /// SIGKILLs it (unless it was reaped already) and reaps it, waiting at most `timeout`
     /// (a process stuck in the kernel dies late): its status, or `None` if it is not dead yet.
-    pub fn kill(&mut self, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
+    pub fn kill_timeout(&mut self, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
         if self.status.is_none() {
             // ESRCH cannot happen before the reap; a zombie takes the signal quietly.
             self.signal(libc::SIGKILL)?;
@@ -339,7 +339,7 @@ impl Drop for Child {
     fn drop(&mut self) {
         // One stuck in the kernel (D state) must not hang the parent: after REAP it is left,
         // and init reaps it when this process exits.
-        let _ = self.kill(REAP);
+        let _ = self.kill_timeout(REAP);
     }
 }
 
@@ -367,7 +367,7 @@ pub fn arg(name: &str) -> Option<String> {
     std::env::var(format!("{ARG_PREFIX}{name}")).ok()
 }
 
-/// Child side: tells the parent one line (it reads it with [`Child::line`]).
+/// Child side: tells the parent one line (it reads it with [`Child::line_timeout`]).
 pub fn say(line: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{LINE_PREFIX}{}", line.as_ref());

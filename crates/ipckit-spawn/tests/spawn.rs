@@ -80,9 +80,9 @@ fn read_all(fd: OwnedFd) -> String {
 #[test]
 fn values_go_in_and_lines_come_back() {
     let mut c = helper("double").arg("N", 21).start().unwrap();
-    assert_eq!(c.line(T).unwrap().as_deref(), Some("42"));
+    assert_eq!(c.line_timeout(T).unwrap().as_deref(), Some("42"));
     c.tell("hello").unwrap();
-    assert_eq!(c.line(T).unwrap().as_deref(), Some("heard hello"));
+    assert_eq!(c.line_timeout(T).unwrap().as_deref(), Some("heard hello"));
     assert!(c.wait_timeout(T).unwrap().unwrap().success());
 }
 
@@ -100,7 +100,7 @@ fn descriptors_land_at_their_numbers_even_when_the_numbers_cross() {
         .start()
         .unwrap();
     drop((wa, wb));
-    assert_eq!(c.line(T).unwrap().as_deref(), Some("done"));
+    assert_eq!(c.line_timeout(T).unwrap().as_deref(), Some("done"));
     assert!(c.wait_timeout(T).unwrap().unwrap().success());
     assert_eq!(read_all(ra), "first");
     assert_eq!(read_all(rb), "second");
@@ -130,7 +130,7 @@ fn a_descriptor_passed_by_name_is_taken_by_name_and_cloexec_again() {
     );
     let mut c = s.start().unwrap();
     drop(w);
-    assert_eq!(c.line(T).unwrap().as_deref(), Some("cloexec true"));
+    assert_eq!(c.line_timeout(T).unwrap().as_deref(), Some("cloexec true"));
     assert!(c.wait_timeout(T).unwrap().unwrap().success());
     drop(c);
     assert_eq!(read_all(r), "named");
@@ -142,7 +142,7 @@ fn signals_are_blocked_in_the_child() {
         .blocked(&[libc::SIGUSR1, libc::SIGRTMIN() + 1])
         .start()
         .unwrap();
-    let mask = u64::from_str_radix(&c.line(T).unwrap().unwrap(), 16).unwrap();
+    let mask = u64::from_str_radix(&c.line_timeout(T).unwrap().unwrap(), 16).unwrap();
     assert_ne!(mask & (1 << (libc::SIGUSR1 - 1)), 0, "{mask:x}");
     assert_ne!(mask & (1 << (libc::SIGRTMIN())), 0, "{mask:x}");
 }
@@ -150,7 +150,7 @@ fn signals_are_blocked_in_the_child() {
 #[test]
 fn a_silent_child_gives_none_in_time_and_is_killed_and_reaped_on_drop() {
     let mut c = helper("silent").start().unwrap();
-    assert_eq!(c.line(Duration::from_millis(50)).unwrap(), None);
+    assert_eq!(c.line_timeout(Duration::from_millis(50)).unwrap(), None);
     let pidfd = c.pidfd().try_clone_to_owned().unwrap();
     drop(c);
     // Reaped: waitid on its pidfd finds no child any more.
@@ -165,8 +165,8 @@ fn a_silent_child_gives_none_in_time_and_is_killed_and_reaped_on_drop() {
 #[test]
 fn a_child_that_exited_ends_the_lines() {
     let mut c = helper("exit").start().unwrap();
-    let e = c.line(T).unwrap_err();
+    let e = c.line_timeout(T).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
-    let st = c.kill(T).unwrap().unwrap();
+    let st = c.kill_timeout(T).unwrap().unwrap();
     assert!(st.success(), "it exited by itself before the kill: {st}");
 }

@@ -81,7 +81,7 @@ impl Child {
 
     /// The next line the child said, within [`T`].
     pub fn line(&mut self) -> String {
-        match self.0.line(T) {
+        match self.0.line_timeout(T) {
             Ok(Some(l)) => l,
             Ok(None) => panic!("child {} said nothing within {T:?}", self.pid()),
             Err(e) => panic!("child {} said nothing more: {e}", self.pid()),
@@ -107,7 +107,7 @@ impl Child {
 
     /// SIGKILLs the child and reaps it.
     pub fn kill(&mut self) {
-        let st = self.0.kill(T).unwrap();
+        let st = self.0.kill_timeout(T).unwrap();
         assert!(
             st.is_some(),
             "child {} did not die within {T:?}",
