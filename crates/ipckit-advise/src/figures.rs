@@ -1,7 +1,7 @@
 //! The measured-figures reader: what a bench [`Report`] says of a rule's rows on this host.
 
-use ipckit_bench::report::{Kind, Report};
 use ipckit_bench::Row;
+use ipckit_bench::report::{Kind, Report};
 
 use crate::need::Constraints;
 use crate::rule::Rule;

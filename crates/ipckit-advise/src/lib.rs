@@ -42,8 +42,8 @@ mod rank;
 mod rule;
 mod rules;
 
-pub use figures::{measured, measured_for, Measured};
+pub use figures::{Measured, measured, measured_for};
 pub use need::{Constraints, Need};
-pub use rank::{advise, Advice, Candidate};
+pub use rank::{Advice, Candidate, advise};
 pub use rule::{Fit, Level, Rule};
 pub use rules::RULES;

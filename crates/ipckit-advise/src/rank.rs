@@ -2,7 +2,7 @@
 //! the constraints that cannot all hold, and returns the [`Advice`].
 
 use crate::need::{Constraints, Need};
-use crate::rule::{ok, Fit, Level, Rule};
+use crate::rule::{Fit, Level, Rule, ok};
 use crate::rules::RULES;
 
 /// What a mechanism that can cross machines loses when `--remote` is not asked for: enough to
@@ -276,10 +276,12 @@ mod tests {
             CHANNEL
         );
         let advice = advise(&Constraints::from_needs(&[ManyReaders, LargePayloads]));
-        assert!(advice
-            .candidates
-            .iter()
-            .all(|c| c.rule.mechanism != CHANNEL));
+        assert!(
+            advice
+                .candidates
+                .iter()
+                .all(|c| c.rule.mechanism != CHANNEL)
+        );
     }
 
     #[test]

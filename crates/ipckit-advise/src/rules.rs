@@ -6,7 +6,7 @@
 use ipckit_bench::Row;
 
 use crate::need::Need;
-use crate::rule::{best, good, no, ok, poor, Rule};
+use crate::rule::{Rule, best, good, no, ok, poor};
 
 const LOCAL: &str = "local to one host: it cannot reach another machine";
 

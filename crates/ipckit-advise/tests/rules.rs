@@ -2,7 +2,7 @@
 //! fits every need once, and names only lab scenarios the lab has and rows the bench measures.
 
 use ipckit_advise::Need::*;
-use ipckit_advise::{advise, Constraints, Need, RULES};
+use ipckit_advise::{Constraints, Need, RULES, advise};
 use ipckit_bench::Row;
 
 fn first(needs: &[Need]) -> &'static str {

@@ -2,9 +2,8 @@
 //! ends, a warm-up, then the recorded part; a watchdog kills a peer that dies or hangs and
 //! unblocks the bench. Also the peer's side of all this ([`peer_main`]).
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ipckit::notify::pidfd::PidFd;
+use ipckit_spawn::Child;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -249,27 +249,12 @@ const INTERRUPTED: &str = "interrupted";
 
 /// Starts the peer with `ctl` as descriptor 3, killed if this process dies.
 fn spawn(cfg: &Config, ctl: &Control) -> Result<Child> {
-    let fd = ctl.as_fd().as_raw_fd();
-    let mut cmd = Command::new(&cfg.peer.program);
-    cmd.args(&cfg.peer.args)
-        .env(PEER_ENV, "3")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if fd == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(fd, 3) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    Ok(cmd.spawn()?)
+    let mut peer = ipckit_spawn::Spawn::new(&cfg.peer.program)
+        .args(&cfg.peer.args)
+        .role(PEER_ENV, "3")
+        .fd(ctl.as_fd(), 3);
+    peer.command().stdout(Stdio::null());
+    Ok(peer.start()?)
 }
 
 /// Watches the peer: if it exits before the measurement is over, or outlives the deadline
@@ -327,16 +312,12 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     let pid = child.id() as i32;
     let result = measure(cfg, job, pins, driver, &ctl, pid);
     if result.is_err() {
-        let _ = child.kill();
+        let _ = child.signal(libc::SIGKILL);
     }
     // The peer is done or dying; reap it, by force if it lingers.
-    let reaped = PidFd::open(pid)
-        .and_then(|p| p.wait_exit(Some(Duration::from_secs(5))))
-        .unwrap_or(false);
-    if !reaped {
-        let _ = child.kill();
+    if child.wait_timeout(Duration::from_secs(5))?.is_none() {
+        child.kill_timeout(Duration::from_secs(5))?;
     }
-    child.wait()?;
     result
 }
 

@@ -1,24 +1,19 @@
-//! The other processes of a scenario: this program started again with [`ROLE_ENV`] naming
-//! the role to play. Parent and child talk in lines over the child's stdin and stdout, and
-//! every wait for the child is bounded by [`T`].
+//! The other processes of a scenario: this program started again (by `ipckit_spawn`) with
+//! [`ROLE_ENV`] naming the role to play. Parent and child talk in lines over the child's stdin
+//! and stdout, and every wait for the child is bounded by [`T`].
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io::Write;
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use ipckit::notify::pidfd::PidFd;
+pub(crate) use ipckit_spawn::{hear, say};
 
 use crate::Result;
 
 /// The environment variable that makes this program a scenario's child process.
 pub const ROLE_ENV: &str = "IPCKIT_LAB_ROLE";
-const ARG_PREFIX: &str = "IPCKIT_LAB_ARG_";
-/// The descriptor numbers the parent passed, comma-separated (see [`take_fd`]).
-const FDS_ENV: &str = "IPCKIT_LAB_FDS";
-const PREFIX: &str = "LAB:";
 
 /// The bound on every wait for another process: long enough for a loaded 2-core machine.
 pub const T: Duration = Duration::from_secs(10);
@@ -31,11 +26,11 @@ pub fn is_child() -> bool {
     std::env::var_os(ROLE_ENV).is_some()
 }
 
-/// Plays the role [`ROLE_ENV`] names and exits: 0 when it succeeded, 1 (with the error on
-/// stderr) when it failed, 2 for a role that does not exist.
-pub fn child_main() -> ! {
+/// Plays the role [`ROLE_ENV`] names, looked up in `roles`, and exits: 0 when it succeeded, 1
+/// (with the error on stderr) when it failed, 2 for a role that does not exist.
+pub(crate) fn play(roles: &[&[Role]]) -> ! {
     let role = std::env::var(ROLE_ENV).unwrap_or_default();
-    let found = crate::scenarios::ROLES
+    let found = roles
         .iter()
         .flat_map(|r| r.iter())
         .find(|(name, _)| *name == role);
@@ -58,15 +53,14 @@ pub(crate) struct Args;
 impl Args {
     /// The value `name`.
     pub fn get(&self, name: &str) -> Result<String> {
-        std::env::var(format!("{ARG_PREFIX}{name}"))
-            .map_err(|_| format!("the child needs {ARG_PREFIX}{name}").into())
+        ipckit_spawn::arg(name).ok_or_else(|| format!("the child needs the value {name}").into())
     }
 
     /// The value `name`, parsed.
     pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T> {
         self.get(name)?
             .parse()
-            .map_err(|_| format!("{ARG_PREFIX}{name} does not parse").into())
+            .map_err(|_| format!("the value {name} does not parse").into())
     }
 }
 
@@ -74,25 +68,7 @@ impl Args {
 /// [`Spawn::fd`]. Fails if it is not open, or if it was taken already: each number is handed
 /// out once, so two owners can never close it twice.
 pub(crate) fn take_fd(n: i32) -> Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    static TAKEN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-    let mut taken = TAKEN.lock().map_err(|_| "descriptor registry poisoned")?;
-    if taken.contains(&n) {
-        return Err(format!("descriptor {n} was taken already").into());
-    }
-    let passed = std::env::var(FDS_ENV).unwrap_or_default();
-    if !passed.split(',').any(|p| p == n.to_string()) {
-        return Err(format!("the parent passed no descriptor {n}").into());
-    }
-    // SAFETY: F_GETFD only reads the flags of descriptor `n`; it touches no memory.
-    if unsafe { libc::fcntl(n, libc::F_GETFD) } == -1 {
-        return Err(format!("no descriptor {n}: the parent passed none").into());
-    }
-    taken.push(n);
-    // SAFETY: `n` is open (checked above) and the parent says it passed it (FDS_ENV) to this
-    // freshly executed process for the role alone; the registry above makes this its only
-    // owner.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(n) })
+    Ok(ipckit_spawn::take_fd(n)?)
 }
 
 /// Waits, at most [`T`], until process `pid` sleeps in one of the system calls `nrs` (with first
@@ -119,136 +95,43 @@ pub(crate) fn wait_sleeping_in(pid: u32, nrs: &[libc::c_long], arg0: Option<u64>
     }
 }
 
-/// Child side: tells the parent one line.
-pub(crate) fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{PREFIX}{}", line.as_ref());
-    let _ = out.flush();
-}
-
-/// Child side: waits for one line from the parent; `None` when the parent closed stdin (it
-/// is gone or done), so a child never waits past its parent.
-pub(crate) fn hear() -> Option<String> {
-    let mut s = String::new();
-    match std::io::stdin().lock().read_line(&mut s) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(s.trim_end().to_string()),
-    }
-}
-
 /// How to start a child.
-pub(crate) struct Spawn {
+pub(crate) struct Spawn<'a> {
     role: &'static str,
-    args: Vec<(String, String)>,
-    fds: Vec<(i32, i32)>,
+    spawn: ipckit_spawn::Spawn<'a>,
 }
 
 /// Starts building a child that plays `role`.
-pub(crate) fn spawn(role: &'static str) -> Spawn {
+pub(crate) fn spawn<'a>(role: &'static str) -> Spawn<'a> {
     Spawn {
         role,
-        args: Vec::new(),
-        fds: Vec::new(),
+        spawn: ipckit_spawn::Spawn::this().role(ROLE_ENV, role).talk(),
     }
 }
 
-impl Spawn {
+impl<'a> Spawn<'a> {
     /// Passes `value` as `Args::get(name)`.
     pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
-        self.args.push((name.to_string(), value.to_string()));
+        self.spawn = self.spawn.arg(name, value);
         self
     }
 
     /// Gives the child `fd` as its descriptor number `target` (inherited across exec).
-    pub fn fd(mut self, fd: BorrowedFd<'_>, target: i32) -> Self {
-        self.fds.push((fd.as_raw_fd(), target));
+    pub fn fd(mut self, fd: BorrowedFd<'a>, target: i32) -> Self {
+        self.spawn = self.spawn.fd(fd, target);
         self
     }
 
     /// Starts the child. It dies with this process (`PR_SET_PDEATHSIG`).
     pub fn start(self) -> Result<Child> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        // A process group of its own: a terminal's Ctrl-C reaches only the lab, which lets the
-        // scenario finish and clean up (the child still dies with the lab: PR_SET_PDEATHSIG).
-        cmd.process_group(0);
-        let passed: Vec<String> = self.fds.iter().map(|(_, n)| n.to_string()).collect();
-        cmd.env(FDS_ENV, passed.join(","));
-        cmd.env(ROLE_ENV, self.role)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.args {
-            cmd.env(format!("{ARG_PREFIX}{k}"), v);
-        }
-        let fds = self.fds.clone();
-        let parent = std::process::id();
-        // SAFETY: only async-signal-safe calls (prctl, getppid, dup2, fcntl) run between fork and
-        // exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The lab may have died before the prctl: then nobody would kill this child.
-                if libc::getppid() as u32 != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                for &(src, dst) in &fds {
-                    let r = if src == dst {
-                        libc::fcntl(src, libc::F_SETFD, 0)
-                    } else {
-                        libc::dup2(src, dst)
-                    };
-                    if r == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn()?;
-        let pidfd = match PidFd::open(child.id() as i32) {
-            Ok(p) => p,
-            Err(e) => {
-                // Without a pidfd no wait could be bounded: do not leave the child behind.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e.into());
-            }
-        };
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let stderr = child.stderr.take().ok_or("no stderr")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(msg) = line.strip_prefix(PREFIX)
-                    && tx.send(msg.to_string()).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let errors = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&errors);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr)
-                .lines()
-                .map_while(std::result::Result::ok)
-            {
-                if let Ok(mut e) = sink.lock() {
-                    e.push_str(&line);
-                    e.push('\n');
-                }
-            }
-        });
+        let Spawn { role, mut spawn } = self;
+        let cmd = spawn.command();
+        // A process group of its own: a terminal's Ctrl-C reaches only the
+        // lab, which lets the scenario finish and clean up (the child still dies with the lab).
+        cmd.process_group(0).stderr(Stdio::piped());
         Ok(Child {
-            role: self.role,
-            child,
-            pidfd,
-            lines,
-            errors,
-            reaped: None,
+            role,
+            child: spawn.start()?,
         })
     }
 }
@@ -256,25 +139,13 @@ impl Spawn {
 /// A running child; killed and reaped on drop if still running.
 pub(crate) struct Child {
     role: &'static str,
-    child: std::process::Child,
-    pidfd: PidFd,
-    lines: mpsc::Receiver<String>,
-    errors: Arc<Mutex<String>>,
-    reaped: Option<ExitStatus>,
+    child: ipckit_spawn::Child,
 }
 
 impl Child {
     /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// What it wrote on stderr so far.
-    pub fn stderr(&self) -> String {
-        self.errors
-            .lock()
-            .map(|e| e.trim().to_string())
-            .unwrap_or_default()
     }
 
     /// The next line it says, within [`T`].
@@ -291,43 +162,32 @@ impl Child {
 
     /// The next line it says within `timeout`, or `None`. An error if it exited instead.
     pub fn line_within(&mut self, timeout: Duration) -> Result<Option<String>> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(l) => Ok(Some(l)),
-            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(format!(
+        self.child.line_timeout(timeout).map_err(|_| {
+            format!(
                 "child {} ({}) exited: {}",
                 self.pid(),
                 self.role,
-                self.stderr()
+                self.child.stderr()
             )
-            .into()),
-        }
+            .into()
+        })
     }
 
     /// Tells it one line.
     pub fn tell(&mut self, line: &str) -> Result<()> {
-        let stdin = self.child.stdin.as_mut().ok_or("stdin closed")?;
-        writeln!(stdin, "{line}")?;
-        stdin.flush()?;
-        Ok(())
+        Ok(self.child.tell(line)?)
     }
 
     /// Waits, within [`T`], for it to exit.
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        if let Some(st) = self.reaped {
-            return Ok(st);
-        }
-        if !self.pidfd.wait_exit(Some(T))? {
-            return Err(format!(
+        self.child.wait_timeout(T)?.ok_or_else(|| {
+            format!(
                 "child {} ({}) did not exit within {T:?}",
                 self.pid(),
                 self.role
             )
-            .into());
-        }
-        let st = self.child.wait()?;
-        self.reaped = Some(st);
-        Ok(st)
+            .into()
+        })
     }
 
     /// Waits for it and fails unless it exited with status 0.
@@ -338,7 +198,7 @@ impl Child {
                 "child {} ({}) failed ({st}): {}",
                 self.pid(),
                 self.role,
-                self.stderr()
+                self.child.stderr()
             )
             .into());
         }
@@ -347,28 +207,12 @@ impl Child {
 
     /// Sends it `signal` (through its pidfd: never a reused pid).
     pub fn signal(&self, signal: i32) -> Result<()> {
-        self.pidfd.send_signal(signal)?;
-        Ok(())
+        Ok(self.child.signal(signal)?)
     }
 
     /// SIGKILLs it and reaps it.
     pub fn kill(&mut self) -> Result<ExitStatus> {
-        if self.reaped.is_none() {
-            let _ = self.pidfd.send_signal(libc::SIGKILL);
-        }
+        self.child.kill_timeout(T)?;
         self.wait()
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.reaped.is_none() {
-            let _ = self.pidfd.send_signal(libc::SIGKILL);
-            // Reap only a child that exited: one stuck in the kernel (D state) must not hang
-            // the lab; it is reaped by init when the lab exits.
-            if self.pidfd.wait_exit(Some(T)).unwrap_or(false) {
-                let _ = self.child.wait();
-            }
-        }
     }
 }

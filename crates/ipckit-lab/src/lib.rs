@@ -21,7 +21,7 @@ mod scenarios;
 use std::fmt::Display;
 use std::time::Instant;
 
-pub use child::{ROLE_ENV, child_main, is_child};
+pub use child::{ROLE_ENV, is_child};
 
 /// What a scenario's steps return: any error ends the scenario as failed, with the error.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -94,6 +94,12 @@ pub struct Outcome {
     pub transcript: Vec<String>,
     /// How long it took.
     pub seconds: f64,
+}
+
+/// Plays the child role [`ROLE_ENV`] names (one of the scenarios' roles) and exits: 0 when it
+/// succeeded, 1 (with the error on stderr) when it failed, 2 for a role that does not exist.
+pub fn child_main() -> ! {
+    child::play(scenarios::ROLES)
 }
 
 /// Every scenario, in the order `ipckit lab` lists them.

@@ -25,6 +25,7 @@
 //! | a lock that survives its holder's death | robust process-shared mutex | [`sync::mutex`] |
 //! | many readers, one writer | process-shared rwlock (not robust) | [`sync::rwlock`] |
 //! | wake a waiting process, no descriptor needed | futex event | [`sync::event`] |
+//! | hand a socket end, memfd or pipe end to a child started with `std::process::Command` | inherited descriptor, by name | [`inherit`] |
 //!
 //! Shared memory is the fastest and the one where you own the synchronisation; the benchmark
 //! (`ipckit bench`) measures all of them on your machine.
@@ -82,6 +83,7 @@ pub(crate) use {impl_fd, impl_nonblocking};
 pub mod channel;
 pub mod error;
 pub mod host;
+pub mod inherit;
 pub mod mq;
 pub mod name;
 pub mod notify;

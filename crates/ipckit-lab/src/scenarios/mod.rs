@@ -34,3 +34,22 @@ pub(crate) const ROLES: &[&[Role]] = &[
     socket::ROLES,
     signal::ROLES,
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn role_names_are_unique_across_all_scenario_modules() {
+        let mut names: Vec<&str> = super::ROLES
+            .iter()
+            .flat_map(|m| m.iter().map(|(name, _)| *name))
+            .collect();
+        assert!(!names.is_empty());
+        names.sort_unstable();
+        let repeated: Vec<&str> = names
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        assert!(repeated.is_empty(), "roles named twice: {repeated:?}");
+    }
+}

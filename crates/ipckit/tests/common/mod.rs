@@ -1,188 +1,102 @@
 //! Cross-process test support: a test re-executes its own test binary as a child process that
 //! runs one role (the `child` test of the same file, with `IPCKIT_ROLE` set), talks to it over
-//! the child's stdin/stdout in lines, and bounds every wait with a timeout.
+//! the child's stdin/stdout in lines, and bounds every wait with a timeout. The process
+//! handling is `ipckit_spawn`'s; this adds the test binary's arguments and panics for errors.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::os::fd::BorrowedFd;
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use ipckit::notify::pidfd::PidFd;
+#[allow(unused_imports)]
+pub use ipckit_spawn::say;
 
 /// The bound on every wait in the tests: long enough for a loaded 2-core CI machine.
 pub const T: Duration = Duration::from_secs(20);
 
-const PREFIX: &str = "IPCKIT:";
+const ROLE: &str = "IPCKIT_ROLE";
 
 /// The role this process was started for, when it is a child.
 pub fn role() -> Option<String> {
-    std::env::var("IPCKIT_ROLE").ok()
+    std::env::var(ROLE).ok()
 }
 
 /// A value the parent passed to the child.
 pub fn arg(name: &str) -> String {
-    std::env::var(format!("IPCKIT_ARG_{name}"))
-        .unwrap_or_else(|_| panic!("child needs IPCKIT_ARG_{name}"))
-}
-
-/// Child side: tells the parent one line.
-pub fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{PREFIX}{}", line.as_ref()).unwrap();
-    out.flush().unwrap();
+    ipckit_spawn::arg(name).unwrap_or_else(|| panic!("child needs the value {name}"))
 }
 
 /// Child side: waits for one line from the parent (the parent's drop closes stdin, so this
 /// cannot wait past the parent).
 pub fn hear() -> String {
-    let mut s = String::new();
-    std::io::stdin().lock().read_line(&mut s).unwrap();
-    s.trim_end().to_string()
+    ipckit_spawn::hear().expect("the parent closed stdin")
 }
 
 /// How to start a child.
-pub struct Spawn<'a> {
-    test: &'a str,
-    role: &'a str,
-    args: Vec<(String, String)>,
-    fds: Vec<(i32, i32)>,
-    blocked: Vec<i32>,
-}
+pub struct Spawn<'a>(ipckit_spawn::Spawn<'a>);
 
 /// Starts building a child that runs `role` through the test function `test` of this binary.
-pub fn child<'a>(test: &'a str, role: &'a str) -> Spawn<'a> {
-    Spawn {
-        test,
-        role,
-        args: Vec::new(),
-        fds: Vec::new(),
-        blocked: Vec::new(),
-    }
+pub fn child<'a>(test: &str, role: &str) -> Spawn<'a> {
+    Spawn(
+        ipckit_spawn::Spawn::this()
+            .role(ROLE, role)
+            .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .talk(),
+    )
 }
 
 impl<'a> Spawn<'a> {
     /// Passes `value` as `arg(name)`.
-    pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
-        self.args.push((name.to_string(), value.to_string()));
-        self
+    pub fn arg(self, name: &str, value: impl ToString) -> Self {
+        Spawn(self.0.arg(name, value))
     }
 
     /// Gives the child `fd` as descriptor number `target` (inherited across exec).
-    pub fn fd(mut self, fd: BorrowedFd<'_>, target: i32) -> Self {
-        self.fds.push((fd.as_raw_fd(), target));
-        self
+    pub fn fd(self, fd: BorrowedFd<'a>, target: i32) -> Self {
+        Spawn(self.0.fd(fd, target))
     }
 
     /// Starts the child with `signals` blocked in every thread (the mask survives exec).
-    pub fn blocked(mut self, signals: &[i32]) -> Self {
-        self.blocked.extend_from_slice(signals);
-        self
+    pub fn blocked(self, signals: &[i32]) -> Self {
+        Spawn(self.0.blocked(signals))
+    }
+
+    /// The command underneath (for `ipckit::inherit::pass`).
+    pub fn command(&mut self) -> &mut std::process::Command {
+        self.0.command()
     }
 
     pub fn start(self) -> Child {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            self.test,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env("IPCKIT_ROLE", self.role)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        for (k, v) in &self.args {
-            cmd.env(format!("IPCKIT_ARG_{k}"), v);
-        }
-        let fds = self.fds.clone();
-        let blocked = self.blocked.clone();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, sigemptyset/sigaddset,
-        // sigprocmask) run between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                for &(src, dst) in &fds {
-                    if src == dst {
-                        if libc::fcntl(src, libc::F_SETFD, 0) == -1 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                    } else if libc::dup2(src, dst) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                if !blocked.is_empty() {
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    for &s in &blocked {
-                        libc::sigaddset(&mut set, s);
-                    }
-                    if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawning child process");
-        let pidfd = PidFd::open(child.id() as i32).expect("pidfd for child");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(msg) = line.strip_prefix(PREFIX)
-                    && tx.send(msg.to_string()).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Child {
-            child,
-            pidfd,
-            lines,
-        }
+        Child(self.0.start().expect("spawning child process"))
     }
 }
 
 /// A running child; killed and reaped on drop if still running.
-pub struct Child {
-    child: std::process::Child,
-    pidfd: PidFd,
-    lines: mpsc::Receiver<String>,
-}
+pub struct Child(ipckit_spawn::Child);
 
 impl Child {
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.0.id() as i32
     }
 
     /// The next line the child said, within [`T`].
     pub fn line(&mut self) -> String {
-        match self.lines.recv_timeout(T) {
-            Ok(l) => l,
-            Err(_) => panic!("child {} said nothing within {T:?} (or exited)", self.pid()),
+        match self.0.line_timeout(T) {
+            Ok(Some(l)) => l,
+            Ok(None) => panic!("child {} said nothing within {T:?}", self.pid()),
+            Err(e) => panic!("child {} said nothing more: {e}", self.pid()),
         }
     }
 
     /// Tells the child one line.
     pub fn tell(&mut self, line: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
+        self.0.tell(line).unwrap();
     }
 
     /// Waits within [`T`] for the child to exit and returns its status.
     pub fn wait(&mut self) -> ExitStatus {
-        assert!(
-            self.pidfd.wait_exit(Some(T)).unwrap(),
-            "child {} did not exit within {T:?}",
-            self.pid()
-        );
-        self.child.wait().unwrap()
+        let st = self.0.wait_timeout(T).unwrap();
+        st.unwrap_or_else(|| panic!("child {} did not exit within {T:?}", self.pid()))
     }
 
     /// Waits for the child and asserts it succeeded.
@@ -193,17 +107,12 @@ impl Child {
 
     /// SIGKILLs the child and reaps it.
     pub fn kill(&mut self) {
-        self.pidfd.send_signal(libc::SIGKILL).unwrap();
-        self.wait();
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let st = self.0.kill_timeout(T).unwrap();
+        assert!(
+            st.is_some(),
+            "child {} did not die within {T:?}",
+            self.pid()
+        );
     }
 }
 
