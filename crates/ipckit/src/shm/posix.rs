@@ -37,12 +37,26 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
-use crate::object::{Access, DEFAULT_MODE, Ownership};
+use crate::object::{Access, DEFAULT_MODE, PosixKind, PosixName, file_id};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
 /// Where Linux keeps POSIX shared-memory objects (glibc and rustix both open `/dev/shm/NAME`).
 const SHM_DIR: &str = "/dev/shm";
+
+/// What [`PosixName`] needs to remove a POSIX shared-memory name.
+static KIND: PosixKind = PosixKind {
+    removing: "removing POSIX shared memory",
+    changed: "the name no longer refers to this object (removed, and perhaps made again)",
+    changed_hint: None,
+    path: shm_file,
+    unlink: remove,
+};
+
+/// The file a name leads to: `/dev/shm/NAME`.
+fn shm_file(name: &str) -> String {
+    format!("{SHM_DIR}{name}")
+}
 
 /// How [`PosixShm::create`] makes an object: its size (no default: `Options::new(len)`) and
 /// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
@@ -74,9 +88,8 @@ impl Options {
 #[derive(Debug)]
 pub struct PosixShm {
     fd: OwnedFd,
-    name: String,
+    name: PosixName,
     access: Access,
-    owner: Ownership,
 }
 
 crate::impl_fd!(PosixShm, fd);
@@ -112,9 +125,8 @@ impl PosixShm {
         // From here on, a failure drops `shm`, which unlinks what was made.
         let shm = PosixShm {
             fd,
-            name: name.to_string(),
+            name: PosixName::created(name, &KIND),
             access: Access::ReadWrite,
-            owner: Ownership::created(),
         };
         rustix::fs::ftruncate(&shm.fd, len as u64).map_err(|e| {
             Error::os("sizing POSIX shared memory", e)
@@ -165,15 +177,14 @@ impl PosixShm {
         })?;
         Ok(PosixShm {
             fd,
-            name: name.to_string(),
+            name: PosixName::joined(name, &KIND),
             access,
-            owner: Ownership::joined(),
         })
     }
 
     /// The object's name, as given (`/something`).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// How the handle has it open, and so how [`map`](PosixShm::map) maps it
@@ -210,7 +221,7 @@ impl PosixShm {
     /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
     #[must_use]
     pub fn persist(mut self) -> Self {
-        self.owner.release();
+        self.name.persist();
         self
     }
 
@@ -221,26 +232,13 @@ impl PosixShm {
     /// and made again since, and leaves that object alone.
     /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
     pub fn remove(mut self) -> Result<()> {
-        self.owner.release();
-        if !self.name_is_ours() {
-            return Err(Error::new(
-                crate::ErrorKind::Changed,
-                "removing POSIX shared memory",
-                "the name no longer refers to this object (removed, and perhaps made again)",
-            )
-            .object(&self.name));
-        }
-        remove(&self.name)
+        let ours = self.name_is_ours();
+        self.name.remove(ours)
     }
 
     /// True when the name still refers to the object this handle has open.
     fn name_is_ours(&self) -> bool {
-        let Ok(mine) = rustix::fs::fstat(&self.fd) else {
-            return false;
-        };
-        let path = format!("{SHM_DIR}{}", self.name);
-        rustix::fs::lstat(path.as_str())
-            .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
+        file_id(&self.fd).is_some_and(|id| self.name.leads_to(id))
     }
 }
 
@@ -271,8 +269,6 @@ pub fn remove(name: &str) -> Result<()> {
 impl Drop for PosixShm {
     fn drop(&mut self) {
         // Only what this handle made: the name may have been unlinked and reused since.
-        if self.owner.owns() && self.name_is_ours() {
-            let _ = rustix::shm::unlink(self.name.as_str());
-        }
+        self.name.drop_owned(|| self.name_is_ours());
     }
 }
