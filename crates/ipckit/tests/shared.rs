@@ -49,16 +49,6 @@ fn child_mapping() -> Mapping {
     common::child_mapping(LEN)
 }
 
-/// Parent side: a child that holds the `SharedMutex<Ledger>` in `fd`'s memory half-way
-/// through an update (it said "locked"), to be killed.
-fn ledger_holder(fd: &OwnedFd) -> common::Child {
-    let mut holder = common::child("child", "die-mid-update")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
-    holder
-}
-
 #[test]
 fn child() {
     let Some(role) = common::role() else { return };
@@ -94,7 +84,7 @@ fn child() {
 fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_next_locker() {
     let (fd, m) = memfd();
     let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
-    let mut holder = ledger_holder(&fd);
+    let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     assert!(ledger.try_lock().unwrap().is_none(), "held by the child");
     holder.kill();
 
@@ -120,7 +110,7 @@ fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_nex
 fn a_guard_dropped_without_make_consistent_leaves_the_mutex_unrecoverable_until_init() {
     let (fd, m) = memfd();
     let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
-    let mut holder = ledger_holder(&fd);
+    let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     holder.kill();
     let g = ledger
         .lock_timeout(T)

@@ -51,16 +51,6 @@ fn count_under(m: &Mapping, take: impl Fn() -> bool, give: impl Fn()) {
     }
 }
 
-/// Parent side: a child that holds the robust mutex at offset 0 of `fd`'s memory (it said
-/// "locked"), to be killed.
-fn mutex_holder(fd: &OwnedFd) -> common::Child {
-    let mut holder = common::child("child", "mutex-hold")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
-    holder
-}
-
 /// Child roles.
 #[test]
 fn child() {
@@ -130,7 +120,7 @@ fn child() {
 fn robust_mutex_holder_killed_next_locker_gets_owner_died_and_recovers() {
     let (fd, m) = shared();
     let mutex = RobustMutex::init(&m, 0).unwrap();
-    let mut holder = mutex_holder(&fd);
+    let mut holder = common::lock_holder("mutex-hold", fd.as_fd());
     assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
     assert!(
         mutex.lock_timeout(SHORT).unwrap().is_none(),
@@ -156,7 +146,7 @@ fn robust_mutex_holder_killed_next_locker_gets_owner_died_and_recovers() {
 fn robust_mutex_left_inconsistent_is_unrecoverable_until_initialised_again() {
     let (fd, m) = shared();
     let mutex = RobustMutex::init(&m, 0).unwrap();
-    let mut holder = mutex_holder(&fd);
+    let mut holder = common::lock_holder("mutex-hold", fd.as_fd());
     holder.kill();
     let guard = mutex
         .lock_timeout(T)

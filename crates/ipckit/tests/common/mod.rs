@@ -177,3 +177,11 @@ pub fn run_together(mut children: Vec<Child>) {
         c.success();
     }
 }
+
+/// Parent side: a child started as `role` with `fd` as its descriptor 10 that took a lock in
+/// that memory and said "locked", to be killed holding it.
+pub fn lock_holder<'a>(role: &str, fd: BorrowedFd<'a>) -> Child {
+    let mut holder = child("child", role).fd(fd, 10).start();
+    assert_eq!(holder.line(), "locked");
+    holder
+}
