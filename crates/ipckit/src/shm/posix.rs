@@ -37,7 +37,7 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
-use crate::object::{Access, DEFAULT_MODE, PosixKind, PosixName, file_id};
+use crate::object::{Access, PosixKind, PosixName, file_id};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
@@ -58,29 +58,9 @@ fn shm_file(name: &str) -> String {
     format!("{SHM_DIR}{name}")
 }
 
-/// How [`PosixShm::create`] makes an object: its size (no default: `Options::new(len)`) and
-/// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    len: usize,
-    mode: u32,
-}
-
-impl Options {
-    /// An object of `len` zeroed bytes, mode `0o600`.
-    pub fn new(len: usize) -> Self {
-        Options {
-            len,
-            mode: DEFAULT_MODE,
-        }
-    }
-
-    /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-}
+/// How [`PosixShm::create`] makes an object: its size and mode (the one
+/// [`shm::Options`](crate::shm::Options) of both shared-memory kinds).
+pub use super::Options;
 
 /// An open POSIX shared-memory object. The handle that created it unlinks the name on drop
 /// (only if the name still refers to the object it made) unless
@@ -232,8 +212,7 @@ impl PosixShm {
     /// and made again since, and leaves that object alone.
     /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
     pub fn remove(mut self) -> Result<()> {
-        let ours = self.name_is_ours();
-        self.name.remove(ours)
+        self.name.remove(self.name_is_ours())
     }
 
     /// True when the name still refers to the object this handle has open.
