@@ -250,8 +250,7 @@ impl PosixMq {
     /// and leaves that queue alone.
     /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
     pub fn remove(mut self) -> Result<()> {
-        let ours = self.name_is_ours();
-        self.name.remove(ours)
+        self.name.remove(self.name_is_ours())
     }
 
     /// `mq_getattr(mqdes, &attr)`: the limits and the number of messages waiting.

@@ -336,8 +336,7 @@ impl PosixSem {
     /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
     /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
     pub fn remove(mut self) -> Result<()> {
-        let ours = self.name_is_ours();
-        self.name.remove(ours)
+        self.name.remove(self.name_is_ours())
     }
 
     /// True while the name leads to the file of the semaphore this handle has open (for an
