@@ -241,6 +241,38 @@ impl PosixName {
     }
 }
 
+/// The public `name()`, `persist(self)` and `remove(self)` of a POSIX kind whose handle keeps
+/// its [`PosixName`] in `name` and answers in `name_is_ours()` whether the name still leads
+/// to its object: one body for every POSIX kind, each giving the docs (and `must_use`) of its
+/// own.
+macro_rules! posix_named_methods {
+    (
+        $kind:ty,
+        $(#[$name:meta])* name,
+        $(#[$persist:meta])* persist,
+        $(#[$remove:meta])* remove $(,)?
+    ) => {
+        impl $kind {
+            $(#[$name])*
+            pub fn name(&self) -> &str {
+                self.name.as_str()
+            }
+
+            $(#[$persist])*
+            pub fn persist(mut self) -> Self {
+                self.name.persist();
+                self
+            }
+
+            $(#[$remove])*
+            pub fn remove(mut self) -> $crate::error::Result<()> {
+                self.name.remove(self.name_is_ours())
+            }
+        }
+    };
+}
+pub(crate) use posix_named_methods;
+
 impl std::fmt::Display for PosixName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name)

@@ -222,35 +222,10 @@ impl PosixMq {
         Ok(q)
     }
 
-    /// The queue's name.
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-
     /// What the handle may do: `ReadWrite` for a creator, what [`open`](PosixMq::open) was
     /// given otherwise (the kernel refuses the rest with EBADF).
     pub fn access(&self) -> Access {
         self.access
-    }
-
-    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`remove`](PosixMq::remove) on a handle that
-    /// [`open`](PosixMq::open)s it, or [`posix::remove`](remove) by name.
-    #[must_use]
-    pub fn persist(mut self) -> Self {
-        self.name.persist();
-        self
-    }
-
-    /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
-    /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
-    /// open keep working until closed. Fails with
-    /// [`ErrorKind::Changed`] when the name was removed and made
-    /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
-    /// and leaves that queue alone.
-    /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.name.remove(self.name_is_ours())
     }
 
     /// `mq_getattr(mqdes, &attr)`: the limits and the number of messages waiting.
@@ -470,6 +445,25 @@ impl PosixMq {
     fn name_is_ours(&self) -> bool {
         !mqueue_mounted() || file_id(&self.fd).is_none_or(|id| self.name.leads_to(id))
     }
+}
+
+crate::object::posix_named_methods! {
+    PosixMq,
+    /// The queue's name.
+    name,
+    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](PosixMq::remove) on a handle that
+    /// [`open`](PosixMq::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    persist,
+    /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
+    /// open keep working until closed. Fails with
+    /// [`ErrorKind::Changed`] when the name was removed and made
+    /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
+    /// and leaves that queue alone.
+    /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
+    remove,
 }
 
 impl Drop for PosixMq {

@@ -162,11 +162,6 @@ impl PosixShm {
         })
     }
 
-    /// The object's name, as given (`/something`).
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-
     /// How the handle has it open, and so how [`map`](PosixShm::map) maps it
     /// (`ReadWrite` for a creator).
     pub fn access(&self) -> Access {
@@ -194,25 +189,6 @@ impl PosixShm {
         let len = self.len()?;
         Mapping::map_fd(&self.fd, len, self.access)
             .map_err(|e| e.object(format!("POSIX shared memory {} ({len} bytes)", self.name)))
-    }
-
-    /// Keeps the object after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`remove`](PosixShm::remove) on a handle that
-    /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
-    #[must_use]
-    pub fn persist(mut self) -> Self {
-        self.name.persist();
-        self
-    }
-
-    /// `shm_unlink(name)`, if the name still refers to this object: removes the name now,
-    /// whoever created it (a handle from [`open`](PosixShm::open) removes it too). Processes
-    /// that have the object open or mapped keep using it; it is freed when the last lets go.
-    /// Fails with [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed
-    /// and made again since, and leaves that object alone.
-    /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.name.remove(self.name_is_ours())
     }
 
     /// True when the name still refers to the object this handle has open.
@@ -243,6 +219,24 @@ pub fn remove(name: &str) -> Result<()> {
                 "no such object: it is already removed, or the name is wrong",
             )
     })
+}
+
+crate::object::posix_named_methods! {
+    PosixShm,
+    /// The object's name, as given (`/something`).
+    name,
+    /// Keeps the object after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](PosixShm::remove) on a handle that
+    /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    persist,
+    /// `shm_unlink(name)`, if the name still refers to this object: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixShm::open) removes it too). Processes
+    /// that have the object open or mapped keep using it; it is freed when the last lets go.
+    /// Fails with [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed
+    /// and made again since, and leaves that object alone.
+    /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
+    remove,
 }
 
 impl Drop for PosixShm {

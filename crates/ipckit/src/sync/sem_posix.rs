@@ -318,32 +318,26 @@ impl PosixSem {
         })
     }
 
-    /// The semaphore's name.
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-
-    /// Keeps the name after this handle is dropped: the one way to let the semaphore outlive
-    /// its creator. Remove it later with [`remove`] (or [`PosixSem::remove`] on a handle).
-    #[must_use = "persist gives the handle back: dropping it closes the semaphore"]
-    pub fn persist(mut self) -> Self {
-        self.name.persist();
-        self
-    }
-
-    /// `sem_unlink(name)`: removes the name now, if it still refers to the semaphore this
-    /// handle has open (one made again under the same name is left alone and reported with
-    /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
-    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.name.remove(self.name_is_ours())
-    }
-
     /// True while the name leads to the file of the semaphore this handle has open (for an
     /// opener, whatever the name leads to: it did not record which file it opened).
     fn name_is_ours(&self) -> bool {
         self.made.is_none_or(|made| self.name.leads_to(made))
     }
+}
+
+crate::object::posix_named_methods! {
+    PosixSem,
+    /// The semaphore's name.
+    name,
+    /// Keeps the name after this handle is dropped: the one way to let the semaphore outlive
+    /// its creator. Remove it later with [`remove`] (or [`PosixSem::remove`] on a handle).
+    #[must_use = "persist gives the handle back: dropping it closes the semaphore"]
+    persist,
+    /// `sem_unlink(name)`: removes the name now, if it still refers to the semaphore this
+    /// handle has open (one made again under the same name is left alone and reported with
+    /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
+    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
+    remove,
 }
 
 impl Drop for PosixSem {
