@@ -145,6 +145,140 @@ impl Ownership {
     }
 }
 
+/// A file's identity, `(st_dev, st_ino)`: what tells a POSIX object from one made again
+/// under the same name.
+pub(crate) type FileId = (u64, u64);
+
+/// `fstat(fd)`'s identity, `None` when `fstat` fails.
+pub(crate) fn file_id(fd: impl std::os::fd::AsFd) -> Option<FileId> {
+    rustix::fs::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino))
+}
+
+/// What a POSIX kind (shared memory, message queue, semaphore) gives [`PosixName`]: where its
+/// names lead in the filesystem, how one is removed, and the words of its errors.
+#[derive(Debug)]
+pub(crate) struct PosixKind {
+    /// The operation a removal names in errors ("removing POSIX shared memory").
+    pub(crate) removing: &'static str,
+    /// Why a removal refuses a name that leads to another object now.
+    pub(crate) changed: &'static str,
+    /// The hint of that refusal, if the kind gives one.
+    pub(crate) changed_hint: Option<&'static str>,
+    /// The file a name leads to (`/dev/shm/NAME`, `/dev/mqueue/NAME`, ...).
+    pub(crate) path: fn(&str) -> String,
+    /// The kind's `remove(name)`: unlinks a name.
+    pub(crate) unlink: fn(&str) -> Result<()>,
+}
+
+/// The name of a POSIX object and whether this handle removes it: the one implementation of
+/// "remove it now, or on drop, only while the name still refers to this object" that every
+/// POSIX kind uses. Which object the handle has (a descriptor's identity, or one recorded at
+/// creation) is the kind's to say: it passes the answer in as `ours`.
+#[derive(Debug)]
+pub(crate) struct PosixName {
+    name: String,
+    owner: Ownership,
+    kind: &'static PosixKind,
+}
+
+impl PosixName {
+    /// The name of an object this handle made: removed on drop.
+    pub(crate) fn created(name: &str, kind: &'static PosixKind) -> Self {
+        PosixName {
+            name: name.to_string(),
+            owner: Ownership::created(),
+            kind,
+        }
+    }
+
+    /// The name of an object this handle joined: never removed on drop.
+    pub(crate) fn joined(name: &str, kind: &'static PosixKind) -> Self {
+        PosixName {
+            name: name.to_string(),
+            owner: Ownership::joined(),
+            kind,
+        }
+    }
+
+    /// The name, as given (`/something`).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// Keeps the object after the handle: the drop leaves it alone (`persist`).
+    pub(crate) fn persist(&mut self) {
+        self.owner.release();
+    }
+
+    /// `lstat` of the file the name leads to (never following a link) is the file `id`.
+    pub(crate) fn leads_to(&self, id: FileId) -> bool {
+        rustix::fs::lstat((self.kind.path)(&self.name).as_str())
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == id)
+    }
+
+    /// `remove(self)`: the drop removes nothing more, whatever happens; then, when the name
+    /// still refers to this object (`ours`), the kind's unlink, or else an
+    /// [`ErrorKind::Changed`] error that leaves the other object alone.
+    pub(crate) fn remove(&mut self, ours: bool) -> Result<()> {
+        self.owner.release();
+        if !ours {
+            let e = Error::new(ErrorKind::Changed, self.kind.removing, self.kind.changed)
+                .object(&self.name);
+            return Err(match self.kind.changed_hint {
+                Some(hint) => e.hint(hint),
+                None => e,
+            });
+        }
+        (self.kind.unlink)(&self.name)
+    }
+
+    /// What the drop does: the kind's unlink, errors ignored, if this handle owns the name
+    /// and it still refers to this object (`ours` is asked only for an owner).
+    pub(crate) fn drop_owned(&self, ours: impl FnOnce() -> bool) {
+        if self.owner.owns() && ours() {
+            let _ = (self.kind.unlink)(&self.name);
+        }
+    }
+}
+
+/// The public `name()`, `persist(self)` and `remove(self)` of a POSIX kind whose handle keeps
+/// its [`PosixName`] in `name` and answers in `name_is_ours()` whether the name still leads
+/// to its object: one body for every POSIX kind, each giving the docs (and `must_use`) of its
+/// own.
+macro_rules! posix_named_methods {
+    (
+        $kind:ty,
+        $(#[$name:meta])* name,
+        $(#[$persist:meta])* persist,
+        $(#[$remove:meta])* remove $(,)?
+    ) => {
+        impl $kind {
+            $(#[$name])*
+            pub fn name(&self) -> &str {
+                self.name.as_str()
+            }
+
+            $(#[$persist])*
+            pub fn persist(mut self) -> Self {
+                self.name.persist();
+                self
+            }
+
+            $(#[$remove])*
+            pub fn remove(mut self) -> $crate::error::Result<()> {
+                self.name.remove(self.name_is_ours())
+            }
+        }
+    };
+}
+pub(crate) use posix_named_methods;
+
+impl std::fmt::Display for PosixName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

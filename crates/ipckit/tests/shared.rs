@@ -8,9 +8,9 @@
 
 mod common;
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
-use common::{T, hear, say};
+use common::{T, hear, run_together, say, start_together};
 use ipckit::shm::mapping::Mapping;
 use ipckit::sync::shared::{Shared, SharedMutex};
 use ipckit::{Errno, ErrorKind};
@@ -25,22 +25,28 @@ struct Ledger {
     _pad: u32,
 }
 
+impl Ledger {
+    /// A ledger with these fields.
+    fn new(debit: u64, credit: u64, stage: u32) -> Self {
+        Ledger {
+            debit,
+            credit,
+            stage,
+            _pad: 0,
+        }
+    }
+}
+
 /// Size of the memfd: enough for either form.
 const LEN: usize = 4096;
 
 fn memfd() -> (OwnedFd, Mapping) {
-    let fd = rustix::fs::memfd_create("ipckit-test-shared", rustix::fs::MemfdFlags::CLOEXEC)
-        .expect("memfd_create");
-    rustix::fs::ftruncate(&fd, LEN as u64).unwrap();
-    let m = Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
-    (fd, m)
+    common::memfd("ipckit-test-shared", LEN)
 }
 
 /// Child side: the parent's memfd, mapped.
 fn child_mapping() -> Mapping {
-    // SAFETY: the parent put a memfd at descriptor 10 for this child.
-    let fd = unsafe { OwnedFd::from_raw_fd(10) };
-    Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap()
+    common::child_mapping(LEN)
 }
 
 #[test]
@@ -59,8 +65,7 @@ fn child() {
         }
         "count" => {
             let counter = SharedMutex::<u64>::attach(child_mapping()).unwrap();
-            say("ready");
-            assert_eq!(hear(), "go");
+            start_together();
             for _ in 0..common::arg("N").parse::<u32>().unwrap() {
                 let mut n = counter.lock_timeout(T).unwrap().expect("lock in time");
                 *n += 1;
@@ -68,12 +73,7 @@ fn child() {
         }
         "store" => {
             let value = Shared::<Ledger>::attach(child_mapping()).unwrap();
-            value.store(Ledger {
-                debit: 3,
-                credit: 3,
-                stage: 2,
-                _pad: 0,
-            });
+            value.store(Ledger::new(3, 3, 2));
             say("stored");
         }
         other => panic!("unknown role {other}"),
@@ -84,10 +84,7 @@ fn child() {
 fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_next_locker() {
     let (fd, m) = memfd();
     let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
-    let mut holder = common::child("child", "die-mid-update")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
+    let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     assert!(ledger.try_lock().unwrap().is_none(), "held by the child");
     holder.kill();
 
@@ -106,25 +103,14 @@ fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_nex
 
     let g = ledger.lock().unwrap();
     assert!(!g.owner_died());
-    assert_eq!(
-        *g,
-        Ledger {
-            debit: 10,
-            credit: 10,
-            stage: 0,
-            _pad: 0
-        }
-    );
+    assert_eq!(*g, Ledger::new(10, 10, 0));
 }
 
 #[test]
 fn a_guard_dropped_without_make_consistent_leaves_the_mutex_unrecoverable_until_init() {
     let (fd, m) = memfd();
     let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
-    let mut holder = common::child("child", "die-mid-update")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
+    let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     holder.kill();
     let g = ledger
         .lock_timeout(T)
@@ -145,7 +131,7 @@ fn processes_incrementing_through_guards_lose_no_update() {
     const N: u64 = 1000;
     let (fd, m) = memfd();
     let counter = SharedMutex::init(m, 0u64).unwrap();
-    let mut children: Vec<_> = (0..CHILDREN)
+    let children = (0..CHILDREN)
         .map(|_| {
             common::child("child", "count")
                 .arg("N", N)
@@ -153,15 +139,7 @@ fn processes_incrementing_through_guards_lose_no_update() {
                 .start()
         })
         .collect();
-    for c in &mut children {
-        assert_eq!(c.line(), "ready");
-    }
-    for c in &mut children {
-        c.tell("go");
-    }
-    for c in children {
-        c.success();
-    }
+    run_together(children);
     assert_eq!(*counter.lock().unwrap(), CHILDREN * N);
 }
 
@@ -173,15 +151,7 @@ fn a_shared_value_stored_by_one_process_is_loaded_by_another() {
     let mut child = common::child("child", "store").fd(fd.as_fd(), 10).start();
     assert_eq!(child.line(), "stored");
     child.success();
-    assert_eq!(
-        value.load(),
-        Ledger {
-            debit: 3,
-            credit: 3,
-            stage: 2,
-            _pad: 0
-        }
-    );
+    assert_eq!(value.load(), Ledger::new(3, 3, 2));
 }
 
 #[test]

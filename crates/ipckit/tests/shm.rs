@@ -420,12 +420,19 @@ fn posix_creator_drop_unlinks_and_persist_keeps() {
     assert_eq!(err.errno(), Some(Errno::NOENT), "{err}");
 }
 
-#[test]
-fn posix_creator_does_not_unlink_a_name_reused_by_another_object() {
-    let name = unique_posix("shm-reuse");
+/// A name whose first object was removed by name and made again: the name, the first
+/// creator's handle and the second's.
+fn made_again(prefix: &str) -> (String, PosixShm, PosixShm) {
+    let name = unique_posix(prefix);
     let first = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
     posix::remove(&name).unwrap();
     let second = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    (name, first, second)
+}
+
+#[test]
+fn posix_creator_does_not_unlink_a_name_reused_by_another_object() {
+    let (name, first, second) = made_again("shm-reuse");
     drop(first);
     assert!(
         dev_shm(&name).exists(),
@@ -631,10 +638,7 @@ fn a_sysv_open_checks_the_access_asked_for_against_the_mode() {
 
 #[test]
 fn a_posix_remove_leaves_a_name_made_again_alone() {
-    let name = unique_posix("shm-remove-reused");
-    let first = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
-    posix::remove(&name).unwrap();
-    let second = PosixShm::create(&name, &posix::Options::new(SIZE)).unwrap();
+    let (name, first, second) = made_again("shm-remove-reused");
     let err = first.remove().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Changed, "{err}");
     assert!(dev_shm(&name).exists(), "the new object stays");

@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{T, hear, say};
+use common::{T, hear, run_together, say, start_together};
 use ipckit::Errno;
 use ipckit::name::SysvKey;
 use ipckit::shm::mapping::Mapping;
@@ -31,36 +31,23 @@ const SHORT: Duration = Duration::from_millis(50);
 
 /// Shared memory for a test: a memfd (given to children) and the parent's mapping of it.
 fn shared() -> (OwnedFd, Mapping) {
-    let fd = rustix::fs::memfd_create("ipckit-test-sync", rustix::fs::MemfdFlags::CLOEXEC)
-        .expect("memfd_create");
-    rustix::fs::ftruncate(&fd, LEN as u64).unwrap();
-    let m = Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
-    (fd, m)
+    common::memfd("ipckit-test-sync", LEN)
 }
 
 /// Child side: the parent's memfd, mapped.
 fn child_mapping() -> Mapping {
-    // SAFETY: the parent put a memfd at descriptor 10 for this child.
-    let fd = unsafe { OwnedFd::from_raw_fd(10) };
-    Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap()
+    common::child_mapping(LEN)
 }
 
-/// Child side: says "ready" and waits for "go", so that the counting children overlap.
-fn start_together() {
-    say("ready");
-    assert_eq!(hear(), "go");
-}
-
-/// Parent side: lets the children waiting in [`start_together`] go at once, and waits for them.
-fn run_together(mut children: Vec<common::Child>) {
-    for c in &mut children {
-        assert_eq!(c.line(), "ready");
-    }
-    for c in &mut children {
-        c.tell("go");
-    }
-    for c in children {
-        c.success();
+/// Child side: adds 1 to the counter `N` times, each time between `take` (which must succeed)
+/// and `give`.
+fn count_under(m: &Mapping, take: impl Fn() -> bool, give: impl Fn()) {
+    start_together();
+    for _ in 0..common::arg("N").parse::<u32>().unwrap() {
+        assert!(take(), "semaphore not posted");
+        let n: u64 = m.read_pod(COUNTER).unwrap();
+        m.write_pod(COUNTER, &(n + 1)).unwrap();
+        give();
     }
 }
 
@@ -88,24 +75,16 @@ fn child() {
         "posix-count" => {
             let m = child_mapping();
             let sem = SharedSem::attach(&m, 0).unwrap();
-            start_together();
-            for _ in 0..common::arg("N").parse::<u32>().unwrap() {
-                assert!(sem.wait_timeout(T).unwrap(), "semaphore not posted");
-                let n: u64 = m.read_pod(COUNTER).unwrap();
-                m.write_pod(COUNTER, &(n + 1)).unwrap();
-                sem.post().unwrap();
-            }
+            count_under(&m, || sem.wait_timeout(T).unwrap(), || sem.post().unwrap());
         }
         "sysv-count" => {
             let m = child_mapping();
             let set = SysvSemSet::open_id(common::arg("ID").parse().unwrap()).unwrap();
-            start_together();
-            for _ in 0..common::arg("N").parse::<u32>().unwrap() {
-                assert!(set.wait_timeout(0, T).unwrap(), "semaphore not posted");
-                let n: u64 = m.read_pod(COUNTER).unwrap();
-                m.write_pod(COUNTER, &(n + 1)).unwrap();
-                set.post(0).unwrap();
-            }
+            count_under(
+                &m,
+                || set.wait_timeout(0, T).unwrap(),
+                || set.post(0).unwrap(),
+            );
         }
         "event-set" => {
             let m = child_mapping();
@@ -141,10 +120,7 @@ fn child() {
 fn robust_mutex_holder_killed_next_locker_gets_owner_died_and_recovers() {
     let (fd, m) = shared();
     let mutex = RobustMutex::init(&m, 0).unwrap();
-    let mut holder = common::child("child", "mutex-hold")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
+    let mut holder = common::lock_holder("mutex-hold", fd.as_fd());
     assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
     assert!(
         mutex.lock_timeout(SHORT).unwrap().is_none(),
@@ -170,10 +146,7 @@ fn robust_mutex_holder_killed_next_locker_gets_owner_died_and_recovers() {
 fn robust_mutex_left_inconsistent_is_unrecoverable_until_initialised_again() {
     let (fd, m) = shared();
     let mutex = RobustMutex::init(&m, 0).unwrap();
-    let mut holder = common::child("child", "mutex-hold")
-        .fd(fd.as_fd(), 10)
-        .start();
-    assert_eq!(holder.line(), "locked");
+    let mut holder = common::lock_holder("mutex-hold", fd.as_fd());
     holder.kill();
     let guard = mutex
         .lock_timeout(T)
@@ -239,24 +212,25 @@ fn sysv_sem_without_undo_stays_taken_after_the_holder_is_killed() {
 const CHILDREN: usize = 3;
 const INCREMENTS: u64 = 2000;
 
+/// Parent side: [`CHILDREN`] children from `spawn`, each adding [`INCREMENTS`] to the counter
+/// under a lock, let go together; the counter once they all succeeded.
+fn counted_by_children<'a>(m: &Mapping, spawn: impl Fn() -> common::Spawn<'a>) -> u64 {
+    let children = (0..CHILDREN)
+        .map(|_| spawn().arg("N", INCREMENTS).start())
+        .collect();
+    run_together(children);
+    m.read_pod(COUNTER).unwrap()
+}
+
 #[test]
 fn posix_unnamed_sem_guards_a_counter_across_processes() {
     let (fd, m) = shared();
     let sem = SharedSem::init(&m, 0, 1).unwrap();
     m.write_pod(COUNTER, &0u64).unwrap();
-    let children: Vec<_> = (0..CHILDREN)
-        .map(|_| {
-            common::child("child", "posix-count")
-                .arg("N", INCREMENTS)
-                .fd(fd.as_fd(), 10)
-                .start()
-        })
-        .collect();
-    run_together(children);
-    assert_eq!(
-        m.read_pod::<u64>(COUNTER).unwrap(),
-        CHILDREN as u64 * INCREMENTS
-    );
+    let counted = counted_by_children(&m, || {
+        common::child("child", "posix-count").fd(fd.as_fd(), 10)
+    });
+    assert_eq!(counted, CHILDREN as u64 * INCREMENTS);
     assert_eq!(sem.value().unwrap(), 1);
 }
 
@@ -265,20 +239,12 @@ fn sysv_sem_guards_a_counter_across_processes() {
     let (fd, m) = shared();
     let set = SysvSemSet::create(SysvKey::Private, &sem_sysv::Options::new(1)).unwrap();
     set.set(0, 1).unwrap();
-    let children: Vec<_> = (0..CHILDREN)
-        .map(|_| {
-            common::child("child", "sysv-count")
-                .arg("ID", set.id())
-                .arg("N", INCREMENTS)
-                .fd(fd.as_fd(), 10)
-                .start()
-        })
-        .collect();
-    run_together(children);
-    assert_eq!(
-        m.read_pod::<u64>(COUNTER).unwrap(),
-        CHILDREN as u64 * INCREMENTS
-    );
+    let counted = counted_by_children(&m, || {
+        common::child("child", "sysv-count")
+            .arg("ID", set.id())
+            .fd(fd.as_fd(), 10)
+    });
+    assert_eq!(counted, CHILDREN as u64 * INCREMENTS);
     assert_eq!(set.get(0).unwrap(), 1);
 }
 

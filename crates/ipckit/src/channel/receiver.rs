@@ -66,23 +66,9 @@ struct Found {
     flags: u32,
 }
 
+super::wait::end_methods!(Receiver);
+
 impl Receiver {
-    /// How this end waits from now on (this end only: the others keep theirs).
-    pub fn set_wait(&mut self, wait: Wait) {
-        self.waiter.wait = wait;
-    }
-
-    /// How this end waits: the channel creator's [`Options::wait`](super::Options::wait),
-    /// whichever way the end was reached, until [`set_wait`](Receiver::set_wait) changes it.
-    pub fn wait_mode(&self) -> Wait {
-        self.waiter.wait
-    }
-
-    /// The largest message that travels in the ring; larger ones go as bulk.
-    pub fn slot_size(&self) -> usize {
-        self.shared.slot_size
-    }
-
     /// A pollable channel's descriptor for an event loop (an epoll set holding the
     /// channel's eventfd and its socket): readable when a message may be waiting, or
     /// when every sender is gone (a sender killed with `SIGKILL` included). When it is

@@ -44,23 +44,9 @@ impl Peer for SenderPeer<'_> {
     }
 }
 
+super::wait::end_methods!(Sender);
+
 impl Sender {
-    /// How this end waits from now on (this end only: the others keep theirs).
-    pub fn set_wait(&mut self, wait: Wait) {
-        self.waiter.wait = wait;
-    }
-
-    /// How this end waits: the channel creator's [`Options::wait`](super::Options::wait),
-    /// whichever way the end was reached, until [`set_wait`](Sender::set_wait) changes it.
-    pub fn wait_mode(&self) -> Wait {
-        self.waiter.wait
-    }
-
-    /// The largest message that travels in the ring; larger ones go as bulk.
-    pub fn slot_size(&self) -> usize {
-        self.shared.slot_size
-    }
-
     /// `fcntl(F_DUPFD_CLOEXEC)` of this end's socket (and eventfd): a second sender on the
     /// same channel (same process; for another process pass it on with
     /// [`send_over`](Sender::send_over)), waiting as this one does. Only with

@@ -425,3 +425,29 @@ fn last<T>(e: crate::Error, mut ready: impl FnMut() -> Option<T>) -> Result<Opti
         None => Err(e),
     }
 }
+
+/// The methods both ends have alike: how the end waits ([`Waiter`]) and the ring's slot size
+/// (`Shared`). One body for [`Sender`](super::Sender) and [`Receiver`](super::Receiver).
+macro_rules! end_methods {
+    ($end:ident) => {
+        impl $end {
+            /// How this end waits from now on (this end only: the others keep theirs).
+            pub fn set_wait(&mut self, wait: Wait) {
+                self.waiter.wait = wait;
+            }
+
+            /// How this end waits: the channel creator's
+            /// [`Options::wait`](super::Options::wait), whichever way the end was reached,
+            /// until [`set_wait`](Self::set_wait) changes it.
+            pub fn wait_mode(&self) -> Wait {
+                self.waiter.wait
+            }
+
+            /// The largest message that travels in the ring; larger ones go as bulk.
+            pub fn slot_size(&self) -> usize {
+                self.shared.slot_size
+            }
+        }
+    };
+}
+pub(super) use end_methods;

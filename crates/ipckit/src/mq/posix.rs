@@ -45,11 +45,25 @@ use rustix::event::PollFlags;
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::name;
-use crate::object::{Access, DEFAULT_MODE, Ownership, check_mode};
+use crate::object::{Access, DEFAULT_MODE, PosixKind, PosixName, check_mode, file_id};
 use crate::poll::{self, Deadline};
 
 /// The highest priority plus one (`MQ_PRIO_MAX` on Linux).
 pub const PRIO_MAX: u32 = 32768;
+
+/// What [`PosixName`] needs to remove a POSIX message queue's name.
+static KIND: PosixKind = PosixKind {
+    removing: "removing POSIX message queue",
+    changed: "the name no longer refers to this queue (removed, and perhaps made again)",
+    changed_hint: None,
+    path: mq_file,
+    unlink: remove,
+};
+
+/// The file a name leads to where the mqueue filesystem is mounted: `/dev/mqueue/NAME`.
+fn mq_file(name: &str) -> String {
+    format!("/dev/mqueue/{}", name.trim_start_matches('/'))
+}
 
 /// How [`PosixMq::create`] makes a queue: its limits, fixed for its life, and its mode. The
 /// default is what Linux allows any process: 10 messages of up to 8192 bytes, mode `0o600`.
@@ -112,10 +126,9 @@ pub struct QueueStat {
 #[derive(Debug)]
 pub struct PosixMq {
     fd: OwnedFd,
-    name: String,
+    name: PosixName,
     msg_size: usize,
     access: Access,
-    owner: Ownership,
 }
 
 crate::impl_fd!(PosixMq, fd);
@@ -170,10 +183,9 @@ impl PosixMq {
         })?;
         let q = PosixMq {
             fd,
-            name: name.to_string(),
+            name: PosixName::created(name, &KIND),
             msg_size,
             access: Access::ReadWrite,
-            owner: Ownership::created(),
         };
         // mq_open applies the umask; the mode asked for is the mode set (a failure here drops
         // `q`, which unlinks the queue again).
@@ -202,53 +214,18 @@ impl PosixMq {
         })?;
         let mut q = PosixMq {
             fd,
-            name: name.to_string(),
+            name: PosixName::joined(name, &KIND),
             msg_size: 0,
             access,
-            owner: Ownership::joined(),
         };
         q.msg_size = q.stat()?.msg_size;
         Ok(q)
-    }
-
-    /// The queue's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// What the handle may do: `ReadWrite` for a creator, what [`open`](PosixMq::open) was
     /// given otherwise (the kernel refuses the rest with EBADF).
     pub fn access(&self) -> Access {
         self.access
-    }
-
-    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`remove`](PosixMq::remove) on a handle that
-    /// [`open`](PosixMq::open)s it, or [`posix::remove`](remove) by name.
-    #[must_use]
-    pub fn persist(mut self) -> Self {
-        self.owner.release();
-        self
-    }
-
-    /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
-    /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
-    /// open keep working until closed. Fails with
-    /// [`ErrorKind::Changed`] when the name was removed and made
-    /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
-    /// and leaves that queue alone.
-    /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.owner.release();
-        if !self.name_is_ours() {
-            return Err(Error::new(
-                ErrorKind::Changed,
-                "removing POSIX message queue",
-                "the name no longer refers to this queue (removed, and perhaps made again)",
-            )
-            .object(&self.name));
-        }
-        remove(&self.name)
     }
 
     /// `mq_getattr(mqdes, &attr)`: the limits and the number of messages waiting.
@@ -466,24 +443,33 @@ impl PosixMq {
     /// Whether the name still leads to this queue. Only the mqueue filesystem can tell; when it
     /// is not mounted at `/dev/mqueue`, the name is taken to be ours.
     fn name_is_ours(&self) -> bool {
-        if !mqueue_mounted() {
-            return true;
-        }
-        let Ok(mine) = rustix::fs::fstat(&self.fd) else {
-            return true;
-        };
-        let path = format!("/dev/mqueue/{}", self.name.trim_start_matches('/'));
-        rustix::fs::lstat(path.as_str())
-            .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
+        !mqueue_mounted() || file_id(&self.fd).is_none_or(|id| self.name.leads_to(id))
     }
+}
+
+crate::object::posix_named_methods! {
+    PosixMq,
+    /// The queue's name.
+    name,
+    /// Keeps the queue after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](PosixMq::remove) on a handle that
+    /// [`open`](PosixMq::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    persist,
+    /// `mq_unlink(name)`, if the name still refers to this queue: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixMq::open) removes it too). Handles still
+    /// open keep working until closed. Fails with
+    /// [`ErrorKind::Changed`] when the name was removed and made
+    /// again since (told apart only where the mqueue filesystem is mounted at `/dev/mqueue`),
+    /// and leaves that queue alone.
+    /// See [mq_unlink(3)](https://man7.org/linux/man-pages/man3/mq_unlink.3.html).
+    remove,
 }
 
 impl Drop for PosixMq {
     fn drop(&mut self) {
         // The creator removes its queue, never one made again under the same name.
-        if self.owner.owns() && self.name_is_ours() {
-            let _ = remove(&self.name);
-        }
+        self.name.drop_owned(|| self.name_is_ours());
     }
 }
 

@@ -36,3 +36,32 @@ pub mod posix;
 pub mod sysv;
 
 pub(crate) use crate::object::check_mode;
+
+use crate::object::DEFAULT_MODE;
+
+/// How [`PosixShm::create`](posix::PosixShm::create) and
+/// [`SysvShm::create`](sysv::SysvShm::create) make shared memory: its size (no default:
+/// `Options::new(len)`) and mode (`0o600` unless [`mode`](Options::mode) says otherwise). The
+/// same type is [`posix::Options`] and [`sysv::Options`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    len: usize,
+    mode: u32,
+}
+
+impl Options {
+    /// An object (segment) of `len` zeroed bytes, mode `0o600`.
+    pub fn new(len: usize) -> Self {
+        Options {
+            len,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them
+    /// (POSIX shared memory is given them again with `fchmod`; System V IPC has no umask).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}

@@ -37,36 +37,30 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
-use crate::object::{Access, DEFAULT_MODE, Ownership};
+use crate::object::{Access, PosixKind, PosixName, file_id};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
 /// Where Linux keeps POSIX shared-memory objects (glibc and rustix both open `/dev/shm/NAME`).
 const SHM_DIR: &str = "/dev/shm";
 
-/// How [`PosixShm::create`] makes an object: its size (no default: `Options::new(len)`) and
-/// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    len: usize,
-    mode: u32,
+/// What [`PosixName`] needs to remove a POSIX shared-memory name.
+static KIND: PosixKind = PosixKind {
+    removing: "removing POSIX shared memory",
+    changed: "the name no longer refers to this object (removed, and perhaps made again)",
+    changed_hint: None,
+    path: shm_file,
+    unlink: remove,
+};
+
+/// The file a name leads to: `/dev/shm/NAME`.
+fn shm_file(name: &str) -> String {
+    format!("{SHM_DIR}{name}")
 }
 
-impl Options {
-    /// An object of `len` zeroed bytes, mode `0o600`.
-    pub fn new(len: usize) -> Self {
-        Options {
-            len,
-            mode: DEFAULT_MODE,
-        }
-    }
-
-    /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-}
+/// How [`PosixShm::create`] makes an object: its size and mode (the one
+/// [`shm::Options`](crate::shm::Options) of both shared-memory kinds).
+pub use super::Options;
 
 /// An open POSIX shared-memory object. The handle that created it unlinks the name on drop
 /// (only if the name still refers to the object it made) unless
@@ -74,9 +68,8 @@ impl Options {
 #[derive(Debug)]
 pub struct PosixShm {
     fd: OwnedFd,
-    name: String,
+    name: PosixName,
     access: Access,
-    owner: Ownership,
 }
 
 crate::impl_fd!(PosixShm, fd);
@@ -112,9 +105,8 @@ impl PosixShm {
         // From here on, a failure drops `shm`, which unlinks what was made.
         let shm = PosixShm {
             fd,
-            name: name.to_string(),
+            name: PosixName::created(name, &KIND),
             access: Access::ReadWrite,
-            owner: Ownership::created(),
         };
         rustix::fs::ftruncate(&shm.fd, len as u64).map_err(|e| {
             Error::os("sizing POSIX shared memory", e)
@@ -165,15 +157,9 @@ impl PosixShm {
         })?;
         Ok(PosixShm {
             fd,
-            name: name.to_string(),
+            name: PosixName::joined(name, &KIND),
             access,
-            owner: Ownership::joined(),
         })
-    }
-
-    /// The object's name, as given (`/something`).
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// How the handle has it open, and so how [`map`](PosixShm::map) maps it
@@ -205,42 +191,9 @@ impl PosixShm {
             .map_err(|e| e.object(format!("POSIX shared memory {} ({len} bytes)", self.name)))
     }
 
-    /// Keeps the object after this handle is dropped: the one way to let it outlive its
-    /// creator. Remove it later with [`remove`](PosixShm::remove) on a handle that
-    /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
-    #[must_use]
-    pub fn persist(mut self) -> Self {
-        self.owner.release();
-        self
-    }
-
-    /// `shm_unlink(name)`, if the name still refers to this object: removes the name now,
-    /// whoever created it (a handle from [`open`](PosixShm::open) removes it too). Processes
-    /// that have the object open or mapped keep using it; it is freed when the last lets go.
-    /// Fails with [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed
-    /// and made again since, and leaves that object alone.
-    /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.owner.release();
-        if !self.name_is_ours() {
-            return Err(Error::new(
-                crate::ErrorKind::Changed,
-                "removing POSIX shared memory",
-                "the name no longer refers to this object (removed, and perhaps made again)",
-            )
-            .object(&self.name));
-        }
-        remove(&self.name)
-    }
-
     /// True when the name still refers to the object this handle has open.
     fn name_is_ours(&self) -> bool {
-        let Ok(mine) = rustix::fs::fstat(&self.fd) else {
-            return false;
-        };
-        let path = format!("{SHM_DIR}{}", self.name);
-        rustix::fs::lstat(path.as_str())
-            .is_ok_and(|st| (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino))
+        file_id(&self.fd).is_some_and(|id| self.name.leads_to(id))
     }
 }
 
@@ -268,11 +221,27 @@ pub fn remove(name: &str) -> Result<()> {
     })
 }
 
+crate::object::posix_named_methods! {
+    PosixShm,
+    /// The object's name, as given (`/something`).
+    name,
+    /// Keeps the object after this handle is dropped: the one way to let it outlive its
+    /// creator. Remove it later with [`remove`](PosixShm::remove) on a handle that
+    /// [`open`](PosixShm::open)s it, or [`posix::remove`](remove) by name.
+    #[must_use]
+    persist,
+    /// `shm_unlink(name)`, if the name still refers to this object: removes the name now,
+    /// whoever created it (a handle from [`open`](PosixShm::open) removes it too). Processes
+    /// that have the object open or mapped keep using it; it is freed when the last lets go.
+    /// Fails with [`ErrorKind::Changed`](crate::ErrorKind::Changed) when the name was removed
+    /// and made again since, and leaves that object alone.
+    /// See [shm_unlink(3)](https://man7.org/linux/man-pages/man3/shm_unlink.3.html).
+    remove,
+}
+
 impl Drop for PosixShm {
     fn drop(&mut self) {
         // Only what this handle made: the name may have been unlinked and reused since.
-        if self.owner.owns() && self.name_is_ours() {
-            let _ = rustix::shm::unlink(self.name.as_str());
-        }
+        self.name.drop_owned(|| self.name_is_ours());
     }
 }

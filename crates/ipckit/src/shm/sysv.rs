@@ -44,36 +44,16 @@ use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, ipc_time as time};
+use crate::object::{Access, Ownership, Pid, ipc_time as time};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
 /// `SHM_DEST` (Linux): the segment is marked for removal when its last attachment goes.
 const SHM_DEST: u32 = 0o1000;
 
-/// How [`SysvShm::create`] makes a segment: its size (no default: `Options::new(len)`) and
-/// mode (`0o600` unless [`mode`](Options::mode) says otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    len: usize,
-    mode: u32,
-}
-
-impl Options {
-    /// A segment of `len` zeroed bytes, mode `0o600`.
-    pub fn new(len: usize) -> Self {
-        Options {
-            len,
-            mode: DEFAULT_MODE,
-        }
-    }
-
-    /// The permission bits (at most `0o777`), exact: System V IPC has no umask.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-}
+/// How [`SysvShm::create`] makes a segment: its size and mode (the one
+/// [`shm::Options`](crate::shm::Options) of both shared-memory kinds).
+pub use super::Options;
 
 /// A System V shared-memory segment, known by its id. The handle that created it removes it
 /// (`IPC_RMID`) on drop unless [`persist`](SysvShm::persist)ed; one that opened it never does.

@@ -48,13 +48,24 @@ use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::error::{Context, Errno, Error, ErrorKind, Result};
 use crate::name;
-use crate::object::{DEFAULT_MODE, Ownership, check_mode};
+use crate::object::{DEFAULT_MODE, FileId, PosixKind, PosixName, check_mode};
 use crate::poll::Deadline;
 use crate::shm::mapping::Mapping;
 use crate::sync::{CLOCK, Until, last_errno, sem_clockwait};
 
 /// The largest value a POSIX semaphore holds (`SEM_VALUE_MAX`).
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// What [`PosixName`] needs to remove a POSIX semaphore's name.
+static KIND: PosixKind = PosixKind {
+    removing: "removing POSIX semaphore",
+    changed: "the name refers to another semaphore now",
+    changed_hint: Some(
+        "it was removed and made again: remove it by name (sem_posix::remove) if it is yours",
+    ),
+    path: sem_file,
+    unlink: remove,
+};
 
 /// The operations both kinds share: one implementation over a `sem_t` pointer, with the words
 /// that name the semaphore in errors.
@@ -222,11 +233,10 @@ impl Options {
 #[derive(Debug)]
 pub struct PosixSem {
     sem: Sem,
-    name: String,
-    owner: Ownership,
+    name: PosixName,
     /// The file glibc made for it (`/dev/shm/sem.NAME`): drop unlinks only while the name still
     /// leads there, never a semaphore someone made again under the same name.
-    made: Option<(u64, u64)>,
+    made: Option<FileId>,
 }
 
 // SAFETY: a sem_t is made to be used from any thread at once (the operations are atomic), and
@@ -272,8 +282,7 @@ impl PosixSem {
                 ptr: p,
                 label: name.to_string(),
             },
-            name: name.to_string(),
-            owner: Ownership::created(),
+            name: PosixName::created(name, &KIND),
             made: None,
         };
         sem.made = Some(set_exact_mode(name, opts.mode)?);
@@ -304,60 +313,38 @@ impl PosixSem {
                 ptr: p,
                 label: name.to_string(),
             },
-            name: name.to_string(),
-            owner: Ownership::joined(),
+            name: PosixName::joined(name, &KIND),
             made: None,
         })
-    }
-
-    /// The semaphore's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Keeps the name after this handle is dropped: the one way to let the semaphore outlive
-    /// its creator. Remove it later with [`remove`] (or [`PosixSem::remove`] on a handle).
-    #[must_use = "persist gives the handle back: dropping it closes the semaphore"]
-    pub fn persist(mut self) -> Self {
-        self.owner.release();
-        self
-    }
-
-    /// `sem_unlink(name)`: removes the name now, if it still refers to the semaphore this
-    /// handle has open (one made again under the same name is left alone and reported with
-    /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
-    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
-    pub fn remove(mut self) -> Result<()> {
-        self.owner.release();
-        if !self.name_is_ours() {
-            return Err(Error::new(
-                ErrorKind::Changed,
-                "removing POSIX semaphore",
-                "the name refers to another semaphore now",
-            )
-            .object(&self.name)
-            .hint("it was removed and made again: remove it by name (sem_posix::remove) if it is yours"));
-        }
-        remove(&self.name)
     }
 
     /// True while the name leads to the file of the semaphore this handle has open (for an
     /// opener, whatever the name leads to: it did not record which file it opened).
     fn name_is_ours(&self) -> bool {
-        self.made.is_none_or(|made| {
-            rustix::fs::lstat(sem_file(&self.name).as_str())
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == made)
-        })
+        self.made.is_none_or(|made| self.name.leads_to(made))
     }
+}
+
+crate::object::posix_named_methods! {
+    PosixSem,
+    /// The semaphore's name.
+    name,
+    /// Keeps the name after this handle is dropped: the one way to let the semaphore outlive
+    /// its creator. Remove it later with [`remove`] (or [`PosixSem::remove`] on a handle).
+    #[must_use = "persist gives the handle back: dropping it closes the semaphore"]
+    persist,
+    /// `sem_unlink(name)`: removes the name now, if it still refers to the semaphore this
+    /// handle has open (one made again under the same name is left alone and reported with
+    /// [`ErrorKind::Changed`]). Processes that have it open keep using it until they close it.
+    /// See [sem_unlink(3)](https://man7.org/linux/man-pages/man3/sem_unlink.3.html).
+    remove,
 }
 
 impl Drop for PosixSem {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from sem_open and is closed only here.
         unsafe { libc::sem_close(self.sem.ptr) };
-        if self.owner.owns() && self.name_is_ours() {
-            let _ = remove(&self.name);
-        }
+        self.name.drop_owned(|| self.name_is_ours());
     }
 }
 
@@ -384,7 +371,7 @@ fn sem_file(name: &str) -> String {
 /// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
 /// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
 /// Returns the file's (device, inode), the semaphore's identity.
-fn set_exact_mode(name: &str, mode: u32) -> Result<(u64, u64)> {
+fn set_exact_mode(name: &str, mode: u32) -> Result<FileId> {
     let op = "setting mode of POSIX semaphore";
     let path = sem_file(name);
     let pinned = rustix::fs::open(

@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::object::{DEFAULT_MODE, Ownership, Pid, check_mode};
+use crate::object::{DEFAULT_MODE, Ownership, Pid, check_mode, ipc_time};
 use crate::poll::Deadline;
 use crate::sync::{last_errno, relative};
 
@@ -638,17 +638,11 @@ fn stat(id: i32, op: &'static str) -> Result<SemStat> {
             .object(format!("id {id}"))
             .hint_if(Errno::INVAL, "no set has this id (see ipcs -s)"));
     }
-    let key = match ds.sem_perm.__key {
-        libc::IPC_PRIVATE => SysvKey::Private,
-        k => SysvKey::Key(k),
-    };
-    let time =
-        |t: libc::time_t| (t > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64));
     Ok(SemStat {
-        key,
+        key: SysvKey::from_raw(ds.sem_perm.__key),
         nsems: ds.sem_nsems as usize,
-        otime: time(ds.sem_otime),
-        ctime: time(ds.sem_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
+        otime: ipc_time(ds.sem_otime),
+        ctime: ipc_time(ds.sem_ctime).unwrap_or(SystemTime::UNIX_EPOCH),
         mode: u32::from(ds.sem_perm.mode) & 0o777,
         uid: ds.sem_perm.uid,
         gid: ds.sem_perm.gid,

@@ -106,6 +106,32 @@ fn too_small(op: &'static str, what: &str, len: usize, need: usize) -> Error {
     .hint("map at least footprint() bytes")
 }
 
+/// What `init` and `attach` of both kinds check first: the mapping holds `need` bytes (the
+/// footprint of `what`).
+fn check_fits(op: &'static str, what: &str, mapping: &Mapping, need: usize) -> Result<()> {
+    if mapping.len() < need {
+        return Err(too_small(op, what, mapping.len(), need));
+    }
+    Ok(())
+}
+
+/// Writes `T`'s type tag at `offset` (before the marker that publishes it).
+fn write_tag<T>(mapping: &Mapping, offset: usize) -> Result<()> {
+    mapping
+        .atomic_u64(offset)?
+        .store(tag::<T>(), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Refuses memory whose type tag at `offset` is not `T`'s (read after the marker).
+fn check_tag<T>(op: &'static str, mapping: &Mapping, offset: usize) -> Result<()> {
+    let found = mapping.atomic_u64(offset)?.load(Ordering::Relaxed);
+    if found != tag::<T>() {
+        return Err(wrong_type(op, found, tag::<T>()));
+    }
+    Ok(())
+}
+
 fn wrong_type(op: &'static str, found: u64, want: u64) -> Error {
     Error::new(
         ErrorKind::InvalidInput,
@@ -117,6 +143,18 @@ fn wrong_type(op: &'static str, found: u64, want: u64) -> Error {
         ),
     )
     .hint("attach with the type the memory was initialised with")
+}
+
+/// The Debug of both handles: the kind, the value's type and the mapping's length.
+fn debug_handle<T>(
+    f: &mut std::fmt::Formatter<'_>,
+    kind: &str,
+    mapping: &Mapping,
+) -> std::fmt::Result {
+    f.debug_struct(kind)
+        .field("type", &std::any::type_name::<T>())
+        .field("len", &mapping.len())
+        .finish_non_exhaustive()
 }
 
 /// A `T` behind a robust, process-shared mutex, in a mapping this handle owns (unmapped on
@@ -138,10 +176,7 @@ unsafe impl<T: Pod + Send> Sync for SharedMutex<T> {}
 
 impl<T: Pod> std::fmt::Debug for SharedMutex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedMutex")
-            .field("type", &std::any::type_name::<T>())
-            .field("len", &self.mapping.len())
-            .finish_non_exhaustive()
+        debug_handle::<T>(f, "SharedMutex", &self.mapping)
     }
 }
 
@@ -168,20 +203,15 @@ impl<T: Pod> SharedMutex<T> {
     /// be writable and hold [`footprint`](SharedMutex::footprint) bytes.
     /// See [pthread_mutex_init(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_init.3p.html).
     pub fn init(mapping: Mapping, value: T) -> Result<Self> {
-        let op = "initialising shared mutex";
-        if mapping.len() < Self::footprint() {
-            return Err(too_small(
-                op,
-                "this SharedMutex",
-                mapping.len(),
-                Self::footprint(),
-            ));
-        }
+        check_fits(
+            "initialising shared mutex",
+            "this SharedMutex",
+            &mapping,
+            Self::footprint(),
+        )?;
         // The tag and the value first: the mutex's marker, written last with Release, is what
         // `attach` checks, so a process that sees it sees them too.
-        mapping
-            .atomic_u64(Self::tag_offset())?
-            .store(tag::<T>(), Ordering::Relaxed);
+        write_tag::<T>(&mapping, Self::tag_offset())?;
         mapping.write_pod(Self::data_offset(), &value)?;
         let raw = RawMutex::init(&mapping, 0)?;
         Self::with(mapping, raw)
@@ -192,21 +222,9 @@ impl<T: Pod> SharedMutex<T> {
     /// type of another size or alignment, is refused with [`ErrorKind::InvalidInput`].
     pub fn attach(mapping: Mapping) -> Result<Self> {
         let op = "attaching to shared mutex";
-        if mapping.len() < Self::footprint() {
-            return Err(too_small(
-                op,
-                "this SharedMutex",
-                mapping.len(),
-                Self::footprint(),
-            ));
-        }
+        check_fits(op, "this SharedMutex", &mapping, Self::footprint())?;
         let raw = RawMutex::attach(&mapping, 0)?;
-        let found = mapping
-            .atomic_u64(Self::tag_offset())?
-            .load(Ordering::Relaxed);
-        if found != tag::<T>() {
-            return Err(wrong_type(op, found, tag::<T>()));
-        }
+        check_tag::<T>(op, &mapping, Self::tag_offset())?;
         Self::with(mapping, raw)
     }
 
@@ -374,10 +392,7 @@ unsafe impl<T: Pod + Send> Sync for Shared<T> {}
 
 impl<T: Pod> std::fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("type", &std::any::type_name::<T>())
-            .field("len", &self.mapping.len())
-            .finish_non_exhaustive()
+        debug_handle::<T>(f, "Shared", &self.mapping)
     }
 }
 
@@ -416,20 +431,15 @@ impl<T: Pod> Shared<T> {
     /// once, before other processes [`attach`](Shared::attach). The mapping must be writable
     /// and hold [`footprint`](Shared::footprint) bytes. No system call.
     pub fn init(mapping: Mapping, value: T) -> Result<Self> {
-        let op = "initialising shared value";
-        if mapping.len() < Self::footprint() {
-            return Err(too_small(
-                op,
-                "this Shared value",
-                mapping.len(),
-                Self::footprint(),
-            ));
-        }
+        check_fits(
+            "initialising shared value",
+            "this Shared value",
+            &mapping,
+            Self::footprint(),
+        )?;
         let magic = mapping.atomic_u32(0)?;
         magic.store(0, Ordering::Relaxed);
-        mapping
-            .atomic_u64(SHARED_TAG)?
-            .store(tag::<T>(), Ordering::Relaxed);
+        write_tag::<T>(&mapping, SHARED_TAG)?;
         let shared = Self::with(mapping)?;
         shared.store(value);
         // Release: a process that sees the marker sees the tag and the value.
@@ -445,14 +455,7 @@ impl<T: Pod> Shared<T> {
     /// or alignment, is refused with [`ErrorKind::InvalidInput`]. No system call.
     pub fn attach(mapping: Mapping) -> Result<Self> {
         let op = "attaching to shared value";
-        if mapping.len() < Self::footprint() {
-            return Err(too_small(
-                op,
-                "this Shared value",
-                mapping.len(),
-                Self::footprint(),
-            ));
-        }
+        check_fits(op, "this Shared value", &mapping, Self::footprint())?;
         if mapping.atomic_u32(0)?.load(Ordering::Acquire) != SHARED_MAGIC {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -461,10 +464,7 @@ impl<T: Pod> Shared<T> {
             )
             .hint("initialise it first (init) in one process, then attach in the others"));
         }
-        let found = mapping.atomic_u64(SHARED_TAG)?.load(Ordering::Relaxed);
-        if found != tag::<T>() {
-            return Err(wrong_type(op, found, tag::<T>()));
-        }
+        check_tag::<T>(op, &mapping, SHARED_TAG)?;
         Self::with(mapping)
     }
 

@@ -4,7 +4,7 @@
 //! handling is `ipckit_spawn`'s; this adds the test binary's arguments and panics for errors.
 #![allow(dead_code)]
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -140,4 +140,48 @@ pub fn read_to_eof(r: &mut impl ipckit::transport::TimedRead) -> Vec<u8> {
             None => panic!("no end of stream within {T:?}"),
         }
     }
+}
+
+/// Shared memory for a test: a memfd of `len` bytes (given to children, as descriptor 10) and
+/// the parent's mapping of it. It has no name, so nothing can leak.
+pub fn memfd(name: &str, len: usize) -> (OwnedFd, ipckit::shm::mapping::Mapping) {
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC).expect("memfd_create");
+    rustix::fs::ftruncate(&fd, len as u64).unwrap();
+    let m = ipckit::shm::mapping::Mapping::map_fd(&fd, len, ipckit::Access::ReadWrite).unwrap();
+    (fd, m)
+}
+
+/// Child side: the parent's [`memfd`] of `len` bytes, at descriptor 10, mapped.
+pub fn child_mapping(len: usize) -> ipckit::shm::mapping::Mapping {
+    // SAFETY: the parent put a memfd at descriptor 10 for this child.
+    let fd = unsafe { OwnedFd::from_raw_fd(10) };
+    ipckit::shm::mapping::Mapping::map_fd(&fd, len, ipckit::Access::ReadWrite).unwrap()
+}
+
+/// Child side: says "ready" and waits for "go", so that the children [`run_together`] starts
+/// overlap.
+pub fn start_together() {
+    say("ready");
+    assert_eq!(hear(), "go");
+}
+
+/// Parent side: lets the children waiting in [`start_together`] go at once, and waits for them.
+pub fn run_together(mut children: Vec<Child>) {
+    for c in &mut children {
+        assert_eq!(c.line(), "ready");
+    }
+    for c in &mut children {
+        c.tell("go");
+    }
+    for c in children {
+        c.success();
+    }
+}
+
+/// Parent side: a child started as `role` with `fd` as its descriptor 10 that took a lock in
+/// that memory and said "locked", to be killed holding it.
+pub fn lock_holder<'a>(role: &str, fd: BorrowedFd<'a>) -> Child {
+    let mut holder = child("child", role).fd(fd, 10).start();
+    assert_eq!(holder.line(), "locked");
+    holder
 }
