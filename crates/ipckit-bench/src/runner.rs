@@ -294,7 +294,7 @@ fn watchdog(
     std::thread::spawn(move || {
         let exited = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match pidfd.wait_exit(Some(left.min(TICK))) {
+            match pidfd.wait_exit_timeout(left.min(TICK)) {
                 Ok(false) if interrupt.load(Ordering::SeqCst) => {
                     let _ = pidfd.send_signal(libc::SIGKILL);
                     stop.store(true, Ordering::SeqCst);
@@ -339,7 +339,7 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     }
     // The peer is done or dying; reap it, by force if it lingers.
     let reaped = PidFd::open(pid)
-        .and_then(|p| p.wait_exit(Some(Duration::from_secs(5))))
+        .and_then(|p| p.wait_exit_timeout(Duration::from_secs(5)))
         .unwrap_or(false);
     if !reaped {
         let _ = child.kill();
@@ -400,7 +400,7 @@ fn measure(
     // would give the peer an end-of-stream of its own to report).
     let word = peer_word(ctl);
     let gone = PidFd::open(pid)
-        .and_then(|p| p.wait_exit(Some(Duration::from_millis(100))))
+        .and_then(|p| p.wait_exit_timeout(Duration::from_millis(100)))
         .unwrap_or(false);
     drop(link);
     let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);

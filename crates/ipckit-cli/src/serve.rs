@@ -131,7 +131,7 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
             };
             // Non-blocking, so waiting for a writer happens in the poll loop, where a signal
             // or the timeout can end it.
-            let reader = fifo::open_read_nonblocking(p)?;
+            let reader = fifo::try_open_read(p)?;
             Server::Fifo {
                 path: p.clone(),
                 reader,
@@ -325,7 +325,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                         if done || (!args.listen && args.count.is_none()) {
                             return Ok(());
                         }
-                        *reader = fifo::open_read_nonblocking(&*path)?;
+                        *reader = fifo::try_open_read(&*path)?;
                         false
                     } else {
                         fifo_pending.extend_from_slice(&chunk[..n.unwrap_or(0)]);

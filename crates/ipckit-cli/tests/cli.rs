@@ -71,7 +71,7 @@ impl Proc {
 
     fn wait(&mut self) -> ExitStatus {
         assert!(
-            self.pidfd.wait_exit(Some(T)).unwrap(),
+            self.pidfd.wait_exit_timeout(T).unwrap(),
             "ipckit did not exit within {T:?}"
         );
         self.child.wait().unwrap()

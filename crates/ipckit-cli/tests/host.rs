@@ -642,8 +642,8 @@ fn fifos_and_pipes_are_listed_with_their_readers_and_writers() {
         .unwrap();
     let path = dir.path().join("f");
     let fifo = ipckit::stream::fifo::Fifo::create(&path, 0o600).unwrap();
-    let reader = ipckit::stream::fifo::open_read_nonblocking(&path).unwrap();
-    let writer = ipckit::stream::fifo::open_write_nonblocking(&path).unwrap();
+    let reader = ipckit::stream::fifo::try_open_read(&path).unwrap();
+    let writer = ipckit::stream::fifo::try_open_write(&path).unwrap();
     let me = u64::from(std::process::id());
 
     let out = ipckit(&[

@@ -317,7 +317,7 @@ impl Child {
         if let Some(st) = self.reaped {
             return Ok(st);
         }
-        if !self.pidfd.wait_exit(Some(T))? {
+        if !self.pidfd.wait_exit_timeout(T)? {
             return Err(format!(
                 "child {} ({}) did not exit within {T:?}",
                 self.pid(),
@@ -366,7 +366,7 @@ impl Drop for Child {
             let _ = self.pidfd.send_signal(libc::SIGKILL);
             // Reap only a child that exited: one stuck in the kernel (D state) must not hang
             // the lab; it is reaped by init when the lab exits.
-            if self.pidfd.wait_exit(Some(T)).unwrap_or(false) {
+            if self.pidfd.wait_exit_timeout(T).unwrap_or(false) {
                 let _ = self.child.wait();
             }
         }

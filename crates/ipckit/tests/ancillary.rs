@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use common::{T, say};
 use ipckit::ErrorKind;
 use ipckit::socket::ancillary::{self, Credentials};
-use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixListener, UnixStream};
+use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream};
 use ipckit::stream::pipe::{self, PipeWriter};
 
 #[test]
@@ -166,4 +166,27 @@ fn more_descriptors_than_asked_for_are_closed_too() {
     // Three fit in the control buffer's alignment slack (no MSG_CTRUNC), but only one was
     // asked for.
     child_gets_more_descriptors_than_it_asked_for(3);
+}
+
+#[test]
+fn timed_receive_reports_nothing_and_truncation_keeps_the_count() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut buf = [0u8; 4];
+    assert!(ancillary::try_recv(&b, &mut buf, 1).unwrap().is_none());
+    assert!(
+        ancillary::recv_timeout(&b, &mut buf, 1, std::time::Duration::from_millis(20))
+            .unwrap()
+            .is_none()
+    );
+    let (r, _w) = pipe::pipe().unwrap();
+    ancillary::send_fds(&a, b"xy", &[r.as_fd(), r.as_fd()]).unwrap();
+    // No room asked for, two sent: Truncated (both closed), the two data bytes counted.
+    let err = ancillary::recv_deadline(&b, &mut buf, 0, ipckit::Deadline::after(T)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(2));
+    let (c, d) = UnixSeqpacket::pair().unwrap();
+    c.send(b"longer than four").unwrap();
+    let err = ancillary::recv_timeout(&d, &mut buf, 0, T).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(4));
 }

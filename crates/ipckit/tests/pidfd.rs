@@ -24,11 +24,11 @@ fn a_pidfd_becomes_readable_at_child_exit() {
     let mut child = common::child("child", "wait-then-exit").start();
     assert_eq!(child.line(), "ready");
     let pidfd = PidFd::open(child.pid()).unwrap();
-    assert!(!pidfd.has_exited().unwrap(), "alive: not readable");
-    assert!(!pidfd.wait_exit(Some(Duration::from_millis(50))).unwrap());
+    assert!(!pidfd.try_wait_exit().unwrap(), "alive: not readable");
+    assert!(!pidfd.wait_exit_timeout(Duration::from_millis(50)).unwrap());
     child.tell("exit");
     assert!(
-        pidfd.wait_exit(Some(T)).unwrap(),
+        pidfd.wait_exit_timeout(T).unwrap(),
         "readable once the child exits"
     );
     assert!(child.wait().success());
@@ -40,7 +40,7 @@ fn a_pidfd_signals_exactly_its_process() {
     assert_eq!(child.line(), "ready");
     let pidfd = PidFd::open(child.pid()).unwrap();
     pidfd.send_signal(libc::SIGKILL).unwrap();
-    assert!(pidfd.wait_exit(Some(T)).unwrap());
+    assert!(pidfd.wait_exit_timeout(T).unwrap());
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
     // Reaped: its pid may now be reused, and the pidfd refuses to signal anyone else.
@@ -56,4 +56,17 @@ fn bad_pids_are_clear_errors() {
     );
     let err = PidFd::open(i32::MAX).unwrap_err();
     assert_eq!(err.errno(), Some(ipckit::Errno::SRCH));
+}
+
+#[test]
+fn wait_exit_blocks_until_the_exit() {
+    let mut child = common::child("child", "wait-then-exit").start();
+    assert_eq!(child.line(), "ready");
+    let pidfd = PidFd::open(child.pid()).unwrap();
+    assert!(!pidfd.wait_exit_deadline(ipckit::Deadline::now()).unwrap());
+    child.tell("exit");
+    // Bounded by the child, which exits on hearing the line.
+    pidfd.wait_exit().unwrap();
+    assert!(pidfd.try_wait_exit().unwrap());
+    assert!(child.wait().success());
 }

@@ -15,7 +15,7 @@ fn child() {
             // The parent started this process with the signals blocked in every thread.
             let sfd = SignalFd::new(&[signal::rt(1), SIGUSR1]).unwrap();
             say("ready");
-            let i = sfd.read_timeout(Some(T)).unwrap().expect("a signal");
+            let i = sfd.read_timeout(T).unwrap().expect("a signal");
             say(format!("{} {} {} {}", i.signo, i.value, i.pid, i.code));
         }
         "self-pipe" => {
@@ -24,9 +24,9 @@ fn child() {
             drop(sp);
             // Installed again after a drop: the same pipe, nothing stale in it.
             let sp = SelfPipe::install(&[SIGUSR2]).unwrap();
-            assert_eq!(sp.wait(Some(std::time::Duration::ZERO)).unwrap(), None);
+            assert_eq!(sp.try_wait().unwrap(), None);
             say("ready");
-            say(sp.wait(Some(T)).unwrap().expect("a signal").to_string());
+            say(sp.wait_timeout(T).unwrap().expect("a signal").to_string());
         }
         "count" => {
             let sfd = SignalFd::new(&[SIGUSR1, signal::rt(2)]).unwrap();
@@ -122,7 +122,7 @@ fn a_thread_directed_signal_reaches_only_the_thread_that_blocks_it() {
     let pid = std::process::id() as i32;
     let tid = rustix::thread::gettid().as_raw_nonzero().get();
     signal::queue_thread(pid, tid, signal::rt(3), 77).unwrap();
-    let i = sfd.read_timeout(Some(T)).unwrap().expect("the signal");
+    let i = sfd.read_timeout(T).unwrap().expect("the signal");
     assert_eq!(
         (i.signo, i.value, i.pid, i.code),
         (signal::rt(3), 77, pid as u32, libc::SI_QUEUE)

@@ -352,3 +352,44 @@ fn a_datagram_send_to_a_full_receiver_times_out() {
     }
     assert!(sent > 0);
 }
+
+#[test]
+fn try_and_timed_forms_report_nothing_as_none_or_false() {
+    let addr = UnixAddr::abstract_name(ipckit::name::unique("forms").as_bytes());
+    let l = SeqpacketListener::bind(&addr).unwrap();
+    assert!(l.try_accept().unwrap().is_none());
+    let client = UnixSeqpacket::connect_deadline(&addr, ipckit::Deadline::after(T)).unwrap();
+    let server = l
+        .accept_deadline(ipckit::Deadline::after(T))
+        .unwrap()
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(server.try_recv(&mut buf).unwrap(), None);
+    assert_eq!(
+        server
+            .recv_timeout(&mut buf, Duration::from_millis(20))
+            .unwrap(),
+        None
+    );
+    assert!(client.try_send(b"abc").unwrap());
+    assert_eq!(server.recv_timeout(&mut buf, T).unwrap(), Some(3));
+    // A packet larger than the buffer: Truncated, with the count of what arrived.
+    assert!(client.send_timeout(&[7u8; 20], T).unwrap());
+    let err = server.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(8));
+
+    let (a, b) = UnixDatagram::pair().unwrap();
+    assert_eq!(b.try_recv_from(&mut buf).unwrap(), None);
+    // Fill the peer's queue: a try_send then reports false, and nothing is lost.
+    let mut sent = 0;
+    while a.try_send(b"x").unwrap() {
+        sent += 1;
+    }
+    assert!(sent > 0);
+    assert!(!a.send_timeout(b"x", Duration::from_millis(20)).unwrap());
+    assert_eq!(
+        b.recv_deadline(&mut buf, ipckit::Deadline::now()).unwrap(),
+        Some(1)
+    );
+}

@@ -46,7 +46,7 @@ impl Link for EventLink {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let v = self.setup.wait_for(|| self.rx.read_timeout(Some(STEP)))?;
+        let v = self.setup.wait_for(|| self.rx.read_timeout(STEP))?;
         let seq = match v {
             1 => STOP,
             2 => MARK,
@@ -128,7 +128,7 @@ impl Link for SignalLink {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let info = self.setup.wait_for(|| self.sfd.read_timeout(Some(STEP)))?;
+        let info = self.setup.wait_for(|| self.sfd.read_timeout(STEP))?;
         let seq = match info.value {
             -1 => STOP,
             -2 => MARK,

@@ -193,11 +193,8 @@ impl Driver for TcpLoopback {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let port: u16 = ctl.recv()?;
-        let sock = tcp::connect_timeout(
-            &format!("127.0.0.1:{port}"),
-            false,
-            Some(Duration::from_secs(10)),
-        )?;
+        let sock =
+            tcp::connect_timeout(&format!("127.0.0.1:{port}"), false, Duration::from_secs(10))?;
         Ok(Box::new(StreamLink::new(sock, setup)))
     }
 }

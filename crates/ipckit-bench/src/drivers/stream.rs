@@ -132,9 +132,9 @@ impl Driver for Fifo {
         let up = fifo::Fifo::create(dir.path().join("up"), 0o600)?;
         // Each side opens its reading end first, without waiting, so the other's open for
         // writing finds a reader; the reading end blocks again once both are open.
-        let reader = fifo::open_read_nonblocking(up.path())?;
+        let reader = fifo::try_open_read(up.path())?;
         ctl.send(&(down.path(), up.path()))?;
-        let writer = fifo::open_write(down.path(), Some(CONTROL_TIMEOUT))?;
+        let writer = fifo::open_write_timeout(down.path(), CONTROL_TIMEOUT)?;
         ipckit::poll::set_nonblocking(&reader, false)?;
         // Until a writer has opened it, a FIFO reads as end of file: the peer waits for this.
         ctl.send(&"opened")?;
@@ -146,8 +146,8 @@ impl Driver for Fifo {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (down, up): (PathBuf, PathBuf) = ctl.recv()?;
-        let reader = fifo::open_read_nonblocking(&down)?;
-        let writer = fifo::open_write(&up, Some(CONTROL_TIMEOUT))?;
+        let reader = fifo::try_open_read(&down)?;
+        let writer = fifo::open_write_timeout(&up, CONTROL_TIMEOUT)?;
         ipckit::poll::set_nonblocking(&reader, false)?;
         ctl.recv::<String>()?;
         Ok(Box::new(StreamLink::new(Duplex { reader, writer }, setup)))

@@ -332,7 +332,7 @@ fn waker(_args: &Args) -> crate::Result<()> {
             continue;
         }
         let signo = if via == "self-pipe" {
-            pipe.wait(Some(Duration::ZERO))?
+            pipe.try_wait()?
         } else {
             sfd.try_read()?.map(|i| i.signo)
         }

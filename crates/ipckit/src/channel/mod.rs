@@ -1138,7 +1138,7 @@ mod imp {
     /// as alive, which only leaves a hole unskipped.
     fn process_gone(pid: i32) -> bool {
         match crate::notify::pidfd::PidFd::open(pid) {
-            Ok(p) => p.has_exited().unwrap_or(false),
+            Ok(p) => p.try_wait_exit().unwrap_or(false),
             Err(e) => e.errno() == Some(crate::Errno::SRCH),
         }
     }

@@ -20,7 +20,7 @@ use rustix::event::{EventfdFlags, PollFlags};
 use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 
 /// How reads consume the counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,9 @@ impl EventFd {
         }
     }
 
-    /// Takes the count (counter mode) or one (semaphore mode) if it is non-zero now.
+    /// `read(2)` on the non-blocking eventfd: takes the count (counter mode) or one
+    /// (semaphore mode) if it is non-zero now; `Ok(None)` when it is zero.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn try_read(&self) -> Result<Option<u64>> {
         let mut b = [0u8; 8];
         loop {
@@ -98,20 +100,26 @@ impl EventFd {
         }
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a non-zero count and takes it.
-    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<u64>> {
-        poll::until_ready(
-            self.fd.as_fd(),
-            PollFlags::IN,
-            poll::Deadline::from_timeout(timeout),
-            || self.try_read(),
-        )
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a non-zero count and takes it;
+    /// `Ok(None)` when it stayed zero.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
+    pub fn read_timeout(&self, timeout: Duration) -> Result<Option<u64>> {
+        self.read_deadline(Deadline::after(timeout))
     }
 
-    /// Waits for a non-zero count and takes it.
+    /// `poll(2)` then `read(2)`: as [`read_timeout`](Self::read_timeout), giving up at
+    /// `deadline`. See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
+    pub fn read_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<u64>> {
+        poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline.into(), || {
+            self.try_read()
+        })
+    }
+
+    /// `poll(2)` then `read(2)`: waits for a non-zero count and takes it.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn read(&self) -> Result<u64> {
         loop {
-            if let Some(v) = self.read_timeout(None)? {
+            if let Some(v) = self.read_deadline(Deadline::NEVER)? {
                 return Ok(v);
             }
         }

@@ -7,7 +7,7 @@
 //! use ipckit::notify::pidfd::PidFd;
 //! let mut child = std::process::Command::new("true").spawn().unwrap();
 //! let pidfd = PidFd::open(child.id() as i32).unwrap();
-//! assert!(pidfd.wait_exit(Some(Duration::from_secs(10))).unwrap());
+//! assert!(pidfd.wait_exit_timeout(Duration::from_secs(10)).unwrap());
 //! child.wait().unwrap();
 //! ```
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 use rustix::process::{Pid, PidfdFlags};
 
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 
 /// A descriptor that refers to one process.
 #[derive(Debug)]
@@ -60,14 +60,30 @@ impl PidFd {
         self.pid
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for the process to exit. True once it has.
-    pub fn wait_exit(&self, timeout: Option<Duration>) -> Result<bool> {
-        poll::readable_deadline(&self.fd, poll::Deadline::from_timeout(timeout))
+    /// `poll(2)` on the pidfd: waits for the process to exit (it need not be reaped).
+    /// See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
+    pub fn wait_exit(&self) -> Result<()> {
+        while !self.wait_exit_deadline(Deadline::NEVER)? {}
+        Ok(())
     }
 
-    /// True if the process has exited (a poll with no wait).
-    pub fn has_exited(&self) -> Result<bool> {
-        self.wait_exit(Some(Duration::ZERO))
+    /// `poll(2)` with no wait: true if the process has exited.
+    /// See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
+    pub fn try_wait_exit(&self) -> Result<bool> {
+        self.wait_exit_deadline(Deadline::now())
+    }
+
+    /// `poll(2)` on the pidfd: waits at most `timeout` for the process to exit; true once it
+    /// has, `Ok(false)` while it runs.
+    /// See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
+    pub fn wait_exit_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.wait_exit_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` on the pidfd: as [`wait_exit_timeout`](Self::wait_exit_timeout), giving up
+    /// at `deadline`. See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
+    pub fn wait_exit_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+        poll::readable_deadline(&self.fd, deadline)
     }
 
     /// `pidfd_send_signal`: sends `signal` to exactly this process, even if its pid has been

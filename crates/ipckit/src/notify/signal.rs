@@ -21,7 +21,7 @@
 //! let sig = signal::rt(1);
 //! let sfd = SignalFd::new(&[sig]).unwrap();
 //! signal::queue(std::process::id() as i32, sig, 42).unwrap();
-//! let info = sfd.read_timeout(Some(Duration::from_secs(5))).unwrap().unwrap();
+//! let info = sfd.read_timeout(Duration::from_secs(5)).unwrap().unwrap();
 //! assert_eq!((info.signo, info.value), (sig, 42));
 //! ```
 
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 use crate::stream::pipe::{self, PipeReader, PipeWriter};
 
 pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
@@ -270,7 +270,8 @@ impl SignalFd {
         })
     }
 
-    /// Takes one pending signal, if any.
+    /// `read(2)` on the non-blocking signalfd: takes one pending signal, `Ok(None)` when none
+    /// is. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
     pub fn try_read(&self) -> Result<Option<SigInfo>> {
         let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
@@ -298,13 +299,30 @@ impl SignalFd {
         }
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a signal and takes it.
-    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<SigInfo>> {
+    /// `read(2)` on the signalfd: waits for a signal and takes it.
+    /// See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read(&self) -> Result<SigInfo> {
+        loop {
+            if let Some(info) = self.read_deadline(Deadline::NEVER)? {
+                return Ok(info);
+            }
+        }
+    }
+
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a signal and takes it; `Ok(None)`
+    /// when none came. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read_timeout(&self, timeout: Duration) -> Result<Option<SigInfo>> {
+        self.read_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `read(2)`: as [`read_timeout`](Self::read_timeout), giving up at
+    /// `deadline`. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<SigInfo>> {
         use std::os::fd::AsFd;
         poll::until_ready(
             self.fd.as_fd(),
             rustix::event::PollFlags::IN,
-            poll::Deadline::from_timeout(timeout),
+            deadline.into(),
             || self.try_read(),
         )
     }
@@ -416,11 +434,34 @@ impl SelfPipe {
         Ok(me)
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a signal; returns its number.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+    /// `poll(2)` then `read(2)` on the pipe: waits for a signal; returns its number.
+    /// See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait(&self) -> Result<i32> {
+        loop {
+            if let Some(sig) = self.wait_deadline(Deadline::NEVER)? {
+                return Ok(sig);
+            }
+        }
+    }
+
+    /// `read(2)` on the non-blocking pipe: the number of a signal that came, `Ok(None)` when
+    /// none has. See [read(2)](https://man7.org/linux/man-pages/man2/read.2.html).
+    pub fn try_wait(&self) -> Result<Option<i32>> {
+        self.wait_deadline(Deadline::now())
+    }
+
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a signal; `Ok(None)` when none
+    /// came. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        self.wait_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `read(2)`: as [`wait_timeout`](Self::wait_timeout), giving up at
+    /// `deadline`. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<i32>> {
         let mut b = [0u8; 1];
         let fd = std::os::fd::AsFd::as_fd(self.reader);
-        match poll::read_until(fd, &mut b, poll::Deadline::from_timeout(timeout))? {
+        match poll::read_until(fd, &mut b, deadline.into())? {
             Some(1) => Ok(Some(b[0] as i32)),
             _ => Ok(None),
         }

@@ -31,7 +31,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
 
+use std::time::Duration;
+
+use rustix::event::PollFlags;
+
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll::{self, Deadline};
 
 /// The most descriptors one message may carry on Linux (`SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
@@ -189,14 +194,57 @@ pub struct Received {
     pub credentials: Option<Credentials>,
 }
 
-/// `recvmsg` with room for `max_fds` descriptors and credentials (`MSG_CMSG_CLOEXEC`).
+/// `recvmsg(2)` with room for `max_fds` descriptors and credentials (`MSG_CMSG_CLOEXEC`):
+/// waits for a message. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+/// and [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 ///
 /// Control data that did not fit (`MSG_CTRUNC`), or more descriptors than `max_fds`, is an
 /// error of kind [`Truncated`](ErrorKind::Truncated), and every descriptor that did arrive has
 /// been closed by then. A datagram or packet larger than `buf` is likewise a `Truncated`
-/// error. (libc here, not rustix: rustix's credentials type cannot hold the pid 0 the kernel
-/// sends for a sender in another pid namespace.)
+/// error; [`Error::received`] says how many bytes arrived in either case. (libc here, not
+/// rustix: rustix's credentials type cannot hold the pid 0 the kernel sends for a sender in
+/// another pid namespace.)
 pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received> {
+    loop {
+        if let Some(got) = recv_deadline(&sock, &mut *buf, max_fds, Deadline::NEVER)? {
+            return Ok(got);
+        }
+    }
+}
+
+/// `recvmsg(2)` with `MSG_DONTWAIT`: as [`recv`], for a message that is there now;
+/// `Ok(None)` when none is. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn try_recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Option<Received>> {
+    recv_deadline(sock, buf, max_fds, Deadline::now())
+}
+
+/// `poll(2)` then `recvmsg(2)`: as [`recv`], waiting at most `timeout`; `Ok(None)` when no
+/// message came. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn recv_timeout<S: AsFd>(
+    sock: S,
+    buf: &mut [u8],
+    max_fds: usize,
+    timeout: Duration,
+) -> Result<Option<Received>> {
+    recv_deadline(sock, buf, max_fds, Deadline::after(timeout))
+}
+
+/// `poll(2)` then `recvmsg(2)`: as [`recv_timeout`], giving up at `deadline`.
+/// See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn recv_deadline<S: AsFd>(
+    sock: S,
+    buf: &mut [u8],
+    max_fds: usize,
+    deadline: impl Into<Deadline>,
+) -> Result<Option<Received>> {
+    let fd = sock.as_fd();
+    poll::until_ready(fd, PollFlags::IN, deadline.into(), || {
+        recv_now(fd, &mut *buf, max_fds)
+    })
+}
+
+/// One `recvmsg(MSG_DONTWAIT)`: `Ok(None)` when nothing is there (or a signal interrupted).
+fn recv_now(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Result<Option<Received>> {
     let max_fds = max_fds.min(MAX_FDS);
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe {
@@ -215,19 +263,23 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
-    let n = loop {
-        // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
-        // the lengths given.
-        let n =
-            unsafe { libc::recvmsg(sock.as_fd().as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err).during("receiving with ancillary data on", "Unix socket");
-        }
+    // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
+    // the lengths given.
+    let n = unsafe {
+        libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+        )
     };
+    if n < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EINTR | libc::EAGAIN) => Ok(None),
+            _ => Err(err).during("receiving with ancillary data on", "Unix socket"),
+        };
+    }
+    let n = n as usize;
     let mut got = Received {
         bytes: n,
         ..Received::default()
@@ -269,7 +321,8 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
                  the {arrived} that arrived were closed and the kernel discarded the rest"
             ),
         )
-        .hint("receive with room for more descriptors"));
+        .hint("receive with room for more descriptors")
+        .with_received(n));
     }
     if msg.msg_flags & libc::MSG_TRUNC != 0 {
         return Err(Error::new(
@@ -280,7 +333,8 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
                 buf.len()
             ),
         )
-        .hint("receive into a larger buffer"));
+        .hint("receive into a larger buffer")
+        .with_received(n));
     }
-    Ok(got)
+    Ok(Some(got))
 }

@@ -44,6 +44,7 @@ use rustix::net::{
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
+use crate::poll::Deadline;
 use crate::socket::ancillary::{self, Credentials};
 use crate::transport::{MessageTransport, TimedRead};
 use crate::{name, poll};
@@ -162,40 +163,59 @@ fn connect_error(ty: SocketType, addr: &UnixAddr, e: Errno) -> Error {
         )
 }
 
-/// Connects a new socket of type `ty` to `addr`. With a timeout, a full backlog (EAGAIN) is
-/// retried until then; without one, the connect blocks as long as the backlog stays full.
-fn connect_new(ty: SocketType, addr: &UnixAddr, timeout: Option<Duration>) -> Result<OwnedFd> {
+/// Connects a new socket of type `ty` to `addr`. Before `deadline`, a full backlog (EAGAIN)
+/// is retried; with [`Deadline::NEVER`], the connect blocks as long as the backlog stays full.
+/// `Ok(None)` when the deadline passed.
+fn connect_until(ty: SocketType, addr: &UnixAddr, deadline: Deadline) -> Result<Option<OwnedFd>> {
     let sa = addr.to_sockaddr()?;
-    let Some(timeout) = timeout else {
+    if deadline == Deadline::NEVER {
         let fd = new_socket(ty, SocketFlags::empty())?;
         loop {
             match rustix::net::connect(&fd, &sa) {
                 // EISCONN: an interrupted connect completed meanwhile.
-                Ok(()) | Err(Errno::ISCONN) => return Ok(fd),
+                Ok(()) | Err(Errno::ISCONN) => return Ok(Some(fd)),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(connect_error(ty, addr, e)),
             }
         }
-    };
+    }
     let fd = new_socket(ty, SocketFlags::NONBLOCK)?;
-    let connected = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
-        match rustix::net::connect(&fd, &sa) {
-            Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
-            Err(Errno::AGAIN | Errno::INTR) => Ok(None),
-            Err(e) => Err(connect_error(ty, addr, e)),
-        }
+    let connected = poll::with_backoff(deadline, || match rustix::net::connect(&fd, &sa) {
+        Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(None),
+        Err(e) => Err(connect_error(ty, addr, e)),
     })?;
     if connected.is_none() {
-        return Err(Error::new(
-            ErrorKind::TimedOut,
-            "connecting",
-            format!("timed out after {timeout:?}: the listener's backlog stayed full"),
-        )
-        .object(socket_to(ty, addr))
-        .hint("the listener is not accepting connections"));
+        return Ok(None);
     }
     poll::set_nonblocking(&fd, false)?;
-    Ok(fd)
+    Ok(Some(fd))
+}
+
+/// The error of a timed connect whose time ran out: `after` for a timeout, `None` for a
+/// deadline.
+fn backlog_full(ty: SocketType, addr: &UnixAddr, after: Option<Duration>) -> Error {
+    let when = after.map_or_else(
+        || "the deadline passed".to_string(),
+        |t| format!("timed out after {t:?}"),
+    );
+    Error::new(
+        ErrorKind::TimedOut,
+        "connecting",
+        format!("{when}: the listener's backlog stayed full"),
+    )
+    .object(socket_to(ty, addr))
+    .hint("the listener is not accepting connections")
+}
+
+/// `socket(2)` + `connect(2)` for each timed form: `Ok(None)` becomes the TimedOut error.
+fn connect_new(
+    ty: SocketType,
+    addr: &UnixAddr,
+    deadline: Deadline,
+    after: Option<Duration>,
+) -> Result<OwnedFd> {
+    connect_until(ty, addr, deadline)?.ok_or_else(|| backlog_full(ty, addr, after))
 }
 
 /// Binds a socket of type `ty` at `addr`, taking over a stale socket file if allowed, and sets
@@ -354,22 +374,36 @@ impl<T: SocketKind> Listener<T> {
     }
 
     /// `accept4(SOCK_CLOEXEC)`: waits for the next connection.
+    /// See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
     pub fn accept(&self) -> Result<T> {
         loop {
-            if let Some(conn) = self.accept_until(poll::Deadline::NEVER)? {
+            if let Some(conn) = self.accept_until(Deadline::NEVER)? {
                 return Ok(conn);
             }
         }
     }
 
-    /// Waits at most `timeout` for a connection; `Ok(None)` if none came.
+    /// `accept4(SOCK_CLOEXEC)` with no wait: a connection that is waiting, `Ok(None)` when
+    /// none is. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
+    pub fn try_accept(&self) -> Result<Option<T>> {
+        self.accept_until(Deadline::now())
+    }
+
+    /// `poll(2)` then `accept4(SOCK_CLOEXEC)`: waits at most `timeout` for a connection;
+    /// `Ok(None)` if none came. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-        self.accept_until(poll::Deadline::from_timeout(Some(timeout)))
+        self.accept_until(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `accept4(SOCK_CLOEXEC)`: as [`accept_timeout`](Self::accept_timeout),
+    /// giving up at `deadline`. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
+    pub fn accept_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<T>> {
+        self.accept_until(deadline.into())
     }
 
     /// The listening descriptor is non-blocking inside, so a connection that vanishes between
     /// poll and accept means waiting again, never blocking past the deadline.
-    fn accept_until(&self, deadline: crate::poll::Deadline) -> Result<Option<T>> {
+    fn accept_until(&self, deadline: Deadline) -> Result<Option<T>> {
         poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
             match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                 Ok(fd) => Ok(Some(T::from_connected(fd))),
@@ -415,15 +449,28 @@ macro_rules! connected_socket {
         }
 
         impl $name {
-            /// `socket` + `connect` to a listener at `addr`.
+            /// `socket(2)` + `connect(2)` to a listener at `addr`, waiting as long as its
+            /// backlog is full. See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn connect(addr: &UnixAddr) -> Result<Self> {
-                connect_new($ty, addr, None).map(|fd| $name { fd })
+                connect_new($ty, addr, Deadline::NEVER, None).map(|fd| $name { fd })
             }
 
-            /// Like [`connect`](Self::connect), giving up after `timeout` if the listener's
-            /// backlog stays full.
+            /// `socket(2)` + `connect(2)`: as [`connect`](Self::connect), failing with
+            /// [`ErrorKind::TimedOut`] if the listener's backlog stays full for `timeout`.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn connect_timeout(addr: &UnixAddr, timeout: Duration) -> Result<Self> {
-                connect_new($ty, addr, Some(timeout)).map(|fd| $name { fd })
+                connect_new($ty, addr, Deadline::after(timeout), Some(timeout))
+                    .map(|fd| $name { fd })
+            }
+
+            /// `socket(2)` + `connect(2)`: as [`connect`](Self::connect), failing with
+            /// [`ErrorKind::TimedOut`] if the listener's backlog stays full until `deadline`.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+            pub fn connect_deadline(
+                addr: &UnixAddr,
+                deadline: impl Into<Deadline>,
+            ) -> Result<Self> {
+                connect_new($ty, addr, deadline.into(), None).map(|fd| $name { fd })
             }
 
             /// `socketpair(2)`: two connected sockets, e.g. one for a child process.
@@ -486,11 +533,7 @@ impl Write for UnixStream {
 }
 
 impl TimedRead for UnixStream {
-    fn read_deadline(
-        &mut self,
-        buf: &mut [u8],
-        deadline: crate::poll::Deadline,
-    ) -> Result<Option<usize>> {
+    fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>> {
         poll::read_until(self.fd.as_fd(), buf, deadline)
     }
 }
@@ -503,17 +546,64 @@ pub struct UnixSeqpacket {
 
 connected_socket!(UnixSeqpacket, SocketType::SEQPACKET);
 
+const SEQPACKET_SEND: &str = "sending on Unix seqpacket socket";
+const SEQPACKET_RECV: &str = "receiving on Unix seqpacket socket";
+
 impl UnixSeqpacket {
-    /// Sends one packet.
+    /// `send(2)` with `MSG_NOSIGNAL`: sends one packet, waiting while the peer's queue is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
-        send_retry(&self.fd, msg, "sending on Unix seqpacket socket")
+        send_retry(&self.fd, msg, SEQPACKET_SEND)
     }
 
-    /// Receives one packet into `buf`; `Ok(0)` at end of stream. A packet larger than `buf` is
-    /// an error of kind [`Truncated`](ErrorKind::Truncated) (its tail is lost, as the kernel
-    /// discards it).
+    /// `send(2)` with `MSG_DONTWAIT`: sends one packet if there is room now; `Ok(false)`
+    /// (nothing sent) when the peer's queue is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::now(), SEQPACKET_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: waits at most `timeout` for room; `Ok(false)` when there was
+    /// none (nothing sent). See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::after(timeout), SEQPACKET_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
+    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+        send_until(&self.fd, msg, deadline.into(), SEQPACKET_SEND)
+    }
+
+    /// `recv(2)` with `MSG_TRUNC`: waits for one packet and receives it into `buf`; `Ok(0)` at
+    /// end of stream. A packet larger than `buf` is an error of kind
+    /// [`Truncated`](ErrorKind::Truncated) (its tail is lost, as the kernel discards it; the
+    /// error's [`received`](Error::received) says how much arrived).
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        recv_checked(&self.fd, buf, "receiving on Unix seqpacket socket")
+        recv_blocking(&self.fd, buf, SEQPACKET_RECV)
+    }
+
+    /// `recv(2)` with `MSG_DONTWAIT`: a packet that is there now; `Ok(None)` when none is.
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::now(), SEQPACKET_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a packet; `Ok(None)` when none
+    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::after(timeout), SEQPACKET_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
+    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, deadline.into(), SEQPACKET_RECV)
     }
 }
 
@@ -525,7 +615,7 @@ impl MessageTransport for UnixSeqpacket {
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: poll::Deadline,
+        deadline: Deadline,
     ) -> Result<Option<usize>> {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
@@ -577,10 +667,11 @@ impl UnixDatagram {
         })
     }
 
-    /// An unbound socket connected to `addr`: [`send`](Self::send) goes there.
+    /// `socket(2)` + `connect(2)`: an unbound socket whose [`send`](Self::send) goes to `addr`
+    /// (a datagram connect never waits). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
     pub fn connect(addr: &UnixAddr) -> Result<Self> {
         Ok(UnixDatagram {
-            fd: connect_new(SocketType::DGRAM, addr, None)?,
+            fd: connect_new(SocketType::DGRAM, addr, Deadline::NEVER, None)?,
             file: None,
         })
     }
@@ -606,12 +697,34 @@ impl UnixDatagram {
         ))
     }
 
-    /// Sends one datagram to the connected peer.
+    /// `send(2)` with `MSG_NOSIGNAL`: sends one datagram to the connected peer, waiting while
+    /// its queue is full. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
-        send_retry(&self.fd, msg, "sending on Unix datagram socket")
+        send_retry(&self.fd, msg, DGRAM_SEND)
     }
 
-    /// Sends one datagram to `addr`, waiting as long as the receiver's queue is full.
+    /// `send(2)` with `MSG_DONTWAIT`: sends one datagram to the connected peer if its queue
+    /// has room now; `Ok(false)` (nothing sent) when it is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::now(), DGRAM_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: waits at most `timeout` for room in the connected peer's
+    /// queue; `Ok(false)` when there was none (nothing sent).
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::after(timeout), DGRAM_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
+    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+        send_until(&self.fd, msg, deadline.into(), DGRAM_SEND)
+    }
+
+    /// `sendto(2)`: sends one datagram to `addr`, waiting as long as the receiver's queue is
+    /// full. See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
     pub fn send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<usize> {
         let sa = addr.to_sockaddr()?;
         loop {
@@ -623,12 +736,33 @@ impl UnixDatagram {
         }
     }
 
-    /// Sends one datagram to `addr`, waiting at most `timeout` while the receiver's queue is
-    /// full. `Ok(false)` on timeout (nothing was sent).
+    /// `sendto(2)` with `MSG_DONTWAIT`: sends one datagram to `addr` if the receiver's queue
+    /// has room now; `Ok(false)` (nothing sent) when it is full.
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
+    pub fn try_send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<bool> {
+        self.send_to_deadline(msg, addr, Deadline::now())
+    }
+
+    /// `sendto(2)` with `MSG_DONTWAIT`, retried: sends one datagram to `addr`, waiting at most
+    /// `timeout` while the receiver's queue is full. `Ok(false)` on timeout (nothing was sent).
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
     pub fn send_to_timeout(&self, msg: &[u8], addr: &UnixAddr, timeout: Duration) -> Result<bool> {
+        self.send_to_deadline(msg, addr, Deadline::after(timeout))
+    }
+
+    /// `sendto(2)` with `MSG_DONTWAIT`, retried: as [`send_to_timeout`](Self::send_to_timeout),
+    /// giving up at `deadline`. (A sender cannot poll for room in another socket's queue, so
+    /// the retries back off from 1 to 50 ms.)
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
+    pub fn send_to_deadline(
+        &self,
+        msg: &[u8],
+        addr: &UnixAddr,
+        deadline: impl Into<Deadline>,
+    ) -> Result<bool> {
         let sa = addr.to_sockaddr()?;
         let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-        let sent = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
+        let sent = poll::with_backoff(deadline.into(), || {
             match rustix::net::sendto(&self.fd, msg, flags, &sa) {
                 Ok(n) => Ok(Some(n)),
                 Err(Errno::AGAIN | Errno::INTR) => Ok(None),
@@ -638,26 +772,84 @@ impl UnixDatagram {
         Ok(sent.is_some())
     }
 
-    /// Receives one datagram into `buf`. A datagram larger than `buf` is an error of kind
-    /// [`Truncated`](ErrorKind::Truncated).
+    /// `recv(2)` with `MSG_TRUNC`: waits for one datagram and receives it into `buf`. A
+    /// datagram larger than `buf` is an error of kind [`Truncated`](ErrorKind::Truncated).
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        recv_checked(&self.fd, buf, "receiving on Unix datagram socket")
+        recv_blocking(&self.fd, buf, DGRAM_RECV)
     }
 
-    /// Receives one datagram and the sender's address, when the sender is bound.
+    /// `recv(2)` with `MSG_DONTWAIT`: a datagram that is there now; `Ok(None)` when none is.
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::now(), DGRAM_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a datagram; `Ok(None)` when none
+    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::after(timeout), DGRAM_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
+    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, deadline.into(), DGRAM_RECV)
+    }
+
+    /// `recvfrom(2)`: waits for one datagram; returns its length and the sender's address,
+    /// when the sender is bound. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Option<UnixAddr>)> {
-        let (n, full, from) = loop {
-            match rustix::net::recvfrom(&self.fd, &mut *buf, RecvFlags::TRUNC) {
-                Ok(r) => break r,
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(e).during("receiving on", "Unix datagram socket"),
+        loop {
+            if let Some(got) = self.recv_from_deadline(&mut *buf, Deadline::NEVER)? {
+                return Ok(got);
             }
+        }
+    }
+
+    /// `recvfrom(2)` with `MSG_DONTWAIT`: a datagram that is there now and its sender;
+    /// `Ok(None)` when none is. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        self.recv_from_deadline(buf, Deadline::now())
+    }
+
+    /// `poll(2)` then `recvfrom(2)`: waits at most `timeout` for a datagram; `Ok(None)` when
+    /// none came. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn recv_from_timeout(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        self.recv_from_deadline(buf, Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `recvfrom(2)`: as [`recv_from_timeout`](Self::recv_from_timeout), giving
+    /// up at `deadline`. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn recv_from_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        let flags = RecvFlags::TRUNC | RecvFlags::DONTWAIT;
+        let got = poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline.into(), || {
+            match rustix::net::recvfrom(&self.fd, &mut *buf, flags) {
+                Ok(r) => Ok(Some(r)),
+                Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+                Err(e) => Err(e).during("receiving on", "Unix datagram socket"),
+            }
+        })?;
+        let Some((n, full, from)) = got else {
+            return Ok(None);
         };
-        check_truncated(n, full, "receiving on Unix datagram socket")?;
+        check_truncated(n, full, DGRAM_RECV)?;
         let from = from
             .and_then(|a| SocketAddrUnix::try_from(a).ok())
             .and_then(|a| UnixAddr::from_sockaddr(&a));
-        Ok((n, from))
+        Ok(Some((n, from)))
     }
 
     /// Keeps the socket file after this socket is dropped.
@@ -676,7 +868,7 @@ impl MessageTransport for UnixDatagram {
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: poll::Deadline,
+        deadline: Deadline,
     ) -> Result<Option<usize>> {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
@@ -688,6 +880,9 @@ impl MessageTransport for UnixDatagram {
         rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
     }
 }
+
+const DGRAM_SEND: &str = "sending on Unix datagram socket";
+const DGRAM_RECV: &str = "receiving on Unix datagram socket";
 
 fn send_to_error(e: Errno, addr: &UnixAddr) -> Error {
     Error::os("sending datagram to", e)
@@ -703,20 +898,72 @@ fn send_to_error(e: Errno, addr: &UnixAddr) -> Error {
         )
 }
 
+fn send_error(op: &'static str, e: Errno) -> Error {
+    Error::os(op, e)
+        .hint_if(
+            Errno::MSGSIZE,
+            "the message is larger than the socket's send buffer (SO_SNDBUF)",
+        )
+        .hint_if(Errno::PIPE, "the peer closed the connection")
+        .hint_if(Errno::CONNREFUSED, "the peer socket is gone")
+}
+
 fn send_retry(fd: &OwnedFd, msg: &[u8], op: &'static str) -> Result<usize> {
     loop {
         match rustix::net::send(fd, msg, SendFlags::NOSIGNAL) {
             Ok(n) => return Ok(n),
             Err(Errno::INTR) => continue,
-            Err(e) => {
-                return Err(Error::os(op, e)
-                    .hint_if(
-                        Errno::MSGSIZE,
-                        "the message is larger than the socket's send buffer (SO_SNDBUF)",
-                    )
-                    .hint_if(Errno::PIPE, "the peer closed the connection")
-                    .hint_if(Errno::CONNREFUSED, "the peer socket is gone"));
-            }
+            Err(e) => return Err(send_error(op, e)),
+        }
+    }
+}
+
+/// Sends one message with `MSG_DONTWAIT`, polling for room until `deadline`: true once sent.
+/// Poll sees the connected peer's queue (seqpacket, connected datagram), so no back-off.
+fn send_until(fd: &OwnedFd, msg: &[u8], deadline: Deadline, op: &'static str) -> Result<bool> {
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    let sent = poll::until_ready(
+        fd.as_fd(),
+        PollFlags::OUT,
+        deadline,
+        || match rustix::net::send(fd, msg, flags) {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+            Err(e) => Err(send_error(op, e)),
+        },
+    )?;
+    Ok(sent.is_some())
+}
+
+/// Receives one message with `MSG_DONTWAIT | MSG_TRUNC`, polling until `deadline`.
+fn recv_until(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    deadline: Deadline,
+    op: &'static str,
+) -> Result<Option<usize>> {
+    let got = poll::until_ready(
+        fd.as_fd(),
+        PollFlags::IN,
+        deadline,
+        || match rustix::net::recv(fd, &mut *buf, RecvFlags::TRUNC | RecvFlags::DONTWAIT) {
+            Ok(r) => Ok(Some(r)),
+            Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+            Err(e) => Err(Error::os(op, e)),
+        },
+    )?;
+    let Some((n, full)) = got else {
+        return Ok(None);
+    };
+    check_truncated(n, full, op)?;
+    Ok(Some(n))
+}
+
+/// The blocking receive: [`recv_until`] with no deadline.
+fn recv_blocking(fd: &OwnedFd, buf: &mut [u8], op: &'static str) -> Result<usize> {
+    loop {
+        if let Some(n) = recv_until(fd, &mut *buf, Deadline::NEVER, op)? {
+            return Ok(n);
         }
     }
 }
@@ -728,7 +975,8 @@ fn check_truncated(got: usize, full: usize, op: &'static str) -> Result<()> {
             op,
             format!("a {full}-byte message did not fit the {got}-byte buffer and was cut"),
         )
-        .hint("receive into a larger buffer"));
+        .hint("receive into a larger buffer")
+        .with_received(got));
     }
     Ok(())
 }

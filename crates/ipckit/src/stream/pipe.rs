@@ -3,7 +3,7 @@
 //! A pipe is one-way and has no message boundaries; writes of at most [`PIPE_BUF`] bytes are
 //! atomic (never interleaved with another writer's). The reader sees end of file only when
 //! *every* write end is closed, in every process: a forgotten write end means a reader that
-//! waits for ever (use [`TimedRead::read_with_timeout`] to find out).
+//! waits for ever (use [`TimedRead::read_timeout`] to find out).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -22,7 +22,7 @@ use std::time::Duration;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use crate::error::{Context, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 use crate::transport::TimedRead;
 
 /// The largest write the kernel keeps whole (never interleaved): 4096 bytes on Linux.
@@ -69,6 +69,11 @@ macro_rules! pipe_end {
         impl $name {
             /// Wraps a descriptor that is this end of a pipe or FIFO.
             pub fn from_fd(fd: OwnedFd) -> Self {
+                $name(fd)
+            }
+
+            /// Wraps a descriptor this crate opened as this end.
+            pub(crate) fn from_owned(fd: OwnedFd) -> Self {
                 $name(fd)
             }
 
@@ -140,9 +145,28 @@ impl PipeWriter {
             .during("vmsplicing into pipe", "(vmsplice)")
     }
 
-    /// Waits at most `timeout` until a write would not block (or the reader is gone).
-    pub fn wait_writable(&self, timeout: Option<Duration>) -> Result<bool> {
-        poll::writable_deadline(&self.0, poll::Deadline::from_timeout(timeout))
+    /// `poll(POLLOUT)`: waits until a write would not block (or the reader is gone, so a
+    /// write fails at once). See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable(&self) -> Result<()> {
+        self.wait_writable_deadline(Deadline::NEVER).map(drop)
+    }
+
+    /// `poll(POLLOUT)` with no wait: true when a write would not block now.
+    /// See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn try_wait_writable(&self) -> Result<bool> {
+        self.wait_writable_deadline(Deadline::now())
+    }
+
+    /// `poll(POLLOUT)`: waits at most `timeout` until a write would not block; `Ok(false)`
+    /// when it still would. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.wait_writable_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(POLLOUT)`: as [`wait_writable_timeout`](Self::wait_writable_timeout), giving up
+    /// at `deadline`. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+        poll::writable_deadline(&self.0, deadline)
     }
 }
 

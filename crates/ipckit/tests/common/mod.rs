@@ -178,7 +178,7 @@ impl Child {
     /// Waits within [`T`] for the child to exit and returns its status.
     pub fn wait(&mut self) -> ExitStatus {
         assert!(
-            self.pidfd.wait_exit(Some(T)).unwrap(),
+            self.pidfd.wait_exit_timeout(T).unwrap(),
             "child {} did not exit within {T:?}",
             self.pid()
         );
