@@ -9,7 +9,9 @@ use std::os::fd::AsFd;
 use common::{T, say};
 use ipckit::ErrorKind;
 use ipckit::socket::ancillary::{self, Credentials};
-use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream};
+use ipckit::socket::unix::{
+    BindOptions, UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream,
+};
 use ipckit::stream::pipe::{self, PipeWriter};
 
 #[test]
@@ -54,7 +56,7 @@ fn child() {
 fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let child = common::child("child", "use-passed-fds")
         .arg("PATH", addr.to_string())
         .start();
@@ -80,7 +82,7 @@ fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
 fn child_gets_more_descriptors_than_it_asked_for(count: usize) {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let mut child = common::child("child", "receive-one")
         .arg("PATH", addr.to_string())
         .start();
@@ -108,7 +110,7 @@ fn truncated_control_data_leaks_no_descriptor() {
 fn peer_credentials_match_the_peer_process() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let mut child = common::child("child", "report-peer")
         .arg("PATH", addr.to_string())
         .start();
@@ -130,7 +132,7 @@ fn peer_credentials_match_the_peer_process() {
 fn scm_credentials_arrive_with_each_datagram() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("d"));
-    let sock = UnixDatagram::bind(&addr).unwrap();
+    let sock = UnixDatagram::bind(&addr, &BindOptions::default()).unwrap();
     ancillary::set_pass_credentials(&sock, true).unwrap();
     let child = common::child("child", "dgram-with-credentials")
         .arg("PATH", addr.to_string())

@@ -41,7 +41,7 @@ fn child() {
 #[test]
 fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
     let err = fifo::open_read_timeout(node.path(), Duration::from_millis(200)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(
@@ -69,7 +69,7 @@ fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
 #[test]
 fn open_for_writing_waits_for_a_reader() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
     let err = fifo::open_write_timeout(node.path(), Duration::from_millis(200)).unwrap_err();
     assert!(err.is_timeout());
     assert!(
@@ -89,7 +89,7 @@ fn open_for_writing_waits_for_a_reader() {
 #[test]
 fn nonblocking_open_for_writing_without_a_reader_is_enxio_explained() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
     let err = fifo::try_open_write(node.path()).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NXIO));
     let msg = err.to_string();
@@ -106,7 +106,7 @@ fn nonblocking_open_for_writing_without_a_reader_is_enxio_explained() {
 fn the_creator_owns_the_name() {
     let dir = common::tempdir();
     let path = dir.path().join("f");
-    let node = Fifo::create(&path, 0o640).unwrap();
+    let node = Fifo::create(&path, &fifo::Options::default().mode(0o640)).unwrap();
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let meta = std::fs::symlink_metadata(&path).unwrap();
     assert!(meta.file_type().is_fifo());
@@ -117,24 +117,34 @@ fn the_creator_owns_the_name() {
     );
     // Creating again is EEXIST: an existing FIFO is opened, never adopted.
     assert_eq!(
-        Fifo::create(&path, 0o600).unwrap_err().errno(),
+        Fifo::create(&path, &fifo::Options::default())
+            .unwrap_err()
+            .errno(),
         Some(Errno::EXIST)
     );
     drop(node);
     assert!(!path.exists(), "the creator removes the FIFO on drop");
     // persist() keeps it.
-    let mut kept = Fifo::create(&path, 0o600).unwrap();
-    kept.persist();
+    let kept = Fifo::create(&path, &fifo::Options::default())
+        .unwrap()
+        .persist();
     drop(kept);
     assert!(path.exists());
     std::fs::remove_file(&path).unwrap();
+    // remove() removes it now; a mode outside the permission bits is refused.
+    let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
+    node.remove().unwrap();
+    assert!(!path.exists());
+    let err = Fifo::create(&path, &fifo::Options::default().mode(0o1600)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!path.exists(), "nothing made for a refused mode");
 }
 
 #[test]
 fn the_creator_does_not_remove_a_replacement() {
     let dir = common::tempdir();
     let path = dir.path().join("f");
-    let node = Fifo::create(&path, 0o600).unwrap();
+    let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, b"someone else's file").unwrap();
     drop(node);
@@ -157,7 +167,7 @@ fn a_regular_file_or_missing_path_is_refused() {
 #[test]
 fn a_passed_deadline_is_a_timeout_for_both_directions() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
     let now = ipckit::Deadline::now();
     let err = fifo::open_read_deadline(node.path(), now).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);

@@ -128,8 +128,8 @@ impl Driver for Fifo {
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let dir = tempfile::Builder::new().prefix("ipckit-bench-").tempdir()?;
-        let down = fifo::Fifo::create(dir.path().join("down"), 0o600)?;
-        let up = fifo::Fifo::create(dir.path().join("up"), 0o600)?;
+        let down = fifo::Fifo::create(dir.path().join("down"), &fifo::Options::default())?;
+        let up = fifo::Fifo::create(dir.path().join("up"), &fifo::Options::default())?;
         // Each side opens its reading end first, without waiting, so the other's open for
         // writing finds a reader; the reading end blocks again once both are open.
         let reader = fifo::try_open_read(up.path())?;

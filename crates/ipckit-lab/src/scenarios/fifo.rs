@@ -70,7 +70,7 @@ impl Drop for TempDir {
 /// `Fifo` unlinks the FIFO if it is still there, and the dir goes with all it holds.
 fn make_fifo(lab: &mut Lab) -> Result<(TempDir, Fifo)> {
     let dir = TempDir::new()?;
-    let node = Fifo::create(dir.0.join("fifo"), 0o600)?;
+    let node = Fifo::create(dir.0.join("fifo"), &fifo::Options::default())?;
     lab.say("parent", format!("mkfifo {} (0600)", node.path().display()));
     Ok((dir, node))
 }

@@ -480,12 +480,9 @@ mod imp {
         let len = opts.check()?;
         let object = PosixShm::create(name, len, 0o600)?;
         let socket = crate::name::unique("channel");
-        let listener = SeqpacketListener::bind_with(
+        let listener = SeqpacketListener::bind(
             &UnixAddr::abstract_name(socket.as_bytes()),
-            &crate::socket::unix::BindOptions {
-                backlog: 4096,
-                ..Default::default()
-            },
+            &crate::socket::unix::BindOptions::default().backlog(4096),
         )?;
         let mut shared = Shared::format(object.map()?, opts, socket.as_bytes());
         shared._object = Some(object);

@@ -8,16 +8,16 @@
 //!
 //! A socket bound to a path leaves a file that outlives the process. The binding handle owns
 //! it: the file is removed on drop (only if the path still names the same socket) unless
-//! `persist()`ed. Binding over an existing socket file takes it over only after a connect
+//! `persist()`ed; `remove()` removes it now and reports the error. Binding over an existing socket file takes it over only after a connect
 //! proves no one listens; a live listener's path is refused with an error naming its pid (the
 //! live listener then accepts that probe as a connection that is already closed).
 //! Socket files are created 0600 unless [`BindOptions::mode`] says otherwise.
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use ipckit::socket::unix::{UnixAddr, UnixListener, UnixStream};
+//! use ipckit::socket::unix::{BindOptions, UnixAddr, UnixListener, UnixStream};
 //! let addr = UnixAddr::abstract_name(ipckit::name::unique("doc").as_bytes());
-//! let listener = UnixListener::bind(&addr).unwrap();
+//! let listener = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
 //! let mut client = UnixStream::connect(&addr).unwrap();
 //! let mut server = listener.accept().unwrap();
 //! client.write_all(b"ping").unwrap();
@@ -44,6 +44,7 @@ use rustix::net::{
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
+use crate::object::{DEFAULT_MODE, check_mode};
 use crate::poll::Deadline;
 use crate::socket::ancillary::{self, Credentials};
 use crate::transport::{MessageTransport, TimedRead};
@@ -110,24 +111,43 @@ impl From<&Path> for UnixAddr {
 }
 
 /// How to bind: the socket file's mode, the listen backlog, and whether a stale file may be
-/// taken over.
-#[derive(Debug, Clone)]
+/// taken over. `Default`: mode `0o600`, backlog 128, take-over on.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindOptions {
-    /// Mode of the socket file (paths only). Default 0600: only the owner may connect.
-    pub mode: u32,
-    /// `listen(2)` backlog for stream and seqpacket listeners. Default 128.
-    pub backlog: i32,
-    /// Take over a socket file no one listens on (proved by a refused connect). Default true.
-    pub take_over_stale: bool,
+    mode: u32,
+    backlog: i32,
+    take_over_stale: bool,
 }
 
 impl Default for BindOptions {
     fn default() -> Self {
         BindOptions {
-            mode: 0o600,
+            mode: DEFAULT_MODE,
             backlog: 128,
             take_over_stale: true,
         }
+    }
+}
+
+impl BindOptions {
+    /// Mode of the socket file (paths only; checked for abstract names too): permission bits
+    /// only, bits outside `0o777` are refused. Default `0o600`: only the owner may connect.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// `listen(2)` backlog for stream and seqpacket listeners. Default 128.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Take over a socket file no one is bound to (proved by a refused connect and the
+    /// kernel's table). Default true.
+    pub fn take_over_stale(mut self, on: bool) -> Self {
+        self.take_over_stale = on;
+        self
     }
 }
 
@@ -225,6 +245,7 @@ fn bind_new(
     addr: &UnixAddr,
     opts: &BindOptions,
 ) -> Result<(OwnedFd, Option<OwnedPath>)> {
+    check_mode("binding Unix socket", opts.mode)?;
     let sa = addr.to_sockaddr()?;
     let fd = new_socket(ty, SocketFlags::empty())?;
     let bind_error = |e: Errno| {
@@ -354,14 +375,10 @@ pub type UnixListener = Listener<UnixStream>;
 pub type SeqpacketListener = Listener<UnixSeqpacket>;
 
 impl<T: SocketKind> Listener<T> {
-    /// `socket` + `bind` + `listen` with default [`BindOptions`] (mode 0600, stale take-over).
-    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
-    pub fn bind(addr: &UnixAddr) -> Result<Self> {
-        Self::bind_with(addr, &BindOptions::default())
-    }
-
-    /// `socket` + `bind` + `listen` with the options given.
-    pub fn bind_with(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
+    /// `socket(2)` + `bind(2)` + `listen(2)` at `addr` with the options given (a stale socket
+    /// file is taken over only as [`BindOptions::take_over_stale`] allows; a live listener's
+    /// path is refused). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+    pub fn bind(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
         let (fd, file) = bind_new(T::TYPE, addr, opts)?;
         rustix::net::listen(&fd, opts.backlog).during("listening on", addr)?;
         poll::set_nonblocking(&fd, true)?;
@@ -418,11 +435,23 @@ impl<T: SocketKind> Listener<T> {
         &self.addr
     }
 
-    /// Keeps the socket file after this listener is dropped.
-    pub fn persist(&mut self) {
+    /// Keeps the socket file after this listener is dropped (the socket itself closes with
+    /// the listener; the file then is stale, to be taken over by the next bind).
+    #[must_use]
+    pub fn persist(mut self) -> Self {
         if let Some(f) = &mut self.file {
-            f.persist();
+            f.release();
         }
+        self
+    }
+
+    /// Closes the listener and `unlink(2)`s its socket file now, if the path still names the
+    /// socket bound (else an error of kind [`Changed`](ErrorKind::Changed)). Nothing to remove
+    /// for an abstract name. See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(self) -> Result<()> {
+        let Listener { fd, file, .. } = self;
+        drop(fd);
+        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
     }
 }
 
@@ -648,13 +677,10 @@ crate::impl_fd!(UnixDatagram, fd);
 crate::impl_nonblocking!(UnixDatagram, fd);
 
 impl UnixDatagram {
-    /// A datagram socket bound to `addr` (to receive). Default [`BindOptions`].
-    pub fn bind(addr: &UnixAddr) -> Result<Self> {
-        Self::bind_with(addr, &BindOptions::default())
-    }
-
-    /// A datagram socket bound to `addr` with the options given.
-    pub fn bind_with(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
+    /// `socket(2)` + `bind(2)`: a datagram socket bound to `addr` (to receive), with the
+    /// options given (the backlog does not apply).
+    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+    pub fn bind(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
         let (fd, file) = bind_new(SocketType::DGRAM, addr, opts)?;
         Ok(UnixDatagram { fd, file })
     }
@@ -853,10 +879,21 @@ impl UnixDatagram {
     }
 
     /// Keeps the socket file after this socket is dropped.
-    pub fn persist(&mut self) {
+    #[must_use]
+    pub fn persist(mut self) -> Self {
         if let Some(f) = &mut self.file {
-            f.persist();
+            f.release();
         }
+        self
+    }
+
+    /// Closes the socket and `unlink(2)`s its socket file now, if it has one and the path
+    /// still names it (else an error of kind [`Changed`](ErrorKind::Changed)).
+    /// See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(self) -> Result<()> {
+        let UnixDatagram { fd, file } = self;
+        drop(fd);
+        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
     }
 }
 

@@ -15,14 +15,15 @@
 //! FIFO is disturbed.
 //!
 //! The process that creates a FIFO owns its name: [`Fifo`] unlinks it on drop unless
-//! [`Fifo::persist`] is called. Opening never removes anything.
+//! [`Fifo::persist`] is called; [`Fifo::remove`] unlinks it now and reports the error.
+//! Opening never removes anything.
 //!
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
 //! use ipckit::stream::fifo::{self, Fifo};
 //! let path = std::env::temp_dir().join(ipckit::name::unique("doc-fifo"));
-//! let node = Fifo::create(&path, 0o600).unwrap();
+//! let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
 //! // A non-blocking reader is there at once, so the writer's open does not wait.
 //! let mut r = fifo::try_open_read(node.path()).unwrap();
 //! let mut w = fifo::open_write_timeout(node.path(), Duration::from_secs(5)).unwrap();
@@ -32,7 +33,7 @@
 //! let mut s = String::new();
 //! r.read_to_string(&mut s).unwrap();
 //! assert_eq!(s, "hi");
-//! drop(node); // unlinks the FIFO
+//! node.remove().unwrap(); // or drop it: the creator unlinks the FIFO
 //! assert!(!path.exists());
 //! ```
 
@@ -46,8 +47,31 @@ use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
+use crate::object::{DEFAULT_MODE, check_mode};
 use crate::poll::{self, Deadline};
 use crate::stream::pipe::{PipeReader, PipeWriter};
+
+/// How [`Fifo::create`] makes a FIFO: its mode (permission bits only, `0o600` by default,
+/// applied exactly: the umask does not narrow it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    mode: u32,
+}
+
+impl Default for Options {
+    /// Mode `0o600`: only the owner may open it.
+    fn default() -> Self {
+        Options { mode: DEFAULT_MODE }
+    }
+}
+
+impl Options {
+    /// The FIFO's mode: permission bits only (bits outside `0o777` are refused).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
 
 /// A FIFO this process created. Unlinks it on drop (only if the path still names the same
 /// FIFO) unless [`persist`](Fifo::persist)ed.
@@ -57,16 +81,18 @@ pub struct Fifo {
 }
 
 impl Fifo {
-    /// `mknod(S_IFIFO)` then the exact `mode` (so the umask does not narrow it). Fails with
-    /// EEXIST if anything is at `path`: an existing FIFO is opened, never adopted.
-    /// See [mkfifo(3)](https://man7.org/linux/man-pages/man3/mkfifo.3.html).
-    pub fn create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+    /// `mknod(path, S_IFIFO | mode)` then `chmod` to the exact mode (so the umask does not
+    /// narrow it). Fails with EEXIST if anything is at `path`: an existing FIFO is opened,
+    /// never adopted. A mode with bits outside `0o777` is refused with
+    /// [`ErrorKind::InvalidInput`]. See [mkfifo(3)](https://man7.org/linux/man-pages/man3/mkfifo.3.html).
+    pub fn create(path: impl AsRef<Path>, opts: &Options) -> Result<Fifo> {
         let path = path.as_ref();
+        check_mode("creating FIFO", opts.mode)?;
         rustix::fs::mknodat(
             rustix::fs::CWD,
             path,
             FileType::Fifo,
-            Mode::from_bits_truncate(mode & 0o7777),
+            Mode::from_bits_truncate(opts.mode),
             0,
         )
         .map_err(|e| {
@@ -79,7 +105,7 @@ impl Fifo {
         })?;
         // From here on, a failure removes what we made.
         let owned = OwnedPath::adopt(path, FileType::Fifo)?;
-        owned.set_mode(mode)?;
+        owned.set_mode(opts.mode)?;
         Ok(Fifo { owned })
     }
 
@@ -88,9 +114,18 @@ impl Fifo {
         self.owned.path()
     }
 
-    /// Keeps the FIFO after this handle is dropped.
-    pub fn persist(&mut self) {
-        self.owned.persist();
+    /// Keeps the FIFO after this handle is dropped: the handle no longer removes it.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
+        self.owned.release();
+        self
+    }
+
+    /// `unlink(2)`: removes the FIFO now, if the path still names the FIFO made (else an error
+    /// of kind [`Changed`](ErrorKind::Changed)). Processes that have it open keep their ends.
+    /// See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(mut self) -> Result<()> {
+        self.owned.remove("removing FIFO")
     }
 }
 
