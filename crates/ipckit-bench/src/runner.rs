@@ -332,7 +332,7 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     let (ctl, peer_ctl) = Control::pair()?;
     let mut child = spawn(cfg, &peer_ctl)?;
     drop(peer_ctl);
-    let pid = child.id() as i32;
+    let pid = child.id();
     let result = measure(cfg, job, pins, driver, &ctl, pid);
     if result.is_err() {
         let _ = child.kill();
@@ -354,7 +354,7 @@ fn measure(
     pins: Option<[usize; 2]>,
     driver: &dyn Driver,
     ctl: &Control,
-    pid: i32,
+    pid: ipckit::Pid,
 ) -> Result<Measured> {
     let deadline = Instant::now() + cfg.warmup + cfg.duration + cfg.grace;
     ctl.send(&PeerJob {

@@ -207,7 +207,7 @@ impl Spawn {
             });
         }
         let mut child = cmd.spawn()?;
-        let pidfd = match PidFd::open(child.id() as i32) {
+        let pidfd = match PidFd::open(child.id()) {
             Ok(p) => p,
             Err(e) => {
                 // Without a pidfd no wait could be bounded: do not leave the child behind.

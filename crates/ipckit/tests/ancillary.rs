@@ -26,7 +26,7 @@ fn child() {
             assert_eq!(got.fds.len(), 2);
             let mut fds = got.fds.into_iter();
             let mut file = std::fs::File::from(fds.next().unwrap());
-            let mut pipe_w = PipeWriter::from_fd(fds.next().unwrap());
+            let mut pipe_w = PipeWriter::from_fd(fds.next().unwrap()).unwrap();
             file.write_all(b"written by the child").unwrap();
             pipe_w.write_all(b"hello through a passed pipe").unwrap();
         }
@@ -119,7 +119,7 @@ fn peer_credentials_match_the_peer_process() {
     let me = Credentials::current();
     assert_eq!(
         c.pid,
-        child.pid(),
+        child.pid() as ipckit::Pid,
         "SO_PEERCRED names the connecting process"
     );
     assert_eq!((c.uid, c.gid), (me.uid, me.gid));
@@ -137,7 +137,7 @@ fn scm_credentials_arrive_with_each_datagram() {
     let child = common::child("child", "dgram-with-credentials")
         .arg("PATH", addr.to_string())
         .start();
-    let pid = child.pid();
+    let pid = child.pid() as ipckit::Pid;
     child.success();
     let mut buf = [0u8; 64];
     let got = ancillary::recv(&sock, &mut buf, 0).unwrap();

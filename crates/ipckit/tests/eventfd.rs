@@ -69,3 +69,17 @@ fn a_deadline_already_passed_takes_what_is_there_and_never_waits() {
     ev.add(1).unwrap();
     assert_eq!(ev.read().unwrap(), 1);
 }
+
+#[test]
+fn from_fd_refuses_what_is_not_an_eventfd() {
+    let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
+    let err = EventFd::from_fd(r.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    let sfd = ipckit::notify::signal::SignalFd::new(&[]).unwrap();
+    let err = EventFd::from_fd(sfd.as_fd().try_clone_to_owned().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("signalfd"), "{err}");
+    let ev = EventFd::new(1, Mode::Counter).unwrap();
+    let again = EventFd::from_fd(ev.into_fd()).unwrap();
+    assert_eq!(again.try_read().unwrap(), Some(1));
+}

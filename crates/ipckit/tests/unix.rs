@@ -396,3 +396,24 @@ fn try_and_timed_forms_report_nothing_as_none_or_false() {
         Some(1)
     );
 }
+
+#[test]
+fn from_fd_refuses_another_socket_type_or_file() {
+    use std::os::fd::OwnedFd;
+    let (a, _b) = UnixDatagram::pair().unwrap();
+    let err = UnixStream::from_fd(a.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("Unix datagram socket"), "{err}");
+    let (s, _t) = UnixStream::pair().unwrap();
+    let err = UnixSeqpacket::from_fd(s.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = UnixStream::from_fd(OwnedFd::from(tcp)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("IPv4 stream socket"), "{err}");
+    let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
+    let err = UnixDatagram::from_fd(r.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let (p, _q) = UnixSeqpacket::pair().unwrap();
+    assert!(UnixSeqpacket::from_fd(p.into_fd()).is_ok());
+}

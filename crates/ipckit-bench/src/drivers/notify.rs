@@ -124,7 +124,12 @@ impl Link for SignalLink {
             MARK => -2,
             n => n as i32,
         };
-        Ok(signal::queue_thread(self.to.0, self.to.1, sig(), v)?)
+        Ok(signal::queue_thread(
+            self.to.0 as ipckit::Pid,
+            self.to.1 as ipckit::Pid,
+            sig(),
+            v,
+        )?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {

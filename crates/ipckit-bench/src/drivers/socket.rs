@@ -29,7 +29,7 @@ impl Driver for UnixStreamDriver {
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let sock = UnixStream::from_fd(one_fd(ctl)?);
+        let sock = UnixStream::from_fd(one_fd(ctl)?)?;
         Ok(Box::new(StreamLink::new(sock, setup)))
     }
 }
@@ -160,7 +160,7 @@ macro_rules! packet_driver {
 
             fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
                 Ok(Box::new(PacketLink::new(
-                    <$sock>::from_fd(one_fd(ctl)?),
+                    <$sock>::from_fd(one_fd(ctl)?)?,
                     setup,
                 )?))
             }

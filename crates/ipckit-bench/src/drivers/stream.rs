@@ -99,8 +99,8 @@ where
 fn pipes_peer<R, W>(
     setup: &Setup,
     ctl: &Control,
-    reader: impl Fn(OwnedFd) -> R,
-    writer: impl Fn(OwnedFd) -> W,
+    reader: impl Fn(OwnedFd) -> ipckit::Result<R>,
+    writer: impl Fn(OwnedFd) -> ipckit::Result<W>,
 ) -> Result<Box<dyn Link>>
 where
     R: Read + 'static,
@@ -110,8 +110,8 @@ where
     let [r, w]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
     Ok(Box::new(StreamLink::new(
         Duplex {
-            reader: reader(r),
-            writer: writer(w),
+            reader: reader(r)?,
+            writer: writer(w)?,
         },
         setup,
     )))
@@ -226,6 +226,6 @@ impl Driver for RefPipe {
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        pipes_peer(setup, ctl, RawFd, RawFd)
+        pipes_peer(setup, ctl, |fd| Ok(RawFd(fd)), |fd| Ok(RawFd(fd)))
     }
 }

@@ -176,17 +176,17 @@ fn two_sends(args: &Args) -> Result<()> {
     let fd = inherited_fd3()?;
     match args.get("KIND")?.as_str() {
         "stream" => {
-            let mut s = UnixStream::from_fd(fd);
+            let mut s = UnixStream::from_fd(fd)?;
             s.write_all(b"one")?;
             s.write_all(b"two")?;
         }
         "seqpacket" => {
-            let s = UnixSeqpacket::from_fd(fd);
+            let s = UnixSeqpacket::from_fd(fd)?;
             s.send(b"one")?;
             s.send(b"two")?;
         }
         "datagram" => {
-            let s = UnixDatagram::from_fd(fd);
+            let s = UnixDatagram::from_fd(fd)?;
             s.send(b"one")?;
             s.send(b"two")?;
         }

@@ -1134,7 +1134,7 @@ mod imp {
     /// Whether process `pid` has exited (a zombie counts as exited). A pid reused since reads
     /// as alive, which only leaves a hole unskipped.
     fn process_gone(pid: i32) -> bool {
-        match crate::notify::pidfd::PidFd::open(pid) {
+        match crate::notify::pidfd::PidFd::open(pid as crate::Pid) {
             Ok(p) => p.try_wait_exit().unwrap_or(false),
             Err(e) => e.errno() == Some(crate::Errno::SRCH),
         }

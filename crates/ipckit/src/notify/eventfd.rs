@@ -53,10 +53,14 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    /// Wraps an eventfd descriptor received from another process. It is made non-blocking,
-    /// which changes the open file description that every duplicate shares (harmless to
-    /// another `EventFd`, which is non-blocking too).
+    /// Wraps an eventfd descriptor received from another process, checked by
+    /// `readlink("/proc/self/fd/N")` (`anon_inode:[eventfd]`): any other descriptor is refused
+    /// with [`ErrorKind::InvalidInput`]. It is made non-blocking (`fcntl(F_SETFL)`), which
+    /// changes the open file description that every duplicate shares (harmless to another
+    /// `EventFd`, which is non-blocking too).
+    /// See [proc_pid_fd(5)](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        crate::sys::fd::check_anon_inode(fd.as_fd(), "eventfd", "an eventfd")?;
         poll::set_nonblocking(&fd, true)?;
         Ok(EventFd { fd })
     }

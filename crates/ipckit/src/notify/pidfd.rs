@@ -6,7 +6,7 @@
 //! use std::time::Duration;
 //! use ipckit::notify::pidfd::PidFd;
 //! let mut child = std::process::Command::new("true").spawn().unwrap();
-//! let pidfd = PidFd::open(child.id() as i32).unwrap();
+//! let pidfd = PidFd::open(child.id()).unwrap();
 //! assert!(pidfd.wait_exit_timeout(Duration::from_secs(10)).unwrap());
 //! child.wait().unwrap();
 //! ```
@@ -14,8 +14,9 @@
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use rustix::process::{Pid, PidfdFlags};
+use rustix::process::PidfdFlags;
 
+use crate::Pid;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll::{self, Deadline};
 
@@ -23,7 +24,7 @@ use crate::poll::{self, Deadline};
 #[derive(Debug)]
 pub struct PidFd {
     fd: OwnedFd,
-    pid: i32,
+    pid: Pid,
 }
 
 crate::impl_fd!(PidFd, fd);
@@ -31,12 +32,15 @@ crate::impl_fd!(PidFd, fd);
 impl PidFd {
     /// `pidfd_open(pid, 0)`. Fails with ESRCH if no such process exists (a zombie still does).
     /// See [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
-    pub fn open(pid: i32) -> Result<Self> {
-        let p = Pid::from_raw(pid).ok_or_else(|| {
+    pub fn open(pid: Pid) -> Result<Self> {
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        let p = raw.ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidInput,
                 "opening pidfd",
-                "pid must be positive",
+                "a pid is 1 to 2^31 - 1",
             )
             .object(pid)
         })?;
@@ -56,7 +60,7 @@ impl PidFd {
     }
 
     /// The pid this descriptor refers to.
-    pub fn pid(&self) -> i32 {
+    pub fn pid(&self) -> Pid {
         self.pid
     }
 

@@ -20,7 +20,7 @@
 //! // A process of its own with one thread: blocking in this thread is enough.
 //! let sig = signal::rt(1);
 //! let sfd = SignalFd::new(&[sig]).unwrap();
-//! signal::queue(std::process::id() as i32, sig, 42).unwrap();
+//! signal::queue(std::process::id(), sig, 42).unwrap();
 //! let info = sfd.read_timeout(Duration::from_secs(5)).unwrap().unwrap();
 //! assert_eq!((info.signo, info.value), (sig, 42));
 //! ```
@@ -31,6 +31,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
+use crate::Pid;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll::{self, Deadline};
 use crate::stream::pipe::{self, PipeReader, PipeWriter};
@@ -117,25 +118,27 @@ pub fn unblock(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_UNBLOCK, signals)
 }
 
-fn check_pid(pid: i32) -> Result<()> {
-    if pid <= 0 {
-        return Err(Error::new(
+/// The kernel's `pid_t` for a process id: 1 to `i32::MAX` (0 and negative numbers address
+/// process groups in `kill(2)`, which [`kill_group`] spells out).
+fn check_pid(what: &str, pid: Pid) -> Result<libc::pid_t> {
+    match libc::pid_t::try_from(pid) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(Error::new(
             ErrorKind::InvalidInput,
             "checking process id",
-            format!(
-                "{pid} is not a process (0 and negative ids address process groups, -1 every process)"
-            ),
-        ));
+            format!("{pid} is not a {what} id (1..={})", i32::MAX),
+        )
+        .hint("a process group is signalled with kill_group")),
     }
-    Ok(())
 }
 
-/// `kill(2)`: sends `sig` to process `pid` (a positive pid: process groups are refused).
-pub fn kill(pid: i32, sig: i32) -> Result<()> {
+/// `kill(pid, sig)`: sends `sig` to process `pid` (a signal number, 1 to `SIGRTMAX`).
+/// See [kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html).
+pub fn kill(pid: Pid, sig: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
+    let raw = check_pid("process", pid)?;
     // SAFETY: kill takes plain integers.
-    if unsafe { libc::kill(pid, sig) } == -1 {
+    if unsafe { libc::kill(raw, sig) } == -1 {
         return Err(std::io::Error::last_os_error())
             .during("sending signal", format!("{} to process {pid}", name(sig)))
             .map_err(|e| e.hint_if(crate::Errno::SRCH, "no such process"));
@@ -143,16 +146,42 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
     Ok(())
 }
 
-/// `sigqueue(3)`: sends `sig` with an integer `value` to process `pid`. With a real-time signal
-/// each one queues; a standard signal still coalesces.
-pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
+/// `kill(-pgid, sig)`: sends `sig` to every process in process group `pgid`. Group 1 is
+/// refused: `kill(-1)` would signal every process the caller may signal.
+/// See [kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html).
+pub fn kill_group(pgid: Pid, sig: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
+    let raw = check_pid("process group", pgid)?;
+    if raw == 1 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking process group",
+            "kill(-1) would signal every process, not group 1",
+        ));
+    }
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(-raw, sig) } == -1 {
+        return Err(std::io::Error::last_os_error())
+            .during(
+                "sending signal",
+                format!("{} to process group {pgid}", name(sig)),
+            )
+            .map_err(|e| e.hint_if(crate::Errno::SRCH, "no such process group"));
+    }
+    Ok(())
+}
+
+/// `sigqueue(pid, sig, value)`: sends `sig` with an integer `value` to process `pid`. With a
+/// real-time signal each one queues; a standard signal still coalesces.
+/// See [sigqueue(3)](https://man7.org/linux/man-pages/man3/sigqueue.3.html).
+pub fn queue(pid: Pid, sig: i32, value: i32) -> Result<()> {
+    check_signal(sig)?;
+    let raw = check_pid("process", pid)?;
     let val = libc::sigval {
         sival_ptr: value as isize as *mut libc::c_void,
     };
     // SAFETY: sigqueue takes integers and a sigval by value.
-    if unsafe { libc::sigqueue(pid, sig, val) } == -1 {
+    if unsafe { libc::sigqueue(raw, sig, val) } == -1 {
         return Err(std::io::Error::last_os_error())
             .during("queueing signal", format!("{} to process {pid}", name(sig)))
             .map_err(|e| {
@@ -172,10 +201,10 @@ pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
 /// them, and a real-time signal's default action ends the process. (64-bit Linux only: the
 /// `siginfo_t` layout it fills is the 64-bit one.)
 #[cfg(target_pointer_width = "64")]
-pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
+pub fn queue_thread(pid: Pid, tid: Pid, sig: i32, value: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
-    check_pid(tid)?;
+    let raw_pid = check_pid("process", pid)?;
+    let raw_tid = check_pid("thread", tid)?;
     // SAFETY: all-zero is a valid siginfo_t; the fields set below are the ones
     // rt_tgsigqueueinfo reads for SI_QUEUE.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -194,8 +223,8 @@ pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
     let r = unsafe {
         libc::syscall(
             libc::SYS_rt_tgsigqueueinfo,
-            pid as libc::c_long,
-            tid as libc::c_long,
+            raw_pid as libc::c_long,
+            raw_tid as libc::c_long,
             sig as libc::c_long,
             &info as *const libc::siginfo_t,
         )
@@ -236,7 +265,7 @@ pub struct SigInfo {
     /// How it was sent (`SI_USER` for kill, `SI_QUEUE` for sigqueue, ...).
     pub code: i32,
     /// The sender's pid (for kill and sigqueue).
-    pub pid: u32,
+    pub pid: Pid,
     /// The sender's real uid.
     pub uid: u32,
     /// The value sent with [`queue`] (0 otherwise).

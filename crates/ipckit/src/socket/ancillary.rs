@@ -16,7 +16,7 @@
 //! drop(w);
 //! let mut buf = [0u8; 1];
 //! let got = ancillary::recv(&b, &mut buf, 1).unwrap();
-//! let mut w = pipe::PipeWriter::from_fd(got.fds.into_iter().next().unwrap());
+//! let mut w = pipe::PipeWriter::from_fd(got.fds.into_iter().next().unwrap()).unwrap();
 //! w.write_all(b"via fd").unwrap();
 //! drop(w);
 //! let mut s = String::new();
@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use rustix::event::PollFlags;
 
+use crate::Pid;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll::{self, Deadline};
 
@@ -45,7 +46,7 @@ pub const MAX_FDS: usize = 253;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Credentials {
     /// Process id (0 when the kernel does not know it, e.g. across pid namespaces).
-    pub pid: i32,
+    pub pid: Pid,
     /// User id.
     pub uid: u32,
     /// Group id.
@@ -55,7 +56,8 @@ pub struct Credentials {
 impl From<libc::ucred> for Credentials {
     fn from(c: libc::ucred) -> Self {
         Credentials {
-            pid: c.pid,
+            // The kernel never reports a negative pid here; 0 stands for "unknown".
+            pid: Pid::try_from(c.pid).unwrap_or(0),
             uid: c.uid,
             gid: c.gid,
         }
@@ -66,7 +68,7 @@ impl Credentials {
     /// This process's own credentials.
     pub fn current() -> Self {
         Credentials {
-            pid: rustix::process::getpid().as_raw_nonzero().get(),
+            pid: std::process::id(),
             uid: rustix::process::getuid().as_raw(),
             gid: rustix::process::getgid().as_raw(),
         }
@@ -204,9 +206,13 @@ pub struct Received {
 /// error; [`Error::received`] says how many bytes arrived in either case. (libc here, not
 /// rustix: rustix's credentials type cannot hold the pid 0 the kernel sends for a sender in
 /// another pid namespace.)
+///
+/// The call is made as the descriptor is: on a non-blocking socket (or one with
+/// `SO_RCVTIMEO`) it fails with EAGAIN when nothing came; [`try_recv`] and the timed forms
+/// never block whatever the descriptor.
 pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received> {
     loop {
-        if let Some(got) = recv_deadline(&sock, &mut *buf, max_fds, Deadline::NEVER)? {
+        if let Some(got) = recv_once(sock.as_fd(), &mut *buf, max_fds, 0)? {
             return Ok(got);
         }
     }
@@ -239,12 +245,18 @@ pub fn recv_deadline<S: AsFd>(
 ) -> Result<Option<Received>> {
     let fd = sock.as_fd();
     poll::until_ready(fd, PollFlags::IN, deadline.into(), || {
-        recv_now(fd, &mut *buf, max_fds)
+        recv_once(fd, &mut *buf, max_fds, libc::MSG_DONTWAIT)
     })
 }
 
-/// One `recvmsg(MSG_DONTWAIT)`: `Ok(None)` when nothing is there (or a signal interrupted).
-fn recv_now(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Result<Option<Received>> {
+/// One `recvmsg` with `flags` added: `Ok(None)` when a signal interrupted it, or nothing was
+/// there for an `MSG_DONTWAIT` call.
+fn recv_once(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    flags: libc::c_int,
+) -> Result<Option<Received>> {
     let max_fds = max_fds.min(MAX_FDS);
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe {
@@ -265,17 +277,12 @@ fn recv_now(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> Result<Opti
     msg.msg_controllen = space as _;
     // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
     // the lengths given.
-    let n = unsafe {
-        libc::recvmsg(
-            sock.as_raw_fd(),
-            &mut msg,
-            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
-        )
-    };
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | flags) };
     if n < 0 {
         let err = std::io::Error::last_os_error();
         return match err.raw_os_error() {
-            Some(libc::EINTR | libc::EAGAIN) => Ok(None),
+            Some(libc::EINTR) => Ok(None),
+            Some(libc::EAGAIN) if flags & libc::MSG_DONTWAIT != 0 => Ok(None),
             _ => Err(err).during("receiving with ancillary data on", "Unix socket"),
         };
     }

@@ -24,7 +24,7 @@
 //! let mut buf = [0; 4];
 //! server.read_exact(&mut buf).unwrap();
 //! assert_eq!(&buf, b"ping");
-//! assert_eq!(server.peer_cred().unwrap().pid, std::process::id() as i32);
+//! assert_eq!(server.peer_cred().unwrap().pid, std::process::id());
 //! ```
 
 use std::fmt;
@@ -510,9 +510,18 @@ macro_rules! connected_socket {
                 Ok(($name { fd: a }, $name { fd: b }))
             }
 
-            /// Wraps a connected descriptor of this type (one inherited or received, say).
-            pub fn from_fd(fd: OwnedFd) -> Self {
-                $name { fd }
+            /// `getsockopt(SO_DOMAIN, SO_TYPE)`: wraps a connected descriptor of this type (one
+            /// inherited or received, say). Any other descriptor (not a socket, not
+            /// `AF_UNIX`, another socket type) is refused with
+            /// [`ErrorKind::InvalidInput`], the error saying what it is.
+            /// See [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                crate::sys::fd::check_unix_socket(
+                    fd.as_fd(),
+                    $ty,
+                    concat!("a ", stringify!($name)),
+                )?;
+                Ok($name { fd })
             }
 
             /// The peer's pid, uid and gid at connect time (`SO_PEERCRED`).
@@ -702,10 +711,23 @@ impl UnixDatagram {
         })
     }
 
-    /// A datagram socket from a descriptor (one received over a socket, say). It owns no
-    /// socket file.
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        UnixDatagram { fd, file: None }
+    /// `getsockopt(SO_DOMAIN, SO_TYPE)`: a datagram socket from a descriptor (one received
+    /// over a socket, say). It owns no socket file. Any other descriptor is refused with
+    /// [`ErrorKind::InvalidInput`], the error saying what it is.
+    /// See [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html).
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        crate::sys::fd::check_unix_socket(fd.as_fd(), SocketType::DGRAM, "a UnixDatagram")?;
+        Ok(UnixDatagram { fd, file: None })
+    }
+
+    /// Gives back the descriptor (to pass with `SCM_RIGHTS`, say). A socket file it owned is
+    /// left in place, as [`persist`](Self::persist) would.
+    pub fn into_fd(self) -> OwnedFd {
+        let UnixDatagram { fd, file } = self;
+        if let Some(mut f) = file {
+            f.release();
+        }
+        fd
     }
 
     /// `socketpair(2)` of datagram sockets.
@@ -830,11 +852,14 @@ impl UnixDatagram {
     /// `recvfrom(2)`: waits for one datagram; returns its length and the sender's address,
     /// when the sender is bound. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Option<UnixAddr>)> {
-        loop {
-            if let Some(got) = self.recv_from_deadline(&mut *buf, Deadline::NEVER)? {
-                return Ok(got);
+        let got = loop {
+            match rustix::net::recvfrom(&self.fd, &mut *buf, RecvFlags::TRUNC) {
+                Ok(r) => break r,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e).during("receiving on", "Unix datagram socket"),
             }
-        }
+        };
+        sender(got)
     }
 
     /// `recvfrom(2)` with `MSG_DONTWAIT`: a datagram that is there now and its sender;
@@ -868,14 +893,7 @@ impl UnixDatagram {
                 Err(e) => Err(e).during("receiving on", "Unix datagram socket"),
             }
         })?;
-        let Some((n, full, from)) = got else {
-            return Ok(None);
-        };
-        check_truncated(n, full, DGRAM_RECV)?;
-        let from = from
-            .and_then(|a| SocketAddrUnix::try_from(a).ok())
-            .and_then(|a| UnixAddr::from_sockaddr(&a));
-        Ok(Some((n, from)))
+        got.map(sender).transpose()
     }
 
     /// Keeps the socket file after this socket is dropped.
@@ -916,6 +934,17 @@ impl MessageTransport for UnixDatagram {
     fn max_msg_len(&self) -> Option<usize> {
         rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
     }
+}
+
+/// What `recvfrom` gave: the length, checked for truncation, and the sender's address.
+fn sender(
+    (n, full, from): (usize, usize, Option<rustix::net::SocketAddrAny>),
+) -> Result<(usize, Option<UnixAddr>)> {
+    check_truncated(n, full, DGRAM_RECV)?;
+    let from = from
+        .and_then(|a| SocketAddrUnix::try_from(a).ok())
+        .and_then(|a| UnixAddr::from_sockaddr(&a));
+    Ok((n, from))
 }
 
 const DGRAM_SEND: &str = "sending on Unix datagram socket";
@@ -996,13 +1025,10 @@ fn recv_until(
     Ok(Some(n))
 }
 
-/// The blocking receive: [`recv_until`] with no deadline.
+/// The blocking receive: one `recv(2)` as the descriptor is (so `O_NONBLOCK` and
+/// `SO_RCVTIMEO` keep their meaning, and no poll is added to the path), retried on EINTR.
 fn recv_blocking(fd: &OwnedFd, buf: &mut [u8], op: &'static str) -> Result<usize> {
-    loop {
-        if let Some(n) = recv_until(fd, &mut *buf, Deadline::NEVER, op)? {
-            return Ok(n);
-        }
-    }
+    recv_checked(fd, buf, op)
 }
 
 fn check_truncated(got: usize, full: usize, op: &'static str) -> Result<()> {

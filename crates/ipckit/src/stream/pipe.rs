@@ -36,7 +36,7 @@ pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
 }
 
 macro_rules! pipe_end {
-    ($name:ident, $what:literal) => {
+    ($name:ident, $what:literal, $mode:expr) => {
         impl $name {
             /// `fcntl(F_GETPIPE_SZ)`: the pipe's capacity in bytes.
             pub fn capacity(&self) -> Result<usize> {
@@ -67,9 +67,14 @@ macro_rules! pipe_end {
         crate::impl_nonblocking!($name, 0);
 
         impl $name {
-            /// Wraps a descriptor that is this end of a pipe or FIFO.
-            pub fn from_fd(fd: OwnedFd) -> Self {
-                $name(fd)
+            /// `fstat(2)` and `fcntl(F_GETFL)`: wraps a descriptor that is this end of a pipe or
+            /// FIFO (one inherited or received). Anything else (another file type, or the
+            /// other end) is refused with [`ErrorKind::InvalidInput`](crate::ErrorKind), the
+            /// error saying what the descriptor is.
+            /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                crate::sys::fd::check_fifo(fd.as_fd(), $mode, concat!("the ", $what))?;
+                Ok($name(fd))
             }
 
             /// Wraps a descriptor this crate opened as this end.
@@ -99,8 +104,8 @@ pub struct PipeReader(OwnedFd);
 #[derive(Debug)]
 pub struct PipeWriter(OwnedFd);
 
-pipe_end!(PipeReader, "pipe read end");
-pipe_end!(PipeWriter, "pipe write end");
+pipe_end!(PipeReader, "pipe read end", rustix::fs::OFlags::RDONLY);
+pipe_end!(PipeWriter, "pipe write end", rustix::fs::OFlags::WRONLY);
 
 impl PipeReader {
     /// Bytes waiting in the pipe now (`FIONREAD`).

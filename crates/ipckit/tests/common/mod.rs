@@ -127,7 +127,7 @@ impl<'a> Spawn<'a> {
             });
         }
         let mut child = cmd.spawn().expect("spawning child process");
-        let pidfd = PidFd::open(child.id() as i32).expect("pidfd for child");
+        let pidfd = PidFd::open(child.id()).expect("pidfd for child");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
