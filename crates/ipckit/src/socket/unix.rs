@@ -329,7 +329,7 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
     }
     // A socket that is bound but not yet listening refuses connections too: the kernel's own
     // table says whether any socket is still bound to this path.
-    if crate::host::sockets::bound_in_kernel(path) {
+    if crate::sys::procfs::bound_in_kernel(path) {
         return refuse(
             "a socket is bound there but not listening (it may be starting): try again".into(),
         );
