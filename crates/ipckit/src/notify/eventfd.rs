@@ -65,8 +65,9 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    /// Adds `n` to the counter (a `write`), waking readers. Fails with EAGAIN (kind Os) if the
-    /// counter would pass `u64::MAX - 1`.
+    /// `write(2)` of `n`: adds it to the counter, waking readers. Fails with EAGAIN (kind Os)
+    /// if the counter would pass `u64::MAX - 1`.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn add(&self, n: u64) -> Result<()> {
         if n == u64::MAX {
             return Err(Error::new(
@@ -129,7 +130,8 @@ impl EventFd {
         }
     }
 
-    /// A second handle on the same counter (`dup`), e.g. to give to a child process.
+    /// `fcntl(F_DUPFD_CLOEXEC)`: a second handle on the same counter, e.g. to give to a child
+    /// process. See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
     pub fn try_clone(&self) -> Result<Self> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).during("duplicating", "eventfd")?;
         Ok(EventFd { fd })

@@ -90,8 +90,10 @@ impl PidFd {
         poll::readable_deadline(&self.fd, deadline)
     }
 
-    /// `pidfd_send_signal`: sends `signal` to exactly this process, even if its pid has been
-    /// reused since (then it fails with ESRCH instead of hitting another process).
+    /// `pidfd_send_signal(pidfd, signal, NULL, 0)`: sends `signal` to exactly this process,
+    /// even if its pid has been reused since (then it fails with ESRCH instead of hitting
+    /// another process).
+    /// See [pidfd_send_signal(2)](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html).
     pub fn send_signal(&self, signal: i32) -> Result<()> {
         crate::notify::signal::check_signal(signal)?;
         // SAFETY: pidfd_send_signal(fd, sig, NULL, 0) reads no memory; the fd is valid for the

@@ -109,11 +109,13 @@ fn change_mask(how: libc::c_int, signals: &[i32]) -> Result<()> {
 
 /// `pthread_sigmask(SIG_BLOCK)`: blocks `signals` in the calling thread (and in threads it
 /// starts afterwards, which inherit the mask).
+/// See [pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html).
 pub fn block(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_BLOCK, signals)
 }
 
 /// `pthread_sigmask(SIG_UNBLOCK)`: unblocks `signals` in the calling thread.
+/// See [pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html).
 pub fn unblock(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_UNBLOCK, signals)
 }
@@ -200,6 +202,7 @@ pub fn queue(pid: Pid, sig: i32, value: i32) -> Result<()> {
 /// process has threads that do not block `sig`: a process-directed signal may go to any of
 /// them, and a real-time signal's default action ends the process. (64-bit Linux only: the
 /// `siginfo_t` layout it fills is the 64-bit one.)
+/// See [rt_tgsigqueueinfo(2)](https://man7.org/linux/man-pages/man2/rt_tgsigqueueinfo.2.html).
 #[cfg(target_pointer_width = "64")]
 pub fn queue_thread(pid: Pid, tid: Pid, sig: i32, value: i32) -> Result<()> {
     check_signal(sig)?;
@@ -282,8 +285,10 @@ pub struct SignalFd {
 crate::impl_fd!(SignalFd, fd);
 
 impl SignalFd {
-    /// Blocks `signals` in the calling thread and opens a signalfd for them (non-blocking
-    /// inside, close-on-exec). See the module notes on threads.
+    /// `pthread_sigmask(SIG_BLOCK)` then `signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK)`:
+    /// blocks `signals` in the calling thread and opens a signalfd for them (non-blocking
+    /// inside). See the module notes on threads, and
+    /// [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
     pub fn new(signals: &[i32]) -> Result<Self> {
         let set = sigset(signals)?;
         block(signals)?;
@@ -410,7 +415,9 @@ fn self_pipe() -> Result<&'static (PipeReader, PipeWriter)> {
 }
 
 impl SelfPipe {
-    /// Installs the handler (`sigaction` with `SA_RESTART`) for `signals`.
+    /// `sigaction(sig, SA_RESTART)` for each of `signals`: installs the handler that writes
+    /// the signal's number into the pipe. The previous actions come back on drop.
+    /// See [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html).
     pub fn install(signals: &[i32]) -> Result<Self> {
         for &sig in signals {
             check_signal(sig)?;

@@ -103,13 +103,14 @@ pub fn peer_cred<S: AsFd>(sock: S) -> Result<Credentials> {
 }
 
 /// `setsockopt(SO_PASSCRED)`: with it on, every message received on this socket carries the
-/// sender's credentials (see [`recv`]).
+/// sender's credentials (see [`recv`]). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn set_pass_credentials<S: AsFd>(sock: S, on: bool) -> Result<()> {
     rustix::net::sockopt::set_socket_passcred(&sock, on).during("setting", "SO_PASSCRED")
 }
 
-/// `sendmsg` with `SCM_RIGHTS`: sends `data` (at least one byte on a stream socket) and
+/// `sendmsg(2)` with `SCM_RIGHTS`: sends `data` (at least one byte on a stream socket) and
 /// duplicates of `fds` into the receiving process. The caller keeps its own descriptors.
+/// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn send_fds<S: AsFd>(sock: S, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
     if data.is_empty() && !fds.is_empty() {
         return Err(Error::new(
@@ -143,8 +144,9 @@ pub fn send_fds<S: AsFd>(sock: S, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result
     )
 }
 
-/// `sendmsg` with `SCM_CREDENTIALS` carrying this process's own pid, uid and gid (the kernel
-/// checks them). The receiver must have [`set_pass_credentials`] on.
+/// `sendmsg(2)` with `SCM_CREDENTIALS` carrying this process's own pid, uid and gid (the
+/// kernel checks them). The receiver must have [`set_pass_credentials`] on.
+/// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn send_credentials<S: AsFd>(sock: S, data: &[u8]) -> Result<usize> {
     let me = UCred {
         pid: rustix::process::getpid(),

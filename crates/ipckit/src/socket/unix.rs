@@ -8,9 +8,10 @@
 //!
 //! A socket bound to a path leaves a file that outlives the process. The binding handle owns
 //! it: the file is removed on drop (only if the path still names the same socket) unless
-//! `persist()`ed; `remove()` removes it now and reports the error. Binding over an existing socket file takes it over only after a connect
-//! proves no one listens; a live listener's path is refused with an error naming its pid (the
-//! live listener then accepts that probe as a connection that is already closed).
+//! `persist()`ed; `remove()` removes it now and reports the error. Binding over an existing
+//! socket file takes it over only after a connect proves no one listens; a live listener's
+//! path is refused with an error naming its pid (the live listener then accepts that probe as
+//! a connection that is already closed).
 //! Socket files are created 0600 unless [`BindOptions::mode`] says otherwise.
 //!
 //! ```
@@ -502,7 +503,8 @@ macro_rules! connected_socket {
                 connect_new($ty, addr, deadline.into(), None).map(|fd| $name { fd })
             }
 
-            /// `socketpair(2)`: two connected sockets, e.g. one for a child process.
+            /// `socketpair(AF_UNIX, SOCK_CLOEXEC)`: two connected sockets, e.g. one for a child
+            /// process. See [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html).
             pub fn pair() -> Result<(Self, Self)> {
                 let (a, b) =
                     rustix::net::socketpair(AddressFamily::UNIX, $ty, SocketFlags::CLOEXEC, None)
@@ -524,12 +526,14 @@ macro_rules! connected_socket {
                 Ok($name { fd })
             }
 
-            /// The peer's pid, uid and gid at connect time (`SO_PEERCRED`).
+            /// `getsockopt(SO_PEERCRED)`: the peer's pid, uid and gid at connect time.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn peer_cred(&self) -> Result<Credentials> {
                 ancillary::peer_cred(&self.fd)
             }
 
             /// `shutdown(SHUT_WR)`: the peer reads end of stream; this side can still read.
+            /// See [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html).
             pub fn shutdown_write(&self) -> Result<()> {
                 rustix::net::shutdown(&self.fd, Shutdown::Write)
                     .during("shutting down", type_name($ty))
@@ -694,7 +698,8 @@ impl UnixDatagram {
         Ok(UnixDatagram { fd, file })
     }
 
-    /// An unbound datagram socket (to send with [`send_to`](Self::send_to)).
+    /// `socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC)`: an unbound datagram socket (to send with
+    /// [`send_to`](Self::send_to)). See [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html).
     pub fn unbound() -> Result<Self> {
         Ok(UnixDatagram {
             fd: new_socket(SocketType::DGRAM, SocketFlags::empty())?,
@@ -730,7 +735,8 @@ impl UnixDatagram {
         fd
     }
 
-    /// `socketpair(2)` of datagram sockets.
+    /// `socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC)`: two connected datagram sockets.
+    /// See [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html).
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = rustix::net::socketpair(
             AddressFamily::UNIX,

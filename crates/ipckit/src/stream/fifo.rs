@@ -114,7 +114,7 @@ impl Fifo {
         self.owned.path()
     }
 
-    /// Keeps the FIFO after this handle is dropped: the handle no longer removes it.
+    /// Keeps the FIFO after this handle is dropped: the handle then never removes it.
     #[must_use]
     pub fn persist(mut self) -> Self {
         self.owned.release();

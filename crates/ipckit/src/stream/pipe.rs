@@ -39,6 +39,7 @@ macro_rules! pipe_end {
     ($name:ident, $what:literal, $mode:expr) => {
         impl $name {
             /// `fcntl(F_GETPIPE_SZ)`: the pipe's capacity in bytes.
+            /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
             pub fn capacity(&self) -> Result<usize> {
                 rustix::pipe::fcntl_getpipe_size(&self.0)
                     .during(concat!("reading capacity of ", $what), "(F_GETPIPE_SZ)")
@@ -47,6 +48,7 @@ macro_rules! pipe_end {
             /// `fcntl(F_SETPIPE_SZ)`: asks for at least `bytes` of capacity; returns what the
             /// kernel gave (rounded up to a power-of-two number of pages). Over
             /// `/proc/sys/fs/pipe-max-size` an unprivileged process gets EPERM.
+            /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
             pub fn set_capacity(&self, bytes: usize) -> Result<usize> {
                 rustix::pipe::fcntl_setpipe_size(&self.0, bytes).map_err(|e| {
                     crate::Error::os(concat!("setting capacity of ", $what), e)
@@ -108,7 +110,8 @@ pipe_end!(PipeReader, "pipe read end", rustix::fs::OFlags::RDONLY);
 pipe_end!(PipeWriter, "pipe write end", rustix::fs::OFlags::WRONLY);
 
 impl PipeReader {
-    /// Bytes waiting in the pipe now (`FIONREAD`).
+    /// `ioctl(FIONREAD)`: bytes waiting in the pipe now.
+    /// See [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html).
     pub fn available(&self) -> Result<usize> {
         rustix::io::ioctl_fionread(&self.0)
             .map(|n| n as usize)
@@ -117,6 +120,7 @@ impl PipeReader {
 
     /// `splice(2)`: moves up to `len` bytes from this pipe to `out` (a file or socket) without
     /// copying through user space. Returns the bytes moved; 0 at end of file.
+    /// See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
     pub fn splice_to<Fd: AsFd>(&self, out: Fd, len: usize) -> Result<usize> {
         rustix::pipe::splice(&self.0, None, out, None, len, SpliceFlags::MOVE)
             .during("splicing from pipe", "(splice)")
@@ -126,13 +130,14 @@ impl PipeReader {
 impl PipeWriter {
     /// `splice(2)`: moves up to `len` bytes from `input` (a file or socket) into this pipe
     /// without copying through user space. Returns the bytes moved; 0 at end of input.
+    /// See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
     pub fn splice_from<Fd: AsFd>(&self, input: Fd, len: usize) -> Result<usize> {
         rustix::pipe::splice(input, None, &self.0, None, len, SpliceFlags::MOVE)
             .during("splicing into pipe", "(splice)")
     }
 
     /// `vmsplice(2)`: hands the pages of `bufs` to the pipe without copying them; returns the
-    /// bytes taken.
+    /// bytes taken. See [vmsplice(2)](https://man7.org/linux/man-pages/man2/vmsplice.2.html).
     ///
     /// # Safety
     /// The kernel maps the caller's pages into the pipe (it does not copy them, with or without
