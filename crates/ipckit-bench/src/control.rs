@@ -39,7 +39,8 @@ impl Control {
     /// The end a peer process inherited as descriptor `fd`.
     pub fn from_fd(fd: OwnedFd) -> Control {
         Control {
-            sock: UnixSeqpacket::from_fd(fd),
+            // The runner checked it is a seqpacket socket before handing it over.
+            sock: UnixSeqpacket::from_fd(fd).expect("a Unix seqpacket control socket"),
         }
     }
 

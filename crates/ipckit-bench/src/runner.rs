@@ -271,7 +271,7 @@ fn watchdog(
     std::thread::spawn(move || {
         let exited = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match pidfd.wait_exit(Some(left.min(TICK))) {
+            match pidfd.wait_exit_timeout(left.min(TICK)) {
                 Ok(false) if interrupt.load(Ordering::SeqCst) => {
                     let _ = pidfd.send_signal(libc::SIGKILL);
                     stop.store(true, Ordering::SeqCst);
@@ -309,7 +309,7 @@ fn pair(cfg: &Config, job: &Job, pins: Option<[usize; 2]>) -> Result<Measured> {
     let (ctl, peer_ctl) = Control::pair()?;
     let mut child = spawn(cfg, &peer_ctl)?;
     drop(peer_ctl);
-    let pid = child.id() as i32;
+    let pid = child.id();
     let result = measure(cfg, job, pins, driver, &ctl, pid);
     if result.is_err() {
         let _ = child.signal(libc::SIGKILL);
@@ -327,7 +327,7 @@ fn measure(
     pins: Option<[usize; 2]>,
     driver: &dyn Driver,
     ctl: &Control,
-    pid: i32,
+    pid: ipckit::Pid,
 ) -> Result<Measured> {
     let deadline = Instant::now() + cfg.warmup + cfg.duration + cfg.grace;
     ctl.send(&PeerJob {
@@ -373,7 +373,7 @@ fn measure(
     // would give the peer an end-of-stream of its own to report).
     let word = peer_word(ctl);
     let gone = PidFd::open(pid)
-        .and_then(|p| p.wait_exit(Some(Duration::from_millis(100))))
+        .and_then(|p| p.wait_exit_timeout(Duration::from_millis(100)))
         .unwrap_or(false);
     drop(link);
     let _ = ipckit::notify::signal::kill(pid, libc::SIGKILL);

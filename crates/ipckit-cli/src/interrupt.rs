@@ -27,7 +27,7 @@ impl Interrupt {
             let raised = flag.clone();
             let caught_by = caught.clone();
             std::thread::spawn(move || {
-                while let Ok(Some(info)) = sfd.read_timeout(None) {
+                while let Ok(info) = sfd.read() {
                     if raised.swap(true, Ordering::SeqCst) {
                         eprintln!(
                             "ipckit: {} again: stopping at once",

@@ -51,13 +51,19 @@ pub fn run(args: SendArgs) -> Result<()> {
 /// bytes.
 fn send_stream(args: &SendArgs, payload: Payload) -> Result<()> {
     let mut out: Box<dyn Write> = match &args.endpoint {
-        Endpoint::Fifo(p) => Box::new(fifo::open_write(p, args.timeout)?),
+        Endpoint::Fifo(p) => Box::new(match args.timeout {
+            Some(t) => fifo::open_write_timeout(p, t)?,
+            None => fifo::open_write(p)?,
+        }),
         Endpoint::Unix(p) => Box::new(connect_stream(&UnixAddr::path(p), args.timeout)?),
         Endpoint::Abstract(n) => Box::new(connect_stream(
             &UnixAddr::abstract_name(n.as_bytes()),
             args.timeout,
         )?),
-        Endpoint::Tcp(a) => Box::new(tcp::connect_timeout(a, args.allow_remote, args.timeout)?),
+        Endpoint::Tcp(a) => Box::new(match args.timeout {
+            Some(t) => tcp::connect_timeout(a, args.allow_remote, t)?,
+            None => tcp::connect(a, args.allow_remote)?,
+        }),
         other => bail!("{other} is not a byte-stream endpoint"),
     };
     let what = args.endpoint.to_string();

@@ -89,21 +89,18 @@ impl Server {
 }
 
 fn open_server(args: &ServeArgs) -> Result<Server> {
-    let opts = BindOptions {
-        mode: args.mode,
-        ..BindOptions::default()
-    };
+    let opts = BindOptions::default().mode(args.mode);
     Ok(match &args.endpoint {
-        Endpoint::Unix(p) => Server::Stream(UnixListener::bind_with(&UnixAddr::path(p), &opts)?),
-        Endpoint::Abstract(n) => Server::Stream(UnixListener::bind_with(
+        Endpoint::Unix(p) => Server::Stream(UnixListener::bind(&UnixAddr::path(p), &opts)?),
+        Endpoint::Abstract(n) => Server::Stream(UnixListener::bind(
             &UnixAddr::abstract_name(n.as_bytes()),
             &opts,
         )?),
         Endpoint::UnixSeqpacket(p) => {
-            Server::Seqpacket(SeqpacketListener::bind_with(&UnixAddr::path(p), &opts)?)
+            Server::Seqpacket(SeqpacketListener::bind(&UnixAddr::path(p), &opts)?)
         }
         Endpoint::UnixDgram(p) => {
-            let d = UnixDatagram::bind_with(&UnixAddr::path(p), &opts)?;
+            let d = UnixDatagram::bind(&UnixAddr::path(p), &opts)?;
             ancillary::set_pass_credentials(&d, true)?;
             Server::Dgram(d)
         }
@@ -126,12 +123,14 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
             // Create the FIFO when it is missing (and remove it at exit); open it when it exists.
             let node = match std::fs::symlink_metadata(p) {
                 Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Fifo::create(p, args.mode)?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Some(Fifo::create(p, &fifo::Options::default().mode(args.mode))?)
+                }
                 Err(e) => return Err(e).with_context(|| format!("checking {}", p.display())),
             };
             // Non-blocking, so waiting for a writer happens in the poll loop, where a signal
             // or the timeout can end it.
-            let reader = fifo::open_read_nonblocking(p)?;
+            let reader = fifo::try_open_read(p)?;
             Server::Fifo {
                 path: p.clone(),
                 reader,
@@ -325,7 +324,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                         if done || (!args.listen && args.count.is_none()) {
                             return Ok(());
                         }
-                        *reader = fifo::open_read_nonblocking(&*path)?;
+                        *reader = fifo::try_open_read(&*path)?;
                         false
                     } else {
                         fifo_pending.extend_from_slice(&chunk[..n.unwrap_or(0)]);

@@ -44,7 +44,7 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let pidfd = PidFd::open(child.id() as i32).unwrap();
+        let pidfd = PidFd::open(child.id()).unwrap();
         let out = lines(child.stdout.take().unwrap());
         let err = lines(child.stderr.take().unwrap());
         Proc {
@@ -71,7 +71,7 @@ impl Proc {
 
     fn wait(&mut self) -> ExitStatus {
         assert!(
-            self.pidfd.wait_exit(Some(T)).unwrap(),
+            self.pidfd.wait_exit_timeout(T).unwrap(),
             "ipckit did not exit within {T:?}"
         );
         self.child.wait().unwrap()
@@ -280,7 +280,7 @@ fn socat_talks_to_listen_and_an_interrupt_cleans_up() {
         assert_eq!(v["data"], text);
         assert_eq!(v["peer_pid"], s.child.id(), "the peer is socat itself");
     }
-    ipckit::notify::signal::kill(listen.child.id() as i32, ipckit::notify::signal::SIGINT).unwrap();
+    ipckit::notify::signal::kill(listen.child.id(), ipckit::notify::signal::SIGINT).unwrap();
     assert!(listen.wait().success(), "listen exits 0 when interrupted");
     assert!(!path.exists(), "the socket file is removed on SIGINT");
     let err = Proc::rest(&listen.err);
@@ -294,7 +294,7 @@ fn an_interrupted_recv_fails_but_still_removes_its_fifo() {
     let uri = format!("fifo:{}", path.display());
     let mut recv = Proc::server(&["recv", &uri]);
     assert!(path.exists());
-    ipckit::notify::signal::kill(recv.child.id() as i32, ipckit::notify::signal::SIGTERM).unwrap();
+    ipckit::notify::signal::kill(recv.child.id(), ipckit::notify::signal::SIGTERM).unwrap();
     assert_eq!(recv.wait().code(), Some(1));
     assert!(
         !path.exists(),
@@ -393,8 +393,7 @@ fn listen_serves_writer_after_writer() {
             assert!(st.success(), "{uri}: {err:?}");
             assert_eq!(listen.out_line(), text, "{uri}");
         }
-        ipckit::notify::signal::kill(listen.child.id() as i32, ipckit::notify::signal::SIGTERM)
-            .unwrap();
+        ipckit::notify::signal::kill(listen.child.id(), ipckit::notify::signal::SIGTERM).unwrap();
         assert!(listen.wait().success(), "{uri}");
     }
     assert_eq!(
@@ -731,7 +730,7 @@ fn an_interrupted_channel_recv_removes_its_channel() {
         assert!(st.success(), "{err:?}");
         assert_eq!(recv.out_line(), "one of two");
         assert!(dev_shm(&name).exists());
-        kill(recv.child.id() as i32, sig).unwrap();
+        kill(recv.child.id(), sig).unwrap();
         assert_eq!(recv.wait().code(), Some(1), "{says}");
         let err = Proc::rest(&recv.err);
         assert!(err.iter().any(|l| l.contains(says)), "{err:?}");
@@ -743,7 +742,7 @@ fn an_interrupted_channel_recv_removes_its_channel() {
         assert!(run(&["send", &uri, text], b"").0.success());
         assert_eq!(listen.out_line(), text);
     }
-    kill(listen.child.id() as i32, SIGINT).unwrap();
+    kill(listen.child.id(), SIGINT).unwrap();
     assert!(listen.wait().success(), "listen exits 0 when interrupted");
     assert!(!dev_shm(&name).exists(), "listen removed its channel");
 }
@@ -754,7 +753,7 @@ fn a_channel_left_by_a_killed_receiver_is_named_and_removable() {
     let uri = format!("channel:{name}");
     let _cleanup = RemoveShm(name.clone());
     let mut recv = Proc::server(&["recv", &uri]);
-    ipckit::notify::signal::kill(recv.child.id() as i32, ipckit::notify::signal::SIGKILL).unwrap();
+    ipckit::notify::signal::kill(recv.child.id(), ipckit::notify::signal::SIGKILL).unwrap();
     recv.wait();
     assert!(dev_shm(&name).exists(), "SIGKILL cannot be caught");
     let (st, _, err, _) = run(&["send", &uri, "hi"], b"");

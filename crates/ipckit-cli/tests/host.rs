@@ -343,7 +343,11 @@ fn a_stale_socket_file_is_removed_and_a_bound_one_kept() {
     // Bound and closed: the file stays, and nothing is bound to it.
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     let addr = ipckit::socket::unix::UnixAddr::Path(bound.clone());
-    let listener = ipckit::socket::unix::UnixListener::bind(&addr).unwrap();
+    let listener = ipckit::socket::unix::UnixListener::bind(
+        &addr,
+        &ipckit::socket::unix::BindOptions::default(),
+    )
+    .unwrap();
     let dir_arg = format!("--dir={}", dir.path().display());
     let name_arg = format!("--name={}", dir.path().display());
 
@@ -648,9 +652,10 @@ fn fifos_and_pipes_are_listed_with_their_readers_and_writers() {
         .tempdir()
         .unwrap();
     let path = dir.path().join("f");
-    let fifo = ipckit::stream::fifo::Fifo::create(&path, 0o600).unwrap();
-    let reader = ipckit::stream::fifo::open_read_nonblocking(&path).unwrap();
-    let writer = ipckit::stream::fifo::open_write_nonblocking(&path).unwrap();
+    let fifo = ipckit::stream::fifo::Fifo::create(&path, &ipckit::stream::fifo::Options::default())
+        .unwrap();
+    let reader = ipckit::stream::fifo::try_open_read(&path).unwrap();
+    let writer = ipckit::stream::fifo::try_open_write(&path).unwrap();
     let me = u64::from(std::process::id());
 
     let out = ipckit(&[

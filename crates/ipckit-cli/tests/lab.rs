@@ -46,10 +46,10 @@ fn ipckit(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pidfd = PidFd::open(child.id() as i32).unwrap();
+    let pidfd = PidFd::open(child.id()).unwrap();
     // Read the output on another thread so a full pipe cannot stall the child.
     let reader = std::thread::spawn(move || child.wait_with_output().unwrap());
-    if !pidfd.wait_exit(Some(limit)).unwrap() {
+    if !pidfd.wait_exit_timeout(limit).unwrap() {
         let _ = pidfd.send_signal(libc::SIGKILL);
         panic!("ipckit {args:?} did not finish within {limit:?}");
     }

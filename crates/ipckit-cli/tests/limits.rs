@@ -42,10 +42,10 @@ fn run_with_stdout(mut cmd: Command, stdout: Stdio) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pidfd = PidFd::open(child.id() as i32).unwrap();
+    let pidfd = PidFd::open(child.id()).unwrap();
     let out = read_all(child.stdout.take());
     let err = read_all(child.stderr.take());
-    if !pidfd.wait_exit(Some(T)).unwrap() {
+    if !pidfd.wait_exit_timeout(T).unwrap() {
         let _ = child.kill();
         let _ = child.wait();
         panic!("{cmd:?} did not exit within {T:?}");

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use ipckit::stream::fifo;
-//! let err = fifo::open_write_nonblocking("/nonexistent/ipckit-doc-fifo").unwrap_err();
+//! let err = fifo::try_open_write("/nonexistent/ipckit-doc-fifo").unwrap_err();
 //! assert_eq!(err.errno(), Some(ipckit::Errno::NOENT));
 //! // "opening FIFO /nonexistent/ipckit-doc-fifo for writing: No such file or directory (ENOENT); ..."
 //! assert!(err.to_string().contains("ENOENT"));
@@ -50,6 +50,7 @@ pub struct Error {
     errno: Option<Errno>,
     detail: Option<String>,
     hint: Option<Cow<'static, str>>,
+    received: Option<usize>,
 }
 
 impl Error {
@@ -62,6 +63,7 @@ impl Error {
             errno: Some(errno),
             detail: None,
             hint: default_hint(errno).map(Cow::Borrowed),
+            received: None,
         }
     }
 
@@ -78,6 +80,7 @@ impl Error {
             errno: None,
             detail: Some(detail.into()),
             hint: None,
+            received: None,
         }
     }
 
@@ -88,6 +91,12 @@ impl Error {
             op,
             format!("timed out after {after:?}"),
         )
+    }
+
+    /// A timed operation whose deadline passed (the `_deadline` forms, which know no
+    /// duration to report).
+    pub fn deadline_passed(op: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::TimedOut, op, "the deadline passed")
     }
 
     /// Names the object the operation was applied to (a path, a name, a URI).
@@ -135,6 +144,18 @@ impl Error {
     /// The hint, if there is one.
     pub fn hint_text(&self) -> Option<&str> {
         self.hint.as_deref()
+    }
+
+    /// For a [`Truncated`](ErrorKind::Truncated) receive: how many bytes did arrive in the
+    /// buffer (the part of the message that fitted). `None` for other errors.
+    pub fn received(&self) -> Option<usize> {
+        self.received
+    }
+
+    /// Records how many bytes a truncated receive put in the buffer.
+    pub(crate) fn with_received(mut self, bytes: usize) -> Self {
+        self.received = Some(bytes);
+        self
     }
 }
 

@@ -93,6 +93,7 @@ pub mod shm;
 pub mod socket;
 pub mod stream;
 pub mod sync;
+mod sys;
 pub mod transport;
 
 pub use error::{Errno, Error, ErrorKind, Result};

@@ -14,6 +14,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::object::Ownership;
 
 /// The prefix ipckit puts on the names it makes up, so `ipckit ls` can tell its objects apart.
 pub const TAG: &str = "ipckit";
@@ -192,13 +193,13 @@ impl std::fmt::Display for SysvKey {
 }
 
 /// A file this process made (a FIFO, a socket file): removed on drop if the path still names
-/// that same file, unless [`persist`](OwnedPath::persist)ed. Shared by every owner of a path.
+/// that same file, unless released. Shared by every owner of a path.
 #[derive(Debug)]
-pub struct OwnedPath {
+pub(crate) struct OwnedPath {
     path: PathBuf,
     dev_ino: (u64, u64),
     kind: FileType,
-    keep: bool,
+    ownership: Ownership,
 }
 
 impl OwnedPath {
@@ -210,7 +211,7 @@ impl OwnedPath {
                 path: path.to_owned(),
                 dev_ino: (st.st_dev, st.st_ino),
                 kind,
-                keep: false,
+                ownership: Ownership::created(),
             }),
             Ok(_) => Err(Error::new(
                 ErrorKind::Os,
@@ -249,28 +250,46 @@ impl OwnedPath {
     }
 
     /// The path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Keeps the file after the owner is dropped.
-    pub fn persist(&mut self) {
-        self.keep = true;
+    pub(crate) fn release(&mut self) {
+        self.ownership.release();
+    }
+
+    /// `unlink(2)` now, if the path still names the file made (the same check the drop makes):
+    /// an error of kind [`Changed`](ErrorKind::Changed) when it names another file, the errno
+    /// when the unlink fails. The drop then leaves the path alone.
+    pub(crate) fn remove(&mut self, op: &'static str) -> Result<()> {
+        self.ownership.release();
+        let st = rustix::fs::lstat(&self.path).during(op, self.path.display())?;
+        if !self.is_ours(&st) {
+            return Err(Error::new(
+                ErrorKind::Changed,
+                op,
+                "the path names another file now: it was removed and made again by someone else",
+            )
+            .object(self.path.display())
+            .hint("remove that file yourself if it is yours"));
+        }
+        rustix::fs::unlink(&self.path).during(op, self.path.display())
+    }
+
+    fn is_ours(&self, st: &rustix::fs::Stat) -> bool {
+        (st.st_dev, st.st_ino) == self.dev_ino && FileType::from_raw_mode(st.st_mode) == self.kind
     }
 }
 
 impl Drop for OwnedPath {
     fn drop(&mut self) {
-        if self.keep {
+        if !self.ownership.owns() {
             return;
         }
         // Only what we made: the path may have been replaced since, and a freed inode number
         // may be reused at once, so the type is checked too.
-        let ours = rustix::fs::lstat(&self.path).is_ok_and(|st| {
-            (st.st_dev, st.st_ino) == self.dev_ino
-                && FileType::from_raw_mode(st.st_mode) == self.kind
-        });
-        if ours {
+        if rustix::fs::lstat(&self.path).is_ok_and(|st| self.is_ours(&st)) {
             let _ = rustix::fs::unlink(&self.path);
         }
     }

@@ -67,12 +67,6 @@ impl Deadline {
             (None, None) => Deadline::NEVER,
         }
     }
-
-    /// `None` waits for ever, `Some(t)` gives up after `t`: for code inside the crate that
-    /// still carries an optional timeout.
-    pub(crate) fn from_timeout(timeout: Option<Duration>) -> Self {
-        timeout.map_or(Deadline::NEVER, Deadline::after)
-    }
 }
 
 impl From<Instant> for Deadline {

@@ -1,6 +1,17 @@
-//! The two small traits every mechanism is driven through: a byte stream and a message
-//! transport. The benchmark, the lab and the CLI use these, never a mechanism's own API, so one
-//! conformance suite (`tests/conformance.rs`) covers every implementation.
+//! Two small traits for the mechanisms that move bytes or messages: a byte stream
+//! ([`TimedRead`], [`ByteStream`]) and a message transport ([`MessageTransport`]), in the one
+//! waiting shape (`x`, `try_x`, `x_timeout`, `x_deadline`).
+//!
+//! Byte streams: pipes (two as a [`Duplex`]), Unix stream sockets, TCP. Message transports:
+//! Unix seqpacket and datagram sockets, POSIX and System V message queues, and [`Framed`] over
+//! any byte stream. One conformance suite (`tests/conformance.rs`) runs over every one of them.
+//!
+//! Code that takes a trait works with any of them: `ipckit listen` and `recv` read seqpacket
+//! clients through [`MessageTransport`], and the lab's pipe, FIFO and socket scenarios read
+//! through [`TimedRead`] (and its socket scenario through [`MessageTransport`]). Not everything goes through the traits: the
+//! benchmark has a driver per mechanism (it uses [`Duplex`] for its pipe and FIFO rows), the
+//! CLI and the lab call a mechanism's own API where they show it, and the channel and shared
+//! memory (zero copy, loans, mappings) implement neither trait and have drivers of their own.
 //!
 //! ```
 //! use ipckit::transport::{Framed, MessageTransport};

@@ -9,7 +9,9 @@ use std::os::fd::AsFd;
 use common::{T, say};
 use ipckit::ErrorKind;
 use ipckit::socket::ancillary::{self, Credentials};
-use ipckit::socket::unix::{UnixAddr, UnixDatagram, UnixListener, UnixStream};
+use ipckit::socket::unix::{
+    BindOptions, UnixAddr, UnixDatagram, UnixListener, UnixSeqpacket, UnixStream,
+};
 use ipckit::stream::pipe::{self, PipeWriter};
 
 #[test]
@@ -24,7 +26,7 @@ fn child() {
             assert_eq!(got.fds.len(), 2);
             let mut fds = got.fds.into_iter();
             let mut file = std::fs::File::from(fds.next().unwrap());
-            let mut pipe_w = PipeWriter::from_fd(fds.next().unwrap());
+            let mut pipe_w = PipeWriter::from_fd(fds.next().unwrap()).unwrap();
             file.write_all(b"written by the child").unwrap();
             pipe_w.write_all(b"hello through a passed pipe").unwrap();
         }
@@ -54,7 +56,7 @@ fn child() {
 fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let child = common::child("child", "use-passed-fds")
         .arg("PATH", addr.to_string())
         .start();
@@ -80,7 +82,7 @@ fn an_open_file_and_a_pipe_end_are_used_by_another_process() {
 fn child_gets_more_descriptors_than_it_asked_for(count: usize) {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let mut child = common::child("child", "receive-one")
         .arg("PATH", addr.to_string())
         .start();
@@ -108,7 +110,7 @@ fn truncated_control_data_leaks_no_descriptor() {
 fn peer_credentials_match_the_peer_process() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let mut child = common::child("child", "report-peer")
         .arg("PATH", addr.to_string())
         .start();
@@ -117,7 +119,7 @@ fn peer_credentials_match_the_peer_process() {
     let me = Credentials::current();
     assert_eq!(
         c.pid,
-        child.pid(),
+        child.pid() as ipckit::Pid,
         "SO_PEERCRED names the connecting process"
     );
     assert_eq!((c.uid, c.gid), (me.uid, me.gid));
@@ -130,12 +132,12 @@ fn peer_credentials_match_the_peer_process() {
 fn scm_credentials_arrive_with_each_datagram() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("d"));
-    let sock = UnixDatagram::bind(&addr).unwrap();
+    let sock = UnixDatagram::bind(&addr, &BindOptions::default()).unwrap();
     ancillary::set_pass_credentials(&sock, true).unwrap();
     let child = common::child("child", "dgram-with-credentials")
         .arg("PATH", addr.to_string())
         .start();
-    let pid = child.pid();
+    let pid = child.pid() as ipckit::Pid;
     child.success();
     let mut buf = [0u8; 64];
     let got = ancillary::recv(&sock, &mut buf, 0).unwrap();
@@ -166,4 +168,27 @@ fn more_descriptors_than_asked_for_are_closed_too() {
     // Three fit in the control buffer's alignment slack (no MSG_CTRUNC), but only one was
     // asked for.
     child_gets_more_descriptors_than_it_asked_for(3);
+}
+
+#[test]
+fn timed_receive_reports_nothing_and_truncation_keeps_the_count() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut buf = [0u8; 4];
+    assert!(ancillary::try_recv(&b, &mut buf, 1).unwrap().is_none());
+    assert!(
+        ancillary::recv_timeout(&b, &mut buf, 1, std::time::Duration::from_millis(20))
+            .unwrap()
+            .is_none()
+    );
+    let (r, _w) = pipe::pipe().unwrap();
+    ancillary::send_fds(&a, b"xy", &[r.as_fd(), r.as_fd()]).unwrap();
+    // No room asked for, two sent: Truncated (both closed), the two data bytes counted.
+    let err = ancillary::recv_deadline(&b, &mut buf, 0, ipckit::Deadline::after(T)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(2));
+    let (c, d) = UnixSeqpacket::pair().unwrap();
+    c.send(b"longer than four").unwrap();
+    let err = ancillary::recv_timeout(&d, &mut buf, 0, T).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(4));
 }

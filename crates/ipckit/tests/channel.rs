@@ -167,7 +167,7 @@ fn handover() -> (UnixStream, UnixStream) {
 fn inherited_socket() -> UnixStream {
     // SAFETY: the parent put a Unix stream socket at descriptor 3 for this child, and nothing
     // else in this process owns that descriptor.
-    UnixStream::from_fd(unsafe { OwnedFd::from_raw_fd(3) })
+    UnixStream::from_fd(unsafe { OwnedFd::from_raw_fd(3) }).unwrap()
 }
 
 /// Starts a child running `role` with `sock` as its descriptor 3; drops our copy of `sock`.

@@ -1,5 +1,5 @@
-//! One conformance suite over every implementation of the shared traits, so the benchmark, the
-//! lab and the CLI can drive any mechanism through the same code and get the same behaviour.
+//! One conformance suite over every implementation of the shared traits (byte streams and
+//! message transports), so code written against a trait gets the same behaviour from each.
 
 use std::time::Duration;
 

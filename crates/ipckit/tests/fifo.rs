@@ -16,20 +16,20 @@ fn child() {
     let path = common::arg("PATH");
     match role.as_str() {
         "writer" => {
-            let mut w = fifo::open_write(&path, Some(T)).unwrap();
+            let mut w = fifo::open_write_timeout(&path, T).unwrap();
             w.write_all(b"through the fifo").unwrap();
         }
         "timeout-leaves-nothing" => {
             // Alone in this process, so the descriptor count is exact.
             let before = common::open_fds();
-            let err = fifo::open_read(&path, Some(Duration::from_millis(100))).unwrap_err();
+            let err = fifo::open_read_timeout(&path, Duration::from_millis(100)).unwrap_err();
             assert!(err.is_timeout());
-            let err = fifo::open_write(&path, Some(Duration::from_millis(100))).unwrap_err();
+            let err = fifo::open_write_timeout(&path, Duration::from_millis(100)).unwrap_err();
             assert!(err.is_timeout());
             say(format!("{before} {}", common::open_fds()));
         }
         "reader" => {
-            let mut r = fifo::open_read(&path, Some(T)).unwrap();
+            let mut r = fifo::open_read_timeout(&path, T).unwrap();
             let mut s = String::new();
             r.read_to_string(&mut s).unwrap();
             say(s);
@@ -41,8 +41,8 @@ fn child() {
 #[test]
 fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
-    let err = fifo::open_read(node.path(), Some(Duration::from_millis(200))).unwrap_err();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
+    let err = fifo::open_read_timeout(node.path(), Duration::from_millis(200)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(
         err.to_string().contains("no process opened it for writing"),
@@ -59,7 +59,7 @@ fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
     let child = common::child("child", "writer")
         .arg("PATH", node.path().display())
         .start();
-    let mut r = fifo::open_read(node.path(), Some(T)).unwrap();
+    let mut r = fifo::open_read_timeout(node.path(), T).unwrap();
     let mut s = String::new();
     r.read_to_string(&mut s).unwrap();
     assert_eq!(s, "through the fifo");
@@ -69,8 +69,8 @@ fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
 #[test]
 fn open_for_writing_waits_for_a_reader() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
-    let err = fifo::open_write(node.path(), Some(Duration::from_millis(200))).unwrap_err();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
+    let err = fifo::open_write_timeout(node.path(), Duration::from_millis(200)).unwrap_err();
     assert!(err.is_timeout());
     assert!(
         err.to_string().contains("no process opened it for reading"),
@@ -79,7 +79,7 @@ fn open_for_writing_waits_for_a_reader() {
     let mut child = common::child("child", "reader")
         .arg("PATH", node.path().display())
         .start();
-    let mut w = fifo::open_write(node.path(), Some(T)).unwrap();
+    let mut w = fifo::open_write_timeout(node.path(), T).unwrap();
     w.write_all(b"to the reader").unwrap();
     drop(w);
     assert_eq!(child.line(), "to the reader");
@@ -89,8 +89,8 @@ fn open_for_writing_waits_for_a_reader() {
 #[test]
 fn nonblocking_open_for_writing_without_a_reader_is_enxio_explained() {
     let dir = common::tempdir();
-    let node = Fifo::create(dir.path().join("f"), 0o600).unwrap();
-    let err = fifo::open_write_nonblocking(node.path()).unwrap_err();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
+    let err = fifo::try_open_write(node.path()).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NXIO));
     let msg = err.to_string();
     assert!(
@@ -98,15 +98,15 @@ fn nonblocking_open_for_writing_without_a_reader_is_enxio_explained() {
         "{msg}"
     );
     // With a reader present, the same open succeeds at once.
-    let _r = fifo::open_read_nonblocking(node.path()).unwrap();
-    fifo::open_write_nonblocking(node.path()).unwrap();
+    let _r = fifo::try_open_read(node.path()).unwrap();
+    fifo::try_open_write(node.path()).unwrap();
 }
 
 #[test]
 fn the_creator_owns_the_name() {
     let dir = common::tempdir();
     let path = dir.path().join("f");
-    let node = Fifo::create(&path, 0o640).unwrap();
+    let node = Fifo::create(&path, &fifo::Options::default().mode(0o640)).unwrap();
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let meta = std::fs::symlink_metadata(&path).unwrap();
     assert!(meta.file_type().is_fifo());
@@ -117,24 +117,34 @@ fn the_creator_owns_the_name() {
     );
     // Creating again is EEXIST: an existing FIFO is opened, never adopted.
     assert_eq!(
-        Fifo::create(&path, 0o600).unwrap_err().errno(),
+        Fifo::create(&path, &fifo::Options::default())
+            .unwrap_err()
+            .errno(),
         Some(Errno::EXIST)
     );
     drop(node);
     assert!(!path.exists(), "the creator removes the FIFO on drop");
     // persist() keeps it.
-    let mut kept = Fifo::create(&path, 0o600).unwrap();
-    kept.persist();
+    let kept = Fifo::create(&path, &fifo::Options::default())
+        .unwrap()
+        .persist();
     drop(kept);
     assert!(path.exists());
     std::fs::remove_file(&path).unwrap();
+    // remove() removes it now; a mode outside the permission bits is refused.
+    let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
+    node.remove().unwrap();
+    assert!(!path.exists());
+    let err = Fifo::create(&path, &fifo::Options::default().mode(0o1600)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!path.exists(), "nothing made for a refused mode");
 }
 
 #[test]
 fn the_creator_does_not_remove_a_replacement() {
     let dir = common::tempdir();
     let path = dir.path().join("f");
-    let node = Fifo::create(&path, 0o600).unwrap();
+    let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, b"someone else's file").unwrap();
     drop(node);
@@ -146,10 +156,25 @@ fn a_regular_file_or_missing_path_is_refused() {
     let dir = common::tempdir();
     let file = dir.path().join("plain");
     std::fs::write(&file, b"x").unwrap();
-    let err = fifo::open_read(&file, Some(T)).unwrap_err();
+    let err = fifo::open_read_timeout(&file, T).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("not a FIFO"));
-    let err = fifo::open_write(dir.path().join("missing"), Some(T)).unwrap_err();
+    let err = fifo::open_write_timeout(dir.path().join("missing"), T).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
     assert!(err.to_string().contains("mkfifo"), "{err}");
+}
+
+#[test]
+fn a_passed_deadline_is_a_timeout_for_both_directions() {
+    let dir = common::tempdir();
+    let node = Fifo::create(dir.path().join("f"), &fifo::Options::default()).unwrap();
+    let now = ipckit::Deadline::now();
+    let err = fifo::open_read_deadline(node.path(), now).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    let err = fifo::open_write_deadline(node.path(), now).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(
+        err.to_string().contains("no process opened it for reading"),
+        "{err}"
+    );
 }

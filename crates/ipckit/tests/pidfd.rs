@@ -23,12 +23,12 @@ fn child() {
 fn a_pidfd_becomes_readable_at_child_exit() {
     let mut child = common::child("child", "wait-then-exit").start();
     assert_eq!(child.line(), "ready");
-    let pidfd = PidFd::open(child.pid()).unwrap();
-    assert!(!pidfd.has_exited().unwrap(), "alive: not readable");
-    assert!(!pidfd.wait_exit(Some(Duration::from_millis(50))).unwrap());
+    let pidfd = PidFd::open(child.pid() as ipckit::Pid).unwrap();
+    assert!(!pidfd.try_wait_exit().unwrap(), "alive: not readable");
+    assert!(!pidfd.wait_exit_timeout(Duration::from_millis(50)).unwrap());
     child.tell("exit");
     assert!(
-        pidfd.wait_exit(Some(T)).unwrap(),
+        pidfd.wait_exit_timeout(T).unwrap(),
         "readable once the child exits"
     );
     assert!(child.wait().success());
@@ -38,9 +38,9 @@ fn a_pidfd_becomes_readable_at_child_exit() {
 fn a_pidfd_signals_exactly_its_process() {
     let mut child = common::child("child", "wait-then-exit").start();
     assert_eq!(child.line(), "ready");
-    let pidfd = PidFd::open(child.pid()).unwrap();
+    let pidfd = PidFd::open(child.pid() as ipckit::Pid).unwrap();
     pidfd.send_signal(libc::SIGKILL).unwrap();
-    assert!(pidfd.wait_exit(Some(T)).unwrap());
+    assert!(pidfd.wait_exit_timeout(T).unwrap());
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
     // Reaped: its pid may now be reused, and the pidfd refuses to signal anyone else.
@@ -54,6 +54,22 @@ fn bad_pids_are_clear_errors() {
         PidFd::open(0).unwrap_err().kind(),
         ipckit::ErrorKind::InvalidInput
     );
-    let err = PidFd::open(i32::MAX).unwrap_err();
+    let err = PidFd::open(i32::MAX as u32).unwrap_err();
     assert_eq!(err.errno(), Some(ipckit::Errno::SRCH));
+    // Past pid_t: refused before the kernel is asked.
+    let err = PidFd::open(u32::MAX).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn wait_exit_blocks_until_the_exit() {
+    let mut child = common::child("child", "wait-then-exit").start();
+    assert_eq!(child.line(), "ready");
+    let pidfd = PidFd::open(child.pid() as ipckit::Pid).unwrap();
+    assert!(!pidfd.wait_exit_deadline(ipckit::Deadline::now()).unwrap());
+    child.tell("exit");
+    // Bounded by the child, which exits on hearing the line.
+    pidfd.wait_exit().unwrap();
+    assert!(pidfd.try_wait_exit().unwrap());
+    assert!(child.wait().success());
 }

@@ -18,12 +18,16 @@ fn child() {
     // SAFETY: the parent put a pipe end at descriptor 10 for this child.
     let fd = unsafe { OwnedFd::from_raw_fd(10) };
     match role.as_str() {
-        "write-and-exit" => PipeWriter::from_fd(fd).write_all(b"data").unwrap(),
-        "report-capacity" => say(PipeReader::from_fd(fd).capacity().unwrap().to_string()),
+        "write-and-exit" => PipeWriter::from_fd(fd).unwrap().write_all(b"data").unwrap(),
+        "report-capacity" => say(PipeReader::from_fd(fd)
+            .unwrap()
+            .capacity()
+            .unwrap()
+            .to_string()),
         "records" => {
             let byte = common::arg("BYTE").as_bytes()[0];
             let n: usize = common::arg("N").parse().unwrap();
-            let mut w = PipeWriter::from_fd(fd);
+            let mut w = PipeWriter::from_fd(fd).unwrap();
             let rec = vec![byte; PIPE_BUF];
             for _ in 0..n {
                 // One write(2) per record: exactly PIPE_BUF bytes, so the kernel keeps it whole.
@@ -197,4 +201,22 @@ fn vmsplice_hands_pages_not_copies_to_the_pipe() {
         "vmsplice maps the caller's pages: the reader sees the later contents"
     );
     drop(page);
+}
+
+#[test]
+fn from_fd_refuses_the_wrong_descriptor() {
+    let (r, w) = ipckit::stream::pipe::pipe().unwrap();
+    // Each end as the other: the access mode tells them apart.
+    let err = PipeWriter::from_fd(r.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("read end"), "{err}");
+    let err = PipeReader::from_fd(w.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    // A file is no pipe; a real end is taken.
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    let err = PipeReader::from_fd(OwnedFd::from(file)).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("regular file"), "{err}");
+    let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
+    assert!(PipeReader::from_fd(r.into_fd()).is_ok());
 }

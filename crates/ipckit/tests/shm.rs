@@ -169,7 +169,7 @@ fn child() {
         // Receives a sealed memfd over the socket at descriptor 10 and tries to change it.
         "sealed-memfd-receiver" => {
             // SAFETY: the parent put a Unix stream socket at descriptor 10 for this child.
-            let sock = UnixStream::from_fd(unsafe { OwnedFd::from_raw_fd(10) });
+            let sock = UnixStream::from_fd(unsafe { OwnedFd::from_raw_fd(10) }).unwrap();
             assert!(ipckit::poll::readable_timeout(&sock, common::T).unwrap());
             let got = ancillary::recv(&sock, &mut [0u8; 1], 1).unwrap();
             let memfd = Memfd::from_fd(got.fds.into_iter().next().unwrap()).unwrap();

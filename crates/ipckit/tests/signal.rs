@@ -15,7 +15,7 @@ fn child() {
             // The parent started this process with the signals blocked in every thread.
             let sfd = SignalFd::new(&[signal::rt(1), SIGUSR1]).unwrap();
             say("ready");
-            let i = sfd.read_timeout(Some(T)).unwrap().expect("a signal");
+            let i = sfd.read_timeout(T).unwrap().expect("a signal");
             say(format!("{} {} {} {}", i.signo, i.value, i.pid, i.code));
         }
         "self-pipe" => {
@@ -24,9 +24,9 @@ fn child() {
             drop(sp);
             // Installed again after a drop: the same pipe, nothing stale in it.
             let sp = SelfPipe::install(&[SIGUSR2]).unwrap();
-            assert_eq!(sp.wait(Some(std::time::Duration::ZERO)).unwrap(), None);
+            assert_eq!(sp.try_wait().unwrap(), None);
             say("ready");
-            say(sp.wait(Some(T)).unwrap().expect("a signal").to_string());
+            say(sp.wait_timeout(T).unwrap().expect("a signal").to_string());
         }
         "count" => {
             let sfd = SignalFd::new(&[SIGUSR1, signal::rt(2)]).unwrap();
@@ -52,7 +52,7 @@ fn a_sigqueue_value_arrives_through_signalfd() {
         .blocked(&[signal::rt(1), SIGUSR1])
         .start();
     assert_eq!(child.line(), "ready");
-    signal::queue(child.pid(), signal::rt(1), 4242).unwrap();
+    signal::queue(child.pid() as ipckit::Pid, signal::rt(1), 4242).unwrap();
     let me = std::process::id();
     assert_eq!(
         child.line(),
@@ -67,7 +67,7 @@ fn kill_is_seen_as_sent_by_a_user() {
         .blocked(&[signal::rt(1), SIGUSR1])
         .start();
     assert_eq!(child.line(), "ready");
-    signal::kill(child.pid(), SIGUSR1).unwrap();
+    signal::kill(child.pid() as ipckit::Pid, SIGUSR1).unwrap();
     let me = std::process::id();
     assert_eq!(child.line(), format!("{SIGUSR1} 0 {me} {}", libc::SI_USER));
     child.success();
@@ -77,7 +77,7 @@ fn kill_is_seen_as_sent_by_a_user() {
 fn the_self_pipe_turns_a_handler_into_a_readable_byte() {
     let mut child = common::child("child", "self-pipe").start();
     assert_eq!(child.line(), "ready");
-    signal::kill(child.pid(), SIGUSR2).unwrap();
+    signal::kill(child.pid() as ipckit::Pid, SIGUSR2).unwrap();
     assert_eq!(child.line(), SIGUSR2.to_string());
     child.success();
 }
@@ -89,8 +89,8 @@ fn realtime_signals_queue_and_standard_ones_coalesce() {
         .start();
     assert_eq!(child.line(), "ready");
     for i in 0..3 {
-        signal::kill(child.pid(), SIGUSR1).unwrap();
-        signal::queue(child.pid(), signal::rt(2), i).unwrap();
+        signal::kill(child.pid() as ipckit::Pid, SIGUSR1).unwrap();
+        signal::queue(child.pid() as ipckit::Pid, signal::rt(2), i).unwrap();
     }
     child.tell("read");
     assert_eq!(
@@ -103,13 +103,17 @@ fn realtime_signals_queue_and_standard_ones_coalesce() {
 
 #[test]
 fn bad_signals_and_process_groups_are_refused() {
-    assert!(signal::kill(std::process::id() as i32, 0).is_err());
-    // -1 would signal every process we may signal; 0 our own group.
-    for pid in [-1, 0, -(std::process::id() as i32)] {
+    assert!(signal::kill(std::process::id(), 0).is_err());
+    // 0 would be our own group; a pid past i32::MAX would be read as a negative one: -1 every
+    // process we may signal, the others a group.
+    for pid in [0, u32::MAX, 1 << 31] {
         let err = signal::kill(pid, SIGUSR1).unwrap_err();
         assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput, "{pid}");
     }
-    assert!(signal::queue(std::process::id() as i32, 1000, 0).is_err());
+    // kill_group never turns into kill(-1).
+    let err = signal::kill_group(1, SIGUSR1).unwrap_err();
+    assert_eq!(err.kind(), ipckit::ErrorKind::InvalidInput);
+    assert!(signal::queue(std::process::id(), 1000, 0).is_err());
     assert_eq!(signal::name(SIGUSR1), "SIGUSR1");
     assert_eq!(signal::name(signal::rt(3)), "SIGRTMIN+3");
 }
@@ -119,13 +123,13 @@ fn a_thread_directed_signal_reaches_only_the_thread_that_blocks_it() {
     // Other test threads of this process do not block rt(3): a process-directed signal could
     // land on one of them and end the process. Thread-directed, it waits for this thread.
     let sfd = SignalFd::new(&[signal::rt(3)]).unwrap();
-    let pid = std::process::id() as i32;
-    let tid = rustix::thread::gettid().as_raw_nonzero().get();
+    let pid = std::process::id();
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as ipckit::Pid;
     signal::queue_thread(pid, tid, signal::rt(3), 77).unwrap();
-    let i = sfd.read_timeout(Some(T)).unwrap().expect("the signal");
+    let i = sfd.read_timeout(T).unwrap().expect("the signal");
     assert_eq!(
         (i.signo, i.value, i.pid, i.code),
-        (signal::rt(3), 77, pid as u32, libc::SI_QUEUE)
+        (signal::rt(3), 77, pid, libc::SI_QUEUE)
     );
-    assert!(signal::queue_thread(pid, -1, signal::rt(3), 0).is_err());
+    assert!(signal::queue_thread(pid, 0, signal::rt(3), 0).is_err());
 }

@@ -50,3 +50,18 @@ fn remote_addresses_need_to_be_allowed() {
     );
     assert!(tcp::resolve("localhost:80", false).is_ok());
 }
+
+#[test]
+fn timed_connects_fail_with_timed_out_or_connect() {
+    let l = tcp::listen("127.0.0.1:0", false).unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    // A deadline already passed: no attempt, a TimedOut error naming the address.
+    let err = tcp::connect_deadline(&addr, false, ipckit::Deadline::now()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(err.to_string().contains(&addr), "{err}");
+    // A listener there: the timed forms connect, with Nagle off.
+    let c = tcp::connect_timeout(&addr, false, common::T).unwrap();
+    assert!(c.nodelay().unwrap());
+    let c = tcp::connect_deadline(&addr, false, ipckit::Deadline::after(common::T)).unwrap();
+    assert!(c.nodelay().unwrap());
+}

@@ -40,7 +40,7 @@ fn child() {
             }
         }
         "listener" => {
-            let l = UnixListener::bind(&addr).unwrap();
+            let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
             say("ready");
             // Serve one connection if the parent makes one, then wait to be told to stop.
             if hear() == "accept" {
@@ -70,7 +70,7 @@ fn one_read_after(child: common::Child, read: impl FnOnce(&mut [u8]) -> usize) -
 fn a_stream_socket_does_not_keep_message_boundaries() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("s"));
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let child = common::child("child", "stream-sender")
         .arg("PATH", addr.to_string())
         .start();
@@ -83,7 +83,7 @@ fn a_stream_socket_does_not_keep_message_boundaries() {
 fn a_seqpacket_socket_keeps_message_boundaries() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("q"));
-    let l = SeqpacketListener::bind(&addr).unwrap();
+    let l = SeqpacketListener::bind(&addr, &BindOptions::default()).unwrap();
     let child = common::child("child", "seqpacket-sender")
         .arg("PATH", addr.to_string())
         .start();
@@ -105,7 +105,7 @@ fn a_seqpacket_socket_keeps_message_boundaries() {
 fn a_datagram_socket_keeps_message_boundaries() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("d"));
-    let sock = UnixDatagram::bind(&addr).unwrap();
+    let sock = UnixDatagram::bind(&addr, &BindOptions::default()).unwrap();
     let child = common::child("child", "dgram-sender")
         .arg("PATH", addr.to_string())
         .start();
@@ -143,14 +143,11 @@ fn a_stale_socket_file_is_taken_over() {
         Some(Errno::CONNREFUSED)
     );
     // Not with take-over off:
-    let opts = BindOptions {
-        take_over_stale: false,
-        ..BindOptions::default()
-    };
-    let err = UnixListener::bind_with(&addr, &opts).unwrap_err();
+    let opts = BindOptions::default().take_over_stale(false);
+    let err = UnixListener::bind(&addr, &opts).unwrap_err();
     assert!(err.to_string().contains("stale socket file"), "{err}");
     // By default the refused connect proves no listener, so the file is replaced.
-    let l = UnixListener::bind(&addr).unwrap();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let _c = UnixStream::connect(&addr).unwrap();
     assert!(l.accept_timeout(T).unwrap().is_some());
 }
@@ -164,7 +161,7 @@ fn a_live_listener_is_refused_and_keeps_working() {
         .arg("PATH", path.display())
         .start();
     assert_eq!(child.line(), "ready");
-    let err = UnixListener::bind(&addr).unwrap_err();
+    let err = UnixListener::bind(&addr, &BindOptions::default()).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::ADDRINUSE));
     let msg = err.to_string();
     assert!(
@@ -190,7 +187,7 @@ fn a_file_that_is_not_a_socket_is_never_removed() {
     let dir = common::tempdir();
     let path = dir.path().join("plain");
     std::fs::write(&path, b"keep me").unwrap();
-    let err = UnixListener::bind(&UnixAddr::path(&path)).unwrap_err();
+    let err = UnixListener::bind(&UnixAddr::path(&path), &BindOptions::default()).unwrap_err();
     assert!(err.to_string().contains("not a socket"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
 }
@@ -199,7 +196,7 @@ fn a_file_that_is_not_a_socket_is_never_removed() {
 fn socket_files_get_the_mode_asked_for_and_go_with_their_owner() {
     let dir = common::tempdir();
     let path = dir.path().join("m");
-    let l = UnixListener::bind(&UnixAddr::path(&path)).unwrap();
+    let l = UnixListener::bind(&UnixAddr::path(&path), &BindOptions::default()).unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600,
@@ -207,27 +204,35 @@ fn socket_files_get_the_mode_asked_for_and_go_with_their_owner() {
     );
     drop(l);
     assert!(!path.exists());
-    let opts = BindOptions {
-        mode: 0o660,
-        ..BindOptions::default()
-    };
-    let mut l = UnixListener::bind_with(&UnixAddr::path(&path), &opts).unwrap();
+    let opts = BindOptions::default().mode(0o660);
+    let l = UnixListener::bind(&UnixAddr::path(&path), &opts).unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o660
     );
-    l.persist();
+    let l = l.persist();
     drop(l);
     assert!(path.exists(), "persist keeps the file");
-    std::fs::remove_file(&path).unwrap();
+    // The next bind takes the stale file over; remove() then removes it at once.
+    let l = UnixListener::bind(&UnixAddr::path(&path), &BindOptions::default()).unwrap();
+    l.remove().unwrap();
+    assert!(!path.exists(), "remove removes the file now");
+    // A mode with bits outside the permission bits is refused, and nothing is made.
+    let err = UnixListener::bind(&UnixAddr::path(&path), &BindOptions::default().mode(0o4700))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!path.exists());
+    let d = UnixDatagram::bind(&UnixAddr::path(&path), &BindOptions::default()).unwrap();
+    d.remove().unwrap();
+    assert!(!path.exists());
 }
 
 #[test]
 fn abstract_names_have_no_file_and_are_exclusive() {
     let name = ipckit::name::unique("abstract-test");
     let addr = UnixAddr::abstract_name(name.as_bytes());
-    let l = UnixListener::bind(&addr).unwrap();
-    let err = UnixListener::bind(&addr).unwrap_err();
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
+    let err = UnixListener::bind(&addr, &BindOptions::default()).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::ADDRINUSE));
     assert!(err.to_string().contains("never stale"), "{err}");
     let mut c = UnixStream::connect(&addr).unwrap();
@@ -247,7 +252,7 @@ fn abstract_names_have_no_file_and_are_exclusive() {
 #[test]
 fn bad_addresses_are_clear_errors() {
     let long = format!("/tmp/{}", "x".repeat(150));
-    let err = UnixListener::bind(&UnixAddr::path(long)).unwrap_err();
+    let err = UnixListener::bind(&UnixAddr::path(long), &BindOptions::default()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let err = UnixStream::connect(&UnixAddr::path("/nonexistent/ipckit.sock")).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOENT));
@@ -257,16 +262,17 @@ fn bad_addresses_are_clear_errors() {
     );
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("typed"));
-    let _l = SeqpacketListener::bind(&addr).unwrap();
+    let _l = SeqpacketListener::bind(&addr, &BindOptions::default()).unwrap();
     let err = UnixStream::connect(&addr).unwrap_err();
     assert!(err.to_string().contains("another socket type"), "{err}");
 }
 
 #[test]
 fn accept_timeout_returns_none_when_nobody_connects() {
-    let l = UnixListener::bind(&UnixAddr::abstract_name(
-        ipckit::name::unique("idle").as_bytes(),
-    ))
+    let l = UnixListener::bind(
+        &UnixAddr::abstract_name(ipckit::name::unique("idle").as_bytes()),
+        &BindOptions::default(),
+    )
     .unwrap();
     assert!(
         l.accept_timeout(Duration::from_millis(50))
@@ -279,11 +285,8 @@ fn accept_timeout_returns_none_when_nobody_connects() {
 fn a_full_backlog_times_out_connects_and_is_still_seen_as_live() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("full"));
-    let opts = BindOptions {
-        backlog: 0,
-        ..BindOptions::default()
-    };
-    let _l = UnixListener::bind_with(&addr, &opts).unwrap();
+    let opts = BindOptions::default().backlog(0);
+    let _l = UnixListener::bind(&addr, &opts).unwrap();
     // Nobody accepts: connect until the backlog is full and a timed connect gives up.
     let mut held = Vec::new();
     let err = loop {
@@ -296,7 +299,7 @@ fn a_full_backlog_times_out_connects_and_is_still_seen_as_live() {
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(err.to_string().contains("backlog stayed full"), "{err}");
     // A bind over it probes without blocking and refuses: the listener is alive.
-    let err = UnixListener::bind(&addr).unwrap_err();
+    let err = UnixListener::bind(&addr, &BindOptions::default()).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::ADDRINUSE), "{err}");
     assert!(err.to_string().contains("live socket"), "{err}");
 }
@@ -323,7 +326,7 @@ fn a_bound_socket_that_does_not_listen_yet_is_not_taken_over() {
         UnixStream::connect(&addr).unwrap_err().errno(),
         Some(Errno::CONNREFUSED)
     );
-    let err = UnixListener::bind(&addr).unwrap_err();
+    let err = UnixListener::bind(&addr, &BindOptions::default()).unwrap_err();
     assert!(
         err.to_string().contains("bound there but not listening"),
         "{err}"
@@ -331,7 +334,7 @@ fn a_bound_socket_that_does_not_listen_yet_is_not_taken_over() {
     assert!(path.exists(), "its file stays");
     drop(fd);
     // Now nothing is bound to it: stale, and taken over.
-    let _l = UnixListener::bind(&addr).unwrap();
+    let _l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
     let _c = UnixStream::connect(&addr).unwrap();
 }
 
@@ -339,7 +342,7 @@ fn a_bound_socket_that_does_not_listen_yet_is_not_taken_over() {
 fn a_datagram_send_to_a_full_receiver_times_out() {
     let dir = common::tempdir();
     let addr = UnixAddr::path(dir.path().join("full-dgram"));
-    let _rx = UnixDatagram::bind(&addr).unwrap();
+    let _rx = UnixDatagram::bind(&addr, &BindOptions::default()).unwrap();
     let tx = UnixDatagram::unbound().unwrap();
     let msg = [0u8; 1024];
     let mut sent = 0;
@@ -351,4 +354,66 @@ fn a_datagram_send_to_a_full_receiver_times_out() {
         assert!(sent < 100_000, "the receiver's queue never filled");
     }
     assert!(sent > 0);
+}
+
+#[test]
+fn try_and_timed_forms_report_nothing_as_none_or_false() {
+    let addr = UnixAddr::abstract_name(ipckit::name::unique("forms").as_bytes());
+    let l = SeqpacketListener::bind(&addr, &BindOptions::default()).unwrap();
+    assert!(l.try_accept().unwrap().is_none());
+    let client = UnixSeqpacket::connect_deadline(&addr, ipckit::Deadline::after(T)).unwrap();
+    let server = l
+        .accept_deadline(ipckit::Deadline::after(T))
+        .unwrap()
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(server.try_recv(&mut buf).unwrap(), None);
+    assert_eq!(
+        server
+            .recv_timeout(&mut buf, Duration::from_millis(20))
+            .unwrap(),
+        None
+    );
+    assert!(client.try_send(b"abc").unwrap());
+    assert_eq!(server.recv_timeout(&mut buf, T).unwrap(), Some(3));
+    // A packet larger than the buffer: Truncated, with the count of what arrived.
+    assert!(client.send_timeout(&[7u8; 20], T).unwrap());
+    let err = server.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Truncated);
+    assert_eq!(err.received(), Some(8));
+
+    let (a, b) = UnixDatagram::pair().unwrap();
+    assert_eq!(b.try_recv_from(&mut buf).unwrap(), None);
+    // Fill the peer's queue: a try_send then reports false, and nothing is lost.
+    let mut sent = 0;
+    while a.try_send(b"x").unwrap() {
+        sent += 1;
+    }
+    assert!(sent > 0);
+    assert!(!a.send_timeout(b"x", Duration::from_millis(20)).unwrap());
+    assert_eq!(
+        b.recv_deadline(&mut buf, ipckit::Deadline::now()).unwrap(),
+        Some(1)
+    );
+}
+
+#[test]
+fn from_fd_refuses_another_socket_type_or_file() {
+    use std::os::fd::OwnedFd;
+    let (a, _b) = UnixDatagram::pair().unwrap();
+    let err = UnixStream::from_fd(a.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("Unix datagram socket"), "{err}");
+    let (s, _t) = UnixStream::pair().unwrap();
+    let err = UnixSeqpacket::from_fd(s.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = UnixStream::from_fd(OwnedFd::from(tcp)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("IPv4 stream socket"), "{err}");
+    let (r, _w) = ipckit::stream::pipe::pipe().unwrap();
+    let err = UnixDatagram::from_fd(r.into_fd()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let (p, _q) = UnixSeqpacket::pair().unwrap();
+    assert!(UnixSeqpacket::from_fd(p.into_fd()).is_ok());
 }

@@ -46,7 +46,7 @@ impl Link for EventLink {
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let v = self.setup.wait_for(|| self.rx.read_timeout(Some(STEP)))?;
+        let v = self.setup.wait_for(|| self.rx.read_timeout(STEP))?;
         let seq = match v {
             1 => STOP,
             2 => MARK,
@@ -127,11 +127,16 @@ impl Link for SignalLink {
             MARK => -2,
             n => n as i32,
         };
-        Ok(signal::queue_thread(self.to.0, self.to.1, sig(), v)?)
+        Ok(signal::queue_thread(
+            self.to.0 as ipckit::Pid,
+            self.to.1 as ipckit::Pid,
+            sig(),
+            v,
+        )?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        let info = self.setup.wait_for(|| self.sfd.read_timeout(Some(STEP)))?;
+        let info = self.setup.wait_for(|| self.sfd.read_timeout(STEP))?;
         let seq = match info.value {
             -1 => STOP,
             -2 => MARK,

@@ -29,7 +29,7 @@ impl Driver for UnixStreamDriver {
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        let sock = UnixStream::from_fd(one_fd(ctl)?);
+        let sock = UnixStream::from_fd(one_fd(ctl)?)?;
         Ok(Box::new(StreamLink::new(sock, setup)))
     }
 }
@@ -160,7 +160,7 @@ macro_rules! packet_driver {
 
             fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
                 Ok(Box::new(PacketLink::new(
-                    <$sock>::from_fd(one_fd(ctl)?),
+                    <$sock>::from_fd(one_fd(ctl)?)?,
                     setup,
                 )?))
             }
@@ -197,11 +197,8 @@ impl Driver for TcpLoopback {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let port: u16 = ctl.recv()?;
-        let sock = tcp::connect_timeout(
-            &format!("127.0.0.1:{port}"),
-            false,
-            Some(Duration::from_secs(10)),
-        )?;
+        let sock =
+            tcp::connect_timeout(&format!("127.0.0.1:{port}"), false, Duration::from_secs(10))?;
         Ok(Box::new(StreamLink::new(sock, setup)))
     }
 }

@@ -99,8 +99,8 @@ where
 fn pipes_peer<R, W>(
     setup: &Setup,
     ctl: &Control,
-    reader: impl Fn(OwnedFd) -> R,
-    writer: impl Fn(OwnedFd) -> W,
+    reader: impl Fn(OwnedFd) -> ipckit::Result<R>,
+    writer: impl Fn(OwnedFd) -> ipckit::Result<W>,
 ) -> Result<Box<dyn Link>>
 where
     R: Read + 'static,
@@ -110,8 +110,8 @@ where
     let [r, w]: [OwnedFd; 2] = fds.try_into().expect("two descriptors");
     Ok(Box::new(StreamLink::new(
         Duplex {
-            reader: reader(r),
-            writer: writer(w),
+            reader: reader(r)?,
+            writer: writer(w)?,
         },
         setup,
     )))
@@ -128,13 +128,13 @@ impl Driver for Fifo {
 
     fn parent(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let dir = tempfile::Builder::new().prefix("ipckit-bench-").tempdir()?;
-        let down = fifo::Fifo::create(dir.path().join("down"), 0o600)?;
-        let up = fifo::Fifo::create(dir.path().join("up"), 0o600)?;
+        let down = fifo::Fifo::create(dir.path().join("down"), &fifo::Options::default())?;
+        let up = fifo::Fifo::create(dir.path().join("up"), &fifo::Options::default())?;
         // Each side opens its reading end first, without waiting, so the other's open for
         // writing finds a reader; the reading end blocks again once both are open.
-        let reader = fifo::open_read_nonblocking(up.path())?;
+        let reader = fifo::try_open_read(up.path())?;
         ctl.send(&(down.path(), up.path()))?;
-        let writer = fifo::open_write(down.path(), Some(CONTROL_TIMEOUT))?;
+        let writer = fifo::open_write_timeout(down.path(), CONTROL_TIMEOUT)?;
         ipckit::poll::set_nonblocking(&reader, false)?;
         // Until a writer has opened it, a FIFO reads as end of file: the peer waits for this.
         ctl.send(&"opened")?;
@@ -146,8 +146,8 @@ impl Driver for Fifo {
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (down, up): (PathBuf, PathBuf) = ctl.recv()?;
-        let reader = fifo::open_read_nonblocking(&down)?;
-        let writer = fifo::open_write(&up, Some(CONTROL_TIMEOUT))?;
+        let reader = fifo::try_open_read(&down)?;
+        let writer = fifo::open_write_timeout(&up, CONTROL_TIMEOUT)?;
         ipckit::poll::set_nonblocking(&reader, false)?;
         ctl.recv::<String>()?;
         Ok(Box::new(StreamLink::new(Duplex { reader, writer }, setup)))
@@ -226,6 +226,6 @@ impl Driver for RefPipe {
     }
 
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
-        pipes_peer(setup, ctl, RawFd, RawFd)
+        pipes_peer(setup, ctl, |fd| Ok(RawFd(fd)), |fd| Ok(RawFd(fd)))
     }
 }

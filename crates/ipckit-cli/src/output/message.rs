@@ -17,7 +17,7 @@ pub struct MessageJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base64: Option<String>,
     pub bytes: usize,
-    pub peer_pid: Option<i32>,
+    pub peer_pid: Option<ipckit::Pid>,
     pub peer_uid: Option<u32>,
     /// A POSIX queue message's priority.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,7 +31,7 @@ pub struct MessageJson<'a> {
 /// and its priority or type on a queue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer {
-    pub pid: Option<i32>,
+    pub pid: Option<ipckit::Pid>,
     pub uid: Option<u32>,
     pub priority: Option<u32>,
     pub mtype: Option<i64>,

@@ -70,7 +70,7 @@ impl Drop for TempDir {
 /// `Fifo` unlinks the FIFO if it is still there, and the dir goes with all it holds.
 fn make_fifo(lab: &mut Lab) -> Result<(TempDir, Fifo)> {
     let dir = TempDir::new()?;
-    let node = Fifo::create(dir.0.join("fifo"), 0o600)?;
+    let node = Fifo::create(dir.0.join("fifo"), &fifo::Options::default())?;
     lab.say("parent", format!("mkfifo {} (0600)", node.path().display()));
     Ok((dir, node))
 }
@@ -90,7 +90,7 @@ fn path_arg(p: &Path) -> String {
 fn reader(args: &Args) -> Result<()> {
     let path = args.get("PATH")?;
     child::say("open(O_RDONLY), blocking: no timeout");
-    let mut r = fifo::open_read(&path, None)?;
+    let mut r = fifo::open_read(&path)?;
     child::say(format!("open -> fd {}: a writer arrived", r.as_raw_fd()));
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
@@ -116,7 +116,7 @@ fn fifo_open_blocks(lab: &mut Lab) -> Result<Verdict> {
         "open it for writing, giving up after 300 ms (a plain open would wait for ever)",
     );
     let t0 = Instant::now();
-    let first = fifo::open_write(node.path(), Some(wait));
+    let first = fifo::open_write_timeout(node.path(), wait);
     let first_ms = t0.elapsed().as_millis();
     let timed_out = match &first {
         Err(e) if e.is_timeout() => {
@@ -150,7 +150,7 @@ fn fifo_open_blocks(lab: &mut Lab) -> Result<Verdict> {
 
     lab.say("parent", "open it for writing again, giving up after 10 s");
     let t1 = Instant::now();
-    let mut w = fifo::open_write(node.path(), Some(T))?;
+    let mut w = fifo::open_write_timeout(node.path(), T)?;
     lab.kernel(format!(
         "open -> fd {} after {} ms: a reader is there",
         w.as_raw_fd(),
@@ -193,7 +193,7 @@ fn fifo_open_blocks(lab: &mut Lab) -> Result<Verdict> {
 fn nb_reader(args: &Args) -> Result<()> {
     let path = args.get("PATH")?;
     let t0 = Instant::now();
-    let mut r = fifo::open_read_nonblocking(&path)?;
+    let mut r = fifo::try_open_read(&path)?;
     child::say(format!(
         "open(O_RDONLY|O_NONBLOCK) -> fd {} in {} us: no writer needed",
         r.as_raw_fd(),
@@ -211,7 +211,7 @@ fn nb_reader(args: &Args) -> Result<()> {
 fn fifo_nonblock_enxio(lab: &mut Lab) -> Result<Verdict> {
     let (_dir, node) = make_fifo(lab)?;
     lab.say("parent", "open(O_WRONLY|O_NONBLOCK), no reader anywhere");
-    let first_errno = match fifo::open_write_nonblocking(node.path()) {
+    let first_errno = match fifo::try_open_write(node.path()) {
         Err(e) => {
             let name = errno_of(&e);
             lab.kernel(format!("open -> {name}"));
@@ -234,7 +234,7 @@ fn fifo_nonblock_enxio(lab: &mut Lab) -> Result<Verdict> {
     let reader_opened = said.starts_with("open(O_RDONLY|O_NONBLOCK) -> fd");
 
     lab.say("parent", "open(O_WRONLY|O_NONBLOCK) again");
-    let second = fifo::open_write_nonblocking(node.path());
+    let second = fifo::try_open_write(node.path());
     let second_ok = second.is_ok();
     match second {
         Ok(mut w) => {
@@ -278,7 +278,7 @@ fn fifo_nonblock_enxio(lab: &mut Lab) -> Result<Verdict> {
 fn writer(args: &Args) -> Result<()> {
     let path = args.get("PATH")?;
     let msg = args.get("MSG")?;
-    let mut w = fifo::open_write(&path, Some(T))?;
+    let mut w = fifo::open_write_timeout(&path, T)?;
     w.write_all(msg.as_bytes())?;
     child::say(format!(
         "open for writing, write {} bytes, close, exit",
@@ -291,7 +291,7 @@ fn writer(args: &Args) -> Result<()> {
 /// read gives: "BYTES READ".
 fn peek(args: &Args) -> Result<()> {
     let path = args.get("PATH")?;
-    let mut r = fifo::open_read_nonblocking(&path)?;
+    let mut r = fifo::try_open_read(&path)?;
     let waiting = r.available()?;
     let mut buf = [0u8; 64];
     let read = std::io::Read::read(&mut r, &mut buf)?;
@@ -325,7 +325,7 @@ fn ls_mode(ft: std::fs::FileType, mode: u32) -> String {
 fn fifo_persists(lab: &mut Lab) -> Result<Verdict> {
     let (_dir, node) = make_fifo(lab)?;
     let path = node.path().to_path_buf();
-    let r = fifo::open_read_nonblocking(&path)?;
+    let r = fifo::try_open_read(&path)?;
     lab.say(
         "parent",
         "open it for reading (O_NONBLOCK), so the writer's open need not wait",

@@ -98,7 +98,7 @@ fn read_len(lab: &mut Lab, r: &mut PipeReader, len: usize) -> Result<Vec<u8>> {
 
 /// Child: writes MSG into the pipe end at descriptor 3, then exits (closing it).
 fn writer(args: &Args) -> Result<()> {
-    let mut w = PipeWriter::from_fd(inherited_fd3()?);
+    let mut w = PipeWriter::from_fd(inherited_fd3()?)?;
     let msg = args.get("MSG")?;
     w.write_all(msg.as_bytes())?;
     child::say(format!(
@@ -237,7 +237,7 @@ fn sigpipe_disposition() -> Result<&'static str> {
 /// Child: sets SIGPIPE to SIGPIPE=default|ignore, then on "write" writes one byte to the pipe
 /// end at descriptor 3, whose read end is closed everywhere.
 fn sigpipe_writer(args: &Args) -> Result<()> {
-    let mut w = PipeWriter::from_fd(inherited_fd3()?);
+    let mut w = PipeWriter::from_fd(inherited_fd3()?)?;
     let at_start = sigpipe_disposition()?;
     let (handler, name) = match args.get("SIGPIPE")?.as_str() {
         "default" => (libc::SIG_DFL, "SIG_DFL"),
@@ -342,7 +342,7 @@ fn fill(w: &PipeWriter, block: &[u8]) -> Result<(usize, String)> {
 
 /// Child: one blocking write of BYTES bytes to the pipe end at descriptor 3.
 fn block_writer(args: &Args) -> Result<()> {
-    let mut w = PipeWriter::from_fd(inherited_fd3()?);
+    let mut w = PipeWriter::from_fd(inherited_fd3()?)?;
     let n: usize = args.parse("BYTES")?;
     child::say(format!("write {n} bytes to fd 3 (blocking)"));
     let done = w.write(&vec![b'z'; n])?;
@@ -444,7 +444,7 @@ const WRITERS: usize = 4;
 /// Child: on "go", writes COUNT records of SIZE bytes, each all the byte 'A'+ID and each in
 /// one write() call, to the pipe end at descriptor 3.
 fn record_writer(args: &Args) -> Result<()> {
-    let mut w = PipeWriter::from_fd(inherited_fd3()?);
+    let mut w = PipeWriter::from_fd(inherited_fd3()?)?;
     let id: u8 = args.parse("ID")?;
     let size: usize = args.parse("SIZE")?;
     let count: usize = args.parse("COUNT")?;

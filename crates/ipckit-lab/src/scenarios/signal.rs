@@ -192,7 +192,7 @@ fn receiver(_args: &Args) -> crate::Result<()> {
 /// SIG N` (N sigqueues with values 1..=N); answers `sent T` with the CLOCK_MONOTONIC time
 /// just before the first.
 fn sender(args: &Args) -> crate::Result<()> {
-    let pid: i32 = args.parse("PID")?;
+    let pid: ipckit::Pid = args.parse("PID")?;
     while let Some(cmd) = child::hear() {
         let w: Vec<&str> = cmd.split_whitespace().collect();
         let (how, sig, n): (&str, i32, i32) = match w[..] {
@@ -332,7 +332,7 @@ fn waker(_args: &Args) -> crate::Result<()> {
             continue;
         }
         let signo = if via == "self-pipe" {
-            pipe.wait(Some(Duration::ZERO))?
+            pipe.try_wait()?
         } else {
             sfd.try_read()?.map(|i| i.signo)
         }

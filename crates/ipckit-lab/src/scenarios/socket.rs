@@ -176,17 +176,17 @@ fn two_sends(args: &Args) -> Result<()> {
     let fd = inherited_fd3()?;
     match args.get("KIND")?.as_str() {
         "stream" => {
-            let mut s = UnixStream::from_fd(fd);
+            let mut s = UnixStream::from_fd(fd)?;
             s.write_all(b"one")?;
             s.write_all(b"two")?;
         }
         "seqpacket" => {
-            let s = UnixSeqpacket::from_fd(fd);
+            let s = UnixSeqpacket::from_fd(fd)?;
             s.send(b"one")?;
             s.send(b"two")?;
         }
         "datagram" => {
-            let s = UnixDatagram::from_fd(fd);
+            let s = UnixDatagram::from_fd(fd)?;
             s.send(b"one")?;
             s.send(b"two")?;
         }
@@ -225,7 +225,7 @@ fn fd_passing(lab: &mut Lab) -> Result<Verdict> {
     );
 
     let sock = dir.join("s.sock");
-    let listener = UnixListener::bind(&UnixAddr::path(&sock))?;
+    let listener = UnixListener::bind(&UnixAddr::path(&sock), &BindOptions::default())?;
     let mut c = child::spawn("socket-fd-receiver")
         .arg("SOCK", sock.display())
         .arg("PATH", path.display())
@@ -321,7 +321,7 @@ fn fd_receiver(args: &Args) -> Result<()> {
 fn peer_credentials(lab: &mut Lab) -> Result<Verdict> {
     let dir = TempDir::new(lab)?;
     let sock = dir.join("cred.sock");
-    let listener = UnixListener::bind(&UnixAddr::path(&sock))?;
+    let listener = UnixListener::bind(&UnixAddr::path(&sock), &BindOptions::default())?;
     let me = Credentials::current();
     lab.say(
         "parent",
@@ -480,9 +480,9 @@ fn stale_socket(lab: &mut Lab) -> Result<Verdict> {
     let opts = BindOptions::default();
     lab.say(
         "parent",
-        format!("ipckit bind (take_over_stale: {})", opts.take_over_stale),
+        "ipckit bind (take-over of a stale file: on, the default)",
     );
-    let ours = UnixListener::bind_with(&addr, &opts)?;
+    let ours = UnixListener::bind(&addr, &opts)?;
     let our_socket = std::fs::File::from(ours.as_fd().try_clone_to_owned()?)
         .metadata()?
         .ino();
@@ -586,7 +586,10 @@ fn stale_server(args: &Args) -> Result<()> {
 /// Child: a second server trying ipckit's bind (with stale take-over) on a live path; reports
 /// "bound" or "ERRNO HINT".
 fn second_server(args: &Args) -> Result<()> {
-    match UnixListener::bind(&UnixAddr::path(args.parse::<PathBuf>("SOCK")?)) {
+    match UnixListener::bind(
+        &UnixAddr::path(args.parse::<PathBuf>("SOCK")?),
+        &BindOptions::default(),
+    ) {
         Ok(_) => child::say("bound"),
         Err(e) => child::say(format!("{} {}", errno_of(&e), e.hint_text().unwrap_or(""))),
     }

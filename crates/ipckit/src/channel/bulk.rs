@@ -172,17 +172,17 @@ impl Inbox {
             let mut open = true;
             loop {
                 let mut token = [0u8; TOKEN];
-                match ancillary::recv(&self.conns[i], &mut token, 1) {
-                    Ok(got) if got.bytes == 0 && got.fds.is_empty() => {
+                match ancillary::try_recv(&self.conns[i], &mut token, 1) {
+                    Ok(None) => break,
+                    Ok(Some(got)) if got.bytes == 0 && got.fds.is_empty() => {
                         open = false;
                         break;
                     }
-                    Ok(mut got) => {
+                    Ok(Some(mut got)) => {
                         if let (TOKEN, Some(fd)) = (got.bytes, got.fds.pop()) {
                             self.parked.insert(u64::from_le_bytes(token), fd);
                         }
                     }
-                    Err(e) if e.errno() == Some(rustix::io::Errno::AGAIN) => break,
                     // A malformed message from a sender is dropped, not fatal.
                     Err(e) if e.kind() == ErrorKind::Truncated => {}
                     Err(e) => return Err(e),

@@ -53,8 +53,8 @@ impl Peer for ReceiverPeer<'_> {
 /// Whether process `pid` has exited (a zombie counts as exited). A pid reused since reads
 /// as alive, which only leaves a hole unskipped.
 fn process_gone(pid: i32) -> bool {
-    match crate::notify::pidfd::PidFd::open(pid) {
-        Ok(p) => p.has_exited().unwrap_or(false),
+    match crate::notify::pidfd::PidFd::open(pid as crate::Pid) {
+        Ok(p) => p.try_wait_exit().unwrap_or(false),
         Err(e) => e.errno() == Some(crate::Errno::SRCH),
     }
 }

@@ -110,12 +110,9 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     rustix::fs::flock(&object, rustix::fs::FlockOperation::NonBlockingLockShared)
         .during("locking the object of channel", name)?;
     let socket = crate::name::unique("channel");
-    let listener = SeqpacketListener::bind_with(
+    let listener = SeqpacketListener::bind(
         &UnixAddr::abstract_name(socket.as_bytes()),
-        &crate::socket::unix::BindOptions {
-            backlog: 4096,
-            ..Default::default()
-        },
+        &crate::socket::unix::BindOptions::default().backlog(4096),
     )?;
     let mut shared = Shared::format(object.map()?, opts, socket.as_bytes());
     shared._object = Some(object);

@@ -43,9 +43,16 @@
 //! that unshared its descriptor table (`CLONE_FILES`) is not read separately; a 32-bit task's
 //! `ipc()` call is not decoded (only x86_64 and aarch64 native calls are); a file or socket on a
 //! hung network mount can still stall the stat of a descriptor that points at it.
-
+//!
 //! Written by hand: no crate reads these tables (util-linux's lsipc is C and cannot tell an
-//! orphan).
+//! orphan). The /proc parsers it shares with the mechanisms (a Unix bind asks whether a socket
+//! file is still bound) sit below both, in a crate-internal module that `host` re-exports as
+//! [`procfs`]; no mechanism calls `host`.
+//!
+//! `host` is a module of the ipckit crate, not a crate of its own: the CLI, the lab and the
+//! services to come all need its verdicts next to the kinds' own name and tag rules
+//! ([`crate::name`]), and a separate crate would depend on ipckit for those rules anyway, so it
+//! would only move the same dependency edge, not remove it.
 //!
 //! ```
 //! use ipckit::host::{scan, Kind, Options};
@@ -58,7 +65,6 @@
 
 pub mod limits;
 mod process;
-pub mod procfs;
 mod remove;
 pub(crate) mod sockets;
 
@@ -66,6 +72,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::sys::procfs;
 pub use process::{Holder, Process};
 pub use remove::remove;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use rustix::fs::FileType;
 
-use super::procfs;
+use crate::sys::procfs;
 
 /// A process on the host.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::{Kind, Object, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
+use crate::sys::procfs;
 
 /// Removes `object` as [`scan`](super::scan) listed it: `IPC_RMID` for System V objects (by
 /// id), `shm_unlink`, `sem_unlink` or `mq_unlink` for POSIX names, `unlink` for a socket file
@@ -126,7 +127,7 @@ pub fn remove(object: &Object) -> Result<()> {
             // A server may have bound the path since the scan: look again, just before.
             if object.kind == Kind::Unix
                 && object.state == State::Stale
-                && (super::sockets::bound_in_kernel(Path::new(name))
+                && (procfs::bound_in_kernel(Path::new(name))
                     || !matches!(
                         super::sockets::probe(Path::new(name)),
                         super::sockets::Probe::Refused

@@ -9,7 +9,8 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::process::{Processes, Use};
-use super::{Kind, Listing, Object, State, procfs};
+use super::{Kind, Listing, Object, State};
+use crate::sys::procfs;
 
 /// How deep the default directories are searched for socket files, and how many entries at
 /// most, so a huge tree cannot stall a listing.
@@ -29,25 +30,6 @@ pub(crate) fn default_dirs() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(t));
     }
     dirs
-}
-
-/// The kernel's table of Unix sockets in this network namespace.
-pub(crate) fn table() -> Vec<procfs::UnixEntry> {
-    procfs::read_lossy("/proc/net/unix")
-        .map(|t| procfs::net_unix(&t))
-        .unwrap_or_default()
-}
-
-/// True if the kernel's table lists a socket bound to `path` (as given, or made absolute).
-pub(crate) fn bound_in_kernel(path: &Path) -> bool {
-    let given = path.to_string_lossy();
-    let absolute = std::path::absolute(path).ok();
-    let absolute = absolute.as_ref().map(|p| p.to_string_lossy());
-    table().iter().any(|e| {
-        e.path
-            .as_deref()
-            .is_some_and(|p| p == given || Some(p) == absolute.as_deref())
-    })
 }
 
 /// What a connect to a socket file says.
@@ -88,7 +70,7 @@ pub(crate) fn probe(path: &Path) -> Probe {
 }
 
 pub(crate) fn list(procs: &Processes, extra_dirs: &[PathBuf], listing: &mut Listing) {
-    let entries = table();
+    let entries = procfs::unix_sockets();
     // Named sockets, grouped by name: a listener and the connections it accepted share it.
     let mut named: BTreeMap<&str, Vec<&procfs::UnixEntry>> = BTreeMap::new();
     for e in &entries {

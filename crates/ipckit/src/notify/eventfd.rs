@@ -20,7 +20,7 @@ use rustix::event::{EventfdFlags, PollFlags};
 use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 
 /// How reads consume the counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,16 +53,21 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    /// Wraps an eventfd descriptor received from another process. It is made non-blocking,
-    /// which changes the open file description that every duplicate shares (harmless to
-    /// another `EventFd`, which is non-blocking too).
+    /// Wraps an eventfd descriptor received from another process, checked by
+    /// `readlink("/proc/self/fd/N")` (`anon_inode:[eventfd]`): any other descriptor is refused
+    /// with [`ErrorKind::InvalidInput`]. It is made non-blocking (`fcntl(F_SETFL)`), which
+    /// changes the open file description that every duplicate shares (harmless to another
+    /// `EventFd`, which is non-blocking too).
+    /// See [proc_pid_fd(5)](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        crate::sys::fd::check_anon_inode(fd.as_fd(), "eventfd", "an eventfd")?;
         poll::set_nonblocking(&fd, true)?;
         Ok(EventFd { fd })
     }
 
-    /// Adds `n` to the counter (a `write`), waking readers. Fails with EAGAIN (kind Os) if the
-    /// counter would pass `u64::MAX - 1`.
+    /// `write(2)` of `n`: adds it to the counter, waking readers. Fails with EAGAIN (kind Os)
+    /// if the counter would pass `u64::MAX - 1`.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn add(&self, n: u64) -> Result<()> {
         if n == u64::MAX {
             return Err(Error::new(
@@ -85,7 +90,9 @@ impl EventFd {
         }
     }
 
-    /// Takes the count (counter mode) or one (semaphore mode) if it is non-zero now.
+    /// `read(2)` on the non-blocking eventfd: takes the count (counter mode) or one
+    /// (semaphore mode) if it is non-zero now; `Ok(None)` when it is zero.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn try_read(&self) -> Result<Option<u64>> {
         let mut b = [0u8; 8];
         loop {
@@ -98,26 +105,33 @@ impl EventFd {
         }
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a non-zero count and takes it.
-    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<u64>> {
-        poll::until_ready(
-            self.fd.as_fd(),
-            PollFlags::IN,
-            poll::Deadline::from_timeout(timeout),
-            || self.try_read(),
-        )
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a non-zero count and takes it;
+    /// `Ok(None)` when it stayed zero.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
+    pub fn read_timeout(&self, timeout: Duration) -> Result<Option<u64>> {
+        self.read_deadline(Deadline::after(timeout))
     }
 
-    /// Waits for a non-zero count and takes it.
+    /// `poll(2)` then `read(2)`: as [`read_timeout`](Self::read_timeout), giving up at
+    /// `deadline`. See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
+    pub fn read_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<u64>> {
+        poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline.into(), || {
+            self.try_read()
+        })
+    }
+
+    /// `poll(2)` then `read(2)`: waits for a non-zero count and takes it.
+    /// See [eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html).
     pub fn read(&self) -> Result<u64> {
         loop {
-            if let Some(v) = self.read_timeout(None)? {
+            if let Some(v) = self.read_deadline(Deadline::NEVER)? {
                 return Ok(v);
             }
         }
     }
 
-    /// A second handle on the same counter (`dup`), e.g. to give to a child process.
+    /// `fcntl(F_DUPFD_CLOEXEC)`: a second handle on the same counter, e.g. to give to a child
+    /// process. See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
     pub fn try_clone(&self) -> Result<Self> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).during("duplicating", "eventfd")?;
         Ok(EventFd { fd })

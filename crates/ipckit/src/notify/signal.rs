@@ -20,8 +20,8 @@
 //! // A process of its own with one thread: blocking in this thread is enough.
 //! let sig = signal::rt(1);
 //! let sfd = SignalFd::new(&[sig]).unwrap();
-//! signal::queue(std::process::id() as i32, sig, 42).unwrap();
-//! let info = sfd.read_timeout(Some(Duration::from_secs(5))).unwrap().unwrap();
+//! signal::queue(std::process::id(), sig, 42).unwrap();
+//! let info = sfd.read_timeout(Duration::from_secs(5)).unwrap().unwrap();
 //! assert_eq!((info.signo, info.value), (sig, 42));
 //! ```
 
@@ -31,8 +31,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
+use crate::Pid;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 use crate::stream::pipe::{self, PipeReader, PipeWriter};
 
 pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
@@ -108,34 +109,38 @@ fn change_mask(how: libc::c_int, signals: &[i32]) -> Result<()> {
 
 /// `pthread_sigmask(SIG_BLOCK)`: blocks `signals` in the calling thread (and in threads it
 /// starts afterwards, which inherit the mask).
+/// See [pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html).
 pub fn block(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_BLOCK, signals)
 }
 
 /// `pthread_sigmask(SIG_UNBLOCK)`: unblocks `signals` in the calling thread.
+/// See [pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html).
 pub fn unblock(signals: &[i32]) -> Result<()> {
     change_mask(libc::SIG_UNBLOCK, signals)
 }
 
-fn check_pid(pid: i32) -> Result<()> {
-    if pid <= 0 {
-        return Err(Error::new(
+/// The kernel's `pid_t` for a process id: 1 to `i32::MAX` (0 and negative numbers address
+/// process groups in `kill(2)`, which [`kill_group`] spells out).
+fn check_pid(what: &str, pid: Pid) -> Result<libc::pid_t> {
+    match libc::pid_t::try_from(pid) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(Error::new(
             ErrorKind::InvalidInput,
             "checking process id",
-            format!(
-                "{pid} is not a process (0 and negative ids address process groups, -1 every process)"
-            ),
-        ));
+            format!("{pid} is not a {what} id (1..={})", i32::MAX),
+        )
+        .hint("a process group is signalled with kill_group")),
     }
-    Ok(())
 }
 
-/// `kill(2)`: sends `sig` to process `pid` (a positive pid: process groups are refused).
-pub fn kill(pid: i32, sig: i32) -> Result<()> {
+/// `kill(pid, sig)`: sends `sig` to process `pid` (a signal number, 1 to `SIGRTMAX`).
+/// See [kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html).
+pub fn kill(pid: Pid, sig: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
+    let raw = check_pid("process", pid)?;
     // SAFETY: kill takes plain integers.
-    if unsafe { libc::kill(pid, sig) } == -1 {
+    if unsafe { libc::kill(raw, sig) } == -1 {
         return Err(std::io::Error::last_os_error())
             .during("sending signal", format!("{} to process {pid}", name(sig)))
             .map_err(|e| e.hint_if(crate::Errno::SRCH, "no such process"));
@@ -143,16 +148,42 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
     Ok(())
 }
 
-/// `sigqueue(3)`: sends `sig` with an integer `value` to process `pid`. With a real-time signal
-/// each one queues; a standard signal still coalesces.
-pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
+/// `kill(-pgid, sig)`: sends `sig` to every process in process group `pgid`. Group 1 is
+/// refused: `kill(-1)` would signal every process the caller may signal.
+/// See [kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html).
+pub fn kill_group(pgid: Pid, sig: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
+    let raw = check_pid("process group", pgid)?;
+    if raw == 1 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "checking process group",
+            "kill(-1) would signal every process, not group 1",
+        ));
+    }
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(-raw, sig) } == -1 {
+        return Err(std::io::Error::last_os_error())
+            .during(
+                "sending signal",
+                format!("{} to process group {pgid}", name(sig)),
+            )
+            .map_err(|e| e.hint_if(crate::Errno::SRCH, "no such process group"));
+    }
+    Ok(())
+}
+
+/// `sigqueue(pid, sig, value)`: sends `sig` with an integer `value` to process `pid`. With a
+/// real-time signal each one queues; a standard signal still coalesces.
+/// See [sigqueue(3)](https://man7.org/linux/man-pages/man3/sigqueue.3.html).
+pub fn queue(pid: Pid, sig: i32, value: i32) -> Result<()> {
+    check_signal(sig)?;
+    let raw = check_pid("process", pid)?;
     let val = libc::sigval {
         sival_ptr: value as isize as *mut libc::c_void,
     };
     // SAFETY: sigqueue takes integers and a sigval by value.
-    if unsafe { libc::sigqueue(pid, sig, val) } == -1 {
+    if unsafe { libc::sigqueue(raw, sig, val) } == -1 {
         return Err(std::io::Error::last_os_error())
             .during("queueing signal", format!("{} to process {pid}", name(sig)))
             .map_err(|e| {
@@ -171,11 +202,12 @@ pub fn queue(pid: i32, sig: i32, value: i32) -> Result<()> {
 /// process has threads that do not block `sig`: a process-directed signal may go to any of
 /// them, and a real-time signal's default action ends the process. (64-bit Linux only: the
 /// `siginfo_t` layout it fills is the 64-bit one.)
+/// See [rt_tgsigqueueinfo(2)](https://man7.org/linux/man-pages/man2/rt_tgsigqueueinfo.2.html).
 #[cfg(target_pointer_width = "64")]
-pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
+pub fn queue_thread(pid: Pid, tid: Pid, sig: i32, value: i32) -> Result<()> {
     check_signal(sig)?;
-    check_pid(pid)?;
-    check_pid(tid)?;
+    let raw_pid = check_pid("process", pid)?;
+    let raw_tid = check_pid("thread", tid)?;
     // SAFETY: all-zero is a valid siginfo_t; the fields set below are the ones
     // rt_tgsigqueueinfo reads for SI_QUEUE.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -194,8 +226,8 @@ pub fn queue_thread(pid: i32, tid: i32, sig: i32, value: i32) -> Result<()> {
     let r = unsafe {
         libc::syscall(
             libc::SYS_rt_tgsigqueueinfo,
-            pid as libc::c_long,
-            tid as libc::c_long,
+            raw_pid as libc::c_long,
+            raw_tid as libc::c_long,
             sig as libc::c_long,
             &info as *const libc::siginfo_t,
         )
@@ -236,7 +268,7 @@ pub struct SigInfo {
     /// How it was sent (`SI_USER` for kill, `SI_QUEUE` for sigqueue, ...).
     pub code: i32,
     /// The sender's pid (for kill and sigqueue).
-    pub pid: u32,
+    pub pid: Pid,
     /// The sender's real uid.
     pub uid: u32,
     /// The value sent with [`queue`] (0 otherwise).
@@ -253,8 +285,10 @@ pub struct SignalFd {
 crate::impl_fd!(SignalFd, fd);
 
 impl SignalFd {
-    /// Blocks `signals` in the calling thread and opens a signalfd for them (non-blocking
-    /// inside, close-on-exec). See the module notes on threads.
+    /// `pthread_sigmask(SIG_BLOCK)` then `signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK)`:
+    /// blocks `signals` in the calling thread and opens a signalfd for them (non-blocking
+    /// inside). See the module notes on threads, and
+    /// [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
     pub fn new(signals: &[i32]) -> Result<Self> {
         let set = sigset(signals)?;
         block(signals)?;
@@ -270,7 +304,8 @@ impl SignalFd {
         })
     }
 
-    /// Takes one pending signal, if any.
+    /// `read(2)` on the non-blocking signalfd: takes one pending signal, `Ok(None)` when none
+    /// is. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
     pub fn try_read(&self) -> Result<Option<SigInfo>> {
         let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
@@ -298,13 +333,30 @@ impl SignalFd {
         }
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a signal and takes it.
-    pub fn read_timeout(&self, timeout: Option<Duration>) -> Result<Option<SigInfo>> {
+    /// `read(2)` on the signalfd: waits for a signal and takes it.
+    /// See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read(&self) -> Result<SigInfo> {
+        loop {
+            if let Some(info) = self.read_deadline(Deadline::NEVER)? {
+                return Ok(info);
+            }
+        }
+    }
+
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a signal and takes it; `Ok(None)`
+    /// when none came. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read_timeout(&self, timeout: Duration) -> Result<Option<SigInfo>> {
+        self.read_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `read(2)`: as [`read_timeout`](Self::read_timeout), giving up at
+    /// `deadline`. See [signalfd(2)](https://man7.org/linux/man-pages/man2/signalfd.2.html).
+    pub fn read_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<SigInfo>> {
         use std::os::fd::AsFd;
         poll::until_ready(
             self.fd.as_fd(),
             rustix::event::PollFlags::IN,
-            poll::Deadline::from_timeout(timeout),
+            deadline.into(),
             || self.try_read(),
         )
     }
@@ -363,7 +415,9 @@ fn self_pipe() -> Result<&'static (PipeReader, PipeWriter)> {
 }
 
 impl SelfPipe {
-    /// Installs the handler (`sigaction` with `SA_RESTART`) for `signals`.
+    /// `sigaction(sig, SA_RESTART)` for each of `signals`: installs the handler that writes
+    /// the signal's number into the pipe. The previous actions come back on drop.
+    /// See [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html).
     pub fn install(signals: &[i32]) -> Result<Self> {
         for &sig in signals {
             check_signal(sig)?;
@@ -416,11 +470,34 @@ impl SelfPipe {
         Ok(me)
     }
 
-    /// Waits at most `timeout` (`None`: for ever) for a signal; returns its number.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+    /// `poll(2)` then `read(2)` on the pipe: waits for a signal; returns its number.
+    /// See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait(&self) -> Result<i32> {
+        loop {
+            if let Some(sig) = self.wait_deadline(Deadline::NEVER)? {
+                return Ok(sig);
+            }
+        }
+    }
+
+    /// `read(2)` on the non-blocking pipe: the number of a signal that came, `Ok(None)` when
+    /// none has. See [read(2)](https://man7.org/linux/man-pages/man2/read.2.html).
+    pub fn try_wait(&self) -> Result<Option<i32>> {
+        self.wait_deadline(Deadline::now())
+    }
+
+    /// `poll(2)` then `read(2)`: waits at most `timeout` for a signal; `Ok(None)` when none
+    /// came. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        self.wait_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `read(2)`: as [`wait_timeout`](Self::wait_timeout), giving up at
+    /// `deadline`. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<i32>> {
         let mut b = [0u8; 1];
         let fd = std::os::fd::AsFd::as_fd(self.reader);
-        match poll::read_until(fd, &mut b, poll::Deadline::from_timeout(timeout))? {
+        match poll::read_until(fd, &mut b, deadline.into())? {
             Some(1) => Ok(Some(b[0] as i32)),
             _ => Ok(None),
         }

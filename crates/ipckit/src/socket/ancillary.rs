@@ -16,7 +16,7 @@
 //! drop(w);
 //! let mut buf = [0u8; 1];
 //! let got = ancillary::recv(&b, &mut buf, 1).unwrap();
-//! let mut w = pipe::PipeWriter::from_fd(got.fds.into_iter().next().unwrap());
+//! let mut w = pipe::PipeWriter::from_fd(got.fds.into_iter().next().unwrap()).unwrap();
 //! w.write_all(b"via fd").unwrap();
 //! drop(w);
 //! let mut s = String::new();
@@ -31,7 +31,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
 
+use std::time::Duration;
+
+use rustix::event::PollFlags;
+
+use crate::Pid;
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll::{self, Deadline};
 
 /// The most descriptors one message may carry on Linux (`SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
@@ -40,7 +46,7 @@ pub const MAX_FDS: usize = 253;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Credentials {
     /// Process id (0 when the kernel does not know it, e.g. across pid namespaces).
-    pub pid: i32,
+    pub pid: Pid,
     /// User id.
     pub uid: u32,
     /// Group id.
@@ -50,7 +56,8 @@ pub struct Credentials {
 impl From<libc::ucred> for Credentials {
     fn from(c: libc::ucred) -> Self {
         Credentials {
-            pid: c.pid,
+            // The kernel never reports a negative pid here; 0 stands for "unknown".
+            pid: Pid::try_from(c.pid).unwrap_or(0),
             uid: c.uid,
             gid: c.gid,
         }
@@ -61,7 +68,7 @@ impl Credentials {
     /// This process's own credentials.
     pub fn current() -> Self {
         Credentials {
-            pid: rustix::process::getpid().as_raw_nonzero().get(),
+            pid: std::process::id(),
             uid: rustix::process::getuid().as_raw(),
             gid: rustix::process::getgid().as_raw(),
         }
@@ -96,13 +103,14 @@ pub fn peer_cred<S: AsFd>(sock: S) -> Result<Credentials> {
 }
 
 /// `setsockopt(SO_PASSCRED)`: with it on, every message received on this socket carries the
-/// sender's credentials (see [`recv`]).
+/// sender's credentials (see [`recv`]). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn set_pass_credentials<S: AsFd>(sock: S, on: bool) -> Result<()> {
     rustix::net::sockopt::set_socket_passcred(&sock, on).during("setting", "SO_PASSCRED")
 }
 
-/// `sendmsg` with `SCM_RIGHTS`: sends `data` (at least one byte on a stream socket) and
+/// `sendmsg(2)` with `SCM_RIGHTS`: sends `data` (at least one byte on a stream socket) and
 /// duplicates of `fds` into the receiving process. The caller keeps its own descriptors.
+/// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn send_fds<S: AsFd>(sock: S, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
     if data.is_empty() && !fds.is_empty() {
         return Err(Error::new(
@@ -136,8 +144,9 @@ pub fn send_fds<S: AsFd>(sock: S, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result
     )
 }
 
-/// `sendmsg` with `SCM_CREDENTIALS` carrying this process's own pid, uid and gid (the kernel
-/// checks them). The receiver must have [`set_pass_credentials`] on.
+/// `sendmsg(2)` with `SCM_CREDENTIALS` carrying this process's own pid, uid and gid (the
+/// kernel checks them). The receiver must have [`set_pass_credentials`] on.
+/// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 pub fn send_credentials<S: AsFd>(sock: S, data: &[u8]) -> Result<usize> {
     let me = UCred {
         pid: rustix::process::getpid(),
@@ -189,14 +198,67 @@ pub struct Received {
     pub credentials: Option<Credentials>,
 }
 
-/// `recvmsg` with room for `max_fds` descriptors and credentials (`MSG_CMSG_CLOEXEC`).
+/// `recvmsg(2)` with room for `max_fds` descriptors and credentials (`MSG_CMSG_CLOEXEC`):
+/// waits for a message. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+/// and [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
 ///
 /// Control data that did not fit (`MSG_CTRUNC`), or more descriptors than `max_fds`, is an
 /// error of kind [`Truncated`](ErrorKind::Truncated), and every descriptor that did arrive has
 /// been closed by then. A datagram or packet larger than `buf` is likewise a `Truncated`
-/// error. (libc here, not rustix: rustix's credentials type cannot hold the pid 0 the kernel
-/// sends for a sender in another pid namespace.)
+/// error; [`Error::received`] says how many bytes arrived in either case. (libc here, not
+/// rustix: rustix's credentials type cannot hold the pid 0 the kernel sends for a sender in
+/// another pid namespace.)
+///
+/// The call is made as the descriptor is: on a non-blocking socket (or one with
+/// `SO_RCVTIMEO`) it fails with EAGAIN when nothing came; [`try_recv`] and the timed forms
+/// never block whatever the descriptor.
 pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received> {
+    loop {
+        if let Some(got) = recv_once(sock.as_fd(), &mut *buf, max_fds, 0)? {
+            return Ok(got);
+        }
+    }
+}
+
+/// `recvmsg(2)` with `MSG_DONTWAIT`: as [`recv`], for a message that is there now;
+/// `Ok(None)` when none is. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn try_recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Option<Received>> {
+    recv_deadline(sock, buf, max_fds, Deadline::now())
+}
+
+/// `poll(2)` then `recvmsg(2)`: as [`recv`], waiting at most `timeout`; `Ok(None)` when no
+/// message came. See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn recv_timeout<S: AsFd>(
+    sock: S,
+    buf: &mut [u8],
+    max_fds: usize,
+    timeout: Duration,
+) -> Result<Option<Received>> {
+    recv_deadline(sock, buf, max_fds, Deadline::after(timeout))
+}
+
+/// `poll(2)` then `recvmsg(2)`: as [`recv_timeout`], giving up at `deadline`.
+/// See [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html).
+pub fn recv_deadline<S: AsFd>(
+    sock: S,
+    buf: &mut [u8],
+    max_fds: usize,
+    deadline: impl Into<Deadline>,
+) -> Result<Option<Received>> {
+    let fd = sock.as_fd();
+    poll::until_ready(fd, PollFlags::IN, deadline.into(), || {
+        recv_once(fd, &mut *buf, max_fds, libc::MSG_DONTWAIT)
+    })
+}
+
+/// One `recvmsg` with `flags` added: `Ok(None)` when a signal interrupted it, or nothing was
+/// there for an `MSG_DONTWAIT` call.
+fn recv_once(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    flags: libc::c_int,
+) -> Result<Option<Received>> {
     let max_fds = max_fds.min(MAX_FDS);
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe {
@@ -215,19 +277,18 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
-    let n = loop {
-        // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
-        // the lengths given.
-        let n =
-            unsafe { libc::recvmsg(sock.as_fd().as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n as usize;
-        }
+    // SAFETY: `msg` points at `iov` (into `buf`) and `control`, all live and writable for
+    // the lengths given.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | flags) };
+    if n < 0 {
         let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err).during("receiving with ancillary data on", "Unix socket");
-        }
-    };
+        return match err.raw_os_error() {
+            Some(libc::EINTR) => Ok(None),
+            Some(libc::EAGAIN) if flags & libc::MSG_DONTWAIT != 0 => Ok(None),
+            _ => Err(err).during("receiving with ancillary data on", "Unix socket"),
+        };
+    }
+    let n = n as usize;
     let mut got = Received {
         bytes: n,
         ..Received::default()
@@ -269,7 +330,8 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
                  the {arrived} that arrived were closed and the kernel discarded the rest"
             ),
         )
-        .hint("receive with room for more descriptors"));
+        .hint("receive with room for more descriptors")
+        .with_received(n));
     }
     if msg.msg_flags & libc::MSG_TRUNC != 0 {
         return Err(Error::new(
@@ -280,7 +342,8 @@ pub fn recv<S: AsFd>(sock: S, buf: &mut [u8], max_fds: usize) -> Result<Received
                 buf.len()
             ),
         )
-        .hint("receive into a larger buffer"));
+        .hint("receive into a larger buffer")
+        .with_received(n));
     }
-    Ok(got)
+    Ok(Some(got))
 }

@@ -20,6 +20,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::error::{Context, Error, ErrorKind, Result};
+use crate::poll::Deadline;
 use crate::transport::TimedRead;
 
 /// Resolves `addr` (HOST:PORT) and checks every address is loopback unless `allow_remote`.
@@ -62,32 +63,61 @@ pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Binds and listens on `addr` (loopback unless `allow_remote`).
+/// `bind(2)` + `listen(2)` on `addr` (loopback unless `allow_remote`).
+/// See [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html).
 pub fn listen(addr: &str, allow_remote: bool) -> Result<TcpListener> {
     let addrs = resolve(addr, allow_remote)?;
     TcpListener::bind(&addrs[..]).during("listening on TCP address", addr)
 }
 
-/// Connects to `addr` (loopback unless `allow_remote`) with `TCP_NODELAY` on.
+/// `connect(2)` to `addr` (loopback unless `allow_remote`) with `TCP_NODELAY` on, waiting as
+/// long as the kernel's own connect timeout. See [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html).
 pub fn connect(addr: &str, allow_remote: bool) -> Result<TcpStream> {
-    connect_timeout(addr, allow_remote, None)
+    connect_until(addr, allow_remote, Deadline::NEVER, None)
 }
 
-/// Like [`connect`], giving up on each resolved address after `timeout` (`None`: the kernel's
-/// own connect timeout).
-pub fn connect_timeout(
+/// `connect(2)`: as [`connect`], failing with [`ErrorKind::TimedOut`] when no resolved
+/// address answered within `timeout` (all of them together).
+/// See [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html).
+pub fn connect_timeout(addr: &str, allow_remote: bool, timeout: Duration) -> Result<TcpStream> {
+    connect_until(addr, allow_remote, Deadline::after(timeout), Some(timeout))
+}
+
+/// `connect(2)`: as [`connect`], failing with [`ErrorKind::TimedOut`] when no resolved
+/// address answered before `deadline`.
+/// See [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html).
+pub fn connect_deadline(
     addr: &str,
     allow_remote: bool,
+    deadline: impl Into<Deadline>,
+) -> Result<TcpStream> {
+    connect_until(addr, allow_remote, deadline.into(), None)
+}
+
+fn connect_until(
+    addr: &str,
+    allow_remote: bool,
+    deadline: Deadline,
     timeout: Option<Duration>,
 ) -> Result<TcpStream> {
+    const OP: &str = "connecting to TCP address";
     let addrs = resolve(addr, allow_remote)?;
-    let attempt = |a: &SocketAddr| match timeout {
-        Some(t) => TcpStream::connect_timeout(a, t),
-        None => TcpStream::connect(a),
+    let timed_out = || {
+        match timeout {
+            Some(t) => Error::timed_out(OP, t),
+            None => Error::deadline_passed(OP),
+        }
+        .object(addr)
+        .hint("nothing answered in time: check the listener is up")
     };
     let mut last_err = None;
     for a in &addrs {
-        match attempt(a) {
+        let attempt = match deadline.remaining() {
+            None => TcpStream::connect(a),
+            Some(left) if left.is_zero() => return Err(timed_out()),
+            Some(left) => TcpStream::connect_timeout(a, left),
+        };
+        match attempt {
             Ok(s) => {
                 s.set_nodelay(true).during("setting TCP_NODELAY on", addr)?;
                 return Ok(s);
@@ -97,17 +127,16 @@ pub fn connect_timeout(
     }
     // `resolve` returned at least one address, so there was at least one error.
     let e = last_err.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into());
+    if e.kind() == std::io::ErrorKind::TimedOut && e.raw_os_error().is_none() {
+        return Err(timed_out());
+    }
     Err(e)
-        .during("connecting to TCP address", addr)
+        .during(OP, addr)
         .map_err(|e| e.hint_if(crate::Errno::CONNREFUSED, "nothing listens on that port"))
 }
 
 impl TimedRead for TcpStream {
-    fn read_deadline(
-        &mut self,
-        buf: &mut [u8],
-        deadline: crate::poll::Deadline,
-    ) -> Result<Option<usize>> {
+    fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>> {
         crate::poll::read_until(self.as_fd(), buf, deadline)
     }
 }

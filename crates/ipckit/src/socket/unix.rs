@@ -8,23 +8,24 @@
 //!
 //! A socket bound to a path leaves a file that outlives the process. The binding handle owns
 //! it: the file is removed on drop (only if the path still names the same socket) unless
-//! `persist()`ed. Binding over an existing socket file takes it over only after a connect
-//! proves no one listens; a live listener's path is refused with an error naming its pid (the
-//! live listener then accepts that probe as a connection that is already closed).
+//! `persist()`ed; `remove()` removes it now and reports the error. Binding over an existing
+//! socket file takes it over only after a connect proves no one listens; a live listener's
+//! path is refused with an error naming its pid (the live listener then accepts that probe as
+//! a connection that is already closed).
 //! Socket files are created 0600 unless [`BindOptions::mode`] says otherwise.
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use ipckit::socket::unix::{UnixAddr, UnixListener, UnixStream};
+//! use ipckit::socket::unix::{BindOptions, UnixAddr, UnixListener, UnixStream};
 //! let addr = UnixAddr::abstract_name(ipckit::name::unique("doc").as_bytes());
-//! let listener = UnixListener::bind(&addr).unwrap();
+//! let listener = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
 //! let mut client = UnixStream::connect(&addr).unwrap();
 //! let mut server = listener.accept().unwrap();
 //! client.write_all(b"ping").unwrap();
 //! let mut buf = [0; 4];
 //! server.read_exact(&mut buf).unwrap();
 //! assert_eq!(&buf, b"ping");
-//! assert_eq!(server.peer_cred().unwrap().pid, std::process::id() as i32);
+//! assert_eq!(server.peer_cred().unwrap().pid, std::process::id());
 //! ```
 
 use std::fmt;
@@ -44,6 +45,8 @@ use rustix::net::{
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
+use crate::object::{DEFAULT_MODE, check_mode};
+use crate::poll::Deadline;
 use crate::socket::ancillary::{self, Credentials};
 use crate::transport::{MessageTransport, TimedRead};
 use crate::{name, poll};
@@ -109,24 +112,43 @@ impl From<&Path> for UnixAddr {
 }
 
 /// How to bind: the socket file's mode, the listen backlog, and whether a stale file may be
-/// taken over.
-#[derive(Debug, Clone)]
+/// taken over. `Default`: mode `0o600`, backlog 128, take-over on.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindOptions {
-    /// Mode of the socket file (paths only). Default 0600: only the owner may connect.
-    pub mode: u32,
-    /// `listen(2)` backlog for stream and seqpacket listeners. Default 128.
-    pub backlog: i32,
-    /// Take over a socket file no one listens on (proved by a refused connect). Default true.
-    pub take_over_stale: bool,
+    mode: u32,
+    backlog: i32,
+    take_over_stale: bool,
 }
 
 impl Default for BindOptions {
     fn default() -> Self {
         BindOptions {
-            mode: 0o600,
+            mode: DEFAULT_MODE,
             backlog: 128,
             take_over_stale: true,
         }
+    }
+}
+
+impl BindOptions {
+    /// Mode of the socket file (paths only; checked for abstract names too): permission bits
+    /// only, bits outside `0o777` are refused. Default `0o600`: only the owner may connect.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// `listen(2)` backlog for stream and seqpacket listeners. Default 128.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Take over a socket file no one is bound to (proved by a refused connect and the
+    /// kernel's table). Default true.
+    pub fn take_over_stale(mut self, on: bool) -> Self {
+        self.take_over_stale = on;
+        self
     }
 }
 
@@ -162,40 +184,59 @@ fn connect_error(ty: SocketType, addr: &UnixAddr, e: Errno) -> Error {
         )
 }
 
-/// Connects a new socket of type `ty` to `addr`. With a timeout, a full backlog (EAGAIN) is
-/// retried until then; without one, the connect blocks as long as the backlog stays full.
-fn connect_new(ty: SocketType, addr: &UnixAddr, timeout: Option<Duration>) -> Result<OwnedFd> {
+/// Connects a new socket of type `ty` to `addr`. Before `deadline`, a full backlog (EAGAIN)
+/// is retried; with [`Deadline::NEVER`], the connect blocks as long as the backlog stays full.
+/// `Ok(None)` when the deadline passed.
+fn connect_until(ty: SocketType, addr: &UnixAddr, deadline: Deadline) -> Result<Option<OwnedFd>> {
     let sa = addr.to_sockaddr()?;
-    let Some(timeout) = timeout else {
+    if deadline == Deadline::NEVER {
         let fd = new_socket(ty, SocketFlags::empty())?;
         loop {
             match rustix::net::connect(&fd, &sa) {
                 // EISCONN: an interrupted connect completed meanwhile.
-                Ok(()) | Err(Errno::ISCONN) => return Ok(fd),
+                Ok(()) | Err(Errno::ISCONN) => return Ok(Some(fd)),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(connect_error(ty, addr, e)),
             }
         }
-    };
+    }
     let fd = new_socket(ty, SocketFlags::NONBLOCK)?;
-    let connected = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
-        match rustix::net::connect(&fd, &sa) {
-            Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
-            Err(Errno::AGAIN | Errno::INTR) => Ok(None),
-            Err(e) => Err(connect_error(ty, addr, e)),
-        }
+    let connected = poll::with_backoff(deadline, || match rustix::net::connect(&fd, &sa) {
+        Ok(()) | Err(Errno::ISCONN) => Ok(Some(())),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(None),
+        Err(e) => Err(connect_error(ty, addr, e)),
     })?;
     if connected.is_none() {
-        return Err(Error::new(
-            ErrorKind::TimedOut,
-            "connecting",
-            format!("timed out after {timeout:?}: the listener's backlog stayed full"),
-        )
-        .object(socket_to(ty, addr))
-        .hint("the listener is not accepting connections"));
+        return Ok(None);
     }
     poll::set_nonblocking(&fd, false)?;
-    Ok(fd)
+    Ok(Some(fd))
+}
+
+/// The error of a timed connect whose time ran out: `after` for a timeout, `None` for a
+/// deadline.
+fn backlog_full(ty: SocketType, addr: &UnixAddr, after: Option<Duration>) -> Error {
+    let when = after.map_or_else(
+        || "the deadline passed".to_string(),
+        |t| format!("timed out after {t:?}"),
+    );
+    Error::new(
+        ErrorKind::TimedOut,
+        "connecting",
+        format!("{when}: the listener's backlog stayed full"),
+    )
+    .object(socket_to(ty, addr))
+    .hint("the listener is not accepting connections")
+}
+
+/// `socket(2)` + `connect(2)` for each timed form: `Ok(None)` becomes the TimedOut error.
+fn connect_new(
+    ty: SocketType,
+    addr: &UnixAddr,
+    deadline: Deadline,
+    after: Option<Duration>,
+) -> Result<OwnedFd> {
+    connect_until(ty, addr, deadline)?.ok_or_else(|| backlog_full(ty, addr, after))
 }
 
 /// Binds a socket of type `ty` at `addr`, taking over a stale socket file if allowed, and sets
@@ -205,6 +246,7 @@ fn bind_new(
     addr: &UnixAddr,
     opts: &BindOptions,
 ) -> Result<(OwnedFd, Option<OwnedPath>)> {
+    check_mode("binding Unix socket", opts.mode)?;
     let sa = addr.to_sockaddr()?;
     let fd = new_socket(ty, SocketFlags::empty())?;
     let bind_error = |e: Errno| {
@@ -288,7 +330,7 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
     }
     // A socket that is bound but not yet listening refuses connections too: the kernel's own
     // table says whether any socket is still bound to this path.
-    if crate::host::sockets::bound_in_kernel(path) {
+    if crate::sys::procfs::bound_in_kernel(path) {
         return refuse(
             "a socket is bound there but not listening (it may be starting): try again".into(),
         );
@@ -334,14 +376,10 @@ pub type UnixListener = Listener<UnixStream>;
 pub type SeqpacketListener = Listener<UnixSeqpacket>;
 
 impl<T: SocketKind> Listener<T> {
-    /// `socket` + `bind` + `listen` with default [`BindOptions`] (mode 0600, stale take-over).
-    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
-    pub fn bind(addr: &UnixAddr) -> Result<Self> {
-        Self::bind_with(addr, &BindOptions::default())
-    }
-
-    /// `socket` + `bind` + `listen` with the options given.
-    pub fn bind_with(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
+    /// `socket(2)` + `bind(2)` + `listen(2)` at `addr` with the options given (a stale socket
+    /// file is taken over only as [`BindOptions::take_over_stale`] allows; a live listener's
+    /// path is refused). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+    pub fn bind(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
         let (fd, file) = bind_new(T::TYPE, addr, opts)?;
         rustix::net::listen(&fd, opts.backlog).during("listening on", addr)?;
         poll::set_nonblocking(&fd, true)?;
@@ -354,22 +392,36 @@ impl<T: SocketKind> Listener<T> {
     }
 
     /// `accept4(SOCK_CLOEXEC)`: waits for the next connection.
+    /// See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
     pub fn accept(&self) -> Result<T> {
         loop {
-            if let Some(conn) = self.accept_until(poll::Deadline::NEVER)? {
+            if let Some(conn) = self.accept_until(Deadline::NEVER)? {
                 return Ok(conn);
             }
         }
     }
 
-    /// Waits at most `timeout` for a connection; `Ok(None)` if none came.
+    /// `accept4(SOCK_CLOEXEC)` with no wait: a connection that is waiting, `Ok(None)` when
+    /// none is. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
+    pub fn try_accept(&self) -> Result<Option<T>> {
+        self.accept_until(Deadline::now())
+    }
+
+    /// `poll(2)` then `accept4(SOCK_CLOEXEC)`: waits at most `timeout` for a connection;
+    /// `Ok(None)` if none came. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-        self.accept_until(poll::Deadline::from_timeout(Some(timeout)))
+        self.accept_until(Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `accept4(SOCK_CLOEXEC)`: as [`accept_timeout`](Self::accept_timeout),
+    /// giving up at `deadline`. See [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html).
+    pub fn accept_deadline(&self, deadline: impl Into<Deadline>) -> Result<Option<T>> {
+        self.accept_until(deadline.into())
     }
 
     /// The listening descriptor is non-blocking inside, so a connection that vanishes between
     /// poll and accept means waiting again, never blocking past the deadline.
-    fn accept_until(&self, deadline: crate::poll::Deadline) -> Result<Option<T>> {
+    fn accept_until(&self, deadline: Deadline) -> Result<Option<T>> {
         poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
             match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                 Ok(fd) => Ok(Some(T::from_connected(fd))),
@@ -384,11 +436,23 @@ impl<T: SocketKind> Listener<T> {
         &self.addr
     }
 
-    /// Keeps the socket file after this listener is dropped.
-    pub fn persist(&mut self) {
+    /// Keeps the socket file after this listener is dropped (the socket itself closes with
+    /// the listener; the file then is stale, to be taken over by the next bind).
+    #[must_use]
+    pub fn persist(mut self) -> Self {
         if let Some(f) = &mut self.file {
-            f.persist();
+            f.release();
         }
+        self
+    }
+
+    /// Closes the listener and `unlink(2)`s its socket file now, if the path still names the
+    /// socket bound (else an error of kind [`Changed`](ErrorKind::Changed)). Nothing to remove
+    /// for an abstract name. See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(self) -> Result<()> {
+        let Listener { fd, file, .. } = self;
+        drop(fd);
+        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
     }
 }
 
@@ -415,18 +479,32 @@ macro_rules! connected_socket {
         }
 
         impl $name {
-            /// `socket` + `connect` to a listener at `addr`.
+            /// `socket(2)` + `connect(2)` to a listener at `addr`, waiting as long as its
+            /// backlog is full. See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn connect(addr: &UnixAddr) -> Result<Self> {
-                connect_new($ty, addr, None).map(|fd| $name { fd })
+                connect_new($ty, addr, Deadline::NEVER, None).map(|fd| $name { fd })
             }
 
-            /// Like [`connect`](Self::connect), giving up after `timeout` if the listener's
-            /// backlog stays full.
+            /// `socket(2)` + `connect(2)`: as [`connect`](Self::connect), failing with
+            /// [`ErrorKind::TimedOut`] if the listener's backlog stays full for `timeout`.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn connect_timeout(addr: &UnixAddr, timeout: Duration) -> Result<Self> {
-                connect_new($ty, addr, Some(timeout)).map(|fd| $name { fd })
+                connect_new($ty, addr, Deadline::after(timeout), Some(timeout))
+                    .map(|fd| $name { fd })
             }
 
-            /// `socketpair(2)`: two connected sockets, e.g. one for a child process.
+            /// `socket(2)` + `connect(2)`: as [`connect`](Self::connect), failing with
+            /// [`ErrorKind::TimedOut`] if the listener's backlog stays full until `deadline`.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+            pub fn connect_deadline(
+                addr: &UnixAddr,
+                deadline: impl Into<Deadline>,
+            ) -> Result<Self> {
+                connect_new($ty, addr, deadline.into(), None).map(|fd| $name { fd })
+            }
+
+            /// `socketpair(AF_UNIX, SOCK_CLOEXEC)`: two connected sockets, e.g. one for a child
+            /// process. See [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html).
             pub fn pair() -> Result<(Self, Self)> {
                 let (a, b) =
                     rustix::net::socketpair(AddressFamily::UNIX, $ty, SocketFlags::CLOEXEC, None)
@@ -434,17 +512,28 @@ macro_rules! connected_socket {
                 Ok(($name { fd: a }, $name { fd: b }))
             }
 
-            /// Wraps a connected descriptor of this type (one inherited or received, say).
-            pub fn from_fd(fd: OwnedFd) -> Self {
-                $name { fd }
+            /// `getsockopt(SO_DOMAIN, SO_TYPE)`: wraps a connected descriptor of this type (one
+            /// inherited or received, say). Any other descriptor (not a socket, not
+            /// `AF_UNIX`, another socket type) is refused with
+            /// [`ErrorKind::InvalidInput`], the error saying what it is.
+            /// See [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                crate::sys::fd::check_unix_socket(
+                    fd.as_fd(),
+                    $ty,
+                    concat!("a ", stringify!($name)),
+                )?;
+                Ok($name { fd })
             }
 
-            /// The peer's pid, uid and gid at connect time (`SO_PEERCRED`).
+            /// `getsockopt(SO_PEERCRED)`: the peer's pid, uid and gid at connect time.
+            /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
             pub fn peer_cred(&self) -> Result<Credentials> {
                 ancillary::peer_cred(&self.fd)
             }
 
             /// `shutdown(SHUT_WR)`: the peer reads end of stream; this side can still read.
+            /// See [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html).
             pub fn shutdown_write(&self) -> Result<()> {
                 rustix::net::shutdown(&self.fd, Shutdown::Write)
                     .during("shutting down", type_name($ty))
@@ -486,11 +575,7 @@ impl Write for UnixStream {
 }
 
 impl TimedRead for UnixStream {
-    fn read_deadline(
-        &mut self,
-        buf: &mut [u8],
-        deadline: crate::poll::Deadline,
-    ) -> Result<Option<usize>> {
+    fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>> {
         poll::read_until(self.fd.as_fd(), buf, deadline)
     }
 }
@@ -503,17 +588,64 @@ pub struct UnixSeqpacket {
 
 connected_socket!(UnixSeqpacket, SocketType::SEQPACKET);
 
+const SEQPACKET_SEND: &str = "sending on Unix seqpacket socket";
+const SEQPACKET_RECV: &str = "receiving on Unix seqpacket socket";
+
 impl UnixSeqpacket {
-    /// Sends one packet.
+    /// `send(2)` with `MSG_NOSIGNAL`: sends one packet, waiting while the peer's queue is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
-        send_retry(&self.fd, msg, "sending on Unix seqpacket socket")
+        send_retry(&self.fd, msg, SEQPACKET_SEND)
     }
 
-    /// Receives one packet into `buf`; `Ok(0)` at end of stream. A packet larger than `buf` is
-    /// an error of kind [`Truncated`](ErrorKind::Truncated) (its tail is lost, as the kernel
-    /// discards it).
+    /// `send(2)` with `MSG_DONTWAIT`: sends one packet if there is room now; `Ok(false)`
+    /// (nothing sent) when the peer's queue is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::now(), SEQPACKET_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: waits at most `timeout` for room; `Ok(false)` when there was
+    /// none (nothing sent). See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::after(timeout), SEQPACKET_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
+    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+        send_until(&self.fd, msg, deadline.into(), SEQPACKET_SEND)
+    }
+
+    /// `recv(2)` with `MSG_TRUNC`: waits for one packet and receives it into `buf`; `Ok(0)` at
+    /// end of stream. A packet larger than `buf` is an error of kind
+    /// [`Truncated`](ErrorKind::Truncated) (its tail is lost, as the kernel discards it; the
+    /// error's [`received`](Error::received) says how much arrived).
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        recv_checked(&self.fd, buf, "receiving on Unix seqpacket socket")
+        recv_blocking(&self.fd, buf, SEQPACKET_RECV)
+    }
+
+    /// `recv(2)` with `MSG_DONTWAIT`: a packet that is there now; `Ok(None)` when none is.
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::now(), SEQPACKET_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a packet; `Ok(None)` when none
+    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::after(timeout), SEQPACKET_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
+    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, deadline.into(), SEQPACKET_RECV)
     }
 }
 
@@ -525,7 +657,7 @@ impl MessageTransport for UnixSeqpacket {
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: poll::Deadline,
+        deadline: Deadline,
     ) -> Result<Option<usize>> {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
@@ -558,18 +690,16 @@ crate::impl_fd!(UnixDatagram, fd);
 crate::impl_nonblocking!(UnixDatagram, fd);
 
 impl UnixDatagram {
-    /// A datagram socket bound to `addr` (to receive). Default [`BindOptions`].
-    pub fn bind(addr: &UnixAddr) -> Result<Self> {
-        Self::bind_with(addr, &BindOptions::default())
-    }
-
-    /// A datagram socket bound to `addr` with the options given.
-    pub fn bind_with(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
+    /// `socket(2)` + `bind(2)`: a datagram socket bound to `addr` (to receive), with the
+    /// options given (the backlog does not apply).
+    /// See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+    pub fn bind(addr: &UnixAddr, opts: &BindOptions) -> Result<Self> {
         let (fd, file) = bind_new(SocketType::DGRAM, addr, opts)?;
         Ok(UnixDatagram { fd, file })
     }
 
-    /// An unbound datagram socket (to send with [`send_to`](Self::send_to)).
+    /// `socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC)`: an unbound datagram socket (to send with
+    /// [`send_to`](Self::send_to)). See [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html).
     pub fn unbound() -> Result<Self> {
         Ok(UnixDatagram {
             fd: new_socket(SocketType::DGRAM, SocketFlags::empty())?,
@@ -577,21 +707,36 @@ impl UnixDatagram {
         })
     }
 
-    /// An unbound socket connected to `addr`: [`send`](Self::send) goes there.
+    /// `socket(2)` + `connect(2)`: an unbound socket whose [`send`](Self::send) goes to `addr`
+    /// (a datagram connect never waits). See [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
     pub fn connect(addr: &UnixAddr) -> Result<Self> {
         Ok(UnixDatagram {
-            fd: connect_new(SocketType::DGRAM, addr, None)?,
+            fd: connect_new(SocketType::DGRAM, addr, Deadline::NEVER, None)?,
             file: None,
         })
     }
 
-    /// A datagram socket from a descriptor (one received over a socket, say). It owns no
-    /// socket file.
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        UnixDatagram { fd, file: None }
+    /// `getsockopt(SO_DOMAIN, SO_TYPE)`: a datagram socket from a descriptor (one received
+    /// over a socket, say). It owns no socket file. Any other descriptor is refused with
+    /// [`ErrorKind::InvalidInput`], the error saying what it is.
+    /// See [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html).
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        crate::sys::fd::check_unix_socket(fd.as_fd(), SocketType::DGRAM, "a UnixDatagram")?;
+        Ok(UnixDatagram { fd, file: None })
     }
 
-    /// `socketpair(2)` of datagram sockets.
+    /// Gives back the descriptor (to pass with `SCM_RIGHTS`, say). A socket file it owned is
+    /// left in place, as [`persist`](Self::persist) would.
+    pub fn into_fd(self) -> OwnedFd {
+        let UnixDatagram { fd, file } = self;
+        if let Some(mut f) = file {
+            f.release();
+        }
+        fd
+    }
+
+    /// `socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC)`: two connected datagram sockets.
+    /// See [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html).
     pub fn pair() -> Result<(Self, Self)> {
         let (a, b) = rustix::net::socketpair(
             AddressFamily::UNIX,
@@ -606,12 +751,34 @@ impl UnixDatagram {
         ))
     }
 
-    /// Sends one datagram to the connected peer.
+    /// `send(2)` with `MSG_NOSIGNAL`: sends one datagram to the connected peer, waiting while
+    /// its queue is full. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
-        send_retry(&self.fd, msg, "sending on Unix datagram socket")
+        send_retry(&self.fd, msg, DGRAM_SEND)
     }
 
-    /// Sends one datagram to `addr`, waiting as long as the receiver's queue is full.
+    /// `send(2)` with `MSG_DONTWAIT`: sends one datagram to the connected peer if its queue
+    /// has room now; `Ok(false)` (nothing sent) when it is full.
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::now(), DGRAM_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: waits at most `timeout` for room in the connected peer's
+    /// queue; `Ok(false)` when there was none (nothing sent).
+    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
+        send_until(&self.fd, msg, Deadline::after(timeout), DGRAM_SEND)
+    }
+
+    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
+    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+        send_until(&self.fd, msg, deadline.into(), DGRAM_SEND)
+    }
+
+    /// `sendto(2)`: sends one datagram to `addr`, waiting as long as the receiver's queue is
+    /// full. See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
     pub fn send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<usize> {
         let sa = addr.to_sockaddr()?;
         loop {
@@ -623,12 +790,33 @@ impl UnixDatagram {
         }
     }
 
-    /// Sends one datagram to `addr`, waiting at most `timeout` while the receiver's queue is
-    /// full. `Ok(false)` on timeout (nothing was sent).
+    /// `sendto(2)` with `MSG_DONTWAIT`: sends one datagram to `addr` if the receiver's queue
+    /// has room now; `Ok(false)` (nothing sent) when it is full.
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
+    pub fn try_send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<bool> {
+        self.send_to_deadline(msg, addr, Deadline::now())
+    }
+
+    /// `sendto(2)` with `MSG_DONTWAIT`, retried: sends one datagram to `addr`, waiting at most
+    /// `timeout` while the receiver's queue is full. `Ok(false)` on timeout (nothing was sent).
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
     pub fn send_to_timeout(&self, msg: &[u8], addr: &UnixAddr, timeout: Duration) -> Result<bool> {
+        self.send_to_deadline(msg, addr, Deadline::after(timeout))
+    }
+
+    /// `sendto(2)` with `MSG_DONTWAIT`, retried: as [`send_to_timeout`](Self::send_to_timeout),
+    /// giving up at `deadline`. (A sender cannot poll for room in another socket's queue, so
+    /// the retries back off from 1 to 50 ms.)
+    /// See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
+    pub fn send_to_deadline(
+        &self,
+        msg: &[u8],
+        addr: &UnixAddr,
+        deadline: impl Into<Deadline>,
+    ) -> Result<bool> {
         let sa = addr.to_sockaddr()?;
         let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-        let sent = poll::with_backoff(poll::Deadline::from_timeout(Some(timeout)), || {
+        let sent = poll::with_backoff(deadline.into(), || {
             match rustix::net::sendto(&self.fd, msg, flags, &sa) {
                 Ok(n) => Ok(Some(n)),
                 Err(Errno::AGAIN | Errno::INTR) => Ok(None),
@@ -638,33 +826,98 @@ impl UnixDatagram {
         Ok(sent.is_some())
     }
 
-    /// Receives one datagram into `buf`. A datagram larger than `buf` is an error of kind
-    /// [`Truncated`](ErrorKind::Truncated).
+    /// `recv(2)` with `MSG_TRUNC`: waits for one datagram and receives it into `buf`. A
+    /// datagram larger than `buf` is an error of kind [`Truncated`](ErrorKind::Truncated).
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        recv_checked(&self.fd, buf, "receiving on Unix datagram socket")
+        recv_blocking(&self.fd, buf, DGRAM_RECV)
     }
 
-    /// Receives one datagram and the sender's address, when the sender is bound.
+    /// `recv(2)` with `MSG_DONTWAIT`: a datagram that is there now; `Ok(None)` when none is.
+    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::now(), DGRAM_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a datagram; `Ok(None)` when none
+    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, Deadline::after(timeout), DGRAM_RECV)
+    }
+
+    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
+    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<usize>> {
+        recv_until(&self.fd, buf, deadline.into(), DGRAM_RECV)
+    }
+
+    /// `recvfrom(2)`: waits for one datagram; returns its length and the sender's address,
+    /// when the sender is bound. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Option<UnixAddr>)> {
-        let (n, full, from) = loop {
+        let got = loop {
             match rustix::net::recvfrom(&self.fd, &mut *buf, RecvFlags::TRUNC) {
                 Ok(r) => break r,
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e).during("receiving on", "Unix datagram socket"),
             }
         };
-        check_truncated(n, full, "receiving on Unix datagram socket")?;
-        let from = from
-            .and_then(|a| SocketAddrUnix::try_from(a).ok())
-            .and_then(|a| UnixAddr::from_sockaddr(&a));
-        Ok((n, from))
+        sender(got)
+    }
+
+    /// `recvfrom(2)` with `MSG_DONTWAIT`: a datagram that is there now and its sender;
+    /// `Ok(None)` when none is. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        self.recv_from_deadline(buf, Deadline::now())
+    }
+
+    /// `poll(2)` then `recvfrom(2)`: waits at most `timeout` for a datagram; `Ok(None)` when
+    /// none came. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn recv_from_timeout(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        self.recv_from_deadline(buf, Deadline::after(timeout))
+    }
+
+    /// `poll(2)` then `recvfrom(2)`: as [`recv_from_timeout`](Self::recv_from_timeout), giving
+    /// up at `deadline`. See [recvfrom(2)](https://man7.org/linux/man-pages/man2/recvfrom.2.html).
+    pub fn recv_from_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Option<(usize, Option<UnixAddr>)>> {
+        let flags = RecvFlags::TRUNC | RecvFlags::DONTWAIT;
+        let got = poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline.into(), || {
+            match rustix::net::recvfrom(&self.fd, &mut *buf, flags) {
+                Ok(r) => Ok(Some(r)),
+                Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+                Err(e) => Err(e).during("receiving on", "Unix datagram socket"),
+            }
+        })?;
+        got.map(sender).transpose()
     }
 
     /// Keeps the socket file after this socket is dropped.
-    pub fn persist(&mut self) {
+    #[must_use]
+    pub fn persist(mut self) -> Self {
         if let Some(f) = &mut self.file {
-            f.persist();
+            f.release();
         }
+        self
+    }
+
+    /// Closes the socket and `unlink(2)`s its socket file now, if it has one and the path
+    /// still names it (else an error of kind [`Changed`](ErrorKind::Changed)).
+    /// See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(self) -> Result<()> {
+        let UnixDatagram { fd, file } = self;
+        drop(fd);
+        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
     }
 }
 
@@ -676,7 +929,7 @@ impl MessageTransport for UnixDatagram {
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: poll::Deadline,
+        deadline: Deadline,
     ) -> Result<Option<usize>> {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
@@ -688,6 +941,20 @@ impl MessageTransport for UnixDatagram {
         rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
     }
 }
+
+/// What `recvfrom` gave: the length, checked for truncation, and the sender's address.
+fn sender(
+    (n, full, from): (usize, usize, Option<rustix::net::SocketAddrAny>),
+) -> Result<(usize, Option<UnixAddr>)> {
+    check_truncated(n, full, DGRAM_RECV)?;
+    let from = from
+        .and_then(|a| SocketAddrUnix::try_from(a).ok())
+        .and_then(|a| UnixAddr::from_sockaddr(&a));
+    Ok((n, from))
+}
+
+const DGRAM_SEND: &str = "sending on Unix datagram socket";
+const DGRAM_RECV: &str = "receiving on Unix datagram socket";
 
 fn send_to_error(e: Errno, addr: &UnixAddr) -> Error {
     Error::os("sending datagram to", e)
@@ -703,22 +970,71 @@ fn send_to_error(e: Errno, addr: &UnixAddr) -> Error {
         )
 }
 
+fn send_error(op: &'static str, e: Errno) -> Error {
+    Error::os(op, e)
+        .hint_if(
+            Errno::MSGSIZE,
+            "the message is larger than the socket's send buffer (SO_SNDBUF)",
+        )
+        .hint_if(Errno::PIPE, "the peer closed the connection")
+        .hint_if(Errno::CONNREFUSED, "the peer socket is gone")
+}
+
 fn send_retry(fd: &OwnedFd, msg: &[u8], op: &'static str) -> Result<usize> {
     loop {
         match rustix::net::send(fd, msg, SendFlags::NOSIGNAL) {
             Ok(n) => return Ok(n),
             Err(Errno::INTR) => continue,
-            Err(e) => {
-                return Err(Error::os(op, e)
-                    .hint_if(
-                        Errno::MSGSIZE,
-                        "the message is larger than the socket's send buffer (SO_SNDBUF)",
-                    )
-                    .hint_if(Errno::PIPE, "the peer closed the connection")
-                    .hint_if(Errno::CONNREFUSED, "the peer socket is gone"));
-            }
+            Err(e) => return Err(send_error(op, e)),
         }
     }
+}
+
+/// Sends one message with `MSG_DONTWAIT`, polling for room until `deadline`: true once sent.
+/// Poll sees the connected peer's queue (seqpacket, connected datagram), so no back-off.
+fn send_until(fd: &OwnedFd, msg: &[u8], deadline: Deadline, op: &'static str) -> Result<bool> {
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    let sent = poll::until_ready(
+        fd.as_fd(),
+        PollFlags::OUT,
+        deadline,
+        || match rustix::net::send(fd, msg, flags) {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+            Err(e) => Err(send_error(op, e)),
+        },
+    )?;
+    Ok(sent.is_some())
+}
+
+/// Receives one message with `MSG_DONTWAIT | MSG_TRUNC`, polling until `deadline`.
+fn recv_until(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    deadline: Deadline,
+    op: &'static str,
+) -> Result<Option<usize>> {
+    let got = poll::until_ready(
+        fd.as_fd(),
+        PollFlags::IN,
+        deadline,
+        || match rustix::net::recv(fd, &mut *buf, RecvFlags::TRUNC | RecvFlags::DONTWAIT) {
+            Ok(r) => Ok(Some(r)),
+            Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+            Err(e) => Err(Error::os(op, e)),
+        },
+    )?;
+    let Some((n, full)) = got else {
+        return Ok(None);
+    };
+    check_truncated(n, full, op)?;
+    Ok(Some(n))
+}
+
+/// The blocking receive: one `recv(2)` as the descriptor is (so `O_NONBLOCK` and
+/// `SO_RCVTIMEO` keep their meaning, and no poll is added to the path), retried on EINTR.
+fn recv_blocking(fd: &OwnedFd, buf: &mut [u8], op: &'static str) -> Result<usize> {
+    recv_checked(fd, buf, op)
 }
 
 fn check_truncated(got: usize, full: usize, op: &'static str) -> Result<()> {
@@ -728,7 +1044,8 @@ fn check_truncated(got: usize, full: usize, op: &'static str) -> Result<()> {
             op,
             format!("a {full}-byte message did not fit the {got}-byte buffer and was cut"),
         )
-        .hint("receive into a larger buffer"));
+        .hint("receive into a larger buffer")
+        .with_received(got));
     }
     Ok(())
 }

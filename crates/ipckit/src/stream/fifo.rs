@@ -2,35 +2,38 @@
 //!
 //! Opening a FIFO blocks until the other side arrives: a reader waits for a writer and a writer
 //! for a reader. Every open here also has a timed form and a non-blocking one:
-//! - [`open_write`] with a timeout retries a non-blocking open (which fails with ENXIO while no
-//!   reader is there) with a short back-off until the deadline. A non-blocking open for writing
-//!   with no reader fails with ENXIO, and the error says why.
-//! - [`open_read`] with a timeout opens without blocking (always possible for a reader) and
-//!   polls until a writer has written or closed: the kernel tells a reader nothing when a writer
-//!   merely opens, so a writer that opens and stays silent past the timeout counts as absent.
+//! - [`open_write_timeout`] (and `_deadline`) retries a non-blocking open (which fails with
+//!   ENXIO while no reader is there) with a short back-off until the deadline, then fails with
+//!   [`ErrorKind::TimedOut`]. [`try_open_write`] is one non-blocking open: with no reader it
+//!   fails with ENXIO, and the error says why.
+//! - [`open_read_timeout`] (and `_deadline`) opens without blocking (always possible for a
+//!   reader) and polls until a writer has written or closed: the kernel tells a reader nothing
+//!   when a writer merely opens, so a writer that opens and stays silent past the timeout
+//!   counts as absent. [`try_open_read`] opens without waiting at all.
 //!
 //! Neither ever opens the other direction itself, so no other process blocked on the same
 //! FIFO is disturbed.
 //!
 //! The process that creates a FIFO owns its name: [`Fifo`] unlinks it on drop unless
-//! [`Fifo::persist`] is called. Opening never removes anything.
+//! [`Fifo::persist`] is called; [`Fifo::remove`] unlinks it now and reports the error.
+//! Opening never removes anything.
 //!
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
 //! use ipckit::stream::fifo::{self, Fifo};
 //! let path = std::env::temp_dir().join(ipckit::name::unique("doc-fifo"));
-//! let node = Fifo::create(&path, 0o600).unwrap();
+//! let node = Fifo::create(&path, &fifo::Options::default()).unwrap();
 //! // A non-blocking reader is there at once, so the writer's open does not wait.
-//! let mut r = fifo::open_read_nonblocking(node.path()).unwrap();
-//! let mut w = fifo::open_write(node.path(), Some(Duration::from_secs(5))).unwrap();
+//! let mut r = fifo::try_open_read(node.path()).unwrap();
+//! let mut w = fifo::open_write_timeout(node.path(), Duration::from_secs(5)).unwrap();
 //! w.write_all(b"hi").unwrap();
 //! drop(w);
 //! r.set_nonblocking(false).unwrap();
 //! let mut s = String::new();
 //! r.read_to_string(&mut s).unwrap();
 //! assert_eq!(s, "hi");
-//! drop(node); // unlinks the FIFO
+//! node.remove().unwrap(); // or drop it: the creator unlinks the FIFO
 //! assert!(!path.exists());
 //! ```
 
@@ -44,8 +47,31 @@ use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
-use crate::poll;
+use crate::object::{DEFAULT_MODE, check_mode};
+use crate::poll::{self, Deadline};
 use crate::stream::pipe::{PipeReader, PipeWriter};
+
+/// How [`Fifo::create`] makes a FIFO: its mode (permission bits only, `0o600` by default,
+/// applied exactly: the umask does not narrow it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    mode: u32,
+}
+
+impl Default for Options {
+    /// Mode `0o600`: only the owner may open it.
+    fn default() -> Self {
+        Options { mode: DEFAULT_MODE }
+    }
+}
+
+impl Options {
+    /// The FIFO's mode: permission bits only (bits outside `0o777` are refused).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
 
 /// A FIFO this process created. Unlinks it on drop (only if the path still names the same
 /// FIFO) unless [`persist`](Fifo::persist)ed.
@@ -55,16 +81,18 @@ pub struct Fifo {
 }
 
 impl Fifo {
-    /// `mknod(S_IFIFO)` then the exact `mode` (so the umask does not narrow it). Fails with
-    /// EEXIST if anything is at `path`: an existing FIFO is opened, never adopted.
-    /// See [mkfifo(3)](https://man7.org/linux/man-pages/man3/mkfifo.3.html).
-    pub fn create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+    /// `mknod(path, S_IFIFO | mode)` then `chmod` to the exact mode (so the umask does not
+    /// narrow it). Fails with EEXIST if anything is at `path`: an existing FIFO is opened,
+    /// never adopted. A mode with bits outside `0o777` is refused with
+    /// [`ErrorKind::InvalidInput`]. See [mkfifo(3)](https://man7.org/linux/man-pages/man3/mkfifo.3.html).
+    pub fn create(path: impl AsRef<Path>, opts: &Options) -> Result<Fifo> {
         let path = path.as_ref();
+        check_mode("creating FIFO", opts.mode)?;
         rustix::fs::mknodat(
             rustix::fs::CWD,
             path,
             FileType::Fifo,
-            Mode::from_bits_truncate(mode & 0o7777),
+            Mode::from_bits_truncate(opts.mode),
             0,
         )
         .map_err(|e| {
@@ -77,7 +105,7 @@ impl Fifo {
         })?;
         // From here on, a failure removes what we made.
         let owned = OwnedPath::adopt(path, FileType::Fifo)?;
-        owned.set_mode(mode)?;
+        owned.set_mode(opts.mode)?;
         Ok(Fifo { owned })
     }
 
@@ -86,9 +114,18 @@ impl Fifo {
         self.owned.path()
     }
 
-    /// Keeps the FIFO after this handle is dropped.
-    pub fn persist(&mut self) {
-        self.owned.persist();
+    /// Keeps the FIFO after this handle is dropped: the handle then never removes it.
+    #[must_use]
+    pub fn persist(mut self) -> Self {
+        self.owned.release();
+        self
+    }
+
+    /// `unlink(2)`: removes the FIFO now, if the path still names the FIFO made (else an error
+    /// of kind [`Changed`](ErrorKind::Changed)). Processes that have it open keep their ends.
+    /// See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
+    pub fn remove(mut self) -> Result<()> {
+        self.owned.remove("removing FIFO")
     }
 }
 
@@ -106,66 +143,104 @@ fn not_a_fifo(write: bool, path: &Path) -> Error {
         .hint("use a path made by mkfifo")
 }
 
-/// Opens `path` for reading, waiting at most `timeout` (`None`: for ever, in a blocking open)
-/// for a writer. With a timeout it returns once a writer has written or closed (see the module
-/// notes). The returned end is blocking.
-pub fn open_read(path: impl AsRef<Path>, timeout: Option<Duration>) -> Result<PipeReader> {
+/// `open(path, O_RDONLY)`: opens the FIFO for reading, blocking until a writer opens it.
+/// The returned end is blocking. See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_read(path: impl AsRef<Path>) -> Result<PipeReader> {
+    open_fifo(path.as_ref(), false, false).map(PipeReader::from_owned)
+}
+
+/// `open(path, O_RDONLY | O_NONBLOCK)` then `poll(2)`: opens the FIFO for reading, waiting at
+/// most `timeout` for a writer to write or close (see the module notes). Fails with
+/// [`ErrorKind::TimedOut`] when none did. The returned end is blocking.
+/// See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_read_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<PipeReader> {
     let path = path.as_ref();
-    let Some(timeout) = timeout else {
-        return open_fifo(path, false, false).map(PipeReader::from_fd);
-    };
+    open_read_until(path, Deadline::after(timeout))?
+        .ok_or_else(|| no_writer(path, Error::timed_out(op(false), timeout)))
+}
+
+/// `open(path, O_RDONLY | O_NONBLOCK)` then `poll(2)`: as [`open_read_timeout`], giving up
+/// at `deadline`. See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_read_deadline(
+    path: impl AsRef<Path>,
+    deadline: impl Into<Deadline>,
+) -> Result<PipeReader> {
+    let path = path.as_ref();
+    open_read_until(path, deadline.into())?
+        .ok_or_else(|| no_writer(path, Error::deadline_passed(op(false))))
+}
+
+/// `open(path, O_RDONLY | O_NONBLOCK)`: succeeds at once whether or not a writer exists. The
+/// end stays non-blocking (reads fail with `WouldBlock` while empty) until
+/// `set_nonblocking(false)`. Until a writer has come, a read returns 0 (as at end of file),
+/// but poll does not report it readable.
+/// See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn try_open_read(path: impl AsRef<Path>) -> Result<PipeReader> {
+    open_fifo(path.as_ref(), false, true).map(PipeReader::from_owned)
+}
+
+fn open_read_until(path: &Path, deadline: Deadline) -> Result<Option<PipeReader>> {
     let fd = open_fifo(path, false, true)?;
-    if poll::wait_deadline(
-        &fd,
-        PollFlags::IN,
-        poll::Deadline::from_timeout(Some(timeout)),
-    )?
-    .is_empty()
-    {
-        return Err(Error::timed_out(op(false), timeout)
-            .object(path.display())
-            .hint("no process opened it for writing and wrote: start the writer, or check it uses this path"));
+    if poll::wait_deadline(&fd, PollFlags::IN, deadline)?.is_empty() {
+        return Ok(None);
     }
     poll::set_nonblocking(&fd, false)?;
-    Ok(PipeReader::from_fd(fd))
+    Ok(Some(PipeReader::from_owned(fd)))
 }
 
-/// Opens `path` for writing, waiting at most `timeout` (`None`: for ever, in a blocking open)
-/// for a reader. The returned end is blocking.
-pub fn open_write(path: impl AsRef<Path>, timeout: Option<Duration>) -> Result<PipeWriter> {
+fn no_writer(path: &Path, e: Error) -> Error {
+    e.object(path.display()).hint(
+        "no process opened it for writing and wrote: start the writer, or check it uses this path",
+    )
+}
+
+fn no_reader(path: &Path, e: Error) -> Error {
+    e.object(path.display())
+        .hint("no process opened it for reading: start the reader, or check it uses this path")
+}
+
+/// `open(path, O_WRONLY)`: opens the FIFO for writing, blocking until a reader opens it. The
+/// returned end is blocking. See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_write(path: impl AsRef<Path>) -> Result<PipeWriter> {
+    open_fifo(path.as_ref(), true, false).map(PipeWriter::from_owned)
+}
+
+/// `open(path, O_WRONLY | O_NONBLOCK)`, retried: opens the FIFO for writing, waiting at most
+/// `timeout` for a reader. Fails with [`ErrorKind::TimedOut`] when none came. The returned end
+/// is blocking. See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_write_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<PipeWriter> {
     let path = path.as_ref();
-    let Some(timeout) = timeout else {
-        return open_fifo(path, true, false).map(PipeWriter::from_fd);
-    };
-    let opened = poll::with_backoff(
-        poll::Deadline::from_timeout(Some(timeout)),
-        || match open_fifo(path, true, true) {
-            Ok(fd) => Ok(Some(fd)),
-            Err(e) if e.errno() == Some(Errno::NXIO) => Ok(None),
-            Err(e) => Err(e),
-        },
-    )?;
-    let fd = opened.ok_or_else(|| {
-        Error::timed_out(op(true), timeout)
-            .object(path.display())
-            .hint("no process opened it for reading: start the reader, or check it uses this path")
+    open_write_until(path, Deadline::after(timeout))?
+        .ok_or_else(|| no_reader(path, Error::timed_out(op(true), timeout)))
+}
+
+/// `open(path, O_WRONLY | O_NONBLOCK)`, retried: as [`open_write_timeout`], giving up at
+/// `deadline`. See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn open_write_deadline(
+    path: impl AsRef<Path>,
+    deadline: impl Into<Deadline>,
+) -> Result<PipeWriter> {
+    let path = path.as_ref();
+    open_write_until(path, deadline.into())?
+        .ok_or_else(|| no_reader(path, Error::deadline_passed(op(true))))
+}
+
+/// `open(path, O_WRONLY | O_NONBLOCK)`: fails at once with ENXIO when no process has the FIFO
+/// open for reading. The end stays non-blocking until `set_nonblocking(false)`.
+/// See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+pub fn try_open_write(path: impl AsRef<Path>) -> Result<PipeWriter> {
+    open_fifo(path.as_ref(), true, true).map(PipeWriter::from_owned)
+}
+
+fn open_write_until(path: &Path, deadline: Deadline) -> Result<Option<PipeWriter>> {
+    let opened = poll::with_backoff(deadline, || match open_fifo(path, true, true) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.errno() == Some(Errno::NXIO) => Ok(None),
+        Err(e) => Err(e),
     })?;
+    let Some(fd) = opened else { return Ok(None) };
     poll::set_nonblocking(&fd, false)?;
-    Ok(PipeWriter::from_fd(fd))
-}
-
-/// `open(O_RDONLY | O_NONBLOCK)`: succeeds at once whether or not a writer exists. The end stays
-/// non-blocking (reads fail with `WouldBlock` while empty) until `set_nonblocking(false)`.
-/// Until a writer has come, a read returns 0 (as at end of file), but poll does not report it
-/// readable.
-pub fn open_read_nonblocking(path: impl AsRef<Path>) -> Result<PipeReader> {
-    open_fifo(path.as_ref(), false, true).map(PipeReader::from_fd)
-}
-
-/// `open(O_WRONLY | O_NONBLOCK)`: fails at once with ENXIO when no process has the FIFO open for
-/// reading. The end stays non-blocking until `set_nonblocking(false)`.
-pub fn open_write_nonblocking(path: impl AsRef<Path>) -> Result<PipeWriter> {
-    open_fifo(path.as_ref(), true, true).map(PipeWriter::from_fd)
+    Ok(Some(PipeWriter::from_owned(fd)))
 }
 
 fn open_fifo(path: &Path, write: bool, nonblock: bool) -> Result<OwnedFd> {

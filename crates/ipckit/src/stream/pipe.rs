@@ -3,7 +3,7 @@
 //! A pipe is one-way and has no message boundaries; writes of at most [`PIPE_BUF`] bytes are
 //! atomic (never interleaved with another writer's). The reader sees end of file only when
 //! *every* write end is closed, in every process: a forgotten write end means a reader that
-//! waits for ever (use [`TimedRead::read_with_timeout`] to find out).
+//! waits for ever (use [`TimedRead::read_timeout`] to find out).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -22,7 +22,7 @@ use std::time::Duration;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use crate::error::{Context, Result};
-use crate::poll;
+use crate::poll::{self, Deadline};
 use crate::transport::TimedRead;
 
 /// The largest write the kernel keeps whole (never interleaved): 4096 bytes on Linux.
@@ -36,9 +36,10 @@ pub fn pipe() -> Result<(PipeReader, PipeWriter)> {
 }
 
 macro_rules! pipe_end {
-    ($name:ident, $what:literal) => {
+    ($name:ident, $what:literal, $mode:expr) => {
         impl $name {
             /// `fcntl(F_GETPIPE_SZ)`: the pipe's capacity in bytes.
+            /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
             pub fn capacity(&self) -> Result<usize> {
                 rustix::pipe::fcntl_getpipe_size(&self.0)
                     .during(concat!("reading capacity of ", $what), "(F_GETPIPE_SZ)")
@@ -47,6 +48,7 @@ macro_rules! pipe_end {
             /// `fcntl(F_SETPIPE_SZ)`: asks for at least `bytes` of capacity; returns what the
             /// kernel gave (rounded up to a power-of-two number of pages). Over
             /// `/proc/sys/fs/pipe-max-size` an unprivileged process gets EPERM.
+            /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
             pub fn set_capacity(&self, bytes: usize) -> Result<usize> {
                 rustix::pipe::fcntl_setpipe_size(&self.0, bytes).map_err(|e| {
                     crate::Error::os(concat!("setting capacity of ", $what), e)
@@ -67,8 +69,18 @@ macro_rules! pipe_end {
         crate::impl_nonblocking!($name, 0);
 
         impl $name {
-            /// Wraps a descriptor that is this end of a pipe or FIFO.
-            pub fn from_fd(fd: OwnedFd) -> Self {
+            /// `fstat(2)` and `fcntl(F_GETFL)`: wraps a descriptor that is this end of a pipe or
+            /// FIFO (one inherited or received). Anything else (another file type, or the
+            /// other end) is refused with [`ErrorKind::InvalidInput`](crate::ErrorKind), the
+            /// error saying what the descriptor is.
+            /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+            pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+                crate::sys::fd::check_fifo(fd.as_fd(), $mode, concat!("the ", $what))?;
+                Ok($name(fd))
+            }
+
+            /// Wraps a descriptor this crate opened as this end.
+            pub(crate) fn from_owned(fd: OwnedFd) -> Self {
                 $name(fd)
             }
 
@@ -94,11 +106,12 @@ pub struct PipeReader(OwnedFd);
 #[derive(Debug)]
 pub struct PipeWriter(OwnedFd);
 
-pipe_end!(PipeReader, "pipe read end");
-pipe_end!(PipeWriter, "pipe write end");
+pipe_end!(PipeReader, "pipe read end", rustix::fs::OFlags::RDONLY);
+pipe_end!(PipeWriter, "pipe write end", rustix::fs::OFlags::WRONLY);
 
 impl PipeReader {
-    /// Bytes waiting in the pipe now (`FIONREAD`).
+    /// `ioctl(FIONREAD)`: bytes waiting in the pipe now.
+    /// See [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html).
     pub fn available(&self) -> Result<usize> {
         rustix::io::ioctl_fionread(&self.0)
             .map(|n| n as usize)
@@ -107,6 +120,7 @@ impl PipeReader {
 
     /// `splice(2)`: moves up to `len` bytes from this pipe to `out` (a file or socket) without
     /// copying through user space. Returns the bytes moved; 0 at end of file.
+    /// See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
     pub fn splice_to<Fd: AsFd>(&self, out: Fd, len: usize) -> Result<usize> {
         rustix::pipe::splice(&self.0, None, out, None, len, SpliceFlags::MOVE)
             .during("splicing from pipe", "(splice)")
@@ -116,13 +130,14 @@ impl PipeReader {
 impl PipeWriter {
     /// `splice(2)`: moves up to `len` bytes from `input` (a file or socket) into this pipe
     /// without copying through user space. Returns the bytes moved; 0 at end of input.
+    /// See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
     pub fn splice_from<Fd: AsFd>(&self, input: Fd, len: usize) -> Result<usize> {
         rustix::pipe::splice(input, None, &self.0, None, len, SpliceFlags::MOVE)
             .during("splicing into pipe", "(splice)")
     }
 
     /// `vmsplice(2)`: hands the pages of `bufs` to the pipe without copying them; returns the
-    /// bytes taken.
+    /// bytes taken. See [vmsplice(2)](https://man7.org/linux/man-pages/man2/vmsplice.2.html).
     ///
     /// # Safety
     /// The kernel maps the caller's pages into the pipe (it does not copy them, with or without
@@ -140,9 +155,28 @@ impl PipeWriter {
             .during("vmsplicing into pipe", "(vmsplice)")
     }
 
-    /// Waits at most `timeout` until a write would not block (or the reader is gone).
-    pub fn wait_writable(&self, timeout: Option<Duration>) -> Result<bool> {
-        poll::writable_deadline(&self.0, poll::Deadline::from_timeout(timeout))
+    /// `poll(POLLOUT)`: waits until a write would not block (or the reader is gone, so a
+    /// write fails at once). See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable(&self) -> Result<()> {
+        self.wait_writable_deadline(Deadline::NEVER).map(drop)
+    }
+
+    /// `poll(POLLOUT)` with no wait: true when a write would not block now.
+    /// See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn try_wait_writable(&self) -> Result<bool> {
+        self.wait_writable_deadline(Deadline::now())
+    }
+
+    /// `poll(POLLOUT)`: waits at most `timeout` until a write would not block; `Ok(false)`
+    /// when it still would. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.wait_writable_deadline(Deadline::after(timeout))
+    }
+
+    /// `poll(POLLOUT)`: as [`wait_writable_timeout`](Self::wait_writable_timeout), giving up
+    /// at `deadline`. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+    pub fn wait_writable_deadline(&self, deadline: impl Into<Deadline>) -> Result<bool> {
+        poll::writable_deadline(&self.0, deadline)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Parsers for the text the kernel writes under /proc. Each one takes the text and never
-//! panics: a line it cannot read is skipped, a field that is missing is `None`. They are pure
-//! functions so that property tests can feed them odd input.
+//! Parsers for the text the kernel writes under /proc (and, inside the crate, the readers of
+//! `/proc/net/unix` that both a Unix bind and [`crate::host`] use). Each parser takes the text
+//! and never panics: a line it cannot read is skipped, a field that is missing is `None`. They
+//! are pure functions so that property tests can feed them odd input.
 
 use std::collections::HashMap;
 
@@ -281,6 +282,26 @@ pub fn ipckit_tag(name: &str) -> Option<(String, u32)> {
         !purpose.is_empty() && u64::from_str_radix(nanos, 16).is_ok() && n.parse::<u64>().is_ok();
     let pid = pid.parse().ok().filter(|&p| p > 0)?;
     ok.then(|| (purpose.to_string(), pid))
+}
+
+/// The kernel's table of Unix sockets in this network namespace (`/proc/net/unix`); empty
+/// when it cannot be read.
+pub(crate) fn unix_sockets() -> Vec<UnixEntry> {
+    read_lossy("/proc/net/unix")
+        .map(|t| net_unix(&t))
+        .unwrap_or_default()
+}
+
+/// True if the kernel's table lists a socket bound to `path` (as given, or made absolute).
+pub(crate) fn bound_in_kernel(path: &std::path::Path) -> bool {
+    let given = path.to_string_lossy();
+    let absolute = std::path::absolute(path).ok();
+    let absolute = absolute.as_ref().map(|p| p.to_string_lossy());
+    unix_sockets().iter().any(|e| {
+        e.path
+            .as_deref()
+            .is_some_and(|p| p == given || Some(p) == absolute.as_deref())
+    })
 }
 
 #[cfg(test)]
