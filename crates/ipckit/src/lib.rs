@@ -25,6 +25,7 @@
 //! | a lock that survives its holder's death | robust process-shared mutex | [`sync::mutex`] |
 //! | many readers, one writer | process-shared rwlock (not robust) | [`sync::rwlock`] |
 //! | wake a waiting process, no descriptor needed | futex event | [`sync::event`] |
+//! | a plain struct in shared memory behind a lock, like `std::sync::Mutex<T>` | owned robust mutex over a `Pod` value | [`sync::shared`] |
 //! | hand a socket end, memfd or pipe end to a child started with `std::process::Command` | inherited descriptor, by name | [`inherit`] |
 //!
 //! Shared memory is the fastest and the one where you own the synchronisation; the benchmark
@@ -33,15 +34,31 @@
 //! [`host`] lists what is on the host now: every IPC object, who holds it, and whether it is
 //! an orphan nobody can come back to (what `ipckit ls` and `ipckit gc` show).
 //!
-//! # Conventions
-//! - Every descriptor is an [`OwnedFd`](std::os::fd::OwnedFd) opened with `O_CLOEXEC`, and
-//!   every handle implements [`AsFd`](std::os::fd::AsFd), so it fits your own epoll loop.
-//! - A handle that *created* a named object removes it on drop; one that *opened* it never
-//!   does; `persist()` keeps an object past its creator.
-//! - Every blocking call has a timed and a non-blocking form. `Ok(None)` means "nothing within
-//!   the time given" for reads and waits; a timed open or connect fails with
-//!   [`ErrorKind::TimedOut`].
-//! - Errors name the operation, the object, the errno and what to do ([`Error`]).
+//! # Conventions: learn one mechanism, know them all
+//! - **Waiting.** Every blocking operation `x` has `try_x()` (never waits), `x_timeout(Duration)`
+//!   and, where waits chain, `x_deadline(impl Into<`[`Deadline`]`>)`: one deadline for a
+//!   sequence of calls. Waiting for data or a count reports "nothing in time" as `Ok(None)` or
+//!   `Ok(false)`; waiting to establish something (open, connect, rendezvous) fails with
+//!   [`ErrorKind::TimedOut`]. No timeout is an `Option<Duration>`.
+//! - **Named objects.** `create(name, &Options)` makes the object with `O_EXCL` (an existing one
+//!   is an error, never adopted) and owns it: it is removed when the handle drops.
+//!   `open(name, `[`Access`]`)` joins an existing one and never removes it. `persist(self)`
+//!   gives back a handle that leaves the object in place; `remove(self)` removes it now and
+//!   reports the error; a module-level `remove(name)` removes a name nobody holds. See
+//!   [`object`].
+//! - **Modes.** Objects are created `0600` unless `Options::mode` asks for more; bits outside
+//!   `0o777` are refused, and the mode is applied exactly (the umask does not narrow it).
+//! - **Objects inside a mapping** (locks, semaphores, events, [`sync::shared`]) have `init`
+//!   (format) and `attach` (join).
+//! - **Descriptors.** Every descriptor is an [`OwnedFd`](std::os::fd::OwnedFd) opened with
+//!   `O_CLOEXEC`, every handle implements [`AsFd`](std::os::fd::AsFd) so it fits your own epoll
+//!   loop, and every `from_fd` checks the descriptor is of the right kind. [`inherit`] hands one
+//!   to an exec'd child.
+//! - **Pids** are [`Pid`] (`u32`, as `std::process::Child::id` gives them).
+//! - **Errors** name the operation, the object, the errno and what to do ([`Error`]); their
+//!   `Debug` is the same one line.
+//! - **Docs** of every function that wraps a system call open with the C call and link its
+//!   man page.
 
 #![warn(missing_docs)]
 
@@ -99,3 +116,8 @@ pub mod transport;
 pub use error::{Errno, Error, ErrorKind, Result};
 pub use object::{Access, Pid};
 pub use poll::Deadline;
+
+/// The README's Rust examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
