@@ -189,7 +189,7 @@ pub fn limits() -> Result<Vec<Limit>> {
         .unlimited_if(msgqueue.1),
         row(
             "PIPE_MAX_SIZE",
-            "Max pipe capacity, unprivileged (bytes)",
+            "Max pipe capacity without CAP_SYS_RESOURCE (bytes)",
             Bytes,
         )
         .limit(sysctl("/proc/sys/fs/pipe-max-size")),

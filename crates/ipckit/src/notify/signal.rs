@@ -38,7 +38,9 @@ use crate::stream::pipe::{self, PipeReader, PipeWriter};
 
 pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
 
-/// Real-time signal `SIGRTMIN + n` (glibc reserves the first few for itself).
+/// `SIGRTMIN() + n`: real-time signal number `n` (glibc reserves the first few for itself, so
+/// `SIGRTMIN()` is a call, not the kernel's 32). See
+/// [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html).
 pub fn rt(n: i32) -> i32 {
     libc::SIGRTMIN() + n
 }

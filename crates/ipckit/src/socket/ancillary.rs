@@ -65,7 +65,9 @@ impl From<libc::ucred> for Credentials {
 }
 
 impl Credentials {
-    /// This process's own credentials.
+    /// `getpid()`, `getuid()`, `getgid()`: this process's own credentials.
+    /// See [getpid(2)](https://man7.org/linux/man-pages/man2/getpid.2.html),
+    /// [getuid(2)](https://man7.org/linux/man-pages/man2/getuid.2.html).
     pub fn current() -> Self {
         Credentials {
             pid: std::process::id(),

@@ -47,7 +47,8 @@ macro_rules! pipe_end {
 
             /// `fcntl(F_SETPIPE_SZ)`: asks for at least `bytes` of capacity; returns what the
             /// kernel gave (rounded up to a power-of-two number of pages). Over
-            /// `/proc/sys/fs/pipe-max-size` an unprivileged process gets EPERM.
+            /// `/proc/sys/fs/pipe-max-size` a process without `CAP_SYS_RESOURCE` (root in a
+            /// container included) gets EPERM.
             /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html).
             pub fn set_capacity(&self, bytes: usize) -> Result<usize> {
                 rustix::pipe::fcntl_setpipe_size(&self.0, bytes).map_err(|e| {
