@@ -103,6 +103,31 @@ pub(crate) fn ipc_time(t: libc::time_t) -> Option<std::time::SystemTime> {
 /// The default mode of every object ipckit creates: the owner alone reads and writes.
 pub const DEFAULT_MODE: u32 = 0o600;
 
+/// The options of a kind whose creation takes a mode and nothing else: a FIFO
+/// ([`crate::stream::fifo::Options`]) and a System V message queue
+/// ([`crate::mq::sysv::Options`]) are this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeOptions {
+    pub(crate) mode: u32,
+}
+
+impl Default for ModeOptions {
+    /// Mode `0o600`: only the owner may open it.
+    fn default() -> Self {
+        ModeOptions { mode: DEFAULT_MODE }
+    }
+}
+
+impl ModeOptions {
+    /// The permission bits (bits outside `0o777` are refused by `create`), applied exactly:
+    /// the umask does not narrow them (a FIFO is given them again with `chmod`; System V IPC
+    /// has no umask).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
 /// Refuses mode bits that are not permission bits (System V would read them as flags, and
 /// a POSIX call would pass set-id bits on): the one check every kind makes.
 pub(crate) fn check_mode(op: &'static str, mode: u32) -> Result<()> {

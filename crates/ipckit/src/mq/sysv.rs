@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::name::SysvKey;
-use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, check_mode, ipc_time};
+use crate::object::{Access, Ownership, Pid, check_mode, ipc_time};
 use crate::poll::{self, Deadline};
 
 /// Which messages a receive takes.
@@ -152,24 +152,7 @@ pub struct MsgStat {
 /// How [`SysvMq::create`] makes a queue: its mode (`0o600` by default). The byte limit is
 /// the system's (`kernel.msgmnb`) and is changed after creation with
 /// [`set_max_bytes`](SysvMq::set_max_bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    mode: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { mode: DEFAULT_MODE }
-    }
-}
-
-impl Options {
-    /// The permission bits (at most `0o777`), exact: System V IPC has no umask.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-}
+pub use crate::object::ModeOptions as Options;
 
 /// A System V message queue. The handle that created it removes it on drop unless
 /// [`persist`](SysvMq::persist)ed; one that opened it never does.

@@ -47,31 +47,13 @@ use rustix::io::Errno;
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::name::OwnedPath;
-use crate::object::{DEFAULT_MODE, check_mode};
+use crate::object::check_mode;
 use crate::poll::{self, Deadline};
 use crate::stream::pipe::{PipeReader, PipeWriter};
 
 /// How [`Fifo::create`] makes a FIFO: its mode (permission bits only, `0o600` by default,
 /// applied exactly: the umask does not narrow it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    mode: u32,
-}
-
-impl Default for Options {
-    /// Mode `0o600`: only the owner may open it.
-    fn default() -> Self {
-        Options { mode: DEFAULT_MODE }
-    }
-}
-
-impl Options {
-    /// The FIFO's mode: permission bits only (bits outside `0o777` are refused).
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-}
+pub use crate::object::ModeOptions as Options;
 
 /// A FIFO this process created. Unlinks it on drop (only if the path still names the same
 /// FIFO) unless [`persist`](Fifo::persist)ed.
