@@ -9,6 +9,7 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFla
 
 use super::io::{
     check_truncated, recv_blocking, recv_into_vec, recv_until, send_retry, send_until,
+    timed_message_io,
 };
 use super::listener::{bind_new, connect_new, new_socket};
 use super::{BindOptions, UnixAddr};
@@ -100,26 +101,6 @@ impl UnixDatagram {
         send_retry(&self.fd, msg, DGRAM_SEND)
     }
 
-    /// `send(2)` with `MSG_DONTWAIT`: sends one datagram to the connected peer if its queue
-    /// has room now; `Ok(false)` (nothing sent) when it is full.
-    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        send_until(&self.fd, msg, Deadline::now(), DGRAM_SEND)
-    }
-
-    /// `poll(2)` then `send(2)`: waits at most `timeout` for room in the connected peer's
-    /// queue; `Ok(false)` when there was none (nothing sent).
-    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
-        send_until(&self.fd, msg, Deadline::after(timeout), DGRAM_SEND)
-    }
-
-    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
-    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
-        send_until(&self.fd, msg, deadline.into(), DGRAM_SEND)
-    }
-
     /// `sendto(2)`: sends one datagram to `addr`, waiting as long as the receiver's queue is
     /// full. See [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html).
     pub fn send_to(&self, msg: &[u8], addr: &UnixAddr) -> Result<usize> {
@@ -169,33 +150,13 @@ impl UnixDatagram {
         Ok(sent.is_some())
     }
 
+    timed_message_io!("datagram", DGRAM_SEND, DGRAM_RECV);
+
     /// `recv(2)` with `MSG_TRUNC`: waits for one datagram and receives it into `buf`. A
     /// datagram larger than `buf` is an error of kind [`Truncated`](ErrorKind::Truncated).
     /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         recv_blocking(&self.fd, buf, DGRAM_RECV)
-    }
-
-    /// `recv(2)` with `MSG_DONTWAIT`: a datagram that is there now; `Ok(None)` when none is.
-    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, Deadline::now(), DGRAM_RECV)
-    }
-
-    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a datagram; `Ok(None)` when none
-    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, Deadline::after(timeout), DGRAM_RECV)
-    }
-
-    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
-    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn recv_deadline(
-        &self,
-        buf: &mut [u8],
-        deadline: impl Into<Deadline>,
-    ) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, deadline.into(), DGRAM_RECV)
     }
 
     /// `recvfrom(2)`: waits for one datagram; returns its length and the sender's address,

@@ -123,3 +123,53 @@ pub(super) fn recv_into_vec(fd: &OwnedFd, buf: &mut Vec<u8>, op: &'static str) -
     buf.truncate(n);
     Ok(n)
 }
+
+/// The timed and non-blocking forms of a message socket's send and receive (seqpacket and
+/// datagram sockets have the same six), over [`send_until`] and [`recv_until`]: `$what` names
+/// one message ("packet", "datagram"), `$send` and `$recv` the operations in errors.
+macro_rules! timed_message_io {
+    ($what:literal, $send:expr, $recv:expr) => {
+        #[doc = concat!("`send(2)` with `MSG_DONTWAIT`: sends one ", $what, " if the peer's queue has room")]
+        /// now; `Ok(false)` (nothing sent) when it is full.
+        /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+        pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+            send_until(&self.fd, msg, Deadline::now(), $send)
+        }
+
+        /// `poll(2)` then `send(2)`: waits at most `timeout` for room in the peer's queue;
+        /// `Ok(false)` when there was none (nothing sent).
+        /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+        pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
+            send_until(&self.fd, msg, Deadline::after(timeout), $send)
+        }
+
+        /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
+        /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+        pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
+            send_until(&self.fd, msg, deadline.into(), $send)
+        }
+
+        #[doc = concat!("`recv(2)` with `MSG_DONTWAIT`: a ", $what, " that is there now; `Ok(None)` when none is.")]
+        /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+        pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+            recv_until(&self.fd, buf, Deadline::now(), $recv)
+        }
+
+        #[doc = concat!("`poll(2)` then `recv(2)`: waits at most `timeout` for a ", $what, "; `Ok(None)` when none came.")]
+        /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+        pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
+            recv_until(&self.fd, buf, Deadline::after(timeout), $recv)
+        }
+
+        /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
+        /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
+        pub fn recv_deadline(
+            &self,
+            buf: &mut [u8],
+            deadline: impl Into<Deadline>,
+        ) -> Result<Option<usize>> {
+            recv_until(&self.fd, buf, deadline.into(), $recv)
+        }
+    };
+}
+pub(super) use timed_message_io;

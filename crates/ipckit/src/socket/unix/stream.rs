@@ -7,7 +7,9 @@ use std::time::Duration;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
 
 use super::UnixAddr;
-use super::io::{recv_blocking, recv_into_vec, recv_until, send_retry, send_until};
+use super::io::{
+    recv_blocking, recv_into_vec, recv_until, send_retry, send_until, timed_message_io,
+};
 use super::listener::{SocketKind, connect_new, type_name};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll;
@@ -145,24 +147,7 @@ impl UnixSeqpacket {
         send_retry(&self.fd, msg, SEQPACKET_SEND)
     }
 
-    /// `send(2)` with `MSG_DONTWAIT`: sends one packet if there is room now; `Ok(false)`
-    /// (nothing sent) when the peer's queue is full.
-    /// See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        send_until(&self.fd, msg, Deadline::now(), SEQPACKET_SEND)
-    }
-
-    /// `poll(2)` then `send(2)`: waits at most `timeout` for room; `Ok(false)` when there was
-    /// none (nothing sent). See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<bool> {
-        send_until(&self.fd, msg, Deadline::after(timeout), SEQPACKET_SEND)
-    }
-
-    /// `poll(2)` then `send(2)`: as [`send_timeout`](Self::send_timeout), giving up at
-    /// `deadline`. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
-    pub fn send_deadline(&self, msg: &[u8], deadline: impl Into<Deadline>) -> Result<bool> {
-        send_until(&self.fd, msg, deadline.into(), SEQPACKET_SEND)
-    }
+    timed_message_io!("packet", SEQPACKET_SEND, SEQPACKET_RECV);
 
     /// `recv(2)` with `MSG_TRUNC`: waits for one packet and receives it into `buf`; `Ok(0)` at
     /// end of stream. A packet larger than `buf` is an error of kind
@@ -171,28 +156,6 @@ impl UnixSeqpacket {
     /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         recv_blocking(&self.fd, buf, SEQPACKET_RECV)
-    }
-
-    /// `recv(2)` with `MSG_DONTWAIT`: a packet that is there now; `Ok(None)` when none is.
-    /// See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, Deadline::now(), SEQPACKET_RECV)
-    }
-
-    /// `poll(2)` then `recv(2)`: waits at most `timeout` for a packet; `Ok(None)` when none
-    /// came. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, Deadline::after(timeout), SEQPACKET_RECV)
-    }
-
-    /// `poll(2)` then `recv(2)`: as [`recv_timeout`](Self::recv_timeout), giving up at
-    /// `deadline`. See [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html).
-    pub fn recv_deadline(
-        &self,
-        buf: &mut [u8],
-        deadline: impl Into<Deadline>,
-    ) -> Result<Option<usize>> {
-        recv_until(&self.fd, buf, deadline.into(), SEQPACKET_RECV)
     }
 }
 
