@@ -143,7 +143,7 @@ enum SemAction {
 }
 
 fn open_sysv(key: SysvKey, index: usize) -> Result<SysvSemSet> {
-    let set = SysvSemSet::open(key)?;
+    let set = SysvSemSet::open(key, ipckit::Access::ReadWrite)?;
     if index >= set.len() {
         bail!(
             "sysv-sem:{key}#{index}: the set has {} semaphores (indexes 0 to {})",
@@ -219,7 +219,9 @@ fn act(uri: &SemUri, action: SemAction) -> Result<()> {
             }
         }
         (SemUri::Posix(name), SemAction::Rm) => sem_posix::remove(name)?,
-        (SemUri::Sysv(key, _), SemAction::Rm) => SysvSemSet::open(*key)?.remove()?,
+        (SemUri::Sysv(key, _), SemAction::Rm) => {
+            SysvSemSet::open(*key, ipckit::Access::ReadWrite)?.remove()?
+        }
     }
     Ok(())
 }

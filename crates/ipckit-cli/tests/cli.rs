@@ -911,7 +911,9 @@ fn sysv_semaphore_commands_address_one_semaphore_of_a_set() {
         .0
         .success()
     );
-    let set = ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap()).unwrap();
+    let set =
+        ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap(), ipckit::Access::ReadWrite)
+            .unwrap();
     assert_eq!(set.get_all().unwrap(), [0, 3], "only #1 got the value");
     assert!(run(&["sem", "wait", &uri], b"").0.success());
     // The command exits at once: its wait must not be undone at exit (no SEM_UNDO).
@@ -931,7 +933,10 @@ fn sysv_semaphore_commands_address_one_semaphore_of_a_set() {
     assert_eq!(st.code(), Some(1));
     assert!(err[0].contains("indexes 0 to 1"), "{err:?}");
     assert!(run(&["sem", "rm", &uri], b"").0.success());
-    assert!(ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap()).is_err());
+    assert!(
+        ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap(), ipckit::Access::ReadWrite)
+            .is_err()
+    );
     let (st, _, _, _) = run(&["sem", "create", "sem:noslash"], b"");
     assert_eq!(st.code(), Some(2), "a bad URI is a usage error");
 }

@@ -126,7 +126,7 @@ impl Drop for Objects {
         if let Ok(q) = SysvMq::open(SysvKey::Key(self.msg_key), ipckit::Access::ReadOnly) {
             let _ = q.remove();
         }
-        if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key)) {
+        if let Ok(s) = SysvSemSet::open(SysvKey::Key(self.sem_key), ipckit::Access::ReadWrite) {
             let _ = s.remove();
         }
         let _ = ipckit::shm::posix::remove(&self.shm);
@@ -326,7 +326,7 @@ fn killed_children_leave_orphans_that_ls_flags_and_gc_removes() {
     assert!(left.is_empty(), "gc left: {left:?}");
     assert!(SysvShm::open(SysvKey::Key(objs.shm_key), ipckit::Access::ReadOnly).is_err());
     assert!(SysvMq::open(SysvKey::Key(objs.msg_key), ipckit::Access::ReadOnly).is_err());
-    assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key)).is_err());
+    assert!(SysvSemSet::open(SysvKey::Key(objs.sem_key), ipckit::Access::ReadWrite).is_err());
     assert!(!Path::new(&format!("/dev/shm{}", objs.shm)).exists());
     assert!(!Path::new(&format!("/dev/shm/sem.{}", &objs.sem[1..])).exists());
     assert!(!objs.sock().exists());

@@ -65,7 +65,11 @@ fn child() {
             drop(guard);
         }
         "sysv-hold" => {
-            let set = SysvSemSet::open_id(common::arg("ID").parse().unwrap()).unwrap();
+            let set = SysvSemSet::open_id(
+                common::arg("ID").parse().unwrap(),
+                ipckit::Access::ReadWrite,
+            )
+            .unwrap();
             let mut op = SemOp::wait(0);
             op.undo = common::arg("UNDO") == "1";
             assert!(set.op_timeout(&[op], T).unwrap(), "semaphore not free");
@@ -79,7 +83,11 @@ fn child() {
         }
         "sysv-count" => {
             let m = child_mapping();
-            let set = SysvSemSet::open_id(common::arg("ID").parse().unwrap()).unwrap();
+            let set = SysvSemSet::open_id(
+                common::arg("ID").parse().unwrap(),
+                ipckit::Access::ReadWrite,
+            )
+            .unwrap();
             count_under(
                 &m,
                 || set.wait_timeout(0, T).unwrap(),
@@ -379,14 +387,14 @@ fn sysv_set_with_new_key() -> SysvSemSet {
 fn sysv_set_creator_drop_removes_and_persist_keeps() {
     let set = sysv_set_with_new_key();
     let key = set.key();
-    let opened = SysvSemSet::open(key).unwrap();
+    let opened = SysvSemSet::open(key, ipckit::Access::ReadWrite).unwrap();
     assert_eq!((opened.id(), opened.len()), (set.id(), 1));
     drop(opened); // an opener never removes
-    assert!(SysvSemSet::open(key).is_ok());
+    assert!(SysvSemSet::open(key, ipckit::Access::ReadWrite).is_ok());
     let err = SysvSemSet::create(key, &sem_sysv::Options::new(1)).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::EXIST));
     drop(set);
-    let err = SysvSemSet::open(key).unwrap_err();
+    let err = SysvSemSet::open(key, ipckit::Access::ReadWrite).unwrap_err();
     assert_eq!(
         err.errno(),
         Some(Errno::NOENT),
@@ -396,15 +404,17 @@ fn sysv_set_creator_drop_removes_and_persist_keeps() {
     let set = sysv_set_with_new_key().persist();
     let (key, id) = (set.key(), set.id());
     drop(set);
-    let by_key = SysvSemSet::open(key);
-    let by_id = SysvSemSet::open_id(id).unwrap();
+    let by_key = SysvSemSet::open(key, ipckit::Access::ReadWrite);
+    let by_id = SysvSemSet::open_id(id, ipckit::Access::ReadWrite).unwrap();
     by_id.remove().unwrap();
     assert_eq!(by_key.unwrap().id(), id, "persist keeps the set");
     assert_eq!(
-        SysvSemSet::open(key).unwrap_err().errno(),
+        SysvSemSet::open(key, ipckit::Access::ReadWrite)
+            .unwrap_err()
+            .errno(),
         Some(Errno::NOENT)
     );
-    assert!(SysvSemSet::open(SysvKey::Private).is_err());
+    assert!(SysvSemSet::open(SysvKey::Private, ipckit::Access::ReadWrite).is_err());
 }
 
 #[test]

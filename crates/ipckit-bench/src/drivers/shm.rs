@@ -274,7 +274,7 @@ impl Driver for SysvShmSem {
     fn peer(&self, setup: &Setup, ctl: &Control) -> Result<Box<dyn Link>> {
         let (shm, set): (i32, i32) = ctl.recv()?;
         let map = SysvShm::open_id(shm, Access::ReadWrite)?.attach()?;
-        let set = SysvSemSet::open_id(set)?;
+        let set = SysvSemSet::open_id(set, ipckit::Access::ReadWrite)?;
         Ok(Box::new(Ring::new(map, Gate::Sysv(set), setup, false)))
     }
 }

@@ -199,7 +199,7 @@ fn deadlock(lab: &mut Lab) -> crate::Result<Verdict> {
 /// Child: takes and releases semaphores of set SET as the parent says: `take INDEX MS`
 /// (a timed wait with SEM_UNDO), `release` (gives back all it holds).
 fn locker(args: &Args) -> crate::Result<()> {
-    let set = SysvSemSet::open_id(args.parse("SET")?)?;
+    let set = SysvSemSet::open_id(args.parse("SET")?, ipckit::Access::ReadWrite)?;
     let mut held = Vec::new();
     while let Some(cmd) = child::hear() {
         let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -316,7 +316,7 @@ fn sem_undo(lab: &mut Lab) -> crate::Result<Verdict> {
 
 /// Child: takes semaphore 0 of set SET (with SEM_UNDO if UNDO is 1), then waits to be killed.
 fn sem_holder(args: &Args) -> crate::Result<()> {
-    let set = SysvSemSet::open_id(args.parse("SET")?)?;
+    let set = SysvSemSet::open_id(args.parse("SET")?, ipckit::Access::ReadWrite)?;
     let mut op = SemOp::wait(0);
     if args.parse::<u8>("UNDO")? == 0 {
         op = op.no_undo();

@@ -77,7 +77,7 @@ pub fn remove(object: &Object) -> Result<()> {
             q.remove()
         }
         Kind::SysvSem => {
-            let set = crate::sync::sem_sysv::SysvSemSet::open_id(id)?;
+            let set = crate::sync::sem_sysv::SysvSemSet::open_id(id, crate::Access::ReadWrite)?;
             if !same_key(set.key()) {
                 return Err(changed());
             }

@@ -112,7 +112,8 @@ pub(super) fn sysv_sem(procs: &Processes, listing: &mut Listing) {
         let otime = row.num("otime").filter(|&t| t > 0);
         let when = otime.max(o.ctime);
         // The last user of each semaphore and its waiters need semctl, which needs read access.
-        let set = o.id.map(SysvSemSet::open_id);
+        let set =
+            o.id.map(|id| SysvSemSet::open_id(id, crate::Access::ReadOnly));
         match set {
             Some(Ok(set)) => {
                 let mut waiting = 0;

@@ -31,7 +31,7 @@
 //! set.post(0).unwrap();
 //! assert_eq!(set.stat().unwrap().mode, 0o600);
 //! // Another process joins it by id (or by key), and never removes it.
-//! let other = SysvSemSet::open_id(set.id()).unwrap();
+//! let other = SysvSemSet::open_id(set.id(), ipckit::Access::ReadWrite).unwrap();
 //! assert!(other.try_wait(0).unwrap());
 //! assert_eq!(other.last_pid(0).unwrap(), std::process::id());
 //! drop(other);
@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::object::{DEFAULT_MODE, Ownership, Pid, check_mode, ipc_time};
+use crate::object::{Access, DEFAULT_MODE, Ownership, Pid, check_mode, ipc_time};
 use crate::poll::Deadline;
 use crate::sync::{last_errno, relative};
 
@@ -190,6 +190,7 @@ pub struct SysvSemSet {
     id: i32,
     key: SysvKey,
     nsems: usize,
+    access: Access,
     owner: Ownership,
 }
 
@@ -226,18 +227,17 @@ impl SysvSemSet {
             id,
             key,
             nsems,
+            access: Access::ReadWrite,
             owner: Ownership::created(),
         })
     }
 
-    /// `semget(key, 0, 0)`: the existing set with this key. Never removes it.
-    ///
-    /// There is no access argument: the kernel checks the set's mode at each call (reading a
-    /// value needs read permission, changing one needs write, "alter", permission), so a set
-    /// opened by a user with read permission only can be read, and its operations fail with
-    /// `EACCES`.
+    /// `semget(key, 0, perms)`: the existing set with this key, for `access` (read: values and
+    /// stat; write: operations, System V's "alter"). The kernel checks the set's mode against
+    /// it here, so a user without that permission gets `EACCES` at once, and again at each
+    /// call. Never removes it.
     /// See [semget(2)](https://man7.org/linux/man-pages/man2/semget.2.html).
-    pub fn open(key: SysvKey) -> Result<Self> {
+    pub fn open(key: SysvKey, access: Access) -> Result<Self> {
         let op = "opening System V semaphore set";
         if key == SysvKey::Private {
             return Err(Error::new(
@@ -248,32 +248,46 @@ impl SysvSemSet {
             .hint("open it by id (open_id) instead"));
         }
         // SAFETY: semget takes plain integers.
-        let id = unsafe { libc::semget(key.raw(), 0, 0) };
+        let id = unsafe { libc::semget(key.raw(), 0, access.ipc_perms()) };
         if id == -1 {
             return Err(Error::os(op, last_errno())
                 .object(format!("key {key}"))
-                .hint_if(Errno::NOENT, "no set has this key: create it first"));
+                .hint_if(Errno::NOENT, "no set has this key: create it first")
+                .hint_if(
+                    Errno::ACCESS,
+                    "its mode does not give this user the access asked for: ask for less (Access::ReadOnly), or ask its owner to widen the mode",
+                ));
         }
         let nsems = stat(id, op)?.nsems;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
+            access,
             owner: Ownership::joined(),
         })
     }
 
     /// `semctl(id, 0, IPC_STAT)`: the existing set with this id (as `ipcs -s` shows it, or as
-    /// another process passed it). Never removes it.
+    /// another process passed it). Never removes it. `access` is what the handle is for, as
+    /// in [`open`](SysvSemSet::open); the stat needs read permission whatever it is (the set's
+    /// size comes from it).
     /// See [semctl(2)](https://man7.org/linux/man-pages/man2/semctl.2.html).
-    pub fn open_id(id: i32) -> Result<Self> {
+    pub fn open_id(id: i32, access: Access) -> Result<Self> {
         let SemStat { key, nsems, .. } = stat(id, "opening System V semaphore set")?;
         Ok(SysvSemSet {
             id,
             key,
             nsems,
+            access,
             owner: Ownership::joined(),
         })
+    }
+
+    /// What the handle was opened for (`ReadWrite` for the creator). The kernel checks the
+    /// set's mode at each call whatever it says.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// The set's id.
@@ -297,7 +311,7 @@ impl SysvSemSet {
     }
 
     /// Keeps the set after this handle is dropped: the one way to let it outlive its creator.
-    /// Remove it later with `open_id(id)?.remove()` (or `ipcrm -s ID`).
+    /// Remove it later with `open_id(id, Access::ReadWrite)?.remove()` (or `ipcrm -s ID`).
     #[must_use = "persist gives the handle back"]
     pub fn persist(mut self) -> Self {
         self.owner.release();
