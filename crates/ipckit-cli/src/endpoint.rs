@@ -45,6 +45,12 @@ fn posix_name(s: &str, rest: &str) -> Result<String, String> {
 
 /// A System V key as a URI holds it: a real key (a private object cannot be found by key).
 pub fn sysv_key(s: &str, rest: &str) -> Result<SysvKey, String> {
+    if rest.starts_with("id=") {
+        return Err(format!(
+            "'{s}': a private object (no key) is reached by its id only to remove it \
+             (`ipckit rm {s}`); send and recv take a key"
+        ));
+    }
     match rest.parse::<SysvKey>() {
         Ok(SysvKey::Private) => Err(format!(
             "'{s}': a private object (key 0) cannot be found by key; give its key as ipcs shows it"

@@ -94,7 +94,9 @@ pub fn kinds_table() -> String {
         .iter()
         .map(|&k| {
             let uri = match k {
-                Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => format!("{}:ID", k.scheme()),
+                Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => {
+                    format!("{0}:0xKEY, {0}:id=ID", k.scheme())
+                }
                 Kind::Unix => "unix:PATH, abstract:NAME".into(),
                 Kind::Fifo => "fifo:PATH".into(),
                 Kind::Pipe => "pipe:[INODE]".into(),
@@ -119,9 +121,9 @@ pub fn kinds_table() -> String {
     };
     let (w0, w1) = (width(0), width(1));
     let mut text = String::from(
-        "Kinds: the name --kind takes and KIND shows, the URI the listing gives (for System V \
-         with the id: remove it with `ipckit rm --id sysv-shm:ID`, since the URIs rm, send and \
-         recv take hold a key), and util-linux's names. --kind and --id also take ipcrm's msg \
+        "Kinds: the name --kind takes and KIND shows, the URI the listing gives (the one rm, \
+         send and recv take; for System V the key in hex, or id=ID for a private object, which \
+         only rm takes), and util-linux's names. --kind and --id also take ipcrm's msg \
          (or sysv-msg), shm and sem for the System V kinds; in URIs, shm: and sem: are the \
          POSIX ones.\n\n",
     );

@@ -13,9 +13,10 @@ use crate::sem::SemUri;
 /// --force, and saying who uses it.
 #[derive(clap::Args, Debug)]
 pub struct RmArgs {
-    /// mq:/NAME, shm:/NAME, sem:/NAME, sysv-mq:KEY, sysv-shm:KEY, sysv-sem:KEY, unix:PATH
-    /// (a socket file), fifo:PATH, channel:/NAME (its shared memory, left by a killed
-    /// receiver).
+    /// mq:/NAME, shm:/NAME, sem:/NAME, sysv-mq:KEY, sysv-shm:KEY, sysv-sem:KEY (or
+    /// sysv-shm:id=ID, as the listing names a private object), unix:PATH (a socket file),
+    /// fifo:PATH, channel:/NAME (its shared memory, left by a killed receiver): the URIs
+    /// `ipckit ls` shows.
     #[arg(required_unless_present = "ids")]
     pub uris: Vec<String>,
     /// A System V object by id, as ipcs and ipckit ls show it: sysv-mq:ID, sysv-shm:ID,
@@ -43,6 +44,12 @@ fn parse_target(uri: &str) -> Result<Target, String> {
     // The queue's other name (lsipc's `msg`), taken as `ls --kind` takes it.
     if let Some(key) = uri.strip_prefix("sysv-msg:") {
         return parse_target(&format!("sysv-mq:{key}"));
+    }
+    // A private System V object as the listing names it: `sysv-shm:id=ID`.
+    if let Some((kind, id)) = uri.split_once(":id=")
+        && kind.starts_with("sysv-")
+    {
+        return parse_id(&format!("{kind}:{id}"));
     }
     if uri.starts_with("sem:") || uri.starts_with("sysv-sem:") {
         return Ok(match uri.parse::<SemUri>()? {

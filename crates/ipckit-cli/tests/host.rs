@@ -638,7 +638,7 @@ fn older_than_spares_a_recent_orphan() {
     let out = ipckit(&["gc", "--older-than", "0s", &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(&format!("removed sysv-mq:{msg}")),
+        text(&out.stdout).contains(&format!("removed sysv-mq:{key}")),
         "{}",
         text(&out.stdout)
     );
@@ -800,7 +800,68 @@ fn kinds_have_one_name_and_take_lsipcs_on_input() {
     // The help has the table of kinds, URIs and lsipc's names.
     let out = ipckit(&["ls", "--help"]);
     let help = text(&out.stdout);
-    assert!(help.contains("sysv-mq    sysv-mq:ID"), "{help}");
+    assert!(
+        help.contains("sysv-mq    sysv-mq:0xKEY, sysv-mq:id=ID"),
+        "{help}"
+    );
     assert!(help.contains("posix-sem  sem:/NAME"), "{help}");
     assert!(!help.contains("sysv-msg:"), "{help}");
+}
+
+/// Removes a System V segment by id when dropped, whatever the test did.
+struct SegmentById(i32);
+
+impl Drop for SegmentById {
+    fn drop(&mut self) {
+        if let Ok(s) = SysvShm::open_id(self.0, ipckit::Access::ReadWrite) {
+            let _ = s.remove();
+        }
+    }
+}
+
+/// The URI `ls` gives an object, for its id.
+fn listed_uri(kind: &str, id: i32) -> String {
+    let out = ipckit(&["ls", "--kind", kind, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let o = all
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap_or_else(|| panic!("id {id} is not listed: {all:?}"));
+    o["uri"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_listings_system_v_uris_are_the_ones_rm_takes() {
+    // A segment with a key: its URI holds the key in hex, as send, recv and rm read it.
+    let k = key(7);
+    let keyed = SysvShm::create(SysvKey::Key(k), &ipckit::shm::sysv::Options::new(4096))
+        .unwrap()
+        .persist();
+    let _guard = SegmentById(keyed.id());
+    let uri = listed_uri("sysv-shm", keyed.id());
+    assert_eq!(uri, format!("sysv-shm:{}", hex(k)));
+    // This process made it and lives: rm calls it in use, so --force.
+    let out = ipckit(&["rm", "--force", &uri]);
+    assert!(out.status.success(), "rm {uri}: {}", text(&out.stderr));
+    assert!(SysvShm::open(SysvKey::Key(k), ipckit::Access::ReadOnly).is_err());
+
+    // A private segment has no key: the listing names it by id, which only rm takes.
+    let private = SysvShm::create(SysvKey::Private, &ipckit::shm::sysv::Options::new(4096))
+        .unwrap()
+        .persist();
+    let id = private.id();
+    let _guard = SegmentById(id);
+    let uri = listed_uri("sysv-shm", id);
+    assert_eq!(uri, format!("sysv-shm:id={id}"));
+    let out = ipckit(&["recv", &uri, "--timeout", "1s"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("send and recv take a key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ipckit(&["rm", "--force", &uri]);
+    assert!(out.status.success(), "rm {uri}: {}", text(&out.stderr));
+    assert!(SysvShm::open_id(id, ipckit::Access::ReadOnly).is_err());
 }

@@ -11,9 +11,9 @@ use std::fmt;
 ///
 /// | kind | URI | lsipc / ipcs / ipcrm |
 /// |---|---|---|
-/// | `sysv-mq` | `sysv-mq:ID` | `lsipc -q`, `ipcs -q`, `ipcrm msg`; also `sysv-msg` |
-/// | `sysv-shm` | `sysv-shm:ID` | `lsipc -m`, `ipcs -m`, `ipcrm shm` |
-/// | `sysv-sem` | `sysv-sem:ID` | `lsipc -s`, `ipcs -s`, `ipcrm sem` |
+/// | `sysv-mq` | `sysv-mq:0xKEY` (`id=ID` if private) | `lsipc -q`, `ipcs -q`, `ipcrm msg`; also `sysv-msg` |
+/// | `sysv-shm` | `sysv-shm:0xKEY` (`id=ID` if private) | `lsipc -m`, `ipcs -m`, `ipcrm shm` |
+/// | `sysv-sem` | `sysv-sem:0xKEY` (`id=ID` if private) | `lsipc -s`, `ipcs -s`, `ipcrm sem` |
 /// | `posix-shm` | `shm:/NAME` | - |
 /// | `posix-sem` | `sem:/NAME` | - |
 /// | `posix-mq` | `mq:/NAME` | - |

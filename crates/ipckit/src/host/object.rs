@@ -142,16 +142,17 @@ impl Object {
         }
     }
 
-    /// Its URI, in [`Kind::scheme`]: `shm:/NAME`, `sem:/NAME`, `mq:/NAME`, `sysv-mq:ID`,
-    /// `sysv-shm:ID`, `sysv-sem:ID` (an id: keys can be shared by nothing and reused; the
-    /// URIs `ipckit send`, `recv` and `rm` take hold a key, so `rm` takes an id as
-    /// `--id sysv-shm:ID`), `unix:PATH`, `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
+    /// Its URI, in [`Kind::scheme`], as `ipckit send`, `recv` and `rm` take it: `shm:/NAME`,
+    /// `sem:/NAME`, `mq:/NAME`, `sysv-mq:0xKEY`, `sysv-shm:0xKEY`, `sysv-sem:0xKEY` (the key in
+    /// hex, as ipcs shows it; a private object, which has no key, is `sysv-shm:id=ID`, which
+    /// `rm` takes), `unix:PATH`, `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
     pub fn uri(&self) -> String {
         let name = self.name.as_deref().unwrap_or("");
         match self.kind {
-            Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => {
-                format!("{}:{}", self.kind.scheme(), self.id.unwrap_or(-1))
-            }
+            Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => match self.key {
+                Some(key) if key != 0 => format!("{}:{:#010x}", self.kind.scheme(), key),
+                _ => format!("{}:id={}", self.kind.scheme(), self.id.unwrap_or(-1)),
+            },
             Kind::Unix => match name.strip_prefix('@') {
                 Some(abs) => format!("abstract:{abs}"),
                 None => format!("unix:{name}"),
