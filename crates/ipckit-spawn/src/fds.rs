@@ -55,6 +55,32 @@ pub fn place(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
     }
 }
 
+/// Holds every `target` that is free in this process with a placeholder (`/dev/null`,
+/// close-on-exec) until the returned descriptors are dropped: keep them until `spawn` returns.
+/// `Command::spawn` opens a close-on-exec pipe of its own just before the fork, at the lowest
+/// free numbers, to report a failed exec; a target free at that moment could be that pipe,
+/// and the child's `dup2` onto it would turn an exec failure into a silent success.
+pub(crate) fn reserve(targets: impl IntoIterator<Item = RawFd>) -> std::io::Result<Vec<OwnedFd>> {
+    let mut held = Vec::new();
+    for target in targets {
+        // SAFETY: F_GETFD on a number only reads its flags; EBADF says it is free.
+        if unsafe { libc::fcntl(target, libc::F_GETFD) } != -1 {
+            continue;
+        }
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let copy = rustix::io::fcntl_dupfd_cloexec(&null, target)?;
+        // Another thread may have taken the number meanwhile: then it is not free either.
+        if copy.as_raw_fd() == target {
+            held.push(copy);
+        }
+    }
+    Ok(held)
+}
+
 /// Parent side: hands `fd` to the child `cmd` starts, under `name`. A copy of `fd` (taken with
 /// `F_DUPFD_CLOEXEC`, so no other child gets it) is inherited at the copy's own number, and
 /// the record in [`RECORD_ENV`] gains `name`, which [`take`] finds in the child. Returns that

@@ -173,7 +173,11 @@ impl<'a> Spawn<'a> {
                 Ok(())
             });
         }
-        let mut child = self.cmd.spawn()?;
+        let targets: Vec<RawFd> = self.fds.iter().map(|&(_, target)| target).collect();
+        let placeholders = fds::reserve(targets)?;
+        let spawned = self.cmd.spawn();
+        drop(placeholders);
+        let mut child = spawned?;
         let pidfd = match rustix::process::pidfd_open(
             rustix::process::Pid::from_child(&child),
             rustix::process::PidfdFlags::empty(),

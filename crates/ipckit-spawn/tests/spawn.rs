@@ -170,3 +170,23 @@ fn a_child_that_exited_ends_the_lines() {
     let st = c.kill_timeout(T).unwrap().unwrap();
     assert!(st.success(), "it exited by itself before the kill: {st}");
 }
+
+#[test]
+fn a_program_that_cannot_start_is_an_error_whatever_number_a_descriptor_is_given() {
+    // std reports a failed exec through a pipe it opens just before the fork, at the lowest
+    // free numbers: a target placed onto it would hide the failure. Each free number is tried.
+    let (_r, w) = pipe();
+    for target in 3..24 {
+        let got = Spawn::new("/nonexistent/ipckit-spawn-test")
+            .fd(w.as_fd(), target)
+            .start();
+        let err = got
+            .err()
+            .unwrap_or_else(|| panic!("started with target {target}"));
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::NotFound,
+            "target {target}: {err}"
+        );
+    }
+}
