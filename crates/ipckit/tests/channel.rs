@@ -1637,7 +1637,20 @@ fn receive_over_something_else_is_invalid_input() {
     let (p, q) = rustix::pipe::pipe().unwrap();
     ancillary::send_fds(&a, b"ipckit-channel-sender", &[p.as_fd(), q.as_fd()]).unwrap();
     assert!(Sender::receive_over_timeout(&b, T).is_err());
+    // A memfd its sender could still shrink under this process's mapping (SIGBUS): refused
+    // before it is mapped.
     let not_a_ring = ipckit::shm::memfd::Memfd::create("not-a-channel", 1 << 16).unwrap();
+    ancillary::send_fds(
+        &a,
+        b"ipckit-channel-sender",
+        &[not_a_ring.as_fd(), p.as_fd()],
+    )
+    .unwrap();
+    let e = err_kind(Sender::receive_over_timeout(&b, T), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("not sealed"), "{e}");
+    // Sealed, but no channel's header.
+    use ipckit::shm::memfd::Seals;
+    not_a_ring.add_seals(Seals::SHRINK | Seals::GROW).unwrap();
     ancillary::send_fds(
         &a,
         b"ipckit-channel-sender",

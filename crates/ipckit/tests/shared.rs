@@ -83,7 +83,8 @@ fn child() {
 #[test]
 fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_next_locker() {
     let (fd, m) = memfd();
-    let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
+    let ledger = // SAFETY: no SharedMutex uses this memory yet (or any more).
+    unsafe { SharedMutex::init(m, Ledger::default()) }.unwrap();
     let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     assert!(ledger.try_lock().unwrap().is_none(), "held by the child");
     holder.kill();
@@ -109,7 +110,8 @@ fn a_holder_killed_with_the_guard_held_leaves_owner_died_and_its_data_to_the_nex
 #[test]
 fn a_guard_dropped_without_make_consistent_leaves_the_mutex_unrecoverable_until_init() {
     let (fd, m) = memfd();
-    let ledger = SharedMutex::init(m, Ledger::default()).unwrap();
+    let ledger = // SAFETY: no SharedMutex uses this memory yet (or any more).
+    unsafe { SharedMutex::init(m, Ledger::default()) }.unwrap();
     let mut holder = common::lock_holder("die-mid-update", fd.as_fd());
     holder.kill();
     let g = ledger
@@ -121,7 +123,8 @@ fn a_guard_dropped_without_make_consistent_leaves_the_mutex_unrecoverable_until_
     let err = ledger.lock().unwrap_err();
     assert_eq!(err.errno(), Some(Errno::NOTRECOVERABLE), "{err}");
     // Nobody uses it now: the mapping back, initialised again.
-    let ledger = SharedMutex::init(ledger.into_mapping(), Ledger::default()).unwrap();
+    let ledger = // SAFETY: no SharedMutex uses this memory yet (or any more).
+    unsafe { SharedMutex::init(ledger.into_mapping(), Ledger::default()) }.unwrap();
     assert!(!ledger.lock().unwrap().owner_died());
 }
 
@@ -130,7 +133,8 @@ fn processes_incrementing_through_guards_lose_no_update() {
     const CHILDREN: u64 = 3;
     const N: u64 = 1000;
     let (fd, m) = memfd();
-    let counter = SharedMutex::init(m, 0u64).unwrap();
+    let counter = // SAFETY: no SharedMutex uses this memory yet (or any more).
+    unsafe { SharedMutex::init(m, 0u64) }.unwrap();
     let children = (0..CHILDREN)
         .map(|_| {
             common::child("child", "count")
@@ -157,7 +161,8 @@ fn a_shared_value_stored_by_one_process_is_loaded_by_another() {
 #[test]
 fn attaching_with_another_type_to_nothing_or_to_too_little_memory_is_refused() {
     let (fd, m) = memfd();
-    let _ledger = SharedMutex::init(m, Ledger::default()).unwrap();
+    let _ledger = // SAFETY: no SharedMutex uses this memory yet (or any more).
+    unsafe { SharedMutex::init(m, Ledger::default()) }.unwrap();
     let again = || Mapping::map_fd(&fd, LEN, ipckit::Access::ReadWrite).unwrap();
     let err = SharedMutex::<u64>::attach(again()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");

@@ -46,8 +46,15 @@
 //! - Both ends trust each other like threads of one program: a [`Msg`] is a `&[u8]` into
 //!   memory the sender could still write if it broke the protocol (ipckit's own senders do
 //!   not). What a peer cannot do is make this process read or write outside the mapping: the
-//!   header is checked when an end attaches, lengths are clamped to the slot, and a bulk
-//!   memfd must be sealed against shrinking and as long as announced.
+//!   header is checked when an end attaches, lengths are clamped to the slot, and a passed
+//!   ring's memfd and a bulk memfd must be sealed against shrinking (a bulk one also as long
+//!   as announced).
+//! - A named channel's ring is a POSIX shared-memory object, which cannot be sealed: a
+//!   process that its mode lets open the name can also truncate it, and the receiver then
+//!   dies of `SIGBUS` at its next access (leaving the name behind, for
+//!   [`remove`]). The mode, `0o600` unless [`Options::mode`] widens
+//!   it, is the boundary: open a named channel only to users you would trust with the
+//!   receiver's memory. Anonymous channels have no such limit.
 //! - One receiver. An end inherited across `fork` is an end in both processes: drop it
 //!   where it is not used (its drop there undoes nothing the other process did), and never
 //!   hold a [`Msg`] or a [`Loan`] across a `fork`.

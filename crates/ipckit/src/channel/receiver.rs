@@ -197,7 +197,7 @@ impl Receiver {
     #[inline]
     fn advance(&mut self, pos: u64) {
         self.shared.ring().release(pos);
-        self.head = pos + 1;
+        self.head = pos.wrapping_add(1);
         self.shared.header().space.notify(None);
     }
 

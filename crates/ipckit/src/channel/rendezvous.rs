@@ -429,6 +429,16 @@ fn receive_end(
     }
     let mut fds = got.fds.into_iter();
     let memfd = Memfd::from_fd(fds.next().expect("two descriptors"))?;
+    // `pair` seals the ring against resizing: one that is not could be cut under this
+    // process's mapping by whoever sent it (SIGBUS here).
+    if !memfd.seals()?.contains(Seals::SHRINK | Seals::GROW) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "receiving a channel end",
+            "its memfd is not sealed against shrinking and growing",
+        )
+        .hint("the sender is not an ipckit channel end: pass ends made by channel::pair"));
+    }
     let sock = fds.next().expect("two descriptors");
     let event = fds.next().map(EventFd::from_fd).transpose()?;
     let mut shared = Shared::attach(memfd.map(crate::Access::ReadWrite)?, "a passed channel")?;

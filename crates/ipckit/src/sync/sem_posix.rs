@@ -285,7 +285,14 @@ impl PosixSem {
             name: PosixName::created(name, &KIND),
             made: None,
         };
-        sem.made = Some(set_exact_mode(name, opts.mode)?);
+        if let Err(e) = set_exact_mode(name, opts.mode, &mut sem.made) {
+            // Before the file at the name was known to be this semaphore's, the drop must
+            // leave it alone (`name_is_ours` says yes to a handle that recorded none).
+            if sem.made.is_none() {
+                sem.name.persist();
+            }
+            return Err(e);
+        }
         Ok(sem)
     }
 
@@ -370,8 +377,10 @@ fn sem_file(name: &str) -> String {
 /// glibc creates `/dev/shm/sem.NAME` with `mode & ~umask`; this widens it to exactly `mode`.
 /// The file is pinned with `O_PATH | O_NOFOLLOW` and must be a regular file of this user:
 /// `/dev/shm` is sticky, so nobody else can have replaced it since `sem_open` linked it there.
-/// Returns the file's (device, inode), the semaphore's identity.
-fn set_exact_mode(name: &str, mode: u32) -> Result<FileId> {
+/// Records the file's (device, inode), the semaphore's identity, in `made` as soon as it is
+/// known, before the chmod: a creator that fails before then does not know the file at the
+/// name is its own, and must leave it.
+fn set_exact_mode(name: &str, mode: u32, made: &mut Option<FileId>) -> Result<()> {
     let op = "setting mode of POSIX semaphore";
     let path = sem_file(name);
     let pinned = rustix::fs::open(
@@ -391,13 +400,12 @@ fn set_exact_mode(name: &str, mode: u32) -> Result<FileId> {
         )
         .object(&path));
     }
-    let made = (st.st_dev, st.st_ino);
+    *made = Some((st.st_dev, st.st_ino));
     if st.st_mode & 0o777 == mode {
-        return Ok(made);
+        return Ok(());
     }
     let via = format!("/proc/self/fd/{}", pinned.as_raw_fd());
-    rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode)).during(op, &path)?;
-    Ok(made)
+    rustix::fs::chmod(via.as_str(), Mode::from_bits_truncate(mode)).during(op, &path)
 }
 
 /// An unnamed POSIX semaphore: a `sem_t` made by `sem_init(3)` with `pshared = 1` inside a

@@ -16,11 +16,14 @@
 //! invalid for this one: a peer can garble the data, never make it a value Rust forbids.
 //! What the types promise beyond that rests on every process that maps the memory keeping to
 //! the protocol, as with every lock in [`crate::sync`]:
+//! - [`SharedMutex::init`] is `unsafe`: initialising memory another handle is using would
+//!   unlock it under its holder. [`SharedMutex::anonymous`], on new memory, is safe.
 //! - A [`SharedMutexGuard`] hands out `&T` and `&mut T` only while this thread holds the robust
-//!   mutex. The lock is advisory: a process (or a second mapping in this one) that writes the
-//!   memory without taking it breaks the exclusivity a `&mut T` stands for, and this process may
-//!   then see the value change under it. ipckit itself never gives safe code another way to the
-//!   bytes of a `SharedMutex`: it does not lend out its mapping.
+//!   mutex. The lock is advisory: a process (or a second mapping in this one, written with
+//!   [`Mapping::write_at`](crate::shm::mapping::Mapping::write_at) for instance) that writes
+//!   the memory without taking it breaks the exclusivity a `&mut T` stands for, and this
+//!   process may then see the value change under it. A `SharedMutex` does not lend out its own
+//!   mapping; other mappings of the same memory are the caller's to keep out of it.
 //! - A [`Shared<T>`] never hands out a reference at all: [`load`](Shared::load) and
 //!   [`store`](Shared::store) copy the whole value with atomic word-sized accesses, which are
 //!   defined whatever other processes do at the same moment. A load that overlaps a store can
@@ -198,11 +201,17 @@ impl<T: Pod> SharedMutex<T> {
 
     /// `pthread_mutex_init` (robust, process-shared, error-checking) at the start of `mapping`,
     /// with `value` written after it: makes the memory a `SharedMutex<T>` holding `value`, and
-    /// takes the mapping. Do it once, before other processes [`attach`](SharedMutex::attach):
-    /// initialising memory in use breaks the lock for its holder and waiters. The mapping must
-    /// be writable and hold [`footprint`](SharedMutex::footprint) bytes.
+    /// takes the mapping. Do it once, before other processes [`attach`](SharedMutex::attach).
+    /// The mapping must be writable and hold [`footprint`](SharedMutex::footprint) bytes.
+    /// [`anonymous`](SharedMutex::anonymous) does this for new memory, safely.
+    ///
+    /// # Safety
+    /// No `SharedMutex` may be using this memory, in this process or another (through this
+    /// mapping or another mapping of the same object): initialising a mutex while a guard
+    /// is alive unlocks it under its holder, and the next locker gets a second `&mut T` to the
+    /// same value.
     /// See [pthread_mutex_init(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_init.3p.html).
-    pub fn init(mapping: Mapping, value: T) -> Result<Self> {
+    pub unsafe fn init(mapping: Mapping, value: T) -> Result<Self> {
         check_fits(
             "initialising shared mutex",
             "this SharedMutex",
@@ -233,7 +242,9 @@ impl<T: Pod> SharedMutex<T> {
     /// `fork`s share (no unrelated process can reach it).
     /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
     pub fn anonymous(value: T) -> Result<Self> {
-        Self::init(Mapping::anonymous_shared(Self::footprint())?, value)
+        let mapping = Mapping::anonymous_shared(Self::footprint())?;
+        // SAFETY: the mapping is new: no SharedMutex uses it yet.
+        unsafe { Self::init(mapping, value) }
     }
 
     fn with(mapping: Mapping, raw: RawMutex) -> Result<Self> {
