@@ -416,4 +416,18 @@ fn from_fd_refuses_another_socket_type_or_file() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let (p, _q) = UnixSeqpacket::pair().unwrap();
     assert!(UnixSeqpacket::from_fd(p.into_fd()).is_ok());
+    // A listening Unix stream socket is the right family and type, but carries no data.
+    let listener = ipckit::socket::unix::UnixListener::bind(
+        &ipckit::socket::unix::UnixAddr::abstract_name(
+            ipckit::name::unique("from-fd-listener").as_bytes(),
+        ),
+        &ipckit::socket::unix::BindOptions::default(),
+    )
+    .unwrap();
+    let listener = std::os::fd::AsFd::as_fd(&listener)
+        .try_clone_to_owned()
+        .unwrap();
+    let err = UnixStream::from_fd(listener).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("listening socket"), "{err}");
 }

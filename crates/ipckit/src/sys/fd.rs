@@ -81,7 +81,8 @@ pub(crate) fn check_fifo(fd: BorrowedFd<'_>, mode: OFlags, want: &'static str) -
     Ok(())
 }
 
-/// Checks `fd` is a Unix socket (`SO_DOMAIN` `AF_UNIX`) of type `ty` (`SO_TYPE`).
+/// Checks `fd` is a Unix socket (`SO_DOMAIN` `AF_UNIX`) of type `ty` (`SO_TYPE`), not a
+/// listening one (`SO_ACCEPTCONN`).
 pub(crate) fn check_unix_socket(
     fd: BorrowedFd<'_>,
     ty: SocketType,
@@ -96,6 +97,14 @@ pub(crate) fn check_unix_socket(
     let got = rustix::net::sockopt::socket_type(fd).during("checking socket", "(SO_TYPE)")?;
     if family != AddressFamily::UNIX || got != ty {
         return Err(refuse(fd, want));
+    }
+    // A listening socket accepts connections; it sends and receives nothing.
+    let listening =
+        rustix::net::sockopt::socket_acceptconn(fd).during("checking socket", "(SO_ACCEPTCONN)")?;
+    if listening {
+        return Err(
+            refuse(fd, want).hint("it is a listening socket: pass a connection it accepted")
+        );
     }
     Ok(())
 }
