@@ -11,7 +11,7 @@ use super::io::{
     check_truncated, recv_blocking, recv_into_vec, recv_until, send_retry, send_until,
     timed_message_io,
 };
-use super::listener::{bind_new, connect_new, new_socket};
+use super::listener::{bind_new, close_and_unlink, connect_new, keep_file, new_socket};
 use super::{BindOptions, UnixAddr};
 use crate::error::{Context, Error, Result};
 // Named only in doc links.
@@ -209,9 +209,7 @@ impl UnixDatagram {
     /// Keeps the socket file after this socket is dropped.
     #[must_use]
     pub fn persist(mut self) -> Self {
-        if let Some(f) = &mut self.file {
-            f.release();
-        }
+        keep_file(&mut self.file);
         self
     }
 
@@ -220,8 +218,7 @@ impl UnixDatagram {
     /// See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
     pub fn remove(self) -> Result<()> {
         let UnixDatagram { fd, file } = self;
-        drop(fd);
-        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
+        close_and_unlink(fd, file)
     }
 }
 

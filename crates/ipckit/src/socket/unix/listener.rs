@@ -306,9 +306,7 @@ impl<T: SocketKind> Listener<T> {
     /// the listener; the file then is stale, to be taken over by the next bind).
     #[must_use]
     pub fn persist(mut self) -> Self {
-        if let Some(f) = &mut self.file {
-            f.release();
-        }
+        keep_file(&mut self.file);
         self
     }
 
@@ -317,9 +315,23 @@ impl<T: SocketKind> Listener<T> {
     /// for an abstract name. See [unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html).
     pub fn remove(self) -> Result<()> {
         let Listener { fd, file, .. } = self;
-        drop(fd);
-        file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
+        close_and_unlink(fd, file)
     }
+}
+
+/// What `persist` does to a bound socket's file (a listener's or a datagram socket's): it
+/// stays after the handle.
+pub(super) fn keep_file(file: &mut Option<OwnedPath>) {
+    if let Some(f) = file {
+        f.release();
+    }
+}
+
+/// What `remove` does: closes the socket, then unlinks its file, if it has one and the path
+/// still names it (else an error of kind [`Changed`](crate::ErrorKind::Changed)).
+pub(super) fn close_and_unlink(fd: OwnedFd, file: Option<OwnedPath>) -> Result<()> {
+    drop(fd);
+    file.map_or(Ok(()), |mut f| f.remove("removing socket file"))
 }
 
 impl<T> std::os::fd::AsRawFd for Listener<T> {
