@@ -235,7 +235,7 @@ impl MessageTransport for UnixDatagram {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
         }
-        recv_into_vec(&self.fd, buf, "receiving on Unix datagram socket").map(Some)
+        recv_into_vec(&self.fd, buf, DGRAM_RECV).map(Some)
     }
 
     fn max_msg_len(&self) -> Option<usize> {

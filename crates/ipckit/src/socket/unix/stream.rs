@@ -172,11 +172,11 @@ impl MessageTransport for UnixSeqpacket {
         if !poll::readable_deadline(&self.fd, deadline)? {
             return Ok(None);
         }
-        let n = recv_into_vec(&self.fd, buf, "receiving on Unix seqpacket socket")?;
+        let n = recv_into_vec(&self.fd, buf, SEQPACKET_RECV)?;
         if n == 0 {
             return Err(Error::new(
                 ErrorKind::Disconnected,
-                "receiving on Unix seqpacket socket",
+                SEQPACKET_RECV,
                 "the peer closed the connection",
             ));
         }
