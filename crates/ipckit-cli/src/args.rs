@@ -17,3 +17,29 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
     }
     Ok(m)
 }
+
+/// A usage error found after parsing (flags that contradict each other, a value out of range
+/// for this endpoint): `main` prints it and exits 2, as clap does for the errors it finds.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A [`Usage`] error, for `return Err(usage(...))`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(msg.into()))
+}
+
+/// `bail!` for usage errors: exit 2.
+#[macro_export]
+macro_rules! usage_bail {
+    ($($t:tt)*) => {
+        return Err($crate::args::usage(format!($($t)*)))
+    };
+}

@@ -222,7 +222,8 @@ pub fn recv(
         }
         Endpoint::SysvMq(key) => {
             let q = SysvMq::open(*key, Access::ReadOnly)?;
-            let filter = TypeFilter::from_msgtyp(opts.mtype, opts.except)?;
+            let filter = TypeFilter::from_msgtyp(opts.mtype, opts.except)
+                .map_err(|e| crate::args::usage(e.to_string()))?;
             let mut buf = vec![0u8; sysv::msgmax()];
             loop {
                 let Some(m) = q.recv_deadline(&mut buf, filter, false, deadline)? else {

@@ -250,7 +250,12 @@ fn describe(errno: Errno) -> String {
     }
 }
 
-/// A hint that holds whatever the operation was.
+/// The hint ipckit gives for `errno` whatever the operation was (an error from outside ipckit,
+/// such as a `std::io::Error`, can carry the same advice).
+pub fn errno_hint(errno: Errno) -> Option<&'static str> {
+    default_hint(errno)
+}
+
 fn default_hint(errno: Errno) -> Option<&'static str> {
     Some(match errno {
         Errno::ACCESS | Errno::PERM => "check the object's owner and mode, or run as its owner",
@@ -260,6 +265,15 @@ fn default_hint(errno: Errno) -> Option<&'static str> {
         Errno::NAMETOOLONG => "use a shorter path or name",
         Errno::LOOP => "ipckit does not follow symbolic links to IPC objects; use the real path",
         Errno::NOSPC | Errno::NOMEM => "a kernel limit or memory is exhausted: see `ipckit limits`",
+        Errno::CONNRESET => {
+            "the peer closed the connection with data unread, or died: what was in flight is lost"
+        }
+        Errno::PIPE => "the reader closed its end: what was not yet read is lost",
+        Errno::CONNREFUSED => "nothing is listening there: start the receiver first",
+        Errno::NOTCONN => "the socket is not connected: connect it first",
+        Errno::TIMEDOUT => "the peer did not answer in time",
+        Errno::ROFS => "the filesystem is mounted read-only: use another directory",
+        Errno::DQUOT => "the disk quota is exhausted: free some space",
         _ => return None,
     })
 }

@@ -101,7 +101,77 @@ pub fn check_posix_name(name: &str) -> Result<std::ffi::CString> {
     if name.len() > POSIX_NAME_MAX {
         return bad("it is longer than 255 bytes");
     }
+    // "/." and "/.." name the directory /dev/shm (or /dev/mqueue) itself and its parent.
+    if name == "/." || name == "/.." {
+        return bad("'.' and '..' name a directory, not an object");
+    }
     std::ffi::CString::new(name).or_else(|_| bad("it contains a NUL byte"))
+}
+
+/// A name from the system made fit to print on one line of a terminal: printable UTF-8 as it
+/// is, `\\` doubled, control characters (newline, escape, DEL, C1) and the bidirectional
+/// overrides as `\\n`, `\\t`, `\\r` or `\\u{XX}`, and bytes that are not UTF-8 as `\\xNN`.
+/// A crafted name cannot move the cursor, recolour root's terminal, reorder what follows it or
+/// forge a second line; two different names never print the same.
+///
+/// ```
+/// use std::ffi::OsStr;
+/// use std::os::unix::ffi::OsStrExt;
+/// assert_eq!(ipckit::name::escape(OsStr::new("plain-name")), "plain-name");
+/// assert_eq!(ipckit::name::escape(OsStr::new("a\nb\x1b[31m")), "a\\nb\\u{1b}[31m");
+/// assert_eq!(ipckit::name::escape(OsStr::from_bytes(b"x\xff")), "x\\xff");
+/// assert_eq!(ipckit::name::escape(OsStr::new("a\\xff")), "a\\\\xff");
+/// ```
+pub fn escape(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c => push_char(&mut out, c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Text that is already a `str` (an error message, a line to print) with its control
+/// characters escaped as [`escape`] does; backslashes are left alone, so names already escaped
+/// inside it are not escaped twice.
+///
+/// ```
+/// assert_eq!(ipckit::name::escape_str("rm /dev/shm/a\x1b]0;x\x07"), "rm /dev/shm/a\\u{1b}]0;x\\u{7}");
+/// assert_eq!(ipckit::name::escape_str("already \\xff"), "already \\xff");
+/// ```
+pub fn escape_str(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_char(&mut out, c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Control characters, and the invisible marks that reorder the text around them.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
 }
 
 /// A unique POSIX IPC name: `/ipckit-PURPOSE-PID-N-NANOS`.
