@@ -34,6 +34,9 @@
 //! [`host`] lists what is on the host now: every IPC object, who holds it, and whether it is
 //! an orphan nobody can come back to (what `ipckit ls` and `ipckit gc` show).
 //!
+//! [`files`] writes and reads the files ipckit makes for a user (reports, manual pages) so
+//! that another user's symlink or directory cannot redirect them.
+//!
 //! # Conventions: learn one mechanism, know them all
 //! - **Waiting.** Every blocking operation `x` has `try_x()` (never waits), `x_timeout(Duration)`
 //!   and, where waits chain, `x_deadline(impl Into<`[`Deadline`]`>)`: one deadline for a
@@ -99,6 +102,7 @@ pub(crate) use {impl_fd, impl_nonblocking};
 
 pub mod channel;
 pub mod error;
+pub mod files;
 pub mod host;
 pub mod inherit;
 pub mod mq;
