@@ -16,6 +16,10 @@ use serde::Serialize;
 /// Where `ipckit bench` writes its report, and where advise looks for one.
 const DEFAULT_REPORT: &str = "ipckit-report/report.json";
 
+/// The most a bench report may weigh: a full run's is a few hundred KiB, so a larger file is
+/// not one (and `/dev/zero` is refused before a byte is read).
+const MAX_REPORT: usize = 64 << 20;
+
 /// How many candidates the human output shows in full; the rest get one line.
 const IN_FULL: usize = 3;
 
@@ -64,8 +68,8 @@ pub struct AdviseArgs {
     /// The processes run on different machines.
     #[arg(long)]
     remote: bool,
-    /// The bench report to take this host's figures from [default: ipckit-report/report.json
-    /// when it exists].
+    /// The bench report to take this host's figures from: a regular file of at most 64 MiB
+    /// [default: ipckit-report/report.json when it exists].
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// As JSON: constraints, conflicts, notes, and the candidates ranked.
@@ -108,8 +112,8 @@ struct Loaded {
 /// it is there (a broken one is passed over with a warning).
 fn load(arg: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
     let read = |path: &Path| -> anyhow::Result<Loaded> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the bench report {}", path.display()))?;
+        let text = ipckit::files::read_to_string_bounded(path, MAX_REPORT)
+            .context("reading the bench report")?;
         let report = Report::from_json(&text).map_err(|e| match e {
             ReadError::NotJson(e) => {
                 anyhow::anyhow!("{} is not a bench report: not JSON: {e}", path.display())

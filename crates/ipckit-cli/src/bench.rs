@@ -28,10 +28,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Where to write the JSON report ('-': standard output, the table then goes to standard
-    /// error) [default: ipckit-report/report.json].
+    /// error); its directory must exist [default: ipckit-report/report.json, the directory
+    /// made if missing].
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Where to write the HTML report [default: ipckit-report/index.html].
+    /// Where to write the HTML report; its directory must exist [default:
+    /// ipckit-report/index.html, the directory made if missing].
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
     /// Do not pin the two processes to two CPUs.
@@ -91,6 +93,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     cfg.only = args.only.map(|n| n.0).unwrap_or_default();
     cfg.pin = !args.no_pin;
 
+    let (json_given, html_given) = (args.json.is_some(), args.html.is_some());
     let json_path = args
         .json
         .unwrap_or_else(|| Path::new(REPORT_DIR).join("report.json"));
@@ -98,6 +101,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .html
         .unwrap_or_else(|| Path::new(REPORT_DIR).join("index.html"));
     let to_stdout = json_path == Path::new("-");
+
+    // Where the reports go is checked before anything is measured (and again when they are
+    // written): a run never ends unable to write them, and none is written through a symlink,
+    // into a directory another user controls, or into one that is not there. The places given
+    // first, so a refused one leaves no report directory made for nothing.
+    let json = (!to_stdout).then_some((json_given, &json_path, Place::Json));
+    let places: Vec<_> = json
+        .into_iter()
+        .chain([(html_given, &html_path, Place::Html)])
+        .collect();
+    for (_, path, place) in places.iter().filter(|(given, _, _)| *given) {
+        ipckit::files::check_write(path).map_err(|e| refused(e, *place))?;
+    }
+    if places.iter().any(|(given, _, _)| !given) {
+        ipckit::files::create_dir(REPORT_DIR).map_err(|e| refused(e, Place::Dir))?;
+    }
+    for (_, path, place) in places.iter().filter(|(given, _, _)| !given) {
+        ipckit::files::check_write(path).map_err(|e| refused(e, *place))?;
+    }
 
     // SIGINT, SIGTERM and SIGHUP stop the run cleanly: the row in progress is abandoned, its
     // peer killed, every object removed, and the rows measured so far reported; a second one
@@ -123,24 +145,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     // The reports first: after a hang-up the terminal may be gone, and printing to it fail.
-    if to_stdout {
+    // One that cannot be written still leaves the table printed (the run is not lost).
+    let written = if to_stdout {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", report.to_json())?;
+        writeln!(out, "{}", report.to_json()).map_err(anyhow::Error::from)
     } else {
-        write(&json_path, &report.to_json())?;
+        write(&json_path, &report.to_json(), Place::Json)
     }
-    write(&html_path, &ipckit_bench::html::render(&report))?;
+    .and_then(|()| {
+        write(
+            &html_path,
+            &ipckit_bench::html::render(&report),
+            Place::Html,
+        )
+    });
     let table = ipckit_bench::report::table(&report);
     if to_stdout {
         let _ = write!(std::io::stderr(), "{table}");
-    } else {
+    } else if written.is_ok() {
         let _ = writeln!(
             std::io::stdout(),
             "{table}reports: {} and {}",
             json_path.display(),
             html_path.display()
         );
+    } else {
+        let _ = write!(std::io::stdout(), "{table}");
     }
+    written?;
     if report.interrupted {
         let signo = interrupt.caught().unwrap_or(libc::SIGINT);
         anyhow::bail!(
@@ -152,11 +184,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     failures(&report)
 }
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+/// Which of the bench's outputs a refusal is about.
+#[derive(Clone, Copy)]
+enum Place {
+    Dir,
+    Json,
+    Html,
+}
+
+/// Writes a report: a new file renamed over the old one, never through a symlink, only in a
+/// directory that is there and that no other user controls (`ipckit::files`).
+fn write(path: &Path, text: &str, place: Place) -> anyhow::Result<()> {
+    ipckit::files::write(path, text.as_bytes()).map_err(|e| refused(e, place))
+}
+
+/// A report's place refused, naming the flag that chooses another.
+fn refused(e: ipckit::Error, place: Place) -> anyhow::Error {
+    anyhow::Error::new(e).context(match place {
+        Place::Dir => "the report directory (--json FILE and --html FILE write elsewhere)",
+        Place::Json => "the JSON report (--json FILE writes elsewhere, - to standard output)",
+        Place::Html => "the HTML report (--html FILE writes elsewhere)",
+    })
 }
 
 fn failures(report: &Report) -> anyhow::Result<()> {

@@ -2,7 +2,6 @@
 //! definition that parses the command line (clap_mangen).
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -14,13 +13,16 @@ use clap_mangen::Man;
 /// Without SUBCOMMAND, the page of ipckit itself, ipckit(1); `ipckit man ls | man -l -`
 /// shows ipckit-ls(1), `ipckit man sem wait` gives ipckit-sem-wait(1). With --out DIR, the page and one for each of its subcommands are
 /// written into DIR as ipckit.1, ipckit-ls.1, … (what `man -M` or a package's man1/ wants),
-/// and their paths printed.
+/// and their paths printed. DIR is made if missing, but not its parent; it must not be a
+/// symlink, nor a directory another user owns or can write, and a page is never written
+/// through a symlink.
 #[derive(clap::Args, Debug)]
 pub struct ManArgs {
     /// The subcommand (and its subcommand, for sem) whose page to give.
     #[arg(value_name = "SUBCOMMAND")]
     pub path: Vec<String>,
-    /// Write the pages into this directory (made if missing) instead of printing one.
+    /// Write the pages into this directory (made if missing; its parent must exist) instead
+    /// of printing one.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -39,7 +41,7 @@ pub fn run(args: ManArgs) -> anyhow::Result<()> {
                 .context("writing the manual page to standard output")
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            ipckit::files::create_dir(dir)?;
             let mut out = std::io::stdout().lock();
             for path in write_all(cmd, dir)? {
                 writeln!(out, "{}", path.display())?;
@@ -88,21 +90,12 @@ fn render(cmd: &clap::Command) -> anyhow::Result<Vec<u8>> {
     Ok(page)
 }
 
-/// Writes `cmd`'s page and its subcommands' into `dir` (never through a symlink), returning
-/// their paths.
+/// Writes `cmd`'s page and its subcommands' into `dir` (each a new file renamed into place,
+/// never through a symlink: `ipckit::files`), returning their paths.
 fn write_all(cmd: &clap::Command, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let path = dir.join(man(cmd).get_filename());
     let page = render(cmd)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .with_context(|| format!("writing {} (a symlink there is refused)", path.display()))?;
-    file.write_all(&page)
-        .with_context(|| format!("writing {}", path.display()))?;
+    ipckit::files::write(&path, &page)?;
     let mut written = vec![path];
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         written.extend(write_all(sub, dir)?);
