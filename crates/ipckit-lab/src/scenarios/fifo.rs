@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -51,10 +51,13 @@ const OPEN_CALLS: &[libc::c_long] = &[libc::SYS_openat];
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A new directory under a fresh name, made 0700 by the mkdir itself (no moment where
+    /// another user could add a name to it); one already there is an error, never reused.
     fn new() -> Result<TempDir> {
         let path = std::env::temp_dir().join(ipckit::name::unique("lab-fifo"));
-        std::fs::create_dir(&path)?;
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         let dir = TempDir(path);
+        // Exactly 0700 whatever the umask took away (it can only have narrowed it).
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o700))?;
         Ok(dir)
     }

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
@@ -56,10 +56,13 @@ pub(crate) const ROLES: &[Role] = &[
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A new directory under a fresh name, made 0700 by the mkdir itself (no moment where
+    /// another user could add a name to it); one already there is an error, never reused.
     fn new(lab: &mut Lab) -> Result<TempDir> {
         let path = std::env::temp_dir().join(ipckit::name::unique("lab-socket"));
-        std::fs::create_dir(&path)?;
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         let dir = TempDir(path);
+        // Exactly 0700 whatever the umask took away (it can only have narrowed it).
         std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         lab.say("parent", format!("mkdir {} (0700)", dir.0.display()));
         Ok(dir)
