@@ -1,13 +1,14 @@
 //! `send`, `recv` and `rm` for the named kernel objects: POSIX and System V message queues and
 //! shared memory. These are opened, never bound: `recv` does not create them, and `send`
 //! creates one only with `--create`, leaving it in place (an object made on the command line
-//! must outlive the command; `ipckit rm URI` removes it).
+//! must outlive the command; `ipckit rm URI` removes it) once the command has done its work:
+//! one that fails removes what it made. `--create` uses an existing object only if it is
+//! this user's and no wider than `--mode`, unless `--trust-existing`.
 
 use std::io;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use ipckit::Errno;
 use ipckit::mq::posix::{self, PosixMq};
 use ipckit::mq::sysv::{self, SysvMq, TypeFilter};
 use ipckit::shm::posix::PosixShm;
@@ -35,24 +36,22 @@ pub struct ObjectOpts {
     pub create: bool,
     /// Shared memory size when `--create` makes it.
     pub size: Option<usize>,
-    /// Mode of an object `--create` makes.
+    /// Mode of an object `--create` makes, and the widest an existing one may have.
     pub mode: u32,
+    /// `--create`: use an existing object another user owns, or one wider than `mode`.
+    pub trust_existing: bool,
 }
 
-/// Opens an object, or with `--create` makes it (and keeps it) when it is missing. Two runs
-/// racing to create it both succeed: the one that loses opens what the other made.
+/// Opens an object (`open`), or with `--create` the library's open-or-create (`open_or_create`):
+/// an existing object must be this user's and no wider than `--mode` unless
+/// `--trust-existing`, and a missing one is made. What is made is removed again by the
+/// handle's drop if the command fails before [`Keep::keep`]: a failed command leaves nothing.
 fn open_or_create<T>(
     create: bool,
-    open: impl Fn() -> ipckit::Result<T>,
-    make: impl FnOnce() -> ipckit::Result<T>,
+    open: impl FnOnce() -> ipckit::Result<T>,
+    open_or_create: impl FnOnce() -> ipckit::Result<T>,
 ) -> Result<T> {
-    match open() {
-        Err(e) if create && e.errno() == Some(Errno::NOENT) => match make() {
-            Err(e) if e.errno() == Some(Errno::EXIST) => Ok(open()?),
-            made => Ok(made?),
-        },
-        opened => Ok(opened?),
-    }
+    Ok(if create { open_or_create()? } else { open()? })
 }
 
 /// Sends each message to a queue, or writes the payload into shared memory.
@@ -73,27 +72,34 @@ pub fn send(
     let deadline = || timeout.map_or(Deadline::NEVER, Deadline::after);
     match endpoint {
         Endpoint::PosixMq(name) => {
-            let q = open_or_create(
+            let mut q = open_or_create(
                 opts.create,
                 || PosixMq::open(name, Access::WriteOnly),
                 || {
-                    PosixMq::create(name, &posix::Options::default().mode(opts.mode))
-                        .map(PosixMq::persist)
+                    let o = posix::Options::default()
+                        .mode(opts.mode)
+                        .trust_existing(opts.trust_existing);
+                    PosixMq::open_or_create(name, Access::WriteOnly, &o)
                 },
             )?;
             for (i, m) in messages.iter().enumerate() {
                 if !q.send_deadline(m, opts.priority, deadline())? {
                     return Err(timed_out(i));
                 }
+                // Once a message is in it, a queue made here stays (`ipckit rm` removes it).
+                q = q.persist();
             }
+            let _kept = q.persist();
         }
         Endpoint::SysvMq(key) => {
-            let q = open_or_create(
+            let mut q = open_or_create(
                 opts.create,
                 || SysvMq::open(*key, Access::WriteOnly),
                 || {
-                    SysvMq::create(*key, &sysv::Options::default().mode(opts.mode))
-                        .map(SysvMq::persist)
+                    let o = sysv::Options::default()
+                        .mode(opts.mode)
+                        .trust_existing(opts.trust_existing);
+                    SysvMq::open_or_create(*key, Access::WriteOnly, &o)
                 },
             )?;
             let mtype = opts.mtype;
@@ -101,7 +107,9 @@ pub fn send(
                 if !q.send_deadline(m, mtype, deadline())? {
                     return Err(timed_out(i));
                 }
+                q = q.persist();
             }
+            let _kept = q.persist();
         }
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
             // Shared memory holds bytes, not messages: the payload is written as one run
@@ -113,12 +121,33 @@ pub fn send(
                     opts.offset
                 )
             })?;
-            let map = map_shm(endpoint, opts, true, needed)?;
+            let (map, made) = map_shm(endpoint, opts, true, needed)?;
             map.write_at(opts.offset, &data)?;
+            made.keep();
         }
         other => bail!("{other} is not a queue or shared memory"),
     }
     Ok(())
+}
+
+/// The handle of shared memory `map_shm` opened or made: dropped, it removes what it made;
+/// [`keep`](Keep::keep) leaves it in place once the command has done its work.
+enum Keep {
+    Posix(PosixShm),
+    Sysv(SysvShm),
+}
+
+impl Keep {
+    fn keep(self) {
+        match self {
+            Keep::Posix(s) => {
+                let _kept = s.persist();
+            }
+            Keep::Sysv(s) => {
+                let _kept = s.persist();
+            }
+        }
+    }
 }
 
 /// Maps shared memory: writable for `send` (made with `--create` when missing, of `--size`
@@ -128,7 +157,7 @@ fn map_shm(
     opts: &ObjectOpts,
     writable: bool,
     needed: usize,
-) -> Result<Mapping> {
+) -> Result<(Mapping, Keep)> {
     let create = opts.create && writable;
     let size = opts.size.unwrap_or(needed.max(4096));
     // Refused before anything is made, so a failed command leaves nothing behind.
@@ -142,25 +171,28 @@ fn map_shm(
     } else {
         Access::ReadOnly
     };
+    let o = shm::Options::new(size)
+        .mode(opts.mode)
+        .trust_existing(opts.trust_existing);
+    // A failure after the object is made (mapping it, writing) drops the handle, which
+    // removes it again.
     Ok(match endpoint {
-        Endpoint::PosixShm(name) => open_or_create(
-            create,
-            || PosixShm::open(name, access),
-            || {
-                PosixShm::create(name, &shm::posix::Options::new(size).mode(opts.mode))
-                    .map(PosixShm::persist)
-            },
-        )?
-        .map()?,
-        Endpoint::SysvShm(key) => open_or_create(
-            create,
-            || SysvShm::open(*key, access),
-            || {
-                SysvShm::create(*key, &shm::sysv::Options::new(size).mode(opts.mode))
-                    .map(SysvShm::persist)
-            },
-        )?
-        .attach()?,
+        Endpoint::PosixShm(name) => {
+            let shm = open_or_create(
+                create,
+                || PosixShm::open(name, access),
+                || PosixShm::open_or_create(name, access, &o),
+            )?;
+            (shm.map()?, Keep::Posix(shm))
+        }
+        Endpoint::SysvShm(key) => {
+            let shm = open_or_create(
+                create,
+                || SysvShm::open(*key, access),
+                || SysvShm::open_or_create(*key, access, &o),
+            )?;
+            (shm.attach()?, Keep::Sysv(shm))
+        }
         other => bail!("{other} is not shared memory"),
     })
 }
@@ -241,7 +273,7 @@ pub fn recv(
             }
         }
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
-            let map = map_shm(endpoint, opts, false, 0)?;
+            let (map, _opened) = map_shm(endpoint, opts, false, 0)?;
             let end = match opts.len {
                 Some(len) => opts.offset.saturating_add(len),
                 None => map.len(),

@@ -51,6 +51,10 @@ pub struct RecvObjectFlags {
     /// shm, sysv-shm: how many bytes (default: up to the first NUL byte, or the end).
     #[arg(long)]
     pub len: Option<usize>,
+    /// fifo: read an existing FIFO even if another user owns it or its mode is wider than
+    /// --mode (refused otherwise: whoever can write it can feed this command).
+    #[arg(long)]
+    pub trust_existing: bool,
 }
 
 /// Flags shared by recv and listen.
@@ -103,6 +107,7 @@ pub fn serve(
         mode: flags.mode,
         allow_remote: flags.common.allow_remote,
         quiet: flags.quiet,
+        trust_existing: flags.object.trust_existing,
     };
     match args.endpoint {
         Endpoint::Channel(_) => channel::recv(&args),

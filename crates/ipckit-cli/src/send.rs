@@ -217,9 +217,13 @@ pub struct SendObjectFlags {
     /// shm, sysv-shm with --create: the size (default: 4096, or enough for offset + message).
     #[arg(long)]
     pub size: Option<usize>,
-    /// Mode of an object --create makes, in octal.
+    /// Mode of an object --create makes, in octal (an existing one may have no more).
     #[arg(long, default_value = "600", value_parser = crate::args::parse_mode)]
     pub mode: u32,
+    /// With --create: use an existing queue or shared memory even if another user owns it or
+    /// its mode is wider than --mode (refused otherwise: whoever made it can read what is sent).
+    #[arg(long, requires = "create")]
+    pub trust_existing: bool,
 }
 
 impl From<CliArgs> for SendArgs {
@@ -237,6 +241,7 @@ impl From<CliArgs> for SendArgs {
                 create: a.object.create,
                 size: a.object.size,
                 mode: a.object.mode,
+                trust_existing: a.object.trust_existing,
                 ..Default::default()
             },
         }

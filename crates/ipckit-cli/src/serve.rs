@@ -37,6 +37,8 @@ pub struct ServeArgs {
     pub mode: u32,
     pub allow_remote: bool,
     pub quiet: bool,
+    /// fifo: read an existing FIFO another user owns, or one wider than `mode`.
+    pub trust_existing: bool,
 }
 
 /// A stream message longer than this with no newline is printed in pieces of this size.
@@ -120,17 +122,14 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
             bail!("{other} is received through the channel (crate::channel), not a socket")
         }
         Endpoint::Fifo(p) => {
-            // Create the FIFO when it is missing (and remove it at exit); open it when it exists.
-            let node = match std::fs::symlink_metadata(p) {
-                Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Some(Fifo::create(p, &fifo::Options::default().mode(args.mode))?)
-                }
-                Err(e) => return Err(e).with_context(|| format!("checking {}", p.display())),
-            };
+            // Create the FIFO when it is missing (and remove it at exit); open it when it
+            // exists, if it is this user's and no wider than --mode (or --trust-existing).
             // Non-blocking, so waiting for a writer happens in the poll loop, where a signal
             // or the timeout can end it.
-            let reader = fifo::try_open_read(p)?;
+            let opts = fifo::Options::default()
+                .mode(args.mode)
+                .trust_existing(args.trust_existing);
+            let (reader, node) = fifo::try_open_read_or_create(p, &opts)?;
             Server::Fifo {
                 path: p.clone(),
                 reader,
@@ -324,7 +323,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
                         if done || (!args.listen && args.count.is_none()) {
                             return Ok(());
                         }
-                        *reader = fifo::try_open_read(&*path)?;
+                        // The same FIFO, not whatever the path names by now.
+                        *reader = fifo::try_reopen_read(reader)?;
                         false
                     } else {
                         fifo_pending.extend_from_slice(&chunk[..n.unwrap_or(0)]);
@@ -332,6 +332,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     }
                 }
             };
+            log_refused(&server, &args);
             if done {
                 return Ok(());
             }
@@ -419,6 +420,20 @@ fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bo
         pending: Vec::new(),
     });
     false
+}
+
+/// Says which peers an abstract listener refused because `--mode` does not let them in (the
+/// library closes them: the kernel checks no mode on an abstract name).
+fn log_refused(server: &Server, args: &ServeArgs) {
+    let Server::Stream(l) = server else { return };
+    for c in l.take_refused() {
+        if !args.quiet {
+            eprintln!(
+                "ipckit: refused a peer (pid {}, uid {}): --mode {:04o} of {} does not let it connect",
+                c.pid, c.uid, args.mode, args.endpoint
+            );
+        }
+    }
 }
 
 fn describe(peer: Peer) -> String {

@@ -152,6 +152,14 @@ impl Error {
         self.received
     }
 
+    /// Says what went wrong in words, keeping the errno (shown after them): for a refusal
+    /// ipckit makes itself with the errno a program branches on (ENOSPC for a size that does
+    /// not fit, EPERM for an object it will not adopt).
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
     /// Records how many bytes a truncated receive put in the buffer.
     pub(crate) fn with_received(mut self, bytes: usize) -> Self {
         self.received = Some(bytes);

@@ -8,12 +8,30 @@
 //! |---|---|---|
 //! | `create(name, &Options)` | makes it with `O_EXCL` (`IPC_EXCL`): an existing one is an error, never adopted | on drop |
 //! | `open(name, Access)` | joins an existing one | never |
+//! | `open_or_create(name, Access, &Options)` | joins one that is this user's and no wider than `Options::mode`, else makes it | on drop, if it made it |
 //! | `persist(self)` | keeps it after the handle, the one way to let it outlive its creator | never |
 //! | `remove(self)` | removes it now and gives the error, if any | now |
 //!
 //! Each `Options` has a `mode` (permission bits only, `0o600` by default, applied exactly:
 //! the umask does not narrow it) and whatever the kind needs (a size, a queue's limits, a
 //! semaphore's value).
+//!
+//! # Objects someone else made
+//!
+//! `open` joins whatever has the name: naming an existing object is asking for it, and the
+//! kernel's mode check is the only one made. An object that is world-writable and owned by
+//! another user can be anybody's, though: a peer that opens it trusts whoever made it (and
+//! everyone the mode lets in) with what it sends and reads.
+//!
+//! `open_or_create` (POSIX and System V shared memory and message queues, and a FIFO's
+//! reader, [`crate::stream::fifo::try_open_read_or_create`]) is for a program that means to
+//! use *its own* object, made now or by an earlier run. So it refuses an existing one that
+//! is not: owned (or, for System V, created) by another user than the caller's effective uid,
+//! or with any permission bit the `mode` asked for lacks. The check is made on the object
+//! opened (`fstat` of its descriptor, or `IPC_STAT`), never on the name looked up before, and
+//! its error ([`check_existing`]) names the owner, the mode and the way out: remove it
+//! (`ipckit rm URI`) if it is not yours, or `Options::trust_existing(true)` (the CLI's
+//! `--trust-existing`) to use it anyway.
 //!
 //! ```
 //! use ipckit::Access;
@@ -26,7 +44,7 @@
 //! assert!(PosixShm::open(&name, Access::ReadOnly).is_err());
 //! ```
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Errno, Error, ErrorKind, Result};
 
 /// A process id, as `std::process::Child::id` gives it. The kernel's `pid_t` is signed only
 /// so that `kill(2)` can take a process group as a negative number; ipckit spells that as a
@@ -109,12 +127,17 @@ pub const DEFAULT_MODE: u32 = 0o600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModeOptions {
     pub(crate) mode: u32,
+    pub(crate) trust_existing: bool,
 }
 
 impl Default for ModeOptions {
-    /// Mode `0o600`: only the owner may open it.
+    /// Mode `0o600`: only the owner may open it. An existing object another user made is
+    /// refused by `open_or_create`.
     fn default() -> Self {
-        ModeOptions { mode: DEFAULT_MODE }
+        ModeOptions {
+            mode: DEFAULT_MODE,
+            trust_existing: false,
+        }
     }
 }
 
@@ -126,6 +149,140 @@ impl ModeOptions {
         self.mode = mode;
         self
     }
+
+    /// Whether `open_or_create` may use an existing object that another user owns, or that
+    /// is wider than [`mode`](ModeOptions::mode) (default false: refused, see
+    /// [`check_existing`]).
+    pub fn trust_existing(mut self, on: bool) -> Self {
+        self.trust_existing = on;
+        self
+    }
+}
+
+/// What an existing object is, as `fstat(2)` of its descriptor or `IPC_STAT` gave it: what
+/// [`check_existing`] judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// The owner's uid (`st_uid`, `ipc_perm.uid`).
+    pub uid: u32,
+    /// For System V, the creator's uid (`ipc_perm.cuid`), who may change the owner and mode
+    /// too; the owner's uid again for a file.
+    pub cuid: u32,
+    /// The permission bits (`0o777`).
+    pub mode: u32,
+}
+
+impl Existing {
+    /// `fstat(fd)`'s owner and permission bits: a POSIX shared-memory object, a POSIX
+    /// message queue (its descriptor is a file of the mqueue filesystem), a FIFO.
+    /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+    pub(crate) fn of_fd(fd: impl std::os::fd::AsFd) -> rustix::io::Result<Self> {
+        let st = rustix::fs::fstat(fd)?;
+        Ok(Existing {
+            uid: st.st_uid,
+            cuid: st.st_uid,
+            mode: st.st_mode & 0o777,
+        })
+    }
+}
+
+/// `user (uid N)`, or `uid N` for a uid without a name.
+fn who(uid: u32) -> String {
+    match crate::host::user_name(uid) {
+        Some(name) => format!("{} (uid {uid})", crate::name::escape_str(&name)),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// The policy of every `open_or_create` on an object it did not make: `found` must be owned
+/// (and, for System V, created) by the caller's effective uid, and have no permission bit
+/// that `asked_mode` lacks. Otherwise an error of kind [`ErrorKind::Os`] with errno `EPERM`
+/// naming `op` and `object`, the owner (user name and uid), the mode found and the mode
+/// asked, with the hint to remove it with `ipckit rm URI` (`rm_uri`) if it is not the
+/// caller's, or to trust it (`--trust-existing`, `Options::trust_existing(true)`).
+/// `trust` true accepts anything.
+///
+/// ```
+/// use ipckit::object::{Existing, check_existing};
+/// let me = rustix::process::geteuid().as_raw();
+/// let mine = Existing { uid: me, cuid: me, mode: 0o600 };
+/// assert!(check_existing("opening", "/x", "shm:/x", mine, 0o600, false).is_ok());
+/// assert!(check_existing("opening", "/x", "shm:/x", mine, 0o644, false).is_ok());
+/// let wide = Existing { mode: 0o666, ..mine };
+/// let e = check_existing("opening", "/x", "shm:/x", wide, 0o600, false).unwrap_err();
+/// assert_eq!(e.errno(), Some(ipckit::Errno::PERM));
+/// assert!(e.to_string().contains("0666"));
+/// assert!(check_existing("opening", "/x", "shm:/x", wide, 0o600, true).is_ok());
+/// ```
+pub fn check_existing(
+    op: &'static str,
+    object: impl std::fmt::Display,
+    rm_uri: &str,
+    found: Existing,
+    asked_mode: u32,
+    trust: bool,
+) -> Result<()> {
+    if trust {
+        return Ok(());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let foreign = [found.uid, found.cuid].into_iter().find(|&u| u != me);
+    let wider = found.mode & !asked_mode & 0o777 != 0;
+    if foreign.is_none() && !wider {
+        return Ok(());
+    }
+    let mut why = Vec::new();
+    if let Some(uid) = foreign {
+        let role = if uid == found.uid { "owned" } else { "made" };
+        why.push(format!(
+            "{role} by {}, not by this user, {}",
+            who(uid),
+            who(me)
+        ));
+    }
+    if wider {
+        why.push(format!(
+            "its mode {:04o} is wider than the {asked_mode:04o} asked for",
+            found.mode
+        ));
+    }
+    Err(Error::os(op, Errno::PERM)
+        .with_detail(format!(
+            "it exists already, {}: it may not be this program's",
+            why.join(", and ")
+        ))
+        .object(object)
+        .hint(format!(
+            "if it is not yours, remove it with `ipckit rm {rm_uri}` (as its owner or root); \
+             to use it anyway, pass --trust-existing (Options::trust_existing(true))"
+        )))
+}
+
+/// The one open-or-create of every named kind: `open`; when the name does not exist
+/// (ENOENT), `create` it (with `O_EXCL`/`IPC_EXCL`); when another process made it meanwhile
+/// (EEXIST), open again. An object opened (not made here) must pass `check` (the kind's
+/// [`check_existing`]), or it is let go (a joined handle removes nothing). A name made and
+/// removed over and over by another process ends, after a few rounds, in the last EEXIST.
+pub(crate) fn open_or_create<T>(
+    open: impl Fn() -> Result<T>,
+    create: impl Fn() -> Result<T>,
+    check: impl Fn(&T) -> Result<()>,
+) -> Result<T> {
+    let mut raced = None;
+    for _ in 0..8 {
+        match open() {
+            Ok(t) => {
+                check(&t)?;
+                return Ok(t);
+            }
+            Err(e) if e.errno() == Some(Errno::NOENT) => match create() {
+                Err(e) if e.errno() == Some(Errno::EXIST) => raced = Some(e),
+                made => return made,
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Err(raced.expect("the loop runs at least once"))
 }
 
 /// Refuses mode bits that are not permission bits (System V would read them as flags, and
@@ -316,6 +473,124 @@ mod tests {
             let e = check_mode("x", bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:o}");
         }
+    }
+
+    #[test]
+    fn an_existing_object_must_be_this_users_and_no_wider_than_asked() {
+        let me = rustix::process::geteuid().as_raw();
+        let other = if me == 65534 { 65533 } else { 65534 };
+        let mine = Existing {
+            uid: me,
+            cuid: me,
+            mode: 0o600,
+        };
+        let ok = |found, asked| check_existing("opening", "/x", "shm:/x", found, asked, false);
+        assert!(ok(mine, 0o600).is_ok());
+        assert!(
+            ok(
+                Existing {
+                    mode: 0o400,
+                    ..mine
+                },
+                0o600
+            )
+            .is_ok()
+        );
+        assert!(
+            ok(
+                Existing {
+                    mode: 0o660,
+                    ..mine
+                },
+                0o666
+            )
+            .is_ok()
+        );
+        // Any bit the mode asked for lacks, even a narrower-looking one.
+        for (found, asked) in [
+            (0o666, 0o600),
+            (0o604, 0o600),
+            (0o600, 0o400),
+            (0o020, 0o600),
+        ] {
+            let e = ok(
+                Existing {
+                    mode: found,
+                    ..mine
+                },
+                asked,
+            )
+            .unwrap_err();
+            assert_eq!(e.errno(), Some(Errno::PERM), "{found:o} {asked:o}");
+            let s = e.to_string();
+            assert!(s.contains(&format!("{found:04o}")), "{s}");
+            assert!(s.contains(&format!("{asked:04o}")), "{s}");
+            assert!(
+                s.contains("--trust-existing") && s.contains("ipckit rm shm:/x"),
+                "{s}"
+            );
+        }
+        // Another owner, or (System V) another creator.
+        for found in [
+            Existing { uid: other, ..mine },
+            Existing {
+                cuid: other,
+                ..mine
+            },
+        ] {
+            let e = ok(found, 0o600).unwrap_err();
+            let s = e.to_string();
+            assert_eq!(e.errno(), Some(Errno::PERM));
+            assert!(
+                s.contains(&format!("uid {other}")) && s.contains(&format!("uid {me}")),
+                "{s}"
+            );
+            assert!(s.starts_with("opening /x: it exists already"), "{s}");
+        }
+        // Trusted: anything goes.
+        let foreign = Existing {
+            uid: other,
+            cuid: other,
+            mode: 0o777,
+        };
+        assert!(check_existing("opening", "/x", "shm:/x", foreign, 0o600, true).is_ok());
+    }
+
+    #[test]
+    fn open_or_create_makes_on_enoent_retries_on_eexist_and_checks_what_it_opens() {
+        use std::cell::Cell;
+        let opens = Cell::new(0);
+        // Missing, then another process wins the race: the second open finds its object.
+        let got = open_or_create(
+            || {
+                opens.set(opens.get() + 1);
+                if opens.get() == 1 {
+                    Err(Error::os("open", Errno::NOENT))
+                } else {
+                    Ok("theirs")
+                }
+            },
+            || Err(Error::os("create", Errno::EXIST)),
+            |_| Ok(()),
+        );
+        assert_eq!(got.unwrap(), "theirs");
+        assert_eq!(opens.get(), 2);
+        // What is opened is checked; what is made is not.
+        let refused = open_or_create(|| Ok(1), || Ok(2), |_| Err(Error::os("check", Errno::PERM)));
+        assert_eq!(refused.unwrap_err().errno(), Some(Errno::PERM));
+        let made = open_or_create(
+            || Err(Error::os("open", Errno::NOENT)),
+            || Ok(2),
+            |_| Err(Error::os("check", Errno::PERM)),
+        );
+        assert_eq!(made.unwrap(), 2);
+        // Other errors of open are the answer.
+        let e = open_or_create(
+            || Err::<u8, _>(Error::os("open", Errno::ACCESS)),
+            || Ok(2),
+            |_| Ok(()),
+        );
+        assert_eq!(e.unwrap_err().errno(), Some(Errno::ACCESS));
     }
 
     #[test]

@@ -178,3 +178,86 @@ fn a_passed_deadline_is_a_timeout_for_both_directions() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_makes_its_fifo_or_takes_only_its_own() {
+    let dir = common::tempdir();
+    let path = dir.path().join("f");
+    let opts = fifo::Options::default();
+    let (mut r, made) = fifo::try_open_read_or_create(&path, &opts).unwrap();
+    assert!(made.is_some(), "missing: made");
+    let mut w = fifo::try_open_write(&path).unwrap();
+    w.write_all(b"hi").unwrap();
+    drop(w);
+    let mut got = Vec::new();
+    r.set_nonblocking(false).unwrap();
+    r.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hi");
+    // This user's, 0600 as asked: taken; asked for 0400 it is wider: refused.
+    let (_r, none) = fifo::try_open_read_or_create(&path, &opts).unwrap();
+    assert!(none.is_none());
+    let e = fifo::try_open_read_or_create(&path, &opts.mode(0o400)).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    drop(made);
+    assert!(!path.exists(), "the maker removes it");
+
+    // A FIFO anybody may write, when 0600 is asked for.
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    rustix::fs::chmod(&path, rustix::fs::Mode::from_raw_mode(0o666)).unwrap();
+    let e = fifo::try_open_read_or_create(&path, &opts).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("0666") && s.contains("--trust-existing"), "{s}");
+    assert!(
+        s.contains(&format!("ipckit rm fifo:{}", path.display())),
+        "{s}"
+    );
+    let (_r, none) = fifo::try_open_read_or_create(&path, &opts.trust_existing(true)).unwrap();
+    assert!(none.is_none(), "trusted, not made: left in place");
+    if rustix::process::geteuid().is_root() {
+        let nobody = Some(rustix::process::Uid::from_raw(65534));
+        rustix::fs::chown(&path, nobody, None).unwrap();
+        let e = fifo::try_open_read_or_create(&path, &opts.mode(0o666)).unwrap_err();
+        assert!(e.to_string().contains("owned by nobody (uid 65534)"), "{e}");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED (the foreign owner): needs root");
+    }
+    // Not a FIFO: refused, not opened.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let e = fifo::try_open_read_or_create(&file, &opts).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[test]
+fn a_reader_reopens_its_own_fifo_not_what_the_path_names_now() {
+    let dir = common::tempdir();
+    let path = dir.path().join("f");
+    let (reader, made) = fifo::try_open_read_or_create(&path, &fifo::Options::default()).unwrap();
+    let ours = rustix::fs::fstat(&reader).unwrap();
+    // Someone moves it away and puts another FIFO at the path.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&path, &moved).unwrap();
+    let swapped = Fifo::create(&path, &fifo::Options::default().mode(0o666)).unwrap();
+    let again = fifo::try_reopen_read(&reader).unwrap();
+    let st = rustix::fs::fstat(&again).unwrap();
+    assert_eq!((st.st_dev, st.st_ino), (ours.st_dev, ours.st_ino));
+    // A writer of the moved FIFO reaches the reader opened again.
+    let mut w = fifo::try_open_write(&moved).unwrap();
+    w.write_all(b"same").unwrap();
+    drop(w);
+    let mut again = again;
+    again.set_nonblocking(false).unwrap();
+    let mut got = Vec::new();
+    again.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"same");
+    drop((swapped, made));
+    std::fs::remove_file(&moved).unwrap();
+}

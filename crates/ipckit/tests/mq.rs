@@ -443,3 +443,119 @@ fn a_posix_creator_never_removes_a_queue_made_again_under_its_name() {
         Some(Errno::NOENT)
     );
 }
+
+/// True when running as root (a test that makes an object another user owns needs it);
+/// otherwise says the test is skipped (and fails in CI, which runs as root).
+fn root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+/// `nobody`.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn posix_open_or_create_makes_joins_and_refuses_what_is_not_this_users() {
+    let name = name::unique_posix("test-mq-ooc");
+    let made = PosixMq::open_or_create(&name, Access::WriteOnly, &small()).unwrap();
+    assert_eq!(made.access(), Access::ReadWrite, "made: read-write");
+    let joined = PosixMq::open_or_create(&name, Access::WriteOnly, &small()).unwrap();
+    assert_eq!(joined.access(), Access::WriteOnly, "joined: as asked");
+    assert!(joined.try_send(b"x", 0).unwrap());
+    drop(joined);
+    let e = PosixMq::open_or_create(&name, Access::WriteOnly, &small().mode(0o200)).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    assert!(
+        e.to_string().contains("0600") && e.to_string().contains("0200"),
+        "{e}"
+    );
+    drop(made);
+    assert_eq!(
+        PosixMq::open(&name, Access::ReadOnly).unwrap_err().errno(),
+        Some(Errno::NOENT),
+        "the maker removes it"
+    );
+
+    let wide = PosixMq::create(&name, &small().mode(0o666)).unwrap();
+    let e = PosixMq::open_or_create(&name, Access::WriteOnly, &small()).unwrap_err();
+    let s = e.to_string();
+    assert!(
+        s.contains("0666") && s.contains(&format!("ipckit rm mq:{name}")),
+        "{s}"
+    );
+    let trusted = PosixMq::open_or_create(&name, Access::WriteOnly, &small().trust_existing(true));
+    assert!(trusted.is_ok());
+    if root() {
+        rustix::fs::fchown(
+            &wide,
+            Some(rustix::process::Uid::from_raw(NOBODY)),
+            Some(rustix::process::Gid::from_raw(NOBODY)),
+        )
+        .unwrap();
+        let e =
+            PosixMq::open_or_create(&name, Access::WriteOnly, &small().mode(0o666)).unwrap_err();
+        assert!(e.to_string().contains("owned by nobody (uid 65534)"), "{e}");
+        // Plain open still joins it.
+        assert!(PosixMq::open(&name, Access::WriteOnly).is_ok());
+    }
+}
+
+/// Sets a System V queue's owner (IPC_SET), as its creator may.
+fn set_queue_owner(id: i32, uid: u32) {
+    // SAFETY: msqid_ds is plain integers; IPC_STAT fills it, IPC_SET reads it.
+    unsafe {
+        let mut ds: libc::msqid_ds = std::mem::zeroed();
+        assert_eq!(libc::msgctl(id, libc::IPC_STAT, &mut ds), 0);
+        ds.msg_perm.uid = uid;
+        assert_eq!(libc::msgctl(id, libc::IPC_SET, &mut ds), 0);
+    }
+}
+
+/// A queue under a fresh key, with `mode`.
+fn keyed_queue(mode: u32) -> (SysvKey, SysvMq) {
+    let pid = std::process::id() as i32;
+    for n in 0..1000 {
+        let key = SysvKey::Key(0x1b00_0000 | ((pid & 0xfff) << 12) | n);
+        match SysvMq::create(key, &sysv::Options::default().mode(mode)) {
+            Ok(q) => return (key, q),
+            Err(e) if e.errno() == Some(Errno::EXIST) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free System V key");
+}
+
+#[test]
+fn sysv_open_or_create_makes_joins_and_refuses_what_is_not_this_users() {
+    let (key, wide) = keyed_queue(0o666);
+    let opts = sysv::Options::default();
+    let e = SysvMq::open_or_create(key, Access::WriteOnly, &opts).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    assert!(
+        e.to_string().contains("0666") && e.to_string().contains("sysv-mq:"),
+        "{e}"
+    );
+    let q = SysvMq::open_or_create(key, Access::WriteOnly, &opts.trust_existing(true)).unwrap();
+    assert_eq!(q.id(), wide.id());
+    let q = SysvMq::open_or_create(key, Access::WriteOnly, &opts.mode(0o666)).unwrap();
+    assert_eq!(q.id(), wide.id());
+    drop(q);
+    if root() {
+        set_queue_owner(wide.id(), NOBODY);
+        let e = SysvMq::open_or_create(key, Access::WriteOnly, &opts.mode(0o666)).unwrap_err();
+        assert!(e.to_string().contains("owned by nobody (uid 65534)"), "{e}");
+    }
+    wide.remove().unwrap();
+    let made = SysvMq::open_or_create(key, Access::WriteOnly, &opts).unwrap();
+    assert_eq!(made.stat().unwrap().mode, 0o600);
+    let id = made.id();
+    drop(made);
+    assert!(
+        SysvMq::open_id(id, Access::ReadOnly).is_err(),
+        "the maker removes it"
+    );
+}

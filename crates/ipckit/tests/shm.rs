@@ -736,3 +736,188 @@ fn mapping_past_the_end_of_a_file_is_refused_not_a_sigbus() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("more than the 100"), "{err}");
 }
+
+/// True when running as root (a test that makes an object another user owns needs it);
+/// otherwise says the test is skipped (and fails in CI, which runs as root).
+fn root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+/// `nobody`.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn posix_open_or_create_makes_joins_and_refuses_what_is_not_this_users() {
+    let name = unique_posix("test-shm-ooc");
+    let opts = posix::Options::new(SIZE);
+    let made = PosixShm::open_or_create(&name, Access::ReadOnly, &opts).unwrap();
+    assert_eq!(made.access(), Access::ReadWrite, "made: read-write");
+    made.map().unwrap().write_at(0, b"mine").unwrap();
+    // This user's, 0600 as asked: joined, never removed by the joiner.
+    let joined = PosixShm::open_or_create(&name, Access::ReadOnly, &opts).unwrap();
+    assert_eq!(text(&joined.map().unwrap(), 0, 4), "mine");
+    drop(joined);
+    assert!(dev_shm(&name).exists());
+    // Asked for 0o400, found 0o600: wider than asked.
+    let narrow = posix::Options::new(SIZE).mode(0o400);
+    let e = PosixShm::open_or_create(&name, Access::ReadOnly, &narrow).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    assert!(
+        e.to_string().contains("0600") && e.to_string().contains("0400"),
+        "{e}"
+    );
+    assert!(
+        PosixShm::open_or_create(&name, Access::ReadOnly, &narrow.trust_existing(true)).is_ok()
+    );
+    drop(made);
+    assert!(!dev_shm(&name).exists(), "the maker removes it");
+
+    // Wide open, 0666, when 0600 is asked for: refused, naming the mode and the way out.
+    let wide = PosixShm::create(&name, &posix::Options::new(SIZE).mode(0o666)).unwrap();
+    let e = PosixShm::open_or_create(&name, Access::ReadWrite, &opts).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("0666") && s.contains("--trust-existing"), "{s}");
+    assert!(s.contains(&format!("ipckit rm shm:{name}")), "{s}");
+    drop(wide);
+}
+
+#[test]
+fn posix_open_or_create_refuses_another_users_object() {
+    if !root() {
+        return;
+    }
+    let name = unique_posix("test-shm-foreign");
+    let planted = PosixShm::create(&name, &posix::Options::new(SIZE).mode(0o666)).unwrap();
+    rustix::fs::fchown(
+        &planted,
+        Some(rustix::process::Uid::from_raw(NOBODY)),
+        Some(rustix::process::Gid::from_raw(NOBODY)),
+    )
+    .unwrap();
+    // Even asking for 0666 (so the mode is not wider): another user's object is refused.
+    let opts = posix::Options::new(SIZE).mode(0o666);
+    let e = PosixShm::open_or_create(&name, Access::ReadWrite, &opts).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    assert!(e.to_string().contains("nobody (uid 65534)"), "{e}");
+    assert!(PosixShm::open_or_create(&name, Access::ReadWrite, &opts.trust_existing(true)).is_ok());
+    // Plain open still joins it: naming an existing object is asking for it.
+    assert!(PosixShm::open(&name, Access::ReadWrite).is_ok());
+}
+
+/// Sets a System V segment's owner (IPC_SET), as its creator may.
+fn set_segment_owner(id: i32, uid: u32) {
+    // SAFETY: shmid_ds is plain integers; IPC_STAT fills it, IPC_SET reads it.
+    unsafe {
+        let mut ds: libc::shmid_ds = std::mem::zeroed();
+        assert_eq!(libc::shmctl(id, libc::IPC_STAT, &mut ds), 0);
+        ds.shm_perm.uid = uid;
+        assert_eq!(libc::shmctl(id, libc::IPC_SET, &mut ds), 0);
+    }
+}
+
+#[test]
+fn sysv_open_or_create_makes_joins_and_refuses_what_is_not_this_users() {
+    let (key, wide) = create_keyed_with_mode(0o666);
+    let opts = sysv::Options::new(SIZE);
+    let e = SysvShm::open_or_create(key, Access::ReadWrite, &opts).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::PERM), "{e}");
+    assert!(
+        e.to_string().contains("0666") && e.to_string().contains("sysv-shm:"),
+        "{e}"
+    );
+    let trusted = SysvShm::open_or_create(key, Access::ReadWrite, &opts.trust_existing(true));
+    assert_eq!(trusted.unwrap().id(), wide.id());
+    let joined = SysvShm::open_or_create(key, Access::ReadOnly, &opts.mode(0o666)).unwrap();
+    assert_eq!(joined.id(), wide.id());
+    drop(joined);
+    assert!(
+        SysvShm::open(key, Access::ReadOnly).is_ok(),
+        "a joiner removes nothing"
+    );
+    if root() {
+        set_segment_owner(wide.id(), NOBODY);
+        let e = SysvShm::open_or_create(key, Access::ReadWrite, &opts.mode(0o666)).unwrap_err();
+        assert!(e.to_string().contains("owned by nobody (uid 65534)"), "{e}");
+    }
+    wide.remove().unwrap();
+    // Missing: made, and owned.
+    let made = SysvShm::open_or_create(key, Access::ReadOnly, &opts).unwrap();
+    assert_eq!(made.stat().unwrap().mode, 0o600);
+    let id = made.id();
+    drop(made);
+    assert!(
+        SysvShm::open_id(id, Access::ReadOnly).is_err(),
+        "the maker removes it"
+    );
+}
+
+#[test]
+fn posix_shm_larger_than_dev_shm_is_refused_before_anything_is_made() {
+    let name = unique_posix("test-shm-huge");
+    for len in [i64::MAX as usize, usize::MAX] {
+        let e = PosixShm::create(&name, &posix::Options::new(len)).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::NOSPC), "{len}: {e}");
+        let s = e.to_string();
+        assert!(
+            s.contains(&format!("needs {len} bytes, /dev/shm has ")) && s.contains(" free"),
+            "{s}"
+        );
+        assert!(!dev_shm(&name).exists(), "{len}: nothing left");
+    }
+}
+
+#[test]
+fn posix_shm_and_memfds_are_allocated_when_made() {
+    use std::os::unix::fs::MetadataExt;
+    let len = 1 << 20;
+    let name = unique_posix("test-shm-reserved");
+    let shm = PosixShm::create(&name, &posix::Options::new(len)).unwrap();
+    let blocks = std::fs::metadata(dev_shm(&name)).unwrap().blocks();
+    assert!(blocks * 512 >= len as u64, "{blocks} blocks: not reserved");
+    drop(shm);
+    let m = Memfd::create("test-reserved", len).unwrap();
+    let st = rustix::fs::fstat(&m).unwrap();
+    assert!(
+        st.st_blocks as u64 * 512 >= len as u64,
+        "{} blocks",
+        st.st_blocks
+    );
+    m.set_len(2 * len).unwrap();
+    let st = rustix::fs::fstat(&m).unwrap();
+    assert!(
+        st.st_blocks as u64 * 512 >= 2 * len as u64,
+        "growth: {} blocks",
+        st.st_blocks
+    );
+    // A writable mapping of a sparse file reserves what it maps.
+    let sparse = rustix::fs::memfd_create("test-sparse", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&sparse, len as u64).unwrap();
+    assert_eq!(rustix::fs::fstat(&sparse).unwrap().st_blocks, 0);
+    let _map = Mapping::map_fd(&sparse, len, Access::ReadWrite).unwrap();
+    let st = rustix::fs::fstat(&sparse).unwrap();
+    assert!(
+        st.st_blocks as u64 * 512 >= len as u64,
+        "mapping: {} blocks",
+        st.st_blocks
+    );
+}
+
+#[test]
+fn a_memfd_larger_than_memory_is_refused_and_keeps_its_size() {
+    let huge = i64::MAX as usize;
+    let e = Memfd::create("test-huge", huge).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::NOSPC), "{e}");
+    assert!(
+        e.to_string().contains(&format!("needs {huge} bytes")),
+        "{e}"
+    );
+    let m = Memfd::create("test-grow", SIZE).unwrap();
+    let e = m.set_len(huge).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::NOSPC), "{e}");
+    assert_eq!(m.len().unwrap(), SIZE, "the size is put back");
+}

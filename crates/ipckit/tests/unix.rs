@@ -18,6 +18,9 @@ const MSG: usize = 100;
 #[test]
 fn child() {
     let Some(role) = common::role() else { return };
+    if role == "abstract-peer" {
+        return abstract_peer();
+    }
     let addr = UnixAddr::path(common::arg("PATH"));
     let three = [[b'1'; MSG], [b'2'; MSG], [b'3'; MSG]];
     match role.as_str() {
@@ -430,4 +433,76 @@ fn from_fd_refuses_another_socket_type_or_file() {
     let err = UnixStream::from_fd(listener).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("listening socket"), "{err}");
+}
+
+/// `nobody`: the other user of the abstract-name tests.
+const NOBODY: u32 = 65534;
+
+/// Child side: connects to the abstract name NAME, says "connected", writes, and says whether
+/// the listener then closed the connection ("closed") or read it ("read").
+fn abstract_peer() {
+    use ipckit::transport::TimedRead;
+    let addr = UnixAddr::abstract_name(common::arg("NAME").into_bytes());
+    let mut s = UnixStream::connect(&addr).unwrap();
+    say("connected");
+    let _ = s.write_all(b"from the peer");
+    let mut buf = [0u8; 16];
+    match s.read_timeout(&mut buf, T) {
+        Ok(Some(0)) | Err(_) => say("closed"),
+        Ok(Some(_)) => say("read"),
+        Ok(None) => say("still open"),
+    }
+}
+
+/// Starts [`abstract_peer`] as nobody against `name`.
+fn peer_as_nobody(name: &str) -> common::Child {
+    use std::os::unix::process::CommandExt;
+    let mut spawn = common::child("child", "abstract-peer").arg("NAME", name);
+    spawn.command().uid(NOBODY).gid(NOBODY);
+    spawn.start()
+}
+
+#[test]
+fn an_abstract_listener_holds_its_peers_to_its_mode() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    // 0600, the default: this user only. The kernel checks nothing on an abstract name.
+    let name = ipckit::name::unique("abstract-mode");
+    let addr = UnixAddr::abstract_name(name.as_bytes());
+    let l = UnixListener::bind(&addr, &BindOptions::default()).unwrap();
+    let mut peer = peer_as_nobody(&name);
+    assert_eq!(peer.line(), "connected");
+    // Its connection is waiting: accept takes it, refuses it, and finds nothing else.
+    assert!(
+        l.try_accept().unwrap().is_none(),
+        "another user's peer is never returned"
+    );
+    assert_eq!(peer.line(), "closed", "the refused peer is closed, unread");
+    peer.success();
+    let refused = l.take_refused();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].uid, NOBODY);
+    assert!(l.take_refused().is_empty(), "taken once");
+    // This user still gets in.
+    let _me = UnixStream::connect(&addr).unwrap();
+    assert!(l.accept_timeout(T).unwrap().is_some());
+
+    // 0606: others may connect, and nobody is one of them.
+    let name = ipckit::name::unique("abstract-mode");
+    let addr = UnixAddr::abstract_name(name.as_bytes());
+    let l = UnixListener::bind(&addr, &BindOptions::default().mode(0o606)).unwrap();
+    let mut peer = peer_as_nobody(&name);
+    assert_eq!(peer.line(), "connected");
+    let mut conn = l.accept_timeout(T).unwrap().expect("an allowed peer");
+    assert_eq!(conn.peer_cred().unwrap().uid, NOBODY);
+    let mut buf = [0u8; 13];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"from the peer");
+    drop(conn);
+    assert_eq!(peer.line(), "closed");
+    peer.success();
+    assert!(l.take_refused().is_empty());
 }

@@ -110,9 +110,13 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
     rustix::fs::flock(&object, rustix::fs::FlockOperation::NonBlockingLockShared)
         .during("locking the object of channel", name)?;
     let socket = crate::name::unique("channel");
+    // The socket's name is listed in /proc/net/unix for anyone to see: it takes the peers the
+    // object's mode lets in, checked on their credentials as they connect.
     let listener = SeqpacketListener::bind(
         &UnixAddr::abstract_name(socket.as_bytes()),
-        &crate::socket::unix::BindOptions::default().backlog(4096),
+        &crate::socket::unix::BindOptions::default()
+            .backlog(4096)
+            .mode(opts.mode),
     )?;
     let mut shared = Shared::format(object.map()?, opts, socket.as_bytes());
     shared._object = Some(object);

@@ -3,7 +3,8 @@
 //! Both keep message boundaries and live in the kernel until removed, whatever happens to the
 //! processes that use them: the creating handle removes its queue on drop unless
 //! `persist()`ed. Both have one shape: `create(name or key, &Options)`, `open(.., Access)`,
-//! `send(msg, meta)` (a priority, a type) with `try_send`, `send_timeout` and `send_deadline`,
+//! `open_or_create(.., Access, &Options)` (which refuses an existing queue another user owns,
+//! or one wider than the mode asked for: see [`crate::object`]), `send(msg, meta)` (a priority, a type) with `try_send`, `send_timeout` and `send_deadline`,
 //! and the same four forms of `recv`.
 //!
 //! | you need | use | module |

@@ -45,7 +45,10 @@ use rustix::event::PollFlags;
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::name;
-use crate::object::{Access, DEFAULT_MODE, PosixKind, PosixName, check_mode, file_id};
+use crate::object::{
+    Access, DEFAULT_MODE, Existing, PosixKind, PosixName, check_existing, check_mode, file_id,
+    open_or_create,
+};
 use crate::poll::{self, Deadline};
 
 /// The highest priority plus one (`MQ_PRIO_MAX` on Linux).
@@ -72,6 +75,7 @@ pub struct Options {
     max_msgs: usize,
     msg_size: usize,
     mode: u32,
+    trust_existing: bool,
 }
 
 impl Default for Options {
@@ -80,6 +84,7 @@ impl Default for Options {
             max_msgs: 10,
             msg_size: 8192,
             mode: DEFAULT_MODE,
+            trust_existing: false,
         }
     }
 }
@@ -104,6 +109,14 @@ impl Options {
     /// The permission bits (at most `0o777`), applied exactly: the umask does not narrow them.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Whether [`open_or_create`](PosixMq::open_or_create) may use an existing queue another
+    /// user owns, or one wider than [`mode`](Options::mode). Default false: refused (see
+    /// [`check_existing`]).
+    pub fn trust_existing(mut self, on: bool) -> Self {
+        self.trust_existing = on;
         self
     }
 }
@@ -145,6 +158,7 @@ impl PosixMq {
             max_msgs,
             msg_size,
             mode,
+            ..
         } = *opts;
         let cname = name::check_posix_name(name)?;
         check_mode(OP, mode).map_err(|e| e.object(name))?;
@@ -196,6 +210,7 @@ impl PosixMq {
 
     /// `mq_open(name, O_RDONLY, O_WRONLY or O_RDWR | O_NONBLOCK | O_CLOEXEC)`: an existing
     /// queue, to receive (`ReadOnly`), send (`WriteOnly`) or both. Never removes it.
+    /// Whoever made it: the mode is the kernel's only check, so a world-writable object of another user is joined too (see [`crate::object`]); [`open_or_create`](PosixMq::open_or_create) takes only this user's.
     /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html).
     pub fn open(name: &str, access: Access) -> Result<Self> {
         let cname = name::check_posix_name(name)?;
@@ -220,6 +235,45 @@ impl PosixMq {
         };
         q.msg_size = q.stat()?.msg_size;
         Ok(q)
+    }
+
+    /// [`open`](PosixMq::open) with `access` if the name exists and the queue passes
+    /// [`check_existing`] (this user's, no wider than `opts`' mode; its limits are its own,
+    /// not `opts`'), else [`create`](PosixMq::create) with `opts`: the handle then owns the
+    /// new queue (removes it on drop, unless [`persist`](PosixMq::persist)ed) and has it
+    /// `ReadWrite`. Two processes racing to make it both succeed: the one that loses opens (and
+    /// checks) what the other made. The check is made on the descriptor opened (`fstat`: on
+    /// Linux a queue descriptor is a file of the mqueue filesystem, with an owner and a mode),
+    /// so a name swapped in between cannot slip past it; [`Options::trust_existing`] skips it.
+    /// See [mq_open(3)](https://man7.org/linux/man-pages/man3/mq_open.3.html),
+    /// [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+    ///
+    /// ```
+    /// use ipckit::Access;
+    /// use ipckit::mq::posix::{self, PosixMq};
+    /// let name = ipckit::name::unique_posix("doc-mq-ooc");
+    /// let q = PosixMq::open_or_create(&name, Access::WriteOnly, &posix::Options::default()).unwrap();
+    /// q.send(b"hi", 0).unwrap(); // made, so ReadWrite: removed on drop
+    /// let tx = PosixMq::open_or_create(&name, Access::WriteOnly, &posix::Options::default()).unwrap();
+    /// assert_eq!(tx.access(), Access::WriteOnly); // joined: this user's, mode 0o600
+    /// ```
+    pub fn open_or_create(name: &str, access: Access, opts: &Options) -> Result<Self> {
+        const OP: &str = "opening POSIX message queue";
+        open_or_create(
+            || PosixMq::open(name, access),
+            || PosixMq::create(name, opts),
+            |q| {
+                let found = Existing::of_fd(&q.fd).map_err(|e| Error::os(OP, e).object(name))?;
+                check_existing(
+                    OP,
+                    name,
+                    &format!("mq:{name}"),
+                    found,
+                    opts.mode,
+                    opts.trust_existing,
+                )
+            },
+        )
     }
 
     /// What the handle may do: `ReadWrite` for a creator, what [`open`](PosixMq::open) was

@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Errno, Error, ErrorKind, Result, last_os};
 use crate::name::SysvKey;
-use crate::object::{Access, Ownership, Pid, check_mode, ipc_time};
+use crate::object::{Access, Existing, Ownership, Pid, check_existing, check_mode, ipc_time};
 use crate::poll::{self, Deadline};
 
 /// Which messages a receive takes.
@@ -149,7 +149,9 @@ pub struct MsgStat {
     pub key: SysvKey,
 }
 
-/// How [`SysvMq::create`] makes a queue: its mode (`0o600` by default). The byte limit is
+/// How [`SysvMq::create`] makes a queue: its mode (`0o600` by default), and whether
+/// [`SysvMq::open_or_create`] may take an existing queue that is not this user's own
+/// ([`trust_existing`](crate::object::ModeOptions::trust_existing)). The byte limit is
 /// the system's (`kernel.msgmnb`) and is changed after creation with
 /// [`set_max_bytes`](SysvMq::set_max_bytes).
 pub use crate::object::ModeOptions as Options;
@@ -203,9 +205,57 @@ impl SysvMq {
         })
     }
 
+    /// [`open`](SysvMq::open) with `access` if a queue has the key and it passes
+    /// [`check_existing`] (owned and created by this user, no wider than `opts`' mode), else
+    /// [`create`](SysvMq::create) with `opts`: the handle then owns the new queue (removes it
+    /// on drop, unless [`persist`](SysvMq::persist)ed) and has it `ReadWrite`. The check
+    /// reads the queue found (`msgctl(IPC_STAT)`: `msg_perm.uid`, `cuid` and `mode`); one whose
+    /// owner cannot be read (IPC_STAT needs read permission) is refused too.
+    /// [`Options::trust_existing`](crate::object::ModeOptions::trust_existing) skips the check.
+    /// [`SysvKey::Private`] always makes a new queue.
+    /// See [msgget(2)](https://man7.org/linux/man-pages/man2/msgget.2.html),
+    /// [msgctl(2)](https://man7.org/linux/man-pages/man2/msgctl.2.html).
+    ///
+    /// ```
+    /// use ipckit::Access;
+    /// use ipckit::mq::sysv::{self, SysvMq};
+    /// use ipckit::name::SysvKey;
+    /// let q = SysvMq::open_or_create(SysvKey::Private, Access::WriteOnly, &sysv::Options::default())
+    ///     .unwrap();
+    /// q.send(b"hi", 1).unwrap(); // made: removed on drop
+    /// ```
+    pub fn open_or_create(key: SysvKey, access: Access, opts: &Options) -> Result<Self> {
+        const OP: &str = "opening System V message queue with key";
+        if key == SysvKey::Private {
+            return SysvMq::create(key, opts);
+        }
+        crate::object::open_or_create(
+            || SysvMq::open(key, access),
+            || SysvMq::create(key, opts),
+            |q| {
+                if opts.trust_existing {
+                    return Ok(());
+                }
+                let ds = q.raw_stat().map_err(|e| {
+                    e.hint_if(
+                        Errno::ACCESS,
+                        "its owner and mode cannot be read (IPC_STAT needs read permission), so it is not taken for this user's: pass --trust-existing (Options::trust_existing(true)) to use it anyway",
+                    )
+                })?;
+                let found = Existing {
+                    uid: ds.msg_perm.uid,
+                    cuid: ds.msg_perm.cuid,
+                    mode: ds.msg_perm.mode as u32 & 0o777,
+                };
+                check_existing(OP, key, &format!("sysv-mq:{key}"), found, opts.mode, false)
+            },
+        )
+    }
+
     /// `msgget(key, perms)`: the existing queue with this key, the kernel checking that this
     /// user may have `access` to it (`perms` is `0o400`, `0o200` or `0o600`). A handle sends
     /// only if `access` can write and receives only if it can read. Never removes it.
+    /// Whoever made it: the mode is the kernel's only check, so a world-writable object of another user is joined too (see [`crate::object`]); [`open_or_create`](SysvMq::open_or_create) takes only this user's.
     /// See [msgget(2)](https://man7.org/linux/man-pages/man2/msgget.2.html).
     pub fn open(key: SysvKey, access: Access) -> Result<Self> {
         if key == SysvKey::Private {

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
 
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{Context, Errno, Error, ErrorKind, Result};
 use crate::object::Access;
 
 /// How a mapping is released on drop.
@@ -73,7 +73,14 @@ impl Mapping {
     /// `Access::ReadWrite`. `Access::WriteOnly` is refused
     /// ([`InvalidInput`](ErrorKind::InvalidInput)): a mapping is always readable. The
     /// descriptor must be open for the access asked for (EACCES otherwise).
-    /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html).
+    ///
+    /// A writable mapping of a file reserves its pages first (`fallocate(fd, 0, 0, len)`, for
+    /// what is not allocated yet: see [`crate::shm`]'s notes on space), so that a full
+    /// filesystem is an error with errno ENOSPC here, not `SIGBUS` at the first write of a
+    /// page that cannot be had. A read-only mapping cannot reserve (its descriptor may not
+    /// write): reading a hole of a sparse file on a full tmpfs can still raise `SIGBUS`.
+    /// See [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html),
+    /// [fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html).
     pub fn map_fd<Fd: AsFd>(fd: Fd, len: usize, access: Access) -> Result<Self> {
         access.readable("mapping", format!("{len} bytes"))?;
         let writable = access.can_write();
@@ -101,6 +108,16 @@ impl Mapping {
             )
             .hint("grow it first (ftruncate), or map less"));
         }
+        if is_file && writable {
+            // Only a lack of room stops the mapping: a descriptor that cannot reserve (opened
+            // read-only, sealed, on a filesystem without fallocate) is mmap's to judge.
+            let object = format!("{len} bytes (MAP_SHARED)");
+            match crate::shm::reserve(fd.as_fd(), len as u64, "mapping", &object, "its filesystem")
+            {
+                Err(e) if matches!(e.errno(), Some(Errno::NOSPC | Errno::DQUOT)) => return Err(e),
+                _ => {}
+            }
+        }
         let prot = if writable {
             ProtFlags::READ | ProtFlags::WRITE
         } else {
@@ -113,7 +130,7 @@ impl Mapping {
                 Error::os("mapping", e)
                     .object(format!("{len} bytes (MAP_SHARED)"))
                     .hint_if(
-                        crate::Errno::ACCESS,
+                        Errno::ACCESS,
                         "the descriptor was not opened for the access asked for",
                     )
             })?;

@@ -66,11 +66,12 @@ pub struct Memfd {
 crate::impl_fd!(Memfd, fd);
 
 impl Memfd {
-    /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)` then `ftruncate(len)`: `len`
-    /// zeroed bytes. `name` is only a label for `/proc` (at most 249 bytes, no NUL); names
-    /// need not be unique. There is no mode to give: `memfd_create` takes none, and the memory
-    /// is reached through the descriptor (by a process given it, or one allowed to open a
-    /// holder's `/proc/PID/fd/N`, which takes ptrace access to that process).
+    /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)` then `ftruncate(len)` and
+    /// `fallocate(0, len)`: `len` zeroed bytes, allocated now (see
+    /// [`set_len`](Memfd::set_len)). `name` is only a label for `/proc` (at most 249 bytes, no
+    /// NUL); names need not be unique. There is no mode to give: `memfd_create` takes none,
+    /// and the memory is reached through the descriptor (by a process given it, or one allowed
+    /// to open a holder's `/proc/PID/fd/N`, which takes ptrace access to that process).
     /// See [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html).
     pub fn create(name: &str, len: usize) -> Result<Self> {
         if name.contains('\0') {
@@ -158,8 +159,47 @@ impl Memfd {
     /// `ftruncate(2)`: sets the size; new bytes read as zero. Fails with EPERM when sealed
     /// against it (`SHRINK` or `GROW`). A process whose mapping reaches past a shrunken end
     /// gets `SIGBUS` on touching it: seal `SHRINK` before handing a memfd to readers.
-    /// See [ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html).
+    ///
+    /// Growth is reserved with `fallocate(0, len)`, so touching the new bytes cannot fail
+    /// later with `SIGBUS`: a memfd lives on the kernel's own tmpfs, which has no size limit,
+    /// so a size over the memory and swap available (`MemAvailable` + `SwapFree` of
+    /// `/proc/meminfo`) is refused first with errno ENOSPC and the numbers, and a failed
+    /// reservation puts the old size back.
+    /// See [ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html),
+    /// [fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html).
     pub fn set_len(&self, len: usize) -> Result<()> {
+        let old = self.len()?;
+        let object = || format!("{} to {len} bytes", self.label());
+        if len > old {
+            // Refused before the size changes when it cannot fit.
+            let st = rustix::fs::fstat(&self.fd).during("sizing", self.label())?;
+            let allocated = (st.st_blocks as u64).saturating_mul(512);
+            crate::shm::check_room(
+                "sizing",
+                &object(),
+                (len as u64).saturating_sub(allocated),
+                rustix::fs::fstatvfs(&self.fd),
+                "memory",
+            )?;
+        }
+        self.truncate(len)?;
+        if len > old
+            && let Err(e) = crate::shm::reserve(
+                self.fd.as_fd(),
+                len as u64,
+                "reserving space for",
+                &object(),
+                "memory",
+            )
+        {
+            let _ = rustix::fs::ftruncate(&self.fd, old as u64);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `ftruncate(2)` alone.
+    fn truncate(&self, len: usize) -> Result<()> {
         rustix::fs::ftruncate(&self.fd, len as u64).map_err(|e| {
             Error::os("sizing", e)
                 .object(format!("{} to {len} bytes", self.label()))

@@ -29,7 +29,7 @@
 //! assert!(PosixShm::open(&name, Access::ReadOnly).is_err());
 //! ```
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::Mode;
 use rustix::io::Errno;
@@ -37,7 +37,9 @@ use rustix::shm::OFlags;
 
 use crate::error::{Context, Error, Result};
 use crate::name;
-use crate::object::{Access, PosixKind, PosixName, file_id};
+use crate::object::{
+    Access, Existing, PosixKind, PosixName, check_existing, file_id, open_or_create,
+};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
@@ -81,16 +83,32 @@ fn nofollow() -> OFlags {
 }
 
 impl PosixShm {
-    /// `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)`, then `ftruncate(len)`
-    /// and `fchmod(mode)` so the umask does not narrow the mode: a new object of `len` zeroed
-    /// bytes that this handle owns. Fails with EEXIST if the name is taken (an existing object is
-    /// opened with [`open`](PosixShm::open), never adopted).
-    /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
+    /// `statvfs("/dev/shm")`, `shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, mode)`,
+    /// then `ftruncate(len)`, `fallocate(0, len)` and `fchmod(mode)` so the umask does not
+    /// narrow the mode: a new object of `len` zeroed bytes that this handle owns. Fails with
+    /// EEXIST if the name is taken (an existing object is opened with
+    /// [`open`](PosixShm::open), never adopted).
+    ///
+    /// The space is reserved (see [`crate::shm`]'s notes on space): a `len` over the free
+    /// space of `/dev/shm` is refused before anything is made, with errno ENOSPC and the
+    /// numbers; a full filesystem is ENOSPC here, never `SIGBUS` at the first write. Every
+    /// failure after `shm_open` unlinks the new object again.
+    /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+    /// [posix_fallocate(3)](https://man7.org/linux/man-pages/man3/posix_fallocate.3.html).
     pub fn create(name: &str, opts: &Options) -> Result<Self> {
         const OP: &str = "creating POSIX shared memory";
-        let Options { len, mode } = *opts;
+        let Options { len, mode, .. } = *opts;
         name::check_posix_name(name)?;
         check_mode(OP, mode).map_err(|e| e.object(name))?;
+        let object = || format!("{name} of {len} bytes");
+        // Refused before anything exists, so a size that cannot fit leaves nothing behind.
+        crate::shm::check_room(
+            OP,
+            &object(),
+            len as u64,
+            rustix::fs::statvfs(SHM_DIR),
+            SHM_DIR,
+        )?;
         let fd = rustix::shm::open(
             name,
             OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | nofollow(),
@@ -117,13 +135,68 @@ impl PosixShm {
                 )
                 .hint_if(Errno::INVAL, "the size is too large for a file offset")
         })?;
+        crate::shm::reserve(
+            shm.fd.as_fd(),
+            len as u64,
+            "reserving space for POSIX shared memory",
+            &object(),
+            SHM_DIR,
+        )?;
         rustix::fs::fchmod(&shm.fd, Mode::from_raw_mode(mode))
             .during("setting mode of POSIX shared memory", name)?;
         Ok(shm)
     }
 
+    /// [`open`](PosixShm::open) with `access` if the name exists and the object passes
+    /// [`check_existing`] (this user's, no wider than `opts`' mode; its size is its own, not
+    /// `opts`'), else [`create`](PosixShm::create) with `opts`: the handle then owns the new
+    /// object (removes it on drop, unless [`persist`](PosixShm::persist)ed) and has it
+    /// `ReadWrite`. Two processes racing to make it both succeed: the one that loses opens
+    /// (and checks) what the other made. The check is made on the descriptor opened
+    /// (`fstat`), so a name swapped in between cannot slip past it;
+    /// [`Options::trust_existing`] skips it.
+    /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html),
+    /// [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
+    ///
+    /// ```
+    /// use ipckit::Access;
+    /// use ipckit::shm::posix::{self, PosixShm};
+    /// let name = ipckit::name::unique_posix("doc-shm-ooc");
+    /// let opts = posix::Options::new(4096);
+    /// let made = PosixShm::open_or_create(&name, Access::ReadWrite, &opts).unwrap(); // made
+    /// let joined = PosixShm::open_or_create(&name, Access::ReadOnly, &opts).unwrap(); // joined
+    /// assert_eq!(joined.len().unwrap(), 4096);
+    /// // Asking for 0o400 finds an object with more bits (0o600): not the one meant.
+    /// let narrower = posix::Options::new(4096).mode(0o400);
+    /// assert!(PosixShm::open_or_create(&name, Access::ReadOnly, &narrower).is_err());
+    /// drop((joined, made)); // the maker removes it
+    /// ```
+    pub fn open_or_create(name: &str, access: Access, opts: &Options) -> Result<Self> {
+        let op = if access.can_write() {
+            "opening POSIX shared memory for writing"
+        } else {
+            "opening POSIX shared memory for reading"
+        };
+        open_or_create(
+            || PosixShm::open(name, access),
+            || PosixShm::create(name, opts),
+            |shm| {
+                let found = Existing::of_fd(&shm.fd).during(op, name)?;
+                check_existing(
+                    op,
+                    name,
+                    &format!("shm:{name}"),
+                    found,
+                    opts.mode,
+                    opts.trust_existing,
+                )
+            },
+        )
+    }
+
     /// `shm_open(name, O_RDONLY or O_RDWR | O_NOFOLLOW)`: an existing object, mapped with
-    /// `access`. Never unlinks it. `Access::WriteOnly` is refused
+    /// `access`. Never unlinks it. Whoever made it: the mode is the kernel's only check, so a world-writable object of another user is joined too (see [`crate::object`]); [`open_or_create`](PosixShm::open_or_create) takes only this user's.
+    /// `Access::WriteOnly` is refused
     /// ([`InvalidInput`](crate::ErrorKind::InvalidInput)): a mapping is always readable.
     /// See [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html).
     pub fn open(name: &str, access: Access) -> Result<Self> {

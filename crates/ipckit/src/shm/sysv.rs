@@ -44,7 +44,7 @@ use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SysvKey;
-use crate::object::{Access, Ownership, Pid, ipc_time as time};
+use crate::object::{Access, Existing, Ownership, Pid, check_existing, ipc_time as time};
 use crate::shm::check_mode;
 use crate::shm::mapping::Mapping;
 
@@ -182,7 +182,7 @@ impl SysvShm {
     /// See [shmget(2)](https://man7.org/linux/man-pages/man2/shmget.2.html).
     pub fn create(key: SysvKey, opts: &Options) -> Result<Self> {
         const OP: &str = "creating System V shared memory";
-        let Options { len, mode } = *opts;
+        let Options { len, mode, .. } = *opts;
         let object = format!("key {key} ({len} bytes)");
         check_mode(OP, mode).map_err(|e| e.object(&object))?;
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as i32;
@@ -210,8 +210,67 @@ impl SysvShm {
         })
     }
 
+    /// [`open`](SysvShm::open) with `access` if a segment has the key and it passes
+    /// [`check_existing`] (owned and created by this user, no wider than `opts`' mode; its
+    /// size is its own), else [`create`](SysvShm::create) with `opts`: the handle then owns
+    /// the new segment (removes it on drop, unless [`persist`](SysvShm::persist)ed) and has it
+    /// `ReadWrite`. The check reads the segment found (`shmctl(IPC_STAT)`: `shm_perm.uid`,
+    /// `cuid` and `mode`); one whose owner cannot be read is refused too.
+    /// [`Options::trust_existing`] skips the check. [`SysvKey::Private`] always makes a new
+    /// segment.
+    /// See [shmget(2)](https://man7.org/linux/man-pages/man2/shmget.2.html),
+    /// [shmctl(2)](https://man7.org/linux/man-pages/man2/shmctl.2.html).
+    ///
+    /// ```
+    /// use ipckit::Access;
+    /// use ipckit::name::SysvKey;
+    /// use ipckit::shm::sysv::{self, SysvShm};
+    /// let opts = sysv::Options::new(4096);
+    /// let seg = SysvShm::open_or_create(SysvKey::Private, Access::ReadWrite, &opts).unwrap();
+    /// assert_eq!(seg.stat().unwrap().len, 4096); // made: removed on drop
+    /// ```
+    pub fn open_or_create(key: SysvKey, access: Access, opts: &Options) -> Result<Self> {
+        const OP: &str = "opening System V shared memory";
+        access.readable(OP, format!("key {key}"))?;
+        if key == SysvKey::Private {
+            return SysvShm::create(key, opts);
+        }
+        crate::object::open_or_create(
+            || SysvShm::open(key, access),
+            || SysvShm::create(key, opts),
+            |seg| {
+                if opts.trust_existing {
+                    return Ok(());
+                }
+                let found = shm_stat(seg.id)
+                    .map(|ds| Existing {
+                        uid: ds.shm_perm.uid,
+                        cuid: ds.shm_perm.cuid,
+                        mode: ds.shm_perm.mode as u32 & 0o777,
+                    })
+                    .map_err(|e| {
+                        Error::os(OP, e)
+                            .object(format!("key {key}"))
+                            .hint_if(
+                                Errno::ACCESS,
+                                "its owner and mode cannot be read (IPC_STAT needs read permission), so it is not taken for this user's: pass --trust-existing (Options::trust_existing(true)) to use it anyway",
+                            )
+                    })?;
+                check_existing(
+                    OP,
+                    format!("key {key}"),
+                    &format!("sysv-shm:{key}"),
+                    found,
+                    opts.mode,
+                    opts.trust_existing,
+                )
+            },
+        )
+    }
+
     /// `shmget(key, 0, perms)`: the existing segment with this key, the kernel checking that
     /// this user may have `access` to it (`perms` is `0o400` or `0o600`). Never removes it.
+    /// Whoever made it: the mode is the kernel's only check, so a world-writable object of another user is joined too (see [`crate::object`]); [`open_or_create`](SysvShm::open_or_create) takes only this user's.
     /// `Access::WriteOnly` is refused ([`InvalidInput`](ErrorKind::InvalidInput)): an
     /// attachment is always readable.
     /// See [shmget(2)](https://man7.org/linux/man-pages/man2/shmget.2.html).

@@ -14,6 +14,12 @@
 //! Neither ever opens the other direction itself, so no other process blocked on the same
 //! FIFO is disturbed.
 //!
+//! A reader that means to read its own FIFO (a server) uses [`try_open_read_or_create`]: it
+//! makes the FIFO, or takes an existing one only if it is this user's and no wider than the
+//! mode asked for (another user's FIFO, or one anybody may write, would feed it whatever they
+//! write), and [`try_reopen_read`] opens that same FIFO again through the descriptor once its
+//! writers have gone.
+//!
 //! The process that creates a FIFO owns its name: [`Fifo`] unlinks it on drop unless
 //! [`Fifo::persist`] is called; [`Fifo::remove`] unlinks it now and reports the error.
 //! Opening never removes anything.
@@ -52,7 +58,9 @@ use crate::poll::{self, Deadline};
 use crate::stream::pipe::{PipeReader, PipeWriter};
 
 /// How [`Fifo::create`] makes a FIFO: its mode (permission bits only, `0o600` by default,
-/// applied exactly: the umask does not narrow it).
+/// applied exactly: the umask does not narrow it), and whether
+/// [`try_open_read_or_create`] may take an existing FIFO that is not this user's own
+/// ([`trust_existing`](crate::object::ModeOptions::trust_existing), default false).
 pub use crate::object::ModeOptions as Options;
 
 /// A FIFO this process created. Unlinks it on drop (only if the path still names the same
@@ -159,6 +167,84 @@ pub fn open_read_deadline(
 /// See [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
 pub fn try_open_read(path: impl AsRef<Path>) -> Result<PipeReader> {
     open_fifo(path.as_ref(), false, true).map(PipeReader::from_owned)
+}
+
+/// `mknod(path, S_IFIFO | mode)` if nothing is there, else the FIFO that is, then
+/// `open(path, O_RDONLY | O_NONBLOCK)` as [`try_open_read`]: the reader of a FIFO this program
+/// means to be its own. The [`Fifo`] is `Some` when this call made it (it unlinks it on drop,
+/// unless [`persist`](Fifo::persist)ed), `None` when it was there already.
+///
+/// An existing FIFO, and one found in place of the one just made (a directory others can
+/// write lets them swap it), must pass [`check_existing`](crate::object::check_existing):
+/// owned by this user, no wider than `opts`' mode. Otherwise the reader is closed at once and
+/// the error names the owner and mode: another user's FIFO (or one anybody may write) would
+/// hand this reader whatever that user writes. The check is made on the descriptor opened
+/// (`fstat`), never on the path looked up before. [`Options::trust_existing`] skips it.
+/// Anything but a FIFO at `path` is refused with [`ErrorKind::InvalidInput`].
+/// See [mkfifo(3)](https://man7.org/linux/man-pages/man3/mkfifo.3.html),
+/// [fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html).
+///
+/// ```
+/// use ipckit::stream::fifo;
+/// let path = std::env::temp_dir().join(ipckit::name::unique("doc-fifo-ooc"));
+/// let (reader, made) = fifo::try_open_read_or_create(&path, &fifo::Options::default()).unwrap();
+/// assert!(made.is_some()); // this call made it: removed when `made` drops
+/// // A later run finds its own FIFO (this user's, mode 0o600) and reads it.
+/// let (again, none) = fifo::try_open_read_or_create(&path, &fifo::Options::default()).unwrap();
+/// assert!(none.is_none());
+/// // One asking for less (0o400) refuses what has more.
+/// let narrow = fifo::Options::default().mode(0o400);
+/// assert!(fifo::try_open_read_or_create(&path, &narrow).is_err());
+/// drop((reader, again, made));
+/// assert!(!path.exists());
+/// ```
+pub fn try_open_read_or_create(
+    path: impl AsRef<Path>,
+    opts: &Options,
+) -> Result<(PipeReader, Option<Fifo>)> {
+    let path = path.as_ref();
+    let made = match Fifo::create(path, opts) {
+        Ok(f) => Some(f),
+        Err(e) if e.errno() == Some(Errno::EXIST) => None,
+        Err(e) => return Err(e),
+    };
+    let fd = open_fifo(path, false, true)?;
+    let found = crate::object::Existing::of_fd(&fd).during(op(false), path.display())?;
+    crate::object::check_existing(
+        op(false),
+        path.display(),
+        &format!("fifo:{}", path.display()),
+        found,
+        opts.mode,
+        opts.trust_existing,
+    )?;
+    Ok((PipeReader::from_owned(fd), made))
+}
+
+/// `open("/proc/self/fd/N", O_RDONLY | O_NONBLOCK)`: a new non-blocking read end of the very
+/// FIFO `reader` has open, found through the descriptor, never the path. For a reader that
+/// opens again once every writer has closed (a read then returns 0 at once, for ever): the
+/// path may name another FIFO by then (one swapped in by whoever can write the directory),
+/// this cannot. See [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html).
+///
+/// ```
+/// use ipckit::stream::fifo;
+/// let path = std::env::temp_dir().join(ipckit::name::unique("doc-fifo-reopen"));
+/// let (reader, _made) = fifo::try_open_read_or_create(&path, &fifo::Options::default()).unwrap();
+/// let again = fifo::try_reopen_read(&reader).unwrap();
+/// let (a, b) = (rustix::fs::fstat(&reader).unwrap(), rustix::fs::fstat(&again).unwrap());
+/// assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino));
+/// ```
+pub fn try_reopen_read(reader: &PipeReader) -> Result<PipeReader> {
+    use std::os::fd::AsRawFd;
+    let via = format!("/proc/self/fd/{}", reader.as_raw_fd());
+    let fd = rustix::fs::open(
+        via.as_str(),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .during("opening FIFO again for reading", &via)?;
+    Ok(PipeReader::from_owned(fd))
 }
 
 fn open_read_until(path: &Path, deadline: Deadline) -> Result<Option<PipeReader>> {

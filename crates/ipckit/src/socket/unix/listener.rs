@@ -227,12 +227,105 @@ pub trait SocketKind: Sized {
     fn from_connected(fd: OwnedFd) -> Self;
 }
 
+/// Who may connect to a listener on an abstract name: what the kernel checks against a
+/// socket file's mode and owner for a path, checked here against each peer's `SO_PEERCRED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PeerRule {
+    /// The permission bits asked for ([`BindOptions::mode`]).
+    mode: u32,
+    /// The listener's effective uid and gid at bind: a socket file's owner and group.
+    uid: u32,
+    gid: u32,
+}
+
+/// The most refused peers a listener keeps for [`Listener::take_refused`] between calls.
+const REFUSED_KEPT: usize = 64;
+
+/// `SO_PEERGROUPS` (Linux 4.13): the peer's supplementary groups at connect time. Its value on
+/// the architectures whose socket options are not the generic ones.
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PEERGROUPS: libc::c_int = 59;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PEERGROUPS: libc::c_int = 0x003d;
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+const SO_PEERGROUPS: libc::c_int = 59;
+
+/// `getsockopt(SO_PEERGROUPS)`: the supplementary groups the peer had when it connected;
+/// empty when the kernel cannot say (before Linux 4.13).
+fn peer_groups(sock: impl AsFd) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: `groups` is writable for `len` bytes and the descriptor is valid for the call.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if r == 0 {
+            groups.truncate(n);
+            return groups;
+        }
+        // ERANGE: `len` now says how much room the list needs.
+        if crate::error::last_errno() == Errno::RANGE && n > groups.len() {
+            groups.resize(n, 0);
+            continue;
+        }
+        return Vec::new();
+    }
+}
+
+impl PeerRule {
+    /// Whether the mode lets `peer` connect, as it would a socket file's: root always; the
+    /// owner by the owner's write bit; a member of the group (its effective group, or one of
+    /// the supplementary groups it had at connect) by the group's; anyone else by the
+    /// others'.
+    fn allows(&self, peer: &ancillary::Credentials, sock: impl AsFd) -> bool {
+        if peer.uid == 0 {
+            return true;
+        }
+        let bits = if peer.uid == self.uid {
+            self.mode >> 6
+        } else if peer.gid == self.gid
+            || (self.mode & 0o020 != 0 && peer_groups(sock).contains(&self.gid))
+        {
+            self.mode >> 3
+        } else {
+            self.mode
+        };
+        bits & 0o2 != 0
+    }
+}
+
 /// A bound, listening Unix socket of kind `T`. Owns its socket file.
+///
+/// On an abstract name the kernel checks no permission: anyone who knows (or lists, in
+/// `/proc/net/unix`) the name can connect. So a listener on an abstract name holds each peer
+/// to [`BindOptions::mode`] itself, as the kernel does for a socket file: a peer the mode does
+/// not let in (by its `SO_PEERCRED` uid and gid, and its `SO_PEERGROUPS`) is accepted and
+/// closed at once, never returned by `accept`, and recorded for
+/// [`take_refused`](Listener::take_refused). The default mode `0o600` means this user (and
+/// root) only. A refused peer's `connect` has already succeeded (the kernel completes it
+/// before the listener sees it): it finds the connection closed (EPIPE or ECONNRESET on
+/// writing, end of stream on reading), and nothing it sent is read.
 #[derive(Debug)]
 pub struct Listener<T> {
     fd: OwnedFd,
     addr: UnixAddr,
     file: Option<OwnedPath>,
+    peers: Option<PeerRule>,
+    refused: std::sync::Mutex<Vec<ancillary::Credentials>>,
     _kind: PhantomData<fn() -> T>,
 }
 
@@ -249,12 +342,52 @@ impl<T: SocketKind> Listener<T> {
         let (fd, file) = bind_new(T::TYPE, addr, opts)?;
         rustix::net::listen(&fd, opts.backlog).during("listening on", addr)?;
         poll::set_nonblocking(&fd, true)?;
+        let peers = matches!(addr, UnixAddr::Abstract(_)).then(|| PeerRule {
+            mode: opts.mode,
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+        });
         Ok(Listener {
             fd,
             addr: addr.clone(),
             file,
+            peers,
+            refused: std::sync::Mutex::new(Vec::new()),
             _kind: PhantomData,
         })
+    }
+
+    /// The peers this listener refused since the last call (on an abstract name, those
+    /// [`BindOptions::mode`] does not let in: see [`Listener`]), oldest first, at most 64
+    /// (later ones are dropped uncounted): what a server logs. Always empty for a path,
+    /// where the kernel refuses them at `connect`.
+    pub fn take_refused(&self) -> Vec<ancillary::Credentials> {
+        match self.refused.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    /// Whether an accepted connection may stay: always for a path; for an abstract name, if
+    /// the mode lets its peer in (a peer whose credentials cannot be read is refused).
+    fn admit(&self, conn: &OwnedFd) -> bool {
+        let Some(rule) = &self.peers else {
+            return true;
+        };
+        let Ok(peer) = ancillary::peer_cred(conn) else {
+            return false;
+        };
+        if rule.allows(&peer, conn) {
+            return true;
+        }
+        let mut refused = match self.refused.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if refused.len() < REFUSED_KEPT {
+            refused.push(peer);
+        }
+        false
     }
 
     /// `accept4(SOCK_CLOEXEC)`: waits for the next connection.
@@ -286,13 +419,18 @@ impl<T: SocketKind> Listener<T> {
     }
 
     /// The listening descriptor is non-blocking inside, so a connection that vanishes between
-    /// poll and accept means waiting again, never blocking past the deadline.
+    /// poll and accept means waiting again, never blocking past the deadline. A refused peer
+    /// (see [`Listener`]) is closed and the next connection waiting is taken.
     fn accept_until(&self, deadline: Deadline) -> Result<Option<T>> {
         poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
-            match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
-                Ok(fd) => Ok(Some(T::from_connected(fd))),
-                Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => Ok(None),
-                Err(e) => Err(e).during("accepting connection on", &self.addr),
+            loop {
+                match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
+                    Ok(fd) if self.admit(&fd) => return Ok(Some(T::from_connected(fd))),
+                    Ok(_refused) => continue,
+                    Err(Errno::INTR) => continue,
+                    Err(Errno::AGAIN | Errno::CONNABORTED) => return Ok(None),
+                    Err(e) => return Err(e).during("accepting connection on", &self.addr),
+                }
             }
         })
     }

@@ -127,8 +127,11 @@ impl Default for BindOptions {
 }
 
 impl BindOptions {
-    /// Mode of the socket file (paths only; checked for abstract names too): permission bits
-    /// only, bits outside `0o777` are refused. Default `0o600`: only the owner may connect.
+    /// Mode of the socket file: permission bits only, bits outside `0o777` are refused.
+    /// Default `0o600`: only the owner (and root) may connect. An abstract name has no file
+    /// and the kernel checks nothing, so a [`Listener`] on one holds each peer's credentials
+    /// to this mode itself (see [`Listener`]); a [`UnixDatagram`] bound to an abstract name
+    /// cannot (check each message's sender with `ancillary::recv` and `SO_PASSCRED`).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
