@@ -544,3 +544,19 @@ impl Drop for SelfPipe {
         SELF_PIPE_TAKEN.store(false, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_standard_signal_has_its_name() {
+        for sig in 1..=31 {
+            let n = name(sig);
+            assert!(n.starts_with("SIG"), "{sig} is named {n}");
+        }
+        assert_eq!(name(libc::SIGVTALRM), "SIGVTALRM");
+        assert_eq!(name(rt(2)), "SIGRTMIN+2");
+        assert_eq!(name(0), "signal 0");
+    }
+}
