@@ -91,7 +91,9 @@ pub trait TimedWrite: Write {
 
     /// Writes all of `buf`, waiting until `deadline` for room: the bytes written, `buf.len()`
     /// when all of them went, fewer when the deadline passed first (those were written, the
-    /// rest was not: write it again, or give up knowing how much the peer has).
+    /// rest was not: write it again, or give up knowing how much the peer has). An error (the
+    /// reader gone, EPIPE) does not say how much went before it: a caller that must know
+    /// loops over [`write_deadline`](TimedWrite::write_deadline) itself, as `ipckit send` does.
     #[must_use = "fewer bytes than asked means the deadline passed and the rest was not written"]
     fn write_all_deadline(&mut self, buf: &[u8], deadline: Deadline) -> Result<usize> {
         let mut done = 0;
