@@ -3,8 +3,8 @@
 //!
 //! A channel has one receiver, and the receiver owns the name. `recv` (or `listen`) creates
 //! it with `channel::create` (POSIX shared memory `/dev/shm/NAME`, `O_EXCL`, mode 0600 or
-//! `--mode`) and removes it whenever it ends: a count reached, a timeout, an error, or
-//! SIGINT, SIGTERM or SIGHUP. `send` joins it with `channel::try_open` and never creates or
+//! `--mode`) and removes it whenever it ends: a count reached, a timeout, an error, or a
+//! stop signal (SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGALRM, ...: crate::interrupt::stop_signals). `send` joins it with `channel::try_open` and never creates or
 //! removes it, so a send with no receiver running fails at once with a clear line instead
 //! of waiting; with `--timeout` it waits that long for the receiver
 //! (`channel::open_timeout`). The channel is made for several senders at once, so any
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use ipckit::channel::{self, Options};
-use ipckit::notify::signal::{self, SignalFd};
+use ipckit::notify::signal::SignalFd;
 use ipckit::{Errno, ErrorKind};
 
 use crate::endpoint::Endpoint;
@@ -47,7 +47,7 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
         bail!("{endpoint} is not a channel");
     };
     // Before the channel exists, so no signal can end the process with the name still there.
-    let signals = SignalFd::new(&[signal::SIGINT, signal::SIGTERM, signal::SIGHUP])?;
+    let signals = SignalFd::new(&crate::interrupt::stop_signals())?;
     // The default ring (256 slots of 4080 bytes); a named channel takes any number of senders,
     // those --mode lets open it.
     let mut rx = channel::create(name, &Options::default().mode(args.mode)).map_err(|e| {
@@ -110,8 +110,13 @@ pub fn recv(args: &ServeArgs) -> Result<()> {
     }
 }
 
-/// `send` on `channel:/NAME`: joins the receiver's channel and sends each message.
-pub fn send(endpoint: &Endpoint, messages: &[Vec<u8>], timeout: Option<Duration>) -> Result<()> {
+/// `send` on `channel:/NAME`: joins the receiver's channel and sends each message as it comes
+/// from `messages` (each wait for room bounded by `timeout`).
+pub fn send(
+    endpoint: &Endpoint,
+    messages: &mut dyn Iterator<Item = Result<Vec<u8>>>,
+    timeout: Option<Duration>,
+) -> Result<()> {
     let Endpoint::Channel(name) = endpoint else {
         bail!("{endpoint} is not a channel");
     };
@@ -136,24 +141,24 @@ pub fn send(endpoint: &Endpoint, messages: &[Vec<u8>], timeout: Option<Duration>
             anyhow!(e).context(format!("sending to {endpoint}"))
         }
     })?;
-    let n = messages.len();
-    for (i, m) in messages.iter().enumerate() {
+    for (i, m) in messages.enumerate() {
+        let m = m?;
         let sent = match timeout {
-            Some(t) => tx.send_timeout(m, t),
-            None => tx.send(m).map(|()| true),
+            Some(t) => tx.send_timeout(&m, t),
+            None => tx.send(&m).map(|()| true),
         };
         match sent {
             Ok(true) => {}
             Ok(false) => bail!(
-                "sending to {endpoint}: timed out after {}: the channel stayed full, the receiver is not reading ({i} of {n} messages sent)",
+                "sending to {endpoint}: timed out after {}: the channel stayed full, the receiver is not reading ({i} messages sent, the rest were not)",
                 humantime::format_duration(timeout.unwrap_or_default())
             ),
             Err(e) if e.kind() == ErrorKind::Disconnected => {
-                bail!("sending to {endpoint}: the receiver is gone ({i} of {n} messages sent)")
+                bail!("sending to {endpoint}: the receiver is gone ({i} messages sent)")
             }
             Err(e) => {
                 return Err(
-                    anyhow!(e).context(format!("sending to {endpoint} ({i} of {n} messages sent)"))
+                    anyhow!(e).context(format!("sending to {endpoint} ({i} messages sent)"))
                 );
             }
         }

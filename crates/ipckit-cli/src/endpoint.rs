@@ -7,7 +7,7 @@
 //! exit. The kernel objects are opened, never bound: `recv` needs them to exist, `send
 //! --create` makes one and keeps it. A channel has one receiver, which owns its name:
 //! `recv channel:/NAME` creates it (`/dev/shm/NAME`, mode 0600) and removes it on exit,
-//! SIGINT and SIGTERM included; `send` joins it and fails at once when no receiver is
+//! any stop signal included; `send` joins it and fails at once when no receiver is
 //! running. A name (`/NAME`) is checked as every POSIX name is.
 
 use std::fmt;

@@ -49,7 +49,7 @@ pub fn run(args: LabArgs) -> Result<()> {
         for name in &args.names {
             match ipckit_lab::find(name) {
                 Some(s) => chosen.push(s),
-                None => bail!("no scenario '{name}' (`ipckit lab` lists them)"),
+                None => crate::usage_bail!("no scenario '{name}' (`ipckit lab` lists them)"),
             }
         }
         chosen

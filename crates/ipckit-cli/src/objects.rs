@@ -54,18 +54,18 @@ fn open_or_create<T>(
     Ok(if create { open_or_create()? } else { open()? })
 }
 
-/// Sends each message to a queue, or writes the payload into shared memory.
+/// Sends each message to a queue as it comes from `messages` (lines of standard input are
+/// sent as they are read), or writes them all into shared memory.
 pub fn send(
     endpoint: &Endpoint,
-    messages: &[Vec<u8>],
+    messages: &mut dyn Iterator<Item = Result<Vec<u8>>>,
     opts: &ObjectOpts,
     timeout: Option<Duration>,
 ) -> Result<()> {
     let timed_out = |i: usize| {
         anyhow::anyhow!(
-            "sending to {endpoint}: timed out after {}: the queue stayed full ({i} of {} messages sent)",
+            "sending to {endpoint}: timed out after {}: the queue stayed full ({i} messages sent, the rest were not)",
             humantime::format_duration(timeout.unwrap_or_default()),
-            messages.len()
         )
     };
     // Each message may wait the whole timeout for room.
@@ -82,8 +82,8 @@ pub fn send(
                     PosixMq::open_or_create(name, Access::WriteOnly, &o)
                 },
             )?;
-            for (i, m) in messages.iter().enumerate() {
-                if !q.send_deadline(m, opts.priority, deadline())? {
+            for (i, m) in messages.enumerate() {
+                if !q.send_deadline(&m?, opts.priority, deadline())? {
                     return Err(timed_out(i));
                 }
                 // Once a message is in it, a queue made here stays (`ipckit rm` removes it).
@@ -103,8 +103,8 @@ pub fn send(
                 },
             )?;
             let mtype = opts.mtype;
-            for (i, m) in messages.iter().enumerate() {
-                if !q.send_deadline(m, mtype, deadline())? {
+            for (i, m) in messages.enumerate() {
+                if !q.send_deadline(&m?, mtype, deadline())? {
                     return Err(timed_out(i));
                 }
                 q = q.persist();
@@ -114,7 +114,7 @@ pub fn send(
         Endpoint::PosixShm(_) | Endpoint::SysvShm(_) => {
             // Shared memory holds bytes, not messages: the payload is written as one run
             // (several MESSAGEs, or --lines, joined by newlines).
-            let data = messages.join(&b'\n');
+            let data = messages.collect::<Result<Vec<_>>>()?.join(&b'\n');
             let needed = opts.offset.checked_add(data.len()).ok_or_else(|| {
                 anyhow::anyhow!(
                     "writing to {endpoint}: --offset {} is too large",

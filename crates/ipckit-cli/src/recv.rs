@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::args::{Common, parse_mode};
 use crate::endpoint::Endpoint;
+use crate::usage_bail;
 use crate::{channel, objects, serve};
 
 /// Receive messages on an endpoint (binding or creating it) and print them.
@@ -19,8 +20,16 @@ use crate::{channel, objects, serve};
 /// channel:/NAME is created by recv (/dev/shm/NAME, mode 600), which owns it: start recv
 /// first, then `ipckit send channel:/NAME`. Without --count it prints messages until
 /// every sender that joined has closed (it waits for the first one); with --count N it
-/// keeps waiting for new senders until N messages. The channel is removed on exit,
-/// SIGINT and SIGTERM included.
+/// keeps waiting for new senders until N messages. The channel is removed on exit.
+///
+/// A byte-stream line longer than 1 MiB is printed in pieces of 1 MiB, each marked
+/// "split": true with --json, and said on standard error (unless --quiet).
+///
+/// SIGINT, SIGTERM, SIGHUP and every other signal that would end the process (SIGQUIT,
+/// SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, the
+/// real-time signals) stop recv cleanly: what it made is removed and it exits 1, saying
+/// "interrupted by SIGNAL" (`listen` exits 0). A signal ignored when it started (nohup)
+/// stays ignored. Only SIGKILL leaves the socket file, FIFO or channel behind.
 #[derive(clap::Args, Debug)]
 pub struct RecvArgs {
     /// fifo:PATH, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, abstract:NAME,
@@ -79,6 +88,41 @@ pub fn run(args: RecvArgs) -> Result<()> {
     serve(args.serve, args.uri, args.count, args.timeout, false)
 }
 
+/// Usage errors (exit 2), before anything is opened or made: a flag that does not apply to
+/// this endpoint, or a --type the queue cannot filter by. Flags left at their defaults are
+/// not checked.
+fn check_flags(flags: &ServeFlags, endpoint: &Endpoint, count: Option<u64>) -> Result<()> {
+    let e = endpoint;
+    let o = &flags.object;
+    let shm = matches!(e, Endpoint::PosixShm(_) | Endpoint::SysvShm(_));
+    if (o.mtype != 0 || o.except) && !matches!(e, Endpoint::SysvMq(_)) {
+        usage_bail!(
+            "--type and --except are for System V queues (sysv-mq:KEY): {e} has no message types"
+        );
+    }
+    if matches!(e, Endpoint::SysvMq(_)) {
+        ipckit::mq::sysv::TypeFilter::from_msgtyp(o.mtype, o.except).map_err(|err| {
+            let except = if o.except { " --except" } else { "" };
+            crate::args::usage(format!("--type {}{except}: {err}", o.mtype))
+        })?;
+    }
+    if (o.offset != 0 || o.len.is_some()) && !shm {
+        usage_bail!("--offset and --len are for shared memory (shm:/NAME, sysv-shm:KEY), not {e}");
+    }
+    if shm && count.is_some_and(|c| c > 1) {
+        usage_bail!("--count: shared memory holds one run of bytes, read once, not messages");
+    }
+    if flags.mode != ipckit::object::DEFAULT_MODE && e.is_kernel_object() {
+        usage_bail!(
+            "--mode is the mode of what recv makes (a socket file, a FIFO, a channel); {e} is opened, not made: give the mode to `ipckit send {e} --create --mode`"
+        );
+    }
+    if flags.common.allow_remote && !matches!(e, Endpoint::Tcp(_)) {
+        usage_bail!("--allow-remote is for tcp:HOST:PORT endpoints, not {e}");
+    }
+    Ok(())
+}
+
 /// Receives on `endpoint` (`listen`: accepting peer after peer, until interrupted) with the
 /// code for its kind.
 pub fn serve(
@@ -88,6 +132,7 @@ pub fn serve(
     timeout: Option<Duration>,
     listen: bool,
 ) -> Result<()> {
+    check_flags(&flags, &endpoint, count)?;
     if endpoint.is_kernel_object() {
         let opts = objects::ObjectOpts {
             mtype: flags.object.mtype,

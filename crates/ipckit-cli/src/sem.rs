@@ -16,6 +16,13 @@ use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 use crate::args::parse_mode;
 use crate::endpoint;
 use crate::output::sem::ValueJson;
+use crate::usage_bail;
+
+/// The most a POSIX semaphore holds (glibc's `SEM_VALUE_MAX`, `INT_MAX`).
+const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// The most a System V semaphore holds (the kernel's `SEMVMX`).
+const SEMVMX: u16 = 32767;
 
 /// Semaphores: sem:/NAME (POSIX) and sysv-sem:KEY[#INDEX] (System V).
 #[derive(clap::Args, Debug)]
@@ -157,15 +164,25 @@ fn open_sysv(key: SysvKey, index: usize) -> Result<SysvSemSet> {
 fn act(uri: &SemUri, action: SemAction) -> Result<()> {
     match (uri, action) {
         (SemUri::Posix(name), SemAction::Create { value, mode, .. }) => {
+            if value > SEM_VALUE_MAX {
+                usage_bail!("{uri}: --value {value} is over SEM_VALUE_MAX ({SEM_VALUE_MAX})");
+            }
             let opts = sem_posix::Options::new(value).mode(mode);
             drop(PosixSem::create(name, &opts)?.persist());
         }
         (SemUri::Sysv(key, index), SemAction::Create { value, nsems, mode }) => {
             if *index >= nsems {
-                bail!("{uri}: index {index} is outside a set of {nsems} (--nsems)");
+                usage_bail!("{uri}: index {index} is outside a set of {nsems} (--nsems)");
             }
+            // Refused before the set is made: SEMVMX is the most a System V semaphore holds.
             let value = u16::try_from(value)
-                .map_err(|_| anyhow::anyhow!("{uri}: a System V semaphore holds at most 32767"))?;
+                .ok()
+                .filter(|&v| v <= SEMVMX)
+                .ok_or_else(|| {
+                    crate::args::usage(format!(
+                        "{uri}: --value {value} is over SEMVMX ({SEMVMX}), the most a System V semaphore holds"
+                    ))
+                })?;
             let set = SysvSemSet::create(*key, &sem_sysv::Options::new(nsems).mode(mode))?;
             set.set(*index, value)?;
             drop(set.persist());

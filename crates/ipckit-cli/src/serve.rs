@@ -1,8 +1,10 @@
 //! `ipckit recv` and `ipckit listen`: one poll loop that accepts peers, reads what they send,
 //! and prints each message, until a count, the end of a stream, a timeout or a signal.
 //!
-//! SIGINT, SIGTERM and SIGHUP arrive through a signalfd in the same poll set, so an
-//! interrupted listener still removes its socket file or FIFO.
+//! SIGINT, SIGTERM, SIGHUP and every other stop signal (crate::interrupt::stop_signals:
+//! SIGUSR1, SIGALRM, the real-time signals, ...) arrive through a signalfd in the same poll
+//! set, so an interrupted listener still removes its socket file or FIFO; a signal ignored
+//! when the command started (nohup) stays ignored.
 
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
@@ -41,8 +43,16 @@ pub struct ServeArgs {
     pub trust_existing: bool,
 }
 
-/// A stream message longer than this with no newline is printed in pieces of this size.
+/// A byte-stream line longer than this is printed in pieces of this size, each marked
+/// `"split": true` in `--json`, with a note on standard error (unless `--quiet`).
 const MAX_LINE: usize = 1 << 20;
+
+/// Bytes of a byte stream not printed yet, and whether they continue a line being split.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    splitting: bool,
+}
 
 enum Server {
     Stream(UnixListener),
@@ -65,7 +75,7 @@ enum Conn {
 struct Client {
     conn: Conn,
     peer: Peer,
-    pending: Vec<u8>,
+    pending: Pending,
 }
 
 impl Conn {
@@ -142,6 +152,7 @@ fn open_server(args: &ServeArgs) -> Result<Server> {
 /// Counts messages and decides when the command is done.
 struct Sink {
     json: bool,
+    quiet: bool,
     count: Option<u64>,
     seen: u64,
     out: io::StdoutLock<'static>,
@@ -160,26 +171,42 @@ impl Sink {
         Ok(self.count.is_some_and(|c| self.seen >= c))
     }
 
-    /// Prints every complete line in `pending` (newline stripped); true when the count is reached.
-    fn emit_lines(&mut self, pending: &mut Vec<u8>, peer: Peer, at_eof: bool) -> Result<bool> {
+    /// Prints every complete line in `pending` (newline stripped), a line longer than
+    /// [`MAX_LINE`] in pieces of that size (said on stderr once per line, and marked in JSON);
+    /// true when the count is reached.
+    fn emit_lines(&mut self, pending: &mut Pending, peer: Peer, at_eof: bool) -> Result<bool> {
         let mut start = 0;
         let mut done = false;
         while !done {
-            let rest = &pending[start..];
-            match rest.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    done = self.emit(&rest[..i], peer)?;
-                    start += i + 1;
-                }
-                None if rest.len() >= MAX_LINE || (at_eof && !rest.is_empty()) => {
-                    let n = rest.len().min(MAX_LINE);
-                    done = self.emit(&rest[..n], peer)?;
-                    start += n;
-                }
-                None => break,
+            let rest = &pending.bytes[start..];
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let (piece, skip, cut) = match newline {
+                Some(i) if i <= MAX_LINE => (i, 1, false),
+                _ if rest.len() > MAX_LINE => (MAX_LINE, 0, true),
+                None if at_eof && !rest.is_empty() => (rest.len(), 0, false),
+                _ => break,
+            };
+            if cut && !pending.splitting && !self.quiet {
+                eprintln!(
+                    "ipckit: a line{} is longer than {MAX_LINE} bytes: it is printed split, in pieces of {MAX_LINE} bytes{}",
+                    describe(peer),
+                    if self.json {
+                        " marked \"split\": true"
+                    } else {
+                        ""
+                    }
+                );
             }
+            let split = cut || pending.splitting;
+            pending.splitting = cut;
+            done = self.emit(&rest[..piece], Peer { split, ..peer })?;
+            start += piece + skip;
         }
-        pending.drain(..start);
+        pending.bytes.drain(..start);
+        if at_eof {
+            // The next writer (a FIFO's, in `listen`) starts a new line.
+            pending.splitting = false;
+        }
         Ok(done)
     }
 }
@@ -216,8 +243,7 @@ pub fn stopped_by(args: &ServeArgs, signo: i32, seen: u64) -> Result<()> {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let sigs = [signal::SIGINT, signal::SIGTERM, signal::SIGHUP];
-    let signals = SignalFd::new(&sigs)?;
+    let signals = SignalFd::new(&crate::interrupt::stop_signals())?;
     let mut server = open_server(&args)?;
     // Where it really is: a TCP port 0 becomes the port the kernel chose.
     let where_ = match &server {
@@ -230,6 +256,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     announce(&args, &where_);
     let mut sink = Sink {
         json: args.json,
+        quiet: args.quiet,
         count: args.count,
         seen: 0,
         out: io::stdout().lock(),
@@ -238,7 +265,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let deadline = args
         .timeout
         .map_or(ipckit::Deadline::NEVER, ipckit::Deadline::after);
-    let mut fifo_pending = Vec::new();
+    let mut fifo_pending = Pending::default();
     let mut dgram_buf = vec![0u8; 256 << 10];
     let mut chunk = vec![0u8; 64 << 10];
 
@@ -298,7 +325,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     let got = match ancillary::recv(&*d, &mut dgram_buf, 0) {
                         Ok(got) => got,
                         Err(e) if e.kind() == ipckit::ErrorKind::Truncated => {
-                            eprintln!("ipckit: {e}");
+                            eprintln!("ipckit: {}", crate::describe(&e.into()));
                             continue;
                         }
                         Err(e) => return Err(e.into()),
@@ -327,7 +354,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
                         *reader = fifo::try_reopen_read(reader)?;
                         false
                     } else {
-                        fifo_pending.extend_from_slice(&chunk[..n.unwrap_or(0)]);
+                        fifo_pending
+                            .bytes
+                            .extend_from_slice(&chunk[..n.unwrap_or(0)]);
                         sink.emit_lines(&mut fifo_pending, Peer::default(), false)?
                     }
                 }
@@ -346,7 +375,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 Ok(r) => r,
                 // One bad peer does not end a listener: it is dropped.
                 Err(e) if args.listen => {
-                    eprintln!("ipckit: {e:#}; dropping that peer");
+                    eprintln!("ipckit: {}; dropping that peer", crate::describe(&e));
                     (false, true)
                 }
                 Err(e) => return Err(e),
@@ -393,7 +422,7 @@ fn accept_failed(e: anyhow::Error, args: &ServeArgs) -> Result<bool> {
     if !args.listen {
         return Err(e);
     }
-    eprintln!("ipckit: {e:#}; still listening");
+    eprintln!("ipckit: {}; still listening", crate::describe(&e));
     std::thread::sleep(Duration::from_millis(100));
     Ok(false)
 }
@@ -417,7 +446,7 @@ fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bo
     clients.push(Client {
         conn,
         peer,
-        pending: Vec::new(),
+        pending: Pending::default(),
     });
     false
 }
@@ -465,7 +494,7 @@ fn read_client(c: &mut Client, sink: &mut Sink, chunk: &mut [u8]) -> Result<(boo
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => 0,
         Err(e) => return Err(e).context("reading from peer"),
     };
-    c.pending.extend_from_slice(&chunk[..n]);
+    c.pending.bytes.extend_from_slice(&chunk[..n]);
     let done = sink.emit_lines(&mut c.pending, c.peer, n == 0)?;
     Ok((done, n == 0))
 }

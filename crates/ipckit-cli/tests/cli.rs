@@ -372,9 +372,99 @@ fn runtime_errors_exit_1_with_one_clear_line() {
 fn an_empty_seqpacket_message_is_refused_not_sent() {
     let dir = tempdir();
     let uri = format!("unix-seqpacket:{}/q.sock", dir.path().display());
+    // On the command line: a usage error, before any connect.
     let (st, _, err, _) = run(&["send", &uri, ""], b"");
-    assert_eq!(st.code(), Some(1));
+    assert_eq!(st.code(), Some(2), "{err:?}");
     assert!(err[0].contains("end of stream"), "{err:?}");
+    // From standard input: refused when it comes, after the lines before it went.
+    let mut recv = Proc::server(&["recv", &uri, "--json", "--timeout", "20s"]);
+    let (st, _, err, _) = run(&["send", "--lines", &uri], b"one\n\nthree\n");
+    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert!(
+        err[0].contains("line 2 of standard input is empty") && err[0].contains("1 messages sent"),
+        "{err:?}"
+    );
+    assert_eq!(json(&recv.out_line())["data"], "one");
+    assert!(recv.wait().success());
+}
+
+#[test]
+fn a_flag_that_does_not_apply_to_the_endpoint_is_a_usage_error() {
+    let dir = tempdir();
+    let sock = format!("unix:{}/nobody.sock", dir.path().display());
+    let sysv = format!("sysv-mq:{}", test_key(7));
+    let cases: [(&[&str], &str); 12] = [
+        (&["send", &sock, "x", "--priority", "3"], "--priority"),
+        (&["send", &sock, "x", "--type", "2"], "--type"),
+        (&["send", &sock, "x", "--offset", "2"], "--offset"),
+        (&["send", &sock, "x", "--create"], "--create"),
+        (
+            &["send", "mq:/cli-no-such-q", "x", "--mode", "644"],
+            "--mode",
+        ),
+        (
+            &["send", "shm:/cli-no-such-s", "x", "--size", "64"],
+            "--size",
+        ),
+        (&["send", &sock, "x", "--allow-remote"], "--allow-remote"),
+        (&["recv", "mq:/cli-no-such-q", "--type", "3"], "--type"),
+        // The queue does not exist: the --type is refused first, as a usage error.
+        (&["recv", &sysv, "--type", "-3", "--except"], "--except"),
+        (
+            &["recv", &sysv, "--type=-9223372036854775808"],
+            "no positive bound",
+        ),
+        (&["recv", &sock, "--len", "3"], "--len"),
+        (&["recv", "mq:/cli-no-such-q", "--mode", "644"], "--mode"),
+    ];
+    for (args, says) in cases {
+        let (st, _, err, _) = run(args, b"");
+        assert_eq!(st.code(), Some(2), "{args:?}: {err:?}");
+        assert_eq!(err.len(), 1, "{args:?}: one line: {err:?}");
+        assert!(err[0].contains(says), "{args:?}: {err:?}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing was made"
+    );
+}
+
+#[test]
+fn out_of_range_semaphore_and_scenario_arguments_are_usage_errors() {
+    let key = test_key(8);
+    for args in [
+        &[
+            "sem",
+            "create",
+            &format!("sysv-sem:{key}#3"),
+            "--nsems",
+            "2",
+        ][..],
+        &[
+            "sem",
+            "create",
+            &format!("sysv-sem:{key}"),
+            "--value",
+            "40000",
+        ],
+        &[
+            "sem",
+            "create",
+            "sem:/cli-no-such-sem",
+            "--value",
+            "4294967295",
+        ],
+        &["lab", "no-such-scenario"],
+    ] {
+        let (st, _, err, _) = run(args, b"");
+        assert_eq!(st.code(), Some(2), "{args:?}: {err:?}");
+    }
+    // Refused before anything was made.
+    assert!(
+        ipckit::sync::sem_sysv::SysvSemSet::open(key.parse().unwrap(), ipckit::Access::ReadWrite)
+            .is_err(),
+        "no set was created for key {key}"
+    );
 }
 
 #[test]
@@ -971,7 +1061,11 @@ fn kernel_object_edge_cases_fail_cleanly() {
     let key = test_key(4);
     let mq = format!("sysv-mq:{key}");
     let (st, _, err, _) = run(&["recv", &mq, "--type=-9223372036854775808"], b"");
-    assert_eq!(st.code(), Some(1), "{err:?}");
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "a --type out of range is a usage error: {err:?}"
+    );
     assert!(!err.iter().any(|l| l.contains("internal error")), "{err:?}");
 }
 

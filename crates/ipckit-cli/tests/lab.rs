@@ -104,7 +104,7 @@ fn lab_lists_the_scenarios_and_refuses_an_unknown_one() {
         );
     }
     let (code, _, err) = ipckit(&["lab", "no-such-scenario"], Duration::from_secs(20));
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "an unknown name is a usage error");
     assert!(err.contains("no scenario 'no-such-scenario'"), "{err}");
     let (code, _, _) = ipckit(&["lab", "--all", "pipe-eof"], Duration::from_secs(20));
     assert_eq!(code, Some(2), "--all with names is a usage error");

@@ -213,3 +213,79 @@ pub(crate) fn read_until(
         }
     }
 }
+
+/// A non-blocking `send(2)` (`MSG_DONTWAIT | MSG_NOSIGNAL`) on a stream socket, polled for
+/// room until `deadline`: the shared body of every timed stream-socket write. Never changes
+/// the descriptor's flags and never blocks, whatever they are. `Ok(None)` on timeout (nothing
+/// sent); a partial send is `Ok(Some(n))`.
+pub(crate) fn send_until(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    deadline: Deadline,
+    op: &'static str,
+) -> Result<Option<usize>> {
+    use rustix::io::Errno;
+    use rustix::net::SendFlags;
+    if buf.is_empty() {
+        return Ok(Some(0));
+    }
+    until_ready(fd, PollFlags::OUT, deadline, || {
+        match rustix::net::send(fd, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::INTR | Errno::AGAIN) => Ok(None),
+            Err(e) => Err(crate::Error::os(op, e)
+                .hint_if(Errno::PIPE, "the peer closed the connection")
+                .hint_if(Errno::CONNRESET, "the peer closed the connection")),
+        }
+    })
+}
+
+/// `poll(POLLOUT)` then `write(2)` on a pipe or FIFO end, until `deadline`: the shared body
+/// of every timed pipe write. `Ok(None)` on timeout (nothing written).
+///
+/// On a non-blocking end the whole buffer is offered and EAGAIN waits in poll. A blocking end
+/// is never made non-blocking (the flag belongs to the open file description, shared with
+/// every process holding it): a write there waits inside the kernel until all of it fits, so
+/// after poll reports room (one free page) at most [`PIPE_BUF`](crate::stream::pipe::PIPE_BUF)
+/// bytes are written, which fit without waiting. (Another writer of the same pipe can take
+/// that room between the poll and the write; the write then waits for the reader.)
+pub(crate) fn write_until(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    deadline: Deadline,
+    op: &'static str,
+) -> Result<Option<usize>> {
+    use rustix::io::Errno;
+    if buf.is_empty() {
+        return Ok(Some(0));
+    }
+    let nonblocking = rustix::fs::fcntl_getfl(fd)
+        .during("reading descriptor flags", "(F_GETFL)")?
+        .contains(rustix::fs::OFlags::NONBLOCK);
+    let chunk = if nonblocking {
+        buf
+    } else {
+        &buf[..buf.len().min(crate::stream::pipe::PIPE_BUF)]
+    };
+    let mut first = nonblocking;
+    loop {
+        if !first {
+            let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+            if poll_until(&mut fds, deadline)? == 0 {
+                return Ok(None);
+            }
+        }
+        first = false;
+        match rustix::io::write(fd, chunk) {
+            Ok(n) => return Ok(Some(n)),
+            // Interrupted, or another writer took the room: wait again.
+            Err(Errno::INTR | Errno::AGAIN) => continue,
+            Err(e) => {
+                return Err(crate::Error::os(op, e).hint_if(
+                    Errno::PIPE,
+                    "the reader closed its end: nothing more can be written",
+                ));
+            }
+        }
+    }
+}

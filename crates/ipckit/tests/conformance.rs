@@ -91,6 +91,89 @@ fn stream_conformance<A: ByteStream + 'static, B: ByteStream>(name: &str, mut a:
     );
 }
 
+/// A writer whose reader does not read: the timed writes give up at their deadline, say how
+/// much they wrote, and the reader then finds exactly those bytes, no more; once the reader
+/// has read, there is room again.
+fn timed_write_conformance<A: ByteStream, B: ByteStream>(name: &str, mut a: A, mut b: B) {
+    // More than any kernel buffer here holds (TCP grows its buffers to a few MiB).
+    let data = pattern(24 << 20, 5);
+    assert_eq!(a.try_write(&[]).unwrap(), Some(0), "{name}: empty write");
+    let n = a
+        .write_all_timeout(&data, Duration::from_millis(200))
+        .unwrap();
+    assert!(
+        n > 0 && n < data.len(),
+        "{name}: wrote {n} of {} bytes to a peer that reads nothing",
+        data.len()
+    );
+    assert_eq!(a.try_write(&data[n..]).unwrap(), None, "{name}: full");
+    assert_eq!(
+        a.write_timeout(&data[n..], Duration::from_millis(20))
+            .unwrap(),
+        None,
+        "{name}: still full"
+    );
+    let mut got = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 1 << 16];
+    while got.len() < n {
+        match b.read_timeout(&mut buf, T).unwrap() {
+            Some(0) | None => panic!(
+                "{name}: only {} of the {n} bytes written arrived",
+                got.len()
+            ),
+            Some(k) => got.extend_from_slice(&buf[..k]),
+        }
+    }
+    assert!(
+        got == data[..n],
+        "{name}: the bytes reported written are what arrived"
+    );
+    assert_eq!(
+        b.try_read(&mut buf).unwrap(),
+        None,
+        "{name}: nothing more than reported"
+    );
+    assert_eq!(
+        a.write_all_timeout(&data[n..n + 1000], T).unwrap(),
+        1000,
+        "{name}: room again once read"
+    );
+}
+
+/// A transport whose receiver does not receive: once a try_send says full, a timed send gives
+/// up with `Ok(false)`, and the receiver gets exactly the messages reported sent.
+fn timed_send_conformance<A: MessageTransport, B: MessageTransport>(
+    name: &str,
+    mut a: A,
+    mut b: B,
+) {
+    let msg = pattern(100, 9);
+    let mut sent = 0;
+    while a.try_send_msg(&msg).unwrap() {
+        sent += 1;
+        assert!(sent < 1_000_000, "{name}: never full");
+    }
+    assert!(sent > 0, "{name}: an empty transport takes a message");
+    assert!(
+        !a.send_msg_timeout(&msg, Duration::from_millis(20)).unwrap(),
+        "{name}: a full transport's timed send gives up"
+    );
+    let mut buf = Vec::new();
+    for i in 0..sent {
+        assert_eq!(
+            b.recv_msg_timeout(&mut buf, T).unwrap(),
+            Some(msg.len()),
+            "{name}: message {i} of {sent}"
+        );
+    }
+    assert_eq!(
+        b.try_recv_msg(&mut buf).unwrap(),
+        None,
+        "{name}: nothing more than reported sent"
+    );
+    assert!(a.send_msg_timeout(&msg, T).unwrap(), "{name}: room again");
+}
+
 fn pipe_duplex() -> (PipeDuplex, PipeDuplex) {
     let (r1, w1) = pipe::pipe().unwrap();
     let (r2, w2) = pipe::pipe().unwrap();
@@ -120,6 +203,83 @@ fn byte_streams_conform() {
     stream_conformance("tcp loopback", a, b);
     let (a, b) = pipe_duplex();
     stream_conformance("pipe duplex", a, b);
+}
+
+#[test]
+fn timed_writes_stop_at_the_deadline_and_count_what_went() {
+    let (a, b) = UnixStream::pair().unwrap();
+    timed_write_conformance("unix stream", a, b);
+    let (a, b) = tcp_pair();
+    timed_write_conformance("tcp loopback", a, b);
+    let (a, b) = pipe_duplex();
+    timed_write_conformance("pipe duplex", a, b);
+    let (a, b) = pipe_duplex();
+    a.writer.set_nonblocking(true).unwrap();
+    timed_write_conformance("non-blocking pipe duplex", a, b);
+}
+
+#[test]
+fn timed_sends_give_up_on_a_full_transport() {
+    let (a, b) = UnixSeqpacket::pair().unwrap();
+    timed_send_conformance("unix seqpacket", a, b);
+    let (a, b) = UnixDatagram::pair().unwrap();
+    timed_send_conformance("unix datagram", a, b);
+    let (a, b) = UnixStream::pair().unwrap();
+    timed_send_conformance("framed unix stream", Framed::new(a), Framed::new(b));
+    let (a, b) = pipe_duplex();
+    timed_send_conformance("framed pipes", Framed::new(a), Framed::new(b));
+    let name = ipckit::name::unique_posix("conformance-full");
+    let a = PosixMq::create(&name, &posix::Options::default()).unwrap();
+    let b = PosixMq::open(&name, Access::ReadWrite).unwrap();
+    timed_send_conformance("posix mq", a, b);
+    let a = SysvMq::create(SysvKey::Private, &sysv::Options::default()).unwrap();
+    let b = SysvMq::open_id(a.id(), Access::ReadWrite).unwrap();
+    timed_send_conformance("sysv mq", a, b);
+}
+
+#[test]
+fn a_framed_send_cut_by_its_deadline_is_an_error_not_a_lost_frame() {
+    // A frame larger than the stream holds: part goes, then the deadline passes mid-frame.
+    let (a, _b) = UnixStream::pair().unwrap();
+    let err = Framed::new(a)
+        .send_msg_timeout(&pattern(8 << 20, 1), Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(err.to_string().contains("mid-message"), "{err}");
+}
+
+#[test]
+fn the_largest_message_reported_is_the_largest_one_sent() {
+    for (name, (a, b)) in [
+        ("seqpacket", {
+            let (a, b) = UnixSeqpacket::pair().unwrap();
+            (
+                Box::new(a) as Box<dyn MessageTransport>,
+                Box::new(b) as Box<dyn MessageTransport>,
+            )
+        }),
+        ("datagram", {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            (
+                Box::new(a) as Box<dyn MessageTransport>,
+                Box::new(b) as Box<dyn MessageTransport>,
+            )
+        }),
+    ] {
+        let (mut a, mut b) = (a, b);
+        let max = a.max_msg_len().unwrap();
+        let err = a.send_msg(&vec![1u8; max + 1]).unwrap_err();
+        assert_eq!(err.errno(), Some(ipckit::Errno::MSGSIZE), "{name}: {err}");
+        // The largest one goes (from a thread: it may need the receiver to make room).
+        let sender = std::thread::spawn(move || a.send_msg(&vec![2u8; max]).map(|()| a));
+        let mut buf = Vec::new();
+        assert_eq!(
+            b.recv_msg_timeout(&mut buf, T).unwrap(),
+            Some(max),
+            "{name}"
+        );
+        sender.join().unwrap().unwrap();
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{T, say};
 use ipckit::stream::pipe::{self, PIPE_BUF, PipeReader, PipeWriter};
-use ipckit::transport::TimedRead;
+use ipckit::transport::{TimedRead, TimedWrite};
 
 /// Child roles. The pipe end a role uses is descriptor 10.
 #[test]
@@ -88,6 +88,22 @@ fn epipe_when_the_reader_is_gone() {
         }
     };
     assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn a_timed_write_to_a_pipe_nobody_reads_stops_with_the_count() {
+    for nonblocking in [false, true] {
+        let (r, mut w) = pipe::pipe().unwrap();
+        w.set_nonblocking(nonblocking).unwrap();
+        let data = vec![b'x'; 1 << 20];
+        let n = w
+            .write_all_timeout(&data, Duration::from_millis(100))
+            .unwrap();
+        // The pipe took its capacity, exactly what was reported; the rest was not written.
+        assert_eq!(n, w.capacity().unwrap(), "non-blocking: {nonblocking}");
+        assert_eq!(r.available().unwrap(), n, "non-blocking: {nonblocking}");
+        assert_eq!(w.try_write(b"more").unwrap(), None);
+    }
 }
 
 #[test]

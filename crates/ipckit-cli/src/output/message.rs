@@ -25,16 +25,22 @@ pub struct MessageJson<'a> {
     /// A System V queue message's type.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub mtype: Option<i64>,
+    /// True on each piece of a byte-stream line too long to print whole (a line over 1 MiB is
+    /// printed in pieces); absent on everything else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split: bool,
 }
 
 /// What is known of a message besides its bytes: who sent it, when the transport can tell,
-/// and its priority or type on a queue.
+/// its priority or type on a queue, and whether it is a piece of a split line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer {
     pub pid: Option<ipckit::Pid>,
     pub uid: Option<u32>,
     pub priority: Option<u32>,
     pub mtype: Option<i64>,
+    /// A piece of a byte-stream line too long to print whole.
+    pub split: bool,
 }
 
 /// Writes one message to `out` and flushes, so pipelines see it at once.
@@ -51,6 +57,7 @@ pub fn emit(out: &mut impl Write, msg: &[u8], peer: Peer, json: bool) -> std::io
             peer_uid: peer.uid,
             priority: peer.priority,
             mtype: peer.mtype,
+            split: peer.split,
         };
         serde_json::to_writer(&mut *out, &obj)?;
         out.write_all(b"\n")?;
@@ -95,6 +102,16 @@ mod tests {
         )
         .unwrap();
         emit(&mut v, &[0xff, 0x00], Peer::default(), true).unwrap();
+        emit(
+            &mut v,
+            b"piece",
+            Peer {
+                split: true,
+                ..Peer::default()
+            },
+            true,
+        )
+        .unwrap();
         let s = String::from_utf8(v).unwrap();
         let lines: Vec<&str> = s.lines().collect();
         // Each line reads back into the type that wrote it.
@@ -125,6 +142,11 @@ mod tests {
         assert_eq!(
             lines[3],
             r#"{"data":null,"base64":"/wA=","bytes":2,"peer_pid":null,"peer_uid":null}"#
+        );
+        assert!(back[4].split && !back[0].split);
+        assert_eq!(
+            lines[4],
+            r#"{"data":"piece","bytes":5,"peer_pid":null,"peer_uid":null,"split":true}"#
         );
     }
 }

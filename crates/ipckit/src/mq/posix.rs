@@ -532,6 +532,10 @@ impl crate::transport::MessageTransport for PosixMq {
         self.send(msg, 0)
     }
 
+    fn send_msg_deadline(&mut self, msg: &[u8], deadline: crate::poll::Deadline) -> Result<bool> {
+        self.send_deadline(msg, 0, deadline)
+    }
+
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,

@@ -644,6 +644,11 @@ impl crate::transport::MessageTransport for SysvMq {
         self.send(msg, 1)
     }
 
+    /// Sends as type 1.
+    fn send_msg_deadline(&mut self, msg: &[u8], deadline: crate::poll::Deadline) -> Result<bool> {
+        self.send_deadline(msg, 1, deadline)
+    }
+
     /// Receives any type into a buffer of `msgmax` bytes, so no message can be too large.
     fn recv_msg_deadline(
         &mut self,

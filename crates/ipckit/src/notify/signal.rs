@@ -36,7 +36,7 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll::{self, Deadline};
 use crate::stream::pipe::{self, PipeReader, PipeWriter};
 
-pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2};
+pub use libc::{SIGALRM, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /// `SIGRTMIN() + n`: real-time signal number `n` (glibc reserves the first few for itself, so
 /// `SIGRTMIN()` is a call, not the kernel's 32). See
@@ -51,6 +51,11 @@ pub fn name(sig: i32) -> String {
         (libc::SIGHUP, "SIGHUP"),
         (libc::SIGINT, "SIGINT"),
         (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
         (libc::SIGKILL, "SIGKILL"),
         (libc::SIGUSR1, "SIGUSR1"),
         (libc::SIGSEGV, "SIGSEGV"),
@@ -58,9 +63,22 @@ pub fn name(sig: i32) -> String {
         (libc::SIGPIPE, "SIGPIPE"),
         (libc::SIGALRM, "SIGALRM"),
         (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGSTKFLT, "SIGSTKFLT"),
         (libc::SIGCHLD, "SIGCHLD"),
         (libc::SIGCONT, "SIGCONT"),
         (libc::SIGSTOP, "SIGSTOP"),
+        (libc::SIGTSTP, "SIGTSTP"),
+        (libc::SIGTTIN, "SIGTTIN"),
+        (libc::SIGTTOU, "SIGTTOU"),
+        (libc::SIGURG, "SIGURG"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGVTALRM, "SIGVTALRM"),
+        (libc::SIGPROF, "SIGPROF"),
+        (libc::SIGWINCH, "SIGWINCH"),
+        (libc::SIGIO, "SIGIO"),
+        (libc::SIGPWR, "SIGPWR"),
+        (libc::SIGSYS, "SIGSYS"),
     ];
     if let Some((_, n)) = NAMES.iter().find(|(s, _)| *s == sig) {
         return n.to_string();
@@ -524,5 +542,21 @@ impl Drop for SelfPipe {
             unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
         }
         SELF_PIPE_TAKEN.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_standard_signal_has_its_name() {
+        for sig in 1..=31 {
+            let n = name(sig);
+            assert!(n.starts_with("SIG"), "{sig} is named {n}");
+        }
+        assert_eq!(name(libc::SIGVTALRM), "SIGVTALRM");
+        assert_eq!(name(rt(2)), "SIGRTMIN+2");
+        assert_eq!(name(0), "signal 0");
     }
 }

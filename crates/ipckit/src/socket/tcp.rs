@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll::Deadline;
-use crate::transport::TimedRead;
+use crate::transport::{TimedRead, TimedWrite};
 
 /// Resolves `addr` (HOST:PORT) and checks every address is loopback unless `allow_remote`.
 pub fn resolve(addr: &str, allow_remote: bool) -> Result<Vec<SocketAddr>> {
@@ -138,5 +138,13 @@ fn connect_until(
 impl TimedRead for TcpStream {
     fn read_deadline(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<Option<usize>> {
         crate::poll::read_until(self.as_fd(), buf, deadline)
+    }
+}
+
+/// `send(2)` with `MSG_DONTWAIT | MSG_NOSIGNAL`, polled for room: never blocks and never
+/// changes the socket's flags. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+impl TimedWrite for TcpStream {
+    fn write_deadline(&mut self, buf: &[u8], deadline: Deadline) -> Result<Option<usize>> {
+        crate::poll::send_until(self.as_fd(), buf, deadline, "sending on TCP socket")
     }
 }

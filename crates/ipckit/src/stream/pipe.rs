@@ -3,7 +3,9 @@
 //! A pipe is one-way and has no message boundaries; writes of at most [`PIPE_BUF`] bytes are
 //! atomic (never interleaved with another writer's). The reader sees end of file only when
 //! *every* write end is closed, in every process: a forgotten write end means a reader that
-//! waits for ever (use [`TimedRead::read_timeout`] to find out).
+//! waits for ever (use [`TimedRead::read_timeout`] to find out). Likewise a reader that stops
+//! reading leaves a writer waiting for ever once the pipe is full: [`TimedWrite`]'s
+//! `write_timeout` and `write_all_timeout` give up in time and say how much went.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -23,7 +25,7 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use crate::error::{Context, Result};
 use crate::poll::{self, Deadline};
-use crate::transport::TimedRead;
+use crate::transport::{TimedRead, TimedWrite};
 
 /// The largest write the kernel keeps whole (never interleaved): 4096 bytes on Linux.
 pub const PIPE_BUF: usize = rustix::pipe::PIPE_BUF;
@@ -221,5 +223,15 @@ impl TimedRead for PipeReader {
         deadline: crate::poll::Deadline,
     ) -> Result<Option<usize>> {
         poll::read_until(self.0.as_fd(), buf, deadline)
+    }
+}
+
+/// `poll(POLLOUT)` then `write(2)`. On a blocking end (the default, and what the FIFO opens
+/// return) each write after poll is at most [`PIPE_BUF`] bytes, so it never waits inside the
+/// kernel; on an end made non-blocking (`set_nonblocking(true)`) the whole buffer is offered.
+/// See [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html).
+impl TimedWrite for PipeWriter {
+    fn write_deadline(&mut self, buf: &[u8], deadline: Deadline) -> Result<Option<usize>> {
+        poll::write_until(self.0.as_fd(), buf, deadline, "writing to pipe")
     }
 }

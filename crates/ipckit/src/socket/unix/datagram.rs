@@ -227,6 +227,11 @@ impl MessageTransport for UnixDatagram {
         self.send(msg).map(drop)
     }
 
+    /// To the connected peer, as [`send_deadline`](UnixDatagram::send_deadline).
+    fn send_msg_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<bool> {
+        send_until(&self.fd, msg, deadline, DGRAM_SEND)
+    }
+
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
@@ -238,8 +243,11 @@ impl MessageTransport for UnixDatagram {
         recv_into_vec(&self.fd, buf, DGRAM_RECV).map(Some)
     }
 
+    /// `SO_SNDBUF` less the kernel's 32 bytes: the largest datagram a send takes.
     fn max_msg_len(&self) -> Option<usize> {
-        rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
+        rustix::net::sockopt::socket_send_buffer_size(&self.fd)
+            .ok()
+            .map(|n| n.saturating_sub(super::stream::SNDBUF_OVERHEAD))
     }
 }
 

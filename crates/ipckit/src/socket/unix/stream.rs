@@ -15,7 +15,7 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::poll;
 use crate::poll::Deadline;
 use crate::socket::ancillary::{self, Credentials};
-use crate::transport::{MessageTransport, TimedRead};
+use crate::transport::{MessageTransport, TimedRead, TimedWrite};
 
 /// Socket operations shared by the connected kinds.
 macro_rules! connected_socket {
@@ -129,6 +129,23 @@ impl TimedRead for UnixStream {
     }
 }
 
+/// `send(2)` with `MSG_DONTWAIT | MSG_NOSIGNAL`, polled for room: never blocks and never
+/// changes the descriptor's flags. See [send(2)](https://man7.org/linux/man-pages/man2/send.2.html).
+impl TimedWrite for UnixStream {
+    fn write_deadline(&mut self, buf: &[u8], deadline: Deadline) -> Result<Option<usize>> {
+        poll::send_until(
+            self.fd.as_fd(),
+            buf,
+            deadline,
+            "sending on Unix stream socket",
+        )
+    }
+}
+
+/// How much less than `SO_SNDBUF` the largest Unix datagram or seqpacket message is: the
+/// kernel refuses a message over `sk_sndbuf - 32` with EMSGSIZE (`unix_dgram_sendmsg`).
+pub(super) const SNDBUF_OVERHEAD: usize = 32;
+
 /// A connected Unix seqpacket socket: reliable, ordered, and one send is one receive.
 #[derive(Debug)]
 pub struct UnixSeqpacket {
@@ -164,6 +181,10 @@ impl MessageTransport for UnixSeqpacket {
         self.send(msg).map(drop)
     }
 
+    fn send_msg_deadline(&mut self, msg: &[u8], deadline: Deadline) -> Result<bool> {
+        send_until(&self.fd, msg, deadline, SEQPACKET_SEND)
+    }
+
     fn recv_msg_deadline(
         &mut self,
         buf: &mut Vec<u8>,
@@ -183,7 +204,10 @@ impl MessageTransport for UnixSeqpacket {
         Ok(Some(n))
     }
 
+    /// `SO_SNDBUF` less the kernel's 32 bytes: the largest packet a send takes.
     fn max_msg_len(&self) -> Option<usize> {
-        rustix::net::sockopt::socket_send_buffer_size(&self.fd).ok()
+        rustix::net::sockopt::socket_send_buffer_size(&self.fd)
+            .ok()
+            .map(|n| n.saturating_sub(SNDBUF_OVERHEAD))
     }
 }
