@@ -70,7 +70,7 @@ pub(crate) struct Use {
 /// A POSIX queue seen only through a descriptor (the mqueue filesystem is not mounted).
 #[derive(Debug, Clone)]
 pub(crate) struct HeldQueue {
-    pub name: String,
+    pub name: std::ffi::OsString,
     pub uid: u32,
     pub mode: u32,
     pub ctime: i64,
@@ -94,6 +94,8 @@ pub(crate) struct Processes {
     pub fifo_paths: HashMap<(u64, u64), PathBuf>,
     /// Sockets by inode.
     pub sockets: HashMap<u64, BTreeMap<u32, Use>>,
+    /// One descriptor (`/proc/PID/fd/N`) of each socket, by inode: what tells its family.
+    pub socket_fds: HashMap<u64, PathBuf>,
     /// Anonymous pipes by inode.
     pub pipes: HashMap<u64, BTreeMap<u32, Use>>,
     /// System V segments by id, from the mappings.
@@ -204,9 +206,10 @@ impl Processes {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            // Only for classifying and naming: the object is found by stat-ing the link, so a
-            // path that is not UTF-8 still counts.
-            let target = target.to_string_lossy().into_owned();
+            // Text only for classifying: the object is found by stat-ing the link, and named
+            // by the link's bytes, so a path that is not UTF-8 still counts.
+            let raw = target;
+            let target = raw.to_string_lossy().into_owned();
             let access = || {
                 let info = base.join("fdinfo").join(fd.file_name());
                 let flags = std::fs::read_to_string(info)
@@ -231,6 +234,7 @@ impl Processes {
             };
             if let Some(inode) = bracketed(&target, "socket:[") {
                 merge(self.sockets.entry(inode).or_default(), pid, Use::default());
+                self.socket_fds.entry(inode).or_insert_with(|| fd.path());
             } else if let Some(inode) = bracketed(&target, "pipe:[") {
                 if pipes {
                     merge(self.pipes.entry(inode).or_default(), pid, access());
@@ -242,9 +246,7 @@ impl Processes {
                 let key = (st.st_dev, st.st_ino);
                 match FileType::from_raw_mode(st.st_mode) {
                     FileType::Fifo => {
-                        self.fifo_paths
-                            .entry(key)
-                            .or_insert_with(|| PathBuf::from(&target));
+                        self.fifo_paths.entry(key).or_insert_with(|| raw.clone());
                         merge(self.files.entry(key).or_default(), pid, access());
                     }
                     FileType::RegularFile => {
@@ -259,7 +261,7 @@ impl Processes {
                             });
                             if is_mq {
                                 self.queues.entry(key).or_insert(HeldQueue {
-                                    name: target.clone(),
+                                    name: raw.clone().into_os_string(),
                                     uid: st.st_uid,
                                     mode: st.st_mode & 0o7777,
                                     ctime: st.st_ctime,
