@@ -193,25 +193,39 @@ fn list_with(
     // socket's holders see it).
     let mut foreign: HashMap<(u64, u64), (String, BTreeMap<u32, Use>)> = HashMap::new();
     for table in nets.tables.iter().filter(|t| !t.ours) {
+        // By path, as for this namespace: a listener's accepted connections show its path.
+        let mut by_path: BTreeMap<&OsStr, Vec<&procfs::UnixEntry>> = BTreeMap::new();
         for e in &table.entries {
-            let Some(p) = e.os_path.as_deref() else {
-                continue;
-            };
-            if p.as_bytes().starts_with(b"@") {
-                continue;
-            }
-            let uses = procs.sockets.get(&e.inode).cloned().unwrap_or_default();
-            let holders: Vec<u32> = uses.keys().copied().collect();
-            let mut tids = holders.clone();
-            tids.push(table.tid);
-            let files = procfs::bound_files(e, &tids);
-            if files.is_empty()
-                && Path::new(p).is_relative()
-                && let Some(file) = Path::new(p).file_name()
+            if let Some(p) = e.os_path.as_deref()
+                && !p.as_bytes().starts_with(b"@")
             {
-                relative_names.insert(file.to_os_string());
+                by_path.entry(p).or_default().push(e);
             }
-            let by = if holders.is_empty() {
+        }
+        for (p, group) in by_path {
+            let mut uses: BTreeMap<u32, Use> = BTreeMap::new();
+            for e in &group {
+                for (&pid, u) in procs.sockets.get(&e.inode).into_iter().flatten() {
+                    uses.entry(pid).or_insert(*u);
+                }
+            }
+            let main = group
+                .iter()
+                .find(|e| e.listening)
+                .or_else(|| group.iter().find(|e| e.state != 3))
+                .unwrap_or(&group[0]);
+            let mut tids: Vec<u32> = uses.keys().copied().collect();
+            tids.push(table.tid);
+            let files = procfs::bound_files(main, &tids);
+            if files.is_empty() {
+                if Path::new(p).is_relative()
+                    && let Some(file) = Path::new(p).file_name()
+                {
+                    relative_names.insert(file.to_os_string());
+                }
+                continue;
+            }
+            let by = if uses.is_empty() {
                 // A descriptor in flight, or held by a process whose descriptors could not
                 // be read: name the namespace's process the table was read through.
                 let pid = procs_pid_of(table.tid);
@@ -220,8 +234,8 @@ fn list_with(
                     procs.command(pid)
                 )
             } else {
-                let by: Vec<String> = holders
-                    .iter()
+                let by: Vec<String> = uses
+                    .keys()
                     .map(|&h| format!("{h}({})", procs.command(h)))
                     .collect();
                 format!("by {}", by.join(", "))
@@ -230,7 +244,10 @@ fn list_with(
                 || format!("the one of thread {}", table.tid),
                 |n| format!("net:[{n}]"),
             );
-            let why = format!("{} in another network namespace ({ns}), {by}", describe(e));
+            let why = format!(
+                "{} in another network namespace ({ns}), {by}",
+                describe(main)
+            );
             for f in files {
                 foreign
                     .entry(f)
