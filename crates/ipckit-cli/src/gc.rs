@@ -67,11 +67,14 @@ pub fn run(args: GcArgs) -> Result<()> {
                 error,
             });
         } else {
+            // The URI's name is escaped; the reason and the error may quote what a process
+            // or the system said: every line is escaped before it reaches the terminal.
             let what = format!("{} ({}: {})", o.uri(), o.state, o.reason);
-            match &error {
-                None => writeln!(out, "{} {what}", action.words())?,
-                Some(e) => writeln!(out, "failed {what}: {e}")?,
-            }
+            let line = match &error {
+                None => format!("{} {what}", action.words()),
+                Some(e) => format!("failed {what}: {e}"),
+            };
+            writeln!(out, "{}", ipckit::name::escape_str(&line))?;
         }
     }
     if args.json {
@@ -96,7 +99,7 @@ pub fn run(args: GcArgs) -> Result<()> {
     }
     eprintln!("{summary}");
     for note in notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", ipckit::name::escape_str(&note));
     }
     if failed > 0 {
         bail!("{failed} removals failed");

@@ -1,9 +1,11 @@
 //! `ipckit ls`: every IPC object on the host, live or orphan, as a table or JSON.
 
+use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ipckit::host::{self, Kind, Object};
 
 use crate::output::{self, ls::ObjectJson};
@@ -20,9 +22,10 @@ pub struct Filter {
     #[arg(long)]
     pub user: Option<String>,
     /// Only objects whose name, key (0x…) or URI contains this text. May be repeated: any
-    /// one matches.
-    #[arg(long)]
-    pub name: Vec<String>,
+    /// one matches. The name's bytes are matched as given, and the escaped form the listing
+    /// prints (`\xff`, `\u{1b}`) matches too.
+    #[arg(long, value_parser = clap::value_parser!(OsString))]
+    pub name: Vec<OsString>,
     /// Also search this directory (four levels deep) for stale socket files; besides /tmp,
     /// /var/tmp, /run, /dev/shm and $XDG_RUNTIME_DIR. May be repeated.
     #[arg(long = "dir", value_name = "DIR")]
@@ -33,7 +36,12 @@ impl Filter {
     /// Scans the host and keeps what the filter asks for. Returns the objects and the notes.
     pub fn scan(&self, pipes: bool) -> Result<(Vec<Object>, Vec<String>)> {
         let uid = match &self.user {
-            Some(u) => Some(host::user_id(u).with_context(|| format!("no user '{u}'"))?),
+            Some(u) => Some(host::user_id(u).ok_or_else(|| {
+                crate::args::usage(format!(
+                    "--user: no user '{}' (give a user name or a uid)",
+                    ipckit::name::escape_str(u)
+                ))
+            })?),
             None => None,
         };
         let mut kinds = self.kind.clone();
@@ -57,10 +65,17 @@ impl Filter {
     }
 }
 
-fn matches_name(o: &Object, text: &str) -> bool {
-    o.name.as_deref().is_some_and(|n| n.contains(text))
-        || o.uri().contains(text)
-        || o.key.is_some_and(|k| format!("{k:#010x}").contains(text))
+fn matches_name(o: &Object, text: &OsString) -> bool {
+    let contains = |hay: &[u8], needle: &[u8]| {
+        needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    };
+    let needle = text.as_bytes();
+    o.name
+        .as_deref()
+        .is_some_and(|n| contains(n.as_bytes(), needle))
+        || contains(o.uri().as_bytes(), needle)
+        || o.key
+            .is_some_and(|k| contains(format!("{k:#010x}").as_bytes(), needle))
 }
 
 /// List every IPC object on the host, and whether it is live, an orphan or stale.
@@ -154,7 +169,7 @@ pub fn run(args: LsArgs) -> Result<()> {
         print_table(&mut out, &columns, &rows)?;
     }
     for note in notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", ipckit::name::escape_str(&note));
     }
     Ok(())
 }
@@ -294,7 +309,10 @@ fn cell(o: &Object, c: Column) -> String {
         Column::Kind => o.kind.to_string(),
         Column::Key => o.key.map_or("-".into(), |k| format!("{k:#010x}")),
         Column::Id => o.id.map_or("-".into(), |v| v.to_string()),
-        Column::Name => o.name.clone().unwrap_or_else(|| "-".into()),
+        Column::Name => o
+            .name
+            .as_deref()
+            .map_or_else(|| "-".into(), ipckit::name::escape),
         Column::Uri => o.uri(),
         Column::Owner => o
             .owner
@@ -331,23 +349,27 @@ fn cell(o: &Object, c: Column) -> String {
 /// Left-aligned columns two spaces apart, like lsipc; the last column is not padded.
 pub fn print_table(out: &mut impl Write, columns: &[Column], rows: &[Vec<String>]) -> Result<()> {
     let heads: Vec<String> = columns.iter().map(|c| header(*c).to_string()).collect();
+    // Names are escaped already; a command or a reason from the host may still hold a newline
+    // or a control character: never let it break the table or reach the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| ipckit::name::escape_str(c).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = heads.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for row in std::iter::once(&heads).chain(rows) {
+    for row in std::iter::once(&heads).chain(&rows) {
         let mut line = String::new();
         for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            // A name from the host may hold a newline or a control byte: never let it break
-            // the table.
-            let cell: String = cell
-                .chars()
-                .map(|ch| if ch.is_control() { '?' } else { ch })
-                .collect();
             if i + 1 == row.len() {
-                line.push_str(&cell);
+                line.push_str(cell);
             } else {
                 line.push_str(&format!("{cell:<w$}  "));
             }

@@ -197,6 +197,20 @@ fn child_role() {
             say("ready");
             hear();
         }
+        Some("bind-unlistened") => {
+            // Bound, never listening: a connect is refused, as for a stale file, but the
+            // socket is alive (a server between bind and listen).
+            let _sock = bind_unlistened(Path::new(&common::arg("SOCK")));
+            say("ready");
+            hear();
+        }
+        Some("make-segment") => {
+            let k = SysvKey::Key(common::arg("KEY").parse().unwrap());
+            let _ = SysvShm::create(k, &ipckit::shm::sysv::Options::new(4096))
+                .unwrap()
+                .persist();
+            say("made");
+        }
         _ => {}
     }
 }
@@ -426,7 +440,7 @@ fn rm_refuses_an_object_in_use_and_names_its_user_unless_forced() {
         text(&out.stderr)
     );
     let out = ipckit(&["rm", "--id", "sysv-shm:x"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a bad id is a usage error");
     assert!(
         text(&out.stderr).contains("is not an id"),
         "{}",
@@ -600,7 +614,7 @@ fn ls_rejects_bad_input_with_a_clear_error() {
     for (args, code, says) in [
         (&["ls", "--kind", "sysv-bogus"][..], 2, "unknown kind"),
         (&["ls", "-o", "KEY,NOPE"][..], 2, "unknown column"),
-        (&["ls", "--user", "no-such-user-ipckit"][..], 1, "no user"),
+        (&["ls", "--user", "no-such-user-ipckit"][..], 2, "no user"),
         (&["gc", "--older-than", "soon"][..], 2, "soon"),
     ] {
         let out = ipckit(args);
@@ -864,4 +878,261 @@ fn the_listings_system_v_uris_are_the_ones_rm_takes() {
     let out = ipckit(&["rm", "--force", &uri]);
     assert!(out.status.success(), "rm {uri}: {}", text(&out.stderr));
     assert!(SysvShm::open_id(id, ipckit::Access::ReadOnly).is_err());
+}
+
+/// True when this runs as root. Otherwise: in CI (which runs as root) a failure, elsewhere a
+/// "SKIPPED" line and false.
+fn root_or_skip() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs the tests as root, and this one needs it"
+    );
+    println!("SKIPPED: needs root");
+    false
+}
+
+/// `socket(AF_UNIX, SOCK_STREAM)` bound to `path`, without `listen`.
+fn bind_unlistened(path: &Path) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain system call; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a new descriptor nobody else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_un is plain data; all zeros is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len(), "{path:?} is too long");
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&raw const addr).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "bind {path:?}: {}", std::io::Error::last_os_error());
+    fd
+}
+
+/// The `ls --json` entry of the socket file at `path` (searched for in its directory).
+fn socket_entry(dir: &Path, path: &Path) -> Option<Value> {
+    let out = ipckit(&[
+        "ls",
+        "--kind",
+        "unix",
+        "--json",
+        &format!("--dir={}", dir.display()),
+        &format!("--name={}", dir.display()),
+    ]);
+    assert!(out.status.success(), "ls: {}", text(&out.stderr));
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    all.into_iter()
+        .find(|o| o["name"] == path.display().to_string())
+}
+
+#[test]
+fn a_socket_bound_in_another_network_namespace_is_live_and_gc_keeps_it() {
+    if !root_or_skip() {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("ipckit-hosttest-")
+        .tempdir()
+        .unwrap();
+    let sock = dir.path().join("netns.sock");
+    let mut spawn = child("child_role", "bind-unlistened").arg("SOCK", sock.display());
+    // SAFETY: unshare is async-signal-safe; the child gets a network namespace of its own
+    // (as a container sharing /tmp has) before it runs anything.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        spawn.command().pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut binder = spawn.start();
+    assert_eq!(binder.line(), "ready");
+    // This process's /proc/net/unix does not list it and a connect is refused; only the
+    // binder's own namespace's table shows it.
+    let o = socket_entry(dir.path(), &sock).expect("the socket file is listed");
+    assert_eq!(o["state"], "live", "{o}");
+    let reason = o["reason"].as_str().unwrap();
+    assert!(reason.contains("network namespace"), "{o}");
+    assert!(reason.contains(&binder.pid().to_string()), "{o}");
+
+    let dir_arg = format!("--dir={}", dir.path().display());
+    let name_arg = format!("--name={}", dir.path().display());
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["gc", "--kind", "unix", &dir_arg, &name_arg];
+        args.extend_from_slice(extra);
+        let out = ipckit(&args);
+        assert!(out.status.success(), "gc {extra:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).trim().is_empty(),
+            "gc {extra:?} acted on a bound socket: {}",
+            text(&out.stdout)
+        );
+        assert!(sock.exists(), "gc {extra:?} removed a bound socket's file");
+    }
+
+    // Once the binder is gone nothing is bound to it anywhere: stale, and gc removes it.
+    binder.kill();
+    let o = socket_entry(dir.path(), &sock).expect("the socket file is listed");
+    assert_eq!(o["state"], "stale", "{o}");
+    let out = ipckit(&["gc", "--kind", "unix", &dir_arg, &name_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sock.exists(), "gc left the stale file");
+}
+
+/// Removes a System V segment by key when dropped.
+struct SegmentByKey(i32);
+
+impl Drop for SegmentByKey {
+    fn drop(&mut self) {
+        if let Ok(s) = SysvShm::open(SysvKey::Key(self.0), ipckit::Access::ReadOnly) {
+            let _ = s.remove();
+        }
+    }
+}
+
+/// A child with pid `pid` (which must be free), running the "idle" role: the kernel's next
+/// pid is steered with /proc/sys/kernel/ns_last_pid. Retried a bounded number of times, since
+/// any process on the host may take the pid first.
+fn child_with_pid(pid: i32) -> common::Child {
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+            .expect("writing ns_last_pid (needs root)");
+        let mut c = child("child_role", "idle").start();
+        if c.pid() == pid {
+            assert_eq!(c.line(), "ready");
+            return c;
+        }
+        c.kill();
+    }
+    panic!("pid {pid} could not be given to a new process in 50 tries");
+}
+
+#[test]
+fn a_reused_creator_pid_makes_a_segment_unknown_not_live() {
+    if !root_or_skip() {
+        return;
+    }
+    let k = key(13);
+    let _guard = SegmentByKey(k);
+    let mut maker = child("child_role", "make-segment").arg("KEY", k).start();
+    let pid = maker.pid();
+    assert_eq!(maker.line(), "made");
+    maker.success();
+    let seg = SysvShm::open(SysvKey::Key(k), ipckit::Access::ReadOnly).unwrap();
+    let st = seg.stat().unwrap();
+    assert_eq!(st.cpid as i32, pid);
+    // The kernel records the creation in whole seconds: a process started within the same
+    // second cannot be told from the creator. Let the wall clock pass the next second (a
+    // bounded wait on the clock, not on another process), so the new process with the same
+    // pid provably started after the segment's last recorded change.
+    let after = st.ctime + std::time::Duration::from_millis(1300);
+    while std::time::SystemTime::now() < after {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut reuser = child_with_pid(pid);
+    let name = format!("--name={}", hex(k));
+    let ls = || {
+        let out = ipckit(&["ls", "--kind", "sysv-shm", "--json", &name]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0].clone()
+    };
+    let o = ls();
+    assert_eq!(
+        o["state"], "unknown",
+        "a reused pid is not the creator: {o}"
+    );
+    assert!(o["reason"].as_str().unwrap().contains("reused"), "{o}");
+    assert!(o["command"].is_null(), "names the wrong process: {o}");
+    // gc keeps what it cannot judge.
+    let out = ipckit(&["gc", "--kind", "sysv-shm", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(SysvShm::open(SysvKey::Key(k), ipckit::Access::ReadOnly).is_ok());
+    reuser.kill();
+    assert_eq!(ls()["state"], "orphan");
+}
+
+#[test]
+fn rm_usage_errors_exit_2_and_remove_nothing() {
+    let name = ipckit::name::unique_posix("hosttest-rmusage");
+    let shm = PosixShm::create(&name, &ipckit::shm::posix::Options::new(4096))
+        .unwrap()
+        .persist();
+    let file = format!("/dev/shm{name}");
+    let _cleanup = scopeguard(file.clone());
+    let uri = format!("shm:{name}");
+    for args in [
+        &["rm", "--id", "sysv-shm:x"][..],
+        &["rm", "--id", "sysv-shm:-1"],
+        &["rm", "--id", "sysv-shm"],
+        &["rm", "--id", "5"],
+        &["rm", "--id", "posix-shm:5"],
+        &["rm", "--id", "bogus:5"],
+        &["rm", "bogus:x"],
+        &["rm", "tcp:127.0.0.1:9"],
+        &["rm", "shm:no-slash"],
+        &["rm", "shm:/a/b"],
+        &["rm", "shm:/.."],
+        &["rm", "sysv-shm:nokey"],
+        // One bad target among good ones: nothing is removed.
+        &["rm", "--force", &uri, "--id", "sysv-shm:x"],
+        &["rm", "--force", &uri, "bogus:x"],
+        &["rm"],
+    ] {
+        let out = ipckit(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty(), "{args:?} says nothing");
+        assert!(Path::new(&file).exists(), "{args:?} removed {file}");
+    }
+    // ls and gc: an unknown user is a bad argument too.
+    for args in [
+        &["ls", "--user", "no-such-user-ipckit"][..],
+        &["gc", "--user", "no-such-user-ipckit", "--dry-run"],
+        &["ls", "--json", "-o", "KIND"],
+    ] {
+        let out = ipckit(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    drop(shm);
+}
+
+/// Removes a file when dropped.
+struct RemoveFile(String);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn scopeguard(path: String) -> RemoveFile {
+    RemoveFile(path)
 }

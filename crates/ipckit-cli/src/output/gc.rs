@@ -43,7 +43,7 @@ mod tests {
     fn gc_json_is_the_ls_object_with_action_and_error() {
         let object: ObjectJson = serde_json::from_value(serde_json::json!({
             "kind": "unix", "uri": "unix:/tmp/x.sock", "key": null, "id": null,
-            "name": "/tmp/x.sock", "owner": "root", "uid": 0, "perms": "rwxr-xr-x",
+            "name": "/tmp/x.sock", "name_hex": null, "owner": "root", "uid": 0, "perms": "rwxr-xr-x",
             "mode": "0755", "size": null, "nattch": null, "msgs": null, "usedbytes": null,
             "nsems": null, "cpid": null, "lpid": null, "lspid": null, "lrpid": null,
             "ctime": 1700000000, "last_used": null, "command": null, "detail": null,
@@ -67,7 +67,7 @@ mod tests {
             assert_eq!(v["state"], "stale");
             assert_eq!(v["action"], name);
             assert_eq!(v["error"], serde_json::to_value(&error).unwrap());
-            assert_eq!(v.as_object().unwrap().len(), 29);
+            assert_eq!(v.as_object().unwrap().len(), 30);
             let back: RemovalJson = serde_json::from_value(v).unwrap();
             assert_eq!(back, row);
         }

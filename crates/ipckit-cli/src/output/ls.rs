@@ -1,4 +1,11 @@
 //! `ipckit ls --json`: one [`ObjectJson`] per object, in one array.
+//!
+//! Names come from the system and may be any bytes: `name` is the name as
+//! [`ipckit::name::escape`] prints it (printable UTF-8 as it is, a backslash doubled, control
+//! characters as `\n`, `\t`, `\r` or `\u{1b}`, bytes that are not UTF-8 as `\xff`), the same
+//! text `uri` holds after its scheme, and what `ipckit rm` takes back. When that text is not
+//! the name's bytes as they are, `name_hex` has them (lower-case hex, two digits a byte);
+//! for a plain name it is null.
 
 use ipckit::host::{Creator, Holder, Object};
 use serde::{Deserialize, Serialize};
@@ -13,7 +20,12 @@ pub struct ObjectJson {
     /// System V key, `0x` and eight hex digits.
     pub key: Option<String>,
     pub id: Option<i32>,
+    /// The name, escaped (see the module docs): the name itself when it is printable UTF-8
+    /// without a backslash.
     pub name: Option<String>,
+    /// The name's bytes in hex, when `name` is not them as they are (not UTF-8, or a control
+    /// character or backslash in it); null otherwise.
+    pub name_hex: Option<String>,
     pub owner: Option<String>,
     pub uid: Option<u32>,
     /// `rw-r-----`.
@@ -91,7 +103,8 @@ impl From<&Object> for ObjectJson {
             uri: o.uri(),
             key: o.key.map(|k| format!("{k:#010x}")),
             id: o.id,
-            name: o.name.clone(),
+            name: o.name.as_deref().map(ipckit::name::escape),
+            name_hex: o.unusual_name().map(hex),
             owner: o.owner.clone(),
             uid: o.uid,
             perms: o.perms.map(crate::ls::perms_string),
@@ -118,6 +131,12 @@ impl From<&Object> for ObjectJson {
     }
 }
 
+/// Lower-case hex, two digits a byte.
+pub fn hex(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    name.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +151,8 @@ mod tests {
             "uri": o.uri(),
             "key": o.key.map(|k| format!("{k:#010x}")),
             "id": o.id,
-            "name": o.name,
+            "name": o.name.as_deref().map(ipckit::name::escape),
+            "name_hex": o.unusual_name().map(hex),
             "owner": o.owner,
             "uid": o.uid,
             "perms": o.perms.map(crate::ls::perms_string),
@@ -187,7 +207,7 @@ mod tests {
             .filter(|o| {
                 o.name
                     .as_deref()
-                    .is_some_and(|n| n.starts_with(dir.path().to_str().unwrap()))
+                    .is_some_and(|n| std::path::Path::new(n).starts_with(dir.path()))
             })
             .collect();
         assert_eq!(ours.len(), 2, "{ours:?}");
@@ -203,5 +223,27 @@ mod tests {
         let held = typed.iter().find(|t| t.state == "live").unwrap();
         assert!(held.pids.contains(&std::process::id()), "{held:?}");
         assert!(typed.iter().any(|t| t.state == "stale"), "{typed:?}");
+    }
+
+    #[test]
+    fn a_name_that_is_not_plain_is_escaped_and_given_in_hex() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut o = Object::new(Kind::PosixShm);
+        for (bytes, name, hexed) in [
+            (&b"/plain"[..], "/plain", None),
+            (b"/x\xff", "/x\\xff", Some("2f78ff")),
+            (b"/e\x1b[1m", "/e\\u{1b}[1m", Some("2f651b5b316d")),
+            (
+                b"/back\\slash",
+                "/back\\\\slash",
+                Some("2f6261636b5c736c617368"),
+            ),
+        ] {
+            o.name = Some(std::ffi::OsStr::from_bytes(bytes).into());
+            let j = ObjectJson::from(&o);
+            assert_eq!(j.name.as_deref(), Some(name));
+            assert_eq!(j.name_hex.as_deref(), hexed);
+            assert_eq!(j.uri, format!("shm:{name}"));
+        }
     }
 }

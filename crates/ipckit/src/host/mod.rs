@@ -3,9 +3,10 @@
 //!
 //! [`scan`] reads `/proc/sysvipc` (System V queues, segments and semaphore sets), `/dev/shm`
 //! (POSIX shared memory and semaphores), the mqueue filesystem (POSIX queues),
-//! `/proc/net/unix` (Unix sockets), every process's `/proc/PID/fd`, `fdinfo` and `maps` (who
-//! holds or maps what: FIFOs, pipes, and the holders of everything else), and the socket files
-//! under a few directories. Each object gets a [`State`]:
+//! `/proc/net/unix` and the socket table of every other network namespace a task is in
+//! (`/proc/PID/task/TID/net/unix`: Unix sockets), every process's `/proc/PID/fd`, `fdinfo` and
+//! `maps` (who holds or maps what: FIFOs, pipes, and the holders of everything else), and the
+//! socket files under a few directories. Each object gets a [`State`]:
 //!
 //! | kind | orphan when |
 //! |---|---|
@@ -14,7 +15,7 @@
 //! | `sysv-sem` | nobody waits on it, and every semaphore's last user (`GETPID`) is dead |
 //! | `posix-shm`, `posix-sem` | no process maps it or holds it open |
 //! | `posix-mq` | no process holds it open |
-//! | `unix` | (stale) a socket file that no socket is bound to: a connect is refused |
+//! | `unix` | (stale) a socket file that no socket in any network namespace is bound to: a connect is refused and no namespace's table lists it |
 //!
 //! Who is blocked on a System V queue or set comes from every thread's `/proc/PID/task/TID/syscall`.
 //! A name made by [`crate::name::unique`] carries the ipckit tag (`ipckit-PURPOSE-PID-…`), so
@@ -26,7 +27,8 @@
 //! - a System V queue or set that nobody ever used: the kernel records no creator, and a
 //!   process that polls it (`IPC_NOWAIT`) leaves no trace;
 //! - a recorded pid that now belongs to a process started after it was recorded (the pid was
-//!   reused, or the wall clock was stepped since: start times are boot-relative);
+//!   reused, or the wall clock was stepped since: start times are boot-relative); the kernel
+//!   records times in whole seconds, so only a start clearly past that second counts;
 //! - a recorded pid of 0 with a time: a process outside this pid namespace did it; a recorded
 //!   pid this scan did not see but `kill(pid, 0)` finds (`hidepid`);
 //! - any would-be orphan when this runs in a nested pid namespace that shares the host's IPC
@@ -36,7 +38,17 @@
 //! - a POSIX object that a process this scan could not inspect might hold: without root,
 //!   other users' descriptors cannot be read (and with `hidepid` their processes cannot even
 //!   be seen); such a process counts for its owner's objects and for any whose mode lets
-//!   others in. A root process holding another user's private object is not assumed.
+//!   others in. A root process holding another user's private object is not assumed;
+//! - a socket file that refuses connections and that no table read lists, when a network
+//!   namespace that could hold its socket went unread: a task of the file's owner whose
+//!   `net/unix` could not be opened, other users' processes hidden by `hidepid`, processes
+//!   outside this pid namespace, or a Unix socket a process holds that no table lists (its
+//!   namespace has no task in it).
+//!
+//! Names are OS strings end to end ([`Object::name`]): an entry planted with bytes that are
+//! not UTF-8, or with control characters, is listed, judged and removed like any other.
+//! [`Object::uri`] and [`Object::label`] write it with [`crate::name::escape`], and
+//! [`unescape`] reads that back.
 //!
 //! Limits, said in [`Listing::notes`] when they apply: a process whose mappings or system calls
 //! (but not descriptors) cannot be read even as root is judged by its descriptors alone; a task
@@ -72,6 +84,7 @@ mod process;
 mod remove;
 pub(crate) mod sockets;
 mod sysv;
+mod uri;
 mod users;
 mod verdict;
 
@@ -80,6 +93,7 @@ pub use kind::Kind;
 pub use object::{Creator, Listing, Object, Options, State};
 pub use process::{Holder, Process};
 pub use remove::remove;
+pub use uri::unescape;
 pub use users::{user_id, user_name};
 
 use pipes::{fifos, pipes};

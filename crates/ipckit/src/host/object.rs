@@ -1,5 +1,6 @@
 //! One listed object and its state, and what a scan looks at and finds.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -62,8 +63,11 @@ pub struct Object {
     pub key: Option<i32>,
     /// System V id.
     pub id: Option<i32>,
-    /// POSIX name (`/NAME`), socket path or `@abstract` name, FIFO path, `pipe:[INODE]`.
-    pub name: Option<String>,
+    /// POSIX name (`/NAME`), socket path or `@abstract` name, FIFO path, `pipe:[INODE]`:
+    /// the bytes the system has, which need not be UTF-8 and may hold control characters.
+    /// Print it with [`Object::label`] (or [`crate::name::escape`]); [`Object::uri`] holds it
+    /// escaped.
+    pub name: Option<OsString>,
     /// Owner uid.
     pub uid: Option<u32>,
     /// Owner user name.
@@ -112,7 +116,9 @@ pub struct Object {
 }
 
 impl Object {
-    pub(super) fn new(kind: Kind) -> Object {
+    /// An object of `kind` with nothing known about it yet, `live` until judged: what the scan
+    /// fills in (and what a test builds one from).
+    pub fn new(kind: Kind) -> Object {
         Object {
             kind,
             key: None,
@@ -146,30 +152,50 @@ impl Object {
     /// `sem:/NAME`, `mq:/NAME`, `sysv-mq:0xKEY`, `sysv-shm:0xKEY`, `sysv-sem:0xKEY` (the key in
     /// hex, as ipcs shows it; a private object, which has no key, is `sysv-shm:id=ID`, which
     /// `rm` takes), `unix:PATH`, `abstract:NAME`, `fifo:PATH`, `pipe:[INODE]`.
+    ///
+    /// The name is written with [`crate::name::escape`], so the URI is printable text on one
+    /// line whatever bytes the name holds; [`unescape`](super::unescape) gives the bytes back
+    /// (`ipckit rm` does). A name of printable UTF-8 without a backslash is unchanged.
+    ///
+    /// ```
+    /// use std::os::unix::ffi::OsStrExt;
+    /// let mut o = ipckit::host::Object::new(ipckit::host::Kind::PosixShm);
+    /// o.name = Some(std::ffi::OsStr::from_bytes(b"/bad\xff\x1b[2J").into());
+    /// assert_eq!(o.uri(), "shm:/bad\\xff\\u{1b}[2J");
+    /// ```
     pub fn uri(&self) -> String {
-        let name = self.name.as_deref().unwrap_or("");
+        let name = self.name.as_deref().unwrap_or(OsStr::new(""));
+        let escaped = crate::name::escape(name);
         match self.kind {
             Kind::SysvMq | Kind::SysvShm | Kind::SysvSem => match self.key {
                 Some(key) if key != 0 => format!("{}:{:#010x}", self.kind.scheme(), key),
                 _ => format!("{}:id={}", self.kind.scheme(), self.id.unwrap_or(-1)),
             },
-            Kind::Unix => match name.strip_prefix('@') {
+            Kind::Unix => match escaped.strip_prefix('@') {
                 Some(abs) => format!("abstract:{abs}"),
-                None => format!("unix:{name}"),
+                None => format!("unix:{escaped}"),
             },
             // `pipe:[INODE]` is its name already.
-            Kind::Pipe => name.to_string(),
-            kind => format!("{}:{name}", kind.scheme()),
+            Kind::Pipe => escaped,
+            kind => format!("{}:{escaped}", kind.scheme()),
         }
     }
 
-    /// What a person calls it: the name, or the System V key in hex and id.
+    /// What a person calls it: the name (escaped, as [`Object::uri`] has it), or the System
+    /// V key in hex and id.
     pub fn label(&self) -> String {
         match (&self.name, self.key, self.id) {
-            (Some(n), _, _) => n.clone(),
+            (Some(n), _, _) => crate::name::escape(n),
             (None, Some(k), Some(id)) => format!("key {k:#010x} id {id}"),
             _ => self.uri(),
         }
+    }
+
+    /// The name's bytes when [`Object::label`] does not show them as they are (not UTF-8, a
+    /// control character or a backslash in them): `None` for a plain name, or no name.
+    pub fn unusual_name(&self) -> Option<&OsStr> {
+        let name = self.name.as_deref()?;
+        (name.to_str() != Some(crate::name::escape(name).as_str())).then_some(name)
     }
 
     /// The pids that hold it, comma-separated.

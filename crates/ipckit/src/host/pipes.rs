@@ -12,7 +12,7 @@ pub(super) fn fifos(procs: &Processes, listing: &mut Listing) {
         .iter()
         .map(|(key, path)| {
             let mut o = Object::new(Kind::Fifo);
-            o.name = Some(path.display().to_string());
+            o.name = Some(path.clone().into_os_string());
             if let Ok(st) = rustix::fs::lstat(path) {
                 o.uid = Some(st.st_uid);
                 o.perms = Some(st.st_mode & 0o7777);
@@ -32,7 +32,7 @@ pub(super) fn pipes(procs: &Processes, listing: &mut Listing) {
     let sorted: BTreeMap<_, _> = procs.pipes.iter().collect();
     for (inode, uses) in sorted {
         let mut o = Object::new(Kind::Pipe);
-        o.name = Some(format!("pipe:[{inode}]"));
+        o.name = Some(format!("pipe:[{inode}]").into());
         o.holders = procs.holders(Some(uses));
         o.uid = o
             .holders

@@ -1,5 +1,8 @@
 //! POSIX shared memory and semaphores (`/dev/shm`) and POSIX queues (the mqueue filesystem).
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use super::process::Processes;
 use super::verdict::judge_held;
 use super::{Kind, Listing, Object, Options};
@@ -17,16 +20,18 @@ pub(super) fn dev_shm(procs: &Processes, opts: &Options, listing: &mut Listing) 
         if !meta.file_type().is_file() {
             continue;
         }
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let (kind, name) = match file.strip_prefix("sem.") {
-            Some(n) => (Kind::PosixSem, n.to_string()),
-            None => (Kind::PosixShm, file),
+        // The entry's bytes as they are: a planted name that is not UTF-8 must still lead
+        // back to its file.
+        let file = entry.file_name();
+        let (kind, name) = match file.as_bytes().strip_prefix(b"sem.") {
+            Some(n) => (Kind::PosixSem, n),
+            None => (Kind::PosixShm, file.as_bytes()),
         };
         if !opts.wants(kind) {
             continue;
         }
         let mut o = Object::new(kind);
-        o.name = Some(format!("/{name}"));
+        o.name = Some(slash(name));
         o.uid = Some(meta.uid());
         o.perms = Some(meta.mode() & 0o7777);
         o.size = Some(meta.size());
@@ -51,7 +56,7 @@ pub(super) fn mqueue(procs: &Processes, listing: &mut Listing) {
         {
             let Ok(meta) = entry.metadata() else { continue };
             let mut o = Object::new(Kind::PosixMq);
-            o.name = Some(format!("/{}", entry.file_name().to_string_lossy()));
+            o.name = Some(slash(entry.file_name().as_bytes()));
             o.uid = Some(meta.uid());
             o.perms = Some(meta.mode() & 0o7777);
             o.ctime = Some(meta.ctime());
@@ -83,4 +88,12 @@ pub(super) fn mqueue(procs: &Processes, listing: &mut Listing) {
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     listing.objects.extend(found);
+}
+
+/// `/NAME`, a POSIX name from a file name's bytes.
+fn slash(name: &[u8]) -> OsString {
+    let mut bytes = Vec::with_capacity(name.len() + 1);
+    bytes.push(b'/');
+    bytes.extend_from_slice(name);
+    OsString::from_vec(bytes)
 }

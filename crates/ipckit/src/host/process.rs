@@ -19,6 +19,8 @@ pub struct Process {
     pub command: String,
     /// When it started, in seconds since the epoch.
     pub started: Option<i64>,
+    /// When it started, in milliseconds since the epoch (the kernel counts clock ticks, 10 ms).
+    pub(crate) started_ms: Option<i64>,
 }
 
 /// How one process uses an object.
@@ -68,7 +70,7 @@ pub(crate) struct Use {
 /// A POSIX queue seen only through a descriptor (the mqueue filesystem is not mounted).
 #[derive(Debug, Clone)]
 pub(crate) struct HeldQueue {
-    pub name: String,
+    pub name: std::ffi::OsString,
     pub uid: u32,
     pub mode: u32,
     pub ctime: i64,
@@ -92,6 +94,8 @@ pub(crate) struct Processes {
     pub fifo_paths: HashMap<(u64, u64), PathBuf>,
     /// Sockets by inode.
     pub sockets: HashMap<u64, BTreeMap<u32, Use>>,
+    /// One descriptor (`/proc/PID/fd/N`) of each socket, by inode: what tells its family.
+    pub socket_fds: HashMap<u64, PathBuf>,
     /// Anonymous pipes by inode.
     pub pipes: HashMap<u64, BTreeMap<u32, Use>>,
     /// System V segments by id, from the mappings.
@@ -112,7 +116,8 @@ pub(crate) struct Processes {
 pub(crate) enum Liveness {
     /// A process has the pid and started before the pid was recorded.
     Alive,
-    /// A process has the pid but started after it was recorded: the pid was reused, or the
+    /// A process has the pid but started clearly after it was recorded (past the second the
+    /// kernel recorded, by more than the error of the start time): the pid was reused, or the
     /// clock was stepped forward since (boot-relative start times are turned into wall-clock
     /// time with today's clock). Not proof of death.
     Reused,
@@ -129,8 +134,8 @@ impl Processes {
     /// read per thread).
     pub fn scan(pipes: bool, syscalls: bool) -> Processes {
         let mut out = Processes::default();
-        let boot = procfs::read_lossy("/proc/stat").and_then(|t| procfs::boot_time(&t));
-        let ticks = rustix::param::clock_ticks_per_second() as i64;
+        let boot_ms = boot_wall_ms();
+        let ticks = (rustix::param::clock_ticks_per_second() as i64).max(1);
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return out;
         };
@@ -151,12 +156,15 @@ impl Processes {
                 continue; // gone meanwhile
             };
             let uid = procfs::read_lossy(base.join("status")).and_then(|t| procfs::status_euid(&t));
-            let started = boot.map(|b| b + start_ticks as i64 / ticks.max(1));
+            let started_ms = (start_ticks as i64)
+                .checked_mul(1000)
+                .map(|ms| boot_ms + ms / ticks);
             let process = Process {
                 pid,
                 uid,
                 command,
-                started,
+                started: started_ms.map(|ms| ms.div_euclid(1000)),
+                started_ms,
             };
             let mut fds_read = out.scan_fds(&base, pid, pipes, &mut mqueue_devs);
             let mut maps_read = out.scan_maps(&base, pid);
@@ -198,9 +206,10 @@ impl Processes {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            // Only for classifying and naming: the object is found by stat-ing the link, so a
-            // path that is not UTF-8 still counts.
-            let target = target.to_string_lossy().into_owned();
+            // Text only for classifying: the object is found by stat-ing the link, and named
+            // by the link's bytes, so a path that is not UTF-8 still counts.
+            let raw = target;
+            let target = raw.to_string_lossy().into_owned();
             let access = || {
                 let info = base.join("fdinfo").join(fd.file_name());
                 let flags = std::fs::read_to_string(info)
@@ -225,6 +234,7 @@ impl Processes {
             };
             if let Some(inode) = bracketed(&target, "socket:[") {
                 merge(self.sockets.entry(inode).or_default(), pid, Use::default());
+                self.socket_fds.entry(inode).or_insert_with(|| fd.path());
             } else if let Some(inode) = bracketed(&target, "pipe:[") {
                 if pipes {
                     merge(self.pipes.entry(inode).or_default(), pid, access());
@@ -236,9 +246,7 @@ impl Processes {
                 let key = (st.st_dev, st.st_ino);
                 match FileType::from_raw_mode(st.st_mode) {
                     FileType::Fifo => {
-                        self.fifo_paths
-                            .entry(key)
-                            .or_insert_with(|| PathBuf::from(&target));
+                        self.fifo_paths.entry(key).or_insert_with(|| raw.clone());
                         merge(self.files.entry(key).or_default(), pid, access());
                     }
                     FileType::RegularFile => {
@@ -253,7 +261,7 @@ impl Processes {
                             });
                             if is_mq {
                                 self.queues.entry(key).or_insert(HeldQueue {
-                                    name: target.clone(),
+                                    name: raw.clone().into_os_string(),
                                     uid: st.st_uid,
                                     mode: st.st_mode & 0o7777,
                                     ctime: st.st_ctime,
@@ -319,7 +327,13 @@ impl Processes {
         true
     }
 
-    /// Is `pid` still the process the kernel recorded at `when` (seconds since the epoch)?
+    /// Is `pid` still the process the kernel recorded at `when` (seconds since the epoch, as
+    /// the kernel records them: the event happened within that second)?
+    ///
+    /// Reused only when the process provably started after the event: at least
+    /// [`REUSE_MARGIN_MS`] past the end of the recorded second. Its start time is known to
+    /// a clock tick (10 ms), and the wall-clock time of boot is measured now, to well within the
+    /// margin.
     pub fn liveness(&self, pid: u32, when: Option<i64>) -> Liveness {
         match self.all.get(&pid) {
             None => match rustix::process::Pid::from_raw(pid as i32)
@@ -328,9 +342,16 @@ impl Processes {
                 Some(Ok(())) | Some(Err(rustix::io::Errno::PERM)) => Liveness::Hidden,
                 _ => Liveness::Dead,
             },
-            Some(p) => match (p.started, when) {
-                // Start times are rounded to whole seconds, so allow one.
-                (Some(started), Some(when)) if when > 0 && started > when + 1 => Liveness::Reused,
+            Some(p) => match (p.started_ms, when) {
+                (Some(started), Some(when))
+                    if when > 0
+                        && when
+                            .checked_add(1)
+                            .and_then(|end| end.checked_mul(1000))
+                            .is_some_and(|end| started >= end + REUSE_MARGIN_MS) =>
+                {
+                    Liveness::Reused
+                }
                 _ => Liveness::Alive,
             },
         }
@@ -388,6 +409,22 @@ impl Processes {
             .count()
             + usize::from(hidden)
     }
+}
+
+/// How far past the end of the recorded second a process must have started to count as a
+/// later one: the start time's tick (10 ms) and the error of [`boot_wall_ms`], many times over.
+pub(crate) const REUSE_MARGIN_MS: i64 = 100;
+
+/// The wall-clock time of boot, in milliseconds since the epoch, by today's clock: now less
+/// the time since boot (`CLOCK_BOOTTIME`, which the start times in `/proc/PID/stat` count
+/// from). `/proc/stat`'s `btime` is the same to the whole second only, too coarse to tell a
+/// process started a second after an event.
+pub(crate) fn boot_wall_ms() -> i64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let ms = |t: rustix::time::Timespec| t.tv_sec * 1000 + t.tv_nsec / 1_000_000;
+    let real = ms(clock_gettime(ClockId::Realtime));
+    let since_boot = ms(clock_gettime(ClockId::Boottime));
+    real - since_boot
 }
 
 /// Which System V wait a blocked system call number is. Native calls of x86_64 and aarch64
@@ -507,6 +544,7 @@ mod tests {
                 uid: Some(0),
                 command: "x".into(),
                 started: Some(1_000),
+                started_ms: Some(1_000_000),
             },
         );
         assert_eq!(
@@ -515,6 +553,20 @@ mod tests {
             "started before"
         );
         assert_eq!(p.liveness(42, Some(500)), Liveness::Reused, "started after");
+        // Recorded in second 999: the event may have been at 999.999, and a start at 1000.0
+        // is within the margin of the tick. Only a start clearly past the second counts.
+        assert_eq!(p.liveness(42, Some(999)), Liveness::Alive, "same second");
+        assert_eq!(
+            p.liveness(42, Some(998)),
+            Liveness::Reused,
+            "a second later"
+        );
+        p.all.get_mut(&42).unwrap().started_ms = Some(999_050);
+        assert_eq!(
+            p.liveness(42, Some(998)),
+            Liveness::Alive,
+            "within the margin"
+        );
         assert_eq!(
             p.liveness(42, None),
             Liveness::Alive,

@@ -1,6 +1,10 @@
 //! Removing one listed object, after checking it is still the object that was listed.
 
-use std::path::Path;
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
 
 use super::{Kind, Object, State};
 use crate::error::{Error, ErrorKind, Result};
@@ -11,8 +15,12 @@ use crate::sys::procfs;
 /// id), `shm_unlink`, `sem_unlink` or `mq_unlink` for POSIX names, `unlink` for a socket file
 /// or FIFO. Refuses when the name or id now leads to another object (re-created or reused
 /// since the scan), and, for an object listed as an orphan, when a System V segment was
-/// attached meanwhile. Whether a live object may be removed is the caller's choice: processes
-/// that hold it keep it, but nobody new can find it.
+/// attached meanwhile, or, for a socket file listed as stale, when a socket in any network
+/// namespace is bound to it now. Whether a live object may be removed is the caller's choice:
+/// processes that hold it keep it, but nobody new can find it.
+///
+/// Names are taken as the system has them (any bytes, any length the filesystem allows): a
+/// name planted with bytes that are not UTF-8 is removed like any other.
 pub fn remove(object: &Object) -> Result<()> {
     let label = object.uri();
     let changed = || {
@@ -26,7 +34,11 @@ pub fn remove(object: &Object) -> Result<()> {
     };
     let same_key = |key: SysvKey| object.key.map(SysvKey::from_raw) == Some(key);
     let id = object.id.unwrap_or(-1);
-    let name = object.name.as_deref().unwrap_or("");
+    let name = object.name.as_deref().unwrap_or(OsStr::new(""));
+    let base = name
+        .as_bytes()
+        .strip_prefix(b"/")
+        .unwrap_or(name.as_bytes());
     match object.kind {
         Kind::SysvShm => {
             let shm = crate::shm::sysv::SysvShm::open_id(id, crate::Access::ReadOnly)?;
@@ -94,26 +106,36 @@ pub fn remove(object: &Object) -> Result<()> {
         }
         Kind::PosixShm | Kind::PosixSem => {
             let file = match object.kind {
-                Kind::PosixSem => format!("/dev/shm/sem.{}", name.trim_start_matches('/')),
-                _ => format!("/dev/shm/{}", name.trim_start_matches('/')),
+                Kind::PosixSem => dev_file("/dev/shm/sem.", base),
+                _ => dev_file("/dev/shm/", base),
             };
-            if !same_file(Path::new(&file), object) {
+            if !same_file(&file, object) {
                 return Err(changed());
             }
-            match object.kind {
-                Kind::PosixSem => crate::sync::sem_posix::remove(name),
-                _ => crate::shm::posix::remove(name),
-            }
+            // What shm_unlink and sem_unlink do (glibc's and rustix's), to the file just
+            // checked: any name the directory holds, even one too long for their checks.
+            let op = match object.kind {
+                Kind::PosixSem => "removing POSIX semaphore",
+                _ => "removing POSIX shared memory",
+            };
+            rustix::fs::unlink(&file).map_err(|e| {
+                Error::os(op, e)
+                    .object(&label)
+                    .hint_if(Errno::NOENT, "it is already removed")
+            })
         }
         Kind::PosixMq => {
-            let file = format!("/dev/mqueue/{}", name.trim_start_matches('/'));
+            let file = dev_file("/dev/mqueue/", base);
             // Without the mqueue filesystem mounted the name is all there is to go by.
-            if !same_file(Path::new(&file), object) {
+            if !same_file(&file, object) {
                 return Err(changed());
             }
-            crate::mq::posix::remove(name)
+            posix_unlink("removing POSIX message queue", &label, name, |c| {
+                // SAFETY: `c` is a valid C string.
+                unsafe { libc::mq_unlink(c.as_ptr()) }
+            })
         }
-        Kind::Unix if name.starts_with('@') => Err(Error::new(
+        Kind::Unix if name.as_bytes().starts_with(b"@") => Err(Error::new(
             ErrorKind::InvalidInput,
             "removing",
             "an abstract socket name has no file: it goes when its last socket is closed",
@@ -121,26 +143,25 @@ pub fn remove(object: &Object) -> Result<()> {
         .object(&label)
         .hint("stop the process that holds it")),
         Kind::Unix | Kind::Fifo => {
-            if !same_file(Path::new(name), object) {
+            let path = Path::new(name);
+            if !same_file(path, object) {
                 return Err(changed());
             }
-            // A server may have bound the path since the scan: look again, just before.
+            // A server may have bound the path since the scan: look again, just before, in
+            // every network namespace.
             if object.kind == Kind::Unix
                 && object.state == State::Stale
-                && (procfs::bound_in_kernel(Path::new(name))
-                    || !matches!(
-                        super::sockets::probe(Path::new(name)),
-                        super::sockets::Probe::Refused
-                    ))
+                && (procfs::bound_in_kernel(path)
+                    || !matches!(super::sockets::probe(path), super::sockets::Probe::Refused))
             {
                 return Err(Error::new(
                     ErrorKind::Changed,
                     "removing",
-                    "a socket is bound to it now",
+                    "a socket is bound to it now (or a network namespace that could hold one cannot be read)",
                 )
                 .object(&label));
             }
-            rustix::fs::unlink(name).map_err(|e| Error::os("removing", e).object(&label))
+            rustix::fs::unlink(path).map_err(|e| Error::os("removing", e).object(&label))
         }
         Kind::Pipe => Err(Error::new(
             ErrorKind::InvalidInput,
@@ -149,6 +170,34 @@ pub fn remove(object: &Object) -> Result<()> {
         )
         .object(&label)),
     }
+}
+
+/// `DIR` followed by a name's bytes.
+fn dev_file(dir: &str, name: &[u8]) -> PathBuf {
+    let mut bytes = dir.as_bytes().to_vec();
+    bytes.extend_from_slice(name);
+    PathBuf::from(OsStr::from_bytes(&bytes))
+}
+
+/// `mq_unlink(3)` of a name of any bytes (the library's own `remove` takes the names ipckit
+/// makes, which are UTF-8).
+fn posix_unlink(
+    op: &'static str,
+    label: &str,
+    name: &OsStr,
+    call: impl FnOnce(&CString) -> libc::c_int,
+) -> Result<()> {
+    let c = CString::new(name.as_bytes()).map_err(|_| {
+        Error::new(ErrorKind::InvalidInput, op, "the name holds a NUL byte").object(label)
+    })?;
+    if call(&c) == -1 {
+        let errno =
+            Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        return Err(Error::os(op, errno)
+            .object(label)
+            .hint_if(Errno::NOENT, "it is already removed"));
+    }
+    Ok(())
 }
 
 /// The file at `path` is still the one the object was listed with (a file that is gone

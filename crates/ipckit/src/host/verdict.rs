@@ -116,9 +116,11 @@ pub(super) fn judge_recorded(
 /// Live when someone holds it; else orphan, or unknown if an uninspected process might hold
 /// it. The ipckit creator a name records is named in the reason either way.
 pub(super) fn judge_held(procs: &Processes, o: &mut Object, nobody: &str) {
+    // A tag is ASCII: a name that is not UTF-8 has none.
     let tag = o
         .name
         .as_deref()
+        .and_then(|n| n.to_str())
         .map(|n| n.trim_start_matches('/').trim_start_matches("sem."))
         .and_then(procfs::ipckit_tag);
     o.creator = tag.map(|(purpose, pid)| Creator {

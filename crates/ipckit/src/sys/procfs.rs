@@ -114,27 +114,69 @@ pub struct UnixEntry {
     /// The kernel's state: 1 unconnected, 2 connecting, 3 connected, 4 disconnecting.
     pub state: u8,
     /// The bound path, `@name` for an abstract name (NUL bytes shown as `@`), `None` unbound.
-    /// An accepted connection shows its listener's path.
+    /// An accepted connection shows its listener's path. Text: bytes that are not UTF-8 are
+    /// U+FFFD here; [`UnixEntry::os_path`] has them as they are.
     pub path: Option<String>,
+    /// The same path with every byte as the kernel wrote it: what finds the file.
+    pub os_path: Option<std::ffi::OsString>,
 }
 
 /// Parses `/proc/net/unix`: `Num RefCount Protocol Flags Type St Inode [Path]`. The path is
 /// the rest of the line after the inode, so a path with spaces stays whole. Lines end at `\n`
-/// only (not `str::lines`, which would also drop a `\r` that ends a path).
+/// only (not `str::lines`, which would also drop a `\r` that ends a path). Text that went
+/// through a lossy conversion has lost the bytes that are not UTF-8: [`net_unix_bytes`]
+/// reads the file as it is.
 pub fn net_unix(text: &str) -> Vec<UnixEntry> {
-    text.split('\n').skip(1).filter_map(unix_line).collect()
+    net_unix_bytes(text.as_bytes())
 }
 
-fn unix_line(line: &str) -> Option<UnixEntry> {
+/// [`net_unix`] on the file's bytes, so a path that is not UTF-8 keeps its bytes. The kernel
+/// writes a path's bytes as they are, a newline too: a line that is not an entry continues the
+/// path of the entry before it. (A path that holds a newline followed by text shaped like an
+/// entry reads as two entries; the second only ever adds a binding, so a socket file is
+/// never called stale because of it.)
+pub fn net_unix_bytes(text: &[u8]) -> Vec<UnixEntry> {
+    // The file's own last newline ends the last entry; any other belongs to a path.
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let mut out: Vec<UnixEntry> = Vec::new();
+    for line in text.split(|&b| b == b'\n').skip(1) {
+        match unix_line(line) {
+            Some(e) => out.push(e),
+            None => {
+                if let Some(prev) = out.last_mut()
+                    && let Some(path) = prev.os_path.take()
+                {
+                    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+                    let mut bytes = path.into_vec();
+                    bytes.push(b'\n');
+                    bytes.extend_from_slice(line);
+                    prev.path = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    prev.os_path = Some(std::ffi::OsStr::from_bytes(&bytes).to_os_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn unix_line(line: &[u8]) -> Option<UnixEntry> {
+    use std::os::unix::ffi::OsStrExt;
     let mut rest = line;
-    let mut fields = [""; 7];
+    let mut fields: [&[u8]; 7] = [b""; 7];
     for f in fields.iter_mut() {
-        rest = rest.trim_start_matches(' ');
-        let end = rest.find(' ').unwrap_or(rest.len());
+        while let [b' ', tail @ ..] = rest {
+            rest = tail;
+        }
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
         *f = &rest[..end];
         rest = &rest[end..];
     }
-    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    fn text(b: &[u8]) -> Option<&str> {
+        std::str::from_utf8(b).ok()
+    }
+    let hex = |b: &[u8]| u32::from_str_radix(text(b)?, 16).ok();
+    // The first field is the socket's address and a colon.
+    text(fields[0])?.strip_suffix(':')?;
     let flags = hex(fields[3])?;
     let ty = match hex(fields[4])? {
         1 => SocketType::Stream,
@@ -142,16 +184,17 @@ fn unix_line(line: &str) -> Option<UnixEntry> {
         5 => SocketType::Seqpacket,
         n => SocketType::Other(n),
     };
-    let state = u8::from_str_radix(fields[5], 16).ok()?;
-    let inode = fields[6].parse().ok()?;
+    let state = u8::from_str_radix(text(fields[5])?, 16).ok()?;
+    let inode = text(fields[6])?.parse().ok()?;
     // One space separates the inode from the path.
-    let path = rest.strip_prefix(' ').filter(|p| !p.is_empty());
+    let path = rest.strip_prefix(b" ").filter(|p| !p.is_empty());
     Some(UnixEntry {
         inode,
         ty,
         listening: flags & 0x10000 != 0,
         state,
-        path: path.map(str::to_string),
+        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        os_path: path.map(|p| std::ffi::OsStr::from_bytes(p).to_os_string()),
     })
 }
 
@@ -284,24 +327,223 @@ pub fn ipckit_tag(name: &str) -> Option<(String, u32)> {
     ok.then(|| (purpose.to_string(), pid))
 }
 
-/// The kernel's table of Unix sockets in this network namespace (`/proc/net/unix`); empty
-/// when it cannot be read.
-pub(crate) fn unix_sockets() -> Vec<UnixEntry> {
-    read_lossy("/proc/net/unix")
-        .map(|t| net_unix(&t))
-        .unwrap_or_default()
+/// The Unix socket table of one network namespace, read through a task that is in it.
+#[derive(Debug, Clone)]
+pub(crate) struct NetTable {
+    /// This process's own namespace (`/proc/self/net/unix`, what `/proc/net/unix` shows).
+    pub ours: bool,
+    /// The thread it was read through (`/proc/TID/net/unix`); this process's pid for ours.
+    pub tid: u32,
+    /// The namespace's inode (`/proc/TID/ns/net` reads `net:[INODE]`), when that link could
+    /// be read (it needs ptrace-read rights; the table itself does not).
+    pub ns: Option<u64>,
+    /// Its sockets.
+    pub entries: Vec<UnixEntry>,
 }
 
-/// True if the kernel's table lists a socket bound to `path` (as given, or made absolute).
+/// A task whose network namespace could not be read, so its sockets are not seen.
+#[derive(Debug, Clone)]
+pub(crate) struct UnreadNet {
+    /// Its process.
+    pub pid: u32,
+    /// Its process's effective uid, if readable.
+    pub uid: Option<u32>,
+    /// Why: the errno of opening its `net/unix`.
+    pub errno: rustix::io::Errno,
+}
+
+/// The Unix socket tables of every network namespace a task visible in /proc is in.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetTables {
+    /// One per namespace, this process's first.
+    pub tables: Vec<NetTable>,
+    /// Tasks whose namespace could not be read.
+    pub unread: Vec<UnreadNet>,
+}
+
+impl NetTables {
+    /// Tasks whose unread namespace might hold a socket bound to a file owned by `uid`: a
+    /// socket file is made by its binder, so tasks of that uid (or of an unknown one). As
+    /// for every other kind, a root process that bound a file and gave it to another user is
+    /// not assumed.
+    pub(crate) fn unread_for(&self, uid: u32) -> impl Iterator<Item = &UnreadNet> {
+        self.unread
+            .iter()
+            .filter(move |u| u.uid.is_none_or(|p| p == uid))
+    }
+}
+
+/// Reads `/proc/self/net/unix` and, for every other network namespace, the table of the first
+/// thread found in it (`/proc/PID/task/TID/net/unix` shows the namespace of that thread: a
+/// thread may have unshared its own). `/proc/net/unix` alone lists only this process's
+/// namespace, so a socket bound in a container that shares a directory would look unbound.
+/// Namespaces are told apart by the inode of that per-namespace file, which needs no ptrace
+/// rights. A network namespace that no task is in (kept by a bind mount or by a socket a
+/// process holds) is not reachable here.
+pub(crate) fn net_tables() -> NetTables {
+    use std::collections::HashSet;
+    let mut out = NetTables::default();
+    let mut seen: HashSet<(u64, u64)> = HashSet::new();
+    let me = std::process::id();
+    // Ours first, so its table is the one kept for this process's own namespace.
+    if let Ok(Some(entries)) = read_new_net_unix("/proc/self/net/unix".as_ref(), &mut seen) {
+        out.tables.push(NetTable {
+            ours: true,
+            tid: me,
+            ns: ns_inode(std::path::Path::new("/proc/self/ns/net")),
+            entries,
+        });
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let tids: Vec<u32> = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+            Ok(tasks) => tasks
+                .flatten()
+                .filter_map(|t| t.file_name().to_str()?.parse().ok())
+                .collect(),
+            Err(_) => vec![pid],
+        };
+        let mut unread = None;
+        for tid in tids {
+            let base = format!("/proc/{pid}/task/{tid}");
+            match read_new_net_unix(format!("{base}/net/unix").as_ref(), &mut seen) {
+                Ok(Some(entries)) => {
+                    out.tables.push(NetTable {
+                        ours: false,
+                        tid,
+                        ns: ns_inode(format!("{base}/ns/net").as_ref()),
+                        entries,
+                    });
+                }
+                Ok(None) => {}
+                // Gone meanwhile, or a zombie (it has no namespaces left).
+                Err(rustix::io::Errno::NOENT | rustix::io::Errno::SRCH) => {}
+                Err(e) => unread = Some(e),
+            }
+        }
+        if let Some(errno) = unread {
+            let uid = read_lossy(format!("/proc/{pid}/status")).and_then(|t| status_euid(&t));
+            out.unread.push(UnreadNet { pid, uid, errno });
+        }
+    }
+    out
+}
+
+/// Opens a `net/unix` file; reads it only when its namespace (the file's inode) is new.
+fn read_new_net_unix(
+    path: &std::path::Path,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> Result<Option<Vec<UnixEntry>>, rustix::io::Errno> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    if !seen.insert((st.st_dev, st.st_ino)) {
+        return Ok(None);
+    }
+    let mut file = std::fs::File::from(fd);
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut text)
+        .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))?;
+    Ok(Some(net_unix_bytes(&text)))
+}
+
+/// `INODE` of a `/proc/…/ns/net` link, which reads `net:[INODE]`.
+fn ns_inode(link: &std::path::Path) -> Option<u64> {
+    let target = std::fs::read_link(link).ok()?;
+    target
+        .to_str()?
+        .strip_prefix("net:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The socket files (device, inode) that `entry`'s bound path leads to: as this process sees
+/// the path, and as each task in `tids` sees it (through `/proc/TID/root`, in that task's
+/// mount namespace, or `/proc/TID/cwd` for a relative path). Empty for an abstract name, and
+/// for a path no one of them can resolve. Only ever more files than the binder's own, never
+/// fewer when one of `tids` is the binder: a file is kept rather than lost.
+pub(crate) fn bound_files(entry: &UnixEntry, tids: &[u32]) -> Vec<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Some(path) = entry.os_path.as_deref() else {
+        return Vec::new();
+    };
+    if path.as_bytes().first() == Some(&b'@') {
+        return Vec::new();
+    }
+    let path = std::path::Path::new(path);
+    let mut candidates = Vec::new();
+    if path.is_absolute() {
+        candidates.push(path.to_path_buf());
+        let inside = path.strip_prefix("/").unwrap_or(path);
+        candidates.extend(
+            tids.iter()
+                .map(|t| std::path::PathBuf::from(format!("/proc/{t}/root")).join(inside)),
+        );
+    } else {
+        candidates.extend(
+            tids.iter()
+                .map(|t| std::path::PathBuf::from(format!("/proc/{t}/cwd")).join(path)),
+        );
+    }
+    let mut files: Vec<(u64, u64)> = Vec::new();
+    for c in candidates {
+        if let Ok(meta) = std::fs::symlink_metadata(&c)
+            && meta.file_type().is_socket()
+            && !files.contains(&(meta.dev(), meta.ino()))
+        {
+            files.push((meta.dev(), meta.ino()));
+        }
+    }
+    files
+}
+
+/// Whether a socket may be bound to the socket file at `path`, in any network namespace: a
+/// table lists it (by the path as given or made absolute, or by the file the listed path
+/// leads to), a relative path with its file name is listed (its binder's directory is not
+/// known), or the namespace of a task of the file's owner could not be read. What a take-over
+/// of a socket file that refuses connections asks before it unlinks the file.
 pub(crate) fn bound_in_kernel(path: &std::path::Path) -> bool {
-    let given = path.to_string_lossy();
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok();
+    let file = meta.as_ref().map(|m| (m.dev(), m.ino()));
     let absolute = std::path::absolute(path).ok();
-    let absolute = absolute.as_ref().map(|p| p.to_string_lossy());
-    unix_sockets().iter().any(|e| {
-        e.path
-            .as_deref()
-            .is_some_and(|p| p == given || Some(p) == absolute.as_deref())
-    })
+    let name = path.file_name();
+    let tables = net_tables();
+    let listed = tables.tables.iter().any(|t| {
+        t.entries.iter().any(|e| {
+            let Some(p) = e.os_path.as_deref() else {
+                return false;
+            };
+            let p = std::path::Path::new(p);
+            if p == path || Some(p) == absolute.as_deref() {
+                return true;
+            }
+            if p.as_os_str().as_bytes().first() == Some(&b'@') {
+                return false;
+            }
+            if p.is_relative() && p.file_name().is_some() && p.file_name() == name {
+                return true;
+            }
+            let tids = if t.ours { Vec::new() } else { vec![t.tid] };
+            file.is_some_and(|f| bound_files(e, &tids).contains(&f))
+        })
+    });
+    listed
+        || meta
+            .as_ref()
+            .is_some_and(|m| tables.unread_for(m.uid()).next().is_some())
 }
 
 #[cfg(test)]
@@ -338,6 +580,78 @@ mod tests {
         assert_eq!(e[2].path, None);
         assert_eq!(e[2].ty, SocketType::Seqpacket);
         assert_eq!(e[2].state, 3);
+    }
+
+    #[test]
+    fn unix_paths_keep_their_bytes_and_their_newlines() {
+        let mut text = b"Num RefCount Protocol Flags Type St Inode Path\n".to_vec();
+        text.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00000000 0001 01 5 /tmp/a\xff\x1b.sock\n",
+        );
+        // A path with two newlines in it, one at its end, then an entry with no path.
+        text.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00000000 0001 01 6 /tmp/b\nc\n\n",
+        );
+        text.extend_from_slice(b"0000000000000000: 00000003 00000000 00000000 0001 03 7\n");
+        let e = net_unix_bytes(&text);
+        assert_eq!(e.len(), 3, "{e:?}");
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(
+            e[0].os_path.as_deref().map(|p| p.as_bytes()),
+            Some(&b"/tmp/a\xff\x1b.sock"[..])
+        );
+        assert_eq!(e[0].path.as_deref(), Some("/tmp/a\u{fffd}\x1b.sock"));
+        assert_eq!(
+            e[1].os_path.as_deref().map(|p| p.as_bytes()),
+            Some(&b"/tmp/b\nc\n"[..])
+        );
+        assert_eq!(e[2].inode, 7);
+        assert_eq!(e[2].os_path, None);
+    }
+
+    #[test]
+    fn a_socket_bound_in_a_threads_own_network_namespace_is_found() {
+        use std::time::Duration;
+        if !rustix::process::geteuid().is_root() {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+            println!("SKIPPED: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sock");
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let p = path.clone();
+        // A thread may unshare its own network namespace: /proc/PID/net/unix then does not
+        // show its sockets, /proc/PID/task/TID/net/unix does.
+        let t = std::thread::spawn(move || {
+            // SAFETY: plain system call; it changes this thread's namespace only.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let sock = rustix::net::socket(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::STREAM,
+                None,
+            )
+            .unwrap();
+            rustix::net::bind(&sock, &rustix::net::SocketAddrUnix::new(&p).unwrap()).unwrap();
+            bound_tx.send(()).unwrap();
+            let _ = done_rx.recv_timeout(Duration::from_secs(20));
+        });
+        bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let ours = read_lossy("/proc/self/net/unix").unwrap();
+        assert!(!ours.contains(&path.display().to_string()), "{ours}");
+        let tables = net_tables();
+        assert!(tables.tables.len() >= 2, "{tables:?}");
+        assert!(
+            bound_in_kernel(&path),
+            "not found in the thread's namespace"
+        );
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert!(
+            !bound_in_kernel(&path),
+            "still bound after the socket closed"
+        );
     }
 
     #[test]
