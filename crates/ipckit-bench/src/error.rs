@@ -8,7 +8,7 @@ pub enum Error {
     #[error(transparent)]
     Ipc(#[from] ipckit::Error),
     /// Starting or reaping the peer process failed.
-    #[error("{0}")]
+    #[error("{}", ipckit::error::message(.0))]
     Io(#[from] std::io::Error),
     /// A message arrived changed, out of order, or short: the mechanism lost or damaged data.
     #[error("payload check failed: {0}")]

@@ -113,29 +113,12 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes on one line, as `{:#}` prints them, but every system error
-/// named by its errno with a hint (std prints "(os error 104)"), and every control
+/// named by its errno with a hint (`ipckit::error::message`; std prints "(os error 104)"), and every control
 /// character escaped: a name in a message cannot write escape sequences to the terminal.
 fn describe(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let text = match cause.downcast_ref::<std::io::Error>() {
-            // An io::Error that wraps an ipckit::Error (or another error) prints as that one.
-            Some(io) if io.get_ref().is_none() => match io.raw_os_error() {
-                Some(raw) => {
-                    let errno = ipckit::Errno::from_raw_os_error(raw);
-                    let text = io.to_string();
-                    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-                    match ipckit::error::errno_hint(errno) {
-                        Some(hint) => {
-                            format!("{text} ({}); {hint}", ipckit::error::errno_name(errno))
-                        }
-                        None => format!("{text} ({})", ipckit::error::errno_name(errno)),
-                    }
-                }
-                None => io.to_string(),
-            },
-            _ => cause.to_string(),
-        };
+        let text = ipckit::error::message(cause);
         // anyhow's chain repeats an inner error that a context's text already ends with.
         if parts.last().is_some_and(|p| p.ends_with(&text)) {
             continue;

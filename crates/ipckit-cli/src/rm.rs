@@ -271,7 +271,8 @@ fn rm_one(listing: &host::Listing, t: &Parsed, force: bool) -> Result<()> {
                 m.file_type().is_fifo()
             })
         {
-            std::fs::remove_file(p).map_err(|e| anyhow::anyhow!("removing {given}: {e}"))?;
+            std::fs::remove_file(p)
+                .map_err(|e| anyhow::anyhow!("removing {given}: {}", ipckit::error::message(&e)))?;
             return Ok(());
         }
         // Without the mqueue filesystem a queue nobody holds cannot be listed: its name is all

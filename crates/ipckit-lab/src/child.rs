@@ -41,7 +41,11 @@ pub(crate) fn play(roles: &[&[Role]]) -> ! {
     match play(&Args) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "ipckit lab child {role}: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "ipckit lab child {role}: {}",
+                ipckit::error::message(&*e)
+            );
             std::process::exit(1);
         }
     }
@@ -81,7 +85,8 @@ pub(crate) fn wait_sleeping_in(pid: u32, nrs: &[libc::c_long], arg0: Option<u64>
     let path = format!("/proc/{pid}/syscall");
     let deadline = std::time::Instant::now() + T;
     loop {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {path}: {}", ipckit::error::message(&e)))?;
         if let Some((n, a)) = ipckit::host::procfs::blocked_syscall(&text)
             && nrs.contains(&(n as libc::c_long))
             && arg0.is_none_or(|want| want == a)

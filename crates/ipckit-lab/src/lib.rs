@@ -129,7 +129,7 @@ pub fn run<'a>(scenario: &Scenario, echo: impl FnMut(&str) + 'a) -> Outcome {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => Verdict {
             passed: false,
-            line: format!("error: {e}"),
+            line: format!("error: {}", ipckit::error::message(&*e)),
         },
         Err(p) => Verdict {
             passed: false,

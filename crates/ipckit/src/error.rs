@@ -258,6 +258,30 @@ fn describe(errno: Errno) -> String {
     }
 }
 
+/// Any error as one line in ipckit's style: a `std::io::Error` from the kernel as its text,
+/// its errno's name and ipckit's hint for it (`Connection reset by peer (ECONNRESET); the
+/// peer closed ...`) where std would print `(os error 104)`; any other error as it displays.
+///
+/// ```
+/// let e = std::io::Error::from_raw_os_error(104);
+/// assert!(ipckit::error::message(&e).starts_with("Connection reset by peer (ECONNRESET); "));
+/// ```
+pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
+    let Some(io) = e.downcast_ref::<std::io::Error>() else {
+        return e.to_string();
+    };
+    match (io.raw_os_error(), io.get_ref()) {
+        (Some(raw), None) => {
+            let errno = Errno::from_raw_os_error(raw);
+            match default_hint(errno) {
+                Some(hint) => format!("{} ({}); {hint}", describe(errno), errno_name(errno)),
+                None => format!("{} ({})", describe(errno), errno_name(errno)),
+            }
+        }
+        _ => io.to_string(),
+    }
+}
+
 /// The hint ipckit gives for `errno` whatever the operation was (an error from outside ipckit,
 /// such as a `std::io::Error`, can carry the same advice).
 pub fn errno_hint(errno: Errno) -> Option<&'static str> {

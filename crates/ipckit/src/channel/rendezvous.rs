@@ -99,7 +99,7 @@ pub fn create(name: &str, opts: &Options) -> Result<Receiver> {
         if e.errno() == Some(crate::Errno::EXIST) {
             e.hint(format!(
                 "the name is taken: another receiver owns it, or a receiver that was killed left it; \
-                 channel::remove(\"{name}\") (or `ipckit rm channel:{name}`) removes a leftover"
+                 `ipckit rm channel:{name}` removes a leftover"
             ))
         } else {
             e
@@ -178,17 +178,15 @@ pub fn open_deadline(name: &str, deadline: impl Into<Deadline>) -> Result<Sender
         return Ok(tx);
     }
     let start = format!(
-        "start the receiver first: channel::create in the receiving process, or \
-         `ipckit recv channel:{name}`"
+        "start the receiver first (`ipckit recv channel:{name}`, or \
+         channel::create in the receiving process)"
     );
     let not_set_up = "the name is there but not set up as a channel: not an ipckit channel, or \
                       its receiver is still making it";
     Err(match (missing, waits) {
         (Missing::Setup, false) => Error::new(ErrorKind::InvalidInput, OP, not_set_up),
         (Missing::Setup, true) => Error::new(ErrorKind::TimedOut, OP, not_set_up),
-        (_, false) => Error::os(OP, crate::Errno::NOENT).hint(format!(
-            "no receiver yet: {start}; channel::open waits for it"
-        )),
+        (_, false) => Error::os(OP, crate::Errno::NOENT).hint(format!("no receiver yet: {start}")),
         (_, true) => Error::new(
             ErrorKind::TimedOut,
             OP,
@@ -240,8 +238,8 @@ fn join(name: &str, deadline: Deadline) -> Result<std::result::Result<Sender, Mi
                 bulk::disconnected("opening a channel", "receiver")
                     .object(name)
                     .hint(format!(
-                        "the receiver was killed and left the name: channel::remove(\"{name}\") \
-                         (or `ipckit rm channel:{name}`) removes it, then start a receiver"
+                        "the receiver was killed and left the name: `ipckit rm channel:{name}` \
+                         removes it; then start a receiver"
                     ))
             } else {
                 e.object(name)

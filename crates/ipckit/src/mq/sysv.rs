@@ -190,7 +190,7 @@ impl SysvMq {
             return Err(last_os(OP, key)
                 .hint_if(
                     Errno::EXIST,
-                    "the key is taken: open it instead, or remove it (ipcrm -Q KEY)",
+                    "the key is taken: open it instead, or remove it (`ipckit rm sysv-mq:KEY`)",
                 )
                 .hint_if(
                     Errno::NOSPC,
@@ -264,7 +264,7 @@ impl SysvMq {
                 "opening System V message queue",
                 "a private queue cannot be opened by key",
             )
-            .hint("open it by id (SysvMq::open_id; ipcs -q shows it)"));
+            .hint("open it by its id (`ipckit ls --kind sysv-mq` shows it)"));
         }
         // SAFETY: msgget takes integers only.
         let id = unsafe { libc::msgget(key.raw(), access.ipc_perms()) };

@@ -117,7 +117,7 @@ impl PosixShm {
         .map_err(|e| {
             Error::os(OP, e).object(name).hint_if(
                 Errno::EXIST,
-                "the name is taken: open it instead, or remove it (shm::posix::remove, or rm /dev/shm/NAME)",
+                "the name is taken: open it instead, or remove it (`ipckit rm shm:/NAME`)",
             )
         })?;
         // From here on, a failure drops `shm`, which unlinks what was made.

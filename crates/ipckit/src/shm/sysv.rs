@@ -191,7 +191,7 @@ impl SysvShm {
                 .object(&object)
                 .hint_if(
                     Errno::EXIST,
-                    "a segment has this key: open it (SysvShm::open) or remove it (ipcrm -M KEY)",
+                    "a segment has this key: open it instead, or remove it (`ipckit rm sysv-shm:KEY`)",
                 )
                 .hint_if(
                     Errno::INVAL,

@@ -61,7 +61,7 @@ static KIND: PosixKind = PosixKind {
     removing: "removing POSIX semaphore",
     changed: "the name refers to another semaphore now",
     changed_hint: Some(
-        "it was removed and made again: remove it by name (sem_posix::remove) if it is yours",
+        "it was removed and made again: remove it by name (`ipckit rm sem:/NAME`) if it is yours",
     ),
     path: sem_file,
     unlink: remove,
@@ -272,7 +272,7 @@ impl PosixSem {
                 .object(name)
                 .hint_if(
                     Errno::EXIST,
-                    "the name is taken: open it instead, or remove it (sem_posix::remove)",
+                    "the name is taken: open it instead, or remove it (`ipckit rm sem:/NAME`)",
                 )
                 .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
         }

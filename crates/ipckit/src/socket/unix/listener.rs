@@ -198,7 +198,10 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
     // table says whether any socket is still bound to this path.
     if crate::sys::procfs::bound_in_kernel(path) {
         return refuse(
-            "a socket is bound there but not listening (it may be starting): try again".into(),
+            "a socket may be bound there, not listening yet (it may be starting, or be in \
+             another network namespace, or in one ipckit cannot read): try again, or remove \
+             it with `ipckit rm unix:PATH` if you know it is unused"
+                .into(),
         );
     }
     if !opts.take_over_stale {
