@@ -145,3 +145,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man(args) => man::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+    use anyhow::Context;
+
+    #[test]
+    fn a_system_error_is_named_by_its_errno_with_a_hint() {
+        let io: std::io::Result<()> = Err(std::io::Error::from_raw_os_error(libc::ECONNRESET));
+        let e = io.context("reading from unix:/tmp/x").unwrap_err();
+        let line = describe(&e);
+        assert!(!line.contains("os error"), "{line}");
+        assert!(
+            line.starts_with("reading from unix:/tmp/x: Connection reset by peer (ECONNRESET); "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_causes_not_repeated() {
+        let e = anyhow::anyhow!("inner \x1b[2J").context("outer: inner \x1b[2J");
+        assert_eq!(describe(&e), "outer: inner \\u{1b}[2J");
+    }
+}

@@ -316,6 +316,10 @@ fn usage_errors_exit_2() {
         &["recv", "unix:/tmp/x", "--timeout", "banana"],
         &["recv", "unix:/tmp/x", "--count", "0"],
         &["recv", "unix:/tmp/x", "--mode", "999"],
+        // "/." and "/.." name /dev/shm and /dev itself, not an object.
+        &["send", "shm:/..", "x"],
+        &["send", "mq:/.", "x"],
+        &["recv", "channel:/.."],
         &["frobnicate"],
     ] {
         let (st, _, err, _) = run(args, b"");
@@ -366,6 +370,26 @@ fn runtime_errors_exit_1_with_one_clear_line() {
         !Path::new(&missing[5..]).exists(),
         "the timed-out recv removed its socket"
     );
+}
+
+#[test]
+fn control_characters_in_an_error_line_are_escaped() {
+    // A name with a terminal escape (set the window title, then red) and a forged second line.
+    let dir = tempdir();
+    let evil = format!(
+        "unix:{}/a\x1b]0;owned\x07\x1b[31m\nipckit: all good",
+        dir.path().display()
+    );
+    let out = ipckit()
+        .args(["send", &evil, "hi"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "no forged second line: {err:?}");
+    assert!(err.contains("\\u{1b}]0;owned\\u{7}"), "{err:?}");
 }
 
 #[test]
