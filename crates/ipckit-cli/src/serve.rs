@@ -453,16 +453,22 @@ fn accept(conn: Option<Conn>, clients: &mut Vec<Client>, args: &ServeArgs) -> bo
 
 /// Says which peers an abstract listener refused because `--mode` does not let them in (the
 /// library closes them: the kernel checks no mode on an abstract name).
+/// One line per batch of refused peers (a flood of them is one line per accept round, not
+/// one per peer).
 fn log_refused(server: &Server, args: &ServeArgs) {
     let Server::Stream(l) = server else { return };
-    for c in l.take_refused() {
-        if !args.quiet {
-            eprintln!(
-                "ipckit: refused a peer (pid {}, uid {}): --mode {:04o} of {} does not let it connect",
-                c.pid, c.uid, args.mode, args.endpoint
-            );
-        }
-    }
+    let refused = l.take_refused();
+    let (Some(last), false) = (refused.last(), args.quiet) else {
+        return;
+    };
+    let what = match refused.len() {
+        1 => "a peer".to_string(),
+        n => format!("{n} peers, the last"),
+    };
+    eprintln!(
+        "ipckit: refused {what} (pid {}, uid {}): --mode {:04o} of {} does not let it connect",
+        last.pid, last.uid, args.mode, args.endpoint
+    );
 }
 
 fn describe(peer: Peer) -> String {

@@ -331,7 +331,8 @@ fn a_bound_socket_that_does_not_listen_yet_is_not_taken_over() {
     );
     let err = UnixListener::bind(&addr, &BindOptions::default()).unwrap_err();
     assert!(
-        err.to_string().contains("bound there but not listening"),
+        err.to_string()
+            .contains("may be bound there, not listening yet"),
         "{err}"
     );
     assert!(path.exists(), "its file stays");

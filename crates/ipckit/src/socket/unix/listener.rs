@@ -291,18 +291,17 @@ fn peer_groups(sock: impl AsFd) -> Vec<u32> {
 
 impl PeerRule {
     /// Whether the mode lets `peer` connect, as it would a socket file's: root always; the
-    /// owner by the owner's write bit; a member of the group (its effective group, or one of
-    /// the supplementary groups it had at connect) by the group's; anyone else by the
-    /// others'.
+    /// owner by the owner's write bit only; a member of the group (its effective group, or
+    /// one of the supplementary groups it had at connect) by the group's only; anyone else by
+    /// the others'. As the kernel's permission check, the first class that matches decides:
+    /// a group member is not let in by the others' bits (mode 0606 keeps the group out).
     fn allows(&self, peer: &ancillary::Credentials, sock: impl AsFd) -> bool {
         if peer.uid == 0 {
             return true;
         }
         let bits = if peer.uid == self.uid {
             self.mode >> 6
-        } else if peer.gid == self.gid
-            || (self.mode & 0o020 != 0 && peer_groups(sock).contains(&self.gid))
-        {
+        } else if peer.gid == self.gid || peer_groups(sock).contains(&self.gid) {
             self.mode >> 3
         } else {
             self.mode
@@ -423,13 +422,14 @@ impl<T: SocketKind> Listener<T> {
 
     /// The listening descriptor is non-blocking inside, so a connection that vanishes between
     /// poll and accept means waiting again, never blocking past the deadline. A refused peer
-    /// (see [`Listener`]) is closed and the next connection waiting is taken.
+    /// (see [`Listener`]) is closed and the wait goes on through the poll, which checks the
+    /// deadline: a flood of refused peers cannot hold `accept_timeout` past its time.
     fn accept_until(&self, deadline: Deadline) -> Result<Option<T>> {
         poll::until_ready(self.fd.as_fd(), PollFlags::IN, deadline, || {
             loop {
                 match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                     Ok(fd) if self.admit(&fd) => return Ok(Some(T::from_connected(fd))),
-                    Ok(_refused) => continue,
+                    Ok(_refused) => return Ok(None),
                     Err(Errno::INTR) => continue,
                     Err(Errno::AGAIN | Errno::CONNABORTED) => return Ok(None),
                     Err(e) => return Err(e).during("accepting connection on", &self.addr),
