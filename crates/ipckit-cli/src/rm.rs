@@ -271,8 +271,7 @@ fn rm_one(listing: &host::Listing, t: &Parsed, force: bool) -> Result<()> {
                 m.file_type().is_fifo()
             })
         {
-            std::fs::remove_file(p)
-                .map_err(|e| anyhow::anyhow!("removing {given}: {}", ipckit::error::message(&e)))?;
+            host::remove_fifo(p)?;
             return Ok(());
         }
         // Without the mqueue filesystem a queue nobody holds cannot be listed: its name is all

@@ -334,17 +334,19 @@ impl OwnedPath {
     /// when the unlink fails. The drop then leaves the path alone.
     pub(crate) fn remove(&mut self, op: &'static str) -> Result<()> {
         self.ownership.release();
-        let st = rustix::fs::lstat(&self.path).during(op, self.path.display())?;
-        if !self.is_ours(&st) {
-            return Err(Error::new(
+        match unlink_if(&self.path, |st| self.is_ours(st)).during(op, self.path.display())? {
+            Unlinked::Removed => Ok(()),
+            Unlinked::Gone => {
+                Err(Error::os(op, rustix::io::Errno::NOENT).object(self.path.display()))
+            }
+            Unlinked::Changed => Err(Error::new(
                 ErrorKind::Changed,
                 op,
                 "the path names another file now: it was removed and made again by someone else",
             )
             .object(self.path.display())
-            .hint("remove that file yourself if it is yours"));
+            .hint("remove that file yourself if it is yours")),
         }
-        rustix::fs::unlink(&self.path).during(op, self.path.display())
     }
 
     fn is_ours(&self, st: &rustix::fs::Stat) -> bool {
@@ -359,9 +361,62 @@ impl Drop for OwnedPath {
         }
         // Only what we made: the path may have been replaced since, and a freed inode number
         // may be reused at once, so the type is checked too.
-        if rustix::fs::lstat(&self.path).is_ok_and(|st| self.is_ours(&st)) {
-            let _ = rustix::fs::unlink(&self.path);
-        }
+        let _ = unlink_if(&self.path, |st| self.is_ours(st));
+    }
+}
+
+/// What [`unlink_if`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unlinked {
+    /// The file was the one expected and is removed.
+    Removed,
+    /// Nothing is at the path (or its directory is gone).
+    Gone,
+    /// Another file is at the path now: it is left alone.
+    Changed,
+}
+
+/// `unlinkat(2)` of `path`'s last component if `same` accepts the `fstatat(2)` (without
+/// following a symbolic link) of what is there now, both through one descriptor of its
+/// directory (`O_PATH`): a directory swapped for a symbolic link between the check and the
+/// removal cannot send the removal to another directory's file, and the name checked is the
+/// name removed. Every removal of a file ipckit listed or made goes through here.
+/// See [unlinkat(2)](https://man7.org/linux/man-pages/man2/unlinkat.2.html).
+pub(crate) fn unlink_if(
+    path: &Path,
+    same: impl FnOnce(&rustix::fs::Stat) -> bool,
+) -> rustix::io::Result<Unlinked> {
+    use rustix::fs::{AtFlags, CWD};
+    use rustix::io::Errno;
+    let Some(base) = path.file_name() else {
+        return Err(Errno::INVAL);
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = match rustix::fs::openat(
+        CWD,
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(d) => d,
+        Err(Errno::NOENT) => return Ok(Unlinked::Gone),
+        Err(e) => return Err(e),
+    };
+    let st = match rustix::fs::statat(&dir, base, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(Unlinked::Gone),
+        Err(e) => return Err(e),
+    };
+    if !same(&st) {
+        return Ok(Unlinked::Changed);
+    }
+    match rustix::fs::unlinkat(&dir, base, AtFlags::empty()) {
+        Ok(()) => Ok(Unlinked::Removed),
+        Err(Errno::NOENT) => Ok(Unlinked::Gone),
+        Err(e) => Err(e),
     }
 }
 
@@ -400,5 +455,45 @@ mod tests {
         }
         assert!(check_posix_name(&format!("/{}", "x".repeat(255))).is_err());
         assert!(unique_posix("t").starts_with("/ipckit-t-"));
+    }
+
+    #[test]
+    fn unlink_if_removes_the_file_checked_even_when_its_directory_is_swapped_for_a_link() {
+        let root = tempfile::tempdir().unwrap();
+        let (d, moved, other) = (
+            root.path().join("d"),
+            root.path().join("moved"),
+            root.path().join("other"),
+        );
+        std::fs::create_dir(&d).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(d.join("s"), b"listed").unwrap();
+        std::fs::write(other.join("s"), b"someone else's").unwrap();
+        let listed = rustix::fs::lstat(d.join("s")).unwrap();
+        // Between the check and the removal, `d` becomes a link to `other`: the removal must
+        // still be of the file checked, through the directory that was open.
+        let got = unlink_if(&d.join("s"), |st| {
+            std::fs::rename(&d, &moved).unwrap();
+            std::os::unix::fs::symlink(&other, &d).unwrap();
+            (st.st_dev, st.st_ino) == (listed.st_dev, listed.st_ino)
+        })
+        .unwrap();
+        assert_eq!(got, Unlinked::Removed);
+        assert!(!moved.join("s").exists(), "the file checked is removed");
+        assert_eq!(std::fs::read(other.join("s")).unwrap(), b"someone else's");
+        // Another file at the path is left alone; nothing there is `Gone`.
+        assert_eq!(
+            unlink_if(&d.join("s"), |_| false).unwrap(),
+            Unlinked::Changed
+        );
+        assert!(other.join("s").exists());
+        assert_eq!(
+            unlink_if(&moved.join("s"), |_| true).unwrap(),
+            Unlinked::Gone
+        );
+        assert_eq!(
+            unlink_if(&root.path().join("none/s"), |_| true).unwrap(),
+            Unlinked::Gone
+        );
     }
 }

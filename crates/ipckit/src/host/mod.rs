@@ -92,7 +92,7 @@ pub use crate::sys::procfs;
 pub use kind::Kind;
 pub use object::{Creator, Listing, Object, Options, State};
 pub use process::{Holder, Process};
-pub use remove::remove;
+pub use remove::{remove, remove_fifo};
 pub use uri::unescape;
 pub use users::{user_id, user_name};
 

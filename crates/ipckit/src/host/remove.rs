@@ -8,7 +8,7 @@ use rustix::io::Errno;
 
 use super::{Kind, Object, State};
 use crate::error::{Error, ErrorKind, Result};
-use crate::name::SysvKey;
+use crate::name::{SysvKey, Unlinked};
 use crate::sys::procfs;
 
 /// Removes `object` as [`scan`](super::scan) listed it: `IPC_RMID` for System V objects (by
@@ -118,11 +118,7 @@ pub fn remove(object: &Object) -> Result<()> {
                 Kind::PosixSem => "removing POSIX semaphore",
                 _ => "removing POSIX shared memory",
             };
-            rustix::fs::unlink(&file).map_err(|e| {
-                Error::os(op, e)
-                    .object(&label)
-                    .hint_if(Errno::NOENT, "it is already removed")
-            })
+            unlink_listed(&file, object, op, &label)
         }
         Kind::PosixMq => {
             let file = dev_file("/dev/mqueue/", base);
@@ -161,7 +157,7 @@ pub fn remove(object: &Object) -> Result<()> {
                 )
                 .object(&label));
             }
-            rustix::fs::unlink(path).map_err(|e| Error::os("removing", e).object(&label))
+            unlink_listed(path, object, "removing", &label)
         }
         Kind::Pipe => Err(Error::new(
             ErrorKind::InvalidInput,
@@ -170,6 +166,15 @@ pub fn remove(object: &Object) -> Result<()> {
         )
         .object(&label)),
     }
+}
+
+/// Removes the FIFO at `path`, one a [`scan`](super::scan) does not list because no process
+/// has it open: `unlink(2)` through one descriptor of its directory, only if what is there is
+/// still a FIFO (an error of kind [`Changed`](ErrorKind::Changed) if not), so a directory
+/// swapped for a symbolic link meanwhile cannot turn the removal onto another file.
+pub fn remove_fifo(path: &Path) -> Result<()> {
+    let label = format!("fifo:{}", crate::name::escape(path.as_os_str()));
+    unlink_listed(path, &Object::new(Kind::Fifo), "removing FIFO", &label)
 }
 
 /// `DIR` followed by a name's bytes.
@@ -198,6 +203,36 @@ fn posix_unlink(
             .hint_if(Errno::NOENT, "it is already removed"));
     }
     Ok(())
+}
+
+/// Unlinks the file at `path` if it is still the one `object` was listed with, through one
+/// descriptor of its directory ([`unlink_if`](crate::name::unlink_if)): neither a file put
+/// there since nor a directory swapped for a link since is removed instead.
+fn unlink_listed(path: &Path, object: &Object, op: &'static str, label: &str) -> Result<()> {
+    use rustix::fs::FileType;
+    let kind = match object.kind {
+        Kind::Unix => Some(FileType::Socket),
+        Kind::Fifo => Some(FileType::Fifo),
+        _ => None,
+    };
+    let same = |st: &rustix::fs::Stat| {
+        object.file.is_none_or(|f| f == (st.st_dev, st.st_ino))
+            && kind.is_none_or(|k| FileType::from_raw_mode(st.st_mode) == k)
+    };
+    match crate::name::unlink_if(path, same) {
+        Ok(Unlinked::Removed) => Ok(()),
+        Ok(Unlinked::Gone) => Err(Error::os(op, Errno::NOENT)
+            .object(label)
+            .hint("it is already removed")),
+        Ok(Unlinked::Changed) => Err(Error::new(
+            ErrorKind::Changed,
+            op,
+            "it changed since it was listed (another file is at its path now)",
+        )
+        .object(label)
+        .hint("list again and retry")),
+        Err(e) => Err(Error::os(op, e).object(label)),
+    }
 }
 
 /// The file at `path` is still the one the object was listed with (a file that is gone

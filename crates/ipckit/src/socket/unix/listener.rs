@@ -12,7 +12,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::{BindOptions, UnixAddr, UnixSeqpacket, UnixStream};
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::name::OwnedPath;
+use crate::name::{OwnedPath, Unlinked};
 use crate::object::check_mode;
 use crate::poll;
 use crate::poll::Deadline;
@@ -207,17 +207,14 @@ fn take_over_stale(ty: SocketType, addr: &UnixAddr, path: &Path, opts: &BindOpti
     if !opts.take_over_stale {
         return refuse("a stale socket file is there (no socket is bound to it): remove it, or allow take-over".into());
     }
-    // Remove only the file that was checked, not one that replaced it meanwhile.
-    match rustix::fs::lstat(path) {
-        Ok(now) if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) => {}
-        Ok(_) => {
-            return refuse("the file was replaced while it was being checked: try again".into());
+    // Remove only the file that was checked, not one that replaced it meanwhile, through
+    // one descriptor of its directory.
+    let same = |now: &rustix::fs::Stat| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino);
+    match crate::name::unlink_if(path, same) {
+        Ok(Unlinked::Removed | Unlinked::Gone) => Ok(()),
+        Ok(Unlinked::Changed) => {
+            refuse("the file was replaced while it was being checked: try again".into())
         }
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(Error::os("checking stale socket file", e).object(path.display())),
-    }
-    match rustix::fs::unlink(path) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(Error::os("removing stale socket file", e).object(path.display())),
     }
 }
