@@ -177,7 +177,7 @@ pub fn create_dir_with(path: impl AsRef<Path>, options: &Options) -> Result<()> 
                 .during(CREATING_DIR, show(path))?;
             let st = rustix::fs::fstat(&fd).during(CREATING_DIR, show(path))?;
             match FileType::from_raw_mode(st.st_mode) {
-                FileType::Directory => match distrust(&st) {
+                FileType::Directory => match distrust(&st, &fd) {
                     None => Ok(()),
                     Some(why) => Err(untrusted(CREATING_DIR, path, &dir.path.join(name), &why)),
                 },
@@ -205,32 +205,29 @@ pub fn create_dir_with(path: impl AsRef<Path>, options: &Options) -> Result<()> 
 /// `/dev/zero` never ends), a larger file is refused with both numbers, and so is one that
 /// grows past `max` while it is read. Symlinks are followed: the caller named the file.
 ///
-/// `stat(2)`, then `open(2)` with `O_NONBLOCK|O_NOCTTY|O_CLOEXEC`, `fstat(2)` (the same file,
-/// still regular), and `read(2)` of at most `max + 1` bytes.
+/// `open(2)` with `O_PATH` (which opens nothing: no FIFO waits, no device acts), `fstat(2)`
+/// of that descriptor, then, for a regular file within `max`, `open(2)` of the same file
+/// through `/proc/self/fd` with `O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC`, and `read(2)` of at most
+/// `max + 1` bytes: what is read is the file checked, not one put at the path since.
 pub fn read_bounded(path: impl AsRef<Path>, max: usize) -> Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
     let path = path.as_ref();
-    let before = rustix::fs::stat(path).during(OPENING, show(path))?;
-    regular_within(&before, path, max)?;
+    let pinned = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .during(OPENING, show(path))?;
+    let st = rustix::fs::fstat(&pinned).during(OPENING, show(path))?;
+    regular_within(&st, path, max)?;
+    let via = format!("/proc/self/fd/{}", pinned.as_raw_fd());
     let fd = rustix::fs::open(
-        path,
+        via.as_str(),
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .during(OPENING, show(path))?;
     let st = rustix::fs::fstat(&fd).during(READING, show(path))?;
-    if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) {
-        return Err(Error::new(
-            ErrorKind::Changed,
-            READING,
-            "the file was replaced between its check and its open",
-        )
-        .object(show(path))
-        .hint("something is changing it: try again once it is done"));
-    }
     regular_within(&st, path, max)?;
-    let mut bytes = Vec::with_capacity((st.st_size.max(0) as usize).min(max) + 1);
+    let mut bytes = Vec::with_capacity((st.st_size.max(0) as usize).min(max).saturating_add(1));
     File::from(fd)
-        .take(max as u64 + 1)
+        .take((max as u64).saturating_add(1))
         .read_to_end(&mut bytes)
         .during(READING, show(path))?;
     if bytes.len() > max {
@@ -550,14 +547,16 @@ fn names(path: &Path) -> Vec<OsString> {
 }
 
 fn trust(dir: &Dir, op: &'static str, target: &Path) -> Result<()> {
-    match distrust(&dir.stat) {
+    match distrust(&dir.stat, &dir.fd) {
         None => Ok(()),
         Some(why) => Err(untrusted(op, target, &dir.path, &why)),
     }
 }
 
-/// Why a directory with status `st` is not to be written in, if it is not.
-fn distrust(st: &Stat) -> Option<String> {
+/// Why a directory with status `st` (open as `fd`) is not to be written in, if it is not: its
+/// owner, its mode, and the entries of its POSIX access ACL, which can let a named user or
+/// group write where the mode alone would not (the mode's group bits are then the ACL's mask).
+fn distrust(st: &Stat, fd: &OwnedFd) -> Option<String> {
     let me = euid();
     let owner = st.st_uid;
     if owner != me && owner != 0 {
@@ -572,12 +571,104 @@ fn distrust(st: &Stat) -> Option<String> {
             "is writable by every user (mode {mode:04o}, not sticky)"
         ));
     }
-    if mode & 0o020 != 0 && !private_group(st.st_gid, owner) {
-        return Some(format!(
-            "is writable by its group {} (mode {mode:04o}, not sticky), which has other members \
-             than its owner",
-            group(st.st_gid)
-        ));
+    // Without the mask's write bit no ACL entry beyond the owner's can write.
+    let acl = if mode & 0o020 != 0 {
+        access_acl(fd)
+    } else {
+        Vec::new()
+    };
+    if acl.is_empty() {
+        if mode & 0o020 != 0 && !private_group(st.st_gid, owner) {
+            return Some(format!(
+                "is writable by its group {} (mode {mode:04o}, not sticky), which has other \
+                 members than its owner",
+                group(st.st_gid)
+            ));
+        }
+        return None;
+    }
+    acl_distrust(&acl, st.st_gid, owner, me)
+}
+
+/// One entry of a POSIX ACL: its tag, its permission bits (4 read, 2 write, 1 execute) and,
+/// for a named user or group, its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AclEntry {
+    tag: u16,
+    perm: u16,
+    id: u32,
+}
+
+const ACL_USER: u16 = 0x02;
+const ACL_GROUP_OBJ: u16 = 0x04;
+const ACL_GROUP: u16 = 0x08;
+const ACL_WRITE: u16 = 0x02;
+
+/// The directory's access ACL, `getxattr(2)` of `system.posix_acl_access` through
+/// `/proc/self/fd` (the walk holds `O_PATH` descriptors, which `fgetxattr` refuses): empty
+/// when it has none (the mode says it all) or the filesystem keeps none.
+fn access_acl(fd: &OwnedFd) -> Vec<AclEntry> {
+    use std::os::fd::AsRawFd;
+    let via = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mut buf = vec![0u8; 4 + 8 * 64];
+    match rustix::fs::getxattr(via.as_str(), "system.posix_acl_access", &mut buf) {
+        Ok(n) => parse_acl(&buf[..n]),
+        Err(Errno::RANGE) => {
+            // More than 64 entries: read it at its size.
+            let n =
+                rustix::fs::getxattr(via.as_str(), "system.posix_acl_access", &mut [0u8; 0][..])
+                    .unwrap_or(0);
+            buf.resize(n, 0);
+            rustix::fs::getxattr(via.as_str(), "system.posix_acl_access", &mut buf)
+                .map(|n| parse_acl(&buf[..n]))
+                .unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The kernel's xattr form of an ACL: a little-endian version (2), then 8-byte entries of tag
+/// (u16), permissions (u16) and id (u32). Anything else parses to no entries.
+fn parse_acl(bytes: &[u8]) -> Vec<AclEntry> {
+    if bytes.len() < 4 || u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) != 2 {
+        return Vec::new();
+    }
+    bytes[4..]
+        .chunks_exact(8)
+        .map(|e| AclEntry {
+            tag: u16::from_le_bytes([e[0], e[1]]),
+            perm: u16::from_le_bytes([e[2], e[3]]),
+            id: u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+        })
+        .collect()
+}
+
+/// Why an ACL lets someone other than the owner, the caller and root write, if it does (the
+/// mask, the mode's group bits, is known to allow writing).
+fn acl_distrust(acl: &[AclEntry], gid: u32, owner: u32, me: u32) -> Option<String> {
+    for e in acl.iter().filter(|e| e.perm & ACL_WRITE != 0) {
+        match e.tag {
+            ACL_USER if e.id != owner && e.id != me && e.id != 0 => {
+                return Some(format!(
+                    "lets {} write in it by an ACL entry (getfacl shows it)",
+                    user(e.id)
+                ));
+            }
+            ACL_GROUP_OBJ if !private_group(gid, owner) => {
+                return Some(format!(
+                    "lets its group {} write in it by its ACL, and the group has other members \
+                     than its owner",
+                    group(gid)
+                ));
+            }
+            ACL_GROUP if !private_group(e.id, owner) => {
+                return Some(format!(
+                    "lets the group {} write in it by an ACL entry (getfacl shows it)",
+                    group(e.id)
+                ));
+            }
+            _ => {}
+        }
     }
     None
 }
@@ -821,5 +912,64 @@ mod tests {
         for bad in ["/", "a/", "a/..", "a/.", ""] {
             assert!(split(Path::new(bad), WRITING).is_err(), "{bad:?}");
         }
+    }
+
+    fn acl_bytes(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut b = 2u32.to_le_bytes().to_vec();
+        for &(tag, perm, id) in entries {
+            b.extend_from_slice(&tag.to_le_bytes());
+            b.extend_from_slice(&perm.to_le_bytes());
+            b.extend_from_slice(&id.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn acl_entries_that_let_others_write_are_found() {
+        let acl = parse_acl(&acl_bytes(&[
+            (0x01, 7, u32::MAX),
+            (ACL_USER, 7, 65534),
+            (0x20, 5, u32::MAX),
+        ]));
+        assert_eq!(acl.len(), 3);
+        assert_eq!(
+            acl[1],
+            AclEntry {
+                tag: ACL_USER,
+                perm: 7,
+                id: 65534
+            }
+        );
+        assert!(acl_distrust(&acl, 0, 0, 0).is_some_and(|w| w.contains("ACL")));
+        // A named entry for the owner or the caller, or a read-only one, is harmless.
+        let mine = parse_acl(&acl_bytes(&[(ACL_USER, 7, 0), (ACL_USER, 5, 65534)]));
+        assert_eq!(acl_distrust(&mine, 0, 0, 0), None);
+        // Not version 2, or too short: no entries, never a panic.
+        assert!(parse_acl(&[1, 0, 0, 0, 2, 0, 7, 0, 0, 0, 0, 0]).is_empty());
+        assert!(parse_acl(&[2, 0]).is_empty());
+    }
+
+    #[test]
+    fn a_directory_an_acl_lets_another_user_write_in_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let acl = acl_bytes(&[
+            (0x01, 7, u32::MAX),
+            (ACL_USER, 7, 65534),
+            (ACL_GROUP_OBJ, 5, u32::MAX),
+            (0x10, 7, u32::MAX),
+            (0x20, 5, u32::MAX),
+        ]);
+        if let Err(e) = rustix::fs::setxattr(
+            dir.path(),
+            "system.posix_acl_access",
+            &acl,
+            rustix::fs::XattrFlags::empty(),
+        ) {
+            eprintln!("skipped: this filesystem keeps no ACL ({e})");
+            return;
+        }
+        let err = write(dir.path().join("report.html"), b"x").unwrap_err();
+        assert!(err.to_string().contains("ACL"), "{err}");
+        assert!(!dir.path().join("report.html").exists());
     }
 }
