@@ -113,7 +113,7 @@ impl Error {
     }
 
     /// Replaces the hint only when the errno is `errno`.
-    pub fn hint_if(self, errno: Errno, hint: &'static str) -> Self {
+    pub fn hint_if(self, errno: Errno, hint: impl Into<Cow<'static, str>>) -> Self {
         if self.errno == Some(errno) {
             self.hint(hint)
         } else {

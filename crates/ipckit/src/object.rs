@@ -345,7 +345,7 @@ pub(crate) struct PosixKind {
     /// Why a removal refuses a name that leads to another object now.
     pub(crate) changed: &'static str,
     /// The hint of that refusal, if the kind gives one.
-    pub(crate) changed_hint: Option<&'static str>,
+    pub(crate) changed_hint: Option<fn(&str) -> String>,
     /// The file a name leads to (`/dev/shm/NAME`, `/dev/mqueue/NAME`, ...).
     pub(crate) path: fn(&str) -> String,
     /// The kind's `remove(name)`: unlinks a name.
@@ -407,7 +407,7 @@ impl PosixName {
             let e = Error::new(ErrorKind::Changed, self.kind.removing, self.kind.changed)
                 .object(&self.name);
             return Err(match self.kind.changed_hint {
-                Some(hint) => e.hint(hint),
+                Some(hint) => e.hint(hint(&crate::name::escape_str(&self.name))),
                 None => e,
             });
         }

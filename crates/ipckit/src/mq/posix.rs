@@ -180,7 +180,7 @@ impl PosixMq {
         let fd = adopt(raw, OP, name).map_err(|e| {
             e.hint_if(
                 Errno::EXIST,
-                "the name is taken: open it instead, or remove it (ipckit rm mq:NAME)",
+                format!("the name is taken: open it instead, or remove it (`ipckit rm mq:{}`)", crate::name::escape_str(name)),
             )
             .hint_if(
                 Errno::INVAL,

@@ -190,7 +190,7 @@ impl SysvMq {
             return Err(last_os(OP, key)
                 .hint_if(
                     Errno::EXIST,
-                    "the key is taken: open it instead, or remove it (`ipckit rm sysv-mq:KEY`)",
+                    format!("the key is taken: open it instead, or remove it (`ipckit rm sysv-mq:{key}`)"),
                 )
                 .hint_if(
                     Errno::NOSPC,

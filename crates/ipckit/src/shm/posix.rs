@@ -117,7 +117,10 @@ impl PosixShm {
         .map_err(|e| {
             Error::os(OP, e).object(name).hint_if(
                 Errno::EXIST,
-                "the name is taken: open it instead, or remove it (`ipckit rm shm:/NAME`)",
+                format!(
+                    "the name is taken: open it instead, or remove it (`ipckit rm shm:{}`)",
+                    crate::name::escape_str(name)
+                ),
             )
         })?;
         // From here on, a failure drops `shm`, which unlinks what was made.

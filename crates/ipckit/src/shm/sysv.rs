@@ -191,7 +191,7 @@ impl SysvShm {
                 .object(&object)
                 .hint_if(
                     Errno::EXIST,
-                    "a segment has this key: open it instead, or remove it (`ipckit rm sysv-shm:KEY`)",
+                    format!("a segment has this key: open it instead, or remove it (`ipckit rm sysv-shm:{key}`)"),
                 )
                 .hint_if(
                     Errno::INVAL,

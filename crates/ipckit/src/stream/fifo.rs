@@ -209,11 +209,12 @@ pub fn try_open_read_or_create(
         Err(e) => return Err(e),
     };
     let fd = open_fifo(path, false, true)?;
-    let found = crate::object::Existing::of_fd(&fd).during(op(false), path.display())?;
+    let shown = crate::name::escape(path.as_os_str());
+    let found = crate::object::Existing::of_fd(&fd).during(op(false), &shown)?;
     crate::object::check_existing(
         op(false),
-        path.display(),
-        &format!("fifo:{}", path.display()),
+        &shown,
+        &format!("fifo:{shown}"),
         found,
         opts.mode,
         opts.trust_existing,

@@ -60,9 +60,11 @@ pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
 static KIND: PosixKind = PosixKind {
     removing: "removing POSIX semaphore",
     changed: "the name refers to another semaphore now",
-    changed_hint: Some(
-        "it was removed and made again: remove it by name (`ipckit rm sem:/NAME`) if it is yours",
-    ),
+    changed_hint: Some(|name| {
+        format!(
+            "it was removed and made again: remove it by name (`ipckit rm sem:{name}`) if it is yours"
+        )
+    }),
     path: sem_file,
     unlink: remove,
 };
@@ -272,7 +274,10 @@ impl PosixSem {
                 .object(name)
                 .hint_if(
                     Errno::EXIST,
-                    "the name is taken: open it instead, or remove it (`ipckit rm sem:/NAME`)",
+                    format!(
+                        "the name is taken: open it instead, or remove it (`ipckit rm sem:{}`)",
+                        crate::name::escape_str(name)
+                    ),
                 )
                 .hint_if(Errno::INVAL, "the value is over SEM_VALUE_MAX (2147483647)"));
         }

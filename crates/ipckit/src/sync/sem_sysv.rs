@@ -212,7 +212,7 @@ impl SysvSemSet {
                 .object(format!("key {key}"))
                 .hint_if(
                     Errno::EXIST,
-                    "the key is taken: open it instead, or remove it (`ipckit rm sysv-sem:KEY`)",
+                    format!("the key is taken: open it instead, or remove it (`ipckit rm sysv-sem:{key}`)"),
                 )
                 .hint_if(
                     Errno::INVAL,
