@@ -129,13 +129,29 @@ fn load(arg: Option<&Path>) -> anyhow::Result<Option<Loaded>> {
         Some(path) => read(path).map(Some),
         None => {
             let path = Path::new(DEFAULT_REPORT);
-            if !path.exists() {
+            let Ok(meta) = std::fs::metadata(path) else {
+                return Ok(None);
+            };
+            // A report nobody named is taken only if this user or root wrote it: in a shared
+            // directory another user could plant one to steer the advice.
+            let me = rustix::process::geteuid().as_raw();
+            let warn = |why: String| {
+                let why = ipckit::name::escape_str(&why);
+                let _ = writeln!(std::io::stderr(), "ipckit: {why}; going on without it");
+            };
+            use std::os::unix::fs::MetadataExt;
+            if meta.uid() != me && meta.uid() != 0 {
+                warn(format!(
+                    "{DEFAULT_REPORT} belongs to {}, not to you or root (name it with --report to use it)",
+                    ipckit::host::user_name(meta.uid())
+                        .unwrap_or_else(|| format!("uid {}", meta.uid()))
+                ));
                 return Ok(None);
             }
             match read(path) {
                 Ok(r) => Ok(Some(r)),
                 Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "ipckit: {e:#}; going on without it");
+                    warn(format!("{e:#}"));
                     Ok(None)
                 }
             }

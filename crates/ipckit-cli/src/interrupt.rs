@@ -55,9 +55,10 @@ pub struct Interrupt {
 impl Interrupt {
     /// Catches the [`stop_signals`] and sets `flag` when one comes, from a thread of its own.
     /// SIGINT, SIGTERM and SIGHUP are blocked in this thread and read from a signalfd (call
-    /// this before any other thread starts, so every thread inherits the mask; child
-    /// processes inherit it too, so a Ctrl-C to the process group reaches only this process,
-    /// which then stops its children itself). The other stop signals get a handler that only
+    /// this before any other thread starts, so every thread inherits the mask). A child
+    /// started with `std::process::Command` does not keep the mask (the standard library
+    /// empties it in the child before `exec`), so a Ctrl-C to the process group reaches the
+    /// children too, each with its own default action. The other stop signals get a handler that only
     /// writes to a pipe (a [`SelfPipe`](ipckit::notify::signal::SelfPipe)): a child process
     /// starts with their default action and an unchanged mask, so the work's own children can
     /// use SIGUSR1 or a real-time signal as they please. A signal already ignored (nohup, a

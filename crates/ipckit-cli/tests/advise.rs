@@ -290,6 +290,36 @@ fn the_default_report_is_read_when_there_and_optional() {
 }
 
 #[test]
+fn a_default_report_another_user_wrote_is_passed_over() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("ipckit-report")).unwrap();
+    let planted = dir.path().join("ipckit-report/report.json");
+    std::fs::write(&planted, pipe_report()).unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let out = advise(dir.path(), &["--related", "--one-way", "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["report"].is_null(), "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not to you or root"), "{err}");
+    // Named with --report, it is the user's choice.
+    let v = json(
+        dir.path(),
+        &[
+            "--related",
+            "--one-way",
+            "--report",
+            planted.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v["candidates"][0]["measured"]["p50_rtt_ns"], 21000);
+}
+
+#[test]
 fn a_bad_report_file_is_one_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let not_json = dir.path().join("not.json");
