@@ -11,6 +11,8 @@
 //! | the keyspace: values, expiry, memory accounting, change tracking | [`store`] |
 //! | the commands: one table, one `execute` | [`command`] |
 //! | the event loop: listeners, clients, buffers and their limits | [`server`] |
+//! | persistence: the append-only log, its rewrite, the snapshot | [`aof`] |
+//! | the shared-memory mirror and its readers | [`shm`] |
 //! | a small blocking client (tests, the bench) | [`client`] |
 //!
 //! # Threading model
@@ -41,8 +43,10 @@
 //! assert_eq!(wire, b"+PONG\r\n");
 //! ```
 
+pub mod aof;
 pub mod client;
 pub mod command;
 pub mod resp;
 pub mod server;
+pub mod shm;
 pub mod store;

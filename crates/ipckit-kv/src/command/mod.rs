@@ -4,6 +4,36 @@
 use crate::resp::{Protocol, Reply};
 use crate::store::Store;
 
+mod hashes;
+mod lists;
+mod sets;
+mod zsets;
+
+/// One command's entry in the table: what COMMAND reports and what `execute` checks first.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Lower case, as COMMAND lists it.
+    pub name: &'static str,
+    /// Redis's arity: N exactly N arguments (the name included), -N at least N.
+    pub arity: i32,
+    /// COMMAND's flags: "write", "readonly", "denyoom", "fast", "admin", "noscript", ...
+    pub flags: &'static [&'static str],
+    /// The first key's position, the last one's (-1: the last argument), the step.
+    pub keys: (i32, i32, i32),
+    /// Runs it (arity already checked).
+    pub run: fn(&mut Ctx<'_>, &[Vec<u8>]) -> Outcome,
+}
+
+/// Every family's commands: the one table `execute` and COMMAND read (each family file
+/// keeps its own `SPECS`).
+pub fn specs() -> impl Iterator<Item = &'static Spec> {
+    lists::SPECS
+        .iter()
+        .chain(hashes::SPECS)
+        .chain(sets::SPECS)
+        .chain(zsets::SPECS)
+}
+
 /// What a command needs besides its arguments: the keyspace, the calling client's session,
 /// what the server knows of itself, and the time.
 pub struct Ctx<'a> {
