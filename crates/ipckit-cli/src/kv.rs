@@ -89,7 +89,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64mb", value_parser = parse_bytes, value_name = "BYTES")]
     aof_rewrite_min_size: u64,
     /// On SHUTDOWN (and SIGINT/SIGTERM), compact the log before exiting, so the next start
-    /// reads a snapshot instead of the whole history.
+    /// reads a snapshot instead of the whole history (SHUTDOWN NOSAVE skips it).
     #[arg(long)]
     snapshot: bool,
     /// Mirror string keys into POSIX shared memory /NAME, where local readers GET without a
@@ -120,13 +120,12 @@ pub struct ServeArgs {
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
     /// Read through the server's mirror /NAME (as `ipckit kv serve --shm /NAME`).
-    #[arg(long, value_name = "/NAME", conflicts_with = "endpoint")]
+    #[arg(long, value_name = "/NAME")]
     shm: Option<String>,
-    /// The server's endpoint (unix:PATH, tcp:127.0.0.1:PORT), when not reading with --shm.
-    #[arg(value_name = "ENDPOINT", required_unless_present = "shm")]
-    endpoint: Option<String>,
-    /// The key.
-    key: String,
+    /// The key, after the server's endpoint (unix:PATH, tcp:127.0.0.1:PORT) when not
+    /// reading with --shm.
+    #[arg(value_name = "[ENDPOINT] KEY", num_args = 1..=2, required = true)]
+    args: Vec<String>,
 }
 
 /// `100`, `64kb`, `512mb`, `1gb` (Redis's units: k/m/g are powers of 1000, kb/mb/gb of 1024).
@@ -267,32 +266,38 @@ fn serve(a: ServeArgs) -> Result<()> {
 }
 
 fn get(a: GetArgs) -> Result<()> {
+    let (endpoint, key) = match (&a.shm, a.args.as_slice()) {
+        (Some(_), [key]) => (None, key.clone()),
+        (Some(_), _) => usage_bail!("with --shm, give only the KEY"),
+        (None, [endpoint, key]) => (Some(endpoint.clone()), key.clone()),
+        (None, _) => usage_bail!("give the server's ENDPOINT and the KEY, or --shm /NAME KEY"),
+    };
     let value = if let Some(name) = &a.shm {
         if let Err(e) = ipckit::name::check_posix_name(name) {
             usage_bail!("--shm {name}: {e}");
         }
         let reader = ShmReader::open(name)?;
-        match reader.get(a.key.as_bytes())? {
+        match reader.get(key.as_bytes())? {
             Lookup::Found(v) => v,
-            Lookup::Absent => absent(&a.key),
+            Lookup::Absent => absent(&key),
             Lookup::NotMirrored => {
                 eprintln!(
                     "ipckit: {}: not mirrored in {name} (too large, not a string, or the table is full): ask the server over its socket (ipckit kv get unix:PATH KEY, or redis-cli -s PATH GET KEY)",
-                    ipckit::name::escape_str(&a.key)
+                    ipckit::name::escape_str(&key)
                 );
                 std::process::exit(3);
             }
         }
     } else {
-        let endpoint = a.endpoint.as_deref().unwrap_or_default();
+        let endpoint = endpoint.as_deref().unwrap_or_default();
         if !endpoint.starts_with("unix:") && !endpoint.starts_with("tcp:") {
             usage_bail!("'{endpoint}' is not an endpoint: use unix:PATH or tcp:127.0.0.1:PORT");
         }
         let mut c = Client::connect(endpoint)?;
-        match c.command(&[b"GET", a.key.as_bytes()])? {
+        match c.command(&[b"GET", key.as_bytes()])? {
             Reply::Bulk(v) => v,
-            Reply::Nil => absent(&a.key),
-            Reply::Error(e) => anyhow::bail!("GET {}: {e}", ipckit::name::escape_str(&a.key)),
+            Reply::Nil => absent(&key),
+            Reply::Error(e) => anyhow::bail!("GET {}: {e}", ipckit::name::escape_str(&key)),
             other => anyhow::bail!("GET: unexpected reply {other:?}"),
         }
     };

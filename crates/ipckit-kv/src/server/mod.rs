@@ -164,6 +164,16 @@ const ACCEPTS_PER_WAKE: usize = 256;
 const TICK: Duration = Duration::from_millis(100);
 const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
+/// How a client's requests ran.
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    Ok,
+    /// Its unparsed requests passed the query buffer limit.
+    OverQuery,
+    /// Its unread replies passed the output buffer limit.
+    OverOutput,
+}
+
 struct Slot {
     generation: u32,
     conn: Option<Conn>,
@@ -404,7 +414,9 @@ impl Server {
         if let Some(n) = &self.notifier {
             let _ = n.notify("STOPPING=1");
         }
-        let save = self.shutdown.unwrap_or(false);
+        // SHUTDOWN NOSAVE skips the snapshot; SHUTDOWN, SIGTERM and SIGINT take it (with
+        // --snapshot), as Redis saves on both.
+        let save = self.shutdown.unwrap_or(true);
         self.logln(format_args!(
             "stopping ({})",
             match why {
@@ -489,8 +501,9 @@ impl Server {
 
     fn close(&mut self, slot: u32) {
         if let Some(s) = self.slots.get_mut(slot as usize)
-            && s.conn.take().is_some()
+            && let Some(mut conn) = s.conn.take()
         {
+            crate::command::end_session(&mut self.store, &mut conn.session);
             self.free.push(slot);
             self.info.connected_clients -= 1;
         }
@@ -546,15 +559,24 @@ impl Server {
             self.close(slot);
             return;
         }
-        if self.run_requests(slot, now_ms) {
+        let ran = self.run_requests(slot, now_ms);
+        if ran != Ran::Ok {
             let id = self.slots[slot as usize]
                 .conn
                 .as_ref()
                 .map_or(0, |c| c.session.id);
-            self.logln(format_args!(
-                "closing client {id}: its query buffer passed {} bytes (--client-query-buffer-limit)",
-                self.query_limit
-            ));
+            if ran == Ran::OverQuery {
+                self.logln(format_args!(
+                    "closing client {id}: its query buffer passed {} bytes (--client-query-buffer-limit)",
+                    self.query_limit
+                ));
+            } else {
+                self.logln(format_args!(
+                    "closing client {id}: its unread replies passed {} bytes (--client-output-buffer-limit)",
+                    self.output_limit
+                ));
+            }
+            // Dropped at once, its replies with it, as Redis drops a client past a hard limit.
             self.close(slot);
             return;
         }
@@ -564,15 +586,30 @@ impl Server {
         if got == ReadOutcome::Eof {
             conn.closing = true;
         }
+        if conn.closing && conn.want_out {
+            // Not read any more: EPOLLIN would fire for ever on what it still sends.
+            let token = (generation as u64) << 32 | slot as u64;
+            if epoll::modify(
+                &self.epoll,
+                &conn.fd,
+                EventData::new_u64(token),
+                EventFlags::OUT,
+            )
+            .is_err()
+            {
+                self.close(slot);
+                return;
+            }
+        }
         if (conn.pending() > 0 || conn.closing) && !conn.queued && !conn.want_out {
             conn.queued = true;
             self.to_write.push((slot, generation));
         }
     }
 
-    /// Runs every complete request in the client's buffer; true if it is over the query
-    /// buffer limit (an incomplete request too large).
-    fn run_requests(&mut self, slot: u32, now_ms: u64) -> bool {
+    /// Runs every complete request in the client's buffer, until it is empty, the client
+    /// closes (QUIT, a protocol error, SHUTDOWN) or passes a limit.
+    fn run_requests(&mut self, slot: u32, now_ms: u64) -> Ran {
         let Server {
             slots,
             store,
@@ -582,11 +619,10 @@ impl Server {
             shutdown,
             output_limit,
             query_limit,
-            log,
             ..
         } = self;
         let Some(conn) = slots[slot as usize].conn.as_mut() else {
-            return false;
+            return Ran::Ok;
         };
         while !conn.closing {
             match parse_request(&conn.rbuf[conn.rpos..], limits) {
@@ -621,17 +657,7 @@ impl Server {
                     outcome.reply.encode(conn.session.proto, &mut conn.wbuf);
                     conn.largest_reply = conn.largest_reply.max(conn.wbuf.len() - before);
                     if conn.pending() - conn.largest_reply > *output_limit {
-                        // Dropped at once, as Redis drops a client past its hard limit.
-                        conn.closing = true;
-                        conn.wbuf.clear();
-                        conn.wpos = 0;
-                        if *log {
-                            eprintln!(
-                                "ipckit kv: closing client {}: its unread replies passed {} bytes (--client-output-buffer-limit)",
-                                conn.session.id, output_limit
-                            );
-                        }
-                        break;
+                        return Ran::OverOutput;
                     }
                 }
                 Parse::Incomplete => break,
@@ -642,9 +668,11 @@ impl Server {
                 }
             }
         }
-        let over = conn.unparsed() > *query_limit;
+        if conn.unparsed() > *query_limit {
+            return Ran::OverQuery;
+        }
         conn.compact();
-        over
+        Ran::Ok
     }
 
     /// After every event of a wake: the log and the mirror follow the writes, then the

@@ -33,6 +33,8 @@ impl Persist {
                 let mut session = Session::new(0);
                 session.authenticated = true;
                 let now = now_ms();
+                // Replayed commands need not build commands to log again.
+                store.set_propagate(false);
                 let (aof, rec) = Aof::open(path, config.fsync, &mut |args: &[Vec<u8>]| {
                     let mut ctx = Ctx {
                         store: &mut *store,
@@ -51,6 +53,10 @@ impl Persist {
             Some((name, opts)) => Some(Mirror::create(name, opts)?),
             None => None,
         };
+        // Commands build their log records only when there is a log, and the store records
+        // the keys that changed only for the mirror: both cost an allocation per write.
+        store.set_propagate(aof.is_some());
+        store.track_changes(mirror.is_some());
         // What the log rebuilt goes into the mirror whole; the change record starts empty.
         let _ = store.take_changed();
         if let Some(m) = &mut mirror {
@@ -117,7 +123,7 @@ impl Persist {
                 None => m.remove(&k),
             }
         }
-        // A lookup above may have expired a key: that change is already applied.
+        // A lookup above may have expired a key: that change is applied already.
         let _ = store.take_changed();
     }
 
@@ -137,8 +143,8 @@ impl Persist {
         Ok(())
     }
 
-    /// At the end: the last writes flushed; with `save` (SHUTDOWN SAVE) or `--snapshot`, the
-    /// log compacted first.
+    /// At the end: the last writes flushed; with `--snapshot`, unless `save` is false
+    /// (SHUTDOWN NOSAVE), the log compacted too.
     pub fn finish(&mut self, store: &Store, save: bool, now: u64) -> Result<()> {
         let Some(aof) = &mut self.aof else {
             return Ok(());
@@ -148,7 +154,7 @@ impl Persist {
             self.batch.clear();
         }
         aof.flush()?;
-        if save || self.snapshot {
+        if save && self.snapshot {
             aof.start_rewrite(snapshot(store, now))?;
             aof.poll_rewrite()?;
         }
@@ -180,7 +186,16 @@ pub(crate) fn snapshot(store: &Store, now: u64) -> Vec<Vec<Vec<u8>>> {
                 c.extend(s.iter().cloned());
                 c
             }
-            Value::ZSet(_) => continue,
+            Value::ZSet(z) => {
+                let mut c = vec![b"ZADD".to_vec(), k.clone()];
+                for (m, score) in z.iter() {
+                    // Rust prints the shortest form that reads back the same, `inf` for
+                    // infinity: what ZADD takes.
+                    c.push(score.to_string().into_bytes());
+                    c.push(m.to_vec());
+                }
+                c
+            }
         };
         if let Some(t) = exp {
             if matches!(v, Value::Str(_)) {
