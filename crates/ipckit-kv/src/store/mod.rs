@@ -213,6 +213,22 @@ impl Store {
         Some(&mut e.value)
     }
 
+    /// The value at `key` to change in place, without marking it changed: a command that
+    /// may refuse (a wrong type, a bad argument) looks with this, and calls
+    /// [`Store::mark_changed`] once it has changed the value.
+    #[inline]
+    pub fn lookup_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.expire_if_due(key, now_ms);
+        self.map.get_mut(key).map(|e| &mut e.value)
+    }
+
+    /// Records that `key` changed (for the mirror and for WATCH) after a change made through
+    /// [`Store::lookup_mut`].
+    #[inline]
+    pub fn mark_changed(&mut self, key: &[u8]) {
+        self.journal.touch(key);
+    }
+
     /// The value at `key`, made with `make` when missing (its expiry kept when present).
     /// Marks the key changed.
     pub fn get_or_insert_with(
