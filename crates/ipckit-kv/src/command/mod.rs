@@ -80,6 +80,8 @@ const F_NOMULTI: u32 = 1 << 3;
 const F_TXCTL: u32 = 1 << 4;
 /// OOM does not refuse it inside MULTI (EXEC, DISCARD, QUIT, RESET).
 const F_OOMOK: u32 = 1 << 5;
+/// Has subcommands (CLIENT, CONFIG, COMMAND).
+const F_CONTAINER: u32 = 1 << 6;
 
 struct Entry {
     spec: &'static Spec,
@@ -131,6 +133,9 @@ fn table() -> &'static Table {
                     "multi" | "watch" => F_TXCTL,
                     _ => 0,
                 };
+                if server::subcommands(spec.name).is_some() {
+                    bits |= F_CONTAINER;
+                }
                 t.insert(
                     spec.name.as_bytes(),
                     Entry {
@@ -339,7 +344,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     if !arity_ok(spec.arity, args.len()) {
         return reject(ctx, arity_error(spec.name));
     }
-    if let Some(subs) = server::subcommands(spec.name)
+    if entry.bits & F_CONTAINER != 0
+        && let Some(subs) = server::subcommands(spec.name)
         && let Err(e) = server::check_subcommand(spec.name, subs, args)
     {
         return reject(ctx, e);
