@@ -222,7 +222,8 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: SetOpts) -> Outco
         let p = ctx.prop(|| vec![vec![b"DEL".to_vec(), key.to_vec()]]);
         return Outcome::write(reply, p);
     }
-    ctx.store.set_str(key, value, o.expires, o.keep_ttl);
+    ctx.store
+        .set_str(key, value, ctx.now_ms, o.expires, o.keep_ttl);
     let p = ctx.prop(|| {
         let mut c = vec![b"SET".to_vec(), key.to_vec(), value.to_vec()];
         if let Some(at) = o.expires {
@@ -241,7 +242,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let (key, value) = (&args[1], &args[2]);
     if args.len() == 3 {
         // The plain SET: no options to parse.
-        ctx.store.set_str(key, value, None, false);
+        ctx.store.set_str(key, value, ctx.now_ms, None, false);
         return Outcome::write(Reply::OK, ctx.prop_args(args));
     }
     let mut o = SetOpts {
@@ -350,7 +351,7 @@ fn mset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
         return Outcome::reply(super::arity_error("mset"));
     }
     for kv in args[1..].chunks_exact(2) {
-        ctx.store.set_str(&kv[0], &kv[1], None, false);
+        ctx.store.set_str(&kv[0], &kv[1], ctx.now_ms, None, false);
     }
     Outcome::write(Reply::OK, ctx.prop_args(args))
 }
@@ -375,7 +376,7 @@ fn incr_by(ctx: &mut Ctx<'_>, args: &[Vec<u8>], by: i64) -> Outcome {
     let new = match ctx.store.get(key, now) {
         None => {
             let text = fmt_i64(by, &mut buf);
-            ctx.store.set_str(key, text, None, true);
+            ctx.store.set_str(key, text, now, None, true);
             by
         }
         Some(Value::Str(s)) => {
@@ -435,7 +436,7 @@ fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let now = ctx.now_ms;
     let len = match ctx.store.get(key, now) {
         None => {
-            ctx.store.set_str(key, tail, None, true);
+            ctx.store.set_str(key, tail, now, None, true);
             tail.len()
         }
         Some(Value::Str(s)) => {
