@@ -80,6 +80,8 @@ const F_NOMULTI: u32 = 1 << 3;
 const F_TXCTL: u32 = 1 << 4;
 /// OOM does not refuse it inside MULTI (EXEC, DISCARD, QUIT, RESET).
 const F_OOMOK: u32 = 1 << 5;
+/// Has subcommands (CLIENT, CONFIG, COMMAND).
+const F_CONTAINER: u32 = 1 << 6;
 
 struct Entry {
     spec: &'static Spec,
@@ -131,6 +133,9 @@ fn table() -> &'static Table {
                     "multi" | "watch" => F_TXCTL,
                     _ => 0,
                 };
+                if server::subcommands(spec.name).is_some() {
+                    bits |= F_CONTAINER;
+                }
                 t.insert(
                     spec.name.as_bytes(),
                     Entry {
@@ -339,7 +344,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     if !arity_ok(spec.arity, args.len()) {
         return reject(ctx, arity_error(spec.name));
     }
-    if let Some(subs) = server::subcommands(spec.name)
+    if entry.bits & F_CONTAINER != 0
+        && let Some(subs) = server::subcommands(spec.name)
         && let Err(e) = server::check_subcommand(spec.name, subs, args)
     {
         return reject(ctx, e);
@@ -414,10 +420,8 @@ pub(crate) fn arity_error(name: &str) -> Reply {
 // Replies used across the families, worded as Redis words them.
 pub(crate) const ERR_SYNTAX: &str = "ERR syntax error";
 pub(crate) const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
-#[allow(dead_code)] // the sorted sets use it
 pub(crate) const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub(crate) const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
-#[allow(dead_code)] // the pops use it
 pub(crate) const ERR_POSITIVE: &str = "ERR value is out of range, must be positive";
 
 #[inline]
@@ -466,13 +470,15 @@ pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
 
 /// A double as Redis's `getDoubleFromObject` takes one (`strtod`: `inf`, `-inf`, `1e3`,
 /// `.5`; no NaN, no leading space, no overflow to infinity or underflow to zero).
-#[allow(dead_code)] // the sorted sets use it
 pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
     let t = std::str::from_utf8(s).ok()?;
     if t.is_empty() || t.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
-    let v: f64 = t.parse().ok()?;
+    let v: f64 = match t.parse() {
+        Ok(v) => v,
+        Err(_) => parse_hex_f64(t)?,
+    };
     if v.is_nan() {
         return None;
     }
@@ -487,6 +493,38 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
         }
     }
     Some(v)
+}
+
+/// A C99 hexadecimal float, as `strtod` reads one: `[+-]0x` hex digits, an optional `.` and
+/// more, an optional `p` binary exponent (`0x10`, `0x1.8p1`).
+fn parse_hex_f64(t: &str) -> Option<f64> {
+    let (neg, rest) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let rest = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?;
+    let (mantissa, exp) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
 }
 
 /// `n` in decimal, into `buf` (no allocation).

@@ -644,15 +644,20 @@ fn config(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
             let params = config_params(ctx);
             let mut pairs = Vec::new();
             for (name, value) in &params {
-                if args[2..]
+                // A name without glob characters comes back as the client spelled it.
+                let Some(p) = args[2..]
                     .iter()
-                    .any(|p| glob::matches(p, name.as_bytes(), true))
-                {
-                    pairs.push((
-                        Reply::Bulk(name.as_bytes().to_vec()),
-                        Reply::Bulk(value.clone().into_bytes()),
-                    ));
-                }
+                    .find(|p| glob::matches(p, name.as_bytes(), true))
+                else {
+                    continue;
+                };
+                let literal = !p.iter().any(|c| b"*?[\\".contains(c));
+                let shown = if literal {
+                    p.clone()
+                } else {
+                    name.as_bytes().to_vec()
+                };
+                pairs.push((Reply::Bulk(shown), Reply::Bulk(value.clone().into_bytes())));
             }
             Outcome::reply(Reply::Map(pairs))
         }

@@ -1,4 +1,4 @@
-//! The string commands: SET (EX PX EXAT PXAT NX XX GET KEEPTTL), GET, GETDEL, GETSET,
+//! The string commands: SET (EX PX EXAT PXAT NX XX GET KEEPTTL), GET, GETEX, GETDEL, GETSET,
 //! SETNX, SETEX, PSETEX, MSET, MGET, INCR, INCRBY, DECR, DECRBY, APPEND, STRLEN.
 
 use super::{
@@ -27,6 +27,13 @@ pub(super) const SPECS: &[Spec] = &[
         flags: RW,
         keys: (1, 1, 1),
         run: set,
+    },
+    Spec {
+        name: "getex",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: (1, 1, 1),
+        run: getex,
     },
     Spec {
         name: "getdel",
@@ -133,6 +140,7 @@ pub(super) fn invalid_expire(cmd: &str) -> Outcome {
         "expire" => "ERR invalid expire time in 'expire' command",
         "pexpire" => "ERR invalid expire time in 'pexpire' command",
         "expireat" => "ERR invalid expire time in 'expireat' command",
+        "getex" => "ERR invalid expire time in 'getex' command",
         _ => "ERR invalid expire time in 'pexpireat' command",
     })
 }
@@ -222,7 +230,8 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: SetOpts) -> Outco
         let p = ctx.prop(|| vec![vec![b"DEL".to_vec(), key.to_vec()]]);
         return Outcome::write(reply, p);
     }
-    ctx.store.set_str(key, value, o.expires, o.keep_ttl);
+    ctx.store
+        .set_str(key, value, ctx.now_ms, o.expires, o.keep_ttl);
     let p = ctx.prop(|| {
         let mut c = vec![b"SET".to_vec(), key.to_vec(), value.to_vec()];
         if let Some(at) = o.expires {
@@ -241,7 +250,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let (key, value) = (&args[1], &args[2]);
     if args.len() == 3 {
         // The plain SET: no options to parse.
-        ctx.store.set_str(key, value, None, false);
+        ctx.store.set_str(key, value, ctx.now_ms, None, false);
         return Outcome::write(Reply::OK, ctx.prop_args(args));
     }
     let mut o = SetOpts {
@@ -333,6 +342,74 @@ fn getset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     set_generic(ctx, &args[1], &args[2], o)
 }
 
+/// GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST].
+fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
+    let mut unit: Option<(Unit, &[u8])> = None;
+    let mut persist = false;
+    let mut j = 2;
+    while j < args.len() {
+        let a = &args[j];
+        let next = args.get(j + 1);
+        if is(a, "persist") && unit.is_none() {
+            persist = true;
+        } else if let Some(u) = [
+            ("ex", Unit::Ex),
+            ("px", Unit::Px),
+            ("exat", Unit::ExAt),
+            ("pxat", Unit::PxAt),
+        ]
+        .iter()
+        .find(|(w, _)| is(a, w))
+        .map(|(_, u)| *u)
+            && !persist
+            && unit.is_none_or(|(v, _)| v == u)
+            && let Some(n) = next
+        {
+            unit = Some((u, n));
+            j += 1;
+        } else {
+            return err(ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    let expires = match unit {
+        None => None,
+        Some((u, n)) => match absolute_expiry(ctx, "getex", u, n) {
+            Ok(at) => Some(at),
+            Err(e) => return e,
+        },
+    };
+    let key = &args[1];
+    let v = match old_string(ctx, key) {
+        Err(e) => return e,
+        Ok(None) => return Outcome::reply(Reply::Nil),
+        Ok(Some(v)) => v,
+    };
+    let now = ctx.now_ms;
+    let p = if let Some(at) = expires {
+        if at <= now {
+            ctx.store.remove(key);
+            ctx.prop(|| vec![vec![b"DEL".to_vec(), key.clone()]])
+        } else {
+            ctx.store.set_expiry(key, now, Some(at));
+            ctx.prop(|| {
+                let mut b = [0u8; 20];
+                vec![vec![
+                    b"PEXPIREAT".to_vec(),
+                    key.clone(),
+                    fmt_i64(at as i64, &mut b).to_vec(),
+                ]]
+            })
+        }
+    } else if persist && ctx.store.expires_at(key, now).is_some() {
+        ctx.store.set_expiry(key, now, None);
+        ctx.prop(|| vec![vec![b"PERSIST".to_vec(), key.clone()]])
+    } else {
+        Vec::new()
+    };
+    Outcome::write(Reply::Bulk(v), p)
+}
+
 fn getdel(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     match old_string(ctx, &args[1]) {
         Err(e) => e,
@@ -350,7 +427,7 @@ fn mset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
         return Outcome::reply(super::arity_error("mset"));
     }
     for kv in args[1..].chunks_exact(2) {
-        ctx.store.set_str(&kv[0], &kv[1], None, false);
+        ctx.store.set_str(&kv[0], &kv[1], ctx.now_ms, None, false);
     }
     Outcome::write(Reply::OK, ctx.prop_args(args))
 }
@@ -372,10 +449,10 @@ fn incr_by(ctx: &mut Ctx<'_>, args: &[Vec<u8>], by: i64) -> Outcome {
     let key = &args[1];
     let now = ctx.now_ms;
     let mut buf = [0u8; 20];
-    let new = match ctx.store.get(key, now) {
+    let new = match ctx.store.lookup_mut(key, now) {
         None => {
             let text = fmt_i64(by, &mut buf);
-            ctx.store.set_str(key, text, None, true);
+            ctx.store.set_str(key, text, now, None, true);
             by
         }
         Some(Value::Str(s)) => {
@@ -387,10 +464,9 @@ fn incr_by(ctx: &mut Ctx<'_>, args: &[Vec<u8>], by: i64) -> Outcome {
             };
             let text = fmt_i64(new, &mut buf);
             let delta = text.len() as i64 - s.len() as i64;
-            if let Some(Value::Str(s)) = ctx.store.get_mut(key, now) {
-                s.clear();
-                s.extend_from_slice(text);
-            }
+            s.clear();
+            s.extend_from_slice(text);
+            ctx.store.mark_changed(key);
             ctx.store.adjust_used(delta);
             new
         }
@@ -435,7 +511,7 @@ fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let now = ctx.now_ms;
     let len = match ctx.store.get(key, now) {
         None => {
-            ctx.store.set_str(key, tail, None, true);
+            ctx.store.set_str(key, tail, now, None, true);
             tail.len()
         }
         Some(Value::Str(s)) => {

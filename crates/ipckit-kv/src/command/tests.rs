@@ -5,6 +5,8 @@ use super::*;
 pub(super) struct T {
     pub store: Store,
     pub session: Session,
+    /// A second client, for WATCH.
+    pub other: Session,
     pub server: ServerInfo,
     pub now: u64,
 }
@@ -14,12 +16,22 @@ impl T {
         T {
             store: Store::new(),
             session: Session::new(7),
+            other: Session::new(8),
             server: ServerInfo::default(),
             now: 1_700_000_000_000,
         }
     }
 
     pub fn run(&mut self, line: &str) -> Outcome {
+        self.run_as(false, line)
+    }
+
+    /// Runs `line` as the second client.
+    pub fn run_other(&mut self, line: &str) -> Outcome {
+        self.run_as(true, line)
+    }
+
+    fn run_as(&mut self, other: bool, line: &str) -> Outcome {
         let wire = format!("{line}\r\n");
         let args =
             match crate::resp::parse_request(wire.as_bytes(), &crate::resp::Limits::default()) {
@@ -28,7 +40,11 @@ impl T {
             };
         let mut ctx = Ctx {
             store: &mut self.store,
-            session: &mut self.session,
+            session: if other {
+                &mut self.other
+            } else {
+                &mut self.session
+            },
             now_ms: self.now,
             server: &self.server,
         };
@@ -42,13 +58,45 @@ impl T {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// What `line` propagates, each command's arguments joined by spaces.
+    pub fn prop(&mut self, line: &str) -> Vec<String> {
+        self.run(line)
+            .propagate
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&mut self, ms: u64) {
+        self.now += ms;
+    }
+
+    /// Runs `line` when its reply is not the point.
+    pub fn quiet(&mut self, line: &str) {
+        self.run(line);
+    }
+
     /// The reply as RESP3 bytes, as text.
-    #[allow(dead_code)]
     pub fn r3(&mut self, line: &str) -> String {
         let mut out = Vec::new();
-        self.run(line).reply.encode(Protocol::Resp3, &mut out);
+        let was = std::mem::replace(&mut self.session.proto, Protocol::Resp3);
+        let reply = self.run(line).reply;
+        if self.session.proto == Protocol::Resp3 {
+            self.session.proto = was;
+        }
+        reply.encode(Protocol::Resp3, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
 }
 
+mod keys;
+mod server;
 mod strings;
+mod tx;
+mod types;

@@ -213,6 +213,22 @@ impl Store {
         Some(&mut e.value)
     }
 
+    /// The value at `key` to change in place, without marking it changed: a command that
+    /// may refuse (a wrong type, a bad argument) looks with this, and calls
+    /// [`Store::mark_changed`] once it has changed the value.
+    #[inline]
+    pub fn lookup_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.expire_if_due(key, now_ms);
+        self.map.get_mut(key).map(|e| &mut e.value)
+    }
+
+    /// Records that `key` changed (for the mirror and for WATCH) after a change made through
+    /// [`Store::lookup_mut`].
+    #[inline]
+    pub fn mark_changed(&mut self, key: &[u8]) {
+        self.journal.touch(key);
+    }
+
     /// The value at `key`, made with `make` when missing (its expiry kept when present).
     /// Marks the key changed.
     pub fn get_or_insert_with(
@@ -302,8 +318,19 @@ impl Store {
 
     /// SET's fast path: `key` now holds the string `value`, the existing allocations reused
     /// when they fit. `keep_ttl`: the key keeps its time to live (`expires` ignored), as
-    /// `SET ... KEEPTTL`; otherwise the key expires at `expires`.
-    pub fn set_str(&mut self, key: &[u8], value: &[u8], expires: Option<u64>, keep_ttl: bool) {
+    /// `SET ... KEEPTTL` (a key already past its time counts as missing: `now_ms`);
+    /// otherwise the key expires at `expires`.
+    pub fn set_str(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        now_ms: u64,
+        expires: Option<u64>,
+        keep_ttl: bool,
+    ) {
+        if keep_ttl {
+            self.expire_if_due(key, now_ms);
+        }
         self.journal.touch(key);
         let ttl_now = if let Some(e) = self.map.get_mut(key) {
             let old = e.value.approx_bytes();
@@ -626,10 +653,17 @@ mod tests {
     #[test]
     fn set_str_reuses_and_keeps_ttl() {
         let mut st = Store::new();
-        st.set_str(b"k", b"one", Some(50), false);
-        st.set_str(b"k", b"two", None, true);
+        st.set_str(b"k", b"one", 0, Some(50), false);
+        st.set_str(b"k", b"two", 0, None, true);
         assert_eq!(st.expires_at(b"k", 0), Some(50));
-        st.set_str(b"k", b"three", None, false);
+        st.set_str(b"k", b"two", 50, None, true);
+        assert_eq!(
+            st.expires_at(b"k", 50),
+            None,
+            "past its time: KEEPTTL keeps nothing"
+        );
+        st.set_str(b"k", b"one", 0, Some(50), false);
+        st.set_str(b"k", b"three", 0, None, false);
         assert_eq!(st.expires_at(b"k", 0), None);
         assert_eq!(st.volatile_len(), 0);
         assert_eq!(st.used_memory(), st.recount());
