@@ -452,12 +452,13 @@ fn redis_cli_one_shot_and_scripted() {
     let (code, out, err) = run_tool(
         "redis-cli",
         &["-s", s],
-        b"SET a 1\nINCR a\nINCRBY a 10\nGET a\nDEL a\nEXISTS a\nRPUSH l x y z\nLRANGE l 0 -1\nNOSUCH x\n",
+        b"SET a 1\nINCR a\nINCRBY a 10\nGET a\nDEL a\nEXISTS a\nRPUSH l x y z\nLRANGE l 0 -1\nNOSUCH x\nPING\n",
     );
     assert_eq!(code, 0, "{err}");
+    // redis-cli prints an empty line after an error, with redis-server too.
     assert_eq!(
         out,
-        "OK\n2\n12\n12\n1\n0\n3\nx\ny\nz\nERR unknown command 'NOSUCH', with args beginning with: 'x' ",
+        "OK\n2\n12\n12\n1\n0\n3\nx\ny\nz\nERR unknown command 'NOSUCH', with args beginning with: 'x' \n\nPONG",
         "{err}"
     );
 }
