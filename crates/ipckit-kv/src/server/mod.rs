@@ -49,7 +49,7 @@ use rustix::io::Errno;
 
 use crate::aof::Fsync;
 use crate::command::{After, Ctx, ServerInfo, Session, execute};
-use crate::resp::{Limits, Parse, Reply, parse_request};
+use crate::resp::{Limits, Parsed, Reply, parse_request_into};
 use crate::shm::MirrorOptions;
 use crate::store::Store;
 
@@ -199,6 +199,8 @@ pub struct Server {
     notifier: Option<Notifier>,
     log: bool,
     next_id: u64,
+    /// The arguments of the request being run, their vectors reused from request to request.
+    args: Vec<Vec<u8>>,
     /// Clients with replies to write at the end of this wake: (slot, generation).
     to_write: Vec<(u32, u32)>,
     /// Set by SHUTDOWN: whether to snapshot.
@@ -315,6 +317,7 @@ impl Server {
             notifier,
             log: config.log,
             next_id: 1,
+            args: Vec::new(),
             to_write: Vec::new(),
             shutdown: None,
             accept_error_logged: false,
@@ -619,16 +622,17 @@ impl Server {
             shutdown,
             output_limit,
             query_limit,
+            args,
             ..
         } = self;
         let Some(conn) = slots[slot as usize].conn.as_mut() else {
             return Ran::Ok;
         };
         while !conn.closing {
-            match parse_request(&conn.rbuf[conn.rpos..], limits) {
-                Parse::Request { args, used } => {
+            match parse_request_into(&conn.rbuf[conn.rpos..], limits, args) {
+                Parsed::Request { argc, used } => {
                     conn.rpos += used;
-                    if args.is_empty() {
+                    if argc == 0 {
                         continue;
                     }
                     let outcome = {
@@ -638,8 +642,14 @@ impl Server {
                             now_ms,
                             server: info,
                         };
-                        execute(&mut ctx, &args)
+                        execute(&mut ctx, &args[..argc])
                     };
+                    // A large argument's room is not kept for the next request.
+                    for a in &mut args[..argc] {
+                        if a.capacity() > 64 << 10 {
+                            *a = Vec::new();
+                        }
+                    }
                     info.total_commands += 1;
                     persist.record(outcome.propagate);
                     match outcome.after {
@@ -660,8 +670,8 @@ impl Server {
                         return Ran::OverOutput;
                     }
                 }
-                Parse::Incomplete => break,
-                Parse::Invalid(line) => {
+                Parsed::Incomplete => break,
+                Parsed::Invalid(line) => {
                     Reply::error(line).encode(conn.session.proto, &mut conn.wbuf);
                     conn.closing = true;
                     break;
