@@ -563,3 +563,67 @@ fn shutdown_stops_the_server_and_removes_the_socket() {
     assert!(kv.wait().success());
     assert!(!sock.exists());
 }
+
+#[test]
+fn the_query_buffer_limit_and_the_bulk_limit_close_the_client() {
+    let dir = tempdir();
+    let kv = Kv::start(
+        &[&unix(dir.path(), "s")],
+        &[
+            "--client-query-buffer-limit",
+            "1mb",
+            "--proto-max-bulk-len",
+            "4mb",
+        ],
+    );
+    // A bulk the limit allows, never finished: past 1 MiB buffered the client goes.
+    let mut c = kv.client();
+    let mut req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n".to_vec();
+    req.extend(std::iter::repeat_n(b'v', 2 << 20));
+    let _ = c.send_raw(&req);
+    let line = kv.log_line("--client-query-buffer-limit");
+    assert!(line.contains("closing client"), "{line}");
+    assert!(c.closed_by_server().unwrap());
+    // A bulk longer than --proto-max-bulk-len is a protocol error.
+    let mut c = kv.client();
+    c.send_raw(b"*2\r\n$4\r\nECHO\r\n$5000000\r\n").unwrap();
+    assert_eq!(
+        c.read_reply().unwrap(),
+        Reply::error("ERR Protocol error: invalid bulk length")
+    );
+    assert!(c.closed_by_server().unwrap());
+    assert_eq!(
+        kv.client().command(&[b"PING"]).unwrap(),
+        Reply::status("PONG")
+    );
+}
+
+#[test]
+fn requirepass_asks_for_auth_first() {
+    let dir = tempdir();
+    let kv = Kv::start(&[&unix(dir.path(), "s")], &["--requirepass", "sesame"]);
+    let mut c = kv.client();
+    assert_eq!(
+        c.command(&[b"GET", b"k"]).unwrap(),
+        Reply::error("NOAUTH Authentication required.")
+    );
+    assert_eq!(c.command(&[b"AUTH", b"sesame"]).unwrap(), Reply::OK);
+    assert_eq!(c.command(&[b"GET", b"k"]).unwrap(), Reply::Nil);
+    if have("redis-cli", "requirepass with redis-cli") {
+        let (code, out, err) = run_tool(
+            "redis-cli",
+            &[
+                "-s",
+                kv.sock(),
+                "--no-auth-warning",
+                "-a",
+                "sesame",
+                "SET",
+                "k",
+                "v",
+            ],
+            b"",
+        );
+        assert_eq!((code, out.as_str()), (0, "OK"), "{err}");
+    }
+}
