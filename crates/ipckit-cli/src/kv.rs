@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Mode of the shared memory, in octal (readers need read permission).
     #[arg(long, value_parser = crate::args::parse_mode, value_name = "MODE")]
     shm_mode: Option<u32>,
+    /// After a burst of work, keep polling for this many microseconds before sleeping:
+    /// lower latency when a CPU core is free for the server, slower when the cores are busy.
+    #[arg(long, default_value_t = 0, value_name = "MICROS")]
+    busy_poll: u64,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -243,6 +247,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         signals: true,
         notify: true,
         log: !a.quiet,
+        busy_poll: std::time::Duration::from_micros(a.busy_poll),
     };
     let server = Server::bind(config)?;
     if !a.quiet {
