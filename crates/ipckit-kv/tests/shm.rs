@@ -543,6 +543,7 @@ fn kill_writer_while_readers_read(progress: u64) {
     for mut r in readers {
         let done = line(&mut r);
         assert!(done.starts_with("done "), "{done}");
+        eprintln!("after the kill at {progress}: {done}");
         success(r);
     }
     // The next server takes the table back.
@@ -666,6 +667,13 @@ fn a_foreign_wider_or_unknown_object_is_refused() {
     assert_eq!(e.errno(), Some(ipckit::Errno::PERM), "{e}");
     assert!(e.to_string().contains("0644"), "{e}");
     drop(wide);
+
+    // A reader refuses an object others may write (they could shrink it under its mapping).
+    let name = unique("kv-shm-groupw");
+    let groupw = PosixShm::create(&name, &posix::Options::new(len).mode(0o620)).unwrap();
+    let e = ShmReader::open(&name).unwrap_err();
+    assert!(e.to_string().contains("lets other users write"), "{e}");
+    drop(groupw);
 
     let name = unique("kv-shm-other");
     let other = PosixShm::create(&name, &posix::Options::new(len)).unwrap();

@@ -76,6 +76,10 @@
 //! below the bucket count; lengths read from a bucket are compared with the key's, or
 //! checked against `max_value` before any copy. A corrupt or hostile table can make a
 //! lookup wrong or fail, never read outside the mapping, panic or wait without bound.
+//! What the memory's content cannot do, a process allowed to write the object could:
+//! shrink it (`ftruncate`) under the mapping, and a read past its new end is `SIGBUS`. So
+//! [`ShmReader::open`] refuses an object other users may write (mode `& 0o022`); its owner,
+//! who can do anything to the reader's files anyway, is trusted that far.
 //!
 //! ```
 //! use ipckit_kv::shm::{Lookup, Mirror, MirrorOptions, ShmReader};

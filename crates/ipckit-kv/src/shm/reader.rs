@@ -67,8 +67,26 @@ impl ShmReader {
     /// through this mapping), then the header is checked: the magic, the layout version, and
     /// a shape that fits the object's size, so that no offset a lookup computes can leave the
     /// mapping, whatever the memory holds.
+    ///
+    /// An object other users may write is refused: any of them could shrink it under the
+    /// mapping, and a read of a page past its end kills the reader with `SIGBUS`.
     pub fn open(name: &str) -> ipckit::Result<ShmReader> {
         let shm = PosixShm::open(name, Access::ReadOnly)?;
+        let st = rustix::fs::fstat(std::os::fd::AsFd::as_fd(&shm))
+            .map_err(|e| Error::os("opening the kv mirror", e).object(name))?;
+        let mode = st.st_mode & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "opening the kv mirror",
+                format!("its mode {mode:04o} lets other users write it"),
+            )
+            .object(name)
+            .hint(
+                "another user could shrink it under this reader: have the server make it \
+                 0600, 0640 or 0644 (--shm-mode)",
+            ));
+        }
         let map = shm.map()?;
         ShmReader::from_mapping(map, name)
     }

@@ -512,6 +512,9 @@ impl Mirror {
                 && head.h32(H_LAYOUT).load(Ordering::Relaxed) == LAYOUT
                 && geo.len() == Some(size);
             if magic == MAGIC && same {
+                // The mode asked for now (check_existing let through only a narrower one).
+                rustix::fs::fchmod(shm.as_fd(), rustix::fs::Mode::from_raw_mode(opts.mode))
+                    .map_err(|e| Error::os(CREATING, e).object(name))?;
                 return Mirror::rebuild_in_place(shm, map, head, name);
             }
             let layout = head.h32(H_LAYOUT).load(Ordering::Relaxed);
