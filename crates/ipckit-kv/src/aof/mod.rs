@@ -288,9 +288,11 @@ impl Aof {
         )
     }
 
-    /// [`Aof::open`] with every option: `open_append(2)`-style `openat(2)` with
-    /// `O_RDWR|O_APPEND|O_CREAT|O_NOFOLLOW` through [`ipckit::files::open_append`],
-    /// `flock(2)`, `pread(2)` to replay, `ftruncate(2)` and `fsync(2)` to cut a torn tail.
+    /// [`Aof::open`] with every option: `openat(2)` with `O_RDWR|O_APPEND|O_CREAT|O_NOFOLLOW`
+    /// (mode `0o600`) through [`ipckit::files::open_append`], `flock(2)` (a log another
+    /// process has open and locked is refused), `pread(2)` to replay, `ftruncate(2)` and
+    /// `fsync(2)` to cut a torn tail. On an error the commands replayed so far are to be
+    /// thrown away.
     pub fn open_with(
         path: &Path,
         opts: &AofOptions,
