@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// The largest value mirrored; larger ones are "not mirrored" (ask the socket).
     #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
     shm_max_value: Option<u64>,
+    /// The longest key mirrored; longer ones are not in the mirror (ask the socket).
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    shm_max_key: Option<u64>,
     /// Mode of the shared memory, in octal (readers need read permission).
     #[arg(long, value_parser = crate::args::parse_mode, value_name = "MODE")]
     shm_mode: Option<u32>,
@@ -184,9 +187,14 @@ fn serve(a: ServeArgs) -> Result<()> {
         usage_bail!("--fsync and --snapshot need --appendonly PATH");
     }
     if a.shm.is_none()
-        && (a.shm_capacity.is_some() || a.shm_max_value.is_some() || a.shm_mode.is_some())
+        && (a.shm_capacity.is_some()
+            || a.shm_max_value.is_some()
+            || a.shm_max_key.is_some()
+            || a.shm_mode.is_some())
     {
-        usage_bail!("--shm-capacity, --shm-max-value and --shm-mode need --shm /NAME");
+        usage_bail!(
+            "--shm-capacity, --shm-max-value, --shm-max-key and --shm-mode need --shm /NAME"
+        );
     }
     if !a.allow_uids.is_empty() && listen.iter().any(|e| matches!(e, Endpoint::Tcp(_))) {
         usage_bail!(
@@ -217,6 +225,7 @@ fn serve(a: ServeArgs) -> Result<()> {
                 MirrorOptions {
                     capacity,
                     max_value,
+                    max_key: a.shm_max_key.map_or(d.max_key, |v| v as usize),
                     mode: a.shm_mode.unwrap_or(d.mode),
                 },
             ))

@@ -627,3 +627,101 @@ fn requirepass_asks_for_auth_first() {
         assert_eq!((code, out.as_str()), (0, "OK"), "{err}");
     }
 }
+
+#[test]
+fn writes_acknowledged_under_fsync_always_survive_sigkill_and_snapshot_compacts_the_log() {
+    let dir = tempdir();
+    let log = dir.path().join("appendonly.aof");
+    let log_s = log.to_str().unwrap();
+    let sock = unix(dir.path(), "s");
+    let kv = Kv::start(&[&sock], &["--appendonly", log_s, "--fsync", "always"]);
+    let mut c = kv.client();
+    for _ in 0..100 {
+        assert!(matches!(
+            c.command(&[b"INCR", b"n"]).unwrap(),
+            Reply::Int(_)
+        ));
+    }
+    assert_eq!(
+        c.command(&[b"RPUSH", b"l", b"a", b"b"]).unwrap(),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        c.command(&[b"SET", b"t", b"x", b"EX", b"1000"]).unwrap(),
+        Reply::OK
+    );
+    // SIGKILL: no chance to flush anything more.
+    let mut kv = kv;
+    kv.pidfd.send_signal(libc::SIGKILL).unwrap();
+    kv.wait();
+    drop(kv);
+    let kv = Kv::start(&[&sock], &["--appendonly", log_s, "--snapshot"]);
+    let mut c = kv.client();
+    assert_eq!(c.command(&[b"GET", b"n"]).unwrap(), Reply::bulk("100"));
+    assert_eq!(
+        c.command(&[b"LRANGE", b"l", b"0", b"-1"]).unwrap(),
+        Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")])
+    );
+    assert!(matches!(c.command(&[b"TTL", b"t"]).unwrap(), Reply::Int(t) if t > 990));
+    let before = std::fs::metadata(&log).unwrap().len();
+    c.send_raw(b"SHUTDOWN\r\n").unwrap();
+    assert!(c.closed_by_server().unwrap());
+    let mut kv = kv;
+    assert!(kv.wait().success());
+    let after = std::fs::metadata(&log).unwrap().len();
+    assert!(
+        after < before / 4,
+        "the snapshot compacts: {before} -> {after}"
+    );
+    // And holds everything.
+    let kv = Kv::start(&[&sock], &["--appendonly", log_s]);
+    assert_eq!(
+        kv.client().command(&[b"GET", b"n"]).unwrap(),
+        Reply::bulk("100")
+    );
+}
+
+#[test]
+fn get_through_the_shm_mirror_tells_found_absent_and_not_mirrored() {
+    let dir = tempdir();
+    let name = format!("/ipckit-kv-test-{}", std::process::id());
+    let shm_file = PathBuf::from("/dev/shm").join(&name[1..]);
+    let kv = Kv::start(
+        &[&unix(dir.path(), "s")],
+        &[
+            "--shm",
+            &name,
+            "--shm-capacity",
+            "256",
+            "--shm-max-value",
+            "16",
+        ],
+    );
+    let mut c = kv.client();
+    assert_eq!(c.command(&[b"SET", b"k", b"v"]).unwrap(), Reply::OK);
+    assert_eq!(
+        c.command(&[b"SET", b"big", &[b'x'; 100]]).unwrap(),
+        Reply::OK
+    );
+    assert_eq!(c.command(&[b"SADD", b"s", b"m"]).unwrap(), Reply::Int(1));
+    let get = |key: &str| {
+        let out = ipckit()
+            .args(["kv", "get", "--shm", &name, key])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(get("k"), (Some(0), "v\n".to_string()));
+    assert_eq!(get("nope").0, Some(1));
+    assert_eq!(get("big").0, Some(3));
+    assert_eq!(get("s").0, Some(3));
+    // A delete leaves the mirror before its reply is sent.
+    assert_eq!(c.command(&[b"DEL", b"k"]).unwrap(), Reply::Int(1));
+    assert_eq!(get("k").0, Some(1));
+    assert!(shm_file.exists());
+    assert!(kv.stop().success());
+    assert!(!shm_file.exists(), "the mirror is removed at exit");
+}

@@ -17,8 +17,6 @@ pub(crate) struct Persist {
     recovered: Option<Recovered>,
     /// The writes of this wake, to append at its end.
     batch: Vec<Vec<Vec<u8>>>,
-    /// The log's size after the last rewrite (or at start): rewrite when it has doubled.
-    base: u64,
     min_rewrite: u64,
     snapshot: bool,
     mirror: Option<Mirror>,
@@ -57,24 +55,17 @@ impl Persist {
         // the keys that changed only for the mirror: both cost an allocation per write.
         store.set_propagate(aof.is_some());
         store.track_changes(mirror.is_some());
-        // What the log rebuilt goes into the mirror whole; the change record starts empty.
+        // What the log rebuilt goes into the mirror whole (complete if every key fitted); the
+        // change record starts empty.
         let _ = store.take_changed();
         if let Some(m) = &mut mirror {
-            let now = now_ms();
-            for (k, v, exp) in store.entries(now) {
-                match v {
-                    Value::Str(s) => m.set(k, s, exp),
-                    _ => m.set_unmirrored(k),
-                }
-            }
+            m.sync_all(store, now_ms());
         }
-        let base = aof.as_ref().map_or(0, Aof::len);
         Ok(Persist {
             aof,
             fsync: config.fsync,
             recovered,
             batch: Vec::new(),
-            base,
             min_rewrite: config.aof_rewrite_min_size,
             snapshot: config.snapshot,
             mirror,
@@ -115,15 +106,11 @@ impl Persist {
         let Some(m) = &mut self.mirror else {
             return;
         };
-        for k in store.take_changed() {
-            let exp = store.expires_at(&k, now);
-            match store.get(&k, now) {
-                Some(Value::Str(s)) => m.set(&k, s, exp),
-                Some(_) => m.set_unmirrored(&k),
-                None => m.remove(&k),
-            }
+        let changed = store.take_changed();
+        if !changed.is_empty() {
+            m.follow(store, &changed, now);
         }
-        // A lookup above may have expired a key: that change is applied already.
+        // A lookup in `follow` may have expired a key: that change is applied already.
         let _ = store.take_changed();
     }
 
@@ -136,9 +123,8 @@ impl Persist {
         };
         aof.poll_rewrite()?;
         let len = aof.len();
-        if len >= self.min_rewrite && len >= self.base.saturating_mul(2) {
+        if !aof.rewriting() && len >= self.min_rewrite && len >= aof.base_len().saturating_mul(2) {
             aof.start_rewrite(snapshot(store, now))?;
-            self.base = len;
         }
         Ok(())
     }
@@ -155,8 +141,7 @@ impl Persist {
         }
         aof.flush()?;
         if save && self.snapshot {
-            aof.start_rewrite(snapshot(store, now))?;
-            aof.poll_rewrite()?;
+            aof.snapshot(&snapshot(store, now))?;
         }
         Ok(())
     }
