@@ -24,7 +24,7 @@ pub struct KvArgs {
 
 #[derive(clap::Subcommand, Debug)]
 enum KvCommand {
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     Get(GetArgs),
 }
 
@@ -163,7 +163,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 
 pub fn run(args: KvArgs) -> Result<()> {
     match args.command {
-        KvCommand::Serve(a) => serve(a),
+        KvCommand::Serve(a) => serve(*a),
         KvCommand::Get(a) => get(a),
     }
 }
