@@ -144,11 +144,44 @@ fn invalid(what: &str) -> Scan {
     Scan::Invalid(format!("ERR Protocol error: {what}"))
 }
 
+/// The number after the tag byte at `buf[at]` on a line that ends in CR LF, and where the
+/// next line starts: one pass over the digits, what every client sends. `None` for anything
+/// else (a bare LF, no digits, not arrived yet): the caller then reads it the general way.
+#[inline]
+fn quick_number(buf: &[u8], at: usize) -> Option<(i64, usize)> {
+    let mut i = at + 1;
+    let mut n: i64 = 0;
+    let start = i;
+    while let Some(&d) = buf.get(i) {
+        if d.is_ascii_digit() {
+            if i - start >= 18 {
+                return None;
+            }
+            n = n * 10 + (d - b'0') as i64;
+            i += 1;
+        } else if d == b'\r' && i > start && buf.get(i + 1) == Some(&b'\n') {
+            return Some((n, i + 2));
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
 /// A `*N` request: each argument handed to `arg(index, bytes)` as it is found (an incomplete
 /// request may have handed some already).
 #[inline]
 fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> Scan {
-    let Some((count_line, mut at)) = line_at(buf, 0) else {
+    if let Some((count, at)) = quick_number(buf, 0) {
+        if count as u64 > limits.max_args as u64 {
+            return invalid("invalid multibulk length");
+        }
+        if count == 0 {
+            return Scan::Done { argc: 0, used: at };
+        }
+        return bulks(buf, limits, count as usize, at, arg);
+    }
+    let Some((count_line, at)) = line_at(buf, 0) else {
         if buf.len() > limits.max_inline {
             return invalid("too big mbulk count string");
         }
@@ -162,6 +195,18 @@ fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> 
         Some(n) => n as usize,
         None => return invalid("invalid multibulk length"),
     };
+    bulks(buf, limits, count, at, &mut arg)
+}
+
+/// The `count` bulk strings of a request, from `at`.
+#[inline]
+fn bulks(
+    buf: &[u8],
+    limits: &Limits,
+    count: usize,
+    mut at: usize,
+    mut arg: impl FnMut(usize, &[u8]),
+) -> Scan {
     for i in 0..count {
         let Some(&tag) = buf.get(at) else {
             return Scan::Incomplete;
@@ -169,14 +214,23 @@ fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> 
         if tag != b'$' {
             return invalid(&format!("expected '$', got '{}'", tag as char));
         }
-        let Some((len_line, body)) = line_at(buf, at) else {
-            if buf.len() - at > limits.max_inline {
-                return invalid("too big bulk count string");
+        let (len, body) = match quick_number(buf, at) {
+            Some((n, body)) => (n, body),
+            None => {
+                let Some((len_line, body)) = line_at(buf, at) else {
+                    if buf.len() - at > limits.max_inline {
+                        return invalid("too big bulk count string");
+                    }
+                    return Scan::Incomplete;
+                };
+                match number(&len_line[1..]) {
+                    Some(n) => (n, body),
+                    None => return invalid("invalid bulk length"),
+                }
             }
-            return Scan::Incomplete;
         };
-        let len = match number(&len_line[1..]) {
-            Some(n) if n >= 0 && n as u64 <= limits.max_bulk as u64 => n as usize,
+        let len = match len {
+            n if n >= 0 && n as u64 <= limits.max_bulk as u64 => n as usize,
             _ => return invalid("invalid bulk length"),
         };
         let end = body + len;
@@ -331,6 +385,36 @@ mod tests {
             parse_request(b"ECHO \"open\r\n", &Limits::default()),
             Parse::Invalid(e) if e == "ERR Protocol error: unbalanced quotes in request"
         ));
+    }
+
+    #[test]
+    fn parsing_into_reused_vectors_finds_what_parse_request_finds() {
+        let l = Limits::default();
+        let mut pool = vec![b"stale and long".to_vec(); 5];
+        for input in [
+            &b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"[..],
+            b"*2\n$3\nGET\n$1\r\nk\r\n",
+            b"*1\r\n$0\r\n\r\n",
+            b"*0\r\n",
+            b"*-1\r\n",
+            b"PING a 'b c'\r\n",
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nabc",
+            b"*1\r\n$-1\r\n",
+            b"*12345678901234567890\r\n",
+            b"*1\r\n$2x\r\nab\r\n",
+        ] {
+            let want = parse_request(input, &l);
+            let got = parse_request_into(input, &l, &mut pool);
+            match (want, got) {
+                (Parse::Request { args, used }, Parsed::Request { argc, used: u }) => {
+                    assert_eq!(used, u, "{input:?}");
+                    assert_eq!(args[..], pool[..argc], "{input:?}");
+                }
+                (Parse::Incomplete, Parsed::Incomplete) => {}
+                (Parse::Invalid(a), Parsed::Invalid(b)) => assert_eq!(a, b),
+                (a, b) => panic!("{input:?}: {a:?} vs {b:?}"),
+            }
+        }
     }
 
     #[test]
