@@ -108,9 +108,10 @@ pub struct ServeArgs {
     /// Mode of the shared memory, in octal (readers need read permission).
     #[arg(long, value_parser = crate::args::parse_mode, value_name = "MODE")]
     shm_mode: Option<u32>,
-    /// After a burst of work, keep polling for this many microseconds before sleeping:
-    /// lower latency when a CPU core is free for the server, slower when the cores are busy.
-    #[arg(long, default_value_t = 0, value_name = "MICROS")]
+    /// After a burst of work, keep polling for this many microseconds (yielding the CPU to
+    /// anyone who wants it) before sleeping: a client that sends again meanwhile is served
+    /// without waking the server. 0 turns it off; an idle server never polls.
+    #[arg(long, default_value_t = 30, value_name = "MICROS")]
     busy_poll: u64,
     /// Print nothing but errors.
     #[arg(long, short)]

@@ -105,10 +105,11 @@ pub struct Config {
     /// Log on standard error (refused peers, clients dropped at a limit, persistence errors).
     pub log: bool,
     /// After a wake that had work, how long the loop keeps polling (epoll_wait without
-    /// waiting) before it sleeps: clients that send again within it are served without the
-    /// cost of the loop's sleep and wake-up. It burns a CPU meanwhile, which pays only when
-    /// a core is free for it (on a loaded two-core machine it slows the clients down), so
-    /// it is off unless asked for. An idle server never spins.
+    /// waiting, yielding the CPU between polls) before it sleeps: clients that send again
+    /// within it are served without the cost of the loop's sleep and wake-up (at `-P 1` that
+    /// cost is most of a request's). The yield gives the CPU to any other thread that wants
+    /// it, so a busy machine's clients are not slowed down. An idle server never spins.
+    /// Default 30 µs; zero turns it off.
     pub busy_poll: Duration,
 }
 
@@ -134,7 +135,7 @@ impl Default for Config {
             signals: false,
             notify: false,
             log: true,
-            busy_poll: Duration::ZERO,
+            busy_poll: Duration::from_micros(30),
         }
     }
 }
@@ -394,6 +395,8 @@ impl Server {
                     if !events.is_empty() || Instant::now() >= until {
                         break;
                     }
+                    // Another thread that wants this CPU (a client on a busy machine) gets it.
+                    rustix::thread::sched_yield();
                 }
             }
             if events.is_empty() {
