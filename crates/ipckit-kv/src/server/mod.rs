@@ -215,6 +215,7 @@ pub struct Server {
     /// Set by SHUTDOWN: whether to snapshot.
     shutdown: Option<bool>,
     accept_error_logged: bool,
+    persist_error_logged: bool,
 }
 
 fn now_ms() -> u64 {
@@ -331,6 +332,7 @@ impl Server {
             to_write: Vec::new(),
             shutdown: None,
             accept_error_logged: false,
+            persist_error_logged: false,
         })
     }
 
@@ -433,7 +435,7 @@ impl Server {
                     t => self.on_client(t, flags, now_ms),
                 }
             }
-            self.after_wake();
+            self.after_wake()?;
             if self.shutdown.is_some() {
                 break Stopped::Shutdown;
             }
@@ -725,17 +727,25 @@ impl Server {
 
     /// After every event of a wake: the log and the mirror follow the writes, then the
     /// replies go out.
-    fn after_wake(&mut self) {
+    fn after_wake(&mut self) -> Result<()> {
         let now = now_ms();
         if let Err(e) = self.persist.after_batch(&mut self.store, now) {
-            self.logln(format_args!("{e}"));
             if self.persist.must_stop_on_error() {
-                // Under --fsync always a write that is not durable must not be acknowledged.
-                self.logln(format_args!(
-                    "the log cannot be written under --fsync always: stopping without replying"
-                ));
-                std::process::exit(1);
+                // Under --fsync always a write that is not durable must not be acknowledged:
+                // stop before any of this wake's replies go out.
+                return Err(Error::new(
+                    ErrorKind::Os,
+                    "serving under --fsync always",
+                    format!("{e}"),
+                )
+                .hint("the log could not be written: the server stopped without acknowledging those writes"));
             }
+            if !self.persist_error_logged {
+                self.persist_error_logged = true;
+                self.logln(format_args!("{e} (said once; the server goes on)"));
+            }
+        } else {
+            self.persist_error_logged = false;
         }
         let list = std::mem::take(&mut self.to_write);
         for &(slot, generation) in &list {
@@ -775,6 +785,7 @@ impl Server {
         let mut list = list;
         list.clear();
         self.to_write = list;
+        Ok(())
     }
 
     /// Ten times a second: active expiry, the log's timed work (everysec, rewrite).
