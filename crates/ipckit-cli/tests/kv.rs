@@ -725,3 +725,43 @@ fn get_through_the_shm_mirror_tells_found_absent_and_not_mirrored() {
     assert!(kv.stop().success());
     assert!(!shm_file.exists(), "the mirror is removed at exit");
 }
+
+#[test]
+fn the_log_is_rewritten_in_the_background_once_it_has_doubled() {
+    let dir = tempdir();
+    let log = dir.path().join("appendonly.aof");
+    let sock = unix(dir.path(), "s");
+    let args_ = [
+        "--appendonly",
+        log.to_str().unwrap(),
+        "--aof-rewrite-min-size",
+        "4kb",
+    ];
+    let kv = Kv::start(&[&sock], &args_);
+    let mut c = kv.client();
+    let incr = args(&["INCR", "n"]);
+    let mut grown = 0;
+    for _ in 0..20 {
+        let r = c.pipeline(&vec![incr.clone(); 100]).unwrap();
+        assert!(r.iter().all(|r| matches!(r, Reply::Int(_))));
+        grown = grown.max(std::fs::metadata(&log).unwrap().len());
+    }
+    // 2,000 INCRs make tens of KiB; the rewrite leaves one SET and what came after it. Round
+    // trips (no sleep) until the loop's tick has started and finished it, within the bound.
+    let deadline = Instant::now() + T;
+    loop {
+        let len = std::fs::metadata(&log).unwrap().len();
+        if len < grown / 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rewrite: still {len} bytes");
+        assert_eq!(c.command(&[b"PING"]).unwrap(), Reply::status("PONG"));
+    }
+    assert_eq!(c.command(&[b"GET", b"n"]).unwrap(), Reply::bulk("2000"));
+    assert!(kv.stop().success());
+    let kv = Kv::start(&[&sock], &args_);
+    assert_eq!(
+        kv.client().command(&[b"GET", b"n"]).unwrap(),
+        Reply::bulk("2000")
+    );
+}

@@ -3,18 +3,33 @@
 //!
 //! Every call is bounded: the connect, each write and each read wait at most the client's
 //! timeout (5 s unless [`Client::set_timeout`] says otherwise), then fail with
-//! [`ErrorKind::TimedOut`](ipckit::ErrorKind::TimedOut). Replies come back as
-//! [`Reply`], RESP2 and RESP3 alike (a RESP3 boolean is an [`Reply::Int`] 1 or 0, a push an
-//! array, a big number a status).
+//! [`ErrorKind::TimedOut`]. Replies come back as [`Reply`], RESP2 and RESP3 alike (a RESP3
+//! boolean is an [`Reply::Int`] 1 or 0, a push an array, a big number a status).
 //!
-//! ```no_run
+//! ```
 //! use ipckit_kv::client::Client;
 //! use ipckit_kv::resp::Reply;
-//! let mut c = Client::connect("unix:/tmp/kv.sock").unwrap();
+//! use ipckit_kv::server::{Config, Endpoint, Server};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("kv.sock");
+//! let server = Server::bind(Config {
+//!     listen: vec![Endpoint::Unix(path.clone())],
+//!     ..Config::default()
+//! })
+//! .unwrap();
+//! let stopper = server.stopper().unwrap();
+//! let serving = std::thread::spawn(move || server.run());
+//!
+//! let mut c = Client::connect(&format!("unix:{}", path.display())).unwrap();
 //! assert_eq!(c.command(&[b"SET", b"k", b"v"]).unwrap(), Reply::OK);
 //! assert_eq!(c.command(&[b"GET", b"k"]).unwrap(), Reply::bulk("v"));
-//! let replies = c.pipeline(&[vec![b"INCR".to_vec(), b"n".to_vec()]; 16]).unwrap();
-//! assert_eq!(replies.len(), 16);
+//! let incr = vec![b"INCR".to_vec(), b"n".to_vec()];
+//! let replies = c.pipeline(&vec![incr; 16]).unwrap();
+//! assert_eq!(replies[15], Reply::Int(16));
+//!
+//! stopper.stop().unwrap();
+//! serving.join().unwrap().unwrap();
 //! ```
 
 use std::io::{self, Read, Write};
