@@ -117,6 +117,14 @@ impl Conn {
         self.rpos = 0;
     }
 
+    /// A large reply being written slowly does not keep what went already.
+    fn drop_written(&mut self) {
+        if self.wpos > SHRINK_ABOVE && self.wpos * 2 > self.wbuf.len() {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+    }
+
     /// Writes what is pending, as far as the socket takes it: one `send(2)` when it all fits
     /// (a partial write means the socket is full; trying again at once would only get EAGAIN).
     pub fn flush(&mut self) -> WriteOutcome {
@@ -126,10 +134,14 @@ impl Conn {
                 Ok(n) => {
                     self.wpos += n;
                     if n < rest.len() {
+                        self.drop_written();
                         return WriteOutcome::Blocked;
                     }
                 }
-                Err(Errno::AGAIN) => return WriteOutcome::Blocked,
+                Err(Errno::AGAIN) => {
+                    self.drop_written();
+                    return WriteOutcome::Blocked;
+                }
                 Err(Errno::INTR) => continue,
                 Err(_) => return WriteOutcome::Broken,
             }
