@@ -81,9 +81,14 @@ pub struct ServeArgs {
     #[arg(long, visible_alias = "aof", value_name = "PATH")]
     appendonly: Option<PathBuf>,
     /// When the log reaches the disk: always (before each reply: an acknowledged write
-    /// survives a crash), everysec (at most about a second lost), no (when the kernel pleases).
+    /// survives a crash), everysec (at most about a second lost; the default), no (when the
+    /// kernel pleases).
     #[arg(long, value_parser = ["always", "everysec", "no"], value_name = "WHEN")]
     fsync: Option<String>,
+    /// At start, cut the log at a corrupt command in its middle (what is cut is saved next
+    /// to it) instead of refusing to start. The commands after that point are lost.
+    #[arg(long)]
+    aof_truncate_corrupt: bool,
     /// Compact the log in the background once it is this large and has doubled since the
     /// last compaction.
     #[arg(long, default_value = "64mb", value_parser = parse_bytes, value_name = "BYTES")]
@@ -184,8 +189,8 @@ fn serve(a: ServeArgs) -> Result<()> {
             "nothing to listen on: give unix:PATH or tcp:127.0.0.1:PORT (or start it by socket activation)"
         );
     }
-    if a.appendonly.is_none() && (a.fsync.is_some() || a.snapshot) {
-        usage_bail!("--fsync and --snapshot need --appendonly PATH");
+    if a.appendonly.is_none() && (a.fsync.is_some() || a.snapshot || a.aof_truncate_corrupt) {
+        usage_bail!("--fsync, --snapshot and --aof-truncate-corrupt need --appendonly PATH");
     }
     if a.shm.is_none()
         && (a.shm_capacity.is_some()
@@ -252,6 +257,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         appendonly: a.appendonly,
         fsync,
         aof_rewrite_min_size: a.aof_rewrite_min_size,
+        aof_truncate_corrupt: a.aof_truncate_corrupt,
         snapshot: a.snapshot,
         shm,
         signals: true,
@@ -265,10 +271,13 @@ fn serve(a: ServeArgs) -> Result<()> {
             eprintln!(
                 "ipckit: kv replayed {} commands from the log{}",
                 r.commands,
-                if r.truncated > 0 {
-                    format!(" (cut a torn tail of {} bytes)", r.truncated)
-                } else {
-                    String::new()
+                match (&r.saved, r.truncated) {
+                    (Some(saved), n) => format!(
+                        " (cut {n} bytes at a corrupt command, saved as {})",
+                        ipckit::name::escape_str(&saved.display().to_string())
+                    ),
+                    (None, 0) => String::new(),
+                    (None, n) => format!(" (cut a torn tail of {n} bytes)"),
                 }
             );
         }

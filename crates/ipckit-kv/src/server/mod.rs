@@ -93,6 +93,9 @@ pub struct Config {
     /// The log is rewritten (compacted) once it is at least this large and has doubled
     /// since the last rewrite (Redis: 64 MiB, 100 %).
     pub aof_rewrite_min_size: u64,
+    /// `--aof-truncate-corrupt`: a corrupt command in the middle of the log is cut off (and
+    /// saved aside) instead of refusing to start.
+    pub aof_truncate_corrupt: bool,
     /// `--snapshot`: SHUTDOWN compacts the log before exiting (as SHUTDOWN SAVE does).
     pub snapshot: bool,
     /// `--shm /NAME`: the shared-memory mirror, and how to make it.
@@ -130,6 +133,7 @@ impl Default for Config {
             appendonly: None,
             fsync: Fsync::EverySec,
             aof_rewrite_min_size: 64 << 20,
+            aof_truncate_corrupt: false,
             snapshot: false,
             shm: None,
             signals: false,

@@ -2,7 +2,7 @@
 //! appended (and flushed, and under `always` synced) before their replies go out, the rewrite
 //! when the log has doubled, the mirror kept in step with the keys that changed.
 
-use crate::aof::{Aof, Fsync, Recovered};
+use crate::aof::{Aof, AofOptions, Fsync, Recovered};
 use crate::command::{Ctx, ServerInfo, Session, execute};
 use crate::shm::Mirror;
 use crate::store::{Store, Value};
@@ -33,7 +33,11 @@ impl Persist {
                 let now = now_ms();
                 // Replayed commands need not build commands to log again.
                 store.set_propagate(false);
-                let (aof, rec) = Aof::open(path, config.fsync, &mut |args: &[Vec<u8>]| {
+                let opts = AofOptions {
+                    fsync: config.fsync,
+                    truncate_corrupt: config.aof_truncate_corrupt,
+                };
+                let (aof, rec) = Aof::open_with(path, &opts, &mut |args: &[Vec<u8>]| {
                     let mut ctx = Ctx {
                         store: &mut *store,
                         session: &mut session,
