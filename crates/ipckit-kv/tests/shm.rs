@@ -412,6 +412,8 @@ fn follow_keeps_the_mirror_in_step_with_the_store() {
     let name = unique("kv-shm-follow");
     let mut m = Mirror::create(&name, &opts()).unwrap();
     let mut store = Store::new();
+    // The store records changed keys only when asked (the server asks when it mirrors).
+    store.track_changes(true);
     let now = now_ms();
     store.set(b"s".to_vec(), Value::Str(b"string".to_vec()), None);
     store.set(
