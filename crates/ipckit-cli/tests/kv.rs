@@ -772,3 +772,41 @@ fn the_log_is_rewritten_in_the_background_once_it_has_doubled() {
         Reply::bulk("2000")
     );
 }
+
+#[test]
+fn out_of_descriptors_the_server_goes_on_and_accepts_again_once_some_are_free() {
+    let dir = tempdir();
+    let mut cmd = ipckit();
+    cmd.args(["kv", "serve", &unix(dir.path(), "s")]);
+    // SAFETY: between fork and exec only setrlimit, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 40,
+                rlim_max: 40,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let kv = Kv::spawn(cmd, 1);
+    // More clients than the server has descriptors for: the backlog holds the rest.
+    let mut clients: Vec<Client> = (0..60).map(|_| kv.client()).collect();
+    let line = kv.log_line("accepting again");
+    assert!(line.contains("EMFILE"), "{line}");
+    assert_eq!(
+        clients[0].command(&[b"PING"]).unwrap(),
+        Reply::status("PONG")
+    );
+    // The last one waits in the backlog; once others go, the server takes it.
+    let mut last = clients.pop().unwrap();
+    clients.truncate(5);
+    assert_eq!(last.command(&[b"PING"]).unwrap(), Reply::status("PONG"));
+    assert_eq!(
+        clients[1].command(&[b"PING"]).unwrap(),
+        Reply::status("PONG")
+    );
+    assert!(kv.stop().success());
+}

@@ -224,6 +224,8 @@ pub struct Server {
     shutdown: Option<bool>,
     accept_error_logged: bool,
     persist_error_logged: bool,
+    /// A listener was taken out of the epoll set after an accept error (EMFILE).
+    paused: bool,
 }
 
 fn now_ms() -> u64 {
@@ -341,6 +343,7 @@ impl Server {
             shutdown: None,
             accept_error_logged: false,
             persist_error_logged: false,
+            paused: false,
         })
     }
 
@@ -485,10 +488,27 @@ impl Server {
                 Ok(Some(a)) => a,
                 Ok(None) => break,
                 Err(e) => {
-                    // EMFILE and its kind: say so once, keep serving those connected.
+                    // EMFILE and its kind: say so once, keep serving those connected, and
+                    // stop listening until the next tick (the waiting connection would make
+                    // the level-triggered listener ready again at once: a busy loop).
                     if !self.accept_error_logged {
                         self.accept_error_logged = true;
-                        self.logln(format_args!("{e}"));
+                        self.logln(format_args!(
+                            "{e} (said once; accepting again in {} ms)",
+                            TICK.as_millis()
+                        ));
+                    }
+                    let token = TOKEN_LISTENER0 - index as u64;
+                    let l = self.listeners[index].fd();
+                    if epoll::modify(
+                        &self.epoll,
+                        l,
+                        EventData::new_u64(token),
+                        EventFlags::empty(),
+                    )
+                    .is_ok()
+                    {
+                        self.paused = true;
                     }
                     break;
                 }
@@ -798,6 +818,17 @@ impl Server {
 
     /// Ten times a second: active expiry, the log's timed work (everysec, rewrite).
     fn tick(&mut self) {
+        if std::mem::take(&mut self.paused) {
+            for (i, l) in self.listeners.iter().enumerate() {
+                let token = TOKEN_LISTENER0 - i as u64;
+                let _ = epoll::modify(
+                    &self.epoll,
+                    l.fd(),
+                    EventData::new_u64(token),
+                    EventFlags::IN,
+                );
+            }
+        }
         let now = now_ms();
         let start = Instant::now();
         // Redis's active expiry: sample 20 keys with a time to live; go on while more than a
