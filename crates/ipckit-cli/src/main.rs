@@ -11,6 +11,7 @@ mod completions;
 mod endpoint;
 mod gc;
 mod interrupt;
+mod kv;
 mod lab;
 mod limits;
 mod listen;
@@ -58,6 +59,7 @@ enum Command {
     Lab(lab::LabArgs),
     Limits(limits::LimitsArgs),
     Listen(listen::ListenArgs),
+    Kv(kv::KvArgs),
     /// Which IPC mechanism for your constraints: a ranked recommendation.
     ///
     /// Each candidate comes with the calls to use, why it fits, the trade-off, the failure mode
@@ -140,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lab(args) => lab::run(args),
         Command::Limits(args) => limits::run(args),
         Command::Listen(args) => listen::run(args),
+        Command::Kv(args) => kv::run(args),
         Command::Advise(args) => advise::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -1,13 +1,35 @@
 //! The commands: one table ([`execute`] dispatches on the name), each command's arity, flags
 //! and reply as Redis gives them, so clients that check replies byte for byte see Redis.
+//!
+//! [`execute`] does what Redis's `processCommand` does before a command runs, in its order:
+//! unknown command or subcommand, wrong arity, `NOAUTH` (with `--requirepass`), a command not
+//! allowed in a transaction, `OOM` (with `--maxmemory`, for commands flagged `denyoom`), and
+//! inside MULTI the queueing (`+QUEUED`). A refusal inside MULTI makes EXEC fail with
+//! EXECABORT, as Redis does.
+//!
+//! Dispatch allocates nothing: the name is lower-cased into a stack buffer and looked up in a
+//! table built once.
+//!
+//! Writes fill [`Outcome::propagate`] with commands that replay to the same state (relative
+//! times made absolute, SPOP as SREM...) unless [`Store::set_propagate`] turned that off.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use crate::resp::{Protocol, Reply};
 use crate::store::Store;
 
 mod hashes;
+mod keys;
 mod lists;
+mod server;
 mod sets;
+mod strings;
+mod tx;
 mod zsets;
+
+pub use tx::end_session;
 
 /// One command's entry in the table: what COMMAND reports and what `execute` checks first.
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +46,116 @@ pub struct Spec {
     pub run: fn(&mut Ctx<'_>, &[Vec<u8>]) -> Outcome,
 }
 
+/// The families, each with its ACL category (COMMAND shows it) and its table.
+fn families() -> [(&'static str, &'static [Spec]); 8] {
+    [
+        ("@string", strings::SPECS),
+        ("@keyspace", keys::SPECS),
+        ("@list", lists::SPECS),
+        ("@hash", hashes::SPECS),
+        ("@set", sets::SPECS),
+        ("@sortedset", zsets::SPECS),
+        ("@connection", server::SPECS),
+        ("@transaction", tx::SPECS),
+    ]
+}
+
 /// Every family's commands: the one table `execute` and COMMAND read (each family file
 /// keeps its own `SPECS`).
 pub fn specs() -> impl Iterator<Item = &'static Spec> {
-    lists::SPECS
-        .iter()
-        .chain(hashes::SPECS)
-        .chain(sets::SPECS)
-        .chain(zsets::SPECS)
+    families().into_iter().flat_map(|(_, s)| s.iter())
+}
+
+/// Looks a command up by name, any case (`None`: unknown).
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    find(name).map(|e| e.spec)
+}
+
+// Flag bits, computed once from the flag names.
+const F_WRITE: u32 = 1;
+const F_DENYOOM: u32 = 1 << 1;
+const F_NOAUTH: u32 = 1 << 2;
+const F_NOMULTI: u32 = 1 << 3;
+/// Runs at once inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+const F_TXCTL: u32 = 1 << 4;
+/// OOM does not refuse it inside MULTI (EXEC, DISCARD, QUIT, RESET).
+const F_OOMOK: u32 = 1 << 5;
+/// Has subcommands (CLIENT, CONFIG, COMMAND).
+const F_CONTAINER: u32 = 1 << 6;
+
+struct Entry {
+    spec: &'static Spec,
+    bits: u32,
+    category: &'static str,
+}
+
+/// FNV-1a: the table's keys are fixed, short command names.
+#[derive(Default)]
+struct Fnv(u64);
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Table = HashMap<&'static [u8], Entry, BuildHasherDefault<Fnv>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Table::default();
+        for (category, family) in families() {
+            for spec in family {
+                let mut bits = 0;
+                for f in spec.flags {
+                    bits |= match *f {
+                        "write" => F_WRITE,
+                        "denyoom" => F_DENYOOM,
+                        "no_auth" => F_NOAUTH,
+                        "no_multi" => F_NOMULTI,
+                        _ => 0,
+                    };
+                }
+                bits |= match spec.name {
+                    "exec" | "discard" | "quit" | "reset" => F_TXCTL | F_OOMOK,
+                    "multi" | "watch" => F_TXCTL,
+                    _ => 0,
+                };
+                if server::subcommands(spec.name).is_some() {
+                    bits |= F_CONTAINER;
+                }
+                t.insert(
+                    spec.name.as_bytes(),
+                    Entry {
+                        spec,
+                        bits,
+                        category,
+                    },
+                );
+            }
+        }
+        t
+    })
+}
+
+fn find(name: &[u8]) -> Option<&'static Entry> {
+    let mut buf = [0u8; 24];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(&*lower)
 }
 
 /// What a command needs besides its arguments: the keyspace, the calling client's session,
@@ -55,6 +179,23 @@ impl<'a> Ctx<'a> {
             now_ms,
             server: DEFAULT.get_or_init(ServerInfo::default),
         }
+    }
+
+    /// What a write propagates: `make()` when the store propagates, else nothing (and
+    /// nothing built).
+    #[inline]
+    pub(crate) fn prop(&self, make: impl FnOnce() -> Vec<Vec<Vec<u8>>>) -> Vec<Vec<Vec<u8>>> {
+        if self.store.propagates() {
+            make()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The command itself as its propagation (a deterministic write).
+    #[inline]
+    pub(crate) fn prop_args(&self, args: &[Vec<u8>]) -> Vec<Vec<Vec<u8>>> {
+        self.prop(|| vec![args.to_vec()])
     }
 }
 
@@ -101,7 +242,8 @@ pub struct Session {
     /// then fails with EXECABORT).
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     pub multi_failed: bool,
-    /// WATCHed keys and what the store said of each when watched (helper K2 decides the form).
+    /// WATCHed keys, each with the token [`Store::watch`] gave (each registered once in the
+    /// store: [`end_session`] releases them when the client goes).
     pub watched: Vec<(Vec<u8>, u64)>,
 }
 
@@ -130,7 +272,8 @@ pub enum After {
     /// QUIT: close this connection once the reply is written.
     Close,
     /// SHUTDOWN: write the reply... (Redis closes at once), stop serving, and with `save`
-    /// write the snapshot first.
+    /// write the snapshot first. `save` is true unless NOSAVE was given: the server
+    /// snapshots when it has persistence configured.
     Shutdown { save: bool },
 }
 
@@ -147,6 +290,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// A reply, nothing else.
+    #[inline]
     pub fn reply(reply: Reply) -> Outcome {
         Outcome {
             reply,
@@ -154,36 +298,259 @@ impl Outcome {
             propagate: Vec::new(),
         }
     }
+
+    /// A reply, and what to log.
+    #[inline]
+    pub(crate) fn write(reply: Reply, propagate: Vec<Vec<Vec<u8>>>) -> Outcome {
+        Outcome {
+            reply,
+            after: After::Continue,
+            propagate,
+        }
+    }
 }
+
+#[inline]
+fn arity_ok(arity: i32, n: usize) -> bool {
+    if arity >= 0 {
+        n == arity as usize
+    } else {
+        n >= arity.unsigned_abs() as usize
+    }
+}
+
+/// Refuses a command before it runs: inside MULTI that dooms the transaction (EXECABORT).
+fn reject(ctx: &mut Ctx<'_>, reply: Reply) -> Outcome {
+    if ctx.session.multi.is_some() {
+        ctx.session.multi_failed = true;
+    }
+    Outcome::reply(reply)
+}
+
+/// `OOM ...` as Redis words it.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+/// `NOAUTH ...` as Redis words it.
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
 
 /// Runs one command (`args[0]` is its name, any case).
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let Some(name) = args.first() else {
         return Outcome::reply(Reply::error("ERR empty command"));
     };
-    match name.to_ascii_uppercase().as_slice() {
-        b"PING" if args.len() == 1 => Outcome::reply(Reply::status("PONG")),
-        b"PING" if args.len() == 2 => Outcome::reply(Reply::Bulk(args[1].clone())),
-        b"QUIT" => Outcome {
-            reply: Reply::OK,
-            after: After::Close,
-            propagate: Vec::new(),
-        },
-        _ => {
-            let _ = &ctx.store;
-            Outcome::reply(unknown_command(args))
+    let Some(entry) = find(name) else {
+        return reject(ctx, unknown_command(args));
+    };
+    let spec = entry.spec;
+    if !arity_ok(spec.arity, args.len()) {
+        return reject(ctx, arity_error(spec.name));
+    }
+    if entry.bits & F_CONTAINER != 0
+        && let Some(subs) = server::subcommands(spec.name)
+        && let Err(e) = server::check_subcommand(spec.name, subs, args)
+    {
+        return reject(ctx, e);
+    }
+    if ctx.server.requirepass.is_some() && !ctx.session.authenticated && entry.bits & F_NOAUTH == 0
+    {
+        return reject(ctx, Reply::error(NOAUTH));
+    }
+    let in_multi = ctx.session.multi.is_some();
+    if in_multi && entry.bits & F_NOMULTI != 0 {
+        return reject(
+            ctx,
+            Reply::error("ERR Command not allowed inside a transaction"),
+        );
+    }
+    if ctx.server.maxmemory > 0
+        && ctx.store.used_memory() > ctx.server.maxmemory
+        && (entry.bits & F_DENYOOM != 0 || (in_multi && entry.bits & F_OOMOK == 0))
+    {
+        return reject(ctx, Reply::error(OOM));
+    }
+    if in_multi && entry.bits & F_TXCTL == 0 {
+        if let Some(q) = ctx.session.multi.as_mut() {
+            q.push(args.to_vec());
         }
+        return Outcome::reply(Reply::status("QUEUED"));
+    }
+    (spec.run)(ctx, args)
+}
+
+/// Whether the command named `name` is flagged `denyoom` (EXEC checks its queue).
+pub(crate) fn is_denyoom(name: &[u8]) -> bool {
+    find(name).is_some_and(|e| e.bits & F_DENYOOM != 0)
+}
+
+/// `-ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it: the
+/// name cut at 128 bytes, then arguments while the list is shorter than 128 bytes, each cut
+/// to what is left; CR and LF become spaces.
+pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
+    let mut line = b"ERR unknown command '".to_vec();
+    line.extend_from_slice(&args[0][..args[0].len().min(128)]);
+    line.extend_from_slice(b"', with args beginning with: ");
+    let mut list = Vec::new();
+    for a in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(&a[..a.len().min(room)]);
+        list.extend_from_slice(b"' ");
+    }
+    line.extend_from_slice(&list);
+    error_line(line)
+}
+
+/// An error reply from bytes: CR and LF as spaces (one line), invalid UTF-8 replaced.
+pub(crate) fn error_line(mut line: Vec<u8>) -> Reply {
+    for b in &mut line {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Reply::Error(String::from_utf8_lossy(&line).into_owned().into())
+}
+
+/// `ERR wrong number of arguments for 'get' command`.
+pub(crate) fn arity_error(name: &str) -> Reply {
+    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
+}
+
+// Replies used across the families, worded as Redis words them.
+pub(crate) const ERR_SYNTAX: &str = "ERR syntax error";
+pub(crate) const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
+pub(crate) const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
+pub(crate) const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub(crate) const ERR_POSITIVE: &str = "ERR value is out of range, must be positive";
+
+#[inline]
+pub(crate) fn err(line: &'static str) -> Outcome {
+    Outcome::reply(Reply::error(line))
+}
+
+#[inline]
+pub(crate) fn wrongtype() -> Outcome {
+    err(crate::store::WRONGTYPE)
+}
+
+/// A decimal integer exactly as Redis's `string2ll` takes one: an optional `-`, no `+`, no
+/// leading zeros, no spaces, at most 20 bytes, in range.
+pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
     }
 }
 
-/// `-ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it.
-pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
-    let mut line = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args[0])
-    );
-    for a in &args[1..] {
-        line.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+/// A double as Redis's `getDoubleFromObject` takes one (`strtod`: `inf`, `-inf`, `1e3`,
+/// `.5`; no NaN, no leading space, no overflow to infinity or underflow to zero).
+pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+    let t = std::str::from_utf8(s).ok()?;
+    if t.is_empty() || t.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
     }
-    Reply::Error(line.into())
+    let v: f64 = match t.parse() {
+        Ok(v) => v,
+        Err(_) => parse_hex_f64(t)?,
+    };
+    if v.is_nan() {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    if v.is_infinite() && !lower.contains("inf") {
+        return None; // ERANGE overflow
+    }
+    if v == 0.0 {
+        let mantissa = lower.split('e').next().unwrap_or("");
+        if mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+            return None; // ERANGE underflow
+        }
+    }
+    Some(v)
 }
+
+/// A C99 hexadecimal float, as `strtod` reads one: `[+-]0x` hex digits, an optional `.` and
+/// more, an optional `p` binary exponent (`0x10`, `0x1.8p1`).
+fn parse_hex_f64(t: &str) -> Option<f64> {
+    let (neg, rest) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let rest = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?;
+    let (mantissa, exp) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
+}
+
+/// `n` in decimal, into `buf` (no allocation).
+pub(crate) fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Whether `arg` is `word` in any case.
+#[inline]
+pub(crate) fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+#[cfg(test)]
+mod tests;

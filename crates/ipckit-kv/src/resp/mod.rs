@@ -27,5 +27,5 @@
 mod parse;
 mod reply;
 
-pub use parse::{Limits, Parse, parse_request};
+pub use parse::{Limits, Parse, Parsed, parse_request, parse_request_into};
 pub use reply::{Protocol, Reply};

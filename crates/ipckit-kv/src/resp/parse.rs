@@ -47,69 +47,152 @@ fn line_at(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 /// A decimal integer as Redis's `string2ll` takes it: an optional `-`, digits, nothing else.
+#[inline]
 fn number(s: &[u8]) -> Option<i64> {
-    std::str::from_utf8(s).ok()?.parse::<i64>().ok()
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add((d - b'0') as i64)?;
+    }
+    Some(if neg { -n } else { n })
 }
 
 /// Parses one request from the start of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Parse {
     match buf.first() {
         None => Parse::Incomplete,
-        Some(b'*') => parse_multibulk(buf, limits),
+        Some(b'*') => {
+            let mut args = Vec::new();
+            match multibulk(buf, limits, |_, a| args.push(a.to_vec())) {
+                Scan::Done { used, .. } => Parse::Request { args, used },
+                Scan::Incomplete => Parse::Incomplete,
+                Scan::Invalid(e) => Parse::Invalid(e),
+            }
+        }
         Some(_) => parse_inline(buf, limits),
     }
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Parse {
+/// What [`parse_request_into`] found at the start of a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole request, `used` bytes long, its arguments the first `argc` of the vector
+    /// given (`argc` 0 for an empty line or `*0`, which Redis skips without a reply).
+    Request { argc: usize, used: usize },
+    /// Not all of it has arrived yet.
+    Incomplete,
+    /// A protocol error: the error line to reply before closing.
+    Invalid(String),
+}
+
+/// As [`parse_request`], but into `args`, whose vectors are reused from one request to the
+/// next (cleared and refilled): the event loop's form, with no allocation per argument once
+/// the vectors have grown. The vectors past `argc` are left as they were.
+pub fn parse_request_into(buf: &[u8], limits: &Limits, args: &mut Vec<Vec<u8>>) -> Parsed {
+    match buf.first() {
+        None => Parsed::Incomplete,
+        Some(b'*') => {
+            let scan = multibulk(buf, limits, |i, a| {
+                if i == args.len() {
+                    args.push(a.to_vec());
+                } else {
+                    let slot = &mut args[i];
+                    slot.clear();
+                    slot.extend_from_slice(a);
+                }
+            });
+            match scan {
+                Scan::Done { argc, used } => Parsed::Request { argc, used },
+                Scan::Incomplete => Parsed::Incomplete,
+                Scan::Invalid(e) => Parsed::Invalid(e),
+            }
+        }
+        Some(_) => match parse_inline(buf, limits) {
+            Parse::Request { args: got, used } => {
+                let argc = got.len();
+                for (i, a) in got.into_iter().enumerate() {
+                    if i < args.len() {
+                        args[i] = a;
+                    } else {
+                        args.push(a);
+                    }
+                }
+                Parsed::Request { argc, used }
+            }
+            Parse::Incomplete => Parsed::Incomplete,
+            Parse::Invalid(e) => Parsed::Invalid(e),
+        },
+    }
+}
+
+enum Scan {
+    Done { argc: usize, used: usize },
+    Incomplete,
+    Invalid(String),
+}
+
+fn invalid(what: &str) -> Scan {
+    Scan::Invalid(format!("ERR Protocol error: {what}"))
+}
+
+/// A `*N` request: each argument handed to `arg(index, bytes)` as it is found (an incomplete
+/// request may have handed some already).
+#[inline]
+fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> Scan {
     let Some((count_line, mut at)) = line_at(buf, 0) else {
         if buf.len() > limits.max_inline {
-            return protocol_error("too big mbulk count string");
+            return invalid("too big mbulk count string");
         }
-        return Parse::Incomplete;
+        return Scan::Incomplete;
     };
     let count = match number(&count_line[1..]) {
         Some(n) if n > limits.max_args as i64 => {
-            return protocol_error("invalid multibulk length");
+            return invalid("invalid multibulk length");
         }
-        Some(n) if n <= 0 => {
-            return Parse::Request {
-                args: Vec::new(),
-                used: at,
-            };
-        }
+        Some(n) if n <= 0 => return Scan::Done { argc: 0, used: at },
         Some(n) => n as usize,
-        None => return protocol_error("invalid multibulk length"),
+        None => return invalid("invalid multibulk length"),
     };
-    // Never trust the count for an allocation: grow as the arguments arrive.
-    let mut args = Vec::with_capacity(count.min(64));
-    for _ in 0..count {
+    for i in 0..count {
         let Some(&tag) = buf.get(at) else {
-            return Parse::Incomplete;
+            return Scan::Incomplete;
         };
         if tag != b'$' {
-            return protocol_error(&format!("expected '$', got '{}'", tag as char));
+            return invalid(&format!("expected '$', got '{}'", tag as char));
         }
         let Some((len_line, body)) = line_at(buf, at) else {
             if buf.len() - at > limits.max_inline {
-                return protocol_error("too big bulk count string");
+                return invalid("too big bulk count string");
             }
-            return Parse::Incomplete;
+            return Scan::Incomplete;
         };
         let len = match number(&len_line[1..]) {
             Some(n) if n >= 0 && n as u64 <= limits.max_bulk as u64 => n as usize,
-            _ => return protocol_error("invalid bulk length"),
+            _ => return invalid("invalid bulk length"),
         };
         let end = body + len;
         if buf.len() < end + 2 {
-            return Parse::Incomplete;
+            return Scan::Incomplete;
         }
         if &buf[end..end + 2] != b"\r\n" {
-            return protocol_error("invalid bulk length");
+            return invalid("invalid bulk length");
         }
-        args.push(buf[body..end].to_vec());
+        arg(i, &buf[body..end]);
         at = end + 2;
     }
-    Parse::Request { args, used: at }
+    Scan::Done {
+        argc: count,
+        used: at,
+    }
 }
 
 fn parse_inline(buf: &[u8], limits: &Limits) -> Parse {

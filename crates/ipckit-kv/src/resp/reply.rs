@@ -64,23 +64,23 @@ impl Reply {
         match self {
             Reply::Status(s) => line(out, b'+', s.as_bytes()),
             Reply::Error(s) => line(out, b'-', s.as_bytes()),
-            Reply::Int(n) => line(out, b':', n.to_string().as_bytes()),
+            Reply::Int(n) => number(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b'$', b),
             Reply::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
             Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
             Reply::Array(items) => {
-                line(out, b'*', items.len().to_string().as_bytes());
+                number(out, b'*', items.len() as i64);
                 for i in items {
                     i.encode(proto, out);
                 }
             }
             Reply::Map(pairs) => {
                 if resp3 {
-                    line(out, b'%', pairs.len().to_string().as_bytes());
+                    number(out, b'%', pairs.len() as i64);
                 } else {
-                    line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                    number(out, b'*', (pairs.len() * 2) as i64);
                 }
                 for (k, v) in pairs {
                     k.encode(proto, out);
@@ -88,11 +88,7 @@ impl Reply {
                 }
             }
             Reply::Set(items) => {
-                line(
-                    out,
-                    if resp3 { b'~' } else { b'*' },
-                    items.len().to_string().as_bytes(),
-                );
+                number(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
                 for i in items {
                     i.encode(proto, out);
                 }
@@ -120,8 +116,30 @@ fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `tag`, `n` in decimal, CR LF, with no allocation (every reply has one: the hot path).
+#[inline]
+fn number(out: &mut Vec<u8>, tag: u8, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    line(out, tag, &buf[i..]);
+}
+
 fn bulk(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    line(out, tag, body.len().to_string().as_bytes());
+    out.reserve(body.len() + 16);
+    number(out, tag, body.len() as i64);
     out.extend_from_slice(body);
     out.extend_from_slice(b"\r\n");
 }
