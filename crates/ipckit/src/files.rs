@@ -155,6 +155,65 @@ pub fn check_write(path: impl AsRef<Path>) -> Result<()> {
     check_target(&dir, name, path)
 }
 
+/// A file [`open_append`] opened: the file, and its directory held open for the files that
+/// later replace it there (a log's compaction: `openat`, `renameat` and `fsync` of the
+/// directory through this descriptor, so no name on the way is looked up again).
+#[derive(Debug)]
+pub struct Appending {
+    /// The file, open for reading and appending.
+    pub file: File,
+    /// Its directory (an `O_PATH` descriptor), walked and checked as [`write()`] does.
+    pub dir: OwnedFd,
+}
+
+/// Opens `path` for reading and appending (a log), making it (`0o644`, or `0o600`
+/// [`private`](Options::private), narrowed by the umask) when it is missing, under the rules
+/// [`write()`] keeps: every directory on the way trusted, never through a symlink, only a
+/// regular file (of the caller's, in a sticky directory).
+///
+/// `openat(2)` with `O_RDWR|O_APPEND|O_CREAT|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC` in the checked
+/// directory, then `fstat(2)` of what was opened (a FIFO or another user's file put at the name
+/// since the check is refused; `O_NONBLOCK` keeps such an open from waiting).
+pub fn open_append(path: impl AsRef<Path>, options: &Options) -> Result<Appending> {
+    const APPENDING: &str = "opening for appending";
+    let path = path.as_ref();
+    let (parent, name) = split(path, APPENDING)?;
+    let dir = open_dir(parent, APPENDING, path)?;
+    check_target(&dir, name, path)?;
+    let flags = OFlags::RDWR
+        | OFlags::APPEND
+        | OFlags::CREATE
+        | OFlags::NOFOLLOW
+        | OFlags::NONBLOCK
+        | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir.fd, name, flags, options.file_mode()).map_err(|e| {
+        Error::os(APPENDING, e).object(show(path)).hint_if(
+            Errno::LOOP,
+            "it is a symbolic link, which ipckit does not write through: remove it, or give \
+                 the path of the file it points to",
+        )
+    })?;
+    let st = rustix::fs::fstat(&fd).during(APPENDING, show(path))?;
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if ft != FileType::RegularFile || (sticky(&dir.stat) && st.st_uid != euid()) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            APPENDING,
+            format!(
+                "a {} of {} was put there while it was opened",
+                kind(ft),
+                user(st.st_uid)
+            ),
+        )
+        .object(show(path))
+        .hint("another user is interfering with the directory: write elsewhere"));
+    }
+    Ok(Appending {
+        file: File::from(fd),
+        dir: dir.fd,
+    })
+}
+
 /// Makes the directory `path` (`0o755`, narrowed by the umask) if it is missing; its parent
 /// must exist (nothing above it is made) and be trusted, as every directory on the way. An
 /// existing one is taken only if it is a real directory (not a symlink to one) that passes
