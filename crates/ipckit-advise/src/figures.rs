@@ -150,6 +150,7 @@ mod tests {
             claims: Vec::new(),
             overhead: Vec::new(),
             interrupted: false,
+            kv: None,
         }
     }
 

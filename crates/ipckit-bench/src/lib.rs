@@ -28,6 +28,8 @@ pub mod drivers;
 pub mod error;
 pub mod html;
 #[cfg(feature = "engine")]
+pub mod kv;
+#[cfg(feature = "engine")]
 pub mod payload;
 pub mod report;
 pub mod rows;

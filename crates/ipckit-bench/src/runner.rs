@@ -122,6 +122,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(usize, usize, &Job)) -> Report
         claims: report::claims(&runs),
         overhead: report::overheads(&runs),
         interrupted,
+        kv: None,
         runs,
     }
 }

@@ -8,9 +8,31 @@ use std::time::Duration;
 use anyhow::Context;
 use ipckit_bench::{Config, PeerCommand, Report};
 
+/// Which measurements a run makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Every IPC mechanism side by side (the default).
+    Ipc,
+    /// `ipckit kv serve` against redis-server with redis-benchmark, and the shared-memory GET
+    /// against a socket GET (about two minutes; writes ipckit-report/kv.json and kv.html).
+    Kv,
+    /// Both, in one report.
+    All,
+}
+
 /// Flags of `ipckit bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// What to measure: ipc (the default), kv, or all.
+    #[arg(value_enum, value_name = "SUITE")]
+    suite: Option<Suite>,
+    /// kv: redis-benchmark's -n for each test at -P 1 (four times as many at -P 16)
+    /// [default: 50000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
+    requests: Option<u64>,
+    /// kv: rounds per row, each on a fresh server; the median is reported [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=99))]
+    rounds: Option<u64>,
     /// The default profile: latency at 64 B and 4 KiB, throughput at 64 B, 4 KiB, 64 KiB and
     /// 1 MiB, 0.4 s per row (about a minute on two cores).
     #[arg(long, conflicts_with = "full")]
@@ -73,8 +95,29 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 const REPORT_DIR: &str = "ipckit-report";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let suite = args.suite.unwrap_or(Suite::Ipc);
+    if suite == Suite::Kv {
+        let ipc_only = [
+            ("--quick", args.quick),
+            ("--full", args.full),
+            ("--only", args.only.is_some()),
+            ("--sizes", args.sizes.is_some()),
+            ("--duration", args.duration.is_some()),
+            ("--no-pin", args.no_pin),
+        ];
+        if let Some((flag, _)) = ipc_only.iter().find(|(_, given)| *given) {
+            crate::usage_bail!(
+                "{flag} is for the ipc rows: `ipckit bench kv` takes --requests, --rounds, --json and --html"
+            );
+        }
+    } else if suite == Suite::Ipc && (args.requests.is_some() || args.rounds.is_some()) {
+        crate::usage_bail!(
+            "--requests and --rounds are for the kv suite: `ipckit bench kv` or `ipckit bench all`"
+        );
+    }
+    let peer_program = std::env::current_exe().context("finding this program to start its peer")?;
     let peer = PeerCommand {
-        program: std::env::current_exe().context("finding this program to start its peer")?,
+        program: peer_program.clone(),
         args: Vec::new(),
     };
     let mut cfg = if args.full {
@@ -94,12 +137,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     cfg.pin = !args.no_pin;
 
     let (json_given, html_given) = (args.json.is_some(), args.html.is_some());
+    // The kv suite alone has files of its own: it does not replace the ipc report.
+    let (json_name, html_name) = match suite {
+        Suite::Kv => ("kv.json", "kv.html"),
+        _ => ("report.json", "index.html"),
+    };
     let json_path = args
         .json
-        .unwrap_or_else(|| Path::new(REPORT_DIR).join("report.json"));
+        .unwrap_or_else(|| Path::new(REPORT_DIR).join(json_name));
     let html_path = args
         .html
-        .unwrap_or_else(|| Path::new(REPORT_DIR).join("index.html"));
+        .unwrap_or_else(|| Path::new(REPORT_DIR).join(html_name));
     let to_stdout = json_path == Path::new("-");
 
     // Where the reports go is checked before anything is measured (and again when they are
@@ -132,7 +180,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}")
             .expect("a valid template"),
     );
-    let report = ipckit_bench::run(&cfg, &mut |done, total, job| {
+    if suite == Suite::Kv {
+        cfg.only = vec![ipckit_bench::Row::RefSpin];
+        cfg.latency_sizes = vec![64];
+        cfg.throughput_sizes = Vec::new();
+        cfg.duration = Duration::from_millis(200);
+        cfg.warmup = Duration::from_millis(100);
+    }
+    let mut report = ipckit_bench::run(&cfg, &mut |done, total, job| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         bar.set_message(format!(
@@ -143,6 +198,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ));
     });
     bar.finish_and_clear();
+    if suite != Suite::Ipc && !report.interrupted {
+        let mut kv = ipckit_bench::kv::KvConfig::quick(peer_program.clone());
+        if let Some(n) = args.requests {
+            kv.requests = [n, n.saturating_mul(4)];
+        }
+        if let Some(r) = args.rounds {
+            kv.rounds = r as usize;
+        }
+        kv.interrupt = cfg.interrupt.clone();
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.enable_steady_tick(Duration::from_millis(200));
+        let section =
+            ipckit_bench::kv::run(&kv, &mut |what| spinner.set_message(format!("kv: {what}")));
+        spinner.finish_and_clear();
+        report.interrupted |= cfg.interrupt.load(std::sync::atomic::Ordering::SeqCst);
+        report.kv = Some(section);
+    }
 
     // The reports first: after a hang-up the terminal may be gone, and printing to it fail.
     // One that cannot be written still leaves the table printed (the run is not lost).
@@ -159,7 +231,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Place::Html,
         )
     });
-    let table = ipckit_bench::report::table(&report);
+    let mut table = ipckit_bench::report::table(&report);
+    if let Some(kv) = &report.kv {
+        table += &ipckit_bench::report::kv::table(kv);
+    }
     if to_stdout {
         let _ = write!(std::io::stderr(), "{table}");
     } else if written.is_ok() {
@@ -209,8 +284,28 @@ fn refused(e: ipckit::Error, place: Place) -> anyhow::Error {
 
 fn failures(report: &Report) -> anyhow::Result<()> {
     let failed = report.failed();
-    if failed.is_empty() {
+    let kv_failed: Vec<_> = report
+        .kv
+        .iter()
+        .flat_map(|kv| &kv.runs)
+        .filter(|r| r.error.is_some())
+        .collect();
+    for r in &kv_failed {
+        let _ = writeln!(
+            std::io::stderr(),
+            "ipckit: kv {} {} -P {} ({}): {}",
+            r.server,
+            r.test,
+            r.pipeline,
+            r.persistence,
+            ipckit::name::escape_str(r.error.as_deref().unwrap_or(""))
+        );
+    }
+    if failed.is_empty() && kv_failed.is_empty() {
         return Ok(());
+    }
+    if failed.is_empty() {
+        anyhow::bail!("{} kv rows failed", kv_failed.len());
     }
     for r in &failed {
         let _ = writeln!(

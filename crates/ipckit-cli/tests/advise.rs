@@ -52,6 +52,7 @@ fn report(runs: Vec<Run>) -> String {
         claims: Vec::new(),
         overhead: Vec::new(),
         interrupted: false,
+        kv: None,
     }
     .to_json()
 }

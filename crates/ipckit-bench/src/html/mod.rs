@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+mod kv;
+
 use crate::report::{
     Kind, Report, Role, Rtt, Run, bandwidth_label, ns_label, rate_label, size_label,
 };
@@ -61,6 +63,7 @@ pub fn render(report: &Report) -> String {
     out.push_str(&cpu_chart(&report.runs));
     out.push_str("<h2>All results</h2>\n");
     out.push_str(&results_table(&report.runs));
+    out.push_str(&kv::section(report.kv.as_ref()));
     // `</` would end the script element and `<!--` would change how its end is found; both
     // occur only inside JSON strings, where the escaped forms mean the same.
     let json = serde_json::to_string(report).unwrap_or_else(|_| "null".to_string());
@@ -631,6 +634,7 @@ mod tests {
             claims: claims(&runs),
             overhead: Vec::new(),
             interrupted: false,
+            kv: None,
             runs,
         }
     }

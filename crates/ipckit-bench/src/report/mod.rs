@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rows::Row;
 
+pub mod kv;
+
 /// The version of the JSON layout. Fields are only ever added within a version.
 pub const VERSION: u32 = 1;
 
@@ -67,6 +69,9 @@ pub struct Report {
     /// The run was stopped (SIGINT, SIGTERM) before its last row.
     #[serde(default)]
     pub interrupted: bool,
+    /// `ipckit bench kv`'s section: ipckit kv against redis-server (absent when not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<kv::KvSection>,
 }
 
 /// Why [`Report::from_json`] refused a text.
@@ -766,6 +771,7 @@ mod tests {
             claims: Vec::new(),
             overhead: Vec::new(),
             interrupted: false,
+            kv: None,
         };
         let back = Report::from_json(&report.to_json()).unwrap();
         assert_eq!(back.runs[0].mechanism, Row::Pipe);
