@@ -21,8 +21,11 @@
 //! and no new dependency). On these two-core machines the other core runs the clients (or
 //! redis-benchmark): a second command thread would compete with them for the same two CPUs,
 //! and would put a lock on every key access. Dragonfly and KeyDB gain with threads on many
-//! cores; with two, one loop that never blocks is the faster design. Slow work (an fsync,
-//! the log's rewrite) runs off the loop.
+//! cores; with two, one loop that never blocks on a client is the faster design. The log's
+//! rewrite and its `everysec` fsync run on threads of their own; under `--fsync always` the
+//! fsync is on the loop, once per wake for every client of that wake (group commit), as it
+//! must be before any of their replies go. After a wake with work the loop polls for 30 µs
+//! (yielding the CPU) before it sleeps, which is what `-P 1` gains from: see [`server`].
 //!
 //! # Example
 //! ```
