@@ -798,4 +798,139 @@ mod tests {
         let file = std::fs::File::open("/proc/self/status").unwrap();
         assert!(!is_unix_socket(&link(file.as_raw_fd()), inode(u)));
     }
+
+    #[test]
+    fn a_socket_in_a_threads_own_network_and_mount_namespaces_is_matched_through_its_root() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        if !rustix::process::geteuid().is_root() {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+            println!("SKIPPED: needs root (unshare of network and mount namespaces, mount)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("priv");
+        let ours = dir.path().join("ours");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::create_dir(&ours).unwrap();
+        let name = format!("ipckit-test-{}-mnt.sock", std::process::id());
+        let theirs = private.join(&name);
+        let (up_tx, up_rx) = channel::<Result<u32, String>>();
+        let (cmd_tx, cmd_rx) = channel::<&str>();
+        let (p, t) = (private.clone(), theirs.clone());
+        // A thread with network and mount namespaces of its own and a tmpfs on "priv" that
+        // only it sees, with a socket bound (not listening) in it: what a container that
+        // shares nothing looks like from here.
+        let thread = std::thread::spawn(move || {
+            let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+            let (root, tmpfs, target) = (c(Path::new("/")), c(Path::new("tmpfs")), c(&p));
+            // SAFETY: plain system calls on valid C strings; unshare changes this thread's
+            // namespaces only, and the mounts are made in the new mount namespace only.
+            let err = unsafe {
+                if libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) != 0 {
+                    Some("unshare")
+                } else if libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    Some("mount --make-rprivate /")
+                } else if libc::mount(
+                    tmpfs.as_ptr(),
+                    target.as_ptr(),
+                    tmpfs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    Some("mount tmpfs")
+                } else {
+                    None
+                }
+            };
+            if let Some(what) = err {
+                let e = std::io::Error::last_os_error();
+                up_tx.send(Err(format!("{what}: {e}"))).unwrap();
+                return;
+            }
+            let sock = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+            rustix::net::bind(&sock, &SocketAddrUnix::new(&t).unwrap()).unwrap();
+            up_tx
+                .send(Ok(rustix::thread::gettid().as_raw_nonzero().get() as u32))
+                .unwrap();
+            while let Ok(cmd) = cmd_rx.recv_timeout(Duration::from_secs(20)) {
+                match cmd {
+                    "unlink" => std::fs::remove_file(&t).unwrap(),
+                    _ => break,
+                }
+                up_tx.send(Ok(0)).unwrap();
+            }
+            drop(sock);
+        });
+        let tid = match up_rx.recv_timeout(Duration::from_secs(20)).unwrap() {
+            Ok(tid) => tid,
+            Err(why) => {
+                thread.join().unwrap();
+                assert!(std::env::var_os("CI").is_none(), "{why}");
+                println!("SKIPPED: {why}");
+                return;
+            }
+        };
+        let done = |tx: &std::sync::mpsc::Sender<&str>| {
+            let _ = tx.send("done");
+        };
+        // A socket file of ours with the same name, that nothing is bound to.
+        let mine = ours.join(&name);
+        drop(std::os::unix::net::UnixListener::bind(&mine).unwrap());
+        assert!(!theirs.exists(), "the tmpfs is the thread's alone");
+        let nets = procfs::net_tables();
+        assert!(
+            nets.tables.iter().any(|t| !t.ours
+                && t.entries
+                    .iter()
+                    .any(|e| e.os_path.as_deref() == Some(theirs.as_os_str()))),
+            "the thread's table is read"
+        );
+        let judge =
+            |mounts: &mut procfs::Mounts| listed(dir.path(), &mine, &nets, mounts).expect("listed");
+        // Through the thread's root, in its mount namespace, the bound path leads to its own
+        // file: ours is judged on its own.
+        let o = judge(&mut procfs::Mounts::read());
+        assert!(!o.reason.contains("could not"), "{o:?}");
+        if !process::nested_pid_namespace() {
+            assert_eq!(o.state, State::Stale, "{o:?}");
+        }
+        // The thread's "priv" on a FUSE mount: its view is not looked at, so ours is unknown.
+        let mut mounts = procfs::Mounts::read();
+        let mut text = std::fs::read(format!("/proc/{tid}/mountinfo")).unwrap();
+        text.extend_from_slice(
+            format!("999999 1 0:999 / {} rw - fuse x rw\n", private.display()).as_bytes(),
+        );
+        mounts.set_task(tid, &text);
+        let o = judge(&mut mounts);
+        assert_eq!(o.state, State::Unknown, "{o:?}");
+        assert!(
+            o.reason.contains("fuse") && o.reason.contains("net:["),
+            "{}",
+            o.reason
+        );
+        // Its file removed in its namespace (still bound): nothing matches the path, so a
+        // file of ours with that name may be it.
+        cmd_tx.send("unlink").unwrap();
+        up_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap()
+            .unwrap();
+        let nets = procfs::net_tables();
+        let o = listed(dir.path(), &mine, &nets, &mut procfs::Mounts::read()).expect("listed");
+        done(&cmd_tx);
+        thread.join().unwrap();
+        assert_eq!(o.state, State::Unknown, "{o:?}");
+        assert!(o.reason.contains("could not match"), "{}", o.reason);
+    }
 }
