@@ -6,6 +6,14 @@
 //! namespace a task is in are read too (`/proc/TID/net/unix`), and a file one of them is bound
 //! to is live. A file that refuses connections and that no table lists is stale only when no
 //! namespace that could hold it went unread: otherwise it is `unknown`, and `gc` keeps it.
+//!
+//! A bound path is looked up as its binder may see it (this process, the holders, the task a
+//! table was read through) with [`crate::sys::lookup`], which never asks a filesystem that
+//! may block ([`procfs::MAY_BLOCK`]: a stuck FUSE daemon or NFS server would hang the scan).
+//! A path that was not looked up for that reason, or one bound in another namespace that
+//! leads to no socket file through any of its binders' roots, cannot be matched to its file:
+//! every socket file with the same name is then `unknown` (the file may be that one, seen
+//! here at another path through a shared directory).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
