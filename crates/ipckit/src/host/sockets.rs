@@ -910,8 +910,20 @@ mod tests {
         // file: ours is judged on its own.
         let o = judge(&mut procfs::Mounts::read());
         assert!(!o.reason.contains("could not"), "{o:?}");
+        // Another process on the machine may hold a socket no table shows (then ours is
+        // rightly unknown, for that process): only the thread's namespace must not be blamed.
+        let thread_net = std::fs::read_link(format!("/proc/{tid}/ns/net"))
+            .map(|l| l.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !process::nested_pid_namespace() {
-            assert_eq!(o.state, State::Stale, "{o:?}");
+            assert!(
+                o.state == State::Stale
+                    || (o.state == State::Unknown
+                        && !o.reason.contains(&thread_net)
+                        && !o.reason.contains(&format!("{tid}("))
+                        && !o.reason.contains(&format!("{}(", std::process::id()))),
+                "{o:?}"
+            );
         }
         // The thread's "priv" on a FUSE mount: its view is not looked at, so ours is unknown.
         let mut mounts = procfs::Mounts::read();
