@@ -1,21 +1,21 @@
 //! `ipckit advise` end to end: the first choice for the combinations, conflicts, this
 //! host's figures from a bench report, and the exit codes (1: a bad --report, 2: usage).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::Ran;
 
 use ipckit_bench::Row;
 use ipckit_bench::report::{Host, Kind, Report, Role, Rtt, Run, VERSION};
 use serde_json::Value;
 
 /// `ipckit advise ARGS`, run in `dir` (so a report lying around elsewhere plays no part).
-fn advise(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .arg("advise")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+fn advise(dir: &Path, args: &[&str]) -> Ran {
+    let mut cmd = common::ipckit();
+    cmd.arg("advise").args(args).current_dir(dir);
+    common::run(cmd)
 }
 
 fn json(dir: &Path, args: &[&str]) -> Value {

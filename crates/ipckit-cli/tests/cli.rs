@@ -1,122 +1,19 @@
 //! The `ipckit` command end to end: a round trip for every scheme, stdin and --lines, JSON,
 //! interop with cat and socat, signals, and exit codes (0 ok, 1 runtime failure, 2 usage).
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, ExitStatus};
 
-use ipckit::notify::pidfd::PidFd;
-
-/// The bound on every wait.
-const T: Duration = Duration::from_secs(20);
-
-fn ipckit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-}
-
-/// A running command with its output read line by line in the background.
-struct Proc {
-    child: Child,
-    pidfd: PidFd,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pidfd = PidFd::open(child.id()).unwrap();
-        let out = lines(child.stdout.take().unwrap());
-        let err = lines(child.stderr.take().unwrap());
-        Proc {
-            child,
-            pidfd,
-            out,
-            err,
-        }
-    }
-
-    /// Starts `ipckit ARGS` and waits for its "receiving on" / "listening on" line.
-    fn server(args: &[&str]) -> Proc {
-        let mut cmd = ipckit();
-        cmd.args(args);
-        let p = Proc::start(cmd);
-        let first = p.err.recv_timeout(T).expect("server ready line");
-        assert!(first.contains(" on "), "unexpected first line: {first}");
-        p
-    }
-
-    fn out_line(&self) -> String {
-        self.out.recv_timeout(T).expect("a line on stdout")
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        assert!(
-            self.pidfd.wait_exit_timeout(T).unwrap(),
-            "ipckit did not exit within {T:?}"
-        );
-        self.child.wait().unwrap()
-    }
-
-    fn stdin(&mut self, data: &[u8]) {
-        let mut stdin = self.child.stdin.take().unwrap();
-        stdin.write_all(data).unwrap();
-    }
-
-    /// Everything left on stdout / stderr after exit.
-    fn rest(rx: &mpsc::Receiver<String>) -> Vec<String> {
-        rx.iter().collect()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use common::{Proc, RemoveMq, RemoveShm, T, dev_shm, ipckit, tempdir};
 
 /// Runs `ipckit ARGS` with `stdin`, bounded by T: (status, stdout lines, stderr lines, pid).
 fn run(args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<String>, Vec<String>, i32) {
     let mut cmd = ipckit();
     cmd.args(args);
-    let mut p = Proc::start(cmd);
-    p.stdin(stdin);
-    let st = p.wait();
-    (
-        st,
-        Proc::rest(&p.out),
-        Proc::rest(&p.err),
-        p.child.id() as i32,
-    )
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("ipckit-cli-test-")
-        .tempdir()
-        .unwrap()
+    let r = common::run_with_timeout(cmd, stdin, T);
+    (r.status, r.out_lines(), r.err_lines(), r.pid)
 }
 
 fn free_tcp_port() -> u16 {
@@ -227,13 +124,10 @@ fn binary_data_comes_out_as_base64_in_json() {
 fn cat_reads_what_send_writes_to_a_fifo() {
     let dir = tempdir();
     let fifo = dir.path().join("p");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let mut mkfifo = Command::new("mkfifo");
+    mkfifo.arg(&fifo);
+    let made = common::run(mkfifo);
+    assert!(made.status.success(), "mkfifo: {}", made.err());
     let mut cat = Command::new("cat");
     cat.arg(&fifo);
     let mut cat = Proc::start(cat);
@@ -246,11 +140,9 @@ fn cat_reads_what_send_writes_to_a_fifo() {
 }
 
 fn socat() -> Option<&'static str> {
-    let found = Command::new("socat")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let mut version = Command::new("socat");
+    version.arg("-V");
+    let found = common::run_if_installed(version).is_some_and(|r| r.status.success());
     if found {
         return Some("socat");
     }
@@ -380,12 +272,8 @@ fn control_characters_in_an_error_line_are_escaped() {
         "unix:{}/a\x1b]0;owned\x07\x1b[31m\nipckit: all good",
         dir.path().display()
     );
-    let out = ipckit()
-        .args(["send", &evil, "hi"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = common::ipckit_run(&["send", &evil, "hi"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
     assert_eq!(err.lines().count(), 1, "no forged second line: {err:?}");
@@ -660,13 +548,14 @@ fn sysv_queue_types_filters_and_lines() {
 
 #[test]
 fn a_queue_made_by_ipcmk_receives_ipckit_send() {
-    let made = Command::new("ipcmk")
-        .args(["-Q", "-p", "0600"])
-        .output()
-        .expect("ipcmk (util-linux)");
-    assert!(made.status.success());
-    let text = String::from_utf8_lossy(&made.stdout);
+    let mut ipcmk = Command::new("ipcmk");
+    ipcmk.args(["-Q", "-p", "0600"]);
+    let made = common::run(ipcmk);
+    assert!(made.status.success(), "ipcmk (util-linux): {}", made.err());
+    let text = made.out();
     let id: i32 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    // Removed whatever happens from here.
+    let q = RemoveQueue(ipckit::mq::sysv::SysvMq::open_id(id, ipckit::Access::ReadOnly).unwrap());
     // ipcmk chooses a random key; /proc/sysvipc/msg says which.
     let table = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
     let key: i32 = table
@@ -676,7 +565,6 @@ fn a_queue_made_by_ipcmk_receives_ipckit_send() {
         .find(|f| f[1].parse() == Ok(id))
         .map(|f| f[0].parse().unwrap())
         .expect("the queue ipcmk made");
-    let q = RemoveQueue(ipckit::mq::sysv::SysvMq::open_id(id, ipckit::Access::ReadOnly).unwrap());
     let uri = format!("sysv-mq:{key}");
     let (st, _, err, _) = run(&["send", &uri, "to ipcmk's queue"], b"");
     assert!(st.success(), "{err:?}");
@@ -708,29 +596,6 @@ fn posix_shared_memory_send_recv_offsets_and_rm() {
     assert!(err[0].contains("past its end"), "{err:?}");
     assert!(run(&["rm", &uri], b"").0.success());
     assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
-}
-
-/// Unlinks a POSIX queue name when dropped.
-struct RemoveMq(String);
-
-impl Drop for RemoveMq {
-    fn drop(&mut self) {
-        let _ = ipckit::mq::posix::remove(&self.0);
-    }
-}
-
-/// Unlinks a POSIX shared memory name when dropped.
-struct RemoveShm(String);
-
-impl Drop for RemoveShm {
-    fn drop(&mut self) {
-        let _ = ipckit::shm::posix::remove(&self.0);
-    }
-}
-
-/// Where a POSIX shared memory name lives.
-fn dev_shm(name: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/dev/shm{name}"))
 }
 
 #[test]
@@ -942,39 +807,19 @@ int main(void) {{
     )
     .unwrap();
     let exe = dir.path().join("maker");
-    let cc = Command::new("cc")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .expect("a C compiler (cc)");
-    assert!(cc.success());
-    let made = Command::new(&exe).output().unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let id: i32 = String::from_utf8_lossy(&made.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    let segment = ipckit::shm::sysv::SysvShm::open_id(id, ipckit::Access::ReadOnly).unwrap();
-    let _cleanup = RemoveSegment(Some(segment));
+    let mut cc = Command::new("cc");
+    cc.arg(&src).arg("-o").arg(&exe);
+    let cc = common::run(cc);
+    assert!(cc.status.success(), "a C compiler (cc): {}", cc.err());
+    // Removed whatever happens from here, even if the program fails after shmget.
+    let _cleanup = common::RemoveSegmentByKey(i32::from_str_radix(&key[2..], 16).unwrap());
+    let made = common::run(Command::new(&exe));
+    assert!(made.status.success(), "{}", made.err());
+    let id: i32 = made.out().trim().parse().unwrap();
+    assert!(ipckit::shm::sysv::SysvShm::open_id(id, ipckit::Access::ReadOnly).is_ok());
     let (st, out, err, _) = run(&["recv", &format!("sysv-shm:{key}")], b"");
     assert!(st.success(), "{err:?}");
     assert_eq!(out, ["written by C"]);
-}
-
-/// Removes a System V segment when dropped.
-struct RemoveSegment(Option<ipckit::shm::sysv::SysvShm>);
-
-impl Drop for RemoveSegment {
-    fn drop(&mut self) {
-        if let Some(segment) = self.0.take() {
-            let _ = segment.remove();
-        }
-    }
 }
 
 #[test]
@@ -1184,12 +1029,10 @@ fn completions_for_bash_zsh_and_fish_cover_every_subcommand() {
             // bash itself accepts the script.
             let path = dir.path().join("ipckit.bash");
             std::fs::write(&path, &script).unwrap();
-            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
-            assert!(
-                check.status.success(),
-                "{}",
-                String::from_utf8_lossy(&check.stderr)
-            );
+            let mut bash = Command::new("bash");
+            bash.arg("-n").arg(&path);
+            let check = common::run(bash);
+            assert!(check.status.success(), "{}", check.err());
         }
     }
     let (st, _, _, _) = run(&["completions", "tcsh"], b"");

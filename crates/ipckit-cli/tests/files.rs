@@ -3,14 +3,16 @@
 //! into a directory another user owns or can write, or into a directory that is not there (no
 //! parent is made silently); none is read from a device, a FIFO or an oversized file.
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use ipckit::notify::pidfd::PidFd;
+use common::{NOBODY, Ran, RemovePath, need_root, tempdir};
 
-/// The bound on every wait.
+/// The bound on every run: a bench, however tiny, takes longer than the other commands.
 const T: Duration = Duration::from_secs(30);
 
 /// The quickest bench there is: one reference row, one size, 10 ms.
@@ -26,13 +28,13 @@ const TINY_BENCH: &[&str] = &[
 ];
 
 /// `ipckit ARGS` run in `dir`, killed if it has not exited within `T`; its output.
-fn ipckit(dir: &Path, args: &[&str]) -> Output {
+fn ipckit(dir: &Path, args: &[&str]) -> Ran {
     ipckit_limited(dir, args, None)
 }
 
 /// As [`ipckit`], with the address space limited to `limit_kib` (so a reader that does not
 /// bound what it reads fails fast instead of filling the machine's memory).
-fn ipckit_limited(dir: &Path, args: &[&str], limit_kib: Option<u64>) -> Output {
+fn ipckit_limited(dir: &Path, args: &[&str], limit_kib: Option<u64>) -> Ran {
     let mut cmd = match limit_kib {
         Some(kib) => {
             let mut sh = Command::new("sh");
@@ -41,70 +43,15 @@ fn ipckit_limited(dir: &Path, args: &[&str], limit_kib: Option<u64>) -> Output {
                 .arg(env!("CARGO_BIN_EXE_ipckit"));
             sh
         }
-        None => Command::new(env!("CARGO_BIN_EXE_ipckit")),
+        None => common::ipckit(),
     };
-    let child = cmd
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pidfd = PidFd::open(child.id()).unwrap();
-    if !pidfd.wait_exit_timeout(T).unwrap() {
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-            rustix::process::Signal::KILL,
-        );
-        let out = child.wait_with_output().unwrap();
-        panic!(
-            "ipckit {args:?} did not exit within {T:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A private directory for one test, removed with all it holds on drop (even on a panic).
-fn tempdir(purpose: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("ipckit-files-{purpose}-"))
-        .tempdir()
-        .unwrap()
-}
-
-/// Removes a directory on drop, whatever made it (the code under test must not have).
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    cmd.args(args).current_dir(dir);
+    common::run_with_timeout(cmd, b"", T)
 }
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
-
-/// True when the test may go on as root; false (having said so) when it must be skipped.
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "this test needs root, and CI runs as root"
-    );
-    eprintln!("SKIPPED: needs root");
-    false
-}
-
-const NOBODY: u32 = 65534;
 
 /// A file only its owner may read, with known content: what a planted link points at.
 fn victim(dir: &Path) -> PathBuf {
@@ -126,7 +73,7 @@ fn assert_untouched(victim: &Path) {
 
 #[test]
 fn bench_never_writes_through_a_planted_report_symlink() {
-    let dir = tempdir("bench-link");
+    let dir = tempdir();
     let victim = victim(dir.path());
     let report = dir.path().join("ipckit-report");
     std::fs::create_dir(&report).unwrap();
@@ -134,8 +81,8 @@ fn bench_never_writes_through_a_planted_report_symlink() {
 
     let out = ipckit(dir.path(), TINY_BENCH);
     assert_untouched(&victim);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(
         err.contains("ipckit-report/index.html") && err.contains("symbolic link"),
         "{err}"
@@ -156,7 +103,7 @@ fn bench_as_root_refuses_a_report_directory_another_user_planted() {
     if !need_root() {
         return;
     }
-    let dir = tempdir("bench-planted");
+    let dir = tempdir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let victim = victim(dir.path());
     let report = dir.path().join("ipckit-report");
@@ -167,8 +114,8 @@ fn bench_as_root_refuses_a_report_directory_another_user_planted() {
 
     let out = ipckit(dir.path(), TINY_BENCH);
     assert_untouched(&victim);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(
         err.contains("ipckit-report") && err.contains("nobody"),
         "{err}"
@@ -178,32 +125,32 @@ fn bench_as_root_refuses_a_report_directory_another_user_planted() {
 
 #[test]
 fn bench_refuses_a_report_directory_others_can_write_or_a_symlinked_one() {
-    let dir = tempdir("bench-open-dir");
+    let dir = tempdir();
     let report = dir.path().join("ipckit-report");
     std::fs::create_dir(&report).unwrap();
     std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = ipckit(dir.path(), TINY_BENCH);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert!(
-        stderr(&out).contains("writable by every user"),
+        out.err().contains("writable by every user"),
         "{}",
-        stderr(&out)
+        out.err()
     );
     assert!(std::fs::read_dir(&report).unwrap().next().is_none());
 
     // ipckit-report a link to a directory elsewhere: not followed.
-    let other = tempdir("bench-elsewhere");
+    let other = tempdir();
     std::fs::remove_dir(&report).unwrap();
     std::os::unix::fs::symlink(other.path(), &report).unwrap();
     let out = ipckit(dir.path(), TINY_BENCH);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    assert!(out.err().contains("symbolic link"), "{}", out.err());
     assert!(std::fs::read_dir(other.path()).unwrap().next().is_none());
 }
 
 #[test]
 fn bench_never_makes_a_missing_directory_and_says_which() {
-    let dir = tempdir("bench-missing");
+    let dir = tempdir();
     let missing = dir.path().join("no-such-dir");
     let html = missing.join("x.html");
     let json = dir.path().join("r.json");
@@ -220,8 +167,8 @@ fn bench_never_makes_a_missing_directory_and_says_which() {
         ]
         .concat(),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(
         err.contains("ENOENT") && err.contains(missing.to_str().unwrap()),
         "{err}"
@@ -236,14 +183,14 @@ fn bench_never_makes_a_missing_directory_and_says_which() {
         dir.path(),
         &[TINY_BENCH, &["--html", html.to_str().unwrap()]].concat(),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert!(!missing.exists());
     assert!(!dir.path().join("ipckit-report").exists());
 
     // The issue's own example, at the root of the filesystem (only root could make it).
     if is_root() {
         let top = PathBuf::from(format!("/{}", ipckit::name::unique("nonexistent")));
-        let _cleanup = RemoveOnDrop(top.clone());
+        let _cleanup = RemovePath(top.clone());
         let html = top.join("x.html");
         let out = ipckit(
             dir.path(),
@@ -258,21 +205,17 @@ fn bench_never_makes_a_missing_directory_and_says_which() {
             ]
             .concat(),
         );
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        assert!(
-            stderr(&out).contains(top.to_str().unwrap()),
-            "{}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(1), "{}", out.err());
+        assert!(out.err().contains(top.to_str().unwrap()), "{}", out.err());
         assert!(!top.exists(), "{} was made", top.display());
     }
 }
 
 #[test]
 fn bench_still_writes_its_reports_and_json_to_standard_output() {
-    let dir = tempdir("bench-ok");
+    let dir = tempdir();
     let out = ipckit(dir.path(), TINY_BENCH);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.err());
     let report = dir.path().join("ipckit-report");
     let meta = std::fs::symlink_metadata(&report).unwrap();
     assert!(meta.is_dir());
@@ -286,7 +229,7 @@ fn bench_still_writes_its_reports_and_json_to_standard_output() {
     assert!(report.join("report.json").is_file());
     // Run again: the reports are replaced (no temporary file left beside them).
     let out = ipckit(dir.path(), TINY_BENCH);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.err());
     let mut names: Vec<_> = std::fs::read_dir(&report)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -303,7 +246,7 @@ fn bench_still_writes_its_reports_and_json_to_standard_output() {
         ]
         .concat(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.err());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], 1);
     assert!(html.is_file());
@@ -311,7 +254,7 @@ fn bench_still_writes_its_reports_and_json_to_standard_output() {
 
 #[test]
 fn advise_reads_only_a_bounded_regular_report() {
-    let dir = tempdir("advise");
+    let dir = tempdir();
     // /dev/zero never ends: read unbounded, it fills the memory (capped here at 1 GiB so the
     // old code fails fast rather than take the machine down).
     let limit = Some(1 << 20);
@@ -320,8 +263,8 @@ fn advise_reads_only_a_bounded_regular_report() {
         &["advise", "--related", "--report", "/dev/zero"],
         limit,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(
         err.contains("/dev/zero") && err.contains("character device, not a regular file"),
         "{err}"
@@ -338,20 +281,20 @@ fn advise_reads_only_a_bounded_regular_report() {
     )
     .unwrap();
     let out = ipckit(dir.path(), &["advise", "--report", fifo.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert!(
-        stderr(&out).contains("FIFO, not a regular file"),
+        out.err().contains("FIFO, not a regular file"),
         "{}",
-        stderr(&out)
+        out.err()
     );
 
     // A directory.
     let out = ipckit(dir.path(), &["advise", "--report", "."]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert!(
-        stderr(&out).contains("directory, not a regular file"),
+        out.err().contains("directory, not a regular file"),
         "{}",
-        stderr(&out)
+        out.err()
     );
 
     // A file over the 64 MiB a report may have (sparse: no disk used).
@@ -365,8 +308,8 @@ fn advise_reads_only_a_bounded_regular_report() {
         &["advise", "--report", big.to_str().unwrap()],
         limit,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(
         err.contains("67108865 bytes") && err.contains("64 MiB"),
         "{err}"
@@ -375,22 +318,22 @@ fn advise_reads_only_a_bounded_regular_report() {
 
 #[test]
 fn man_out_needs_the_parent_and_never_follows_a_planted_link() {
-    let dir = tempdir("man");
+    let dir = tempdir();
     // A missing parent is not made.
     let deep = dir.path().join("share/man/man1");
     let out = ipckit(dir.path(), &["man", "--out", deep.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    let err = out.err();
     assert!(err.contains("ENOENT") && err.contains("share"), "{err}");
     assert!(!dir.path().join("share").exists());
 
     // --out naming a link to a directory elsewhere: not followed.
-    let elsewhere = tempdir("man-elsewhere");
+    let elsewhere = tempdir();
     let link = dir.path().join("man1");
     std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
     let out = ipckit(dir.path(), &["man", "--out", link.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
+    assert!(out.err().contains("symbolic link"), "{}", out.err());
     assert!(
         std::fs::read_dir(elsewhere.path())
             .unwrap()
@@ -403,11 +346,11 @@ fn man_out_needs_the_parent_and_never_follows_a_planted_link() {
     std::fs::create_dir(&link).unwrap();
     std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = ipckit(dir.path(), &["man", "--out", "man1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert!(
-        stderr(&out).contains("writable by every user"),
+        out.err().contains("writable by every user"),
         "{}",
-        stderr(&out)
+        out.err()
     );
     assert!(std::fs::read_dir(&link).unwrap().next().is_none());
 
@@ -416,13 +359,13 @@ fn man_out_needs_the_parent_and_never_follows_a_planted_link() {
     let victim = victim(dir.path());
     std::os::unix::fs::symlink(&victim, link.join("ipckit-ls.1")).unwrap();
     let out = ipckit(dir.path(), &["man", "ls", "--out", "man1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", out.err());
     assert_untouched(&victim);
 
     // And a fresh directory, in a parent that is there, works.
     let fresh = dir.path().join("fresh");
     let out = ipckit(dir.path(), &["man", "--out", "fresh"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.err());
     assert!(fresh.join("ipckit.1").is_file());
     assert_eq!(
         std::fs::metadata(fresh.join("ipckit.1")).unwrap().mode() & 0o022,

@@ -6,14 +6,14 @@
 //! and `gc` to them, so tests running at the same time never touch each other's objects. A
 //! guard removes everything a test made, even when an assertion fails.
 
-#[path = "../../ipckit/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{child, hear, role, say};
+use common::spawn::{child, hear, role, say};
+use common::{Ran, RemovePath, RemoveSegmentByKey, text};
 use ipckit::mq::posix::{PosixMq, mqueue_mounted};
 use ipckit::mq::sysv::SysvMq;
 use ipckit::name::SysvKey;
@@ -23,16 +23,8 @@ use ipckit::sync::sem_posix::{self, PosixSem};
 use ipckit::sync::sem_sysv::{self, SemOp, SysvSemSet};
 use serde_json::Value;
 
-fn ipckit(args: &[&str]) -> Output {
-    // Bounded by the command's own behaviour: ls, rm and gc never wait for anything.
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .output()
-        .expect("running ipckit")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn ipckit(args: &[&str]) -> Ran {
+    common::ipckit_run(args)
 }
 
 /// A System V key unique to this test process and `salt` (below 16): the whole pid is mixed
@@ -109,7 +101,7 @@ impl Objects {
         (by_kind, text(&out.stderr))
     }
 
-    fn gc(&self, extra: &[&str]) -> Output {
+    fn gc(&self, extra: &[&str]) -> Ran {
         let mut args = vec!["gc"];
         args.extend_from_slice(extra);
         let filters = self.filters();
@@ -145,7 +137,7 @@ fn tagged_names(pid: u32, salt: &str) -> Vec<String> {
 
 /// The child role: make one of every kind, keep them in use, and wait to be killed.
 fn make_everything() {
-    let arg = |n: &str| common::arg(n);
+    let arg = |n: &str| common::spawn::arg(n);
     let k = |n: &str| SysvKey::Key(arg(n).parse().unwrap());
     let shm = SysvShm::create(k("SHM_KEY"), &ipckit::shm::sysv::Options::new(4096))
         .unwrap()
@@ -181,7 +173,7 @@ fn child_role() {
     match role().as_deref() {
         Some("make") => make_everything(),
         Some("block-recv") => {
-            let key = common::arg("KEY");
+            let key = common::spawn::arg("KEY");
             let key = i32::from_str_radix(key.trim_start_matches("0x"), 16).unwrap();
             let q = SysvMq::open(SysvKey::Key(key), ipckit::Access::ReadOnly).unwrap();
             say("ready");
@@ -200,12 +192,12 @@ fn child_role() {
         Some("bind-unlistened") => {
             // Bound, never listening: a connect is refused, as for a stale file, but the
             // socket is alive (a server between bind and listen).
-            let _sock = bind_unlistened(Path::new(&common::arg("SOCK")));
+            let _sock = bind_unlistened(Path::new(&common::spawn::arg("SOCK")));
             say("ready");
             hear();
         }
         Some("make-segment") => {
-            let k = SysvKey::Key(common::arg("KEY").parse().unwrap());
+            let k = SysvKey::Key(common::spawn::arg("KEY").parse().unwrap());
             let _ = SysvShm::create(k, &ipckit::shm::sysv::Options::new(4096))
                 .unwrap()
                 .persist();
@@ -456,17 +448,19 @@ struct Ipcrm(Vec<(&'static str, String)>);
 impl Drop for Ipcrm {
     fn drop(&mut self) {
         for (flag, id) in &self.0 {
-            let _ = Command::new("ipcrm").args([flag, id.as_str()]).output();
+            let mut ipcrm = Command::new("ipcrm");
+            ipcrm.args([flag, id.as_str()]);
+            // It may be gone already (removed by the test): only the wait matters here.
+            let _ = common::run(ipcrm);
         }
     }
 }
 
 fn ipcmk(args: &[&str]) -> String {
-    let out = Command::new("ipcmk")
-        .args(args)
-        .output()
-        .expect("ipcmk (util-linux)");
-    assert!(out.status.success(), "ipcmk: {}", text(&out.stderr));
+    let mut ipcmk = Command::new("ipcmk");
+    ipcmk.args(args);
+    let out = common::run(ipcmk);
+    assert!(out.status.success(), "ipcmk (util-linux): {}", out.err());
     text(&out.stdout)
         .split_whitespace()
         .last()
@@ -515,10 +509,10 @@ fn objects_made_by_ipcmk_are_listed_like_lsipc_lists_them() {
             &["key", "perms", "owner", "nsems"][..],
         ),
     ] {
-        let out = Command::new("lsipc")
-            .args([flag, "--json", "--bytes"])
-            .output()
-            .expect("lsipc (util-linux)");
+        let mut lsipc = Command::new("lsipc");
+        lsipc.args([flag, "--json", "--bytes"]);
+        let out = common::run(lsipc);
+        assert!(out.status.success(), "lsipc (util-linux): {}", out.err());
         let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
         let theirs = theirs[table]
             .as_array()
@@ -576,7 +570,7 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
+    let mut cmd = common::ipckit();
     cmd.args([
         "gc",
         "--kind",
@@ -594,7 +588,7 @@ fn gc_reports_a_removal_it_may_not_make_and_exits_1() {
             Ok(())
         });
     }
-    let out = cmd.output().unwrap();
+    let out = common::run(cmd);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(&format!("failed unix:{}", stale.display())),
@@ -762,15 +756,9 @@ fn a_process_blocked_in_msgrcv_keeps_its_queue_live() {
     };
     // The last sender is dead and nothing was received: only the blocked call shows the
     // receiver. Wait, within T, for it to enter msgrcv.
-    let deadline = std::time::Instant::now() + common::T;
-    let live = loop {
-        let o = state();
-        if o["state"] == "live" || std::time::Instant::now() > deadline {
-            break o;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert_eq!(live["state"], "live", "{live}");
+    let live = common::wait_until("the receiver blocked in msgrcv listed live", || {
+        Some(state()).filter(|o| o["state"] == "live")
+    });
     assert!(
         live["reason"].as_str().unwrap().contains("blocked in"),
         "{live}"
@@ -880,20 +868,6 @@ fn the_listings_system_v_uris_are_the_ones_rm_takes() {
     assert!(SysvShm::open_id(id, ipckit::Access::ReadOnly).is_err());
 }
 
-/// True when this runs as root. Otherwise: in CI (which runs as root) a failure, elsewhere a
-/// "SKIPPED" line and false.
-fn root_or_skip() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs the tests as root, and this one needs it"
-    );
-    println!("SKIPPED: needs root");
-    false
-}
-
 /// `socket(AF_UNIX, SOCK_STREAM)` bound to `path`, without `listen`.
 fn bind_unlistened(path: &Path) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
@@ -942,7 +916,7 @@ fn socket_entry(dir: &Path, path: &Path) -> Option<Value> {
 
 #[test]
 fn a_socket_bound_in_another_network_namespace_is_live_and_gc_keeps_it() {
-    if !root_or_skip() {
+    if !common::need_root() {
         return;
     }
     let dir = tempfile::Builder::new()
@@ -996,41 +970,64 @@ fn a_socket_bound_in_another_network_namespace_is_live_and_gc_keeps_it() {
     assert!(!sock.exists(), "gc left the stale file");
 }
 
-/// Removes a System V segment by key when dropped.
-struct SegmentByKey(i32);
+const NS_LAST_PID: &str = "/proc/sys/kernel/ns_last_pid";
 
-impl Drop for SegmentByKey {
-    fn drop(&mut self) {
-        if let Ok(s) = SysvShm::open(SysvKey::Key(self.0), ipckit::Access::ReadOnly) {
-            let _ = s.remove();
+/// A child with pid `pid`, running the "idle" role; or why there is none, for the test to be
+/// skipped. The kernel's next pid is steered with /proc/sys/kernel/ns_last_pid, which needs
+/// CAP_SYS_ADMIN over this pid namespace; and any process of the host (another test, too) may
+/// fork between that write and ours and take the pid, so the pid the child got is checked,
+/// a few times at most.
+fn child_with_pid(pid: i32) -> Result<common::spawn::Child, String> {
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(format!("pid {pid} is another process's now"));
         }
-    }
-}
-
-/// A child with pid `pid` (which must be free), running the "idle" role: the kernel's next
-/// pid is steered with /proc/sys/kernel/ns_last_pid. Retried a bounded number of times, since
-/// any process on the host may take the pid first.
-fn child_with_pid(pid: i32) -> common::Child {
-    for _ in 0..50 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
-            .expect("writing ns_last_pid (needs root)");
+        std::fs::write(NS_LAST_PID, (pid - 1).to_string())
+            .map_err(|e| format!("{NS_LAST_PID} may not be written here: {e}"))?;
         let mut c = child("child_role", "idle").start();
         if c.pid() == pid {
             assert_eq!(c.line(), "ready");
-            return c;
+            return Ok(c);
         }
         c.kill();
     }
-    panic!("pid {pid} could not be given to a new process in 50 tries");
+    Err(format!(
+        "other processes took pid {pid} first, {TRIES} times"
+    ))
+}
+
+/// `clock` now, in milliseconds.
+fn clock_ms(clock: rustix::time::ClockId) -> i64 {
+    let t = rustix::time::clock_gettime(clock);
+    t.tv_sec * 1000 + t.tv_nsec / 1_000_000
+}
+
+/// The wall-clock time of boot in milliseconds since the epoch, by today's clock, as `ipckit
+/// ls` computes it: now less the time since boot.
+fn boot_wall_ms() -> i64 {
+    use rustix::time::ClockId;
+    clock_ms(ClockId::Realtime) - clock_ms(ClockId::Boottime)
+}
+
+/// When process `pid` started, in milliseconds since the epoch, as `ipckit ls` computes it:
+/// the start time of /proc/PID/stat (field 22, clock ticks since boot) after the boot time.
+fn started_ms(pid: i32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let ticks: i64 = rest.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let hz = rustix::param::clock_ticks_per_second() as i64;
+    boot_wall_ms() + ticks * 1000 / hz
 }
 
 #[test]
 fn a_reused_creator_pid_makes_a_segment_unknown_not_live() {
-    if !root_or_skip() {
+    if !common::need_root() {
         return;
     }
     let k = key(13);
-    let _guard = SegmentByKey(k);
+    let _guard = RemoveSegmentByKey(k);
     let mut maker = child("child_role", "make-segment").arg("KEY", k).start();
     let pid = maker.pid();
     assert_eq!(maker.line(), "made");
@@ -1038,15 +1035,44 @@ fn a_reused_creator_pid_makes_a_segment_unknown_not_live() {
     let seg = SysvShm::open(SysvKey::Key(k), ipckit::Access::ReadOnly).unwrap();
     let st = seg.stat().unwrap();
     assert_eq!(st.cpid as i32, pid);
-    // The kernel records the creation in whole seconds: a process started within the same
-    // second cannot be told from the creator. Let the wall clock pass the next second (a
-    // bounded wait on the clock, not on another process), so the new process with the same
-    // pid provably started after the segment's last recorded change.
-    let after = st.ctime + std::time::Duration::from_millis(1300);
-    while std::time::SystemTime::now() < after {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    // The kernel records the creation in whole seconds, and `ls` takes a process for a later
+    // one only when it started 100 ms past the end of that second (ipckit's REUSE_MARGIN_MS):
+    // the new process must start after `need_ms`, which has 50 ms more for the error of the
+    // boot time. The start time the kernel gives is a clock tick, rounded down: wait for one
+    // tick and 50 ms beyond. The wait is for the clock alone (nothing else can make that time
+    // come sooner): computed once, bounded, and checked against the start time the kernel
+    // gives the new process.
+    let ctime_s = st
+        .ctime
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let need_ms = (ctime_s + 1) * 1000 + 100 + 50;
+    let tick_ms = 1000 / rustix::param::clock_ticks_per_second() as i64;
+    let wait_ms = need_ms + tick_ms + 50 - clock_ms(rustix::time::ClockId::Realtime);
+    assert!(
+        wait_ms <= 1300 + tick_ms,
+        "the segment was made just now, yet the time to wait for is {wait_ms} ms away"
+    );
+    if wait_ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms as u64));
     }
-    let mut reuser = child_with_pid(pid);
+    let mut reuser = match child_with_pid(pid) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: no new process with the creator's pid {pid}: {why}");
+            return;
+        }
+    };
+    let started = started_ms(pid);
+    if started < need_ms {
+        reuser.kill();
+        eprintln!(
+            "SKIPPED: the process with pid {pid} started at {started} ms, not after {need_ms} ms \
+             as waited for (the wall clock was stepped meanwhile)"
+        );
+        return;
+    }
     let name = format!("--name={}", hex(k));
     let ls = || {
         let out = ipckit(&["ls", "--kind", "sysv-shm", "--json", &name]);
@@ -1077,7 +1103,7 @@ fn rm_usage_errors_exit_2_and_remove_nothing() {
         .unwrap()
         .persist();
     let file = format!("/dev/shm{name}");
-    let _cleanup = scopeguard(file.clone());
+    let _cleanup = RemovePath(PathBuf::from(&file));
     let uri = format!("shm:{name}");
     for args in [
         &["rm", "--id", "sysv-shm:x"][..],
@@ -1122,17 +1148,4 @@ fn rm_usage_errors_exit_2_and_remove_nothing() {
         );
     }
     drop(shm);
-}
-
-/// Removes a file when dropped.
-struct RemoveFile(String);
-
-impl Drop for RemoveFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn scopeguard(path: String) -> RemoveFile {
-    RemoveFile(path)
 }

@@ -4,19 +4,19 @@
 //! ever), JSON gives a byte form that round-trips, the URI `ls` prints leads `rm` to exactly
 //! that object, and no raw control character reaches the terminal.
 
+mod common;
+
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{Ran, text};
 use serde_json::Value;
 
-fn ipckit(args: &[&OsStr]) -> Output {
-    // Bounded by the command's own behaviour: ls, rm and gc never wait for anything.
-    let out = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .output()
-        .expect("running ipckit");
+/// `ipckit ARGS`, bounded by `common::T`; asserts nothing raw of a planted name reached its
+/// output.
+fn ipckit(args: &[&OsStr]) -> Ran {
+    let out = common::ipckit_run(args);
     for (what, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         assert!(
             !bytes.contains(&0x1b),
@@ -31,10 +31,6 @@ fn ipckit(args: &[&OsStr]) -> Output {
         );
     }
     out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn os(s: &str) -> &OsStr {

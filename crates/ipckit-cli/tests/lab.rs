@@ -1,10 +1,10 @@
 //! `ipckit lab`: every scenario the issue names exists, runs between real processes, shows its
 //! lesson on this kernel, and none hangs.
 
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
-use ipckit::notify::pidfd::PidFd;
 use serde_json::Value;
 
 /// The scenarios the playbook must have, in the order `ipckit lab` lists them.
@@ -40,25 +40,10 @@ const NAMES: [&str; 27] = [
 
 /// Runs `ipckit ARGS`, failing the test if it takes longer than `limit`.
 fn ipckit(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pidfd = PidFd::open(child.id()).unwrap();
-    // Read the output on another thread so a full pipe cannot stall the child.
-    let reader = std::thread::spawn(move || child.wait_with_output().unwrap());
-    if !pidfd.wait_exit_timeout(limit).unwrap() {
-        let _ = pidfd.send_signal(libc::SIGKILL);
-        panic!("ipckit {args:?} did not finish within {limit:?}");
-    }
-    let out = reader.join().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = common::ipckit();
+    cmd.args(args);
+    let out = common::run_with_timeout(cmd, b"", limit);
+    (out.status.code(), out.out(), out.err())
 }
 
 #[test]

@@ -2,65 +2,37 @@
 //! ipcmk are counted, the table has a row per resource, and bad usage or a closed stdout end
 //! in a clean exit status. Objects are removed by a guard even when an assertion fails.
 
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::Duration;
+mod common;
 
-use ipckit::notify::pidfd::PidFd;
+use std::process::{Command, Stdio};
+
+use common::{Ran, T};
 use serde_json::Value;
 
-/// The bound on every wait.
-const T: Duration = Duration::from_secs(20);
-
+/// What a command gave, as text.
 struct Output {
-    status: ExitStatus,
+    status: std::process::ExitStatus,
     stdout: String,
     stderr: String,
 }
 
-fn read_all(r: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut r) = r {
-            r.read_to_string(&mut s).unwrap();
+impl From<Ran> for Output {
+    fn from(r: Ran) -> Output {
+        Output {
+            status: r.status,
+            stdout: r.out(),
+            stderr: r.err(),
         }
-        s
-    })
+    }
 }
 
 /// Runs `cmd` to its end, bounded by T, with its output read while it runs.
 fn run(cmd: Command) -> Output {
-    run_with_stdout(cmd, Stdio::piped())
-}
-
-/// `run` with stdout going to `stdout` (read back only when it is `Stdio::piped()`).
-fn run_with_stdout(mut cmd: Command, stdout: Stdio) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pidfd = PidFd::open(child.id()).unwrap();
-    let out = read_all(child.stdout.take());
-    let err = read_all(child.stderr.take());
-    if !pidfd.wait_exit_timeout(T).unwrap() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{cmd:?} did not exit within {T:?}");
-    }
-    Output {
-        status: child.wait().unwrap(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    common::run(cmd).into()
 }
 
 fn ipckit(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
-    cmd.args(args);
-    run(cmd)
+    common::ipckit_run(args).into()
 }
 
 /// `ipckit limits --json`, parsed: one object per resource.
@@ -274,9 +246,9 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     // Standard output is a pipe nobody reads: the first write fails with EPIPE.
     let (reader, writer) = ipckit::stream::pipe::pipe().unwrap();
     drop(reader);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipckit"));
+    let mut cmd = common::ipckit();
     cmd.arg("limits");
-    let out = run_with_stdout(cmd, Stdio::from(writer.into_fd()));
+    let out: Output = common::run_with_stdout(cmd, b"", Stdio::from(writer.into_fd()), T).into();
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains("writing the limits to standard output"),

@@ -6,104 +6,13 @@
 //! The tests with a foreign owner need root (they run `ipckit` as `nobody`, uid 65534): they
 //! say "SKIPPED: needs root" elsewhere, and fail in CI (CI set) if not root.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
 
-use ipckit::notify::pidfd::PidFd;
-
-/// The bound on every wait.
-const T: Duration = Duration::from_secs(20);
-
-/// `nobody`: the other user of these tests.
-const NOBODY: u32 = 65534;
-
-fn ipckit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-}
-
-/// True when running as root; otherwise says the test is skipped (and fails in CI).
-fn root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs as root: these tests need it"
-    );
-    eprintln!("SKIPPED: needs root");
-    false
-}
-
-/// A running command with its output read line by line in the background.
-struct Proc {
-    child: Child,
-    pidfd: PidFd,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pidfd = PidFd::open(child.id()).unwrap();
-        let out = lines(child.stdout.take().unwrap());
-        let err = lines(child.stderr.take().unwrap());
-        Proc {
-            child,
-            pidfd,
-            out,
-            err,
-        }
-    }
-
-    /// Starts `ipckit ARGS` and waits for its "receiving on" line.
-    fn server(args: &[&str]) -> Proc {
-        let mut cmd = ipckit();
-        cmd.args(args);
-        let p = Proc::start(cmd);
-        let first = p.err.recv_timeout(T).expect("server ready line");
-        assert!(first.contains(" on "), "unexpected first line: {first}");
-        p
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        assert!(
-            self.pidfd.wait_exit_timeout(T).unwrap(),
-            "ipckit did not exit within {T:?}"
-        );
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use common::{NOBODY, Proc, Rm, dev_shm, ipckit, need_root, tempdir};
 
 /// What a finished command gave.
 struct Ran {
@@ -114,12 +23,11 @@ struct Ran {
 
 /// Runs `cmd`, bounded by T.
 fn run_cmd(cmd: Command) -> Ran {
-    let mut p = Proc::start(cmd);
-    let status = p.wait();
+    let r = common::run(cmd);
     Ran {
-        status,
-        out: p.out.iter().collect(),
-        err: p.err.iter().collect::<Vec<_>>().join("\n"),
+        status: r.status,
+        out: r.out_lines(),
+        err: r.err(),
     }
 }
 
@@ -135,15 +43,6 @@ fn run_as_nobody(args: &[&str]) -> Ran {
     let mut cmd = ipckit();
     cmd.args(args).uid(NOBODY).gid(NOBODY);
     run_cmd(cmd)
-}
-
-/// Removes an object with `ipckit rm URI` on drop, whoever made it (the test runs as root).
-struct Rm(String);
-
-impl Drop for Rm {
-    fn drop(&mut self) {
-        let _ = run(&["rm", &self.0]);
-    }
 }
 
 /// A System V key no object has now (the objects are made by `ipckit` itself).
@@ -194,7 +93,7 @@ fn assert_refused(r: &Ran, uri: &str, owner: &str) {
 
 #[test]
 fn send_create_refuses_a_queue_or_shared_memory_another_user_made() {
-    if !root() {
+    if !need_root() {
         return;
     }
     let uris = [
@@ -278,16 +177,9 @@ fn plant_fifo(path: &Path, uid: u32, mode: u32) {
     }
 }
 
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("ipckit-cli-objects-")
-        .tempdir()
-        .unwrap()
-}
-
 #[test]
 fn recv_refuses_a_fifo_another_user_made() {
-    if !root() {
+    if !need_root() {
         return;
     }
     let dir = tempdir();
@@ -304,7 +196,7 @@ fn recv_refuses_a_fifo_another_user_made() {
     let s = run(&["send", &uri, "trusted"]);
     assert!(s.status.success(), "{}", s.err);
     assert!(recv.wait().success());
-    assert_eq!(recv.out.iter().collect::<Vec<_>>(), ["trusted"]);
+    assert_eq!(Proc::rest(&recv.out), ["trusted"]);
     assert!(path.exists());
 }
 
@@ -327,12 +219,12 @@ fn recv_refuses_an_own_fifo_wider_than_the_mode_asked_for() {
     let s = run(&["send", &uri, "mine"]);
     assert!(s.status.success(), "{}", s.err);
     assert!(recv.wait().success());
-    assert_eq!(recv.out.iter().collect::<Vec<_>>(), ["mine"]);
+    assert_eq!(Proc::rest(&recv.out), ["mine"]);
 }
 
 #[test]
 fn an_abstract_socket_refuses_a_peer_its_mode_does_not_allow() {
-    if !root() {
+    if !need_root() {
         return;
     }
     let uri = format!("abstract:{}", ipckit::name::unique("abstract-mode"));
@@ -343,8 +235,8 @@ fn an_abstract_socket_refuses_a_peer_its_mode_does_not_allow() {
     let s = run(&["send", &uri, "from the owner"]);
     assert!(s.status.success(), "{}", s.err);
     assert!(recv.wait().success());
-    assert_eq!(recv.out.iter().collect::<Vec<_>>(), ["from the owner"]);
-    let err: Vec<String> = recv.err.iter().collect();
+    assert_eq!(Proc::rest(&recv.out), ["from the owner"]);
+    let err = Proc::rest(&recv.err);
     assert!(
         err.iter()
             .any(|l| l.contains("refused") && l.contains("65534")),
@@ -366,12 +258,7 @@ fn an_abstract_socket_refuses_a_peer_its_mode_does_not_allow() {
     let s = run_as_nobody(&["send", &uri, "from nobody"]);
     assert!(s.status.success(), "{}", s.err);
     assert!(recv.wait().success());
-    assert_eq!(recv.out.iter().collect::<Vec<_>>(), ["from nobody"]);
-}
-
-/// `/dev/shm/NAME`.
-fn dev_shm(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm{name}"))
+    assert_eq!(Proc::rest(&recv.out), ["from nobody"]);
 }
 
 #[test]
@@ -412,7 +299,7 @@ fn in_tiny_dev_shm(script: &str) -> Ran {
 
 #[test]
 fn a_full_dev_shm_is_enospc_at_creation_not_sigbus() {
-    if !root() {
+    if !need_root() {
         return;
     }
     for (what, cmd) in [

@@ -3,143 +3,13 @@
 //! stdin is bounded), an over-long line (recv says it split it), and every signal that would
 //! end the process (recv and listen stop cleanly and remove what they made).
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-use ipckit::notify::pidfd::PidFd;
+use common::{Proc, RemoveMq, RemoveShm, T, ipckit, tempdir};
 use ipckit::notify::signal;
-
-/// The bound on every wait.
-const T: Duration = Duration::from_secs(20);
-
-fn ipckit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-}
-
-/// A running `ipckit` with its stdout and stderr read line by line in the background, and
-/// its stdin kept by the test: it ends only when the test closes it.
-struct Proc {
-    child: Child,
-    pidfd: PidFd,
-    stdin: Option<ChildStdin>,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pidfd = PidFd::open(child.id()).unwrap();
-        Proc {
-            stdin: child.stdin.take(),
-            out: lines(child.stdout.take().unwrap()),
-            err: lines(child.stderr.take().unwrap()),
-            child,
-            pidfd,
-        }
-    }
-
-    fn run(args: &[&str]) -> Proc {
-        let mut cmd = ipckit();
-        cmd.args(args);
-        Proc::start(cmd)
-    }
-
-    /// Starts `ipckit ARGS` and waits for its "receiving on" / "listening on" line.
-    fn server(args: &[&str]) -> Proc {
-        let p = Proc::run(args);
-        let first = p.err.recv_timeout(T).expect("server ready line");
-        assert!(first.contains(" on "), "unexpected first line: {first}");
-        p
-    }
-
-    /// Writes `data` to its stdin from a thread (the child may stop reading it; the write
-    /// then fails once the child has exited), and keeps stdin open while the handle lives.
-    fn feed(&mut self, data: Vec<u8>) -> std::thread::JoinHandle<ChildStdin> {
-        let mut stdin = self.stdin.take().expect("stdin still ours");
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-            stdin
-        })
-    }
-
-    fn write_stdin(&mut self, data: &[u8]) {
-        let stdin = self.stdin.as_mut().expect("stdin still ours");
-        stdin.write_all(data).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        assert!(
-            self.pidfd.wait_exit_timeout(T).unwrap(),
-            "ipckit did not exit within {T:?}"
-        );
-        self.child.wait().unwrap()
-    }
-
-    fn rest(rx: &mpsc::Receiver<String>) -> Vec<String> {
-        rx.iter().collect()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("ipckit-cli-test-")
-        .tempdir()
-        .unwrap()
-}
-
-/// Removes a POSIX queue on drop, so a failing test leaves nothing behind.
-struct RemoveMq(String);
-
-impl Drop for RemoveMq {
-    fn drop(&mut self) {
-        let _ = ipckit::mq::posix::remove(&self.0);
-    }
-}
-
-/// Removes a /dev/shm name on drop.
-struct RemoveShm(String);
-
-impl Drop for RemoveShm {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(Path::new("/dev/shm").join(self.0.trim_start_matches('/')));
-    }
-}
 
 /// Asserts `send` gave up on a peer that reads nothing: exit 1, one line that says it timed
 /// out and how many bytes went.
@@ -387,7 +257,7 @@ fn a_channel_recv_stops_cleanly_on_every_terminating_signal() {
     for sig in stop_signals() {
         let name = ipckit::name::unique_posix("cli-sig");
         let _cleanup = RemoveShm(name.clone());
-        let shm = Path::new("/dev/shm").join(name.trim_start_matches('/'));
+        let shm = common::dev_shm(&name);
         let mut recv = Proc::server(&["recv", &format!("channel:{name}")]);
         assert!(shm.exists());
         signal::kill(recv.child.id(), sig).unwrap();

@@ -30,9 +30,7 @@ fn child() {
         }
         "reader" => {
             let mut r = fifo::open_read_timeout(&path, T).unwrap();
-            let mut s = String::new();
-            r.read_to_string(&mut s).unwrap();
-            say(s);
+            say(String::from_utf8(common::read_to_eof(&mut r)).unwrap());
         }
         other => panic!("unknown role {other}"),
     }
@@ -60,9 +58,7 @@ fn open_for_reading_waits_for_a_writer_and_times_out_cleanly() {
         .arg("PATH", node.path().display())
         .start();
     let mut r = fifo::open_read_timeout(node.path(), T).unwrap();
-    let mut s = String::new();
-    r.read_to_string(&mut s).unwrap();
-    assert_eq!(s, "through the fifo");
+    assert_eq!(common::read_to_eof(&mut r), b"through the fifo");
     child.success();
 }
 

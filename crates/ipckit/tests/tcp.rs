@@ -27,7 +27,7 @@ fn a_loopback_round_trip_between_processes() {
     let l = tcp::listen("127.0.0.1:0", false).unwrap();
     let addr = l.local_addr().unwrap();
     let mut child = common::child("child", "client").arg("ADDR", addr).start();
-    let (mut s, _) = l.accept().unwrap();
+    let mut s = common::accept_tcp(&l);
     assert_eq!(child.line(), "sent");
     assert_eq!(common::read_to_eof(&mut s), b"over loopback");
     child.success();

@@ -175,7 +175,7 @@ fn a_live_listener_is_refused_and_keeps_working() {
     child.tell("accept");
     let mut c = UnixStream::connect(&addr).unwrap();
     let mut buf = [0u8; 6];
-    c.read_exact(&mut buf).unwrap();
+    common::read_exact_within(&mut c, &mut buf);
     assert_eq!(&buf, b"served");
     child.tell("stop");
     child.success();
@@ -242,7 +242,7 @@ fn abstract_names_have_no_file_and_are_exclusive() {
     let mut s = l.accept_timeout(T).unwrap().unwrap();
     c.write_all(b"ab").unwrap();
     let mut b = [0u8; 2];
-    s.read_exact(&mut b).unwrap();
+    common::read_exact_within(&mut s, &mut b);
     assert_eq!(&b, b"ab");
     drop(l);
     assert_eq!(
@@ -500,7 +500,7 @@ fn an_abstract_listener_holds_its_peers_to_its_mode() {
     let mut conn = l.accept_timeout(T).unwrap().expect("an allowed peer");
     assert_eq!(conn.peer_cred().unwrap().uid, NOBODY);
     let mut buf = [0u8; 13];
-    conn.read_exact(&mut buf).unwrap();
+    common::read_exact_within(&mut conn, &mut buf);
     assert_eq!(&buf, b"from the peer");
     drop(conn);
     assert_eq!(peer.line(), "closed");

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+pub(crate) use super::lookup::{Looked, Mounts, View};
+
 /// Reads a /proc file as text. Names in it (socket paths, abstract names, mapped files,
 /// commands) may hold any bytes: those that are not UTF-8 become U+FFFD instead of making
 /// the whole file unreadable. `None` when the file cannot be read.
@@ -467,60 +469,260 @@ fn ns_inode(link: &std::path::Path) -> Option<u64> {
         .ok()
 }
 
-/// The socket files (device, inode) that `entry`'s bound path leads to: as this process sees
-/// the path, and as each task in `tids` sees it (through `/proc/TID/root`, in that task's
-/// mount namespace, or `/proc/TID/cwd` for a relative path). Empty for an abstract name, and
-/// for a path no one of them can resolve. Only ever more files than the binder's own, never
-/// fewer when one of `tids` is the binder: a file is kept rather than lost.
-pub(crate) fn bound_files(entry: &UnixEntry, tids: &[u32]) -> Vec<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Some(path) = entry.os_path.as_deref() else {
-        return Vec::new();
-    };
-    if path.as_bytes().first() == Some(&b'@') {
-        return Vec::new();
+/// One line of `/proc/PID/mountinfo`:
+/// `ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPER-OPTIONS`
+/// (see [proc_pid_mountinfo(5)](https://man7.org/linux/man-pages/man5/proc_pid_mountinfo.5.html)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The mount's id: unique on the system at any one time, and what `mnt_id:` in
+    /// `/proc/PID/fdinfo/FD` names.
+    pub id: u64,
+    /// Where it is mounted, as the task whose file was read sees it (relative to its root),
+    /// with the kernel's octal escapes (`\040` for a space, `\012` for a newline, …) undone.
+    pub point: std::ffi::OsString,
+    /// The filesystem type: `ext4`, `tmpfs`, `nfs4`, `fuse.sshfs`, …
+    pub fstype: String,
+}
+
+/// Parses `/proc/PID/mountinfo`. A line without the ` - ` separator after the six fixed
+/// fields, a numeric id, an absolute mount point or a filesystem type is skipped.
+pub fn mountinfo(text: &[u8]) -> Vec<Mount> {
+    text.split(|&b| b == b'\n').filter_map(mount_line).collect()
+}
+
+fn mount_line(line: &[u8]) -> Option<Mount> {
+    use std::os::unix::ffi::OsStringExt;
+    let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    // Six fixed fields, optional ones, then `-` and the filesystem type.
+    let sep = 6 + fields.get(6..)?.iter().position(|f| *f == &b"-"[..])?;
+    let id = std::str::from_utf8(fields[0]).ok()?.parse().ok()?;
+    std::str::from_utf8(fields[1]).ok()?.parse::<u64>().ok()?;
+    let point = unescape_octal(fields[4]);
+    let fstype = unescape_octal(fields.get(sep + 1)?);
+    if point.first() != Some(&b'/') || fstype.is_empty() {
+        return None;
     }
-    let path = std::path::Path::new(path);
-    let mut candidates = Vec::new();
-    if path.is_absolute() {
-        candidates.push(path.to_path_buf());
-        let inside = path.strip_prefix("/").unwrap_or(path);
-        candidates.extend(
-            tids.iter()
-                .map(|t| std::path::PathBuf::from(format!("/proc/{t}/root")).join(inside)),
-        );
-    } else {
-        candidates.extend(
-            tids.iter()
-                .map(|t| std::path::PathBuf::from(format!("/proc/{t}/cwd")).join(path)),
-        );
-    }
-    let mut files: Vec<(u64, u64)> = Vec::new();
-    for c in candidates {
-        if let Ok(meta) = std::fs::symlink_metadata(&c)
-            && meta.file_type().is_socket()
-            && !files.contains(&(meta.dev(), meta.ino()))
+    Some(Mount {
+        id,
+        point: std::ffi::OsString::from_vec(point),
+        fstype: String::from_utf8_lossy(&fstype).into_owned(),
+    })
+}
+
+/// Undoes the kernel's `\ooo` escapes (three octal digits) of mountinfo; anything else stays.
+fn unescape_octal(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && let Some(d) = field.get(i + 1..i + 4)
+            && d.iter().all(|b| (b'0'..=b'7').contains(b))
+            && d[0] <= b'3'
         {
-            files.push((meta.dev(), meta.ino()));
+            out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
         }
     }
-    files
+    out
+}
+
+/// Filesystem types on which a lookup or a `stat` may wait for ever, so ipckit never looks up
+/// a socket path on them: network filesystems (the server may be gone, and a `hard` NFS mount
+/// waits for it), cluster filesystems (a lock manager), the automounter (a daemon), and the
+/// hypervisor shares. Every type that starts with `fuse` (`fuse`, `fuseblk`, `fuse.sshfs`,
+/// `fuse.fuse-overlayfs`, …) counts too: a FUSE daemon is a process, any user may mount one
+/// (`fusermount`), and a stopped one never answers.
+pub const MAY_BLOCK: &[&str] = &[
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ncpfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "lustre",
+    "gfs2",
+    "ocfs2",
+    "orangefs",
+    "pvfs2",
+    "beegfs",
+    "gpfs",
+    "afs",
+    "coda",
+    "davfs",
+    "sshfs",
+    "virtiofs",
+    "vboxsf",
+    "vmhgfs",
+    "autofs",
+];
+
+/// Whether a lookup on a filesystem of type `fstype` may block for ever: [`MAY_BLOCK`], or a
+/// type that starts with `fuse`.
+pub fn may_block(fstype: &str) -> bool {
+    fstype.starts_with("fuse") || MAY_BLOCK.contains(&fstype)
+}
+
+/// The mount that `path` (absolute, in the frame of `mounts`, with no symbolic link in it)
+/// is on: the one with the longest mount point that is `path` or a directory above it. When
+/// several are mounted at that point, a blocking one wins (the one on top is the last listed,
+/// but a table read at one moment is not trusted to say which that is).
+pub fn mount_under<'a>(mounts: &'a [Mount], path: &[u8]) -> Option<&'a Mount> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut best: Option<&Mount> = None;
+    for m in mounts {
+        let point = m.point.as_bytes();
+        let covers = point == b"/"
+            || (path.starts_with(point)
+                && (path.len() == point.len() || path[point.len()] == b'/'));
+        if !covers {
+            continue;
+        }
+        best = match best {
+            Some(b) if b.point.len() > m.point.len() => Some(b),
+            Some(b) if b.point.len() == m.point.len() && may_block(&b.fstype) => Some(b),
+            _ => Some(m),
+        };
+    }
+    best
+}
+
+/// Whether `path` (absolute, in the frame of `mounts`, no symbolic link in it) may be looked
+/// up without risking a hang: `Err` says why not, as the end of a sentence about a socket
+/// file ("… is on a fuse.sshfs filesystem …").
+pub fn may_look_up(mounts: &[Mount], path: &[u8]) -> Result<(), String> {
+    match mount_under(mounts, path) {
+        None => {
+            Err("not under any mount its mount table lists, so its filesystem is not known".into())
+        }
+        Some(m) if may_block(&m.fstype) => Err(format!(
+            "on a {} filesystem (mounted at {}), which ipckit does not stat (it could hang)",
+            crate::name::escape_str(&m.fstype),
+            crate::name::escape(&m.point)
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `mnt_id:` of `/proc/PID/fdinfo/FD`: the id of the mount the descriptor's file is on.
+pub fn fdinfo_mnt_id(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("mnt_id:"))?;
+    line["mnt_id:".len()..].trim().parse().ok()
+}
+
+/// What the views of one bound path found.
+#[derive(Debug, Default)]
+pub(crate) struct BoundFiles {
+    /// The socket files (device, inode) found, each once, in the order of the views.
+    pub files: Vec<(u64, u64)>,
+    /// The first socket file's status.
+    pub first: Option<rustix::fs::Stat>,
+    /// The views that found a socket file: `None` for this process's, else the task's.
+    pub found_by: Vec<Option<u32>>,
+    /// The views not looked in (a filesystem that may block, a root or table that could not
+    /// be read), with why.
+    pub skipped: Vec<(Option<u32>, String)>,
+}
+
+impl BoundFiles {
+    /// Why the socket file of this bound path cannot be told, when it cannot: one of the
+    /// `binders` (the tasks that may have bound it; `None` is this process's view) was not
+    /// looked in, or, with `need_found`, none of them found a socket file. Then any socket
+    /// file with the same name may be the bound one and must not be called stale.
+    pub(crate) fn unmatched(&self, binders: &[Option<u32>], need_found: bool) -> Option<String> {
+        if let Some((who, why)) = self.skipped.iter().find(|(w, _)| binders.contains(w)) {
+            return Some(match who {
+                None => format!("its path is {why}"),
+                Some(t) => format!("its path, as task {t} sees it, is {why}"),
+            });
+        }
+        (need_found && !self.found_by.iter().any(|w| binders.contains(w))).then(|| {
+            let tasks: Vec<String> = binders.iter().flatten().map(u32::to_string).collect();
+            format!(
+                "its path leads to no socket file through the root of {}",
+                if tasks.is_empty() {
+                    "this process".to_string()
+                } else {
+                    format!("task {}", tasks.join(", "))
+                }
+            )
+        })
+    }
+}
+
+/// The socket files (device, inode) that `entry`'s bound path leads to: as this process sees
+/// the path, and as each task in `tids` sees it (from `/proc/TID/root`, in that task's mount
+/// namespace, or its working directory for a relative path), each looked up with
+/// [`Mounts::lstat`], which never asks a filesystem that may block. Empty for an abstract
+/// name. Only ever more files than the binder's own, never fewer when one of `tids` is the
+/// binder: a file is kept rather than lost; what was not looked at is in
+/// [`BoundFiles::skipped`].
+pub(crate) fn bound_files(entry: &UnixEntry, tids: &[u32], mounts: &mut Mounts) -> BoundFiles {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = BoundFiles::default();
+    let Some(path) = entry.os_path.as_deref() else {
+        return out;
+    };
+    if path.as_bytes().first() == Some(&b'@') {
+        return out;
+    }
+    let path = std::path::Path::new(path);
+    let mut views: Vec<(Option<u32>, View)> = Vec::new();
+    if path.is_absolute() {
+        views.push((None, View::Ours));
+        views.extend(tids.iter().map(|&t| (Some(t), View::Root(t))));
+    } else {
+        views.extend(tids.iter().map(|&t| (Some(t), View::Cwd(t))));
+    }
+    for (who, view) in views {
+        match mounts.lstat(view, path) {
+            Looked::File(st)
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Socket =>
+            {
+                let file = (st.st_dev, st.st_ino);
+                if !out.files.contains(&file) {
+                    out.files.push(file);
+                }
+                out.first.get_or_insert(st);
+                out.found_by.push(who);
+            }
+            Looked::File(_) | Looked::Absent => {}
+            Looked::Skipped(why) => out.skipped.push((who, why)),
+        }
+    }
+    out
 }
 
 /// Whether a socket may be bound to the socket file at `path`, in any network namespace: a
 /// table lists it (by the path as given or made absolute, or by the file the listed path
 /// leads to), a relative path with its file name is listed (its binder's directory is not
-/// known), or the namespace of a task of the file's owner could not be read. What a take-over
-/// of a socket file that refuses connections asks before it unlinks the file.
+/// known), a path with its file name is listed whose file could not be told (on a filesystem
+/// that may block, or, in another namespace, not found through the root of the task the table
+/// was read through), or the namespace of a task of the file's owner could not be read. What
+/// a take-over of a socket file that refuses connections, and a removal of a stale one, ask
+/// before they unlink the file.
 pub(crate) fn bound_in_kernel(path: &std::path::Path) -> bool {
+    bound_in_kernel_with(path, &net_tables(), &mut Mounts::read())
+}
+
+/// [`bound_in_kernel`] with the tables and mounts given.
+pub(crate) fn bound_in_kernel_with(
+    path: &std::path::Path,
+    tables: &NetTables,
+    mounts: &mut Mounts,
+) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).ok();
     let file = meta.as_ref().map(|m| (m.dev(), m.ino()));
     let absolute = std::path::absolute(path).ok();
     let name = path.file_name();
-    let tables = net_tables();
     let listed = tables.tables.iter().any(|t| {
         t.entries.iter().any(|e| {
             let Some(p) = e.os_path.as_deref() else {
@@ -533,11 +735,21 @@ pub(crate) fn bound_in_kernel(path: &std::path::Path) -> bool {
             if p.as_os_str().as_bytes().first() == Some(&b'@') {
                 return false;
             }
-            if p.is_relative() && p.file_name().is_some() && p.file_name() == name {
+            let same_name = p.file_name().is_some() && p.file_name() == name;
+            if p.is_relative() && same_name {
                 return true;
             }
             let tids = if t.ours { Vec::new() } else { vec![t.tid] };
-            file.is_some_and(|f| bound_files(e, &tids).contains(&f))
+            let found = bound_files(e, &tids, mounts);
+            if file.is_some_and(|f| found.files.contains(&f)) {
+                return true;
+            }
+            let binders = if t.ours {
+                vec![None]
+            } else {
+                vec![Some(t.tid)]
+            };
+            same_name && found.unmatched(&binders, !t.ours).is_some()
         })
     });
     listed
@@ -654,6 +866,258 @@ mod tests {
         );
     }
 
+    const MOUNTINFO: &[u8] = b"27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+        25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw\n\
+        60 27 0:50 / /mnt/my\\040share rw,relatime shared:9 master:2 - fuse.sshfs me@host:/ rw\n\
+        61 27 0:51 / /srv/nfs rw - nfs4 server:/export rw,hard\n\
+        62 27 0:52 /sub /srv/nfs rw - tmpfs tmpfs rw\n\
+        63 27 0:53 / /mnt/a\\012b rw - tmpfs tmpfs rw\n\
+        garbage line\n\
+        64 27 0:54 / relative rw - tmpfs tmpfs rw\n\
+        65 27 0:55 / /no/separator rw tmpfs tmpfs rw\n";
+
+    #[test]
+    fn mountinfo_lines() {
+        use std::os::unix::ffi::OsStrExt;
+        let m = mountinfo(MOUNTINFO);
+        let points: Vec<&[u8]> = m.iter().map(|x| x.point.as_bytes()).collect();
+        assert_eq!(
+            points,
+            [
+                &b"/"[..],
+                b"/dev/shm",
+                b"/mnt/my share",
+                b"/srv/nfs",
+                b"/srv/nfs",
+                b"/mnt/a\nb"
+            ]
+        );
+        assert_eq!(m[0].id, 27);
+        assert_eq!(m[0].fstype, "ext4");
+        // Optional fields before the separator are skipped.
+        assert_eq!(m[2].fstype, "fuse.sshfs");
+        assert_eq!(m[2].id, 60);
+        assert_eq!(unescape_octal(br"a\134b\1\999\0401"), b"a\\b\\1\\999 1");
+        assert_eq!(
+            fdinfo_mnt_id("pos:\t0\nflags:\t02\nmnt_id:\t27\nino:\t5\n"),
+            Some(27)
+        );
+        assert_eq!(fdinfo_mnt_id("pos:\t0\n"), None);
+    }
+
+    #[test]
+    fn which_mount_and_may_it_block() {
+        let m = mountinfo(MOUNTINFO);
+        let fstype = |p: &[u8]| mount_under(&m, p).map(|x| x.fstype.as_str());
+        assert_eq!(fstype(b"/tmp/x.sock"), Some("ext4"));
+        assert_eq!(fstype(b"/dev/shm/x"), Some("tmpfs"));
+        assert_eq!(
+            fstype(b"/dev/shmx/y"),
+            Some("ext4"),
+            "a prefix must end at a /"
+        );
+        assert_eq!(
+            fstype(b"/mnt/my share"),
+            Some("fuse.sshfs"),
+            "the mount point itself"
+        );
+        assert_eq!(fstype(b"/mnt/my share/d/s.sock"), Some("fuse.sshfs"));
+        // Two mounts at one point: the blocking one counts, whichever is on top.
+        assert_eq!(fstype(b"/srv/nfs/s"), Some("nfs4"));
+        assert_eq!(mount_under(&[], b"/x"), None);
+        for t in [
+            "fuse",
+            "fuseblk",
+            "fuse.sshfs",
+            "fuse.fuse-overlayfs",
+            "nfs",
+            "nfs4",
+            "cifs",
+        ] {
+            assert!(may_block(t), "{t}");
+        }
+        for t in [
+            "smb3",
+            "sshfs",
+            "9p",
+            "ceph",
+            "glusterfs",
+            "afs",
+            "davfs",
+            "autofs",
+        ] {
+            assert!(may_block(t), "{t}");
+        }
+        for t in [
+            "ext4", "tmpfs", "xfs", "btrfs", "overlay", "proc", "nfsd", "devtmpfs",
+        ] {
+            assert!(!may_block(t), "{t}");
+        }
+        assert_eq!(may_look_up(&m, b"/tmp/a"), Ok(()));
+        let why = may_look_up(&m, b"/mnt/my share/a").unwrap_err();
+        assert!(
+            why.contains("fuse.sshfs") && why.contains("could hang"),
+            "{why}"
+        );
+        assert!(why.contains("/mnt/my share"), "{why}");
+        let why = may_look_up(&[], b"/tmp/a").unwrap_err();
+        assert!(why.contains("not known"), "{why}");
+    }
+
+    /// This process's mount table with a `fstype` mount at `point` added.
+    fn with_mount(point: &std::path::Path, fstype: &str) -> Vec<u8> {
+        let mut text = std::fs::read("/proc/self/mountinfo").unwrap();
+        text.extend_from_slice(
+            format!(
+                "999999 1 0:999 / {} rw - {fstype} x rw\n",
+                point.display().to_string().replace(' ', "\\040")
+            )
+            .as_bytes(),
+        );
+        text
+    }
+
+    #[test]
+    fn a_lookup_stops_before_a_filesystem_that_may_block() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let sock = real.join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        symlink(&real, dir.path().join("link")).unwrap();
+        symlink("../real/../real/s.sock", real.join("rel")).unwrap();
+        symlink("..", real.join("up")).unwrap();
+        let socket = |l: Looked| match l {
+            Looked::File(st) => {
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
+            }
+            other => panic!("{other:?}"),
+        };
+        let mut plain = Mounts::read();
+        assert!(socket(plain.lstat(View::Ours, &sock)));
+        assert!(socket(
+            plain.lstat(View::Ours, &dir.path().join("link/s.sock"))
+        ));
+        // The last component is not followed, the others are.
+        assert!(!socket(plain.lstat(View::Ours, &real.join("rel"))));
+        assert!(socket(plain.lstat(
+            View::Ours,
+            &dir.path().join("link/up/real/./../link/s.sock")
+        )));
+        assert!(matches!(
+            plain.lstat(View::Ours, &real.join("none")),
+            Looked::Absent
+        ));
+        // As the kernel: a component after a file that is not a directory finds nothing.
+        assert!(matches!(
+            plain.lstat(View::Ours, &real.join("rel/../s.sock")),
+            Looked::Absent
+        ));
+        // Through this process's root and working directory, as another task's view.
+        let me = std::process::id();
+        assert!(socket(plain.lstat(View::Root(me), &sock)));
+        let cwd = std::env::current_dir().unwrap();
+        if let Ok(rel) = sock.strip_prefix(&cwd) {
+            assert!(socket(plain.lstat(View::Cwd(me), rel)));
+        }
+        // "real" on a FUSE mount: not looked up, by its own path nor through the link.
+        let mut fuse = Mounts::from_text(&with_mount(&real, "fuse.sshfs"));
+        for p in [sock.clone(), dir.path().join("link/s.sock"), real.clone()] {
+            match fuse.lstat(View::Ours, &p) {
+                Looked::Skipped(why) => {
+                    assert!(
+                        why.contains("fuse.sshfs") && why.contains("could hang"),
+                        "{why}"
+                    )
+                }
+                other => panic!("{}: {other:?}", p.display()),
+            }
+        }
+        assert!(matches!(
+            fuse.lstat(View::Ours, dir.path()),
+            Looked::File(_)
+        ));
+        // A mount the table does not list (every id changed): caught by the descriptor's
+        // own mount id, after a lookup the paths alone would allow.
+        let shifted: String =
+            String::from_utf8_lossy(&std::fs::read("/proc/self/mountinfo").unwrap())
+                .lines()
+                .map(|l| format!("9{l}\n"))
+                .collect();
+        match Mounts::from_text(shifted.as_bytes()).lstat(View::Ours, &sock) {
+            Looked::Skipped(why) => assert!(why.contains("no mount table read lists"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // No table at all: nothing is known, nothing is looked up.
+        assert!(matches!(
+            Mounts::from_text(b"").lstat(View::Ours, &sock),
+            Looked::Skipped(_)
+        ));
+    }
+
+    #[test]
+    fn a_path_that_may_block_or_leads_nowhere_in_another_namespace_counts_as_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let fuse_dir = dir.path().join("fuse");
+        std::fs::create_dir(&fuse_dir).unwrap();
+        let name = format!("ipckit-test-{}-k.sock", std::process::id());
+        let mine = dir.path().join(&name);
+        drop(std::os::unix::net::UnixListener::bind(&mine).unwrap());
+        let table = |ours: bool, path: &std::path::Path| NetTables {
+            tables: vec![NetTable {
+                ours,
+                tid: std::process::id(),
+                ns: Some(7),
+                entries: net_unix_bytes(
+                    format!(
+                        "Num RefCount Protocol Flags Type St Inode Path\n\
+                         0000000000000000: 00000002 00000000 00000000 0001 01 1 {}\n",
+                        path.display()
+                    )
+                    .as_bytes(),
+                ),
+            }],
+            unread: Vec::new(),
+        };
+        let mut mounts = Mounts::from_text(&with_mount(&fuse_dir, "fuse"));
+        // Another name: nothing to do with this file.
+        let other = std::path::Path::new("/ipckit-absent/other.sock");
+        assert!(!bound_in_kernel_with(
+            &mine,
+            &table(false, other),
+            &mut mounts
+        ));
+        // In another namespace, at a path that leads to no file through its task's root.
+        let elsewhere = std::path::Path::new("/ipckit-absent").join(&name);
+        assert!(bound_in_kernel_with(
+            &mine,
+            &table(false, &elsewhere),
+            &mut mounts
+        ));
+        // In this namespace, at a path on a filesystem that may block.
+        let on_fuse = fuse_dir.join(&name);
+        assert!(bound_in_kernel_with(
+            &mine,
+            &table(true, &on_fuse),
+            &mut mounts
+        ));
+        let found = bound_files(
+            &table(true, &on_fuse).tables[0].entries[0],
+            &[],
+            &mut mounts,
+        );
+        assert!(found.files.is_empty());
+        assert!(found.unmatched(&[None], false).is_some());
+        // A path this namespace sees removed is known: not bound.
+        let gone = dir.path().join("gone").join(&name);
+        assert!(!bound_in_kernel_with(
+            &mine,
+            &table(true, &gone),
+            &mut mounts
+        ));
+    }
+
     #[test]
     fn maps_lines() {
         let text = "7f0000000000-7f0000001000 rw-s 00000000 00:01 32769                      /SYSV0000abcd (deleted)\n\
@@ -739,6 +1203,12 @@ mod props {
         let _ = boot_time(text);
         let _ = mqueue_qsize(text);
         let _ = ipckit_tag(text);
+        let _ = fdinfo_mnt_id(text);
+        let mounts = mountinfo(text.as_bytes());
+        for line in text.lines() {
+            let _ = mount_under(&mounts, line.as_bytes());
+            let _ = may_look_up(&mounts, line.as_bytes());
+        }
         // The same text behind a header (net_unix and sysv_table skip or read the first line),
         // after a tag prefix, and each line and word on its own.
         let _ = net_unix(&format!(
@@ -770,8 +1240,10 @@ mod props {
         "cpu  1 2 3 4 5 6 7 0 0 0\nintr 1 2\nctxt 99\nbtime 1700000000\nprocesses 5\n";
     const MQUEUE: &str = "QSIZE:129        NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n";
     const TAG: &str = "ipckit-bench-shm-4242-7-1f2e3d";
-    const SAMPLES: [&str; 9] = [
-        SHM, UNIX, MAPS, STAT, STATUS, FDINFO, PROC_STAT, MQUEUE, TAG,
+    const MOUNTS: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                          60 27 0:50 / /mnt/my\\040share rw master:2 - fuse.sshfs me@h:/ rw\n";
+    const SAMPLES: [&str; 10] = [
+        SHM, UNIX, MAPS, STAT, STATUS, FDINFO, PROC_STAT, MQUEUE, TAG, MOUNTS,
     ];
 
     /// Pieces of /proc text, put together in any order: gets further into the parsers than
@@ -1206,6 +1678,55 @@ mod props {
                 })
                 .collect();
             prop_assert_eq!(maps(&text), want);
+        }
+    }
+
+    /// A mount point as the kernel writes it in mountinfo: space, tab, newline and backslash
+    /// as `\ooo`.
+    fn mount_escape(point: &str) -> String {
+        point
+            .chars()
+            .map(|c| match c {
+                ' ' | '\t' | '\n' | '\\' => format!("\\{:03o}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn mountinfo_round_trip(
+            mounts in prop::collection::vec(
+                (
+                    any::<u64>(),
+                    any::<u32>(),
+                    prop_oneof!["/[^\n]{0,60}", "/[ \t\\\\a-z/]{0,30}"],
+                    "[a-z0-9]{1,8}(\\.[a-z0-9-]{1,8})?",
+                    prop::collection::vec("(shared|master|propagate_from):[0-9]{1,3}|unbindable", 0..3),
+                ),
+                0..8,
+            ),
+        ) {
+            let mut text = String::new();
+            for (id, parent, point, fstype, optional) in &mounts {
+                text.push_str(&format!("{id} {parent} 0:42 / {} rw,relatime", mount_escape(point)));
+                for o in optional {
+                    text.push(' ');
+                    text.push_str(o);
+                }
+                text.push_str(&format!(" - {fstype} src\\040x rw,size=4k\n"));
+            }
+            let got = mountinfo(text.as_bytes());
+            prop_assert_eq!(got.len(), mounts.len(), "{}", text);
+            for (g, (id, _, point, fstype, _)) in got.iter().zip(&mounts) {
+                prop_assert_eq!(g.id, *id);
+                prop_assert_eq!(g.point.to_str(), Some(point.as_str()));
+                prop_assert_eq!(&g.fstype, fstype);
+                // The mount point itself and a path below it are on it (or on one mounted
+                // at the same point, or below).
+                let m = mount_under(&got, point.as_bytes()).unwrap();
+                prop_assert!(m.point.len() >= g.point.len());
+            }
         }
     }
 

@@ -142,6 +142,29 @@ pub fn read_to_eof(r: &mut impl ipckit::transport::TimedRead) -> Vec<u8> {
     }
 }
 
+/// Reads exactly `buf.len()` bytes, the whole read bounded by [`T`]: a peer that sends too
+/// little fails the test instead of hanging it.
+pub fn read_exact_within(r: &mut impl ipckit::transport::TimedRead, buf: &mut [u8]) {
+    let deadline = ipckit::Deadline::after(T);
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read_deadline(&mut buf[got..], deadline).unwrap() {
+            Some(0) => panic!("end of stream after {got} of {} bytes", buf.len()),
+            Some(n) => got += n,
+            None => panic!("only {got} of {} bytes within {T:?}", buf.len()),
+        }
+    }
+}
+
+/// Accepts one connection on a TCP listener, waiting at most [`T`] for it.
+pub fn accept_tcp(l: &std::net::TcpListener) -> std::net::TcpStream {
+    assert!(
+        ipckit::poll::readable_timeout(l, T).unwrap(),
+        "no connection within {T:?}"
+    );
+    l.accept().unwrap().0
+}
+
 /// Shared memory for a test: a memfd of `len` bytes (given to children, as descriptor 10) and
 /// the parent's mapping of it. It has no name, so nothing can leak.
 pub fn memfd(name: &str, len: usize) -> (OwnedFd, ipckit::shm::mapping::Mapping) {
