@@ -473,6 +473,12 @@ fn benchmark(
             out.status
         ));
     }
+    if let Some(r) = rows.iter().find(|r| !(r.rps.is_finite() && r.rps > 0.0)) {
+        return Err(format!(
+            "redis-benchmark -P {p} gave {} requests/s for {}: too few requests to time (raise --requests)",
+            r.rps, r.test
+        ));
+    }
     Ok(rows)
 }
 

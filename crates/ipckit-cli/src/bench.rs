@@ -26,8 +26,8 @@ pub struct BenchArgs {
     /// What to measure: ipc (the default), kv, or all.
     #[arg(value_enum, value_name = "SUITE")]
     suite: Option<Suite>,
-    /// kv: redis-benchmark's -n for each test at -P 1 (four times as many at -P 16)
-    /// [default: 50000].
+    /// kv: redis-benchmark's -n for each test at -P 1 (four times as many at -P 16, at
+    /// least 100000 there: fewer end too fast to time) [default: 50000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
     requests: Option<u64>,
     /// kv: rounds per row, each on a fresh server; the median is reported [default: 3].
@@ -201,7 +201,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if suite != Suite::Ipc && !report.interrupted {
         let mut kv = ipckit_bench::kv::KvConfig::quick(peer_program.clone());
         if let Some(n) = args.requests {
-            kv.requests = [n, n.saturating_mul(4)];
+            kv.requests = [n, n.saturating_mul(4).max(100_000)];
         }
         if let Some(r) = args.rounds {
             kv.rounds = r as usize;

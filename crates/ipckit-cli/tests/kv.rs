@@ -14,23 +14,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{ipckit, run_with_timeout, tempdir};
 use ipckit::notify::pidfd::PidFd;
 use ipckit_kv::client::Client;
 use ipckit_kv::resp::Reply;
 
 /// The bound on every wait.
 const T: Duration = Duration::from_secs(30);
-
-fn ipckit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ipckit"))
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("ipckit-kv-test-")
-        .tempdir()
-        .unwrap()
-}
 
 /// Whether `program` can be run; if not, fails under CI and says SKIPPED elsewhere.
 fn have(program: &str, test: &str) -> bool {
@@ -162,34 +154,18 @@ fn args(a: &[&str]) -> Vec<Vec<u8>> {
     a.iter().map(|s| s.as_bytes().to_vec()).collect()
 }
 
-/// Runs `program args`, with `stdin` fed, bounded by T; (status, stdout, stderr).
+/// Runs `program args`, with `stdin` fed, bounded by T; (status, stdout, stderr), the
+/// outputs without their last newline.
 fn run_tool(program: &str, argv: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(program)
-        .args(argv)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pidfd = PidFd::open(child.id()).unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = input.write_all(&data);
-    });
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
-    if !pidfd.wait_exit_timeout(T).unwrap() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{program} {argv:?} did not exit within {T:?}");
-    }
-    let status = child.wait().unwrap();
-    feeder.join().unwrap();
-    let out: Vec<String> = out.iter().collect();
-    let err: Vec<String> = err.iter().collect();
-    (status.code().unwrap_or(-1), out.join("\n"), err.join("\n"))
+    let mut cmd = Command::new(program);
+    cmd.args(argv);
+    let ran = run_with_timeout(cmd, stdin, T);
+    let trim = |s: String| s.strip_suffix('\n').map(str::to_string).unwrap_or(s);
+    (
+        ran.status.code().unwrap_or(-1),
+        trim(ran.out()),
+        trim(ran.err()),
+    )
 }
 
 #[test]
@@ -534,6 +510,110 @@ fn redis_benchmark_default_run_completes_without_errors() {
     // One line per test of the default set, MSET the last.
     assert!(out.contains("MSET (10 keys)"), "{out}");
     assert!(out.contains("LRANGE_600"), "{out}");
+}
+
+#[test]
+fn bench_kv_measures_both_servers_and_the_shared_memory_get() {
+    if !have("redis-benchmark", "bench_kv") || !have("redis-server", "bench_kv") {
+        return;
+    }
+    let dir = tempdir();
+    let (json, html) = (dir.path().join("kv.json"), dir.path().join("kv.html"));
+    let mut cmd = ipckit();
+    cmd.args([
+        "bench",
+        "kv",
+        "--requests",
+        "200",
+        "--rounds",
+        "1",
+        "--json",
+    ])
+    .arg(&json)
+    .arg("--html")
+    .arg(&html)
+    .current_dir(dir.path());
+    let ran = run_with_timeout(cmd, b"", Duration::from_secs(300));
+    assert!(ran.status.success(), "{}\n{}", ran.out(), ran.err());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let kv = &report["kv"];
+    for s in kv["servers"].as_array().unwrap() {
+        assert!(s["skipped"].is_null(), "{s}");
+    }
+    let runs = kv["runs"].as_array().unwrap();
+    for server in ["ipckit-kv", "redis-server"] {
+        for persistence in ["off", "everysec"] {
+            for p in [1, 16] {
+                for test in [
+                    "SET",
+                    "GET",
+                    "INCR",
+                    "LPUSH",
+                    "LPOP",
+                    "HSET",
+                    "MSET (10 keys)",
+                ] {
+                    let row = runs.iter().find(|r| {
+                        r["server"] == server
+                            && r["persistence"] == persistence
+                            && r["pipeline"] == p
+                            && r["test"] == test
+                    });
+                    let row = row
+                        .unwrap_or_else(|| panic!("{server} {persistence} -P {p} {test}: no row"));
+                    assert!(
+                        row["error"].is_null() && row["rps"].as_f64().unwrap() > 0.0,
+                        "{row}"
+                    );
+                }
+            }
+        }
+    }
+    let shm = &kv["shm"];
+    assert!(shm["shm_get_p50_ns"].as_f64().unwrap() > 0.0, "{kv}");
+    assert!(shm["socket_get_p50_ns"].as_f64().unwrap() > 0.0, "{kv}");
+    // Every target has both sides measured (whether it is met is the benchmark's business).
+    let targets = kv["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5);
+    assert!(
+        targets.iter().all(|t| t["holds"].is_boolean()),
+        "{targets:?}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("kv: ipckit kv against redis-server"));
+    assert!(
+        ran.out().contains("target: a shared-memory GET"),
+        "{}",
+        ran.out()
+    );
+    // The servers' directories and the mirror are gone.
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("ipckit-kvbench-{}", ran.pid))
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!std::path::Path::new(&format!("/dev/shm/ipckit-kvbench-{}", ran.pid)).exists());
+}
+
+#[test]
+fn bench_kv_refuses_the_ipc_flags_and_bench_refuses_the_kv_ones() {
+    for args in [
+        &["bench", "kv", "--sizes", "64"][..],
+        &["bench", "kv", "--only", "pipe"],
+        &["bench", "--requests", "1000"],
+        &["bench", "kv", "--requests", "5"],
+    ] {
+        let mut cmd = ipckit();
+        cmd.args(args);
+        let ran = run_with_timeout(cmd, b"", T);
+        assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.err());
+    }
 }
 
 #[test]
