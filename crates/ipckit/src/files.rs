@@ -208,6 +208,23 @@ pub fn open_append(path: impl AsRef<Path>, options: &Options) -> Result<Appendin
         .object(show(path))
         .hint("another user is interfering with the directory: write elsewhere"));
     }
+    // An existing file is taken only as this user's and no wider than asked: another user
+    // who may write it could append what the next reader replays.
+    let asked = options.file_mode().as_raw_mode() & 0o777;
+    let mode = st.st_mode & 0o7777;
+    if st.st_uid != euid() || mode & !asked != 0 {
+        let why = if st.st_uid != euid() {
+            format!("it belongs to {}, not to you", user(st.st_uid))
+        } else {
+            format!("its mode {mode:04o} is wider than the {asked:04o} asked for")
+        };
+        return Err(Error::new(ErrorKind::InvalidInput, APPENDING, why)
+            .object(show(path))
+            .hint(format!(
+                "other users could change what is appended: `chmod {asked:o}` it and make it yours \
+                 if it is, or give another path"
+            )));
+    }
     Ok(Appending {
         file: File::from(fd),
         dir: dir.fd,
@@ -1030,5 +1047,24 @@ mod tests {
         let err = write(dir.path().join("report.html"), b"x").unwrap_err();
         assert!(err.to_string().contains("ACL"), "{err}");
         assert!(!dir.path().join("report.html").exists());
+    }
+
+    #[test]
+    fn an_existing_log_wider_than_asked_or_of_another_user_is_not_appended_to() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        let private = Options::default().private(true);
+        drop(open_append(&log, &private).unwrap());
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = open_append(&log, &private).unwrap_err();
+        assert!(err.to_string().contains("wider than the 0600"), "{err}");
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+        drop(open_append(&log, &private).unwrap());
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&log, Some(65534), None).unwrap();
+            let err = open_append(&log, &private).unwrap_err();
+            assert!(err.to_string().contains("not to you"), "{err}");
+        }
     }
 }
