@@ -88,9 +88,10 @@ pub fn run(cfg: &KvConfig, progress: &mut dyn FnMut(&str)) -> KvSection {
     let mut samples: Vec<Tagged> = Vec::new();
     let pipelines = [(1u32, cfg.requests[0]), (16u32, cfg.requests[1])];
     for round in 0..cfg.rounds {
-        for persistence in &cfg.persistence {
+        for (pi, persistence) in cfg.persistence.iter().enumerate() {
+            // Each server goes first in half the (round, persistence) pairs.
             let mut order = [IPCKIT, REDIS];
-            if round % 2 == 1 {
+            if (round + pi) % 2 == 1 {
                 order.reverse();
             }
             for server in order {
@@ -123,10 +124,9 @@ pub fn run(cfg: &KvConfig, progress: &mut dyn FnMut(&str)) -> KvSection {
                 ));
                 let started = Server::start(server, &cfg.program, *persistence, None);
                 for (p, n) in pipelines {
-                    let result = started
-                        .as_ref()
-                        .map_err(|e| e.clone())
-                        .and_then(|s| benchmark(&s.sock, cfg.clients, n, p, &cfg.tests));
+                    let result = started.as_ref().map_err(|e| e.clone()).and_then(|s| {
+                        benchmark(&s.sock, cfg.clients, n, p, &cfg.tests, &cfg.interrupt)
+                    });
                     match result {
                         Ok(rows) => {
                             for row in rows {
@@ -181,6 +181,7 @@ pub fn run(cfg: &KvConfig, progress: &mut dyn FnMut(&str)) -> KvSection {
     }
     let targets = targets(&runs, shm.as_ref());
     KvSection {
+        log_filesystem: Some(filesystem(&std::env::temp_dir())),
         clients: cfg.clients,
         requests: cfg.requests,
         rounds: cfg.rounds,
@@ -285,6 +286,8 @@ struct Server {
     child: Option<Child>,
     dir: PathBuf,
     sock: PathBuf,
+    /// The mirror's name, removed on drop if a killed server left it.
+    shm: Option<String>,
 }
 
 impl Server {
@@ -296,8 +299,15 @@ impl Server {
         persistence: Option<&str>,
         shm: Option<&str>,
     ) -> Result<Server, String> {
+        // The directory belongs to `server` from here: every failure below removes it.
         let dir = private_dir()?;
-        let sock = dir.join("kv.sock");
+        let mut server = Server {
+            child: None,
+            sock: dir.join("kv.sock"),
+            dir,
+            shm: shm.map(str::to_string),
+        };
+        let (dir, sock) = (server.dir.clone(), server.sock.clone());
         let log = dir.join("server.log");
         let mut cmd = if kind == IPCKIT {
             let mut c = Command::new(program);
@@ -328,17 +338,14 @@ impl Server {
         let out =
             std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
+        die_with_parent(&mut cmd);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .map_err(|e| format!("starting {kind}: {e}"))?;
-        let mut server = Server {
-            child: Some(child),
-            dir,
-            sock,
-        };
+        server.child = Some(child);
         server.wait_ready(kind, &log)?;
         Ok(server)
     }
@@ -412,7 +419,46 @@ impl Drop for Server {
             terminate(&mut child);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        // A server that had to be killed could not remove its mirror.
+        if let Some(name) = &self.shm {
+            let _ = ipckit::shm::posix::remove(name);
+        }
     }
+}
+
+/// The child gets SIGKILL if the bench dies first (a second Ctrl-C, a crash): no server
+/// outlives its bench. `prctl(PR_SET_PDEATHSIG)`, see
+/// [prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html).
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and calls only prctl(2),
+    // which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The type of the filesystem `dir` is on, by `statfs(2)`'s magic number.
+fn filesystem(dir: &Path) -> String {
+    let Ok(st) = rustix::fs::statfs(dir) else {
+        return "an unknown filesystem".into();
+    };
+    let name = match st.f_type as u64 {
+        0x0102_1994 => "tmpfs (an fsync costs nothing)",
+        0xEF53 => "ext4",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x794C_7630 => "overlayfs",
+        0x6969 => "nfs",
+        0x2FC1_2FC1 => "zfs",
+        other => return format!("filesystem type {other:#x}"),
+    };
+    format!("{name} ({})", dir.display())
 }
 
 /// A new directory only this user can enter, in the temporary directory.
@@ -438,8 +484,11 @@ fn benchmark(
     n: u64,
     p: u32,
     tests: &str,
+    interrupt: &AtomicBool,
 ) -> Result<Vec<Sample>, String> {
-    let child = Command::new("redis-benchmark")
+    let mut cmd = Command::new("redis-benchmark");
+    die_with_parent(&mut cmd);
+    let child = cmd
         .arg("-s")
         .arg(sock)
         .args([
@@ -458,7 +507,7 @@ fn benchmark(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting redis-benchmark: {e}"))?;
-    let out = wait_output(child, Duration::from_secs(600))?;
+    let out = wait_output(child, Duration::from_secs(600), interrupt)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let rows = parse_csv(&stdout);
@@ -483,7 +532,11 @@ fn benchmark(
 }
 
 /// `child`'s output, or an error once `limit` has passed (the child then killed).
-fn wait_output(mut child: Child, limit: Duration) -> Result<std::process::Output, String> {
+fn wait_output(
+    mut child: Child,
+    limit: Duration,
+    interrupt: &AtomicBool,
+) -> Result<std::process::Output, String> {
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     // Readers on threads: a full pipe must not stall the child while it is waited for.
@@ -505,10 +558,15 @@ fn wait_output(mut child: Child, limit: Duration) -> Result<std::process::Output
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) if Instant::now() < deadline && !interrupt.load(Ordering::SeqCst) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
+                if interrupt.load(Ordering::SeqCst) {
+                    return Err("interrupted".into());
+                }
                 return Err(format!(
                     "redis-benchmark did not finish within {} s",
                     limit.as_secs()

@@ -17,6 +17,9 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
         kv.clients, kv.requests[0], kv.requests[1], kv.rounds
     );
     out += "<ul>\n";
+    if let Some(fs) = &kv.log_filesystem {
+        out += &format!("<li>logs of the everysec rows on {}</li>\n", esc(fs));
+    }
     for s in &kv.servers {
         let what = match (&s.version, &s.skipped) {
             (_, Some(why)) => format!("<span class=\"skip\">skipped: {}</span>", esc(why)),

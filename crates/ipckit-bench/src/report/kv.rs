@@ -50,6 +50,10 @@ pub struct KvSection {
     pub shm: Option<KvShm>,
     /// The targets, each a ratio of this run's rows.
     pub targets: Vec<KvTarget>,
+    /// The filesystem both servers' logs were on (`ext4`, `tmpfs`...): on tmpfs an fsync
+    /// costs nothing, so the `everysec` rows measure no disk.
+    #[serde(default)]
+    pub log_filesystem: Option<String>,
 }
 
 /// A server and its version (`redis-server --version`), or why it was not run.
@@ -179,6 +183,9 @@ pub fn table(kv: &KvSection) -> String {
         "kv: redis-benchmark -c {} (-n {} at -P 1, {} at -P 16), {} rounds, on identical Unix sockets\n",
         kv.clients, kv.requests[0], kv.requests[1], kv.rounds
     );
+    if let Some(fs) = &kv.log_filesystem {
+        out += &format!("  logs (everysec rows) on {fs}\n");
+    }
     for s in &kv.servers {
         match (&s.version, &s.skipped) {
             (_, Some(why)) => out += &format!("  {}: skipped: {why}\n", s.name),
