@@ -124,23 +124,39 @@ pub fn run(cfg: &KvConfig, progress: &mut dyn FnMut(&str)) -> KvSection {
                 ));
                 let started = Server::start(server, &cfg.program, *persistence, None);
                 for (p, n) in pipelines {
-                    let result = started.as_ref().map_err(|e| e.clone()).and_then(|s| {
-                        benchmark(&s.sock, cfg.clients, n, p, &cfg.tests, &cfg.interrupt)
-                    });
-                    match result {
-                        Ok(rows) => {
-                            for row in rows {
-                                samples.push((
-                                    server.into(),
-                                    persist.clone(),
-                                    p,
-                                    row.test.clone(),
-                                    Ok(row),
-                                ));
+                    // One redis-benchmark per test, so the server's CPU time (from
+                    // /proc/PID/stat around it) belongs to that test alone.
+                    for test in cfg.tests.split(',') {
+                        let result = started.as_ref().map_err(|e| e.clone()).and_then(|s| {
+                            let before = s.cpu_ns();
+                            let mut rows =
+                                benchmark(&s.sock, cfg.clients, n, p, test, &cfg.interrupt)?;
+                            if let (Some(a), Some(b)) = (before, s.cpu_ns()) {
+                                for r in &mut rows {
+                                    r.cpu_us_per_req = Some((b - a) as f64 / 1e3 / n as f64);
+                                }
                             }
-                        }
-                        Err(e) => {
-                            samples.push((server.into(), persist.clone(), p, String::new(), Err(e)))
+                            Ok(rows)
+                        });
+                        match result {
+                            Ok(rows) => {
+                                for row in rows {
+                                    samples.push((
+                                        server.into(),
+                                        persist.clone(),
+                                        p,
+                                        row.test.clone(),
+                                        Ok(row),
+                                    ));
+                                }
+                            }
+                            Err(e) => samples.push((
+                                server.into(),
+                                persist.clone(),
+                                p,
+                                String::new(),
+                                Err(e),
+                            )),
                         }
                     }
                 }
@@ -175,6 +191,7 @@ pub fn run(cfg: &KvConfig, progress: &mut dyn FnMut(&str)) -> KvSection {
             p50_ms: 0.0,
             p99_ms: 0.0,
             rounds: Vec::new(),
+            server_cpu_us_per_req: None,
             skipped: None,
             error: Some(e),
         });
@@ -202,6 +219,8 @@ struct Sample {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// The server's CPU time (user + system) per request, microseconds.
+    cpu_us_per_req: Option<f64>,
 }
 
 /// Rows from the rounds: the median round by requests/s per server, persistence, `-P` and
@@ -231,6 +250,7 @@ fn medians(samples: Vec<Tagged>) -> Vec<KvRun> {
                     p50_ms: 0.0,
                     p99_ms: 0.0,
                     rounds: Vec::new(),
+                    server_cpu_us_per_req: None,
                     skipped: None,
                     error: None,
                 });
@@ -254,6 +274,7 @@ fn medians(samples: Vec<Tagged>) -> Vec<KvRun> {
             run.rps = m.rps;
             run.p50_ms = m.p50_ms;
             run.p99_ms = m.p99_ms;
+            run.server_cpu_us_per_req = m.cpu_us_per_req;
         }
     }
     runs
@@ -383,6 +404,20 @@ impl Server {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// The server's CPU time so far (user + system, from `/proc/PID/stat`, in clock ticks
+    /// turned into nanoseconds).
+    fn cpu_ns(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command's closing parenthesis: state is the 3rd field, utime
+        // the 14th, stime the 15th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        let hz = rustix::param::clock_ticks_per_second();
+        Some(ticks * 1_000_000_000 / hz)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 10 s; an exit it was not asked
@@ -594,6 +629,7 @@ fn parse_csv(text: &str) -> Vec<Sample> {
                 rps: f[1].parse().ok()?,
                 p50_ms: f[4].parse().ok()?,
                 p99_ms: f[6].parse().ok()?,
+                cpu_us_per_req: None,
             })
         })
         .collect()
@@ -706,6 +742,7 @@ mod tests {
             rps,
             p50_ms: rps / 1e6,
             p99_ms: 1.0,
+            cpu_us_per_req: Some(rps),
         };
         let row = |r: Result<Sample, String>| {
             (
@@ -720,6 +757,11 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].rps, 2.0);
         assert_eq!(runs[0].rounds, vec![3.0, 1.0, 2.0]);
+        assert_eq!(
+            runs[0].server_cpu_us_per_req,
+            Some(2.0),
+            "the median round's"
+        );
         let runs = medians(vec![
             row(Ok(s(3.0))),
             row(Err("redis-benchmark failed".into())),

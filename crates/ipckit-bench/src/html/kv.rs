@@ -45,7 +45,8 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
     out += "</table>\n";
     out += "<table class=\"rows\"><tr><th>test</th><th>persistence</th><th>-P</th>\
             <th>ipckit-kv req/s</th><th>redis-server req/s</th><th>ratio</th>\
-            <th>ipckit p50 / p99 ms</th><th>redis p50 / p99 ms</th></tr>\n";
+            <th>ipckit p50 / p99 ms</th><th>redis p50 / p99 ms</th>\
+            <th>server CPU µs/req (ipckit / redis)</th></tr>\n";
     let find = |server: &str, r: &KvRun| {
         kv.runs.iter().find(|o| {
             o.server == server
@@ -96,11 +97,19 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
         };
         let (a, al) = cells(ours);
         let (b, bl) = cells(theirs);
+        let cpu = |r: Option<&KvRun>| {
+            r.and_then(|r| r.server_cpu_us_per_req)
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into())
+        };
         out += &format!(
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td>{a}{b}{ratio}{al}{bl}</tr>\n",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td>{a}{b}{ratio}{al}{bl}\
+             <td class=\"n\">{} / {}</td></tr>\n",
             esc(&r.test),
             esc(&r.persistence),
-            r.pipeline
+            r.pipeline,
+            cpu(ours),
+            cpu(theirs)
         );
     }
     out += "</table>\n";

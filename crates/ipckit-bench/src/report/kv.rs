@@ -16,6 +16,7 @@
 //!     p50_ms: 0.2,
 //!     p99_ms: 0.5,
 //!     rounds: vec![rps],
+//!     server_cpu_us_per_req: None,
 //!     skipped: None,
 //!     error: None,
 //! };
@@ -85,6 +86,10 @@ pub struct KvRun {
     pub p99_ms: f64,
     /// Requests per second of every round, in the order run.
     pub rounds: Vec<f64>,
+    /// The server's CPU time (user + system) per request in that round, microseconds: what
+    /// a busy poll costs shows here.
+    #[serde(default)]
+    pub server_cpu_us_per_req: Option<f64>,
     /// Why it was not measured.
     #[serde(default)]
     pub skipped: Option<String>,
@@ -203,6 +208,7 @@ pub fn table(kv: &KvSection) -> String {
         "ratio",
         "ipckit p50/p99 ms",
         "redis p50/p99 ms",
+        "server CPU us/req",
     ]);
     let find = |server: &str, r: &KvRun| {
         kv.runs.iter().find(|o| {
@@ -239,6 +245,11 @@ pub fn table(kv: &KvSection) -> String {
         };
         let (a, al) = cell(ours);
         let (b, bl) = cell(theirs);
+        let cpu = |r: Option<&KvRun>| {
+            r.and_then(|r| r.server_cpu_us_per_req)
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into())
+        };
         t.add_row(vec![
             r.test.clone(),
             r.persistence.clone(),
@@ -248,6 +259,7 @@ pub fn table(kv: &KvSection) -> String {
             ratio,
             al,
             bl,
+            format!("{} / {}", cpu(ours), cpu(theirs)),
         ]);
     }
     for i in 2..6 {
