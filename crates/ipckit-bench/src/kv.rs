@@ -644,20 +644,16 @@ fn shm_vs_socket(cfg: &KvConfig) -> Result<KvShm, String> {
     let mut s = UnixStream::connect(&server.sock).map_err(|e| format!("connecting: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    let mut set = format!("*3\r\n$3\r\nSET\r\n${}\r\n", KEY.len()).into_bytes();
-    set.extend_from_slice(KEY);
-    set.extend_from_slice(format!("\r\n${}\r\n", value.len()).as_bytes());
-    set.extend_from_slice(&value);
-    set.extend_from_slice(b"\r\n");
+    let mut set = Vec::new();
+    ipckit_kv::aof::encode(&[&b"SET"[..], KEY, &value], &mut set);
     s.write_all(&set).map_err(|e| format!("SET: {e}"))?;
     let mut ok = [0u8; 5];
     s.read_exact(&mut ok).map_err(|e| format!("SET: {e}"))?;
     if &ok != b"+OK\r\n" {
         return Err(format!("SET replied {:?}", String::from_utf8_lossy(&ok)));
     }
-    let mut get = format!("*2\r\n$3\r\nGET\r\n${}\r\n", KEY.len()).into_bytes();
-    get.extend_from_slice(KEY);
-    get.extend_from_slice(b"\r\n");
+    let mut get = Vec::new();
+    ipckit_kv::aof::encode(&[&b"GET"[..], KEY], &mut get);
     let mut expect = format!("${}\r\n", value.len()).into_bytes();
     expect.extend_from_slice(&value);
     expect.extend_from_slice(b"\r\n");
