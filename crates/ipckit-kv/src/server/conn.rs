@@ -104,6 +104,13 @@ impl Conn {
         ReadOutcome::Data
     }
 
+    /// The unwritten replies beyond the largest single one pass `limit`. The largest reply
+    /// may be partly written (a send cut short, or dropped by `drop_written`), so what is
+    /// pending can be less than it: that is under the limit, not an underflow.
+    pub fn over_output_limit(&self, limit: usize) -> bool {
+        self.pending().saturating_sub(self.largest_reply) > limit
+    }
+
     /// Drops the parsed bytes from the read buffer (moving a partial request to the front).
     pub fn compact(&mut self) {
         if self.rpos == self.rbuf.len() {

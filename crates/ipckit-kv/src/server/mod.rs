@@ -734,7 +734,7 @@ impl Server {
                     let before = conn.wbuf.len();
                     outcome.reply.encode(conn.session.proto, &mut conn.wbuf);
                     conn.largest_reply = conn.largest_reply.max(conn.wbuf.len() - before);
-                    if conn.pending() - conn.largest_reply > *output_limit {
+                    if conn.over_output_limit(*output_limit) {
                         return Ran::OverOutput;
                     }
                 }
