@@ -93,9 +93,10 @@ impl Persist {
         self.aof.is_some() && self.fsync == Fsync::Always
     }
 
-    /// The end of a wake: append and flush the writes, then bring the mirror up to date.
+    /// The end of a wake: append and flush the writes, then bring the mirror up to date (log
+    /// first: a reader of the mirror never sees a write the log has not taken; when the flush
+    /// fails, the mirror follows at the next wake whose flush works).
     pub fn after_batch(&mut self, store: &mut Store, now: u64) -> Result<()> {
-        self.sync_mirror(store, now);
         if let Some(aof) = &mut self.aof
             && !self.batch.is_empty()
         {
@@ -103,6 +104,7 @@ impl Persist {
             self.batch.clear();
             aof.flush()?;
         }
+        self.sync_mirror(store, now);
         Ok(())
     }
 
