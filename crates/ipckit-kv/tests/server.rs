@@ -160,3 +160,33 @@ fn a_large_reply_read_slowly_then_a_ping_is_answered() {
     assert_eq!(c.command(&[b"PING"]).unwrap(), Reply::status("PONG"));
     server.stop();
 }
+
+#[test]
+fn a_trickling_huge_multibulk_does_not_stop_other_clients() {
+    use std::io::Write;
+    let server = Running::start(Config::default());
+    let mut other = Client::connect_timeout(&server.addr, T).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(server.path()).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let n = 300_000;
+    let mut request = format!("*{n}\r\n").into_bytes();
+    for _ in 0..n {
+        request.extend_from_slice(b"$1\r\na\r\n");
+    }
+    for (i, piece) in request.chunks(4096).enumerate() {
+        s.write_all(piece).unwrap();
+        if i % 16 == 0 {
+            // Answered (within the client's bound) while the request is still arriving.
+            assert_eq!(other.command(&[b"PING"]).unwrap(), Reply::status("PONG"));
+        }
+    }
+    // The whole request ran as one: its command name is "a".
+    let reply = read_until_suffix(&mut s, b"\r\n", 1);
+    assert!(
+        reply.starts_with(b"-ERR unknown command 'a'"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert_eq!(other.command(&[b"PING"]).unwrap(), Reply::status("PONG"));
+    server.stop();
+}

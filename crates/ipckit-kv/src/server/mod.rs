@@ -53,7 +53,7 @@ use rustix::io::Errno;
 
 use crate::aof::Fsync;
 use crate::command::{After, Ctx, ServerInfo, Session, execute};
-use crate::resp::{Limits, Parsed, Reply, parse_request_into};
+use crate::resp::{Limits, Parsed, Reply, parse_request_resume};
 use crate::shm::MirrorOptions;
 use crate::store::Store;
 
@@ -177,6 +177,8 @@ const TOKEN_LISTENER0: u64 = u64::MAX - 2;
 const GEN_MASK: u32 = 0x7fff_ffff;
 /// Accepts per listener per wake: a flood of connects cannot starve the clients.
 const ACCEPTS_PER_WAKE: usize = 256;
+/// The argument vectors kept for the next request after one with more.
+const ARGS_KEPT: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -697,7 +699,9 @@ impl Server {
             return Ran::Ok;
         };
         while !conn.closing {
-            match parse_request_into(&conn.rbuf[conn.rpos..], limits, args) {
+            // A request arriving in pieces resumes where the last read left it (each byte
+            // parsed once, not once per read: a trickled `*1048576` would be quadratic).
+            match parse_request_resume(&conn.rbuf[conn.rpos..], limits, args, &mut conn.progress) {
                 Parsed::Request { argc, used } => {
                     conn.rpos += used;
                     if argc == 0 {
@@ -717,6 +721,11 @@ impl Server {
                         if a.capacity() > 64 << 10 {
                             *a = Vec::new();
                         }
+                    }
+                    // Nor a request of many arguments its vectors.
+                    if args.len() > ARGS_KEPT {
+                        args.truncate(ARGS_KEPT);
+                        args.shrink_to_fit();
                     }
                     info.total_commands += 1;
                     persist.record(outcome.propagate);
