@@ -222,6 +222,8 @@ pub struct ServerInfo {
     /// Commands processed so far, connections received so far (INFO stats).
     pub total_commands: u64,
     pub total_connections: u64,
+    /// `proto-max-bulk-len` for CONFIG GET (0: the default, 512 MiB).
+    pub proto_max_bulk_len: u64,
 }
 
 /// One client's state across commands.

@@ -170,6 +170,11 @@ impl Stopper {
     }
 }
 
+/// The largest `proto-max-bulk-len` (4 GiB): the append-only log's parser refuses a longer
+/// argument on replay (its `MAX_ARG_LEN`), so a longer one could be acknowledged and then
+/// make the log unreadable.
+pub const MAX_PROTO_BULK_LEN: u64 = 1 << 32;
+
 /// Tokens: clients are `generation << 32 | slot`; the rest count down from the top.
 const TOKEN_SIGNAL: u64 = u64::MAX;
 const TOKEN_STOP: u64 = u64::MAX - 1;
@@ -306,6 +311,7 @@ impl Server {
                 .map(str::to_string)
                 .collect(),
             appendonly: config.appendonly.is_some(),
+            proto_max_bulk_len: config.limits.max_bulk as u64,
             appendfsync: match config.fsync {
                 Fsync::Always => "always",
                 Fsync::EverySec => "everysec",
