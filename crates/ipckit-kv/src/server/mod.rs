@@ -783,12 +783,32 @@ impl Server {
                 )
                 .hint("the log could not be written: the server stopped without acknowledging those writes"));
             }
+            // Write commands are refused until a flush works again (Redis's MISCONF); reads
+            // go on.
+            let text = match e.errno() {
+                Some(errno) => {
+                    let t = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+                    match t.find(" (os error") {
+                        Some(i) => t[..i].to_string(),
+                        None => t,
+                    }
+                }
+                None => e.to_string(),
+            };
+            self.info.writes_refused =
+                Some(format!("MISCONF Errors writing to the AOF file: {text}"));
             if !self.persist_error_logged {
                 self.persist_error_logged = true;
-                self.logln(format_args!("{e} (said once; the server goes on)"));
+                self.logln(format_args!(
+                    "{e} (said once; write commands get MISCONF until the log can be written)"
+                ));
             }
         } else {
+            if self.persist_error_logged {
+                self.logln(format_args!("the append-only log is written again"));
+            }
             self.persist_error_logged = false;
+            self.info.writes_refused = None;
         }
         let list = std::mem::take(&mut self.to_write);
         for &(slot, generation) in &list {

@@ -20,6 +20,8 @@ pub(crate) struct Persist {
     min_rewrite: u64,
     snapshot: bool,
     mirror: Option<Mirror>,
+    /// The last flush failed.
+    failing: bool,
 }
 
 impl Persist {
@@ -66,6 +68,7 @@ impl Persist {
             m.sync_all(store, now_ms());
         }
         Ok(Persist {
+            failing: false,
             aof,
             fsync: config.fsync,
             recovered,
@@ -98,11 +101,14 @@ impl Persist {
     /// fails, the mirror follows at the next wake whose flush works).
     pub fn after_batch(&mut self, store: &mut Store, now: u64) -> Result<()> {
         if let Some(aof) = &mut self.aof
-            && !self.batch.is_empty()
+            && (!self.batch.is_empty() || self.failing)
         {
             aof.append(&self.batch);
             self.batch.clear();
-            aof.flush()?;
+            // A failed flush keeps its bytes: tried again at every wake until one works.
+            let flushed = aof.flush();
+            self.failing = flushed.is_err();
+            flushed?;
         }
         self.sync_mirror(store, now);
         Ok(())
