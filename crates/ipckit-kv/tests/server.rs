@@ -104,6 +104,18 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A test that failed still stops the server, so its mirror and socket file go.
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.stopper.stop();
+            if self.rx.recv_timeout(T).is_ok() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 /// Reads from `s` until `want` is a suffix of what arrived (bounded by the socket's timeout).
 fn read_until_suffix(s: &mut std::os::unix::net::UnixStream, want: &[u8], total: usize) -> Vec<u8> {
     use std::io::Read;
