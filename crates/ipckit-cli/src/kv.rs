@@ -207,6 +207,13 @@ fn serve(a: ServeArgs) -> Result<()> {
             "--allow-uid checks Unix peers' credentials, and TCP peers have none: use it with unix: endpoints only"
         );
     }
+    if a.proto_max_bulk_len > ipckit_kv::server::MAX_PROTO_BULK_LEN {
+        usage_bail!(
+            "--proto-max-bulk-len {} is over {} (4gb), the longest argument the append-only log can replay",
+            a.proto_max_bulk_len,
+            ipckit_kv::server::MAX_PROTO_BULK_LEN
+        );
+    }
     if a.maxclients == 0 {
         usage_bail!("--maxclients must be at least 1");
     }

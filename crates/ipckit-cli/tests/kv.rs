@@ -985,3 +985,32 @@ fn out_of_descriptors_the_server_goes_on_and_accepts_again_once_some_are_free() 
     );
     assert!(kv.stop().success());
 }
+
+#[test]
+fn proto_max_bulk_len_is_capped_at_what_the_log_replays_and_config_get_reports_it() {
+    let st = ipckit()
+        .args([
+            "kv",
+            "serve",
+            "unix:/nonexistent/x",
+            "--proto-max-bulk-len",
+            "5gb",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2), "{st:?}");
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(err.contains("--proto-max-bulk-len"), "{err}");
+    let dir = tempdir();
+    let kv = Kv::start(&[&unix(dir.path(), "s")], &["--proto-max-bulk-len", "1mb"]);
+    let mut c = kv.client();
+    assert_eq!(
+        c.command(&[&b"CONFIG"[..], b"GET", b"proto-max-bulk-len"])
+            .unwrap(),
+        Reply::Array(vec![
+            Reply::bulk("proto-max-bulk-len"),
+            Reply::bulk((1u64 << 20).to_string())
+        ])
+    );
+    assert!(kv.stop().success());
+}

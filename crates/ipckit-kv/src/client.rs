@@ -277,6 +277,12 @@ fn int(s: &[u8]) -> std::result::Result<i64, String> {
         .ok_or_else(|| format!("bad number {:?}", String::from_utf8_lossy(s)))
 }
 
+/// The longest bulk reply taken (the server's own limit is 4 GiB; anything longer is a
+/// hostile or broken peer, and its length would overflow the arithmetic on 32-bit targets).
+const MAX_BULK: u64 = 1 << 32;
+/// The most items in one aggregate reply (a map's pairs count twice).
+const MAX_ITEMS: u64 = 1 << 32;
+
 /// Parses one reply from the start of `buf`: `Ok(None)` if it has not all arrived.
 pub fn parse_reply(buf: &[u8], depth: usize) -> Parsed {
     if depth > MAX_DEPTH {
@@ -307,12 +313,17 @@ pub fn parse_reply(buf: &[u8], depth: usize) -> Parsed {
             if n < 0 {
                 return Ok(Some((Reply::Nil, at)));
             }
+            if n as u64 > MAX_BULK {
+                return Err(format!(
+                    "bulk reply of {n} bytes is over the {MAX_BULK}-byte limit"
+                ));
+            }
             let n = n as usize;
-            if buf.len() < at + n + 2 {
+            let used = at + n + 2;
+            if buf.len() < used {
                 return Ok(None);
             }
             let data = buf[at..at + n].to_vec();
-            let used = at + n + 2;
             return Ok(Some((
                 match tag {
                     b'=' => Reply::Verbatim(data.get(4..).unwrap_or_default().to_vec()),
@@ -326,6 +337,11 @@ pub fn parse_reply(buf: &[u8], depth: usize) -> Parsed {
             let n = int(body)?;
             if n < 0 {
                 return Ok(Some((Reply::NilArray, at)));
+            }
+            if n as u64 > MAX_ITEMS {
+                return Err(format!(
+                    "aggregate reply of {n} items is over the {MAX_ITEMS}-item limit"
+                ));
             }
             let count = if matches!(tag, b'%' | b'|') { 2 * n } else { n } as usize;
             let mut items = Vec::with_capacity(count.min(1024));
@@ -391,6 +407,25 @@ mod tests {
         assert_eq!(one(b",1.5\r\n"), Reply::Double(1.5));
         assert_eq!(parse_reply(b"*2\r\n:1\r\n", 0), Ok(None));
         assert!(parse_reply(b"?\r\n", 0).is_err());
+    }
+
+    #[test]
+    fn hostile_lengths_are_errors_not_overflows() {
+        for b in [
+            &b"$9223372036854775807\r\n"[..],
+            b"=9223372036854775807\r\n",
+            b"*9223372036854775807\r\n",
+            b"%9223372036854775807\r\n",
+            b"|4611686018427387904\r\n",
+        ] {
+            assert!(
+                parse_reply(b, 0).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        // Within the limits, a length not arrived yet is only incomplete.
+        assert_eq!(parse_reply(b"$4294967296\r\nab", 0), Ok(None));
     }
 
     #[test]

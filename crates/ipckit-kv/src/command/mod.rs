@@ -222,6 +222,11 @@ pub struct ServerInfo {
     /// Commands processed so far, connections received so far (INFO stats).
     pub total_commands: u64,
     pub total_connections: u64,
+    /// `proto-max-bulk-len` for CONFIG GET (0: the default, 512 MiB).
+    pub proto_max_bulk_len: u64,
+    /// While the append-only log cannot be written: the error write commands get instead of
+    /// running (`MISCONF Errors writing to the AOF file: ...`, as Redis replies).
+    pub writes_refused: Option<String>,
 }
 
 /// One client's state across commands.
@@ -361,6 +366,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
             Reply::error("ERR Command not allowed inside a transaction"),
         );
     }
+    if let Some(e) = &ctx.server.writes_refused
+        && (entry.bits & F_WRITE != 0 || (spec.name == "exec" && queue_writes(ctx.session)))
+    {
+        let e = Reply::error(e.clone());
+        return reject(ctx, e);
+    }
     if ctx.server.maxmemory > 0
         && ctx.store.used_memory() > ctx.server.maxmemory
         && (entry.bits & F_DENYOOM != 0 || (in_multi && entry.bits & F_OOMOK == 0))
@@ -374,6 +385,14 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
         return Outcome::reply(Reply::status("QUEUED"));
     }
     (spec.run)(ctx, args)
+}
+
+/// Whether the MULTI queue holds a write command (EXEC is then a write, as in Redis).
+fn queue_writes(session: &Session) -> bool {
+    session.multi.as_ref().is_some_and(|q| {
+        q.iter()
+            .any(|c| find(&c[0]).is_some_and(|e| e.bits & F_WRITE != 0))
+    })
 }
 
 /// Whether the command named `name` is flagged `denyoom` (EXEC checks its queue).

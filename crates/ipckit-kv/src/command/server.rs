@@ -629,7 +629,14 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("timeout", "0".into()),
         ("tcp-keepalive", "300".into()),
         ("hz", "10".into()),
-        ("proto-max-bulk-len", (512u64 << 20).to_string()),
+        (
+            "proto-max-bulk-len",
+            match s.proto_max_bulk_len {
+                0 => 512u64 << 20,
+                n => n,
+            }
+            .to_string(),
+        ),
         (
             "client-output-buffer-limit",
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),

@@ -27,5 +27,7 @@
 mod parse;
 mod reply;
 
-pub use parse::{Limits, Parse, Parsed, parse_request, parse_request_into};
+pub use parse::{
+    Limits, Parse, Parsed, Progress, parse_request, parse_request_into, parse_request_resume,
+};
 pub use reply::{Protocol, Reply};

@@ -74,7 +74,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Parse {
             let mut args = Vec::new();
             match multibulk(buf, limits, |_, a| args.push(a.to_vec())) {
                 Scan::Done { used, .. } => Parse::Request { args, used },
-                Scan::Incomplete => Parse::Incomplete,
+                Scan::Incomplete | Scan::Partial(_) => Parse::Incomplete,
                 Scan::Invalid(e) => Parse::Invalid(e),
             }
         }
@@ -94,28 +94,89 @@ pub enum Parsed {
     Invalid(String),
 }
 
+/// How far a `*N` request that has not all arrived yet was parsed (Redis's `multibulklen`
+/// and the offset it reached): the next read resumes there, so each byte of a request that
+/// trickles in is looked at once, not once per read. Offsets are from the request's start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Arguments the request has (0: no request under way).
+    count: usize,
+    /// Where its first argument starts (after the `*N` line).
+    start: usize,
+    /// Arguments found complete so far.
+    done: usize,
+    /// Where the next one starts.
+    at: usize,
+}
+
+impl Progress {
+    /// Where the parse of a request under way has reached (0 when none is).
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+}
+
 /// As [`parse_request`], but into `args`, whose vectors are reused from one request to the
 /// next (cleared and refilled): the event loop's form, with no allocation per argument once
 /// the vectors have grown. The vectors past `argc` are left as they were.
 pub fn parse_request_into(buf: &[u8], limits: &Limits, args: &mut Vec<Vec<u8>>) -> Parsed {
+    parse_request_resume(buf, limits, args, &mut Progress::default())
+}
+
+/// As [`parse_request_into`], resuming an incomplete `*N` request where `progress` says the
+/// last call on the same buffer (grown since, its start unmoved) stopped. An incomplete
+/// request's arguments are not copied until it is whole (`args` is shared by every client);
+/// then one pass copies them. `progress` is cleared when the request is whole or invalid.
+pub fn parse_request_resume(
+    buf: &[u8],
+    limits: &Limits,
+    args: &mut Vec<Vec<u8>>,
+    progress: &mut Progress,
+) -> Parsed {
+    let mut copy = |i: usize, a: &[u8]| {
+        if i == args.len() {
+            args.push(a.to_vec());
+        } else {
+            let slot = &mut args[i];
+            slot.clear();
+            slot.extend_from_slice(a);
+        }
+    };
+    if progress.count > 0 {
+        let p = *progress;
+        return match bulks(buf, limits, p.count, p.done, p.at, |_, _| {}) {
+            Scan::Partial(q) => {
+                *progress = Progress {
+                    start: p.start,
+                    ..q
+                };
+                Parsed::Incomplete
+            }
+            Scan::Incomplete => Parsed::Incomplete,
+            Scan::Invalid(e) => {
+                *progress = Progress::default();
+                Parsed::Invalid(e)
+            }
+            Scan::Done { .. } => {
+                *progress = Progress::default();
+                match bulks(buf, limits, p.count, 0, p.start, copy) {
+                    Scan::Done { argc, used } => Parsed::Request { argc, used },
+                    _ => unreachable!("a request found whole is whole on the second pass"),
+                }
+            }
+        };
+    }
     match buf.first() {
         None => Parsed::Incomplete,
-        Some(b'*') => {
-            let scan = multibulk(buf, limits, |i, a| {
-                if i == args.len() {
-                    args.push(a.to_vec());
-                } else {
-                    let slot = &mut args[i];
-                    slot.clear();
-                    slot.extend_from_slice(a);
-                }
-            });
-            match scan {
-                Scan::Done { argc, used } => Parsed::Request { argc, used },
-                Scan::Incomplete => Parsed::Incomplete,
-                Scan::Invalid(e) => Parsed::Invalid(e),
+        Some(b'*') => match multibulk(buf, limits, &mut copy) {
+            Scan::Done { argc, used } => Parsed::Request { argc, used },
+            Scan::Incomplete => Parsed::Incomplete,
+            Scan::Partial(p) => {
+                *progress = p;
+                Parsed::Incomplete
             }
-        }
+            Scan::Invalid(e) => Parsed::Invalid(e),
+        },
         Some(_) => match parse_inline(buf, limits) {
             Parse::Request { args: got, used } => {
                 let argc = got.len();
@@ -135,8 +196,14 @@ pub fn parse_request_into(buf: &[u8], limits: &Limits, args: &mut Vec<Vec<u8>>) 
 }
 
 enum Scan {
-    Done { argc: usize, used: usize },
+    Done {
+        argc: usize,
+        used: usize,
+    },
+    /// Not arrived, and not even its `*N` line.
     Incomplete,
+    /// Not all arrived: how far it got.
+    Partial(Progress),
     Invalid(String),
 }
 
@@ -179,7 +246,7 @@ fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> 
         if count == 0 {
             return Scan::Done { argc: 0, used: at };
         }
-        return bulks(buf, limits, count as usize, at, arg);
+        return bulks(buf, limits, count as usize, 0, at, arg);
     }
     let Some((count_line, at)) = line_at(buf, 0) else {
         if buf.len() > limits.max_inline {
@@ -195,21 +262,46 @@ fn multibulk(buf: &[u8], limits: &Limits, mut arg: impl FnMut(usize, &[u8])) -> 
         Some(n) => n as usize,
         None => return invalid("invalid multibulk length"),
     };
-    bulks(buf, limits, count, at, &mut arg)
+    bulks(buf, limits, count, 0, at, &mut arg)
 }
 
-/// The `count` bulk strings of a request, from `at`.
+#[cfg(test)]
+thread_local! {
+    /// Bytes the bulk scanner stepped over (each argument's header and body, or what had
+    /// arrived of them), for the test that the work on a trickling request is linear.
+    static EXAMINED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn examined(_n: usize) {
+    #[cfg(test)]
+    EXAMINED.with(|e| e.set(e.get() + _n));
+}
+
+/// The bulk strings `first..count` of a request, the first of them at `at`.
 #[inline]
 fn bulks(
     buf: &[u8],
     limits: &Limits,
     count: usize,
+    first: usize,
     mut at: usize,
     mut arg: impl FnMut(usize, &[u8]),
 ) -> Scan {
-    for i in 0..count {
+    let start = at;
+    // `looked`: the bytes looked at to find it incomplete.
+    let partial = |done: usize, at: usize, looked: usize| {
+        examined(looked);
+        Scan::Partial(Progress {
+            count,
+            start,
+            done,
+            at,
+        })
+    };
+    for i in first..count {
         let Some(&tag) = buf.get(at) else {
-            return Scan::Incomplete;
+            return partial(i, at, 0);
         };
         if tag != b'$' {
             return invalid(&format!("expected '$', got '{}'", tag as char));
@@ -221,7 +313,7 @@ fn bulks(
                     if buf.len() - at > limits.max_inline {
                         return invalid("too big bulk count string");
                     }
-                    return Scan::Incomplete;
+                    return partial(i, at, buf.len() - at);
                 };
                 match number(&len_line[1..]) {
                     Some(n) => (n, body),
@@ -235,12 +327,13 @@ fn bulks(
         };
         let end = body + len;
         if buf.len() < end + 2 {
-            return Scan::Incomplete;
+            return partial(i, at, body - at);
         }
         if &buf[end..end + 2] != b"\r\n" {
             return invalid("invalid bulk length");
         }
         arg(i, &buf[body..end]);
+        examined(end + 2 - at);
         at = end + 2;
     }
     Scan::Done {
@@ -437,5 +530,88 @@ mod tests {
             parse_request(b"*1\r\n$5\r\n", &small),
             Parse::Invalid("ERR Protocol error: invalid bulk length".into())
         );
+    }
+
+    fn examined_now() -> usize {
+        EXAMINED.with(|e| e.get())
+    }
+
+    /// Feeds `input` `chunk` bytes at a time, as the event loop does (the buffer grows, its
+    /// start stays), each call resuming with `progress` or, with `resume` false, from the
+    /// start as the loop once did. Returns the request's arguments and the bytes examined.
+    fn trickle(input: &[u8], chunk: usize, resume: bool) -> (Vec<Vec<u8>>, usize) {
+        let l = Limits::default();
+        let mut pool = Vec::new();
+        let mut progress = Progress::default();
+        let before = examined_now();
+        let mut end = 0;
+        loop {
+            end = (end + chunk).min(input.len());
+            if !resume {
+                progress = Progress::default();
+            }
+            match parse_request_resume(&input[..end], &l, &mut pool, &mut progress) {
+                Parsed::Request { argc, used } => {
+                    assert_eq!(used, input.len());
+                    pool.truncate(argc);
+                    return (pool, examined_now() - before);
+                }
+                Parsed::Incomplete => assert!(end < input.len(), "whole yet incomplete"),
+                Parsed::Invalid(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_trickling_multibulk_is_parsed_in_linear_work() {
+        let n = 20_000;
+        let mut input = format!("*{n}\r\n").into_bytes();
+        for i in 0..n {
+            let a = i.to_string();
+            input.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        let (args, work) = trickle(&input, 7, true);
+        assert_eq!(args.len(), n);
+        assert_eq!(args[n - 1], (n - 1).to_string().into_bytes());
+        // Each byte once as it arrives, once more in the copy when it is whole.
+        assert!(
+            work <= 3 * input.len(),
+            "{work} bytes examined for {}",
+            input.len()
+        );
+        // What the loop did before, on a tenth of it: parse from the start on every read.
+        let small = {
+            let mut v = format!("*{}\r\n", n / 10).into_bytes();
+            for _ in 0..n / 10 {
+                v.extend_from_slice(b"$1\r\na\r\n");
+            }
+            v
+        };
+        let (_, work) = trickle(&small, 7, false);
+        assert!(
+            work > 50 * small.len(),
+            "the measure tells quadratic from linear: {work}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn resuming_finds_what_one_parse_finds(
+            args in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..30),
+            chunk in 1usize..64,
+        ) {
+            let mut input = format!("*{}\r\n", args.len()).into_bytes();
+            for a in &args {
+                input.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                input.extend_from_slice(a);
+                input.extend_from_slice(b"\r\n");
+            }
+            let (got, _) = trickle(&input, chunk, true);
+            proptest::prop_assert_eq!(&got, &args);
+            match parse_request(&input, &Limits::default()) {
+                Parse::Request { args: one, .. } => proptest::prop_assert_eq!(one, args),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
     }
 }

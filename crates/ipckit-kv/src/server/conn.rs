@@ -42,6 +42,8 @@ pub(crate) struct Conn {
     /// Requests read: `rbuf[rpos..]` is not parsed yet.
     pub rbuf: Vec<u8>,
     pub rpos: usize,
+    /// How far the request at `rbuf[rpos..]` was parsed, when it has not all arrived.
+    pub progress: crate::resp::Progress,
     /// Replies: `wbuf[wpos..]` is not written yet.
     pub wbuf: Vec<u8>,
     pub wpos: usize,
@@ -64,6 +66,7 @@ impl Conn {
             session,
             rbuf: Vec::new(),
             rpos: 0,
+            progress: crate::resp::Progress::default(),
             wbuf: Vec::new(),
             wpos: 0,
             largest_reply: 0,
@@ -102,6 +105,13 @@ impl Conn {
             }
         }
         ReadOutcome::Data
+    }
+
+    /// The unwritten replies beyond the largest single one pass `limit`. The largest reply
+    /// may be partly written (a send cut short, or dropped by `drop_written`), so what is
+    /// pending can be less than it: that is under the limit, not an underflow.
+    pub fn over_output_limit(&self, limit: usize) -> bool {
+        self.pending().saturating_sub(self.largest_reply) > limit
     }
 
     /// Drops the parsed bytes from the read buffer (moving a partial request to the front).

@@ -53,7 +53,7 @@ use rustix::io::Errno;
 
 use crate::aof::Fsync;
 use crate::command::{After, Ctx, ServerInfo, Session, execute};
-use crate::resp::{Limits, Parsed, Reply, parse_request_into};
+use crate::resp::{Limits, Parsed, Reply, parse_request_resume};
 use crate::shm::MirrorOptions;
 use crate::store::Store;
 
@@ -170,6 +170,11 @@ impl Stopper {
     }
 }
 
+/// The largest `proto-max-bulk-len` (4 GiB): the append-only log's parser refuses a longer
+/// argument on replay (its `MAX_ARG_LEN`), so a longer one could be acknowledged and then
+/// make the log unreadable.
+pub const MAX_PROTO_BULK_LEN: u64 = 1 << 32;
+
 /// Tokens: clients are `generation << 32 | slot`; the rest count down from the top.
 const TOKEN_SIGNAL: u64 = u64::MAX;
 const TOKEN_STOP: u64 = u64::MAX - 1;
@@ -177,6 +182,8 @@ const TOKEN_LISTENER0: u64 = u64::MAX - 2;
 const GEN_MASK: u32 = 0x7fff_ffff;
 /// Accepts per listener per wake: a flood of connects cannot starve the clients.
 const ACCEPTS_PER_WAKE: usize = 256;
+/// The argument vectors kept for the next request after one with more.
+const ARGS_KEPT: usize = 1024;
 const TICK: Duration = Duration::from_millis(100);
 const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -304,6 +311,7 @@ impl Server {
                 .map(str::to_string)
                 .collect(),
             appendonly: config.appendonly.is_some(),
+            proto_max_bulk_len: config.limits.max_bulk as u64,
             appendfsync: match config.fsync {
                 Fsync::Always => "always",
                 Fsync::EverySec => "everysec",
@@ -697,7 +705,9 @@ impl Server {
             return Ran::Ok;
         };
         while !conn.closing {
-            match parse_request_into(&conn.rbuf[conn.rpos..], limits, args) {
+            // A request arriving in pieces resumes where the last read left it (each byte
+            // parsed once, not once per read: a trickled `*1048576` would be quadratic).
+            match parse_request_resume(&conn.rbuf[conn.rpos..], limits, args, &mut conn.progress) {
                 Parsed::Request { argc, used } => {
                     conn.rpos += used;
                     if argc == 0 {
@@ -718,6 +728,11 @@ impl Server {
                             *a = Vec::new();
                         }
                     }
+                    // Nor a request of many arguments its vectors.
+                    if args.len() > ARGS_KEPT {
+                        args.truncate(ARGS_KEPT);
+                        args.shrink_to_fit();
+                    }
                     info.total_commands += 1;
                     persist.record(outcome.propagate);
                     match outcome.after {
@@ -734,7 +749,7 @@ impl Server {
                     let before = conn.wbuf.len();
                     outcome.reply.encode(conn.session.proto, &mut conn.wbuf);
                     conn.largest_reply = conn.largest_reply.max(conn.wbuf.len() - before);
-                    if conn.pending() - conn.largest_reply > *output_limit {
+                    if conn.over_output_limit(*output_limit) {
                         return Ran::OverOutput;
                     }
                 }
@@ -768,12 +783,32 @@ impl Server {
                 )
                 .hint("the log could not be written: the server stopped without acknowledging those writes"));
             }
+            // Write commands are refused until a flush works again (Redis's MISCONF); reads
+            // go on.
+            let text = match e.errno() {
+                Some(errno) => {
+                    let t = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+                    match t.find(" (os error") {
+                        Some(i) => t[..i].to_string(),
+                        None => t,
+                    }
+                }
+                None => e.to_string(),
+            };
+            self.info.writes_refused =
+                Some(format!("MISCONF Errors writing to the AOF file: {text}"));
             if !self.persist_error_logged {
                 self.persist_error_logged = true;
-                self.logln(format_args!("{e} (said once; the server goes on)"));
+                self.logln(format_args!(
+                    "{e} (said once; write commands get MISCONF until the log can be written)"
+                ));
             }
         } else {
+            if self.persist_error_logged {
+                self.logln(format_args!("the append-only log is written again"));
+            }
             self.persist_error_logged = false;
+            self.info.writes_refused = None;
         }
         let list = std::mem::take(&mut self.to_write);
         for &(slot, generation) in &list {

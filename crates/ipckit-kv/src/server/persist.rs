@@ -20,6 +20,8 @@ pub(crate) struct Persist {
     min_rewrite: u64,
     snapshot: bool,
     mirror: Option<Mirror>,
+    /// The last flush failed.
+    failing: bool,
 }
 
 impl Persist {
@@ -66,6 +68,7 @@ impl Persist {
             m.sync_all(store, now_ms());
         }
         Ok(Persist {
+            failing: false,
             aof,
             fsync: config.fsync,
             recovered,
@@ -93,16 +96,21 @@ impl Persist {
         self.aof.is_some() && self.fsync == Fsync::Always
     }
 
-    /// The end of a wake: append and flush the writes, then bring the mirror up to date.
+    /// The end of a wake: append and flush the writes, then bring the mirror up to date (log
+    /// first: a reader of the mirror never sees a write the log has not taken; when the flush
+    /// fails, the mirror follows at the next wake whose flush works).
     pub fn after_batch(&mut self, store: &mut Store, now: u64) -> Result<()> {
-        self.sync_mirror(store, now);
         if let Some(aof) = &mut self.aof
-            && !self.batch.is_empty()
+            && (!self.batch.is_empty() || self.failing)
         {
             aof.append(&self.batch);
             self.batch.clear();
-            aof.flush()?;
+            // A failed flush keeps its bytes: tried again at every wake until one works.
+            let flushed = aof.flush();
+            self.failing = flushed.is_err();
+            flushed?;
         }
+        self.sync_mirror(store, now);
         Ok(())
     }
 
