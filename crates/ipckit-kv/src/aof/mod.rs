@@ -20,6 +20,11 @@
 //!   [`AofOptions::truncate_corrupt`] says to cut the log there (what is cut is saved next to
 //!   the log first, as `NAME.corrupt-OFFSET-…`, and reported in [`Recovered::saved`]).
 //!
+//! - the log ends inside a transaction (a `MULTI` whose `EXEC` is torn off or missing): the
+//!   whole transaction is the torn tail, cut off from its `MULTI` (as Redis does), so the
+//!   log never ends in an open `MULTI` that would swallow the writes appended after it. A
+//!   `MULTI` followed by another before any `EXEC` is corruption at the first.
+//!
 //! The line between the two is drawn by looking for a whole command after the bad bytes
 //! (within 64 MiB): a torn tail cannot have one; garbage longer than that is called
 //! corruption. A torn command whose value holds the bytes of a whole RESP command is taken

@@ -394,4 +394,34 @@ mod tests {
         let back = replay(&seen2, 1_500);
         assert_eq!(value(&back, "a", 1_500), Some((b"x".to_vec(), None)));
     }
+
+    #[test]
+    fn writes_after_a_transaction_torn_off_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("appendonly.aof");
+        let mut bytes = Vec::new();
+        for c in ["SET a 1", "MULTI", "SET b 2", "INCR a"] {
+            crate::aof::encode(&cmd(c), &mut bytes);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let config = Config {
+            appendonly: Some(path.clone()),
+            fsync: Fsync::Always,
+            ..Config::default()
+        };
+        let info = ServerInfo::default();
+        for round in 0..2 {
+            let mut store = Store::new();
+            let mut persist = Persist::open(&config, &mut store, &info).unwrap();
+            assert_eq!(value(&store, "a", 0), Some((b"1".to_vec(), None)));
+            assert_eq!(value(&store, "b", 0), None);
+            if round == 1 {
+                assert_eq!(value(&store, "c", 0), Some((b"3".to_vec(), None)));
+                break;
+            }
+            let log = run(&mut store, 1_000, &["SET c 3"]);
+            persist.record(log);
+            persist.after_batch(&mut store, 1_000).unwrap();
+        }
+    }
 }
