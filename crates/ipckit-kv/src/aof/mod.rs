@@ -158,6 +158,9 @@ pub struct Recovered {
     /// Where the bytes cut at a corrupt point were saved, when
     /// [`AofOptions::truncate_corrupt`] cut any.
     pub saved: Option<PathBuf>,
+    /// Replayed commands that replied with an error: the log and the keyspace disagree
+    /// there. Counted by the server's replay (the log itself does not run commands: 0 here).
+    pub replay_errors: u64,
 }
 
 /// How [`Aof::open_with`] opens the log.
@@ -730,5 +733,6 @@ pub fn replay(path: &Path, apply: &mut dyn FnMut(&[Vec<u8>])) -> ipckit::Result<
         commands: s.commands,
         truncated: s.tail,
         saved: None,
+        replay_errors: 0,
     })
 }

@@ -246,6 +246,7 @@ pub(crate) fn recover(
         commands: s.commands,
         truncated: 0,
         saved: None,
+        replay_errors: 0,
     };
     if s.tail == 0 {
         return Ok(found);

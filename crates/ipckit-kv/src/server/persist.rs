@@ -4,6 +4,7 @@
 
 use crate::aof::{Aof, AofOptions, Fsync, Recovered};
 use crate::command::{Ctx, ServerInfo, Session, end_session, execute, expired_del};
+use crate::resp::Reply;
 use crate::shm::Mirror;
 use crate::store::{Store, Value};
 use ipckit::Result;
@@ -13,16 +14,42 @@ use super::{Config, now_ms};
 /// The log's replay into the store: Redis's loading. Nothing expires while it runs (times
 /// stay absolute, so a key whose time passed keeps it for the commands after), its replies are
 /// dropped, and at the end what has expired is purged.
+///
+/// It runs with no `--maxmemory` and no `--requirepass` (the server's settings are for
+/// clients: a write the log holds was acknowledged, and must come back whatever the limit is
+/// now). A replayed command that replies with an error is counted: the log and the state
+/// disagree there.
 pub(crate) struct Replay<'a> {
     store: &'a mut Store,
     session: Session,
-    info: &'a ServerInfo,
+    info: ServerInfo,
     now: u64,
+    commands: u64,
+    errors: u64,
+    /// The first refused command: its number in the log, its name, the error.
+    first_error: Option<(u64, String, String)>,
+}
+
+/// Error replies in `reply` (EXEC's array holds one per queued command).
+fn errors_in(reply: &Reply) -> u64 {
+    match reply {
+        Reply::Error(_) => 1,
+        Reply::Array(v) => v.iter().map(errors_in).sum(),
+        _ => 0,
+    }
+}
+
+fn first_error_in(reply: &Reply) -> Option<String> {
+    match reply {
+        Reply::Error(e) => Some(e.to_string()),
+        Reply::Array(v) => v.iter().find_map(first_error_in),
+        _ => None,
+    }
 }
 
 impl<'a> Replay<'a> {
     /// Puts `store` in loading mode; `now`: the clock the replay runs on.
-    pub(crate) fn new(store: &'a mut Store, info: &'a ServerInfo, now: u64) -> Replay<'a> {
+    pub(crate) fn new(store: &'a mut Store, now: u64) -> Replay<'a> {
         // The log's own session: no password asked.
         let mut session = Session::new(0);
         session.authenticated = true;
@@ -32,8 +59,11 @@ impl<'a> Replay<'a> {
         Replay {
             store,
             session,
-            info,
+            info: ServerInfo::default(),
             now,
+            commands: 0,
+            errors: 0,
+            first_error: None,
         }
     }
 
@@ -43,17 +73,41 @@ impl<'a> Replay<'a> {
             store: &mut *self.store,
             session: &mut self.session,
             now_ms: self.now,
-            server: self.info,
+            server: &self.info,
         };
-        let _ = execute(&mut ctx, args);
+        let out = execute(&mut ctx, args);
+        self.commands += 1;
+        let n = errors_in(&out.reply);
+        if n > 0 {
+            self.errors += n;
+            if self.first_error.is_none() {
+                let name = args
+                    .first()
+                    .map(|a| String::from_utf8_lossy(a).into_owned());
+                self.first_error = Some((
+                    self.commands,
+                    name.unwrap_or_default(),
+                    first_error_in(&out.reply).unwrap_or_default(),
+                ));
+            }
+        }
     }
 
-    /// Ends loading: the keys whose time has passed go.
-    pub(crate) fn finish(mut self) {
+    /// Ends loading: the keys whose time has passed go. Returns how many replayed commands
+    /// replied with an error, and a line saying which was the first.
+    pub(crate) fn finish(mut self) -> (u64, Option<String>) {
         end_session(self.store, &mut self.session);
         self.store.set_loading(false);
         self.store.purge_expired(self.now);
         let _ = self.store.take_expired();
+        let line = self.first_error.map(|(at, name, e)| {
+            format!(
+                "{} of the commands replayed from the log were refused (the first: command \
+                 {at}, {name}: {e}): the log and the keyspace disagree there",
+                self.errors
+            )
+        });
+        (self.errors, line)
     }
 }
 
@@ -70,7 +124,9 @@ pub(crate) struct Persist {
 }
 
 impl Persist {
-    pub fn open(config: &Config, store: &mut Store, info: &ServerInfo) -> Result<Persist> {
+    /// Replays the log into `store` (see [`Replay`]: not under `_info`'s maxmemory or
+    /// password), then opens the log and the mirror.
+    pub fn open(config: &Config, store: &mut Store, _info: &ServerInfo) -> Result<Persist> {
         let mut recovered = None;
         let aof = match &config.appendonly {
             Some(path) => {
@@ -78,12 +134,18 @@ impl Persist {
                     fsync: config.fsync,
                     truncate_corrupt: config.aof_truncate_corrupt,
                 };
-                let mut replay = Replay::new(store, info, now_ms());
+                let mut replay = Replay::new(store, now_ms());
                 let opened = Aof::open_with(path, &opts, &mut |args: &[Vec<u8>]| {
                     replay.apply(args);
                 });
-                replay.finish();
-                let (aof, rec) = opened?;
+                let (errors, line) = replay.finish();
+                let (aof, mut rec) = opened?;
+                rec.replay_errors = errors;
+                if let Some(line) = line
+                    && config.log
+                {
+                    eprintln!("ipckit kv: warning: {}: {line}", path.display());
+                }
                 recovered = Some(rec);
                 Some(aof)
             }
@@ -292,12 +354,11 @@ mod tests {
 
     fn replay(log: &[Vec<Vec<u8>>], now: u64) -> Store {
         let mut store = Store::new();
-        let info = ServerInfo::default();
-        let mut r = Replay::new(&mut store, &info, now);
+        let mut r = Replay::new(&mut store, now);
         for c in log {
             r.apply(c);
         }
-        r.finish();
+        assert_eq!(r.finish(), (0, None), "no replayed command refused");
         store
     }
 
@@ -423,5 +484,50 @@ mod tests {
             persist.record(log);
             persist.after_batch(&mut store, 1_000).unwrap();
         }
+    }
+
+    #[test]
+    fn replay_ignores_maxmemory_and_requirepass_and_counts_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("appendonly.aof");
+        let mut bytes = Vec::new();
+        let mut log = vec!["SET a 1".to_string()];
+        for i in 0..50 {
+            log.push(format!("RPUSH l{i} x y z"));
+        }
+        log.extend(["MULTI", "SET b 2", "SET c 3", "EXEC", "SET d 4"].map(String::from));
+        for c in &log {
+            crate::aof::encode(&cmd(c), &mut bytes);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let config = Config {
+            appendonly: Some(path.clone()),
+            fsync: Fsync::Always,
+            ..Config::default()
+        };
+        let info = ServerInfo {
+            maxmemory: 64,
+            requirepass: Some(b"secret".to_vec()),
+            ..ServerInfo::default()
+        };
+        let mut store = Store::new();
+        let persist = Persist::open(&config, &mut store, &info).unwrap();
+        assert_eq!(store.len(), 54, "every acknowledged write is back");
+        assert_eq!(value(&store, "d", 0), Some((b"4".to_vec(), None)));
+        assert_eq!(persist.recovered().unwrap().replay_errors, 0);
+        drop(persist);
+
+        // A command the log holds that is refused is counted, not dropped silently.
+        let mut store = Store::new();
+        let mut r = Replay::new(&mut store, 0);
+        r.apply(&cmd("SET k v"));
+        r.apply(&cmd("INCR k"));
+        r.apply(&cmd("MULTI"));
+        r.apply(&cmd("LPUSH k x"));
+        r.apply(&cmd("EXEC"));
+        let (errors, line) = r.finish();
+        assert_eq!(errors, 2);
+        let line = line.unwrap();
+        assert!(line.contains("command 2, INCR"), "{line}");
     }
 }
