@@ -201,6 +201,10 @@ pub struct Aof {
     base: u64,
     /// A failed write left part of a buffer in the file: cut it off before the next one.
     cut_to: Option<u64>,
+    /// The directory sync after a rewrite's rename failed: a machine crash may bring the old
+    /// log back, without what is written to the new one. Tried again at each flush; under
+    /// `Always` the flush fails until it succeeds (no write is acknowledged meanwhile).
+    dir_unsynced: bool,
     syncer: Option<Syncer>,
     syncs: Arc<AtomicU64>,
     rewrite: Option<Rewrite>,
@@ -227,8 +231,18 @@ fn os_error(op: &'static str, path: &Path, e: Errno) -> Error {
     Error::os(op, e).object(path.display())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: how many of this thread's next directory syncs fail (EIO).
+    static FAIL_DIR_SYNCS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// `fsync(2)` of the directory `dir` (an `O_PATH` descriptor cannot be synced: open it).
 fn sync_dir(dir: &OwnedFd) -> rustix::io::Result<()> {
+    #[cfg(test)]
+    if FAIL_DIR_SYNCS.with(|f| f.replace(f.get().saturating_sub(1))) > 0 {
+        return Err(Errno::IO);
+    }
     let d = rustix::fs::openat(
         dir,
         ".",
@@ -340,6 +354,7 @@ impl Aof {
                 written,
                 base: written,
                 cut_to: None,
+                dir_unsynced: false,
                 syncer,
                 syncs,
                 rewrite: None,
@@ -369,6 +384,19 @@ impl Aof {
     /// the buffer is kept for the next flush; the error is returned: the replies must not say
     /// the writes are done. Under `EverySec`, a failed background sync is returned here too.
     pub fn flush(&mut self) -> ipckit::Result<()> {
+        if self.dir_unsynced {
+            match sync_dir(&self.dir) {
+                Ok(()) => self.dir_unsynced = false,
+                Err(e) if self.fsync == Fsync::Always => {
+                    return Err(os_error(WRITING, &self.path, e).hint(
+                        "the log's directory could not be synced after a rewrite: a machine \
+                         crash may bring the old log back, so no write is acknowledged until \
+                         it can be",
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
         if let Some(to) = self.cut_to {
             rustix::fs::ftruncate(&*self.file, to).map_err(|e| {
                 os_error(WRITING, &self.path, e)
@@ -637,11 +665,19 @@ impl Aof {
         self.base = len;
         self.cut_to = None;
         sync_dir(&self.dir).map_err(|e| {
+            self.dir_unsynced = true;
             os_error(REWRITING, &self.path, e).hint(
                 "the new log is in place but its directory could not be synced: a machine \
-                 crash may bring the old one back",
+                 crash may bring the old one back (tried again at each flush; under \
+                 --fsync always the flushes fail until it works)",
             )
         })
+    }
+
+    /// Whether the directory sync after a rewrite is still owed: [`Aof::flush`] tries it
+    /// again (and under `Always` fails while it fails), even with nothing to write.
+    pub fn needs_flush(&self) -> bool {
+        self.dir_unsynced || !self.buf.is_empty()
     }
 }
 
@@ -735,4 +771,46 @@ pub fn replay(path: &Path, apply: &mut dyn FnMut(&[Vec<u8>])) -> ipckit::Result<
         saved: None,
         replay_errors: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(k: &str) -> Vec<Vec<u8>> {
+        vec![b"SET".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()]
+    }
+
+    #[test]
+    fn a_failed_directory_sync_after_a_rewrite_fails_flushes_under_always() {
+        let dir = tempfile::tempdir().unwrap();
+        for fsync in [Fsync::Always, Fsync::EverySec] {
+            let path = dir.path().join(format!("{}.aof", fsync.as_str()));
+            let (mut log, _) = Aof::open(&path, fsync, &mut |_| {}).unwrap();
+            log.append(&[set("a")]);
+            log.flush().unwrap();
+            FAIL_DIR_SYNCS.with(|f| f.set(2));
+            assert!(
+                log.snapshot(&[set("a")]).is_err(),
+                "the failure is reported"
+            );
+            assert!(log.needs_flush());
+            log.append(&[set("b")]);
+            let second = log.flush();
+            if fsync == Fsync::Always {
+                // The directory sync fails once more: b must not be acknowledged.
+                assert!(second.is_err(), "{fsync:?}");
+                assert!(log.needs_flush());
+                log.flush().unwrap();
+            } else {
+                second.unwrap();
+                log.flush().unwrap();
+            }
+            assert!(!log.needs_flush());
+            drop(log);
+            let mut seen = Vec::new();
+            replay(&path, &mut |c| seen.push(c.to_vec())).unwrap();
+            assert_eq!(seen, [set("a"), set("b")], "{fsync:?}");
+        }
+    }
 }

@@ -204,7 +204,7 @@ impl Persist {
         self.sync_mirror(store, now);
         self.log_expired(store);
         if let Some(aof) = &mut self.aof
-            && !self.batch.is_empty()
+            && (!self.batch.is_empty() || aof.needs_flush())
         {
             aof.append(&self.batch);
             self.batch.clear();
