@@ -145,6 +145,88 @@ fn a_torn_last_command_is_cut_off_at_every_byte() {
 }
 
 #[test]
+fn a_log_torn_inside_a_transaction_is_cut_before_its_multi() {
+    let dir = tempdir();
+    let whole = vec![set("a", "1"), set("b", "22")];
+    let tx = vec![
+        cmd(&[b"MULTI"]),
+        set("t", "1"),
+        set("u", "2"),
+        cmd(&[b"EXEC"]),
+    ];
+    let prefix = encoded(&whole);
+    let tail = encoded(&tx);
+    // Every cut from the MULTI up to the last byte before the EXEC is whole.
+    for cut in 0..tail.len() {
+        let path = dir.path().join(format!("tx-{cut}.aof"));
+        let mut bytes = prefix.clone();
+        bytes.extend_from_slice(&tail[..cut]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (mut log, _seen, found) = open(&path, Fsync::No);
+        assert_eq!(found.commands, 2, "cut at byte {cut}");
+        assert_eq!(found.truncated, cut as u64, "cut at byte {cut}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            prefix,
+            "cut at byte {cut}: the open transaction is gone"
+        );
+        log.append_one(&set("after", "x"));
+        log.flush().unwrap();
+        drop(log);
+        let (_log, seen, found) = open(&path, Fsync::No);
+        let mut want = whole.clone();
+        want.push(set("after", "x"));
+        assert_eq!(
+            seen, want,
+            "cut at byte {cut}: no MULTI left to swallow the write"
+        );
+        assert_eq!(found.truncated, 0);
+    }
+    // The whole transaction stays.
+    let path = dir.path().join("tx-whole.aof");
+    let mut bytes = prefix.clone();
+    bytes.extend_from_slice(&tail);
+    std::fs::write(&path, &bytes).unwrap();
+    let (_log, seen, found) = open(&path, Fsync::No);
+    assert_eq!((seen.len(), found.truncated), (6, 0));
+}
+
+#[test]
+fn a_multi_inside_a_transaction_is_corruption_at_the_first() {
+    let dir = tempdir();
+    let path = dir.path().join("multi.aof");
+    let head = encoded(&[set("a", "1")]);
+    let cmds = [
+        set("a", "1"),
+        cmd(&[b"MULTI"]),
+        set("t", "1"),
+        cmd(&[b"MULTI"]),
+        set("u", "2"),
+        cmd(&[b"EXEC"]),
+        set("z", "9"),
+    ];
+    let bytes = encoded(&cmds);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Aof::open(&path, Fsync::No, &mut |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("offset {}", head.len())), "{msg}");
+    assert!(msg.contains("MULTI"), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing changed");
+    let opts = AofOptions {
+        fsync: Fsync::No,
+        truncate_corrupt: true,
+    };
+    let mut seen = Vec::new();
+    let (_log, found) = Aof::open_with(&path, &opts, &mut |a| seen.push(a.to_vec())).unwrap();
+    assert_eq!(found.commands, 1);
+    assert_eq!(std::fs::read(&path).unwrap(), head);
+    assert_eq!(
+        std::fs::read(found.saved.unwrap()).unwrap(),
+        &bytes[head.len()..]
+    );
+}
+
+#[test]
 fn garbage_after_the_last_command_is_a_torn_tail() {
     let dir = tempdir();
     let path = dir.path().join("zeros.aof");

@@ -20,6 +20,11 @@
 //!   [`AofOptions::truncate_corrupt`] says to cut the log there (what is cut is saved next to
 //!   the log first, as `NAME.corrupt-OFFSET-…`, and reported in [`Recovered::saved`]).
 //!
+//! - the log ends inside a transaction (a `MULTI` whose `EXEC` is torn off or missing): the
+//!   whole transaction is the torn tail, cut off from its `MULTI` (as Redis does), so the
+//!   log never ends in an open `MULTI` that would swallow the writes appended after it. A
+//!   `MULTI` followed by another before any `EXEC` is corruption at the first.
+//!
 //! The line between the two is drawn by looking for a whole command after the bad bytes
 //! (within 64 MiB): a torn tail cannot have one; garbage longer than that is called
 //! corruption. A torn command whose value holds the bytes of a whole RESP command is taken
@@ -153,6 +158,9 @@ pub struct Recovered {
     /// Where the bytes cut at a corrupt point were saved, when
     /// [`AofOptions::truncate_corrupt`] cut any.
     pub saved: Option<PathBuf>,
+    /// Replayed commands that replied with an error: the log and the keyspace disagree
+    /// there. Counted by the server's replay (the log itself does not run commands: 0 here).
+    pub replay_errors: u64,
 }
 
 /// How [`Aof::open_with`] opens the log.
@@ -193,6 +201,10 @@ pub struct Aof {
     base: u64,
     /// A failed write left part of a buffer in the file: cut it off before the next one.
     cut_to: Option<u64>,
+    /// The directory sync after a rewrite's rename failed: a machine crash may bring the old
+    /// log back, without what is written to the new one. Tried again at each flush; under
+    /// `Always` the flush fails until it succeeds (no write is acknowledged meanwhile).
+    dir_unsynced: bool,
     syncer: Option<Syncer>,
     syncs: Arc<AtomicU64>,
     rewrite: Option<Rewrite>,
@@ -219,8 +231,18 @@ fn os_error(op: &'static str, path: &Path, e: Errno) -> Error {
     Error::os(op, e).object(path.display())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: how many of this thread's next directory syncs fail (EIO).
+    static FAIL_DIR_SYNCS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// `fsync(2)` of the directory `dir` (an `O_PATH` descriptor cannot be synced: open it).
 fn sync_dir(dir: &OwnedFd) -> rustix::io::Result<()> {
+    #[cfg(test)]
+    if FAIL_DIR_SYNCS.with(|f| f.replace(f.get().saturating_sub(1))) > 0 {
+        return Err(Errno::IO);
+    }
     let d = rustix::fs::openat(
         dir,
         ".",
@@ -332,6 +354,7 @@ impl Aof {
                 written,
                 base: written,
                 cut_to: None,
+                dir_unsynced: false,
                 syncer,
                 syncs,
                 rewrite: None,
@@ -361,6 +384,19 @@ impl Aof {
     /// the buffer is kept for the next flush; the error is returned: the replies must not say
     /// the writes are done. Under `EverySec`, a failed background sync is returned here too.
     pub fn flush(&mut self) -> ipckit::Result<()> {
+        if self.dir_unsynced {
+            match sync_dir(&self.dir) {
+                Ok(()) => self.dir_unsynced = false,
+                Err(e) if self.fsync == Fsync::Always => {
+                    return Err(os_error(WRITING, &self.path, e).hint(
+                        "the log's directory could not be synced after a rewrite: a machine \
+                         crash may bring the old log back, so no write is acknowledged until \
+                         it can be",
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
         if let Some(to) = self.cut_to {
             rustix::fs::ftruncate(&*self.file, to).map_err(|e| {
                 os_error(WRITING, &self.path, e)
@@ -629,11 +665,19 @@ impl Aof {
         self.base = len;
         self.cut_to = None;
         sync_dir(&self.dir).map_err(|e| {
+            self.dir_unsynced = true;
             os_error(REWRITING, &self.path, e).hint(
                 "the new log is in place but its directory could not be synced: a machine \
-                 crash may bring the old one back",
+                 crash may bring the old one back (tried again at each flush; under \
+                 --fsync always the flushes fail until it works)",
             )
         })
+    }
+
+    /// Whether the directory sync after a rewrite is still owed: [`Aof::flush`] tries it
+    /// again (and under `Always` fails while it fails), even with nothing to write.
+    pub fn needs_flush(&self) -> bool {
+        self.dir_unsynced || !self.buf.is_empty()
     }
 }
 
@@ -725,5 +769,48 @@ pub fn replay(path: &Path, apply: &mut dyn FnMut(&[Vec<u8>])) -> ipckit::Result<
         commands: s.commands,
         truncated: s.tail,
         saved: None,
+        replay_errors: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(k: &str) -> Vec<Vec<u8>> {
+        vec![b"SET".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()]
+    }
+
+    #[test]
+    fn a_failed_directory_sync_after_a_rewrite_fails_flushes_under_always() {
+        let dir = tempfile::tempdir().unwrap();
+        for fsync in [Fsync::Always, Fsync::EverySec] {
+            let path = dir.path().join(format!("{}.aof", fsync.as_str()));
+            let (mut log, _) = Aof::open(&path, fsync, &mut |_| {}).unwrap();
+            log.append(&[set("a")]);
+            log.flush().unwrap();
+            FAIL_DIR_SYNCS.with(|f| f.set(2));
+            assert!(
+                log.snapshot(&[set("a")]).is_err(),
+                "the failure is reported"
+            );
+            assert!(log.needs_flush());
+            log.append(&[set("b")]);
+            let second = log.flush();
+            if fsync == Fsync::Always {
+                // The directory sync fails once more: b must not be acknowledged.
+                assert!(second.is_err(), "{fsync:?}");
+                assert!(log.needs_flush());
+                log.flush().unwrap();
+            } else {
+                second.unwrap();
+                log.flush().unwrap();
+            }
+            assert!(!log.needs_flush());
+            drop(log);
+            let mut seen = Vec::new();
+            replay(&path, &mut |c| seen.push(c.to_vec())).unwrap();
+            assert_eq!(seen, [set("a"), set("b")], "{fsync:?}");
+        }
+    }
 }

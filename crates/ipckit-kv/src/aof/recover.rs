@@ -105,17 +105,46 @@ fn scan_file(file: &File, apply: &mut dyn FnMut(&[Vec<u8>])) -> std::io::Result<
         eof: false,
     };
     let mut commands = 0;
+    // A MULTI whose EXEC has not come yet: its offset and the commands before it. A log that
+    // ends inside a transaction ends at that MULTI (what follows it is a torn tail: the
+    // transaction was one write), as Redis's loadAppendOnlyFile has it.
+    let mut multi: Option<(u64, u64)> = None;
     loop {
         match parse(r.rest()) {
             Parsed::Command { args, len } => {
+                let name = args.first().map_or(&[][..], |a| a.as_slice());
+                if name.eq_ignore_ascii_case(b"MULTI") {
+                    if let Some((at, before)) = multi {
+                        // A MULTI inside a transaction: the first one never got its EXEC,
+                        // and the log goes on after it. Nothing from it on is applied.
+                        let byte_at = r.offset();
+                        let tail = file.metadata()?.len().saturating_sub(at);
+                        return Ok(Scan {
+                            commands: before,
+                            good: at,
+                            tail,
+                            corrupt: Some(Bad {
+                                command_at: at,
+                                byte_at,
+                                why: "a MULTI without its EXEC, and another MULTI after it",
+                                next: Some(byte_at),
+                            }),
+                        });
+                    }
+                    multi = Some((r.offset(), commands));
+                } else if name.eq_ignore_ascii_case(b"EXEC")
+                    || name.eq_ignore_ascii_case(b"DISCARD")
+                {
+                    multi = None;
+                }
                 apply(&args);
                 commands += 1;
                 r.start += len;
             }
             Parsed::Incomplete if !r.eof => r.fill()?,
             Parsed::Incomplete => {
-                let good = r.offset();
-                let tail = r.rest().len() as u64;
+                let mut good = r.offset();
+                let mut tail = r.rest().len() as u64;
                 let window = &r.rest()[..r.rest().len().min(WINDOW)];
                 let corrupt = command_after(window).map(|p| Bad {
                     command_at: good,
@@ -123,6 +152,11 @@ fn scan_file(file: &File, apply: &mut dyn FnMut(&[Vec<u8>])) -> std::io::Result<
                     why: "a command the file ends inside",
                     next: Some(good + p as u64),
                 });
+                if let Some((at, before)) = multi {
+                    tail += good - at;
+                    good = at;
+                    commands = before;
+                }
                 return Ok(Scan {
                     commands,
                     good,
@@ -134,17 +168,21 @@ fn scan_file(file: &File, apply: &mut dyn FnMut(&[Vec<u8>])) -> std::io::Result<
                 while !r.eof && r.rest().len() < WINDOW {
                     r.fill()?;
                 }
-                let good = r.offset();
+                let mut good = r.offset();
                 let beyond = r.rest().len() > WINDOW || !r.eof;
                 let window = &r.rest()[..r.rest().len().min(WINDOW)];
                 let next = command_after(window).map(|p| good + p as u64);
-                let tail = file.metadata()?.len().saturating_sub(good);
                 let corrupt = (next.is_some() || beyond).then_some(Bad {
                     command_at: good,
                     byte_at: good + at as u64,
                     why,
                     next,
                 });
+                if let Some((at, before)) = multi {
+                    good = at;
+                    commands = before;
+                }
+                let tail = file.metadata()?.len().saturating_sub(good);
                 return Ok(Scan {
                     commands,
                     good,
@@ -156,7 +194,7 @@ fn scan_file(file: &File, apply: &mut dyn FnMut(&[Vec<u8>])) -> std::io::Result<
     }
 }
 
-fn corrupt_error(path: &Path, bad: &Bad) -> Error {
+fn corrupt_error(path: &Path, bad: &Bad, cut: u64) -> Error {
     let after = match bad.next {
         Some(n) => format!("and a whole command follows at offset {n}"),
         None => format!("and more than {} MiB follow it", WINDOW >> 20),
@@ -176,7 +214,7 @@ fn corrupt_error(path: &Path, bad: &Bad) -> Error {
          backup or mend it by hand, or start with --aof-truncate-corrupt \
          (AofOptions::truncate_corrupt) to cut it at offset {}: the commands after that are \
          then lost (the cut part is saved next to the log)",
-        bad.command_at
+        cut
     ))
 }
 
@@ -188,7 +226,7 @@ pub(crate) fn scan(
 ) -> ipckit::Result<Scan> {
     let s = scan_file(file, apply).map_err(|e| io_error(OPENING, path, e))?;
     match &s.corrupt {
-        Some(bad) => Err(corrupt_error(path, bad)),
+        Some(bad) => Err(corrupt_error(path, bad, s.good)),
         None => Ok(s),
     }
 }
@@ -208,13 +246,14 @@ pub(crate) fn recover(
         commands: s.commands,
         truncated: 0,
         saved: None,
+        replay_errors: 0,
     };
     if s.tail == 0 {
         return Ok(found);
     }
     if let Some(bad) = &s.corrupt {
         if !opts.truncate_corrupt {
-            return Err(corrupt_error(path, bad));
+            return Err(corrupt_error(path, bad, s.good));
         }
         found.saved = Some(save_tail(file, dir, name, path, s.good)?);
     }

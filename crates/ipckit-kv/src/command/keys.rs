@@ -267,7 +267,9 @@ fn expire_generic(
     if refuse {
         return Outcome::reply(Reply::Int(0));
     }
-    if when <= now as i64 {
+    // While loading the log a past time is kept (the key is purged when the replay ends):
+    // later commands in the log must find the key with its time to live.
+    if when <= now as i64 && !ctx.store.loading() {
         ctx.store.remove(key);
         let p = ctx.prop(|| vec![vec![b"DEL".to_vec(), key.clone()]]);
         return Outcome::write(Reply::Int(1), p);

@@ -338,7 +338,24 @@ pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 
 /// Runs one command (`args[0]` is its name, any case).
+///
+/// Keys that expired while it ran (or before, when nothing has logged them yet) come first
+/// in its `propagate`, each as a `DEL`: the log must see an expiry where it happened.
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
+    let mut out = execute_command(ctx, args);
+    if ctx.store.has_expired() {
+        let dels = ctx.store.take_expired().into_iter().map(expired_del);
+        out.propagate.splice(0..0, dels);
+    }
+    out
+}
+
+/// `DEL key`: how an expiry is logged.
+pub(crate) fn expired_del(key: Vec<u8>) -> Vec<Vec<u8>> {
+    vec![b"DEL".to_vec(), key]
+}
+
+fn execute_command(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     let Some(name) = args.first() else {
         return Outcome::reply(Reply::error("ERR empty command"));
     };

@@ -224,6 +224,7 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: SetOpts) -> Outco
     let reply = if o.get { bulk_or_nil(old) } else { Reply::OK };
     if let Some(at) = o.expires
         && at <= ctx.now_ms
+        && !ctx.store.loading()
     {
         // Already past: the key is gone at once (Redis 7.0 sets it and lets it expire).
         ctx.store.remove(key);
@@ -387,7 +388,7 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Outcome {
     };
     let now = ctx.now_ms;
     let p = if let Some(at) = expires {
-        if at <= now {
+        if at <= now && !ctx.store.loading() {
             ctx.store.remove(key);
             ctx.prop(|| vec![vec![b"DEL".to_vec(), key.clone()]])
         } else {

@@ -148,6 +148,11 @@ pub struct Store {
     no_propagate: bool,
     scan: Option<ScanIndex>,
     scan_hasher: RandomState,
+    /// Loading (the log's replay): nothing expires, lazily or actively.
+    loading: bool,
+    /// Keys expiry removed since [`Store::take_expired`] (recorded only when commands
+    /// propagate: the log is told with a DEL).
+    expired: Vec<Vec<u8>>,
 }
 
 impl Store {
@@ -182,16 +187,55 @@ impl Store {
         !self.no_propagate
     }
 
+    /// Turns loading on or off: while the log is replayed nothing expires (neither when
+    /// looked up nor by [`Store::active_expire`] or [`Store::purge_expired`]), as in Redis,
+    /// so a key whose time has passed keeps its value and its (absolute) expiry until the
+    /// replay ends; then purge with [`Store::purge_expired`]. Commands that drop a key set to
+    /// expire in the past ask [`Store::loading`] and keep it instead.
+    pub fn set_loading(&mut self, on: bool) {
+        self.loading = on;
+    }
+
+    /// See [`Store::set_loading`].
+    #[inline]
+    pub fn loading(&self) -> bool {
+        self.loading
+    }
+
+    /// The keys expiry removed (lazily when looked up, by active expiry, by a purge) since
+    /// the last call, in order: the server logs a `DEL` of each (Redis propagates an
+    /// expiry as a DEL), or a replay would bring the key back. Recorded only while commands
+    /// propagate ([`Store::set_propagate`]).
+    pub fn take_expired(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.expired)
+    }
+
+    /// Whether [`Store::take_expired`] has keys to give.
+    #[inline]
+    pub fn has_expired(&self) -> bool {
+        !self.expired.is_empty()
+    }
+
     fn expired(e: &Entry, now_ms: u64) -> bool {
         e.expires.is_some_and(|t| t <= now_ms)
     }
 
-    /// Removes `key` if it has expired by `now_ms` (lazy expiry).
+    /// Removes `key` because it expired, and records it for [`Store::take_expired`].
+    fn remove_expired(&mut self, key: &[u8]) {
+        self.remove(key);
+        if !self.no_propagate {
+            self.expired.push(key.to_vec());
+        }
+    }
+
+    /// Removes `key` if it has expired by `now_ms` (lazy expiry; none while loading).
     #[inline]
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) {
-        if !self.volatile.is_empty() && self.map.get(key).is_some_and(|e| Self::expired(e, now_ms))
+        if !self.volatile.is_empty()
+            && !self.loading
+            && self.map.get(key).is_some_and(|e| Self::expired(e, now_ms))
         {
-            self.remove(key);
+            self.remove_expired(key);
         }
     }
 
@@ -499,6 +543,9 @@ impl Store {
     /// Removes expired keys, sampling as Redis's active expiry does: at most `budget` keys
     /// with a time to live looked at. Returns how many were removed.
     pub fn active_expire(&mut self, now_ms: u64, budget: usize) -> usize {
+        if self.loading {
+            return 0;
+        }
         let mut removed = 0;
         let mut looked = 0;
         while looked < budget && !self.volatile.is_empty() {
@@ -511,7 +558,7 @@ impl Store {
             if due {
                 // The last key moves into slot i: look at i again next.
                 let k = self.volatile[i].clone();
-                self.remove(&k);
+                self.remove_expired(&k);
                 removed += 1;
             } else {
                 self.cursor = i + 1;
@@ -522,6 +569,9 @@ impl Store {
 
     /// Removes every expired key now (DBSIZE's exact count): O(keys with a time to live).
     pub fn purge_expired(&mut self, now_ms: u64) -> usize {
+        if self.loading {
+            return 0;
+        }
         let due: Vec<Vec<u8>> = self
             .volatile
             .iter()
@@ -529,7 +579,7 @@ impl Store {
             .cloned()
             .collect();
         for k in &due {
-            self.remove(k);
+            self.remove_expired(k);
         }
         due.len()
     }
