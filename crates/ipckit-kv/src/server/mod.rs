@@ -312,11 +312,7 @@ impl Server {
                 .collect(),
             appendonly: config.appendonly.is_some(),
             proto_max_bulk_len: config.limits.max_bulk as u64,
-            appendfsync: match config.fsync {
-                Fsync::Always => "always",
-                Fsync::EverySec => "everysec",
-                Fsync::No => "no",
-            },
+            appendfsync: config.fsync.as_str(),
             ..ServerInfo::default()
         };
         let mut store = Store::new();

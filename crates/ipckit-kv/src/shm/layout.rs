@@ -213,9 +213,10 @@ impl Memory {
     pub(crate) fn h64(&self, off: usize) -> &AtomicU64 {
         debug_assert!(off + 8 <= HEADER_LEN && off.is_multiple_of(8));
         // SAFETY: `off` is a header field: inside the mapping (at least HEADER_LEN bytes),
-        // aligned (the mapping is page-aligned). Atomic loads of read-only memory are allowed
-        // for lock-free sizes (std::sync::atomic, "Atomic accesses to read-only memory");
-        // only the writer, which maps it writable, stores.
+        // aligned (the mapping is page-aligned). On a reader's read-only mapping only
+        // `Relaxed` loads of at most register width are allowed (std::sync::atomic, "Atomic
+        // accesses to read-only memory"): the reader loads `Relaxed` and fences `Acquire`
+        // after; only the writer, which maps it writable, stores or loads otherwise.
         unsafe { AtomicU64::from_ptr(self.base.add(off).cast()) }
     }
 

@@ -118,7 +118,8 @@ impl ShmReader {
         // SAFETY: the mapping has at least HEADER_LEN bytes and is page-aligned; only header
         // fields are read through this `Memory` (its geometry is not used).
         let head = unsafe { Memory::new(map.as_ptr(), probe) };
-        let magic = head.h64(H_MAGIC).load(Ordering::Acquire);
+        let magic = head.h64(H_MAGIC).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
         if magic != MAGIC {
             return bad(if magic == 0 {
                 "it holds no table yet (its first word is zero): the server may still be \
@@ -197,7 +198,9 @@ impl ShmReader {
     /// Whether a miss means the key is absent now: the table holds every string key the
     /// server has (within the limits), or the writer has not said so yet, or it filled up.
     pub fn is_complete(&self) -> bool {
-        self.mem.h32(H_FLAGS).load(Ordering::Acquire) & (INCOMPLETE | BROKEN | RETIRED) == 0
+        let flags = self.mem.h32(H_FLAGS).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        flags & (INCOMPLETE | BROKEN | RETIRED) == 0
     }
 
     /// GET through shared memory: no system call.
@@ -230,7 +233,8 @@ impl ShmReader {
         }
         let flags = self.mem.h32(H_FLAGS);
         let generation = self.mem.h64(H_GENERATION);
-        let f = flags.load(Ordering::Acquire);
+        let f = flags.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
         if f & RETIRED != 0 {
             return Err(self.retired());
         }
@@ -243,7 +247,8 @@ impl ShmReader {
             deadline: None,
         };
         for _ in 0..TABLE_RETRIES {
-            let g1 = generation.load(Ordering::Acquire);
+            let g1 = generation.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
             match self.probe(key, h, out, &mut wait)? {
                 Probe::Hit(p) => return Ok(p),
                 Probe::Miss => {
@@ -282,7 +287,8 @@ impl ShmReader {
         for _ in 0..geo.max_probe {
             let version = self.mem.b64(i, B_VERSION);
             loop {
-                let v1 = version.load(Ordering::Acquire);
+                let v1 = version.load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
                 if v1 & 1 == 1 {
                     self.pause(wait, i, Some(v1))?;
                     continue;
