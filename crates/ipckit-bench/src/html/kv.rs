@@ -2,7 +2,7 @@
 //! with both servers side by side and their ratio as a bar, and the shared-memory GET.
 
 use super::esc;
-use crate::report::kv::{IPCKIT, KvRun, KvSection, REDIS};
+use crate::report::kv::{KvRun, KvSection, cpu_label, pairs};
 
 /// The section, or nothing when the run had no kv suite.
 pub(super) fn section(kv: Option<&KvSection>) -> String {
@@ -47,14 +47,6 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
             <th>ipckit-kv req/s</th><th>redis-server req/s</th><th>ratio</th>\
             <th>ipckit p50 / p99 ms</th><th>redis p50 / p99 ms</th>\
             <th>server CPU µs/req (ipckit / redis)</th></tr>\n";
-    let find = |server: &str, r: &KvRun| {
-        kv.runs.iter().find(|o| {
-            o.server == server
-                && o.test == r.test
-                && o.pipeline == r.pipeline
-                && o.persistence == r.persistence
-        })
-    };
     let cells = |r: Option<&KvRun>| match r {
         Some(r) if r.measured() => (
             format!("<td class=\"n\">{:.0}</td>", r.rps),
@@ -73,17 +65,10 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
         }
         None => ("<td></td>".into(), "<td></td>".into()),
     };
-    let mut seen: Vec<(&str, &str, u32)> = Vec::new();
-    for r in &kv.runs {
-        let key = (r.test.as_str(), r.persistence.as_str(), r.pipeline);
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        let (ours, theirs) = (find(IPCKIT, r), find(REDIS, r));
-        let ratio = match (ours, theirs) {
-            (Some(a), Some(b)) if a.measured() && b.measured() && b.rps > 0.0 => {
-                let q = a.rps / b.rps;
+    for pair in pairs(kv) {
+        let r = pair.row;
+        let ratio = match pair.ratio() {
+            Some(q) => {
                 // A bar 100 px wide at 1.0x, capped at 2.0x; green when at least redis's.
                 let w = (q.min(2.0) * 100.0).max(1.0);
                 let colour = if q >= 1.0 { "#59a14f" } else { "#e15759" };
@@ -93,23 +78,18 @@ pub(super) fn section(kv: Option<&KvSection>) -> String {
                      <line x1=\"100\" y1=\"0\" x2=\"100\" y2=\"14\" stroke=\"#222\"/></svg> {q:.2}x</td>"
                 )
             }
-            _ => "<td></td>".into(),
+            None => "<td></td>".into(),
         };
-        let (a, al) = cells(ours);
-        let (b, bl) = cells(theirs);
-        let cpu = |r: Option<&KvRun>| {
-            r.and_then(|r| r.server_cpu_us_per_req)
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into())
-        };
+        let (a, al) = cells(pair.ours);
+        let (b, bl) = cells(pair.theirs);
         out += &format!(
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td>{a}{b}{ratio}{al}{bl}\
              <td class=\"n\">{} / {}</td></tr>\n",
             esc(&r.test),
             esc(&r.persistence),
             r.pipeline,
-            cpu(ours),
-            cpu(theirs)
+            cpu_label(pair.ours),
+            cpu_label(pair.theirs)
         );
     }
     out += "</table>\n";

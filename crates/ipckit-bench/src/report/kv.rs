@@ -181,6 +181,66 @@ pub fn targets(runs: &[KvRun], shm: Option<&KvShm>) -> Vec<KvTarget> {
     out
 }
 
+/// One line of the comparison: a test at one persistence and `-P`, with each server's row.
+pub struct Pair<'a> {
+    /// The first row of the line (it names the test, persistence and `-P`).
+    pub row: &'a KvRun,
+    /// ipckit kv's row, if there is one.
+    pub ours: Option<&'a KvRun>,
+    /// redis-server's row, if there is one.
+    pub theirs: Option<&'a KvRun>,
+}
+
+impl Pair<'_> {
+    /// ipckit kv's requests/s over redis-server's, when both were measured.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.ours, self.theirs) {
+            (Some(a), Some(b)) if a.measured() && b.measured() && b.rps > 0.0 => {
+                Some(a.rps / b.rps)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The lines of the comparison, each test, persistence and `-P` once, in the order run
+/// (what the terminal table and the HTML both show).
+pub fn pairs(kv: &KvSection) -> Vec<Pair<'_>> {
+    let find = |server: &str, r: &KvRun| {
+        kv.runs.iter().find(|o| {
+            o.server == server
+                && o.test == r.test
+                && o.pipeline == r.pipeline
+                && o.persistence == r.persistence
+        })
+    };
+    let mut out: Vec<Pair<'_>> = Vec::new();
+    for r in &kv.runs {
+        let same = |p: &Pair<'_>| {
+            (
+                p.row.test.as_str(),
+                p.row.persistence.as_str(),
+                p.row.pipeline,
+            ) == (r.test.as_str(), r.persistence.as_str(), r.pipeline)
+        };
+        if !out.iter().any(same) {
+            out.push(Pair {
+                row: r,
+                ours: find(IPCKIT, r),
+                theirs: find(REDIS, r),
+            });
+        }
+    }
+    out
+}
+
+/// A row's server CPU per request, `-` when not measured.
+pub fn cpu_label(r: Option<&KvRun>) -> String {
+    r.and_then(|r| r.server_cpu_us_per_req)
+        .map(|c| format!("{c:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// The section as the terminal shows it.
 pub fn table(kv: &KvSection) -> String {
     use comfy_table::{CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
@@ -210,14 +270,6 @@ pub fn table(kv: &KvSection) -> String {
         "redis p50/p99 ms",
         "server CPU us/req",
     ]);
-    let find = |server: &str, r: &KvRun| {
-        kv.runs.iter().find(|o| {
-            o.server == server
-                && o.test == r.test
-                && o.pipeline == r.pipeline
-                && o.persistence == r.persistence
-        })
-    };
     let cell = |r: Option<&KvRun>| match r {
         Some(r) if r.measured() => (
             format!("{:.0}", r.rps),
@@ -229,27 +281,11 @@ pub fn table(kv: &KvSection) -> String {
         }
         None => ("-".into(), String::new()),
     };
-    let mut seen = Vec::new();
-    for r in &kv.runs {
-        let key = (r.test.clone(), r.persistence.clone(), r.pipeline);
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        let (ours, theirs) = (find(IPCKIT, r), find(REDIS, r));
-        let ratio = match (ours, theirs) {
-            (Some(a), Some(b)) if a.measured() && b.measured() && b.rps > 0.0 => {
-                format!("{:.2}x", a.rps / b.rps)
-            }
-            _ => String::new(),
-        };
-        let (a, al) = cell(ours);
-        let (b, bl) = cell(theirs);
-        let cpu = |r: Option<&KvRun>| {
-            r.and_then(|r| r.server_cpu_us_per_req)
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into())
-        };
+    for pair in pairs(kv) {
+        let r = pair.row;
+        let ratio = pair.ratio().map(|q| format!("{q:.2}x")).unwrap_or_default();
+        let (a, al) = cell(pair.ours);
+        let (b, bl) = cell(pair.theirs);
         t.add_row(vec![
             r.test.clone(),
             r.persistence.clone(),
@@ -259,7 +295,7 @@ pub fn table(kv: &KvSection) -> String {
             ratio,
             al,
             bl,
-            format!("{} / {}", cpu(ours), cpu(theirs)),
+            format!("{} / {}", cpu_label(pair.ours), cpu_label(pair.theirs)),
         ]);
     }
     for i in 2..6 {
