@@ -248,18 +248,10 @@ impl Client {
     }
 }
 
-/// Appends `args` as a RESP array of bulk strings, what every client sends.
+/// Appends `args` as a RESP array of bulk strings, what every client sends (the same bytes
+/// the append-only log holds: [`crate::aof::encode`]).
 pub fn encode_command(args: &[&[u8]], out: &mut Vec<u8>) {
-    out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    crate::aof::encode(args, out);
 }
 
 type Parsed = std::result::Result<Option<(Reply, usize)>, String>;

@@ -31,17 +31,9 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
 }
 
 /// Decimal digits of `n`, without a `format!`.
-fn push_uint(out: &mut Vec<u8>, mut n: u64) {
+fn push_uint(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let i = crate::resp::decimal(n, &mut digits);
     out.extend_from_slice(&digits[i..]);
 }
 

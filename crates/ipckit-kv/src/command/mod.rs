@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
+pub(crate) use crate::resp::fmt_i64;
 use crate::resp::{Protocol, Reply};
 use crate::store::Store;
 
@@ -561,25 +562,6 @@ fn parse_hex_f64(t: &str) -> Option<f64> {
     }
     let v = v * 2f64.powi(exp);
     Some(if neg { -v } else { v })
-}
-
-/// `n` in decimal, into `buf` (no allocation).
-pub(crate) fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 /// Whether `arg` is `word` in any case.

@@ -31,3 +31,4 @@ pub use parse::{
     Limits, Parse, Parsed, Progress, parse_request, parse_request_into, parse_request_resume,
 };
 pub use reply::{Protocol, Reply};
+pub(crate) use reply::{decimal, fmt_i64};

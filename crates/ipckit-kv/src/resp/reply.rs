@@ -120,21 +120,33 @@ fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
 #[inline]
 fn number(out: &mut Vec<u8>, tag: u8, n: i64) {
     let mut buf = [0u8; 20];
+    line(out, tag, fmt_i64(n, &mut buf));
+}
+
+/// `v` in decimal into the end of `buf`, and where it starts there: the crate's one integer
+/// formatter (replies, command results, the log), with no allocation.
+#[inline]
+pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> usize {
     let mut i = buf.len();
-    let mut v = n.unsigned_abs();
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            break;
+            return i;
         }
     }
+}
+
+/// `n` in decimal, into `buf` (no allocation).
+#[inline]
+pub(crate) fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = decimal(n.unsigned_abs(), buf);
     if n < 0 {
         i -= 1;
         buf[i] = b'-';
     }
-    line(out, tag, &buf[i..]);
+    &buf[i..]
 }
 
 fn bulk(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
